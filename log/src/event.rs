@@ -1,0 +1,223 @@
+//! The events of the log and their on-disk encoding.
+//!
+//! `Event` is always the newest version. Released versions are frozen: a new field or variant means a new
+//! module `vN`, a new variant of `OnDisk`, and an upcast from the previous version. bincode is not
+//! self-describing, so stored types never use `skip_serializing_if`, `default`, `untagged` or `flatten`, and
+//! variants are only ever added at the end.
+
+use crate::ids::{ContentHash, EventId, Seq, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use v1::{Actor, Event, EventKind, Interface, MemoryMeta, MemoryRecord};
+
+/// Version 1 of the event schema, released with 0.1.0.
+pub(crate) mod v1 {
+    use super::*;
+
+    /// One committed change to one memory.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Event {
+        /// Position in the log; gap-free and monotonic.
+        pub seq: Seq,
+        /// Idempotency key: an append that repeats it is answered with the event already committed.
+        pub event_id: EventId,
+        /// Commit time, assigned by the writer; never smaller than the previous event's.
+        pub at: Timestamp,
+        /// Who asked for the change.
+        pub actor: Actor,
+        /// The memory the event is about.
+        pub memory: ContentHash,
+        /// The memory's version after this event: 1 for its first event, one more for each later event.
+        pub version: u32,
+        /// What happened.
+        pub kind: EventKind,
+    }
+
+    /// What an event did to its memory.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum EventKind {
+        /// The memory was created (or created again after a deletion).
+        Stored(MemoryRecord),
+        /// Tags, type or metadata changed; both sides are recorded for the audit trail.
+        Updated { before: MemoryMeta, after: MemoryMeta },
+        /// The memory was deleted; its history stays in the log.
+        Deleted { reason: Option<String> },
+        /// A deleted memory came back, exactly as recorded here.
+        Undeleted(MemoryRecord),
+    }
+
+    /// Everything a memory holds apart from its vector, which is derived from `content`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct MemoryRecord {
+        pub content: String,
+        pub tags: Vec<String>,
+        pub memory_type: Option<String>,
+        /// A JSON object, kept as text because bincode cannot carry self-describing values.
+        pub metadata: String,
+        pub created_at: Timestamp,
+        pub updated_at: Timestamp,
+    }
+
+    /// The mutable part of a memory.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct MemoryMeta {
+        pub tags: Vec<String>,
+        pub memory_type: Option<String>,
+        /// A JSON object as text.
+        pub metadata: String,
+        pub updated_at: Timestamp,
+    }
+
+    /// The interface and identity that caused an event.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub struct Actor {
+        pub interface: Interface,
+        /// API key id, OAuth client id, MCP client name, sync origin or user name, when known.
+        pub id: Option<String>,
+    }
+
+    /// The way a change entered the service.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+    pub enum Interface {
+        Http,
+        Mcp,
+        Cli,
+        Sync,
+        System,
+        Import,
+    }
+}
+
+impl MemoryRecord {
+    /// The mutable part of this record.
+    pub fn meta(&self) -> MemoryMeta {
+        MemoryMeta {
+            tags: self.tags.clone(),
+            memory_type: self.memory_type.clone(),
+            metadata: self.metadata.clone(),
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// This record with its mutable part replaced.
+    pub fn with_meta(&self, meta: &MemoryMeta) -> MemoryRecord {
+        MemoryRecord {
+            content: self.content.clone(),
+            tags: meta.tags.clone(),
+            memory_type: meta.memory_type.clone(),
+            metadata: meta.metadata.clone(),
+            created_at: self.created_at,
+            updated_at: meta.updated_at,
+        }
+    }
+}
+
+impl Actor {
+    /// An actor with an interface and an optional identity.
+    pub fn new(interface: Interface, id: Option<String>) -> Actor {
+        Actor { interface, id }
+    }
+}
+
+impl Interface {
+    /// The lower-case name used in APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interface::Http => "http",
+            Interface::Mcp => "mcp",
+            Interface::Cli => "cli",
+            Interface::Sync => "sync",
+            Interface::System => "system",
+            Interface::Import => "import",
+        }
+    }
+}
+
+impl EventKind {
+    /// The lower-case name used in APIs and the SSE stream.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Stored(_) => "stored",
+            EventKind::Updated { .. } => "updated",
+            EventKind::Deleted { .. } => "deleted",
+            EventKind::Undeleted(_) => "undeleted",
+        }
+    }
+}
+
+/// The tagged on-disk form: every released version keeps its variant, in release order.
+#[derive(Serialize, Deserialize)]
+enum OnDisk {
+    V1(v1::Event),
+}
+
+/// The current schema version written by `encode`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Why stored bytes could not be read back as an event.
+#[derive(Debug, thiserror::Error)]
+#[error("an event in the log cannot be decoded ({0}); the log was written by an unknown version or is damaged")]
+pub struct DecodeError(String);
+
+fn codec_config() -> bincode::config::Configuration {
+    bincode::config::standard()
+}
+
+/// Encodes an event in the current schema version.
+pub fn encode(event: &Event) -> Vec<u8> {
+    // Encoding plain owned data into a Vec cannot fail: bincode only fails for writers that fail or for
+    // serde types that reject serialisation, and every type here derives Serialize.
+    bincode::serde::encode_to_vec(OnDisk::V1(event.clone()), codec_config())
+        .expect("events are plain data and always encode")
+}
+
+/// Decodes an event of any released version, upcast to the current one.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let (on_disk, read): (OnDisk, usize) =
+        bincode::serde::decode_from_slice(bytes, codec_config()).map_err(|e| DecodeError(e.to_string()))?;
+    if read != bytes.len() {
+        return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
+    }
+    Ok(match on_disk {
+        OnDisk::V1(event) => event,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        Event {
+            seq: Seq(7),
+            event_id: EventId(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
+            at: Timestamp(1_764_000_000_000_000),
+            actor: Actor::new(Interface::Cli, Some("tester".into())),
+            memory: ContentHash::of_content("hello"),
+            version: 1,
+            kind: EventKind::Stored(MemoryRecord {
+                content: "hello".into(),
+                tags: vec!["a".into(), "b".into()],
+                memory_type: Some("note".into()),
+                metadata: r#"{"k":1}"#.into(),
+                created_at: Timestamp(1_764_000_000_000_000),
+                updated_at: Timestamp(1_764_000_000_000_000),
+            }),
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let event = sample();
+        assert_eq!(decode(&encode(&event)).expect("decodes"), event);
+    }
+
+    #[test]
+    fn truncated_and_padded_bytes_are_rejected() {
+        let bytes = encode(&sample());
+        assert!(decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(decode(&padded).is_err());
+    }
+}

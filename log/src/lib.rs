@@ -1,0 +1,25 @@
+//! mms-log: the append-only event log of mcp-memory-service, kept in one redb file.
+//!
+//! Every change to a memory is an [`Event`] with a gap-free sequence number. The log checks each append
+//! against the memory's current state (a store needs the memory absent, an update or delete needs it
+//! present, an expected version must match) and acknowledges it only after a durable commit. Concurrent
+//! appends are grouped into one write transaction. Everything else in the service is derived from here.
+//!
+//! This crate has no async runtime: the writer is a thread, and callers are told of commits by callbacks
+//! or by blocking on [`Log::wait_for`].
+
+mod event;
+mod ids;
+mod store;
+mod state;
+mod tables;
+mod writer;
+
+pub use event::{
+    Actor, DecodeError, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode, encode,
+};
+pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
+pub use store::{Log, OpenError, ReadError};
+pub use state::{MemoryState, fold_history};
+pub use tables::Head;
+pub use writer::{AppendError, Appended, Expect, NewEvent, VectorEntry};

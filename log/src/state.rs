@@ -1,0 +1,44 @@
+//! Folding a memory's events into its state at any point of its history.
+
+use crate::event::{Event, EventKind, MemoryRecord};
+use crate::ids::{Seq, Timestamp};
+
+/// A memory as its events leave it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryState {
+    /// The record as of the last event folded in.
+    pub record: MemoryRecord,
+    /// False once deleted (until undeleted or stored again).
+    pub live: bool,
+    pub version: u32,
+    pub last_seq: Seq,
+    pub last_at: Timestamp,
+}
+
+impl MemoryState {
+    /// Applies one event of this memory; events must come in log order.
+    pub fn apply(state: Option<MemoryState>, event: &Event) -> Option<MemoryState> {
+        let record = match (&event.kind, state) {
+            (EventKind::Stored(record) | EventKind::Undeleted(record), _) => Some((record.clone(), true)),
+            (EventKind::Updated { after, .. }, Some(state)) => Some((state.record.with_meta(after), true)),
+            (EventKind::Deleted { .. }, Some(state)) => Some((state.record, false)),
+            // The writer never commits an update or delete of an absent memory; nothing to fold.
+            (EventKind::Updated { .. } | EventKind::Deleted { .. }, None) => None,
+        };
+        record.map(|(record, live)| MemoryState {
+            record,
+            live,
+            version: event.version,
+            last_seq: event.seq,
+            last_at: event.at,
+        })
+    }
+}
+
+/// Folds a memory's history (oldest first) up to and including `until`.
+pub fn fold_history<'a>(events: impl IntoIterator<Item = &'a Event>, until: Seq) -> Option<MemoryState> {
+    events
+        .into_iter()
+        .take_while(|e| e.seq <= until)
+        .fold(None, MemoryState::apply)
+}

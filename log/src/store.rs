@@ -1,0 +1,331 @@
+//! `Log`: opening the redb file, submitting appends to the writer thread, and every read.
+
+use crate::event::{Event, decode};
+use crate::ids::{ContentHash, Seq, Timestamp};
+use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, VECTORS, vector_from_bytes};
+use crate::writer::{AppendError, Appended, NewEvent, Request, VectorEntry, Writer};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A commit listener: called on the writer thread after each commit with the last sequence number.
+type Listener = Arc<dyn Fn(Seq) + Send + Sync>;
+
+/// Why the log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("the event log {path} is open in another process; stop that process or point this one at another data directory")]
+    InUse { path: PathBuf },
+    #[error("the event log {path} was written with schema version {found}, newer than this build understands ({supported}); upgrade mcp-memory-service")]
+    TooNew { path: PathBuf, found: u64, supported: u64 },
+    #[error("cannot open the event log {path}: {source}")]
+    Storage { path: PathBuf, source: redb::Error },
+    #[error("cannot create the directory for the event log {path}: {source}")]
+    Directory { path: PathBuf, source: std::io::Error },
+}
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("reading the event log failed: {0}")]
+    Storage(#[from] redb::Error),
+    #[error(transparent)]
+    Decode(#[from] crate::event::DecodeError),
+}
+
+impl From<redb::StorageError> for ReadError {
+    fn from(e: redb::StorageError) -> Self {
+        ReadError::Storage(e.into())
+    }
+}
+impl From<redb::TableError> for ReadError {
+    fn from(e: redb::TableError) -> Self {
+        ReadError::Storage(e.into())
+    }
+}
+impl From<redb::TransactionError> for ReadError {
+    fn from(e: redb::TransactionError) -> Self {
+        ReadError::Storage(e.into())
+    }
+}
+
+/// What readers share with the writer: the last committed position and the commit listeners.
+struct Shared {
+    tail: Mutex<(Seq, Timestamp)>,
+    advanced: Condvar,
+    listeners: Mutex<Vec<Listener>>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    path: PathBuf,
+    shared: Arc<Shared>,
+    sender: Mutex<Option<Sender<Request>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Dropping the sender ends the writer loop once queued requests are committed; joining makes the
+        // file free for the next open in this process.
+        if let Ok(mut sender) = self.sender.lock() {
+            sender.take();
+        }
+        if let Ok(mut thread) = self.thread.lock()
+            && let Some(handle) = thread.take()
+        {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// The event log. Cheap to clone; every clone talks to the same writer thread.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+impl Log {
+    /// Opens (or creates) the log file and starts its writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<Log, OpenError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| OpenError::Directory { path: path.clone(), source })?;
+        }
+        let storage = |source: redb::Error| OpenError::Storage { path: path.clone(), source };
+        let db = match Database::create(&path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::InUse { path }),
+            Err(e) => return Err(storage(e.into())),
+        };
+        let (last_seq, last_at) = initialise(&db).map_err(storage)?;
+        if let Some(found) = schema_version(&db).map_err(storage)?
+            && found > u64::from(crate::SCHEMA_VERSION)
+        {
+            return Err(OpenError::TooNew { path, found, supported: u64::from(crate::SCHEMA_VERSION) });
+        }
+        let db = Arc::new(db);
+        let shared = Arc::new(Shared {
+            tail: Mutex::new((last_seq, last_at)),
+            advanced: Condvar::new(),
+            listeners: Mutex::new(Vec::new()),
+        });
+        let (sender, receiver) = mpsc::channel();
+        let notify = shared.clone();
+        let on_commit = Box::new(move |seq: Seq, at: Timestamp| {
+            if let Ok(mut tail) = notify.tail.lock() {
+                *tail = (seq, at);
+            }
+            notify.advanced.notify_all();
+            let listeners = notify.listeners.lock().map(|l| l.clone()).unwrap_or_default();
+            for listener in listeners {
+                listener(seq);
+            }
+        });
+        let writer = Writer::new(db.clone(), receiver, last_seq, last_at, on_commit);
+        let thread = std::thread::Builder::new()
+            .name("log-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| storage(redb::Error::Io(e)))?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                db,
+                path,
+                shared,
+                sender: Mutex::new(Some(sender)),
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// The file this log lives in.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Submits events (and vectors to cache) and calls `reply` on the writer thread once they are durably
+    /// committed or refused. The reply must be quick: it runs before the next group commit.
+    pub fn submit(
+        &self,
+        events: Vec<NewEvent>,
+        vectors: Vec<VectorEntry>,
+        reply: impl FnOnce(Result<Vec<Appended>, AppendError>) + Send + 'static,
+    ) {
+        let reply: crate::writer::Reply = Box::new(reply);
+        let sender = self.inner.sender.lock().ok().and_then(|s| s.clone());
+        match sender {
+            Some(sender) => {
+                if let Err(mpsc::SendError(request)) = sender.send(Request { events, vectors, reply }) {
+                    (request.reply)(Err(AppendError::Closed));
+                }
+            }
+            None => reply(Err(AppendError::Closed)),
+        }
+    }
+
+    /// Appends and blocks until the commit: the events are durable when this returns `Ok`.
+    pub fn append(&self, events: Vec<NewEvent>, vectors: Vec<VectorEntry>) -> Result<Vec<Appended>, AppendError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(events, vectors, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.recv().unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// The last committed sequence number (0 for an empty log).
+    pub fn last_seq(&self) -> Seq {
+        self.inner.shared.tail.lock().map(|t| t.0).unwrap_or_default()
+    }
+
+    /// The commit time of the last event.
+    pub fn last_at(&self) -> Timestamp {
+        self.inner.shared.tail.lock().map(|t| t.1).unwrap_or_default()
+    }
+
+    /// Blocks until the log is past `seq` or the timeout ends; returns the last sequence number seen.
+    pub fn wait_for(&self, seq: Seq, timeout: Duration) -> Seq {
+        let deadline = Instant::now() + timeout;
+        let Ok(mut tail) = self.inner.shared.tail.lock() else {
+            return Seq::ZERO;
+        };
+        while tail.0 < seq {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match self.inner.shared.advanced.wait_timeout(tail, left) {
+                Ok((guard, _)) => tail = guard,
+                Err(_) => return Seq::ZERO,
+            }
+        }
+        tail.0
+    }
+
+    /// Calls `listener` on the writer thread after every commit. It must not block.
+    pub fn on_commit(&self, listener: impl Fn(Seq) + Send + Sync + 'static) {
+        if let Ok(mut listeners) = self.inner.shared.listeners.lock() {
+            listeners.push(Arc::new(listener));
+        }
+    }
+
+    /// Up to `limit` events with sequence numbers from `from` on, in order.
+    pub fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<Event>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for row in table.range(from.0..)?.take(limit) {
+            let (_, bytes) = row?;
+            out.push(decode(bytes.value())?);
+        }
+        Ok(out)
+    }
+
+    /// The event at `seq`, if there is one.
+    pub fn get(&self, seq: Seq) -> Result<Option<Event>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(EVENTS)?;
+        let row = table.get(seq.0)?;
+        Ok(match row {
+            Some(bytes) => Some(decode(bytes.value())?),
+            None => None,
+        })
+    }
+
+    /// Every event about one memory, oldest first.
+    pub fn history(&self, memory: &ContentHash) -> Result<Vec<Event>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let index = txn.open_table(BY_MEMORY)?;
+        let events = txn.open_table(EVENTS)?;
+        let mut out = Vec::new();
+        for row in index.range((&memory.0, 0)..=(&memory.0, u64::MAX))? {
+            let (key, _) = row?;
+            let (_, seq) = key.value();
+            if let Some(bytes) = events.get(seq)? {
+                out.push(decode(bytes.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The writer-side state of a memory: its version and whether it is live.
+    pub fn head(&self, memory: &ContentHash) -> Result<Option<Head>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let heads = txn.open_table(HEADS)?;
+        Ok(heads.get(&memory.0)?.map(|row| Head::from_row(row.value())))
+    }
+
+    /// The sequence number of the event appended with this id, if any.
+    pub fn seq_of(&self, event_id: crate::EventId) -> Result<Option<Seq>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let ids = txn.open_table(EVENT_IDS)?;
+        Ok(ids.get(event_id.0.as_u128())?.map(|v| Seq(v.value())))
+    }
+
+    /// How many memories have ever existed and how many are live now.
+    pub fn memory_counts(&self) -> Result<(u64, u64), ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let heads = txn.open_table(HEADS)?;
+        let mut live = 0;
+        for row in heads.iter()? {
+            let (_, head) = row?;
+            if head.value().2 {
+                live += 1;
+            }
+        }
+        Ok((heads.len()?, live))
+    }
+
+    /// Cached vectors of `model` for the given memories; memories without a cached vector are absent.
+    pub fn cached_vectors(&self, model: &str, memories: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>, ReadError> {
+        let txn = self.inner.db.begin_read()?;
+        let table = txn.open_table(VECTORS)?;
+        let mut out = HashMap::with_capacity(memories.len());
+        for memory in memories {
+            if let Some(bytes) = table.get((model, &memory.0))? {
+                out.insert(*memory, vector_from_bytes(bytes.value()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The size of the log file in bytes.
+    pub fn file_size(&self) -> u64 {
+        std::fs::metadata(&self.inner.path).map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+/// Creates the tables of a new file and returns the last committed event's position and time.
+fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
+    let txn = db.begin_write()?;
+    {
+        txn.open_table(EVENTS)?;
+        txn.open_table(EVENT_IDS)?;
+        txn.open_table(BY_MEMORY)?;
+        txn.open_table(HEADS)?;
+        txn.open_table(VECTORS)?;
+        let mut meta = txn.open_table(META)?;
+        if meta.get("schema_version")?.is_none() {
+            meta.insert("schema_version", u64::from(crate::SCHEMA_VERSION))?;
+        }
+    }
+    txn.commit()?;
+    let txn = db.begin_read()?;
+    let events = txn.open_table(EVENTS)?;
+    match events.last()? {
+        Some((seq, bytes)) => {
+            let at = decode(bytes.value()).map(|e| e.at).unwrap_or_default();
+            Ok((Seq(seq.value()), at))
+        }
+        None => Ok((Seq::ZERO, Timestamp::default())),
+    }
+}
+
+fn schema_version(db: &Database) -> Result<Option<u64>, redb::Error> {
+    let txn = db.begin_read()?;
+    let meta = txn.open_table(META)?;
+    Ok(meta.get("schema_version")?.map(|v| v.value()))
+}

@@ -1,0 +1,276 @@
+//! The single writer thread: validates appends against memory heads and commits them in groups.
+//!
+//! Requests queue on a channel. The thread takes every request waiting (up to a bound), checks each one
+//! against the heads as left by the requests before it in the same group, writes the accepted ones in one
+//! redb write transaction and commits once, so N concurrent writers cost one fsync rather than N. A request
+//! is all-or-nothing: one failed check rejects all of its events and none of them is written.
+//!
+//! A failed commit is fatal to the writer: redb's state after an I/O error during commit is not something
+//! to retry in place, so every later append fails until the log is reopened.
+
+use crate::event::{Actor, Event, EventKind, encode};
+use crate::ids::{ContentHash, EventId, Seq, Timestamp};
+use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, VECTORS, vector_to_bytes};
+use redb::{Database, ReadableTable};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+
+/// How many requests one group commit takes at most.
+const MAX_GROUP: usize = 4096;
+
+/// A precondition on the memory's version, for optimistic concurrency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// No version check beyond what the event kind needs.
+    Any,
+    /// The memory's current version must be exactly this.
+    Version(u32),
+}
+
+/// An event as submitted: the writer assigns its sequence number, time and version.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub event_id: EventId,
+    pub actor: Actor,
+    pub memory: ContentHash,
+    pub kind: EventKind,
+    pub expect: Expect,
+}
+
+/// A vector to keep in the embedding cache, committed with the events of the same request.
+#[derive(Clone, Debug)]
+pub struct VectorEntry {
+    pub model: String,
+    pub memory: ContentHash,
+    pub vector: Vec<f32>,
+}
+
+/// The outcome of one submitted event.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Appended {
+    pub seq: Seq,
+    pub event_id: EventId,
+    pub at: Timestamp,
+    pub version: u32,
+    /// False when the event id had been appended before and this append was answered from the log.
+    pub fresh: bool,
+}
+
+/// Why an append was refused or failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AppendError {
+    #[error("memory {memory} already exists")]
+    AlreadyExists { memory: ContentHash },
+    #[error("memory {memory} does not exist")]
+    NotFound { memory: ContentHash },
+    #[error("memory {memory} is not deleted, so it cannot be undeleted")]
+    NotDeleted { memory: ContentHash },
+    #[error("memory {memory} is at version {actual}, not the expected {expected}; read it again and retry")]
+    VersionMismatch { memory: ContentHash, expected: u32, actual: u32 },
+    #[error("the log writer has stopped after a failed commit ({0}); restart the service to reopen the log")]
+    WriterFailed(String),
+    #[error("the log writer is shut down")]
+    Closed,
+}
+
+pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<Appended>, AppendError>) + Send>;
+
+pub(crate) struct Request {
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) vectors: Vec<VectorEntry>,
+    pub(crate) reply: Reply,
+}
+
+/// What the writer tells the log after each successful commit.
+pub(crate) type OnCommit = Box<dyn Fn(Seq, Timestamp) + Send>;
+
+pub(crate) struct Writer {
+    db: Arc<Database>,
+    rx: Receiver<Request>,
+    last_seq: u64,
+    last_at: Timestamp,
+    failed: Option<String>,
+    on_commit: OnCommit,
+}
+
+/// The effect of one accepted request, ready to write.
+struct Accepted {
+    rows: Vec<(Event, Vec<u8>)>,
+    outcomes: Vec<Appended>,
+}
+
+impl Writer {
+    pub(crate) fn new(db: Arc<Database>, rx: Receiver<Request>, last_seq: Seq, last_at: Timestamp, on_commit: OnCommit) -> Writer {
+        Writer { db, rx, last_seq: last_seq.0, last_at, failed: None, on_commit }
+    }
+
+    /// Runs until every sender is gone.
+    pub(crate) fn run(mut self) {
+        while let Ok(first) = self.rx.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match self.rx.try_recv() {
+                    Ok(request) => group.push(request),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        if let Some(reason) = &self.failed {
+            for request in group {
+                (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
+            }
+            return;
+        }
+        match self.write_group(&group) {
+            Ok((results, last_seq, last_at)) => {
+                self.last_seq = last_seq;
+                self.last_at = last_at;
+                (self.on_commit)(Seq(last_seq), last_at);
+                for (request, result) in group.into_iter().zip(results) {
+                    (request.reply)(result);
+                }
+            }
+            Err(reason) => {
+                tracing::error!(error = %reason, "log commit failed; the writer stops accepting appends");
+                self.failed = Some(reason.clone());
+                for request in group {
+                    (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// Writes every acceptable request of the group in one transaction. The outer error is a storage
+    /// failure (fatal); the inner results are per request.
+    #[allow(clippy::type_complexity)]
+    fn write_group(&self, group: &[Request]) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), String> {
+        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+        let mut results = Vec::with_capacity(group.len());
+        let mut next_seq = self.last_seq + 1;
+        let at = Timestamp::now().max(self.last_at);
+        {
+            let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
+            let mut ids = txn.open_table(EVENT_IDS).map_err(|e| e.to_string())?;
+            let mut by_memory = txn.open_table(BY_MEMORY).map_err(|e| e.to_string())?;
+            let mut heads = txn.open_table(HEADS).map_err(|e| e.to_string())?;
+            let mut vectors = txn.open_table(VECTORS).map_err(|e| e.to_string())?;
+            // Requests earlier in this group wrote into the same transaction, so reading the tables sees
+            // their effect: each request is checked against the state the previous ones left.
+            for request in group {
+                let accepted = match accept(request, next_seq, at, &heads, &ids, &events) {
+                    Ok(accepted) => accepted,
+                    Err(AppendError::WriterFailed(reason)) => return Err(reason),
+                    Err(refused) => {
+                        results.push(Err(refused));
+                        continue;
+                    }
+                };
+                for (event, bytes) in &accepted.rows {
+                    let seq = event.seq.0;
+                    events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
+                    ids.insert(event.event_id.0.as_u128(), seq).map_err(|e| e.to_string())?;
+                    by_memory.insert((&event.memory.0, seq), ()).map_err(|e| e.to_string())?;
+                    let live = !matches!(event.kind, EventKind::Deleted { .. });
+                    let head = Head { last_seq: seq, version: event.version, live };
+                    heads.insert(&event.memory.0, head.to_row()).map_err(|e| e.to_string())?;
+                    next_seq = seq + 1;
+                }
+                for entry in &request.vectors {
+                    let bytes = vector_to_bytes(&entry.vector);
+                    vectors
+                        .insert((entry.model.as_str(), &entry.memory.0), bytes.as_slice())
+                        .map_err(|e| e.to_string())?;
+                }
+                results.push(Ok(accepted.outcomes));
+            }
+        }
+        txn.commit().map_err(|e| e.to_string())?;
+        Ok((results, next_seq - 1, at))
+    }
+}
+
+/// Checks one request against the heads and prepares its rows, or says why it is refused.
+fn accept(
+    request: &Request,
+    first_seq: u64,
+    at: Timestamp,
+    heads: &redb::Table<&[u8; 32], (u64, u32, bool)>,
+    ids: &redb::Table<u128, u64>,
+    events: &redb::Table<u64, &[u8]>,
+) -> Result<Accepted, AppendError> {
+    let storage = |e: redb::StorageError| AppendError::WriterFailed(e.to_string());
+    let mut local: HashMap<ContentHash, Head> = HashMap::new();
+    let mut accepted = Accepted { rows: Vec::new(), outcomes: Vec::new() };
+    let mut seq = first_seq;
+    for new in &request.events {
+        if let Some(earlier) = accepted.outcomes.iter().find(|o| o.event_id == new.event_id) {
+            // The same id twice in one request is one event.
+            let repeat = Appended { fresh: false, ..earlier.clone() };
+            accepted.outcomes.push(repeat);
+            continue;
+        }
+        if let Some(existing) = ids.get(new.event_id.0.as_u128()).map_err(storage)? {
+            let existing_seq = existing.value();
+            let bytes = events
+                .get(existing_seq)
+                .map_err(storage)?
+                .ok_or_else(|| AppendError::WriterFailed(format!("event id index points at missing seq {existing_seq}")))?;
+            let event = crate::event::decode(bytes.value()).map_err(|e| AppendError::WriterFailed(e.to_string()))?;
+            accepted.outcomes.push(Appended {
+                seq: event.seq,
+                event_id: event.event_id,
+                at: event.at,
+                version: event.version,
+                fresh: false,
+            });
+            continue;
+        }
+        let head = match local.get(&new.memory) {
+            Some(head) => Some(*head),
+            None => heads.get(&new.memory.0).map_err(storage)?.map(|row| Head::from_row(row.value())),
+        };
+        check(new, head)?;
+        let version = head.map_or(0, |h| h.version) + 1;
+        let event = Event {
+            seq: Seq(seq),
+            event_id: new.event_id,
+            at,
+            actor: new.actor.clone(),
+            memory: new.memory,
+            version,
+            kind: new.kind.clone(),
+        };
+        let live = !matches!(event.kind, EventKind::Deleted { .. });
+        local.insert(new.memory, Head { last_seq: seq, version, live });
+        let bytes = encode(&event);
+        accepted.outcomes.push(Appended { seq: event.seq, event_id: event.event_id, at, version, fresh: true });
+        accepted.rows.push((event, bytes));
+        seq += 1;
+    }
+    Ok(accepted)
+}
+
+/// The state machine every memory follows: absent → stored → (updated)* → deleted → undeleted or stored → ...
+fn check(new: &NewEvent, head: Option<Head>) -> Result<(), AppendError> {
+    let memory = new.memory;
+    let live = head.is_some_and(|h| h.live);
+    match &new.kind {
+        EventKind::Stored(_) if live => return Err(AppendError::AlreadyExists { memory }),
+        EventKind::Updated { .. } | EventKind::Deleted { .. } if !live => return Err(AppendError::NotFound { memory }),
+        EventKind::Undeleted(_) if head.is_none() => return Err(AppendError::NotFound { memory }),
+        EventKind::Undeleted(_) if live => return Err(AppendError::NotDeleted { memory }),
+        _ => {}
+    }
+    if let Expect::Version(expected) = new.expect {
+        let actual = head.map_or(0, |h| h.version);
+        if actual != expected {
+            return Err(AppendError::VersionMismatch { memory, expected, actual });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,235 @@
+//! Black-box tests of the log: appends, the memory state machine, idempotency, group commit, reads and reopening.
+
+use mms_log::{
+    Actor, AppendError, ContentHash, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord,
+    NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn record(content: &str) -> MemoryRecord {
+    MemoryRecord {
+        content: content.into(),
+        tags: vec!["t".into()],
+        memory_type: None,
+        metadata: "{}".into(),
+        created_at: Timestamp(1),
+        updated_at: Timestamp(1),
+    }
+}
+
+fn event(content: &str, kind: EventKind) -> NewEvent {
+    NewEvent {
+        event_id: EventId::generate(),
+        actor: Actor::new(Interface::Cli, None),
+        memory: ContentHash::of_content(content),
+        kind,
+        expect: Expect::Any,
+    }
+}
+
+fn store(content: &str) -> NewEvent {
+    event(content, EventKind::Stored(record(content)))
+}
+
+fn update(content: &str, tags: &[&str]) -> NewEvent {
+    let meta = |tags: Vec<String>| MemoryMeta { tags, memory_type: None, metadata: "{}".into(), updated_at: Timestamp(2) };
+    event(
+        content,
+        EventKind::Updated { before: meta(vec!["t".into()]), after: meta(tags.iter().map(|t| t.to_string()).collect()) },
+    )
+}
+
+fn delete(content: &str) -> NewEvent {
+    event(content, EventKind::Deleted { reason: None })
+}
+
+fn open() -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = Log::open(dir.path().join("log.redb")).expect("open log");
+    (dir, log)
+}
+
+#[test]
+fn appends_get_gap_free_sequence_numbers_and_read_back() {
+    let (_dir, log) = open();
+    let first = log.append(vec![store("a"), store("b")], vec![]).expect("append");
+    assert_eq!(first.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![Seq(1), Seq(2)]);
+    let second = log.append(vec![store("c")], vec![]).expect("append");
+    assert_eq!(second[0].seq, Seq(3));
+    assert_eq!(log.last_seq(), Seq(3));
+    let events = log.read_from(Seq(2), 10).expect("read");
+    assert_eq!(events.iter().map(|e| e.seq.0).collect::<Vec<_>>(), vec![2, 3]);
+    assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+    assert_eq!(log.read_from(Seq(1), 1).expect("read").len(), 1);
+}
+
+#[test]
+fn the_state_machine_refuses_impossible_events_and_writes_nothing() {
+    let (_dir, log) = open();
+    assert!(matches!(log.append(vec![update("a", &["x"])], vec![]), Err(AppendError::NotFound { .. })));
+    assert!(matches!(log.append(vec![delete("a")], vec![]), Err(AppendError::NotFound { .. })));
+    log.append(vec![store("a")], vec![]).expect("store");
+    assert!(matches!(log.append(vec![store("A ")], vec![]), Err(AppendError::AlreadyExists { .. })));
+    let undelete = event("a", EventKind::Undeleted(record("a")));
+    assert!(matches!(log.append(vec![undelete.clone()], vec![]), Err(AppendError::NotDeleted { .. })));
+    // A request is all-or-nothing: the valid store of "b" is not written because "a" already exists.
+    assert!(log.append(vec![store("b"), store("a")], vec![]).is_err());
+    assert_eq!(log.last_seq(), Seq(1));
+    log.append(vec![delete("a")], vec![]).expect("delete");
+    log.append(vec![undelete], vec![]).expect("undelete");
+    log.append(vec![delete("a"), store("a")], vec![]).expect("delete then store again in one request");
+    let head = log.head(&ContentHash::of_content("a")).expect("head").expect("exists");
+    assert_eq!((head.version, head.live), (5, true));
+}
+
+#[test]
+fn expected_versions_detect_concurrent_changes() {
+    let (_dir, log) = open();
+    log.append(vec![store("a")], vec![]).expect("store");
+    let mut stale = update("a", &["x"]);
+    stale.expect = Expect::Version(1);
+    log.append(vec![stale.clone()], vec![]).expect("first update at version 1");
+    stale.event_id = EventId::generate();
+    match log.append(vec![stale], vec![]) {
+        Err(AppendError::VersionMismatch { expected: 1, actual: 2, .. }) => {}
+        other => panic!("expected a version mismatch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_repeated_event_id_is_answered_with_the_committed_event() {
+    let (_dir, log) = open();
+    let new = store("a");
+    let first = log.append(vec![new.clone()], vec![]).expect("append");
+    let again = log.append(vec![new], vec![]).expect("idempotent retry");
+    assert!(first[0].fresh && !again[0].fresh);
+    assert_eq!(first[0].seq, again[0].seq);
+    assert_eq!(log.last_seq(), Seq(1));
+}
+
+#[test]
+fn concurrent_writers_share_commits_and_lose_nothing() {
+    let (_dir, log) = open();
+    let writers = 32;
+    let per_writer = 50;
+    let acked: Vec<Vec<(Seq, EventId)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|w| {
+                let log = log.clone();
+                scope.spawn(move || {
+                    (0..per_writer)
+                        .map(|i| {
+                            let new = store(&format!("writer {w} memory {i}"));
+                            let id = new.event_id;
+                            let done = log.append(vec![new], vec![]).expect("append");
+                            (done[0].seq, id)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("writer thread")).collect()
+    });
+    let total = writers * per_writer;
+    let events = log.read_from(Seq(1), total + 10).expect("read");
+    assert_eq!(events.len(), total);
+    assert!(events.iter().enumerate().all(|(i, e)| e.seq.0 == i as u64 + 1), "sequence numbers are gap-free");
+    for (seq, id) in acked.into_iter().flatten() {
+        assert_eq!(events[seq.0 as usize - 1].event_id, id, "acknowledged event {id} is at its seq");
+    }
+}
+
+#[test]
+fn history_lists_one_memory_in_order_and_folds_to_its_state() {
+    let (_dir, log) = open();
+    log.append(vec![store("a"), store("b")], vec![]).expect("store");
+    log.append(vec![update("a", &["x", "y"])], vec![]).expect("update");
+    log.append(vec![delete("a")], vec![]).expect("delete");
+    let history = log.history(&ContentHash::of_content("a")).expect("history");
+    let kinds: Vec<_> = history.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, vec!["stored", "updated", "deleted"]);
+    let now = fold_history(&history, Seq(u64::MAX)).expect("state");
+    assert!(!now.live);
+    assert_eq!(now.record.tags, vec!["x", "y"]);
+    let before_update = fold_history(&history, Seq(2)).expect("state");
+    assert!(before_update.live);
+    assert_eq!(before_update.record.tags, vec!["t"]);
+}
+
+#[test]
+fn reopening_keeps_everything_and_continues_the_sequence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.redb");
+    {
+        let log = Log::open(&path).expect("open");
+        log.append(vec![store("a")], vec![]).expect("append");
+        assert!(matches!(Log::open(&path), Err(mms_log::OpenError::InUse { .. })));
+    }
+    let log = Log::open(&path).expect("reopen");
+    assert_eq!(log.last_seq(), Seq(1));
+    let next = log.append(vec![store("b")], vec![]).expect("append");
+    assert_eq!(next[0].seq, Seq(2));
+    assert!(next[0].at >= log.read_from(Seq(1), 1).expect("read")[0].at);
+}
+
+#[test]
+fn vectors_are_cached_with_their_events() {
+    let (_dir, log) = open();
+    let hash = ContentHash::of_content("a");
+    let vector = vec![0.25f32, -1.5, 3.0];
+    log.append(vec![store("a")], vec![VectorEntry { model: "m".into(), memory: hash, vector: vector.clone() }])
+        .expect("append");
+    let cached = log.cached_vectors("m", &[hash, ContentHash::of_content("b")]).expect("read");
+    assert_eq!(cached.len(), 1);
+    assert_eq!(cached[&hash], vector);
+    assert!(log.cached_vectors("other-model", &[hash]).expect("read").is_empty());
+}
+
+#[test]
+fn waiters_and_listeners_hear_of_commits() {
+    let (_dir, log) = open();
+    let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sink = heard.clone();
+    log.on_commit(move |seq| sink.store(seq.0, std::sync::atomic::Ordering::SeqCst));
+    let waiter = {
+        let log = log.clone();
+        std::thread::spawn(move || log.wait_for(Seq(1), Duration::from_secs(10)))
+    };
+    log.append(vec![store("a")], vec![]).expect("append");
+    assert_eq!(waiter.join().expect("waiter"), Seq(1));
+    assert_eq!(heard.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(log.wait_for(Seq(5), Duration::from_millis(20)), Seq(1), "a wait past the end times out");
+}
+
+/// The golden bytes of schema version 1. Released versions must keep decoding to the same event.
+fn golden_v1() -> Event {
+    Event {
+        seq: Seq(42),
+        event_id: EventId(uuid::Uuid::from_u128(0x0192_5f3a_0000_7000_8000_0000_0000_0001)),
+        at: Timestamp(1_764_028_800_000_000),
+        actor: Actor::new(Interface::Http, Some("key-1".into())),
+        memory: ContentHash::of_content("Hello World"),
+        version: 3,
+        kind: EventKind::Updated {
+            before: MemoryMeta { tags: vec!["a".into()], memory_type: None, metadata: "{}".into(), updated_at: Timestamp(5) },
+            after: MemoryMeta {
+                tags: vec!["a".into(), "b".into()],
+                memory_type: Some("note".into()),
+                metadata: r#"{"k":"v"}"#.into(),
+                updated_at: Timestamp(6),
+            },
+        },
+    }
+}
+
+#[test]
+fn golden_v1_bytes_still_decode() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/v1.bin");
+    if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(path).parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, encode(&golden_v1())).expect("write golden bytes");
+    }
+    let bytes = std::fs::read(path).expect("golden bytes are committed");
+    assert_eq!(decode(&bytes).expect("decodes"), golden_v1());
+}
