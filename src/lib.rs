@@ -1,1 +1,12 @@
-//! placeholder
+//! mcp-memory-service: long-term semantic memory for AI agents, event-sourced.
+//!
+//! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
+//! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
+//! operation; the only code that appends to the log), [`http`] (the axum server) and [`app`] (wiring).
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod embed;
+pub mod http;
+pub mod service;

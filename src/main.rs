@@ -1,1 +1,58 @@
-fn main() {}
+//! The `mcp-memory-service` binary: reads `.env` and the configuration, sets up logging, runs a subcommand.
+
+use clap::Parser;
+use mcp_memory_service::config::{Command, Config};
+use mcp_memory_service::{app, cli};
+use std::io::Write;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // A missing .env is normal; a malformed one is reported by the variables it fails to set.
+    let _ = dotenvy::dotenv();
+    let config = Config::parse();
+    // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).
+    let default_level = if matches!(config.command, Command::Serve(_)) { "info" } else { "warn" };
+    let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match &config.command {
+        Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
+        Command::Export { file } => cli::export(&config, file).await.map(|n| eprintln!("exported {n} memories")),
+        _ => {
+            let mut stdout = std::io::stdout().lock();
+            let result = cli::run(&config, &mut stdout).await;
+            let _ = stdout.flush();
+            result
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

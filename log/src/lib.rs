@@ -6,20 +6,22 @@
 //! appends are grouped into one write transaction. Everything else in the service is derived from here.
 //!
 //! This crate has no async runtime: the writer is a thread, and callers are told of commits by callbacks
-//! or by blocking on [`Log::wait_for`].
+//! or by blocking on a [`SeqWatch`].
 
 mod event;
 mod ids;
-mod store;
 mod state;
+mod store;
 mod tables;
+mod watch;
 mod writer;
 
 pub use event::{
     Actor, DecodeError, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode, encode,
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
-pub use store::{Log, OpenError, ReadError};
 pub use state::{MemoryState, fold_history};
+pub use store::{Log, OpenError, ReadError};
 pub use tables::Head;
+pub use watch::SeqWatch;
 pub use writer::{AppendError, Appended, Expect, NewEvent, VectorEntry};

@@ -37,8 +37,5 @@ impl MemoryState {
 
 /// Folds a memory's history (oldest first) up to and including `until`.
 pub fn fold_history<'a>(events: impl IntoIterator<Item = &'a Event>, until: Seq) -> Option<MemoryState> {
-    events
-        .into_iter()
-        .take_while(|e| e.seq <= until)
-        .fold(None, MemoryState::apply)
+    events.into_iter().take_while(|e| e.seq <= until).fold(None, MemoryState::apply)
 }

@@ -3,24 +3,26 @@
 use crate::event::{Event, decode};
 use crate::ids::{ContentHash, Seq, Timestamp};
 use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, VECTORS, vector_from_bytes};
+use crate::watch::SeqWatch;
 use crate::writer::{AppendError, Appended, NewEvent, Request, VectorEntry, Writer};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-/// A commit listener: called on the writer thread after each commit with the last sequence number.
-type Listener = Arc<dyn Fn(Seq) + Send + Sync>;
+use std::time::Duration;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
-    #[error("the event log {path} is open in another process; stop that process or point this one at another data directory")]
+    #[error(
+        "the event log {path} is open in another process; stop that process or point this one at another data directory"
+    )]
     InUse { path: PathBuf },
-    #[error("the event log {path} was written with schema version {found}, newer than this build understands ({supported}); upgrade mcp-memory-service")]
+    #[error(
+        "the event log {path} was written with schema version {found}, newer than this build understands ({supported}); upgrade mcp-memory-service"
+    )]
     TooNew { path: PathBuf, found: u64, supported: u64 },
     #[error("cannot open the event log {path}: {source}")]
     Storage { path: PathBuf, source: redb::Error },
@@ -53,11 +55,10 @@ impl From<redb::TransactionError> for ReadError {
     }
 }
 
-/// What readers share with the writer: the last committed position and the commit listeners.
+/// What readers share with the writer: the last committed position and its time.
 struct Shared {
-    tail: Mutex<(Seq, Timestamp)>,
-    advanced: Condvar,
-    listeners: Mutex<Vec<Listener>>,
+    committed: SeqWatch,
+    last_at: Mutex<Timestamp>,
 }
 
 struct Inner {
@@ -109,22 +110,14 @@ impl Log {
             return Err(OpenError::TooNew { path, found, supported: u64::from(crate::SCHEMA_VERSION) });
         }
         let db = Arc::new(db);
-        let shared = Arc::new(Shared {
-            tail: Mutex::new((last_seq, last_at)),
-            advanced: Condvar::new(),
-            listeners: Mutex::new(Vec::new()),
-        });
+        let shared = Arc::new(Shared { committed: SeqWatch::new(last_seq), last_at: Mutex::new(last_at) });
         let (sender, receiver) = mpsc::channel();
         let notify = shared.clone();
         let on_commit = Box::new(move |seq: Seq, at: Timestamp| {
-            if let Ok(mut tail) = notify.tail.lock() {
-                *tail = (seq, at);
+            if let Ok(mut last_at) = notify.last_at.lock() {
+                *last_at = at;
             }
-            notify.advanced.notify_all();
-            let listeners = notify.listeners.lock().map(|l| l.clone()).unwrap_or_default();
-            for listener in listeners {
-                listener(seq);
-            }
+            notify.committed.advance(seq);
         });
         let writer = Writer::new(db.clone(), receiver, last_seq, last_at, on_commit);
         let thread = std::thread::Builder::new()
@@ -178,38 +171,23 @@ impl Log {
 
     /// The last committed sequence number (0 for an empty log).
     pub fn last_seq(&self) -> Seq {
-        self.inner.shared.tail.lock().map(|t| t.0).unwrap_or_default()
+        self.inner.shared.committed.get()
     }
 
     /// The commit time of the last event.
     pub fn last_at(&self) -> Timestamp {
-        self.inner.shared.tail.lock().map(|t| t.1).unwrap_or_default()
+        self.inner.shared.last_at.lock().map(|t| *t).unwrap_or_default()
+    }
+
+    /// The last committed position, to wait on or to be told of commits (listeners run on the writer
+    /// thread and must not block).
+    pub fn committed(&self) -> &SeqWatch {
+        &self.inner.shared.committed
     }
 
     /// Blocks until the log is past `seq` or the timeout ends; returns the last sequence number seen.
     pub fn wait_for(&self, seq: Seq, timeout: Duration) -> Seq {
-        let deadline = Instant::now() + timeout;
-        let Ok(mut tail) = self.inner.shared.tail.lock() else {
-            return Seq::ZERO;
-        };
-        while tail.0 < seq {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            match self.inner.shared.advanced.wait_timeout(tail, left) {
-                Ok((guard, _)) => tail = guard,
-                Err(_) => return Seq::ZERO,
-            }
-        }
-        tail.0
-    }
-
-    /// Calls `listener` on the writer thread after every commit. It must not block.
-    pub fn on_commit(&self, listener: impl Fn(Seq) + Send + Sync + 'static) {
-        if let Ok(mut listeners) = self.inner.shared.listeners.lock() {
-            listeners.push(Arc::new(listener));
-        }
+        self.inner.shared.committed.wait_for(seq, timeout)
     }
 
     /// Up to `limit` events with sequence numbers from `from` on, in order.
@@ -280,7 +258,11 @@ impl Log {
     }
 
     /// Cached vectors of `model` for the given memories; memories without a cached vector are absent.
-    pub fn cached_vectors(&self, model: &str, memories: &[ContentHash]) -> Result<HashMap<ContentHash, Vec<f32>>, ReadError> {
+    pub fn cached_vectors(
+        &self,
+        model: &str,
+        memories: &[ContentHash],
+    ) -> Result<HashMap<ContentHash, Vec<f32>>, ReadError> {
         let txn = self.inner.db.begin_read()?;
         let table = txn.open_table(VECTORS)?;
         let mut out = HashMap::with_capacity(memories.len());

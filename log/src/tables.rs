@@ -43,8 +43,5 @@ pub(crate) fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
 
 /// Decodes little-endian f32 bytes; a trailing partial float is ignored.
 pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }

@@ -101,7 +101,13 @@ struct Accepted {
 }
 
 impl Writer {
-    pub(crate) fn new(db: Arc<Database>, rx: Receiver<Request>, last_seq: Seq, last_at: Timestamp, on_commit: OnCommit) -> Writer {
+    pub(crate) fn new(
+        db: Arc<Database>,
+        rx: Receiver<Request>,
+        last_seq: Seq,
+        last_at: Timestamp,
+        on_commit: OnCommit,
+    ) -> Writer {
         Writer { db, rx, last_seq: last_seq.0, last_at, failed: None, on_commit }
     }
 
@@ -148,7 +154,10 @@ impl Writer {
     /// Writes every acceptable request of the group in one transaction. The outer error is a storage
     /// failure (fatal); the inner results are per request.
     #[allow(clippy::type_complexity)]
-    fn write_group(&self, group: &[Request]) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), String> {
+    fn write_group(
+        &self,
+        group: &[Request],
+    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), String> {
         let txn = self.db.begin_write().map_err(|e| e.to_string())?;
         let mut results = Vec::with_capacity(group.len());
         let mut next_seq = self.last_seq + 1;
@@ -216,10 +225,9 @@ fn accept(
         }
         if let Some(existing) = ids.get(new.event_id.0.as_u128()).map_err(storage)? {
             let existing_seq = existing.value();
-            let bytes = events
-                .get(existing_seq)
-                .map_err(storage)?
-                .ok_or_else(|| AppendError::WriterFailed(format!("event id index points at missing seq {existing_seq}")))?;
+            let bytes = events.get(existing_seq).map_err(storage)?.ok_or_else(|| {
+                AppendError::WriterFailed(format!("event id index points at missing seq {existing_seq}"))
+            })?;
             let event = crate::event::decode(bytes.value()).map_err(|e| AppendError::WriterFailed(e.to_string()))?;
             accepted.outcomes.push(Appended {
                 seq: event.seq,

@@ -33,10 +33,14 @@ fn store(content: &str) -> NewEvent {
 }
 
 fn update(content: &str, tags: &[&str]) -> NewEvent {
-    let meta = |tags: Vec<String>| MemoryMeta { tags, memory_type: None, metadata: "{}".into(), updated_at: Timestamp(2) };
+    let meta =
+        |tags: Vec<String>| MemoryMeta { tags, memory_type: None, metadata: "{}".into(), updated_at: Timestamp(2) };
     event(
         content,
-        EventKind::Updated { before: meta(vec!["t".into()]), after: meta(tags.iter().map(|t| t.to_string()).collect()) },
+        EventKind::Updated {
+            before: meta(vec!["t".into()]),
+            after: meta(tags.iter().map(|t| t.to_string()).collect()),
+        },
     )
 }
 
@@ -191,7 +195,7 @@ fn waiters_and_listeners_hear_of_commits() {
     let (_dir, log) = open();
     let heard = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let sink = heard.clone();
-    log.on_commit(move |seq| sink.store(seq.0, std::sync::atomic::Ordering::SeqCst));
+    log.committed().on_advance(move |seq| sink.store(seq.0, std::sync::atomic::Ordering::SeqCst));
     let waiter = {
         let log = log.clone();
         std::thread::spawn(move || log.wait_for(Seq(1), Duration::from_secs(10)))
@@ -212,7 +216,12 @@ fn golden_v1() -> Event {
         memory: ContentHash::of_content("Hello World"),
         version: 3,
         kind: EventKind::Updated {
-            before: MemoryMeta { tags: vec!["a".into()], memory_type: None, metadata: "{}".into(), updated_at: Timestamp(5) },
+            before: MemoryMeta {
+                tags: vec!["a".into()],
+                memory_type: None,
+                metadata: "{}".into(),
+                updated_at: Timestamp(5),
+            },
             after: MemoryMeta {
                 tags: vec!["a".into(), "b".into()],
                 memory_type: Some("note".into()),

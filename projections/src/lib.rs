@@ -1,1 +1,28 @@
-//! placeholder
+//! mms-projections: read models derived from the event log, each with its own durable checkpoint.
+//!
+//! A [`Projection`] consumes events in log order and records the last sequence number it applied, in the
+//! same atomic step as the data. The [`Projector`] feeds every projection from one pass over the log,
+//! fetching each stored memory's vector once from a [`VectorSource`]. Dropping a projection's files and
+//! replaying the log gives the same read model: that is the law the tests check.
+//!
+//! - [`SqliteProjection`] / [`SqliteReader`]: the original service's sqlite-vec schema, plus exact tags and
+//!   FTS5, serving every read.
+//! - [`AnnIndex`]: a usearch HNSW index over the same vectors for fast semantic search at scale.
+
+mod ann;
+mod filter;
+mod projector;
+mod read;
+mod row;
+mod sqlite;
+mod sqlite_ext;
+
+pub use ann::{AnnIndex, AnnOptions};
+pub use filter::{Filter, TagMatch};
+pub use projector::{Applied, Projection, ProjectionError, Projector, VectorSource};
+pub use read::{ReadError, SqliteReader, Stats, TagCount};
+pub use row::{MemoryRow, iso_utc};
+pub use sqlite::{OpenError, SqliteProjection};
+
+/// Dimensions of the vectors every projection stores (all-MiniLM-L6-v2).
+pub const DIMENSIONS: usize = 384;

@@ -1,0 +1,168 @@
+//! The `Projection` trait and the `Projector` that feeds projections from the log.
+
+use mms_log::{ContentHash, Event, EventKind, Log, Seq, SeqWatch};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// One event with the vector of the memory it stores, when it stores one.
+#[derive(Clone, Copy, Debug)]
+pub struct Applied<'a> {
+    pub event: &'a Event,
+    pub vector: Option<&'a [f32]>,
+}
+
+/// Why a projection could not make progress.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("projection {name}: storage failed: {message}")]
+    Storage { name: &'static str, message: String },
+    #[error("reading the log failed: {0}")]
+    Log(#[from] mms_log::ReadError),
+    #[error("vectors are unavailable: {0}")]
+    Vectors(String),
+}
+
+/// A read model built from the log.
+pub trait Projection: Send {
+    /// A short, stable name used for its checkpoint and in messages.
+    fn name(&self) -> &'static str;
+    /// The last sequence number applied (0 when empty).
+    fn checkpoint(&self) -> Seq;
+    /// Applies events in log order, skipping any at or below the checkpoint, and moves the checkpoint to
+    /// the last one in the same atomic step. An event that cannot be applied is recorded and skipped.
+    fn apply(&mut self, batch: &[Applied<'_>]) -> Result<(), ProjectionError>;
+    /// Forgets everything: the checkpoint goes back to 0.
+    fn reset(&mut self) -> Result<(), ProjectionError>;
+    /// Makes what was applied durable where `apply` alone does not (a no-op for most projections).
+    fn persist(&mut self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+}
+
+/// Where the projector gets vectors: the embedding cache, or the model on a cache miss.
+pub trait VectorSource: Send + Sync {
+    /// Vectors for the given memories, whose contents are given.
+    fn vectors(&self, wanted: &[(ContentHash, &str)]) -> Result<HashMap<ContentHash, Vec<f32>>, String>;
+}
+
+/// Feeds a set of projections from one pass over the log.
+pub struct Projector {
+    log: Log,
+    projections: Vec<Box<dyn Projection>>,
+    source: Arc<dyn VectorSource>,
+    applied: Arc<SeqWatch>,
+    batch_size: usize,
+}
+
+impl Projector {
+    /// A projector over `projections`; `applied` starts at the lowest checkpoint.
+    pub fn new(log: Log, projections: Vec<Box<dyn Projection>>, source: Arc<dyn VectorSource>) -> Projector {
+        let lowest = projections.iter().map(|p| p.checkpoint()).min().unwrap_or_default();
+        Projector { log, projections, source, applied: Arc::new(SeqWatch::new(lowest)), batch_size: 512 }
+    }
+
+    /// How far every projection has applied the log; wait on it for read-your-writes.
+    pub fn applied(&self) -> Arc<SeqWatch> {
+        self.applied.clone()
+    }
+
+    /// Events per batch (default 512).
+    pub fn with_batch_size(mut self, batch_size: usize) -> Projector {
+        self.batch_size = batch_size.max(1);
+        self
+    }
+
+    /// Applies the log up to its current end, calling `progress(applied, total)` after each batch.
+    pub fn catch_up(&mut self, mut progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
+        let end = self.log.last_seq();
+        loop {
+            let lowest = self.projections.iter().map(|p| p.checkpoint()).min().unwrap_or(end);
+            if lowest >= end {
+                self.applied.advance(lowest);
+                return Ok(lowest);
+            }
+            let events = self.log.read_from(lowest.next(), self.batch_size)?;
+            if events.is_empty() {
+                return Ok(lowest);
+            }
+            self.apply_batch(&events)?;
+            let reached = events.last().map_or(lowest, |e| e.seq);
+            self.applied.advance(reached);
+            progress(reached, end);
+        }
+    }
+
+    fn apply_batch(&mut self, events: &[Event]) -> Result<(), ProjectionError> {
+        let wanted: Vec<(ContentHash, &str)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::Stored(record) | EventKind::Undeleted(record) => Some((e.memory, record.content.as_str())),
+                _ => None,
+            })
+            .collect();
+        let vectors = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            self.source.vectors(&wanted).map_err(ProjectionError::Vectors)?
+        };
+        let batch: Vec<Applied<'_>> = events
+            .iter()
+            .map(|event| Applied {
+                event,
+                vector: match event.kind {
+                    EventKind::Stored(_) | EventKind::Undeleted(_) => vectors.get(&event.memory).map(Vec::as_slice),
+                    _ => None,
+                },
+            })
+            .collect();
+        for projection in &mut self.projections {
+            projection.apply(&batch)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every projection's data and replays the whole log.
+    pub fn rebuild(&mut self, progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
+        for projection in &mut self.projections {
+            projection.reset()?;
+        }
+        self.applied.reset(Seq::ZERO);
+        let reached = self.catch_up(progress)?;
+        self.persist()?;
+        Ok(reached)
+    }
+
+    /// Makes every projection durable at its checkpoint.
+    pub fn persist(&mut self) -> Result<(), ProjectionError> {
+        for projection in &mut self.projections {
+            projection.persist()?;
+        }
+        Ok(())
+    }
+
+    /// Runs on a thread: applies each commit as it comes, until `stop` is set, then persists.
+    /// Failures (an unavailable model, a full disk) are logged and retried with a growing pause.
+    pub fn spawn(mut self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        std::thread::Builder::new().name("projector".into()).spawn(move || {
+            let mut pause = Duration::from_millis(100);
+            while !stop.load(Ordering::Acquire) {
+                match self.catch_up(|_, _| {}) {
+                    Ok(reached) => {
+                        pause = Duration::from_millis(100);
+                        self.log.wait_for(reached.next(), Duration::from_millis(200));
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "projection is behind the log");
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(Duration::from_secs(10));
+                    }
+                }
+            }
+            if let Err(error) = self.persist() {
+                tracing::warn!(%error, "projection could not be persisted at shutdown; it will catch up at next start");
+            }
+        })
+    }
+}

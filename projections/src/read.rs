@@ -1,0 +1,283 @@
+//! `SqliteReader`: every query against the sqlite read model, over a small pool of read connections.
+//!
+//! WAL mode lets these connections read while the projector writes, so reads never wait for a write.
+
+use crate::filter::Filter;
+use crate::row::{COLUMNS, MemoryRow};
+use crate::sqlite::connect;
+use mms_log::Seq;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the sqlite read model failed: {0}")]
+pub struct ReadError(#[from] rusqlite::Error);
+
+/// A tag and how many memories carry it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TagCount {
+    pub tag: String,
+    pub count: u64,
+}
+
+/// Aggregate numbers about the read model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stats {
+    pub total_memories: u64,
+    pub unique_tags: u64,
+    pub memories_with_vectors: u64,
+    pub created_since: u64,
+    pub database_size_bytes: u64,
+    pub projection_errors: u64,
+    pub checkpoint: Seq,
+}
+
+/// Read access to the read model. Cheap to share behind an `Arc`.
+pub struct SqliteReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// A pooled connection, returned to the pool on drop.
+struct Pooled<'a> {
+    conn: Option<Connection>,
+    reader: &'a SqliteReader,
+}
+
+impl std::ops::Deref for Pooled<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a pooled connection is present until drop")
+    }
+}
+
+impl Drop for Pooled<'_> {
+    fn drop(&mut self) {
+        if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.reader.idle.lock())
+            && idle.len() < 8
+        {
+            idle.push(conn);
+        }
+    }
+}
+
+fn hash_params(hashes: &[String]) -> String {
+    vec!["?"; hashes.len()].join(", ")
+}
+
+impl SqliteReader {
+    /// A reader of the read model at `path`; the projection must have created it.
+    pub fn new(path: &Path) -> SqliteReader {
+        SqliteReader { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
+    }
+
+    fn conn(&self) -> Result<Pooled<'_>, ReadError> {
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match reused {
+            Some(conn) => conn,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.execute_batch("PRAGMA query_only = ON")?;
+                conn
+            }
+        };
+        Ok(Pooled { conn: Some(conn), reader: self })
+    }
+
+    fn rows(&self, sql: &str, params: Vec<Value>) -> Result<Vec<MemoryRow>, ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params_from_iter(params), MemoryRow::from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The last sequence number the read model has applied.
+    pub fn checkpoint(&self) -> Result<Seq, ReadError> {
+        let conn = self.conn()?;
+        let seq: Option<i64> = conn
+            .query_row("SELECT seq FROM projection_state WHERE name = 'sqlite_vec'", [], |r| r.get(0))
+            .optional()?;
+        Ok(Seq(seq.unwrap_or(0) as u64))
+    }
+
+    /// One memory by content hash.
+    pub fn get(&self, hash: &str) -> Result<Option<MemoryRow>, ReadError> {
+        let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.content_hash = ?");
+        Ok(self.rows(&sql, vec![Value::Text(hash.into())])?.pop())
+    }
+
+    /// Memories by content hash, in the order given; unknown hashes are left out.
+    pub fn get_many(&self, hashes: &[String]) -> Result<Vec<MemoryRow>, ReadError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.content_hash IN ({})", hash_params(hashes));
+        let mut rows = self.rows(&sql, hashes.iter().map(|h| Value::Text(h.clone())).collect())?;
+        let order: std::collections::HashMap<&str, usize> =
+            hashes.iter().enumerate().map(|(i, h)| (h.as_str(), i)).collect();
+        rows.sort_by_key(|r| order.get(r.content_hash.as_str()).copied().unwrap_or(usize::MAX));
+        Ok(rows)
+    }
+
+    /// Memories whose content equals `content` exactly.
+    pub fn exact(&self, content: &str, limit: usize) -> Result<Vec<MemoryRow>, ReadError> {
+        let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.content = ? ORDER BY m.created_at DESC LIMIT ?");
+        self.rows(&sql, vec![Value::Text(content.into()), Value::Integer(limit as i64)])
+    }
+
+    /// A page of matching memories, newest first, and the number of matches.
+    pub fn list(&self, filter: &Filter, offset: usize, limit: usize) -> Result<(Vec<MemoryRow>, u64), ReadError> {
+        let (condition, mut params) = filter.to_sql();
+        let total = self.count(filter)?;
+        let sql = format!(
+            "SELECT {COLUMNS} FROM memories m WHERE {condition} ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?"
+        );
+        params.push(Value::Integer(limit as i64));
+        params.push(Value::Integer(offset as i64));
+        Ok((self.rows(&sql, params)?, total))
+    }
+
+    /// The number of matching memories.
+    pub fn count(&self, filter: &Filter) -> Result<u64, ReadError> {
+        let (condition, params) = filter.to_sql();
+        let conn = self.conn()?;
+        let sql = format!("SELECT count(*) FROM memories m WHERE {condition}");
+        let n: i64 = conn.prepare_cached(&sql)?.query_row(params_from_iter(params), |r| r.get(0))?;
+        Ok(n as u64)
+    }
+
+    /// Content hashes of every matching memory, oldest first.
+    pub fn hashes(&self, filter: &Filter) -> Result<Vec<String>, ReadError> {
+        let (condition, params) = filter.to_sql();
+        let conn = self.conn()?;
+        let sql = format!("SELECT m.content_hash FROM memories m WHERE {condition} ORDER BY m.created_at, m.id");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(params), |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The `k` nearest memories to `query` by cosine distance, among those matching `filter`; exact.
+    /// Without a filter this is sqlite-vec's KNN scan; with one, distances are computed over the matches
+    /// only, so the filter applies before the top k.
+    pub fn nearest(&self, query: &[f32], k: usize, filter: &Filter) -> Result<Vec<(MemoryRow, f32)>, ReadError> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let blob: Vec<u8> = query.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let conn = self.conn()?;
+        let (sql, params) = if filter.is_empty() {
+            (
+                format!(
+                    "SELECT {COLUMNS}, e.distance FROM (SELECT rowid, distance FROM memory_embeddings \
+                     WHERE content_embedding MATCH ? AND k = ? ORDER BY distance) e \
+                     JOIN memories m ON m.id = e.rowid ORDER BY e.distance"
+                ),
+                vec![Value::Blob(blob), Value::Integer(k as i64)],
+            )
+        } else {
+            let (condition, filter_params) = filter.to_sql();
+            let mut params = vec![Value::Blob(blob)];
+            params.extend(filter_params);
+            params.push(Value::Integer(k as i64));
+            (
+                format!(
+                    "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance FROM memories m \
+                     JOIN memory_embeddings e ON e.rowid = m.id WHERE {condition} ORDER BY distance LIMIT ?"
+                ),
+                params,
+            )
+        };
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(params), |row| {
+            Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)? as f32))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keyword search with BM25 over the content, best first; the score is FTS5's rank (lower is better).
+    pub fn keyword(&self, query: &str, k: usize, filter: &Filter) -> Result<Vec<(MemoryRow, f64)>, ReadError> {
+        let Some(fts_query) = fts_query(query) else {
+            return Ok(Vec::new());
+        };
+        let (condition, filter_params) = filter.to_sql();
+        let mut params = vec![Value::Text(fts_query)];
+        params.extend(filter_params);
+        params.push(Value::Integer(k as i64));
+        let sql = format!(
+            "SELECT {COLUMNS}, f.rank FROM memory_fts f JOIN memories m ON m.id = f.rowid \
+             WHERE memory_fts MATCH ? AND {condition} ORDER BY f.rank LIMIT ?"
+        );
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows =
+            stmt.query_map(params_from_iter(params), |row| Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored vector of a memory.
+    pub fn vector(&self, hash: &str) -> Result<Option<Vec<f32>>, ReadError> {
+        let conn = self.conn()?;
+        let blob: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT e.content_embedding FROM memories m JOIN memory_embeddings e ON e.rowid = m.id WHERE m.content_hash = ?",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(blob.map(|b| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
+    }
+
+    /// Every tag with its number of memories, most used first.
+    pub fn tags(&self) -> Result<Vec<TagCount>, ReadError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached("SELECT tag, count(*) AS n FROM memory_tags GROUP BY tag ORDER BY n DESC, tag")?;
+        let rows = stmt.query_map([], |r| Ok(TagCount { tag: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Totals; `created_since` counts memories created at or after that time (seconds since the epoch).
+    pub fn stats(&self, created_since: f64) -> Result<Stats, ReadError> {
+        let conn = self.conn()?;
+        let one = |sql: &str| -> Result<u64, ReadError> { Ok(conn.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64) };
+        let total_memories = one("SELECT count(*) FROM memories")?;
+        let unique_tags = one("SELECT count(DISTINCT tag) FROM memory_tags")?;
+        let memories_with_vectors = one("SELECT count(*) FROM memory_embeddings")?;
+        let projection_errors = one("SELECT count(*) FROM projection_errors")?;
+        let page_count = one("PRAGMA page_count")?;
+        let page_size = one("PRAGMA page_size")?;
+        let recent: i64 =
+            conn.query_row("SELECT count(*) FROM memories WHERE created_at >= ?", [created_since], |r| r.get(0))?;
+        drop(conn);
+        Ok(Stats {
+            total_memories,
+            unique_tags,
+            memories_with_vectors,
+            created_since: recent as u64,
+            database_size_bytes: page_count * page_size,
+            projection_errors,
+            checkpoint: self.checkpoint()?,
+        })
+    }
+}
+
+/// Turns free text into an FTS5 query: every word quoted (so no user text is FTS syntax), any may match.
+fn fts_query(text: &str) -> Option<String> {
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"")).collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fts_query;
+
+    #[test]
+    fn fts_queries_quote_every_word() {
+        assert_eq!(fts_query("rust: async AND \"io\"").as_deref(), Some("\"rust\" OR \"async\" OR \"AND\" OR \"io\""));
+        assert_eq!(fts_query("  ::  "), None);
+    }
+}

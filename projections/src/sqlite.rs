@@ -1,0 +1,283 @@
+//! `SqliteProjection`: applies events to the sqlite-vec read model, with its schema migrations.
+
+use crate::projector::{Applied, Projection, ProjectionError};
+use crate::row::iso_utc;
+use crate::sqlite_ext::register_sqlite_vec;
+use mms_log::{EventKind, MemoryRecord, Seq, Timestamp};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+
+const NAME: &str = "sqlite_vec";
+
+/// Versioned migrations of the read model, applied in order at open.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "read_model", include_str!("../../migrations/0001_read_model.sql"))];
+
+/// Why the read model could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(
+        "{path} holds a database written by the original Python service, not this service's read model; \
+         move it aside (the data can be brought in with `mcp-memory-service import`) or set MCP_MEMORY_SQLITE_PATH to another file"
+    )]
+    Foreign { path: PathBuf },
+    #[error("cannot open the sqlite read model {path}: {source}")]
+    Sqlite { path: PathBuf, source: rusqlite::Error },
+}
+
+/// The write side of the sqlite-vec read model. Reads go through [`crate::SqliteReader`].
+pub struct SqliteProjection {
+    conn: Connection,
+    checkpoint: Seq,
+}
+
+/// Opens a connection with the pragmas every connection of the read model uses.
+pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    register_sqlite_vec();
+    let conn = Connection::open(path)?;
+    // The read model is derived data: NORMAL synchronous is enough, because the log is the durable copy and
+    // a projection that loses its last commits catches up from its checkpoint.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 15000; \
+         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
+    )?;
+    Ok(conn)
+}
+
+impl SqliteProjection {
+    /// Opens (or creates) the read model at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<SqliteProjection, OpenError> {
+        let sqlite = |source| OpenError::Sqlite { path: path.to_path_buf(), source };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        }
+        let mut conn = connect(path).map_err(sqlite)?;
+        if is_foreign(&conn).map_err(sqlite)? {
+            return Err(OpenError::Foreign { path: path.to_path_buf() });
+        }
+        migrate(&mut conn).map_err(sqlite)?;
+        let checkpoint = conn
+            .query_row("SELECT seq FROM projection_state WHERE name = ?", [NAME], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(sqlite)?
+            .map_or(Seq::ZERO, |s| Seq(s as u64));
+        Ok(SqliteProjection { conn, checkpoint })
+    }
+
+    fn storage(error: rusqlite::Error) -> ProjectionError {
+        ProjectionError::Storage { name: NAME, message: error.to_string() }
+    }
+}
+
+/// A database with a `memories` table but no checkpoint table was written by the original service.
+fn is_foreign(conn: &Connection) -> rusqlite::Result<bool> {
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", [table], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n > 0)
+    };
+    Ok(has("memories")? && !has("projection_state")?)
+}
+
+fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    )?;
+    for (version, name, sql) in MIGRATIONS {
+        let done: bool =
+            conn.query_row("SELECT count(*) FROM schema_migrations WHERE version = ?", [version], |r| {
+                r.get::<_, i64>(0).map(|n| n > 0)
+            })?;
+        if !done {
+            let txn = conn.transaction()?;
+            txn.execute_batch(sql)?;
+            txn.execute("INSERT INTO schema_migrations (version, name) VALUES (?, ?)", params![version, name])?;
+            txn.commit()?;
+        }
+    }
+    Ok(())
+}
+
+fn secs(at: Timestamp) -> f64 {
+    at.as_secs_f64()
+}
+
+fn vector_blob(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn insert_memory(txn: &Connection, applied: &Applied<'_>, record: &MemoryRecord) -> rusqlite::Result<()> {
+    let event = applied.event;
+    let hash = event.memory.to_hex();
+    remove_memory(txn, &hash)?;
+    txn.execute(
+        "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, created_at, updated_at, \
+         created_at_iso, updated_at_iso, version, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            hash,
+            record.content,
+            record.tags.join(","),
+            record.memory_type,
+            record.metadata,
+            secs(record.created_at),
+            secs(record.updated_at),
+            iso_utc(record.created_at.0),
+            iso_utc(record.updated_at.0),
+            event.version,
+            event.seq.0 as i64,
+        ],
+    )?;
+    let id = txn.last_insert_rowid();
+    insert_tags(txn, id, &record.tags)?;
+    match applied.vector {
+        Some(vector) => {
+            txn.execute(
+                "INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
+                params![id, vector_blob(vector)],
+            )?;
+            Ok(())
+        }
+        None => Err(rusqlite::Error::InvalidParameterName(format!(
+            "memory {hash} was stored without a vector; it is listed but not found by semantic search"
+        ))),
+    }
+}
+
+fn insert_tags(txn: &Connection, id: i64, tags: &[String]) -> rusqlite::Result<()> {
+    let mut insert = txn.prepare_cached("INSERT OR IGNORE INTO memory_tags (tag, memory_id) VALUES (?, ?)")?;
+    for tag in tags {
+        insert.execute(params![tag, id])?;
+    }
+    Ok(())
+}
+
+fn remove_memory(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
+    let id: Option<i64> =
+        txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [hash], |r| r.get(0)).optional()?;
+    if let Some(id) = id {
+        txn.execute("DELETE FROM memory_embeddings WHERE rowid = ?", [id])?;
+        txn.execute("DELETE FROM memory_tags WHERE memory_id = ?", [id])?;
+        txn.execute("DELETE FROM memories WHERE id = ?", [id])?;
+    }
+    Ok(())
+}
+
+fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
+    let event = applied.event;
+    let hash = event.memory.to_hex();
+    match &event.kind {
+        EventKind::Stored(record) | EventKind::Undeleted(record) => insert_memory(txn, applied, record),
+        EventKind::Updated { after, .. } => {
+            let id: i64 = txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [&hash], |r| r.get(0))?;
+            txn.execute(
+                "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, \
+                 version = ?, last_seq = ? WHERE id = ?",
+                params![
+                    after.tags.join(","),
+                    after.memory_type,
+                    after.metadata,
+                    secs(after.updated_at),
+                    iso_utc(after.updated_at.0),
+                    event.version,
+                    event.seq.0 as i64,
+                    id
+                ],
+            )?;
+            txn.execute("DELETE FROM memory_tags WHERE memory_id = ?", [id])?;
+            insert_tags(txn, id, &after.tags)
+        }
+        EventKind::Deleted { .. } => remove_memory(txn, &hash),
+    }
+}
+
+impl Projection for SqliteProjection {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn checkpoint(&self) -> Seq {
+        self.checkpoint
+    }
+
+    fn apply(&mut self, batch: &[Applied<'_>]) -> Result<(), ProjectionError> {
+        let Some(last) = batch.last().map(|a| a.event.seq) else {
+            return Ok(());
+        };
+        if last <= self.checkpoint {
+            return Ok(());
+        }
+        let mut txn = self.conn.transaction().map_err(Self::storage)?;
+        for applied in batch.iter().filter(|a| a.event.seq > self.checkpoint) {
+            // Each event in a savepoint: one that cannot be applied is rolled back alone and recorded.
+            let savepoint = txn.savepoint().map_err(Self::storage)?;
+            let outcome = apply_one(&savepoint, applied);
+            match outcome {
+                Ok(()) => savepoint.commit().map_err(Self::storage)?,
+                Err(error) if is_storage_failure(&error) => return Err(Self::storage(error)),
+                Err(error) => {
+                    // A memory stored without a vector is kept (listed, tag- and keyword-searchable): commit
+                    // what applied, then record the problem.
+                    let keep = applied.vector.is_none() && matches!(error, rusqlite::Error::InvalidParameterName(_));
+                    if keep {
+                        savepoint.commit().map_err(Self::storage)?;
+                    } else {
+                        drop(savepoint);
+                    }
+                    tracing::warn!(seq = applied.event.seq.0, %error, "event not fully applied to the sqlite read model");
+                    txn.execute(
+                        "INSERT OR REPLACE INTO projection_errors (seq, error, at) VALUES (?, ?, ?)",
+                        params![applied.event.seq.0 as i64, error.to_string(), Timestamp::now().as_secs_f64()],
+                    )
+                    .map_err(Self::storage)?;
+                }
+            }
+        }
+        txn.execute(
+            "INSERT INTO projection_state (name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+            params![NAME, last.0 as i64],
+        )
+        .map_err(Self::storage)?;
+        txn.commit().map_err(Self::storage)?;
+        self.checkpoint = last;
+        Ok(())
+    }
+
+    fn reset(&mut self) -> Result<(), ProjectionError> {
+        self.conn
+            .execute_batch(
+                "BEGIN; DELETE FROM memory_embeddings; DELETE FROM memory_tags; DELETE FROM memories; \
+                 INSERT INTO memory_fts(memory_fts) VALUES ('delete-all'); DELETE FROM projection_errors; \
+                 DELETE FROM projection_state; DELETE FROM sqlite_sequence WHERE name = 'memories'; COMMIT;",
+            )
+            .map_err(Self::storage)?;
+        self.checkpoint = Seq::ZERO;
+        Ok(())
+    }
+}
+
+/// Errors that mean the database itself is failing (disk, corruption), as opposed to one bad event.
+fn is_storage_failure(error: &rusqlite::Error) -> bool {
+    use rusqlite::ffi::ErrorCode;
+    match error {
+        rusqlite::Error::SqliteFailure(e, _) => matches!(
+            e.code,
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::CannotOpen
+                | ErrorCode::ReadOnly
+                | ErrorCode::DatabaseBusy
+                | ErrorCode::DatabaseLocked
+                | ErrorCode::OutOfMemory
+        ),
+        _ => false,
+    }
+}
+
+impl SqliteProjection {
+    /// The file of this read model.
+    pub fn path(&self) -> Option<PathBuf> {
+        self.conn.path().map(PathBuf::from)
+    }
+}

@@ -1,0 +1,332 @@
+//! The command-line subcommands other than `serve`: each opens the store, runs one service call and
+//! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
+
+use crate::app::{self, Store};
+use crate::config::{Command, Config, DeleteArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs};
+use crate::service::{DeleteRequest, ListRequest, Memory, SearchMode, SearchRequest, StoreOutcome, StoreRequest};
+use anyhow::{Context, bail};
+use mms_log::{Actor, Interface, Timestamp};
+use std::io::Write;
+
+fn actor() -> Actor {
+    Actor::new(Interface::Cli, None)
+}
+
+fn preview(content: &str) -> String {
+    let line = content.lines().next().unwrap_or("");
+    let short: String = line.chars().take(100).collect();
+    if short.len() < content.len() { format!("{short}…") } else { short }
+}
+
+fn write_memory(out: &mut dyn Write, memory: &Memory) -> std::io::Result<()> {
+    writeln!(out, "{}  {}", memory.content_hash, memory.created_at_iso)?;
+    if !memory.tags.is_empty() || memory.memory_type.is_some() {
+        writeln!(out, "  tags: {}  type: {}", memory.tags.join(", "), memory.memory_type.as_deref().unwrap_or("-"))?;
+    }
+    writeln!(out, "  {}", preview(&memory.content))
+}
+
+/// Runs one subcommand (not `serve`) against the store of `config`.
+pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Command::Rebuild = &config.command {
+        let started = std::time::Instant::now();
+        let mut last_report = std::time::Instant::now();
+        let reached = tokio::task::block_in_place(|| {
+            app::rebuild(config, |done, total| {
+                if last_report.elapsed().as_millis() >= 500 || done == total {
+                    eprintln!("rebuild: applied {done}/{total} events");
+                    last_report = std::time::Instant::now();
+                }
+            })
+        })?;
+        writeln!(out, "rebuilt the read models from {reached} events in {:.1} s", started.elapsed().as_secs_f64())?;
+        return Ok(());
+    }
+    let store = Store::open(config, false)?;
+    if !store.wait_current().await {
+        bail!("the read model did not catch up with the log");
+    }
+    let result = dispatch(&store, config, out).await;
+    tokio::task::block_in_place(|| store.close());
+    result
+}
+
+async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
+    let service = &store.service;
+    match &config.command {
+        Command::Serve(_) | Command::Rebuild => unreachable!("handled by the caller"),
+        Command::Store(args) => store_one(service, args, out).await,
+        Command::Search(args) => search(service, args, out).await,
+        Command::List(args) => list(service, args, out).await,
+        Command::Get { hash } => {
+            let memory = service.get(hash).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&memory)?)?;
+            Ok(())
+        }
+        Command::Delete(args) => delete(service, args, out).await,
+        Command::History { hash } => {
+            for entry in service.history(hash).await? {
+                let who = if entry.actor.is_empty() {
+                    entry.interface.clone()
+                } else {
+                    format!("{} ({})", entry.interface, entry.actor)
+                };
+                writeln!(out, "#{} v{} {} {} by {}", entry.seq, entry.version, entry.at, entry.kind, who)?;
+                if let (Some(before), Some(after)) = (&entry.before, &entry.after) {
+                    if before.tags != after.tags {
+                        writeln!(out, "  tags: [{}] -> [{}]", before.tags.join(", "), after.tags.join(", "))?;
+                    }
+                    if before.memory_type != after.memory_type {
+                        writeln!(out, "  type: {:?} -> {:?}", before.memory_type, after.memory_type)?;
+                    }
+                    if before.metadata != after.metadata {
+                        writeln!(out, "  metadata: {} -> {}", before.metadata, after.metadata)?;
+                    }
+                } else if let Some(after) = &entry.after {
+                    writeln!(out, "  {}", preview(&after.content))?;
+                }
+            }
+            Ok(())
+        }
+        Command::Stats => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&service.stats().await?)?)?;
+            Ok(())
+        }
+        Command::Import { file } => import(service, file, out).await,
+        Command::Export { .. } => unreachable!("export writes its own file"),
+    }
+}
+
+async fn store_one(service: &crate::service::Service, args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let content = match &args.content {
+        Some(content) => content.clone(),
+        None => std::io::read_to_string(std::io::stdin()).context("cannot read the content from standard input")?,
+    };
+    let metadata = match &args.metadata {
+        Some(text) => match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => bail!("--metadata must be a JSON object, like '{{\"project\": \"billing\"}}'"),
+        },
+        None => Default::default(),
+    };
+    let request = StoreRequest {
+        content,
+        tags: args.tags.clone(),
+        memory_type: args.memory_type.clone(),
+        metadata,
+        ..StoreRequest::default()
+    };
+    match service.store(request, actor()).await? {
+        StoreOutcome::Stored(memory) => writeln!(out, "stored {}", memory.content_hash)?,
+        StoreOutcome::Duplicate { content_hash } => writeln!(out, "Duplicate content detected: {content_hash}")?,
+    }
+    Ok(())
+}
+
+async fn search(service: &crate::service::Service, args: &SearchArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let mode = match args.mode {
+        CliMode::Semantic => SearchMode::Semantic,
+        CliMode::Keyword => SearchMode::Keyword,
+        CliMode::Hybrid => SearchMode::Hybrid,
+        CliMode::Exact => SearchMode::Exact,
+    };
+    let hits =
+        if mode == SearchMode::Semantic && args.time.is_none() && args.tags.is_empty() && args.min_similarity.is_none()
+        {
+            service.recall(&args.query, args.limit).await?
+        } else {
+            let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+            service
+                .search(SearchRequest {
+                    query: args.query.clone(),
+                    mode,
+                    limit: args.limit,
+                    min_similarity: args.min_similarity.map(f64::from),
+                    tags: args.tags.clone(),
+                    match_all: args.all_tags,
+                    memory_type: None,
+                    created,
+                })
+                .await?
+        };
+    if hits.is_empty() {
+        writeln!(out, "no memories found")?;
+    }
+    for hit in hits {
+        write!(out, "{:.3}  ", hit.similarity_score)?;
+        write_memory(out, &hit.memory)?;
+    }
+    Ok(())
+}
+
+async fn list(service: &crate::service::Service, args: &ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    let page = service
+        .list(ListRequest {
+            page: args.page,
+            page_size: args.page_size,
+            tags: args.tags.clone(),
+            match_all: args.all_tags,
+            memory_type: args.memory_type.clone(),
+            created,
+        })
+        .await?;
+    writeln!(out, "page {} ({} per page) of {} memories", page.page, page.page_size, page.total)?;
+    for memory in &page.memories {
+        write_memory(out, memory)?;
+    }
+    Ok(())
+}
+
+async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(hash) = &args.hash {
+        if !args.tags.is_empty() || args.time.is_some() || args.before.is_some() {
+            bail!("give either a hash or filters (--tags, --time, --before), not both");
+        }
+        if args.dry_run {
+            let memory = service.get(hash).await?;
+            writeln!(out, "would delete 1 memory: {}", memory.content_hash)?;
+        } else {
+            service.delete(hash, None, actor()).await?;
+            writeln!(out, "deleted {hash}")?;
+        }
+        return Ok(());
+    }
+    let mut created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    if let Some(before) = &args.before {
+        let until = service.time_range(before)?;
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        created = Some(match created {
+            Some(range) => crate::service::time_expr::TimeRange { start: range.start, end: range.end.min(until.start) },
+            None => crate::service::time_expr::TimeRange { start: epoch, end: until.start },
+        });
+    }
+    let outcome = service
+        .delete_where(
+            DeleteRequest { tags: args.tags.clone(), match_all: args.all_tags, created, dry_run: args.dry_run },
+            actor(),
+        )
+        .await?;
+    if outcome.dry_run {
+        writeln!(out, "would delete {} memories", outcome.matched)?;
+    } else {
+        writeln!(out, "deleted {} of {} matching memories", outcome.deleted, outcome.matched)?;
+    }
+    Ok(())
+}
+
+/// One memory of an import: our export lines and the original exporter's entries share these fields.
+#[derive(serde::Deserialize)]
+struct Imported {
+    content: String,
+    #[serde(default)]
+    tags: TagsField,
+    #[serde(default)]
+    memory_type: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    created_at: Option<f64>,
+    #[serde(default)]
+    updated_at: Option<f64>,
+}
+
+/// Tags as a list or as the original's comma-joined string.
+#[derive(Default, serde::Deserialize)]
+#[serde(untagged)]
+enum TagsField {
+    #[default]
+    None,
+    List(Vec<String>),
+    Joined(String),
+}
+
+fn parse_import(text: &str) -> anyhow::Result<Vec<Imported>> {
+    let trimmed = text.trim_start();
+    // The original's exporter writes one JSON document: {"export_metadata": ..., "memories": [...]}.
+    if trimmed.starts_with('{')
+        && let Ok(serde_json::Value::Object(document)) = serde_json::from_str::<serde_json::Value>(trimmed)
+        && let Some(memories) = document.get("memories")
+    {
+        return serde_json::from_value(memories.clone()).context("the export's `memories` list is malformed");
+    }
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(n, line)| serde_json::from_str(line).with_context(|| format!("line {} is not a memory object", n + 1)))
+        .collect()
+}
+
+async fn import(service: &crate::service::Service, file: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+    };
+    let requests: Vec<StoreRequest> = parse_import(&text)?
+        .into_iter()
+        .map(|m| StoreRequest {
+            content: m.content,
+            tags: match m.tags {
+                TagsField::None => Vec::new(),
+                TagsField::List(tags) => tags,
+                TagsField::Joined(joined) => joined.split(',').map(str::to_string).collect(),
+            },
+            memory_type: m.memory_type,
+            metadata: match m.metadata {
+                Some(serde_json::Value::Object(map)) => map,
+                _ => Default::default(),
+            },
+            created_at: m.created_at.map(Timestamp::from_secs_f64),
+            updated_at: m.updated_at.map(Timestamp::from_secs_f64),
+            event_id: None,
+        })
+        .collect();
+    let total = requests.len();
+    let actor = Actor::new(Interface::Import, None);
+    let (stored, duplicates) =
+        service.store_many(requests, actor, |done, total| eprintln!("import: {done}/{total}")).await?;
+    writeln!(out, "imported {stored} of {total} memories ({duplicates} duplicates skipped)")?;
+    Ok(())
+}
+
+/// Writes every memory as one JSON line, oldest page last (newest first, like `list`).
+pub async fn export(config: &Config, file: &std::path::Path) -> anyhow::Result<usize> {
+    let store = Store::open(config, false)?;
+    store.wait_current().await;
+    let mut writer: Box<dyn Write> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?,
+        ))
+    };
+    let mut page = 1;
+    let mut written = 0;
+    loop {
+        let batch = store
+            .service
+            .list(ListRequest {
+                page,
+                page_size: 1000,
+                tags: Vec::new(),
+                match_all: false,
+                memory_type: None,
+                created: None,
+            })
+            .await?;
+        for memory in &batch.memories {
+            serde_json::to_writer(&mut writer, memory)?;
+            writeln!(writer)?;
+            written += 1;
+        }
+        if !batch.has_more {
+            break;
+        }
+        page += 1;
+    }
+    writer.flush()?;
+    drop(writer);
+    tokio::task::block_in_place(|| store.close());
+    Ok(written)
+}

@@ -1,0 +1,273 @@
+//! The one `Config`: command line and environment (the original service's variable names and defaults),
+//! read once in `main` and passed down. Nothing else reads the environment.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Long-term semantic memory for AI agents: an event-sourced, drop-in replacement for the Python MCP Memory Service.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-memory-service", version, about, long_about = None)]
+pub struct Config {
+    #[command(flatten)]
+    pub storage: StorageConfig,
+    #[command(flatten)]
+    pub model: ModelConfig,
+    /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
+    #[arg(long, env = "LOG_LEVEL", global = true)]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the data lives.
+#[derive(Clone, Debug, Args)]
+pub struct StorageConfig {
+    /// Base data directory; the other paths default to files inside it.
+    #[arg(long, env = "MCP_MEMORY_BASE_DIR", global = true)]
+    pub base_dir: Option<PathBuf>,
+    /// The sqlite-vec read model (rebuilt from the log when missing). The original's `MCP_MEMORY_SQLITEVEC_PATH` is also read.
+    #[arg(long, env = "MCP_MEMORY_SQLITE_PATH", global = true)]
+    pub sqlite_path: Option<PathBuf>,
+    /// Where backups are written.
+    #[arg(long, env = "MCP_MEMORY_BACKUPS_PATH", global = true)]
+    pub backups_path: Option<PathBuf>,
+    /// The event log, the only source of truth (a redb file).
+    #[arg(long, env = "MCP_MEMORY_LOG_PATH", global = true)]
+    pub log_path: Option<PathBuf>,
+    /// Storage backend: sqlite_vec (cloudflare and hybrid are not available yet).
+    #[arg(long, env = "MCP_MEMORY_STORAGE_BACKEND", default_value = "sqlite_vec", global = true)]
+    pub storage_backend: String,
+    /// Largest accepted memory content, in bytes (`none` or unset: 1,000,000).
+    #[arg(long, env = "MCP_SQLITEVEC_MAX_CONTENT_LENGTH", global = true)]
+    pub max_content_length: Option<String>,
+    /// Add the tag `source:<hostname>` and `metadata.hostname` to stored memories.
+    #[arg(long, env = "MCP_MEMORY_INCLUDE_HOSTNAME", default_value = "false", value_parser = parse_flag, global = true)]
+    pub include_hostname: bool,
+    /// The original's older name for MCP_MEMORY_SQLITE_PATH.
+    #[arg(long, env = "MCP_MEMORY_SQLITEVEC_PATH", hide = true, global = true)]
+    pub sqlitevec_path: Option<PathBuf>,
+    /// Use the usearch ANN index for semantic search once it holds at least this many memories (exact search below).
+    #[arg(long, env = "MCP_MEMORY_ANN_THRESHOLD", default_value_t = 5000, global = true)]
+    pub ann_threshold: usize,
+}
+
+/// The embedding model.
+#[derive(Clone, Debug, Args)]
+pub struct ModelConfig {
+    /// Embedding model; only all-MiniLM-L6-v2 is supported.
+    #[arg(long, env = "MCP_EMBEDDING_MODEL", default_value = "all-MiniLM-L6-v2", global = true)]
+    pub embedding_model: String,
+    /// Directory holding model.onnx and tokenizer.json (installed by scripts/install-assets).
+    #[arg(long, env = "MCP_MEMORY_MODEL_DIR", global = true)]
+    pub model_dir: Option<PathBuf>,
+    /// The ONNX Runtime library, 1.32 or newer (installed by scripts/install-assets).
+    #[arg(long, env = "ORT_DYLIB_PATH", global = true)]
+    pub ort_dylib_path: Option<PathBuf>,
+    /// Where scripts/install-assets puts the model and ONNX Runtime (default: $XDG_CACHE_HOME/mcp-memory-service or ~/.cache/mcp-memory-service).
+    #[arg(long, env = "MCP_MEMORY_ASSETS_DIR", global = true)]
+    pub assets_dir: Option<PathBuf>,
+    /// The XDG cache directory, for the default assets directory.
+    #[arg(long, env = "XDG_CACHE_HOME", hide = true, global = true)]
+    pub xdg_cache_home: Option<PathBuf>,
+    /// Threads for one embedding run (default: all cores).
+    #[arg(long, env = "MCP_EMBEDDING_THREADS", global = true)]
+    pub embedding_threads: Option<usize>,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server.
+    Serve(ServeArgs),
+    /// Store a memory.
+    Store(StoreArgs),
+    /// Search memories by meaning, keywords or both.
+    Search(SearchArgs),
+    /// List memories, newest first.
+    List(ListArgs),
+    /// Show one memory.
+    Get {
+        /// Content hash.
+        hash: String,
+    },
+    /// Delete one memory by hash, or every memory matching tags and/or a time range.
+    Delete(DeleteArgs),
+    /// Show every event of one memory: who changed what, when and through which interface.
+    History {
+        /// Content hash.
+        hash: String,
+    },
+    /// Drop the read models and rebuild them by replaying the log.
+    Rebuild,
+    /// Show statistics.
+    Stats,
+    /// Import memories from JSON lines (one memory object per line) or an export of the original service.
+    Import {
+        /// File to read; `-` for standard input.
+        file: PathBuf,
+    },
+    /// Export every memory as JSON lines.
+    Export {
+        /// File to write; `-` for standard output.
+        #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MCP_HTTP_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "MCP_HTTP_PORT", default_value_t = 8000)]
+    pub port: u16,
+}
+
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The content; read from standard input when absent.
+    pub content: Option<String>,
+    /// Tags, comma-separated or repeated.
+    #[arg(long, short, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Memory type (note, decision, reminder...).
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Metadata as a JSON object.
+    #[arg(long)]
+    pub metadata: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum SearchMode {
+    #[default]
+    Semantic,
+    Keyword,
+    Hybrid,
+    Exact,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for; a time phrase inside it ("last week") filters by time.
+    pub query: String,
+    #[arg(long, value_enum, default_value_t = SearchMode::Semantic)]
+    pub mode: SearchMode,
+    /// Number of results.
+    #[arg(long, short = 'n', default_value_t = 5)]
+    pub limit: usize,
+    /// Minimum similarity (0..1, the original's scale).
+    #[arg(long)]
+    pub min_similarity: Option<f32>,
+    /// Only memories with these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Require every tag instead of any.
+    #[arg(long)]
+    pub all_tags: bool,
+    /// Only memories created in this time (a phrase: "last week", "between 2026-01-01 and 2026-02-01").
+    #[arg(long)]
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, default_value_t = 1)]
+    pub page: usize,
+    #[arg(long, default_value_t = 10)]
+    pub page_size: usize,
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    #[arg(long)]
+    pub all_tags: bool,
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Only memories created in this time (a phrase).
+    #[arg(long)]
+    pub time: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Content hash of one memory.
+    pub hash: Option<String>,
+    /// Delete memories with these tags.
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Require every tag instead of any.
+    #[arg(long)]
+    pub all_tags: bool,
+    /// Delete memories created in this time (a phrase).
+    #[arg(long)]
+    pub time: Option<String>,
+    /// Delete memories created before this date or phrase.
+    #[arg(long)]
+    pub before: Option<String>,
+    /// Only count what would be deleted.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The original's booleans: true/1/yes/on/enabled and false/0/no/off/disabled.
+pub fn parse_flag(value: &str) -> Result<bool, String> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "enabled" => Ok(true),
+        "false" | "0" | "no" | "off" | "disabled" | "" => Ok(false),
+        other => Err(format!("'{other}' is not a boolean (use true or false)")),
+    }
+}
+
+/// The resolved file layout.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub base_dir: PathBuf,
+    pub log: PathBuf,
+    pub sqlite: PathBuf,
+    pub ann_dir: PathBuf,
+    pub backups: PathBuf,
+    pub model_dir: PathBuf,
+    pub runtime_library: PathBuf,
+}
+
+fn home() -> PathBuf {
+    std::env::home_dir().unwrap_or_else(|| PathBuf::from("."))
+}
+
+impl Config {
+    /// Resolves every path from the options and their defaults.
+    pub fn paths(&self) -> Paths {
+        let base_dir = self.storage.base_dir.clone().unwrap_or_else(|| home().join(".local/share/mcp-memory"));
+        let assets = self.model.assets_dir.clone().unwrap_or_else(|| {
+            self.model.xdg_cache_home.clone().unwrap_or_else(|| home().join(".cache")).join("mcp-memory-service")
+        });
+        Paths {
+            log: self.storage.log_path.clone().unwrap_or_else(|| base_dir.join("events.redb")),
+            sqlite: self
+                .storage
+                .sqlite_path
+                .clone()
+                .or_else(|| self.storage.sqlitevec_path.clone())
+                .unwrap_or_else(|| base_dir.join("sqlite_vec.db")),
+            ann_dir: base_dir.join("ann"),
+            backups: self.storage.backups_path.clone().unwrap_or_else(|| base_dir.join("backups")),
+            model_dir: self.model.model_dir.clone().unwrap_or_else(|| assets.join("models").join("all-MiniLM-L6-v2")),
+            runtime_library: self
+                .model
+                .ort_dylib_path
+                .clone()
+                .unwrap_or_else(|| assets.join("onnxruntime").join("libonnxruntime.so.1.32.0")),
+            base_dir,
+        }
+    }
+
+    /// The content length limit in bytes.
+    pub fn max_content_length(&self) -> Result<usize, String> {
+        match self.storage.max_content_length.as_deref().map(str::trim) {
+            None | Some("") | Some("none") | Some("unlimited") => Ok(1_000_000),
+            Some(n) => n.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("MCP_SQLITEVEC_MAX_CONTENT_LENGTH must be a positive number or 'none', not '{n}'")
+            }),
+        }
+    }
+}

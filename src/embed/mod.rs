@@ -1,0 +1,179 @@
+//! Embeddings: all-MiniLM-L6-v2 through ONNX Runtime on a dedicated thread, with dynamic batching.
+//!
+//! The model loads in the background when the embedder starts, so a server answers health checks and MCP
+//! handshakes before it is ready; requests made meanwhile wait for it. Requests queued while the model is
+//! busy are run together, up to 32 texts at a time, which is where batching pays on two cores.
+
+mod model;
+
+pub(crate) use model::DIMENSIONS;
+
+use model::MiniLm;
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
+
+/// The name under which vectors are cached.
+pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
+/// How many texts run through the model together at most.
+const MAX_BATCH: usize = 32;
+
+/// Why texts could not be embedded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EmbedError {
+    #[error(
+        "the embedding model file {path} is missing; run `scripts/install-assets` (or set MCP_MEMORY_MODEL_DIR to a directory holding model.onnx and tokenizer.json)"
+    )]
+    ModelMissing { path: PathBuf },
+    #[error("{0}; run `scripts/install-assets` (or set ORT_DYLIB_PATH to libonnxruntime.so 1.32 or newer)")]
+    Runtime(String),
+    #[error("the embedding model failed: {0}")]
+    Model(String),
+    #[error("the embedder has shut down")]
+    Closed,
+}
+
+/// Where the model and ONNX Runtime are.
+#[derive(Clone, Debug)]
+pub struct ModelPaths {
+    pub model_dir: PathBuf,
+    pub runtime_library: PathBuf,
+    pub threads: usize,
+    /// Load at start (a server) rather than at the first request (a CLI command that may not need it).
+    pub eager: bool,
+}
+
+/// The state of the model, for health checks.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelStatus {
+    Loading,
+    Ready,
+    Failed(String),
+}
+
+type Reply = Box<dyn FnOnce(Result<Vec<Vec<f32>>, EmbedError>) + Send>;
+
+struct Job {
+    texts: Vec<String>,
+    reply: Reply,
+}
+
+/// A handle to the embedding thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Embedder {
+    jobs: Sender<Job>,
+    status: Arc<Mutex<ModelStatus>>,
+}
+
+impl Embedder {
+    /// Starts the embedding thread, which loads the model and then serves requests.
+    pub fn start(paths: ModelPaths) -> Embedder {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let status = Arc::new(Mutex::new(ModelStatus::Loading));
+        let shared = status.clone();
+        let spawned = std::thread::Builder::new().name("embedder".into()).spawn(move || serve(paths, queue, shared));
+        if let Err(e) = spawned {
+            if let Ok(mut s) = status.lock() {
+                *s = ModelStatus::Failed(format!("cannot start the embedding thread: {e}"));
+            }
+        }
+        Embedder { jobs, status }
+    }
+
+    /// Whether the model is loading, ready or failed.
+    pub fn status(&self) -> ModelStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or(ModelStatus::Loading)
+    }
+
+    /// Queues texts and calls `reply` on the embedding thread with their vectors, in order.
+    pub fn submit(&self, texts: Vec<String>, reply: impl FnOnce(Result<Vec<Vec<f32>>, EmbedError>) + Send + 'static) {
+        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { texts, reply: Box::new(reply) }) {
+            (job.reply)(Err(EmbedError::Closed));
+        }
+    }
+
+    /// Embeds texts, waiting on the calling thread.
+    pub fn embed_blocking(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(texts, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.recv().unwrap_or(Err(EmbedError::Closed))
+    }
+
+    /// Embeds texts without blocking the async runtime.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.submit(texts, move |result| {
+            let _ = tx.send(result);
+        });
+        rx.await.unwrap_or(Err(EmbedError::Closed))
+    }
+}
+
+fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>>) {
+    let mut pending = None;
+    if !paths.eager {
+        match queue.recv() {
+            Ok(job) => pending = Some(job),
+            Err(_) => return,
+        }
+    }
+    let loaded = MiniLm::load(&paths.model_dir, &paths.runtime_library, paths.threads);
+    let set = |s: ModelStatus| {
+        if let Ok(mut status) = status.lock() {
+            *status = s;
+        }
+    };
+    let mut model = match loaded {
+        Ok(model) => {
+            set(ModelStatus::Ready);
+            tracing::info!(model = MODEL_NAME, "embedding model loaded");
+            model
+        }
+        Err(error) => {
+            tracing::error!(%error, "embedding model unavailable");
+            set(ModelStatus::Failed(error.to_string()));
+            if let Some(job) = pending {
+                (job.reply)(Err(error.clone()));
+            }
+            while let Ok(job) = queue.recv() {
+                (job.reply)(Err(error.clone()));
+            }
+            return;
+        }
+    };
+    while let Some(first) = pending.take().or_else(|| queue.recv().ok()) {
+        let mut jobs = vec![first];
+        let mut queued: usize = jobs[0].texts.len();
+        while queued < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => {
+                    queued += job.texts.len();
+                    jobs.push(job);
+                }
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
+        let mut vectors = Vec::with_capacity(texts.len());
+        let mut failure = None;
+        for chunk in texts.chunks(MAX_BATCH) {
+            match model.embed(chunk) {
+                Ok(v) => vectors.extend(v),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let mut vectors = vectors.into_iter();
+        for job in jobs {
+            let result = match &failure {
+                Some(e) => Err(e.clone()),
+                None => Ok(vectors.by_ref().take(job.texts.len()).collect()),
+            };
+            (job.reply)(result);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The all-MiniLM-L6-v2 model: tokenizer, ONNX session, mean pooling and normalisation.
+
+use super::EmbedError;
+use ndarray::Array2;
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::Tensor;
+use std::path::Path;
+use std::sync::OnceLock;
+use tokenizers::{PaddingStrategy, Tokenizer, TruncationParams};
+
+/// Dimensions of an all-MiniLM-L6-v2 vector.
+pub(crate) const DIMENSIONS: usize = 384;
+/// sentence-transformers truncates this model's input at 256 word pieces.
+const MAX_WORD_PIECES: usize = 256;
+
+/// ONNX Runtime is a process-wide library: it is loaded once and its environment kept for the process.
+static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+fn runtime(library: &Path) -> Result<&'static ort::environment::Environment, EmbedError> {
+    let loaded = RUNTIME.get_or_init(|| {
+        if !library.is_file() {
+            return Err(format!("ONNX Runtime library not found at {}", library.display()));
+        }
+        let builder = ort::init_from(library).map_err(|e| format!("cannot load {}: {e}", library.display()))?;
+        builder.build().map_err(|e| format!("cannot start ONNX Runtime: {e}"))
+    });
+    loaded.as_ref().map_err(|reason| EmbedError::Runtime(reason.clone()))
+}
+
+/// A loaded model, used from one thread at a time (`Session::run` needs `&mut`).
+pub(crate) struct MiniLm {
+    session: Session,
+    tokenizer: Tokenizer,
+}
+
+impl MiniLm {
+    /// Loads `model.onnx` and `tokenizer.json` from `model_dir` with ONNX Runtime from `library`.
+    pub(crate) fn load(model_dir: &Path, library: &Path, threads: usize) -> Result<MiniLm, EmbedError> {
+        let model_file = model_dir.join("model.onnx");
+        let tokenizer_file = model_dir.join("tokenizer.json");
+        for file in [&model_file, &tokenizer_file] {
+            if !file.is_file() {
+                return Err(EmbedError::ModelMissing { path: file.clone() });
+            }
+        }
+        let environment = runtime(library)?;
+        let model_error = |e: ort::Error| EmbedError::Model(format!("{}: {e}", model_file.display()));
+        let session = Session::builder(environment)
+            .map_err(model_error)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| model_error(e.into()))?
+            .with_intra_threads(threads.max(1))
+            .map_err(|e| model_error(e.into()))?
+            .commit_from_file(&model_file)
+            .map_err(model_error)?;
+        let mut tokenizer = Tokenizer::from_file(&tokenizer_file)
+            .map_err(|e| EmbedError::Model(format!("{}: {e}", tokenizer_file.display())))?;
+        // The shipped tokenizer.json pads and truncates to a fixed 128; sentence-transformers truncates at
+        // 256 and pads to the longest text of the batch, and so must we to give the same vectors.
+        tokenizer
+            .with_truncation(Some(TruncationParams { max_length: MAX_WORD_PIECES, ..Default::default() }))
+            .map_err(|e| EmbedError::Model(e.to_string()))?;
+        let mut padding = tokenizer.get_padding().cloned().unwrap_or_default();
+        padding.strategy = PaddingStrategy::BatchLongest;
+        tokenizer.with_padding(Some(padding));
+        Ok(MiniLm { session, tokenizer })
+    }
+
+    /// Embeds texts: unit-length 384-dimensional vectors, in input order.
+    pub(crate) fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Model(format!("tokenizer: {e}")))?;
+        let batch = encodings.len();
+        let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
+        let mut ids = Array2::<i64>::zeros((batch, seq));
+        let mut mask = Array2::<i64>::zeros((batch, seq));
+        let mut types = Array2::<i64>::zeros((batch, seq));
+        for (row, encoding) in encodings.iter().enumerate() {
+            for (col, ((id, m), t)) in
+                encoding.get_ids().iter().zip(encoding.get_attention_mask()).zip(encoding.get_type_ids()).enumerate()
+            {
+                ids[[row, col]] = i64::from(*id);
+                mask[[row, col]] = i64::from(*m);
+                types[[row, col]] = i64::from(*t);
+            }
+        }
+        let run_error = |e: ort::Error| EmbedError::Model(format!("inference: {e}"));
+        let inputs = ort::inputs![
+            "input_ids" => Tensor::from_array(ids).map_err(run_error)?,
+            "attention_mask" => Tensor::from_array(mask.clone()).map_err(run_error)?,
+            "token_type_ids" => Tensor::from_array(types).map_err(run_error)?,
+        ];
+        let outputs = self.session.run(inputs).map_err(run_error)?;
+        let (shape, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(run_error)?;
+        if shape.len() != 3 || shape[2] as usize != DIMENSIONS {
+            return Err(EmbedError::Model(format!("unexpected output shape {shape:?}")));
+        }
+        Ok((0..batch)
+            .map(|row| {
+                pool(
+                    &hidden[row * seq * DIMENSIONS..(row + 1) * seq * DIMENSIONS],
+                    mask.row(row).as_slice().unwrap_or(&[]),
+                )
+            })
+            .collect())
+    }
+}
+
+/// Attention-masked mean over the token vectors, then L2 normalisation (as sentence-transformers).
+fn pool(hidden: &[f32], mask: &[i64]) -> Vec<f32> {
+    let mut sum = vec![0f32; DIMENSIONS];
+    let mut count = 0f32;
+    for (token, m) in hidden.chunks_exact(DIMENSIONS).zip(mask) {
+        if *m != 0 {
+            count += 1.0;
+            for (s, x) in sum.iter_mut().zip(token) {
+                *s += x;
+            }
+        }
+    }
+    let count = count.max(1e-9);
+    sum.iter_mut().for_each(|s| *s /= count);
+    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    sum.iter_mut().for_each(|s| *s /= norm);
+    sum
+}

@@ -1,0 +1,420 @@
+//! Commands: store, update, delete (one or by filter), undelete, import. Each becomes events in the log.
+
+use super::memory::Memory;
+use super::time_expr::TimeRange;
+use super::{Service, ServiceError};
+use crate::embed::MODEL_NAME;
+use mms_log::{
+    Actor, AppendError, ContentHash, EventId, EventKind, Expect, MemoryMeta, MemoryRecord, NewEvent, Seq, Timestamp,
+    VectorEntry, fold_history,
+};
+use mms_projections::{Filter, TagMatch};
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// How long a command waits for the read model to show its write before answering anyway.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+/// Events per append when deleting or importing many memories.
+const CHUNK: usize = 500;
+
+/// A memory to store.
+#[derive(Clone, Debug, Default)]
+pub struct StoreRequest {
+    pub content: String,
+    pub tags: Vec<String>,
+    pub memory_type: Option<String>,
+    pub metadata: Map<String, Value>,
+    /// Creation time to keep (imports); now when absent.
+    pub created_at: Option<Timestamp>,
+    pub updated_at: Option<Timestamp>,
+    /// Idempotency key of a retried request.
+    pub event_id: Option<EventId>,
+}
+
+/// What a store did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreOutcome {
+    Stored(Memory),
+    /// The same content (trimmed, case-insensitive) is already stored: nothing was written.
+    Duplicate {
+        content_hash: String,
+    },
+}
+
+/// Changes to a memory's tags, type or metadata; absent fields stay as they are.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateRequest {
+    pub tags: Option<Vec<String>>,
+    /// `Some(None)` clears the type.
+    pub memory_type: Option<Option<String>>,
+    /// Keys to set in the metadata object (merged; a null value removes the key).
+    pub metadata: Option<Map<String, Value>>,
+    /// Optimistic concurrency: fail if the memory is no longer at this version.
+    pub expected_version: Option<u32>,
+}
+
+/// Which memories to delete in bulk. At least one condition is required.
+#[derive(Clone, Debug, Default)]
+pub struct DeleteRequest {
+    pub tags: Vec<String>,
+    pub match_all: bool,
+    pub created: Option<TimeRange>,
+    pub dry_run: bool,
+}
+
+/// What a bulk delete did (or would do, on a dry run).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct DeleteOutcome {
+    pub matched: usize,
+    pub deleted: usize,
+    pub dry_run: bool,
+    pub content_hashes: Vec<String>,
+}
+
+fn clean_tags(tags: &[String]) -> Result<Vec<String>, ServiceError> {
+    let mut out: Vec<String> = Vec::new();
+    for tag in tags.iter().flat_map(|t| t.split(',')) {
+        let tag = tag.trim();
+        if tag.is_empty() {
+            continue;
+        }
+        if tag.chars().count() > 200 {
+            return Err(ServiceError::Invalid(format!(
+                "tag '{}...' is longer than 200 characters",
+                tag.chars().take(20).collect::<String>()
+            )));
+        }
+        if !out.iter().any(|t| t == tag) {
+            out.push(tag.to_string());
+        }
+    }
+    Ok(out)
+}
+
+fn clean_type(memory_type: Option<&str>) -> Option<String> {
+    memory_type.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+fn parse_hash(hash: &str) -> Result<ContentHash, ServiceError> {
+    hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))
+}
+
+impl Service {
+    fn validate_content(&self, content: &str) -> Result<(), ServiceError> {
+        if content.trim().is_empty() {
+            return Err(ServiceError::Invalid("content must not be empty".into()));
+        }
+        let limit = self.inner.options.max_content_length;
+        if content.len() > limit {
+            return Err(ServiceError::Invalid(format!(
+                "content is {} bytes, more than the limit of {limit} (MCP_SQLITEVEC_MAX_CONTENT_LENGTH); split it into several memories",
+                content.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn record(&self, request: &StoreRequest) -> Result<MemoryRecord, ServiceError> {
+        self.validate_content(&request.content)?;
+        let mut tags = clean_tags(&request.tags)?;
+        let mut metadata = request.metadata.clone();
+        if let Some(host) = &self.inner.options.hostname {
+            let tag = format!("source:{host}");
+            if !tags.contains(&tag) {
+                tags.push(tag);
+            }
+            metadata.insert("hostname".into(), Value::String(host.clone()));
+        }
+        let now = Timestamp::now();
+        let created_at = request.created_at.unwrap_or(now);
+        Ok(MemoryRecord {
+            content: request.content.clone(),
+            tags,
+            memory_type: clean_type(request.memory_type.as_deref()),
+            metadata: Value::Object(metadata).to_string(),
+            created_at,
+            updated_at: request.updated_at.unwrap_or(created_at),
+        })
+    }
+
+    /// Stores a memory. The same content stored twice is reported as a duplicate, not an error.
+    pub async fn store(&self, request: StoreRequest, actor: Actor) -> Result<StoreOutcome, ServiceError> {
+        let record = self.record(&request)?;
+        let hash = ContentHash::of_content(&record.content);
+        let log = self.inner.log.clone();
+        if log.head(&hash)?.is_some_and(|h| h.live) {
+            return Ok(StoreOutcome::Duplicate { content_hash: hash.to_hex() });
+        }
+        let (vectors, fresh) = self.vectors_for(&[(hash, record.content.clone())]).await?;
+        let vectors = fresh
+            .iter()
+            .filter_map(|h| {
+                vectors.get(h).map(|v| VectorEntry { model: MODEL_NAME.into(), memory: *h, vector: v.clone() })
+            })
+            .collect();
+        let event = NewEvent {
+            event_id: request.event_id.unwrap_or_else(EventId::generate),
+            actor,
+            memory: hash,
+            kind: EventKind::Stored(record.clone()),
+            expect: Expect::Any,
+        };
+        let appended = match self.append(vec![event], vectors).await {
+            Err(ServiceError::Conflict(_)) => return Ok(StoreOutcome::Duplicate { content_hash: hash.to_hex() }),
+            other => other?,
+        };
+        self.settle(&appended).await;
+        Ok(StoreOutcome::Stored(Memory::from_record(&hash.to_hex(), &record)))
+    }
+
+    /// Appends through the writer without blocking the runtime.
+    pub(super) async fn append(
+        &self,
+        events: Vec<NewEvent>,
+        vectors: Vec<VectorEntry>,
+    ) -> Result<Vec<mms_log::Appended>, ServiceError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.inner.log.submit(events, vectors, move |result| {
+            let _ = tx.send(result);
+        });
+        Ok(rx.await.unwrap_or(Err(AppendError::Closed))?)
+    }
+
+    /// Waits for the read model to show the appended events (read-your-writes).
+    async fn settle(&self, appended: &[mms_log::Appended]) {
+        let last = appended.iter().map(|a| a.seq).max().unwrap_or(Seq::ZERO);
+        if !self.wait_applied(last, READ_YOUR_WRITES).await {
+            tracing::warn!(seq = last.0, "the read model is behind the log; the write is durable but not yet visible");
+        }
+    }
+
+    /// The current state of a live memory, from the log (the authority, never behind).
+    async fn live_state(&self, hash: ContentHash) -> Result<mms_log::MemoryState, ServiceError> {
+        let log = self.inner.log.clone();
+        let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
+        fold_history(&history, Seq(u64::MAX))
+            .filter(|s| s.live)
+            .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} not found")))
+    }
+
+    /// Changes tags, type or metadata. `created_at` is kept, `updated_at` moves to now.
+    pub async fn update(&self, hash: &str, request: UpdateRequest, actor: Actor) -> Result<Memory, ServiceError> {
+        let hash = parse_hash(hash)?;
+        if request.tags.is_none() && request.memory_type.is_none() && request.metadata.is_none() {
+            return Err(ServiceError::Invalid("nothing to update: give tags, memory_type or metadata".into()));
+        }
+        let tags = request.tags.as_deref().map(clean_tags).transpose()?;
+        // A concurrent update between our read and our append is detected by the expected version; the
+        // update is then recomputed on the newer state, unless the caller pinned a version.
+        for _ in 0..5 {
+            let state = self.live_state(hash).await?;
+            if let Some(expected) = request.expected_version
+                && expected != state.version
+            {
+                return Err(ServiceError::Conflict(format!(
+                    "memory {hash} is at version {}, not the expected {expected}; read it again and retry",
+                    state.version
+                )));
+            }
+            let before = state.record.meta();
+            let mut metadata: Map<String, Value> = serde_json::from_str(&before.metadata).unwrap_or_default();
+            for (key, value) in request.metadata.clone().unwrap_or_default() {
+                if value.is_null() {
+                    metadata.remove(&key);
+                } else {
+                    metadata.insert(key, value);
+                }
+            }
+            let after = MemoryMeta {
+                tags: tags.clone().unwrap_or_else(|| before.tags.clone()),
+                memory_type: match &request.memory_type {
+                    Some(t) => clean_type(t.as_deref()),
+                    None => before.memory_type.clone(),
+                },
+                metadata: Value::Object(metadata).to_string(),
+                updated_at: Timestamp::now().max(before.updated_at),
+            };
+            let event = NewEvent {
+                event_id: EventId::generate(),
+                actor: actor.clone(),
+                memory: hash,
+                kind: EventKind::Updated { before, after: after.clone() },
+                expect: Expect::Version(state.version),
+            };
+            match self.append(vec![event], Vec::new()).await {
+                Ok(appended) => {
+                    self.settle(&appended).await;
+                    return Ok(Memory::from_record(&hash.to_hex(), &state.record.with_meta(&after)));
+                }
+                Err(ServiceError::Conflict(_)) if request.expected_version.is_none() => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        Err(ServiceError::Conflict(format!("memory {hash} is changing too fast to update; retry")))
+    }
+
+    /// Deletes one memory. Its history stays in the log.
+    pub async fn delete(&self, hash: &str, expected_version: Option<u32>, actor: Actor) -> Result<(), ServiceError> {
+        let hash = parse_hash(hash)?;
+        let event = NewEvent {
+            event_id: EventId::generate(),
+            actor,
+            memory: hash,
+            kind: EventKind::Deleted { reason: None },
+            expect: expected_version.map_or(Expect::Any, Expect::Version),
+        };
+        let appended = self.append(vec![event], Vec::new()).await?;
+        self.settle(&appended).await;
+        Ok(())
+    }
+
+    /// Brings a deleted memory back as it was when deleted.
+    pub async fn undelete(&self, hash: &str, actor: Actor) -> Result<Memory, ServiceError> {
+        let hash = parse_hash(hash)?;
+        let log = self.inner.log.clone();
+        let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
+        let state = fold_history(&history, Seq(u64::MAX))
+            .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} has never existed")))?;
+        if state.live {
+            return Err(ServiceError::Conflict(format!("memory {hash} is not deleted")));
+        }
+        let event = NewEvent {
+            event_id: EventId::generate(),
+            actor,
+            memory: hash,
+            kind: EventKind::Undeleted(state.record.clone()),
+            expect: Expect::Version(state.version),
+        };
+        let appended = self.append(vec![event], Vec::new()).await?;
+        self.settle(&appended).await;
+        Ok(Memory::from_record(&hash.to_hex(), &state.record))
+    }
+
+    /// Deletes every memory matching tags and/or a creation-time range; a dry run only counts.
+    pub async fn delete_where(&self, request: DeleteRequest, actor: Actor) -> Result<DeleteOutcome, ServiceError> {
+        let tags = clean_tags(&request.tags)?;
+        if tags.is_empty() && request.created.is_none() {
+            return Err(ServiceError::Invalid(
+                "a bulk delete needs at least one condition: tags, a time range or a date to delete before".into(),
+            ));
+        }
+        let filter = Filter {
+            tags,
+            tag_match: if request.match_all { TagMatch::All } else { TagMatch::Any },
+            memory_type: None,
+            created_from: request.created.map(|r| r.start.timestamp_micros() as f64 / 1e6),
+            created_before: request.created.map(|r| r.end.timestamp_micros() as f64 / 1e6),
+        };
+        let hashes = self.blocking(move |inner| Ok(inner.reader.hashes(&filter)?)).await?;
+        let matched = hashes.len();
+        if request.dry_run {
+            return Ok(DeleteOutcome { matched, deleted: 0, dry_run: true, content_hashes: hashes });
+        }
+        let mut deleted = 0;
+        let mut last = Vec::new();
+        for chunk in hashes.chunks(CHUNK) {
+            let events = chunk
+                .iter()
+                .map(|hash| {
+                    Ok(NewEvent {
+                        event_id: EventId::generate(),
+                        actor: actor.clone(),
+                        memory: parse_hash(hash)?,
+                        kind: EventKind::Deleted { reason: None },
+                        expect: Expect::Any,
+                    })
+                })
+                .collect::<Result<Vec<_>, ServiceError>>()?;
+            match self.append(events.clone(), Vec::new()).await {
+                Ok(appended) => {
+                    deleted += appended.len();
+                    last = appended;
+                }
+                // A memory of the chunk was deleted by someone else meanwhile: delete the rest one by one.
+                Err(ServiceError::NotFound(_)) => {
+                    for event in events {
+                        match self.append(vec![event], Vec::new()).await {
+                            Ok(appended) => {
+                                deleted += 1;
+                                last = appended;
+                            }
+                            Err(ServiceError::NotFound(_)) => {}
+                            Err(error) => return Err(error),
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        self.settle(&last).await;
+        Ok(DeleteOutcome { matched, deleted, dry_run: false, content_hashes: hashes })
+    }
+
+    /// Stores many memories (an import), embedding in batches; duplicates are skipped and counted.
+    /// `progress(done, total)` is called after each batch. Returns (stored, duplicates).
+    pub async fn store_many(
+        &self,
+        requests: Vec<StoreRequest>,
+        actor: Actor,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<(usize, usize), ServiceError> {
+        let total = requests.len();
+        let (mut stored, mut duplicates, mut done) = (0, 0, 0);
+        for chunk in requests.chunks(64) {
+            let mut records = Vec::with_capacity(chunk.len());
+            for request in chunk {
+                let record = self.record(request)?;
+                let hash = ContentHash::of_content(&record.content);
+                let log = self.inner.log.clone();
+                let live = log.head(&hash)?.is_some_and(|h| h.live);
+                if live || records.iter().any(|(h, _, _): &(ContentHash, MemoryRecord, Option<EventId>)| *h == hash) {
+                    duplicates += 1;
+                } else {
+                    records.push((hash, record, request.event_id));
+                }
+            }
+            let items: Vec<(ContentHash, String)> = records.iter().map(|(h, r, _)| (*h, r.content.clone())).collect();
+            let (vectors, fresh) = self.vectors_for(&items).await?;
+            let vectors: Vec<VectorEntry> = fresh
+                .iter()
+                .filter_map(|h| {
+                    vectors.get(h).map(|v| VectorEntry { model: MODEL_NAME.into(), memory: *h, vector: v.clone() })
+                })
+                .collect();
+            let events: Vec<NewEvent> = records
+                .into_iter()
+                .map(|(hash, record, event_id)| NewEvent {
+                    event_id: event_id.unwrap_or_else(EventId::generate),
+                    actor: actor.clone(),
+                    memory: hash,
+                    kind: EventKind::Stored(record),
+                    expect: Expect::Any,
+                })
+                .collect();
+            match self.append(events.clone(), vectors).await {
+                Ok(appended) => {
+                    stored += appended.iter().filter(|a| a.fresh).count();
+                    duplicates += appended.iter().filter(|a| !a.fresh).count();
+                    self.settle(&appended).await;
+                }
+                // Someone stored one of these meanwhile: fall back to one append per memory.
+                Err(ServiceError::Conflict(_)) => {
+                    for event in events {
+                        match self.append(vec![event], Vec::new()).await {
+                            Ok(appended) => {
+                                stored += 1;
+                                self.settle(&appended).await;
+                            }
+                            Err(ServiceError::Conflict(_)) => duplicates += 1,
+                            Err(error) => return Err(error),
+                        }
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+            done += chunk.len();
+            progress(done, total);
+        }
+        Ok((stored, duplicates))
+    }
+}

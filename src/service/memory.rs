@@ -1,0 +1,98 @@
+//! The memory as every interface shows it, in the original service's JSON shape.
+
+use mms_log::{Event, MemoryRecord};
+use mms_projections::{MemoryRow, iso_utc};
+use serde::{Deserialize, Serialize};
+
+/// A memory: the original's fields, in the original's order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    pub content: String,
+    pub content_hash: String,
+    pub tags: Vec<String>,
+    pub memory_type: Option<String>,
+    pub metadata: serde_json::Value,
+    pub created_at: f64,
+    pub created_at_iso: String,
+    pub updated_at: f64,
+    pub updated_at_iso: String,
+}
+
+fn metadata_value(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+}
+
+impl From<MemoryRow> for Memory {
+    fn from(row: MemoryRow) -> Memory {
+        Memory {
+            metadata: metadata_value(&row.metadata),
+            content: row.content,
+            content_hash: row.content_hash,
+            tags: row.tags,
+            memory_type: row.memory_type,
+            created_at: row.created_at,
+            created_at_iso: row.created_at_iso,
+            updated_at: row.updated_at,
+            updated_at_iso: row.updated_at_iso,
+        }
+    }
+}
+
+impl Memory {
+    /// The memory a record describes.
+    pub fn from_record(hash: &str, record: &MemoryRecord) -> Memory {
+        Memory {
+            content: record.content.clone(),
+            content_hash: hash.to_string(),
+            tags: record.tags.clone(),
+            memory_type: record.memory_type.clone(),
+            metadata: metadata_value(&record.metadata),
+            created_at: record.created_at.as_secs_f64(),
+            created_at_iso: iso_utc(record.created_at.0),
+            updated_at: record.updated_at.as_secs_f64(),
+            updated_at_iso: iso_utc(record.updated_at.0),
+        }
+    }
+}
+
+/// One search result: the memory and how well it matched.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Hit {
+    pub memory: Memory,
+    /// On the original's scale for semantic search: `1 - cosine_distance / 2` (1 identical, 0.5 unrelated).
+    /// Keyword search gives BM25 (higher is better), hybrid the reciprocal-rank-fusion score.
+    pub similarity_score: f64,
+    pub relevance_reason: String,
+}
+
+/// One event of a memory's history, for audit.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryEntry {
+    pub seq: u64,
+    pub event_id: String,
+    pub at: String,
+    pub actor: String,
+    pub interface: String,
+    pub kind: String,
+    pub version: u32,
+    /// The memory before this event (absent for a first store).
+    pub before: Option<Memory>,
+    /// The memory after this event (absent after a delete).
+    pub after: Option<Memory>,
+}
+
+impl HistoryEntry {
+    pub(crate) fn new(event: &Event, before: Option<Memory>, after: Option<Memory>) -> HistoryEntry {
+        HistoryEntry {
+            seq: event.seq.0,
+            event_id: event.event_id.to_string(),
+            at: iso_utc(event.at.0),
+            actor: event.actor.id.clone().unwrap_or_default(),
+            interface: event.actor.interface.as_str().to_string(),
+            kind: event.kind.name().to_string(),
+            version: event.version,
+            before,
+            after,
+        }
+    }
+}

@@ -1,0 +1,398 @@
+//! Queries: get, list, every kind of search, tags, history, stats and health. They read projections only
+//! (history reads the log, which is its source).
+
+use super::memory::{HistoryEntry, Hit, Memory};
+use super::time_expr::{self, TimeRange};
+use super::{Service, ServiceError};
+use crate::embed::ModelStatus;
+use mms_log::{ContentHash, Seq, fold_history};
+use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// The most results one search or page returns.
+pub const MAX_RESULTS: usize = 1000;
+/// Reciprocal-rank fusion constant, as in the original's hybrid search.
+const RRF_K: f64 = 60.0;
+
+/// How a search matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchMode {
+    /// By meaning (vector similarity).
+    #[default]
+    Semantic,
+    /// By words (BM25).
+    Keyword,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+    /// Content equal to the query.
+    Exact,
+}
+
+/// A search.
+#[derive(Clone, Debug, Default)]
+pub struct SearchRequest {
+    pub query: String,
+    pub mode: SearchMode,
+    pub limit: usize,
+    /// Results below this similarity (original scale, 0..1) are left out; semantic mode only.
+    pub min_similarity: Option<f64>,
+    pub tags: Vec<String>,
+    pub match_all: bool,
+    pub memory_type: Option<String>,
+    /// Only memories created in this range.
+    pub created: Option<TimeRange>,
+}
+
+/// A page request for `list`.
+#[derive(Clone, Debug)]
+pub struct ListRequest {
+    /// 1-based.
+    pub page: usize,
+    pub page_size: usize,
+    pub tags: Vec<String>,
+    pub match_all: bool,
+    pub memory_type: Option<String>,
+    pub created: Option<TimeRange>,
+}
+
+/// One page of memories.
+#[derive(Clone, Debug, Serialize)]
+pub struct ListPage {
+    pub memories: Vec<Memory>,
+    pub total: u64,
+    pub page: usize,
+    pub page_size: usize,
+    pub has_more: bool,
+}
+
+/// Service statistics.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    pub total_memories: u64,
+    pub unique_tags: u64,
+    pub memories_this_week: u64,
+    pub events: u64,
+    pub memories_ever: u64,
+    pub log_size_bytes: u64,
+    pub database_size_bytes: u64,
+    pub ann_vectors: usize,
+    pub projection_checkpoint: u64,
+    pub projection_errors: u64,
+    pub embedding_model: String,
+    pub embedding_dimensions: usize,
+}
+
+/// Health of the parts of the service.
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub status: String,
+    pub model: String,
+    pub model_error: Option<String>,
+    pub log_seq: u64,
+    pub projection_seq: u64,
+    pub uptime_seconds: f64,
+}
+
+fn secs(at: chrono::DateTime<chrono::Utc>) -> f64 {
+    at.timestamp_micros() as f64 / 1e6
+}
+
+fn filter_of(tags: &[String], match_all: bool, memory_type: &Option<String>, created: &Option<TimeRange>) -> Filter {
+    Filter {
+        tags: tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
+        tag_match: if match_all { TagMatch::All } else { TagMatch::Any },
+        memory_type: memory_type.clone().filter(|t| !t.trim().is_empty()),
+        created_from: created.map(|r| secs(r.start)),
+        created_before: created.map(|r| secs(r.end)),
+    }
+}
+
+/// The original's similarity scale for cosine distance: 1 identical, 0.5 orthogonal, 0 opposite.
+pub fn similarity(distance: f32) -> f64 {
+    (1.0 - f64::from(distance) / 2.0).clamp(0.0, 1.0)
+}
+
+fn semantic_hit(row: MemoryRow, distance: f32) -> Hit {
+    let score = similarity(distance);
+    Hit { memory: row.into(), similarity_score: score, relevance_reason: format!("Semantic similarity: {score:.3}") }
+}
+
+impl Service {
+    /// Parses a time phrase ("last week", "between 2026-01-01 and 2026-02-01") against the current time.
+    pub fn time_range(&self, phrase: &str) -> Result<TimeRange, ServiceError> {
+        Ok(time_expr::parse(phrase, chrono::Utc::now())?)
+    }
+
+    /// One memory by content hash.
+    pub async fn get(&self, hash: &str) -> Result<Memory, ServiceError> {
+        let hash: ContentHash =
+            hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))?;
+        let key = hash.to_hex();
+        self.blocking(move |inner| inner.reader.get(&key).map_err(ServiceError::from))
+            .await?
+            .map(Memory::from)
+            .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} not found")))
+    }
+
+    /// A page of memories, newest first.
+    pub async fn list(&self, request: ListRequest) -> Result<ListPage, ServiceError> {
+        if request.page == 0 {
+            return Err(ServiceError::Invalid("page starts at 1".into()));
+        }
+        if request.page_size == 0 || request.page_size > MAX_RESULTS {
+            return Err(ServiceError::Invalid(format!("page_size must be between 1 and {MAX_RESULTS}")));
+        }
+        let filter = filter_of(&request.tags, request.match_all, &request.memory_type, &request.created);
+        let offset = (request.page - 1).saturating_mul(request.page_size);
+        let size = request.page_size;
+        let (rows, total) = self.blocking(move |inner| Ok(inner.reader.list(&filter, offset, size)?)).await?;
+        Ok(ListPage {
+            has_more: (offset + rows.len()) < total as usize,
+            memories: rows.into_iter().map(Memory::from).collect(),
+            total,
+            page: request.page,
+            page_size: request.page_size,
+        })
+    }
+
+    /// Searches by meaning, words, both, or exact content.
+    pub async fn search(&self, request: SearchRequest) -> Result<Vec<Hit>, ServiceError> {
+        if request.query.trim().is_empty() {
+            return Err(ServiceError::Invalid("query must not be empty".into()));
+        }
+        if request.limit > MAX_RESULTS {
+            return Err(ServiceError::Invalid(format!("at most {MAX_RESULTS} results can be asked for")));
+        }
+        if let Some(min) = request.min_similarity
+            && !(0.0..=1.0).contains(&min)
+        {
+            return Err(ServiceError::Invalid("min_similarity must be between 0 and 1".into()));
+        }
+        if request.limit == 0 {
+            return Ok(Vec::new());
+        }
+        let filter = filter_of(&request.tags, request.match_all, &request.memory_type, &request.created);
+        match request.mode {
+            SearchMode::Semantic => {
+                let query = self.embed_query(&request.query).await?;
+                let mut hits = self.nearest(query, request.limit, filter).await?;
+                if let Some(min) = request.min_similarity {
+                    hits.retain(|h| h.similarity_score >= min);
+                }
+                Ok(hits)
+            }
+            SearchMode::Keyword => {
+                let query = request.query.clone();
+                let rows =
+                    self.blocking(move |inner| Ok(inner.reader.keyword(&query, request.limit, &filter)?)).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(row, rank)| {
+                        let score = -rank;
+                        Hit {
+                            memory: row.into(),
+                            similarity_score: score,
+                            relevance_reason: format!("Keyword match (BM25 {score:.3})"),
+                        }
+                    })
+                    .collect())
+            }
+            SearchMode::Hybrid => self.hybrid(&request.query, request.limit, filter).await,
+            SearchMode::Exact => {
+                let query = request.query.clone();
+                let rows = self.blocking(move |inner| Ok(inner.reader.exact(&query, request.limit)?)).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| Hit {
+                        memory: row.into(),
+                        similarity_score: 1.0,
+                        relevance_reason: "Exact content match".into(),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    async fn embed_query(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
+        let mut vectors = self.inner.embedder.embed(vec![query.to_string()]).await?;
+        vectors.pop().ok_or_else(|| ServiceError::Internal("the model returned no vector".into()))
+    }
+
+    /// Nearest memories to a vector: the ANN index when it is large and current and no filter applies,
+    /// exact search through sqlite-vec otherwise.
+    async fn nearest(&self, query: Vec<f32>, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+        self.blocking(move |inner| {
+            let use_ann = filter.is_empty()
+                && inner.ann.len() >= inner.options.ann_threshold
+                && inner.ann.applied() >= inner.reader.checkpoint()?;
+            if use_ann {
+                let found = inner.ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
+                let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
+                let rows = inner.reader.get_many(&hashes)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| {
+                        let distance = distances.get(&row.content_hash).copied().unwrap_or(2.0);
+                        semantic_hit(row, distance)
+                    })
+                    .collect())
+            } else {
+                Ok(inner.reader.nearest(&query, limit, &filter)?.into_iter().map(|(r, d)| semantic_hit(r, d)).collect())
+            }
+        })
+        .await
+    }
+
+    /// BM25 and vector results fused by reciprocal rank: score = Σ 1 / (60 + rank).
+    async fn hybrid(&self, query: &str, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+        let pool = (limit * 3).clamp(10, MAX_RESULTS);
+        let vector = self.embed_query(query).await?;
+        let semantic = self.nearest(vector, pool, filter.clone()).await?;
+        let text = query.to_string();
+        let keyword = self.blocking(move |inner| Ok(inner.reader.keyword(&text, pool, &filter)?)).await?;
+        let mut fused: HashMap<String, (f64, Memory)> = HashMap::new();
+        for (rank, hit) in semantic.into_iter().enumerate() {
+            let entry = fused.entry(hit.memory.content_hash.clone()).or_insert((0.0, hit.memory));
+            entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+        for (rank, (row, _)) in keyword.into_iter().enumerate() {
+            let entry = fused.entry(row.content_hash.clone()).or_insert_with(|| (0.0, row.into()));
+            entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+        let mut hits: Vec<Hit> = fused
+            .into_values()
+            .map(|(score, memory)| Hit {
+                memory,
+                similarity_score: score,
+                relevance_reason: format!("Hybrid (RRF {score:.4})"),
+            })
+            .collect();
+        hits.sort_by(|a, b| b.similarity_score.total_cmp(&a.similarity_score));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Recall by a query that may hold a time phrase ("what did we decide about billing last week"): the
+    /// phrase filters by creation time; the rest, if any, ranks by meaning, else newest first.
+    pub async fn recall(&self, query: &str, limit: usize) -> Result<Vec<Hit>, ServiceError> {
+        let extracted = time_expr::extract(query, chrono::Utc::now())?;
+        if extracted.remainder.trim().is_empty() {
+            let Some(range) = extracted.range else {
+                return Err(ServiceError::Invalid("query must not be empty".into()));
+            };
+            let page = self
+                .list(ListRequest {
+                    page: 1,
+                    page_size: limit.clamp(1, MAX_RESULTS),
+                    tags: Vec::new(),
+                    match_all: false,
+                    memory_type: None,
+                    created: Some(range),
+                })
+                .await?;
+            return Ok(page
+                .memories
+                .into_iter()
+                .map(|memory| Hit {
+                    memory,
+                    similarity_score: 1.0,
+                    relevance_reason: "Created in the time range".into(),
+                })
+                .collect());
+        }
+        self.search(SearchRequest {
+            query: extracted.remainder,
+            limit,
+            created: extracted.range,
+            ..SearchRequest::default()
+        })
+        .await
+    }
+
+    /// Memories closest in meaning to a stored memory (itself excluded).
+    pub async fn similar(&self, hash: &str, limit: usize) -> Result<Vec<Hit>, ServiceError> {
+        let memory = self.get(hash).await?;
+        let key = memory.content_hash.clone();
+        let vector = self
+            .blocking(move |inner| Ok(inner.reader.vector(&key)?))
+            .await?
+            .ok_or_else(|| ServiceError::Unavailable(format!("memory {hash} has no vector yet")))?;
+        let mut hits = self.nearest(vector, limit + 1, Filter::default()).await?;
+        hits.retain(|h| h.memory.content_hash != memory.content_hash);
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    /// Every tag with its number of memories.
+    pub async fn tags(&self) -> Result<Vec<TagCount>, ServiceError> {
+        self.blocking(|inner| Ok(inner.reader.tags()?)).await
+    }
+
+    /// Every event of one memory (deleted ones too), oldest first, with the memory before and after each.
+    pub async fn history(&self, hash: &str) -> Result<Vec<HistoryEntry>, ServiceError> {
+        let hash: ContentHash =
+            hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))?;
+        let events = self.blocking(move |inner| Ok(inner.log.history(&hash)?)).await?;
+        if events.is_empty() {
+            return Err(ServiceError::NotFound(format!("memory {hash} has no history")));
+        }
+        let hex = hash.to_hex();
+        let mut state = None;
+        let mut out = Vec::with_capacity(events.len());
+        for event in &events {
+            let before =
+                state.as_ref().filter(|s: &&mms_log::MemoryState| s.live).map(|s| Memory::from_record(&hex, &s.record));
+            state = mms_log::MemoryState::apply(state, event);
+            let after = state.as_ref().filter(|s| s.live).map(|s| Memory::from_record(&hex, &s.record));
+            out.push(HistoryEntry::new(event, before, after));
+        }
+        debug_assert_eq!(fold_history(&events, Seq(u64::MAX)), state);
+        Ok(out)
+    }
+
+    /// Totals from the log and the read model.
+    pub async fn stats(&self) -> Result<Stats, ServiceError> {
+        let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+        self.blocking(move |inner| {
+            let read = inner.reader.stats(secs(week_ago))?;
+            let (ever, _) = inner.log.memory_counts()?;
+            Ok(Stats {
+                total_memories: read.total_memories,
+                unique_tags: read.unique_tags,
+                memories_this_week: read.created_since,
+                events: inner.log.last_seq().0,
+                memories_ever: ever,
+                log_size_bytes: inner.log.file_size(),
+                database_size_bytes: read.database_size_bytes,
+                ann_vectors: inner.ann.len(),
+                projection_checkpoint: read.checkpoint.0,
+                projection_errors: read.projection_errors,
+                embedding_model: crate::embed::MODEL_NAME.into(),
+                embedding_dimensions: crate::embed::DIMENSIONS,
+            })
+        })
+        .await
+    }
+
+    /// Health: "healthy" when the model is ready and the read model is current, else "degraded".
+    pub fn health(&self) -> Health {
+        let log_seq = self.inner.log.last_seq().0;
+        let projection_seq = self.inner.applied.borrow().0;
+        let (model, model_error) = match self.inner.embedder.status() {
+            ModelStatus::Loading => ("loading", None),
+            ModelStatus::Ready => ("ready", None),
+            ModelStatus::Failed(reason) => ("failed", Some(reason)),
+        };
+        let status = if model_error.is_none() { "healthy" } else { "degraded" };
+        Health {
+            status: status.into(),
+            model: model.into(),
+            model_error,
+            log_seq,
+            projection_seq,
+            uptime_seconds: self.inner.started.elapsed().as_secs_f64(),
+        }
+    }
+}
