@@ -271,3 +271,78 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use std::collections::BTreeSet;
+
+    fn env_vars(command: &clap::Command, out: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            env_vars(sub, out);
+        }
+    }
+
+    #[test]
+    fn env_example_lists_exactly_the_configured_variables() {
+        let mut configured = BTreeSet::new();
+        env_vars(&Config::command(), &mut configured);
+        let example = include_str!("../.env.example");
+        let listed: BTreeSet<String> = example
+            .lines()
+            .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
+            .map(|(name, _)| name.trim().to_string())
+            .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .collect();
+        assert_eq!(listed, configured, ".env.example must list exactly the variables Config reads");
+    }
+
+    #[test]
+    fn the_original_booleans_parse() {
+        for yes in ["true", "1", "YES", "on", "enabled"] {
+            assert_eq!(parse_flag(yes), Ok(true));
+        }
+        for no in ["false", "0", "no", "off", "disabled", ""] {
+            assert_eq!(parse_flag(no), Ok(false));
+        }
+        assert!(parse_flag("maybe").is_err());
+    }
+
+    #[test]
+    fn paths_default_inside_the_base_dir() {
+        let config = Config::parse_from(["mcp-memory-service", "--base-dir", "/data", "stats"]);
+        let paths = config.paths();
+        assert_eq!(paths.log, PathBuf::from("/data/events.redb"));
+        assert_eq!(paths.sqlite, PathBuf::from("/data/sqlite_vec.db"));
+        assert_eq!(paths.backups, PathBuf::from("/data/backups"));
+    }
+
+    #[test]
+    fn every_source_file_says_what_it_owns() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut missing = Vec::new();
+        let mut stack: Vec<PathBuf> = ["src", "log/src", "projections/src", "tests", "log/tests", "projections/tests", "benches"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                if let Ok(entries) = std::fs::read_dir(&path) {
+                    stack.extend(entries.flatten().map(|e| e.path()));
+                }
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                if !text.trim_start().starts_with("//!") {
+                    missing.push(path.display().to_string());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "files without a //! module doc: {missing:?}");
+    }
+}

@@ -72,10 +72,8 @@ impl Embedder {
         let status = Arc::new(Mutex::new(ModelStatus::Loading));
         let shared = status.clone();
         let spawned = std::thread::Builder::new().name("embedder".into()).spawn(move || serve(paths, queue, shared));
-        if let Err(e) = spawned {
-            if let Ok(mut s) = status.lock() {
-                *s = ModelStatus::Failed(format!("cannot start the embedding thread: {e}"));
-            }
+        if let (Err(e), Ok(mut s)) = (spawned, status.lock()) {
+            *s = ModelStatus::Failed(format!("cannot start the embedding thread: {e}"));
         }
         Embedder { jobs, status }
     }
