@@ -2,8 +2,10 @@
 //! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
 
 use crate::app::{self, Store};
-use crate::config::{Command, Config, DeleteArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs};
-use crate::service::{DeleteRequest, ListRequest, Memory, SearchMode, SearchRequest, StoreOutcome, StoreRequest};
+use crate::config::{Command, Config, DeleteArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs, UpdateArgs};
+use crate::service::{
+    DeleteRequest, ListRequest, Memory, SearchMode, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
+};
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface, Timestamp};
 use std::io::Write;
@@ -16,6 +18,13 @@ fn preview(content: &str) -> String {
     let line = content.lines().next().unwrap_or("");
     let short: String = line.chars().take(100).collect();
     if short.len() < content.len() { format!("{short}…") } else { short }
+}
+
+fn json_object(text: &str, flag: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => bail!("{flag} must be a JSON object, like '{{\"project\": \"billing\"}}'"),
+    }
 }
 
 fn write_memory(out: &mut dyn Write, memory: &Memory) -> std::io::Result<()> {
@@ -64,6 +73,12 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
             Ok(())
         }
         Command::Delete(args) => delete(service, args, out).await,
+        Command::Update(args) => update(service, args, out).await,
+        Command::Undelete { hash } => {
+            let memory = service.undelete(hash, actor()).await?;
+            writeln!(out, "undeleted {}", memory.content_hash)?;
+            Ok(())
+        }
         Command::History { hash } => {
             for entry in service.history(hash).await? {
                 let who = if entry.actor.is_empty() {
@@ -102,13 +117,7 @@ async fn store_one(service: &crate::service::Service, args: &StoreArgs, out: &mu
         Some(content) => content.clone(),
         None => std::io::read_to_string(std::io::stdin()).context("cannot read the content from standard input")?,
     };
-    let metadata = match &args.metadata {
-        Some(text) => match serde_json::from_str(text) {
-            Ok(serde_json::Value::Object(map)) => map,
-            _ => bail!("--metadata must be a JSON object, like '{{\"project\": \"billing\"}}'"),
-        },
-        None => Default::default(),
-    };
+    let metadata = args.metadata.as_deref().map(|m| json_object(m, "--metadata")).transpose()?.unwrap_or_default();
     let request = StoreRequest {
         content,
         tags: args.tags.clone(),
@@ -175,6 +184,19 @@ async fn list(service: &crate::service::Service, args: &ListArgs, out: &mut dyn 
     for memory in &page.memories {
         write_memory(out, memory)?;
     }
+    Ok(())
+}
+
+async fn update(service: &crate::service::Service, args: &UpdateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let request = UpdateRequest {
+        tags: args.tags.clone(),
+        memory_type: args.memory_type.clone().map(|t| Some(t).filter(|t| !t.trim().is_empty())),
+        metadata: args.metadata.as_deref().map(|m| json_object(m, "--metadata")).transpose()?,
+        expected_version: args.expect_version,
+    };
+    let memory = service.update(&args.hash, request, actor()).await?;
+    writeln!(out, "updated {}", memory.content_hash)?;
+    write_memory(out, &memory)?;
     Ok(())
 }
 

@@ -90,6 +90,13 @@ pub enum Command {
         /// Content hash.
         hash: String,
     },
+    /// Change a memory's tags, type or metadata (created_at is kept, updated_at moves to now).
+    Update(UpdateArgs),
+    /// Bring back a deleted memory as it was when deleted.
+    Undelete {
+        /// Content hash.
+        hash: String,
+    },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),
     /// Show every event of one memory: who changed what, when and through which interface.
@@ -186,6 +193,24 @@ pub struct ListArgs {
     /// Only memories created in this time (a phrase).
     #[arg(long)]
     pub time: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Content hash.
+    pub hash: String,
+    /// Replace the tags (comma-separated; an empty string clears them).
+    #[arg(long, value_delimiter = ',')]
+    pub tags: Option<Vec<String>>,
+    /// Set the memory type (an empty string clears it).
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Merge these keys into the metadata (a JSON object; a null value removes a key).
+    #[arg(long)]
+    pub metadata: Option<String>,
+    /// Fail if the memory is no longer at this version (see `history`).
+    #[arg(long)]
+    pub expect_version: Option<u32>,
 }
 
 #[derive(Debug, Args)]
