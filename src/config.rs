@@ -323,7 +323,9 @@ mod tests {
             .lines()
             .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
             .map(|(name, _)| name.trim().to_string())
-            .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+            .filter(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
             .collect();
         assert_eq!(listed, configured, ".env.example must list exactly the variables Config reads");
     }
@@ -352,10 +354,11 @@ mod tests {
     fn every_source_file_says_what_it_owns() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut missing = Vec::new();
-        let mut stack: Vec<PathBuf> = ["src", "log/src", "projections/src", "tests", "log/tests", "projections/tests", "benches"]
-            .iter()
-            .map(|d| root.join(d))
-            .collect();
+        let mut stack: Vec<PathBuf> =
+            ["src", "log/src", "projections/src", "tests", "log/tests", "projections/tests", "benches"]
+                .iter()
+                .map(|d| root.join(d))
+                .collect();
         while let Some(path) = stack.pop() {
             if path.is_dir() {
                 if let Ok(entries) = std::fs::read_dir(&path) {

@@ -15,6 +15,11 @@ use std::sync::RwLock;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 const NAME: &str = "usearch";
+/// usearch gives each concurrent add or search a per-thread context from a fixed pool; searches run in
+/// parallel under the read lock, so the pool is sized for many concurrent requests, not for the cores.
+const THREAD_SLOTS: usize = 64;
+/// Below this many consecutive stores in a batch, inserting on one thread is cheaper than spawning.
+const PARALLEL_RUN: usize = 256;
 const KEYS_MAGIC: &[u8; 8] = b"MMSANN01";
 
 /// Tuning of the HNSW graph.
@@ -68,7 +73,7 @@ fn new_index(options: &AnnOptions) -> Result<Index, ProjectionError> {
         multi: false,
     })
     .map_err(ann_error)?;
-    index.reserve(1024).map_err(ann_error)?;
+    index.reserve_capacity_and_threads(1024, THREAD_SLOTS).map_err(ann_error)?;
     Ok(index)
 }
 
@@ -196,6 +201,58 @@ fn load(dir: &Path, options: &AnnOptions) -> Result<State, String> {
 }
 
 /// The projector holds one `Arc`, searches hold others: every method works through the index's lock.
+fn remove(state: &mut State, memory: &ContentHash) -> Result<(), ProjectionError> {
+    if let Some(key) = state.keys.remove(memory) {
+        state.hashes.remove(&key);
+        state.index.remove(key).map_err(ann_error)?;
+    }
+    Ok(())
+}
+
+/// Inserts a run of new vectors (keys are the sequence numbers of their events) and empties the run.
+fn insert_run(state: &mut State, run: &mut Vec<(u64, ContentHash, &[f32])>) -> Result<(), ProjectionError> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let needed = state.index.size() + run.len();
+    if needed > state.index.capacity() {
+        let grown = needed.max(state.index.capacity() * 2).max(1024);
+        state.index.reserve_capacity_and_threads(grown, THREAD_SLOTS).map_err(ann_error)?;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(THREAD_SLOTS);
+    if run.len() >= PARALLEL_RUN && cores > 1 {
+        let index = &state.index;
+        let chunk = run.len().div_ceil(cores);
+        let results: Vec<Result<(), ProjectionError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = run
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        for (key, _, vector) in part {
+                            index.add(*key, vector).map_err(ann_error)?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(ann_error("an insert thread panicked"))))
+                .collect()
+        });
+        results.into_iter().collect::<Result<(), _>>()?;
+    } else {
+        for (key, _, vector) in run.iter() {
+            state.index.add(*key, vector).map_err(ann_error)?;
+        }
+    }
+    for (key, hash, _) in run.drain(..) {
+        state.keys.insert(hash, key);
+        state.hashes.insert(key, hash);
+    }
+    Ok(())
+}
+
 impl Projection for std::sync::Arc<AnnIndex> {
     fn name(&self) -> &'static str {
         NAME
@@ -219,42 +276,36 @@ impl Projection for std::sync::Arc<AnnIndex> {
 }
 
 impl AnnIndex {
-    /// Applies events in log order (see [`Projection::apply`]).
+    /// Applies events in log order (see [`Projection::apply`]). Consecutive stores are inserted together,
+    /// on every core when there are many of them (a rebuild).
     pub fn apply(&self, batch: &[Applied<'_>]) -> Result<(), ProjectionError> {
         let mut guard = self.state.write().map_err(|_| ann_error("index lock poisoned"))?;
         let state = &mut *guard;
         let from = state.checkpoint;
+        let mut run: Vec<(u64, ContentHash, &[f32])> = Vec::new();
         for applied in batch.iter().filter(|a| a.event.seq > from) {
             let event = applied.event;
             match &event.kind {
                 EventKind::Stored(_) | EventKind::Undeleted(_) => {
-                    if let Some(old) = state.keys.remove(&event.memory) {
-                        state.hashes.remove(&old);
-                        state.index.remove(old).map_err(ann_error)?;
+                    if state.keys.contains_key(&event.memory) || run.iter().any(|(_, h, _)| *h == event.memory) {
+                        insert_run(state, &mut run)?;
+                        remove(state, &event.memory)?;
                     }
                     // A memory without a vector is not in the ANN index; the sqlite projection records why.
                     if let Some(vector) = applied.vector {
-                        if state.index.size() + 1 > state.index.capacity() {
-                            let grown = (state.index.capacity() * 2).max(1024);
-                            state.index.reserve(grown).map_err(ann_error)?;
-                        }
-                        let key = event.seq.0;
-                        state.index.add(key, vector).map_err(ann_error)?;
-                        state.keys.insert(event.memory, key);
-                        state.hashes.insert(key, event.memory);
+                        run.push((event.seq.0, event.memory, vector));
                     }
                 }
                 EventKind::Deleted { .. } => {
-                    if let Some(key) = state.keys.remove(&event.memory) {
-                        state.hashes.remove(&key);
-                        state.index.remove(key).map_err(ann_error)?;
-                    }
+                    insert_run(state, &mut run)?;
+                    remove(state, &event.memory)?;
                 }
                 EventKind::Updated { .. } => {}
             }
             state.checkpoint = event.seq;
             state.unsaved += 1;
         }
+        insert_run(state, &mut run)?;
         if state.unsaved >= self.options.save_every {
             self.save(state)?;
         }

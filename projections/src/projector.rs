@@ -129,7 +129,12 @@ impl Projector {
             projection.reset()?;
         }
         self.applied.reset(Seq::ZERO);
-        let reached = self.catch_up(progress)?;
+        // Large batches let the ANN index insert on every core and sqlite commit less often.
+        let live_batch = self.batch_size;
+        self.batch_size = live_batch.max(4096);
+        let reached = self.catch_up(progress);
+        self.batch_size = live_batch;
+        let reached = reached?;
         self.persist()?;
         Ok(reached)
     }

@@ -18,9 +18,10 @@ use std::sync::Arc;
 struct DerivedVectors;
 
 fn vector_of(content: &str) -> Vec<f32> {
-    let mut state = ContentHash::of_content(content).0.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let mut state = ContentHash::of_content(content)
+        .0
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
     let mut v: Vec<f32> = (0..mms_projections::DIMENSIONS)
         .map(|_| {
             state ^= state << 13;
@@ -192,7 +193,13 @@ fn observe(built: &Built) -> Observed {
         tags: built.reader.tags().expect("tags").into_iter().map(|t| (t.tag, t.count)).collect(),
         nearest: queries.iter().map(|q| rounded(built.reader.nearest(q, 5, &everything).expect("knn"))).collect(),
         filtered: built.reader.hashes(&both).expect("filtered"),
-        keyword: built.reader.keyword("memory about data", 20, &everything).expect("fts").into_iter().map(|(r, _)| r.content_hash).collect(),
+        keyword: built
+            .reader
+            .keyword("memory about data", 20, &everything)
+            .expect("fts")
+            .into_iter()
+            .map(|(r, _)| r.content_hash)
+            .collect(),
         ann_exact: queries
             .iter()
             .map(|q| built.ann.exact_search(q, 5).expect("ann").into_iter().map(|(h, _)| h.to_hex()).collect())
