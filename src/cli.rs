@@ -139,25 +139,20 @@ async fn search(service: &crate::service::Service, args: &SearchArgs, out: &mut 
         CliMode::Hybrid => SearchMode::Hybrid,
         CliMode::Exact => SearchMode::Exact,
     };
-    let hits =
-        if mode == SearchMode::Semantic && args.time.is_none() && args.tags.is_empty() && args.min_similarity.is_none()
-        {
-            service.recall(&args.query, args.limit).await?
-        } else {
-            let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
-            service
-                .search(SearchRequest {
-                    query: args.query.clone(),
-                    mode,
-                    limit: args.limit,
-                    min_similarity: args.min_similarity.map(f64::from),
-                    tags: args.tags.clone(),
-                    match_all: args.all_tags,
-                    memory_type: None,
-                    created,
-                })
-                .await?
-        };
+    let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    let hits = service
+        .search(SearchRequest {
+            query: args.query.clone(),
+            mode,
+            limit: args.limit,
+            min_similarity: args.min_similarity.map(f64::from),
+            tags: args.tags.clone(),
+            match_all: args.all_tags,
+            memory_type: None,
+            created,
+            extract_time: true,
+        })
+        .await?;
     if hits.is_empty() {
         writeln!(out, "no memories found")?;
     }
@@ -285,25 +280,36 @@ async fn import(service: &crate::service::Service, file: &std::path::Path, out: 
     } else {
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
     };
+    let time = |field: &str, secs: Option<f64>, n: usize| -> anyhow::Result<Option<Timestamp>> {
+        secs.map(|s| {
+            Timestamp::try_from_secs_f64(s).with_context(|| {
+                format!("memory {n}: {field} {s} is not a time between the years 1 and 9999 (seconds since 1970)")
+            })
+        })
+        .transpose()
+    };
     let requests: Vec<StoreRequest> = parse_import(&text)?
         .into_iter()
-        .map(|m| StoreRequest {
-            content: m.content,
-            tags: match m.tags {
-                TagsField::None => Vec::new(),
-                TagsField::List(tags) => tags,
-                TagsField::Joined(joined) => joined.split(',').map(str::to_string).collect(),
-            },
-            memory_type: m.memory_type,
-            metadata: match m.metadata {
-                Some(serde_json::Value::Object(map)) => map,
-                _ => Default::default(),
-            },
-            created_at: m.created_at.map(Timestamp::from_secs_f64),
-            updated_at: m.updated_at.map(Timestamp::from_secs_f64),
-            event_id: None,
+        .enumerate()
+        .map(|(n, m)| {
+            Ok(StoreRequest {
+                created_at: time("created_at", m.created_at, n + 1)?,
+                updated_at: time("updated_at", m.updated_at, n + 1)?,
+                content: m.content,
+                tags: match m.tags {
+                    TagsField::None => Vec::new(),
+                    TagsField::List(tags) => tags,
+                    TagsField::Joined(joined) => joined.split(',').map(str::to_string).collect(),
+                },
+                memory_type: m.memory_type,
+                metadata: match m.metadata {
+                    Some(serde_json::Value::Object(map)) => map,
+                    _ => Default::default(),
+                },
+                event_id: None,
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let total = requests.len();
     let actor = Actor::new(Interface::Import, None);
     let (stored, duplicates) =

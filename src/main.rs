@@ -3,7 +3,7 @@
 use clap::Parser;
 use mcp_memory_service::config::{Command, Config};
 use mcp_memory_service::{app, cli};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -15,7 +15,9 @@ async fn main() -> std::process::ExitCode {
     let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: files, pipes, docker logs and journald get plain text.
+    let ansi = std::io::stderr().is_terminal();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let result = match &config.command {
         Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
         Command::Export { file } => cli::export(&config, file).await.map(|n| eprintln!("exported {n} memories")),

@@ -113,9 +113,15 @@ impl Timestamp {
         self.0 as f64 / 1e6
     }
 
-    /// The timestamp for float seconds since the epoch, rounded to the microsecond.
-    pub fn from_secs_f64(secs: f64) -> Timestamp {
-        Timestamp((secs * 1e6).round() as i64)
+    /// The earliest and latest instants accepted from outside: the years 1 to 9999, as ISO 8601 can write them.
+    pub const MIN_SECS: f64 = -62_135_596_800.0;
+    pub const MAX_SECS: f64 = 253_402_300_799.0;
+
+    /// The timestamp for float seconds since the epoch, rounded to the microsecond; `None` for a value that
+    /// is not finite or outside the years 1 to 9999.
+    pub fn try_from_secs_f64(secs: f64) -> Option<Timestamp> {
+        (secs.is_finite() && (Self::MIN_SECS..=Self::MAX_SECS).contains(&secs))
+            .then(|| Timestamp((secs * 1e6).round() as i64))
     }
 }
 

@@ -122,10 +122,16 @@ impl SqliteReader {
         Ok(rows)
     }
 
-    /// Memories whose content equals `content` exactly.
-    pub fn exact(&self, content: &str, limit: usize) -> Result<Vec<MemoryRow>, ReadError> {
-        let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.content = ? ORDER BY m.created_at DESC LIMIT ?");
-        self.rows(&sql, vec![Value::Text(content.into()), Value::Integer(limit as i64)])
+    /// Memories matching `filter` whose content equals `content` exactly.
+    pub fn exact(&self, content: &str, limit: usize, filter: &Filter) -> Result<Vec<MemoryRow>, ReadError> {
+        let (condition, filter_params) = filter.to_sql();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM memories m WHERE m.content = ? AND {condition} ORDER BY m.created_at DESC LIMIT ?"
+        );
+        let mut params = vec![Value::Text(content.into())];
+        params.extend(filter_params);
+        params.push(Value::Integer(limit as i64));
+        self.rows(&sql, params)
     }
 
     /// A page of matching memories, newest first, and the number of matches.
@@ -135,8 +141,9 @@ impl SqliteReader {
         let sql = format!(
             "SELECT {COLUMNS} FROM memories m WHERE {condition} ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?"
         );
-        params.push(Value::Integer(limit as i64));
-        params.push(Value::Integer(offset as i64));
+        // SQLite integers are i64: larger offsets are past every row anyway.
+        params.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+        params.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
         Ok((self.rows(&sql, params)?, total))
     }
 

@@ -42,6 +42,9 @@ pub struct SearchRequest {
     pub memory_type: Option<String>,
     /// Only memories created in this range.
     pub created: Option<TimeRange>,
+    /// Take a time phrase out of the query ("... last week") and filter by it (not in exact mode, and not
+    /// when `created` is given). A query that is only a time phrase lists that time, newest first.
+    pub extract_time: bool,
 }
 
 /// A page request for `list`.
@@ -144,11 +147,12 @@ impl Service {
             return Err(ServiceError::Invalid(format!("page_size must be between 1 and {MAX_RESULTS}")));
         }
         let filter = filter_of(&request.tags, request.match_all, &request.memory_type, &request.created);
+        // A page past every memory is empty, however large its number.
         let offset = (request.page - 1).saturating_mul(request.page_size);
         let size = request.page_size;
         let (rows, total) = self.blocking(move |inner| Ok(inner.reader.list(&filter, offset, size)?)).await?;
         Ok(ListPage {
-            has_more: (offset + rows.len()) < total as usize,
+            has_more: (offset as u64).saturating_add(rows.len() as u64) < total,
             memories: rows.into_iter().map(Memory::from).collect(),
             total,
             page: request.page,
@@ -171,6 +175,17 @@ impl Service {
         }
         if request.limit == 0 {
             return Ok(Vec::new());
+        }
+        let mut request = request;
+        if request.extract_time && request.created.is_none() && request.mode != SearchMode::Exact {
+            let extracted = time_expr::extract(&request.query, chrono::Utc::now())?;
+            if let Some(range) = extracted.range {
+                request.created = Some(range);
+                if extracted.remainder.trim().is_empty() {
+                    return self.in_time_range(&request).await;
+                }
+                request.query = extracted.remainder;
+            }
         }
         let filter = filter_of(&request.tags, request.match_all, &request.memory_type, &request.created);
         match request.mode {
@@ -201,7 +216,7 @@ impl Service {
             SearchMode::Hybrid => self.hybrid(&request.query, request.limit, filter).await,
             SearchMode::Exact => {
                 let query = request.query.clone();
-                let rows = self.blocking(move |inner| Ok(inner.reader.exact(&query, request.limit)?)).await?;
+                let rows = self.blocking(move |inner| Ok(inner.reader.exact(&query, request.limit, &filter)?)).await?;
                 Ok(rows
                     .into_iter()
                     .map(|row| Hit {
@@ -277,38 +292,27 @@ impl Service {
     /// Recall by a query that may hold a time phrase ("what did we decide about billing last week"): the
     /// phrase filters by creation time; the rest, if any, ranks by meaning, else newest first.
     pub async fn recall(&self, query: &str, limit: usize) -> Result<Vec<Hit>, ServiceError> {
-        let extracted = time_expr::extract(query, chrono::Utc::now())?;
-        if extracted.remainder.trim().is_empty() {
-            let Some(range) = extracted.range else {
-                return Err(ServiceError::Invalid("query must not be empty".into()));
-            };
-            let page = self
-                .list(ListRequest {
-                    page: 1,
-                    page_size: limit.clamp(1, MAX_RESULTS),
-                    tags: Vec::new(),
-                    match_all: false,
-                    memory_type: None,
-                    created: Some(range),
-                })
-                .await?;
-            return Ok(page
-                .memories
-                .into_iter()
-                .map(|memory| Hit {
-                    memory,
-                    similarity_score: 1.0,
-                    relevance_reason: "Created in the time range".into(),
-                })
-                .collect());
-        }
-        self.search(SearchRequest {
-            query: extracted.remainder,
-            limit,
-            created: extracted.range,
-            ..SearchRequest::default()
-        })
-        .await
+        self.search(SearchRequest { query: query.to_string(), limit, extract_time: true, ..SearchRequest::default() })
+            .await
+    }
+
+    /// The newest memories created in the request's time range that match its other filters.
+    async fn in_time_range(&self, request: &SearchRequest) -> Result<Vec<Hit>, ServiceError> {
+        let page = self
+            .list(ListRequest {
+                page: 1,
+                page_size: request.limit.clamp(1, MAX_RESULTS),
+                tags: request.tags.clone(),
+                match_all: request.match_all,
+                memory_type: request.memory_type.clone(),
+                created: request.created,
+            })
+            .await?;
+        Ok(page
+            .memories
+            .into_iter()
+            .map(|memory| Hit { memory, similarity_score: 1.0, relevance_reason: "Created in the time range".into() })
+            .collect())
     }
 
     /// Memories closest in meaning to a stored memory (itself excluded).
@@ -376,7 +380,8 @@ impl Service {
         .await
     }
 
-    /// Health: "healthy" when the model is ready and the read model is current, else "degraded".
+    /// Health: "degraded" when the embedding model cannot load (searches and stores fail), else "healthy";
+    /// the model's state and how far the read model is behind the log are reported beside it.
     pub fn health(&self) -> Health {
         let log_seq = self.inner.log.last_seq().0;
         let projection_seq = self.inner.applied.borrow().0;

@@ -1,0 +1,489 @@
+//! The command-line subcommands, driven as a user would: store, search in every mode, list with filters,
+//! get, delete (one and in bulk), history, and the errors bad input must give.
+
+use crate::support::{DataDir, content_hash, listed_hashes, listed_scores, listed_total};
+
+/// Five memories on unrelated topics, for ranking tests.
+const TOPICS: [&str; 5] = [
+    "To bake sourdough bread, feed the starter the night before and let the dough rise slowly.",
+    "The quarterly budget review with the finance team is scheduled for next Tuesday.",
+    "My cat loves sleeping in the warm sunlight by the living room window.",
+    "The Rust borrow checker prevents data races at compile time.",
+    "We hiked up the mountain trail and camped beside an alpine lake.",
+];
+
+fn store_topics(data: &DataDir) -> Vec<String> {
+    TOPICS.iter().map(|content| data.store(content, &[])).collect()
+}
+
+/// One line of `history`: `#<seq> v<version> <at> <kind> by <who>`.
+#[derive(Debug, PartialEq)]
+struct HistoryLine {
+    seq: u64,
+    version: u32,
+    kind: String,
+    who: String,
+}
+
+fn history(data: &DataDir, hash: &str) -> Vec<HistoryLine> {
+    data.ok(&["history", hash])
+        .lines()
+        .filter(|line| line.starts_with('#'))
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            assert!(words.len() >= 6 && words[4] == "by", "unexpected history line {line:?}");
+            HistoryLine {
+                seq: words[0][1..].parse().unwrap_or_else(|_| panic!("no seq in {line:?}")),
+                version: words[1].strip_prefix('v').and_then(|v| v.parse().ok()).expect("a version"),
+                kind: words[3].to_string(),
+                who: words[5..].join(" "),
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn store_prints_the_sha256_of_the_trimmed_lower_cased_content() {
+    let data = DataDir::new();
+    assert_eq!(content_hash("Hello World"), "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9");
+    assert_eq!(
+        data.ok(&["store", "Hello World"]),
+        "stored b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9\n"
+    );
+    // The stored content keeps its case and spacing; only the hash is normalised.
+    let hash = data.store("  Mixed CASE with Spaces\n", &[]);
+    assert_eq!(hash, content_hash("mixed case with spaces"));
+    assert_eq!(data.get(&hash)["content"], "  Mixed CASE with Spaces\n");
+    assert_eq!(data.stats()["total_memories"], 2);
+}
+
+#[test]
+fn the_hash_normalises_unicode_like_the_python_original() {
+    let data = DataDir::new();
+    // hashlib.sha256(s.strip().lower().encode()).hexdigest() in Python 3: final sigma, dotted capital I.
+    let content = "  Ünïcödé CAFÉ Straße ΣΟΦΟΣ İstanbul \n";
+    let python = "648a032d6e2bebe552fe9c25ccee3d00fa839f9486f5947746001c3a5f0831c9";
+    assert_eq!(data.ok(&["store", content]), format!("stored {python}\n"));
+    let duplicate = data.ok(&["store", "ünïcödé café straße σοφος i\u{307}stanbul"]);
+    assert_eq!(duplicate, format!("Duplicate content detected: {python}\n"));
+}
+
+#[test]
+fn store_reads_the_content_from_standard_input_when_none_is_given() {
+    let data = DataDir::new();
+    let run = data.run_with_stdin(&["store", "--tags", "piped"], "Remember to rotate the API keys.\n");
+    assert!(run.status.success(), "{}", run.stderr);
+    let hash = content_hash("Remember to rotate the API keys.");
+    assert_eq!(run.stdout, format!("stored {hash}\n"));
+    let memory = data.get(&hash);
+    assert_eq!(memory["content"], "Remember to rotate the API keys.\n");
+    assert_eq!(memory["tags"], serde_json::json!(["piped"]));
+}
+
+#[test]
+fn storing_the_same_content_modulo_case_and_whitespace_is_a_duplicate() {
+    let data = DataDir::new();
+    let hash = data.store("Hello World", &["first"]);
+    let out = data.ok(&["store", "  hello WORLD \n", "--tags", "second"]);
+    assert!(out.starts_with("Duplicate content detected"), "{out:?}");
+    assert!(out.contains(&hash), "the duplicate answer names the existing memory: {out:?}");
+    // Nothing was written: one memory, one event, the first store's tags.
+    let stats = data.stats();
+    assert_eq!(stats["total_memories"], 1);
+    assert_eq!(stats["events"], 1);
+    assert_eq!(data.get(&hash)["tags"], serde_json::json!(["first"]));
+    assert_eq!(history(&data, &hash).len(), 1);
+}
+
+#[test]
+fn semantic_search_ranks_the_relevant_memory_first() {
+    let data = DataDir::new();
+    let hashes = store_topics(&data);
+    let bread = data.ok(&["search", "How do I make a loaf of homemade bread?"]);
+    let found = listed_hashes(&bread);
+    assert_eq!(found.len(), 5, "all five memories are ranked:\n{bread}");
+    assert_eq!(found[0], hashes[0], "the bread recipe ranks first:\n{bread}");
+    let scores = listed_scores(&bread);
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "scores descend: {scores:?}");
+    assert!(scores[0] > 0.7 && scores[0] - scores[1] > 0.1, "the match stands out: {scores:?}");
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(s)), "the original's 0..1 scale: {scores:?}");
+
+    let rust = data.search(&["compiler guarantees for memory safety in a programming language", "-n", "2"]);
+    assert_eq!(rust.len(), 2, "-n limits the results");
+    assert_eq!(rust[0], hashes[3]);
+    let pets = data.search(&["my kitten naps in the sun", "--limit", "1"]);
+    assert_eq!(pets, vec![hashes[2].clone()]);
+
+    let close = data.search(&["How do I make a loaf of homemade bread?", "--min-similarity", "0.7"]);
+    assert_eq!(close, vec![hashes[0].clone()], "--min-similarity drops the unrelated memories");
+    let error = data.fails(&["search", "bread", "--min-similarity", "1.5"]);
+    assert!(error.contains("between 0 and 1"), "{error}");
+}
+
+#[test]
+fn the_ann_index_ranks_like_exact_search() {
+    let data = DataDir::new();
+    let hashes = store_topics(&data);
+    data.ok(&["delete", &hashes[1]]);
+    for query in ["How do I make a loaf of homemade bread?", "money and meetings", "outdoor adventures"] {
+        let exact = data.ok(&["search", query]);
+        // A threshold of 1 makes every unfiltered semantic search use the usearch index.
+        let ann = data.ok(&["search", query, "--ann-threshold", "1"]);
+        assert_eq!(listed_hashes(&ann), listed_hashes(&exact), "{query}:\n{ann}\nvs exact:\n{exact}");
+        assert_eq!(listed_hashes(&ann).len(), 4, "the deleted memory is not found: {ann}");
+        for (a, e) in listed_scores(&ann).iter().zip(listed_scores(&exact)) {
+            assert!((a - e).abs() <= 0.0015, "{query}: ANN score {a} vs exact {e}");
+        }
+    }
+    assert_eq!(data.stats()["ann_vectors"], 4, "the index drops deleted memories");
+}
+
+#[test]
+fn time_phrases_filter_by_creation_time() {
+    let data = DataDir::new();
+    let (cats, dogs) = import_dated(&data);
+    let now = data.store("A note about birds, stored now.", &[]);
+
+    assert_eq!(data.list(&["--time", "between 2023-01-01 and 2024-01-01"]), (vec![dogs.clone()], 1));
+    assert_eq!(data.list(&["--time", "2020"]).0, vec![cats.clone()]);
+    assert_eq!(data.list(&["--time", "last 7 days"]).0, vec![now.clone()], "a rolling window ending now");
+    // A time phrase inside a search query filters; the rest of the query ranks.
+    assert_eq!(data.search(&["animals in 2023"]), vec![dogs.clone()]);
+    assert_eq!(data.search(&["in 2020"]), vec![cats.clone()], "a query of only a time phrase lists by time");
+    assert_eq!(data.search(&["pets", "--time", "between 2019-01-01 and 2024-01-01"]).len(), 2);
+
+    assert_eq!(data.ok(&["delete", "--before", "2022-01-01", "--dry-run"]), "would delete 1 memories\n");
+    assert_eq!(data.ok(&["delete", "--before", "2022-01-01"]), "deleted 1 of 1 matching memories\n");
+    assert_eq!(data.list(&[]).0, vec![now, dogs]);
+}
+
+#[test]
+fn keyword_hybrid_and_exact_searches_match_words_and_content() {
+    let data = DataDir::new();
+    let hashes = store_topics(&data);
+
+    let keyword = data.search(&["--mode", "keyword", "sourdough starter"]);
+    assert_eq!(keyword, vec![hashes[0].clone()], "only the memory holding the words matches");
+    let keyword = data.search(&["--mode", "keyword", "trail OR lake"]);
+    assert_eq!(keyword, vec![hashes[4].clone()], "query syntax is quoted, not interpreted");
+    assert_eq!(data.ok(&["search", "--mode", "keyword", "zebra"]), "no memories found\n");
+
+    let hybrid = data.search(&["--mode", "hybrid", "sourdough loaf"]);
+    assert_eq!(hybrid.first(), Some(&hashes[0]), "hybrid ranks the keyword and meaning match first");
+
+    let exact = data.search(&["--mode", "exact", TOPICS[3]]);
+    assert_eq!(exact, vec![hashes[3].clone()]);
+    assert_eq!(data.ok(&["search", "--mode", "exact", "Rust"]), "no memories found\n", "exact means the whole content");
+}
+
+#[test]
+fn list_filters_by_exact_tags_any_or_all() {
+    let data = DataDir::new();
+    let database = data.store("Postgres needs a vacuum after the bulk load.", &["database"]);
+    let plain = data.store("The data export runs every night at two.", &["data"]);
+    let urgent = data.store("The data centre migration is due on Friday.", &["data", "urgent"]);
+    let untagged = data.store("Buy milk on the way home.", &[]);
+
+    let (mut found, total) = data.list(&["--tags", "data"]);
+    found.sort();
+    let mut expected = vec![plain.clone(), urgent.clone()];
+    expected.sort();
+    assert_eq!(found, expected, "tag 'data' must not match 'database'");
+    assert_eq!(total, 2);
+
+    let (found, total) = data.list(&["--tags", "data,urgent", "--all-tags"]);
+    assert_eq!((found, total), (vec![urgent.clone()], 1));
+    let (found, total) = data.list(&["--tags", "data", "--tags", "urgent", "--all-tags"]);
+    assert_eq!((found, total), (vec![urgent.clone()], 1), "repeated --tags add up");
+    let (found, _) = data.list(&["--tags", "database,urgent"]);
+    assert_eq!(found.len(), 2, "without --all-tags any tag matches: {found:?}");
+    assert!(found.contains(&database) && found.contains(&urgent));
+    let (found, total) = data.list(&["--tags", "dat"]);
+    assert_eq!((found, total), (vec![], 0), "no prefix matching");
+
+    // Newest first, and every memory without a filter.
+    let (found, total) = data.list(&[]);
+    assert_eq!(found, vec![untagged, urgent, plain, database]);
+    assert_eq!(total, 4);
+    let page = data.ok(&["list", "--page", "2", "--page-size", "3"]);
+    assert!(page.starts_with("page 2 (3 per page) of 4 memories\n"), "{page}");
+    assert_eq!(listed_hashes(&page).len(), 1);
+    assert_eq!(listed_total(&page), 4);
+}
+
+#[test]
+fn get_prints_the_memory_as_json() {
+    let data = DataDir::new();
+    let before = chrono::Utc::now();
+    let out = data.ok(&[
+        "store",
+        "Decided to ship on Mondays.",
+        "--tags",
+        "release, process",
+        "--type",
+        "decision",
+        "--metadata",
+        r#"{"project": "billing", "votes": 3}"#,
+    ]);
+    let after = chrono::Utc::now();
+    let hash = content_hash("Decided to ship on Mondays.");
+    assert_eq!(out, format!("stored {hash}\n"));
+
+    let memory = data.get(&hash);
+    assert_eq!(data.list(&["--type", "decision"]).0, vec![hash.clone()]);
+    assert_eq!(data.list(&["--type", "note"]).1, 0);
+    assert_eq!(memory["content"], "Decided to ship on Mondays.");
+    assert_eq!(memory["content_hash"], hash.as_str());
+    assert_eq!(memory["tags"], serde_json::json!(["release", "process"]), "tags are trimmed, in order");
+    assert_eq!(memory["memory_type"], "decision");
+    assert_eq!(memory["metadata"], serde_json::json!({"project": "billing", "votes": 3}));
+    let iso = memory["created_at_iso"].as_str().expect("created_at_iso is a string");
+    assert!(iso.ends_with('Z'), "UTC: {iso}");
+    let created = chrono::DateTime::parse_from_rfc3339(iso).expect("created_at_iso is RFC 3339");
+    let slack = chrono::Duration::seconds(1);
+    assert!(before - slack <= created && created <= after + slack, "{iso} is not between {before} and {after}");
+    let seconds = memory["created_at"].as_f64().expect("created_at is seconds");
+    assert!((seconds - created.timestamp_micros() as f64 / 1e6).abs() < 1e-3, "{seconds} and {iso} differ");
+    assert_eq!(memory["updated_at"], memory["created_at"]);
+}
+
+#[test]
+fn a_deleted_memory_is_gone_but_its_history_stays() {
+    let data = DataDir::new();
+    let hash = data.store("Temporary note about the staging password rotation.", &["temp"]);
+    let keep = data.store("A note that stays.", &[]);
+    assert_eq!(data.ok(&["delete", &hash]), format!("deleted {hash}\n"));
+
+    let error = data.fails(&["get", &hash]);
+    assert!(error.contains("not found") && error.contains(&hash), "{error}");
+    let (found, total) = data.list(&[]);
+    assert_eq!((found, total), (vec![keep.clone()], 1));
+    assert_eq!(data.ok(&["search", "staging password", "--mode", "keyword"]), "no memories found\n");
+
+    let events = history(&data, &hash);
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["stored", "deleted"], "{events:?}");
+    assert!(events[0].seq < events[1].seq, "seq numbers grow: {events:?}");
+    assert_eq!(events[0].seq, 1, "the first store of a fresh log is event 1");
+    assert!(events[0].version < events[1].version, "versions grow: {events:?}");
+    assert!(events.iter().all(|e| e.who == "cli"), "{events:?}");
+
+    // A hash and filters together are refused; a dry run by hash names the memory.
+    let error = data.fails(&["delete", &keep, "--tags", "temp"]);
+    assert!(error.contains("either a hash or filters"), "{error}");
+    assert_eq!(data.ok(&["delete", &keep, "--dry-run"]), format!("would delete 1 memory: {keep}\n"));
+    assert_eq!(data.list(&[]).1, 1);
+
+    // Deleting again is an error, and the stored content can be stored anew.
+    let again = data.fails(&["delete", &hash]);
+    assert!(again.contains("not found"), "{again}");
+    data.store("Temporary note about the staging password rotation.", &[]);
+    let kinds: Vec<String> = history(&data, &hash).into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("stored"), "{kinds:?}");
+}
+
+#[test]
+fn bulk_delete_by_tag_counts_on_a_dry_run_and_deletes_otherwise() {
+    let data = DataDir::new();
+    let old_a = data.store("Old meeting notes from January.", &["old"]);
+    let old_b = data.store("Old meeting notes from February.", &["old", "meetings"]);
+    let fresh = data.store("Current sprint goals.", &["oldish"]);
+
+    assert_eq!(data.ok(&["delete", "--tags", "old", "--dry-run"]), "would delete 2 memories\n");
+    assert_eq!(data.list(&[]).1, 3, "a dry run deletes nothing");
+    assert_eq!(data.stats()["events"], 3, "a dry run appends nothing");
+
+    assert_eq!(data.ok(&["delete", "--tags", "old"]), "deleted 2 of 2 matching memories\n");
+    assert_eq!(data.list(&[]), (vec![fresh], 1));
+    for hash in [old_a, old_b] {
+        assert!(data.fails(&["get", &hash]).contains("not found"));
+    }
+}
+
+#[test]
+fn bulk_delete_without_a_condition_is_refused() {
+    let data = DataDir::new();
+    data.store("Something worth keeping.", &["keep"]);
+    for args in [&["delete"][..], &["delete", "--dry-run"], &["delete", "--all-tags"], &["delete", "--tags", " , "]] {
+        let error = data.fails(args);
+        assert!(error.contains("condition"), "{args:?}: {error}");
+    }
+    let stats = data.stats();
+    assert_eq!(stats["total_memories"], 1);
+    assert_eq!(stats["events"], 1);
+}
+
+#[test]
+fn empty_content_is_refused_and_nothing_is_stored() {
+    let data = DataDir::new();
+    for content in ["", "   \n\t "] {
+        let error = data.fails(&["store", content]);
+        assert!(error.contains("empty"), "{content:?}: {error}");
+    }
+    let run = data.run_with_stdin(&["store"], "");
+    assert_eq!(run.status.code(), Some(1), "empty standard input: {run:?}");
+    assert!(run.stderr.contains("empty"), "{}", run.stderr);
+    let stats = data.stats();
+    assert_eq!(stats["total_memories"], 0);
+    assert_eq!(stats["events"], 0);
+    assert_eq!(data.list(&[]), (vec![], 0));
+}
+
+#[test]
+fn a_malformed_or_unknown_hash_is_a_clear_error() {
+    let data = DataDir::new();
+    for bad in ["zz", "b94d27b9934d3e08", &"g".repeat(64)] {
+        let error = data.fails(&["get", bad]);
+        assert!(error.contains("not a content hash") && error.contains("64"), "{bad}: {error}");
+        let error = data.fails(&["history", bad]);
+        assert!(error.contains("not a content hash"), "{bad}: {error}");
+        let error = data.fails(&["delete", bad]);
+        assert!(error.contains("not a content hash"), "{bad}: {error}");
+    }
+    let absent = content_hash("never stored");
+    let error = data.fails(&["get", &absent]);
+    assert!(error.contains("not found") && error.contains(&absent), "{error}");
+    assert_eq!(data.stats()["events"], 0, "failed deletes append nothing");
+}
+
+#[test]
+fn an_unparseable_time_phrase_is_a_clear_error() {
+    let data = DataDir::new();
+    data.store("A memory to filter.", &[]);
+    for args in [
+        &["list", "--time", "blorf quux"][..],
+        &["search", "memory", "--time", "blorf quux"],
+        &["delete", "--time", "blorf quux", "--dry-run"],
+        &["delete", "--before", "blorf quux"],
+    ] {
+        let error = data.fails(args);
+        assert!(error.contains("'blorf quux' is not a recognised time expression"), "{args:?}: {error}");
+    }
+    assert_eq!(data.stats()["total_memories"], 1);
+    // A phrase that parses filters by creation time.
+    assert_eq!(data.list(&["--time", "today"]).1, 1);
+    assert_eq!(data.list(&["--time", "last year"]).1, 0);
+}
+
+#[test]
+fn metadata_that_is_not_a_json_object_is_refused() {
+    let data = DataDir::new();
+    for metadata in ["[1, 2]", "\"text\"", "42", "not json", "{\"unclosed\": "] {
+        let error = data.fails(&["store", "Metadata test", "--metadata", metadata]);
+        assert!(error.contains("--metadata must be a JSON object"), "{metadata}: {error}");
+    }
+    assert_eq!(data.stats()["events"], 0);
+    let hash = data.store("Metadata test", &[]);
+    assert_eq!(data.get(&hash)["metadata"], serde_json::json!({}));
+}
+
+#[test]
+fn tags_are_trimmed_deduplicated_and_limited() {
+    let data = DataDir::new();
+    let hash = content_hash("Tag hygiene");
+    let out = data.ok(&["store", "Tag hygiene", "--tags", " a, a ,b,,", "-t", "c", "--tags", "b"]);
+    assert_eq!(out, format!("stored {hash}\n"));
+    assert_eq!(data.get(&hash)["tags"], serde_json::json!(["a", "b", "c"]));
+    let long = "x".repeat(201);
+    let error = data.fails(&["store", "Long tag", "--tags", &long]);
+    assert!(error.contains("longer than 200 characters"), "{error}");
+    assert_eq!(data.stats()["total_memories"], 1);
+}
+
+#[test]
+fn content_length_backend_and_model_settings_are_checked() {
+    let data = DataDir::new();
+    data.ok(&["--max-content-length", "10", "store", "0123456789"]);
+    let error = data.fails(&["--max-content-length", "10", "store", "0123456789a"]);
+    assert!(error.contains("11 bytes, more than the limit of 10"), "{error}");
+    let output = data
+        .command(&["store", "0123456789b"])
+        .env("MCP_SQLITEVEC_MAX_CONTENT_LENGTH", "10")
+        .output()
+        .expect("run the binary");
+    assert_eq!(output.status.code(), Some(1), "the environment variable sets the limit too");
+    for bad in ["abc", "0", "-5"] {
+        let error = data.fails(&[&format!("--max-content-length={bad}"), "stats"]);
+        assert!(error.contains("must be a positive number or 'none'"), "{bad}: {error}");
+    }
+    data.ok(&["--max-content-length", "none", "store", "0123456789c"]);
+    for backend in ["cloudflare", "hybrid"] {
+        let error = data.fails(&["--storage-backend", backend, "stats"]);
+        assert!(error.contains("is not available in this version; use sqlite_vec"), "{backend}: {error}");
+    }
+    let error = data.fails(&["--embedding-model", "all-mpnet-base-v2", "stats"]);
+    assert!(error.contains("only all-MiniLM-L6-v2 is"), "{error}");
+    assert_eq!(data.stats()["total_memories"], 2);
+}
+
+#[test]
+fn include_hostname_tags_the_source_machine() {
+    let data = DataDir::new();
+    // The original uses socket.gethostname(), which is the kernel's host name.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the kernel's host name");
+    let host = host.trim();
+    let output = data
+        .command(&["store", "Stored with the host name", "--tags", "mine"])
+        .env("MCP_MEMORY_INCLUDE_HOSTNAME", "true")
+        .output()
+        .expect("run the binary");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let memory = data.get(&content_hash("Stored with the host name"));
+    assert_eq!(memory["tags"], serde_json::json!(["mine", format!("source:{host}")]));
+    assert_eq!(memory["metadata"]["hostname"], host);
+    let plain = data.store("Stored without the host name", &[]);
+    assert_eq!(data.get(&plain)["tags"], serde_json::json!([]), "off by default");
+}
+
+/// Imports two memories dated in 2020 and 2023, tagged `x`; returns their hashes.
+fn import_dated(data: &DataDir) -> (String, String) {
+    let lines = [
+        r#"{"content": "An old note about cats", "created_at": 1600000000.0, "tags": ["x"]}"#,
+        r#"{"content": "A note about dogs", "created_at": 1690000000.0, "tags": ["x"]}"#,
+    ];
+    let file = data.path().join("dated.jsonl");
+    std::fs::write(&file, lines.join("\n")).expect("write");
+    data.ok(&["import", file.to_str().expect("UTF-8")]);
+    (content_hash("An old note about cats"), content_hash("A note about dogs"))
+}
+
+#[test]
+fn exact_search_applies_the_tag_and_time_filters() {
+    let data = DataDir::new();
+    let (_, dogs) = import_dated(&data);
+    assert_eq!(data.search(&["--mode", "exact", "A note about dogs", "--tags", "x"]), vec![dogs.clone()]);
+    // A filter the memory does not pass must not be ignored: no result, or a clear refusal.
+    for filter in [&["--tags", "no-such-tag"][..], &["--time", "2020"]] {
+        let mut args = vec!["search", "--mode", "exact", "A note about dogs"];
+        args.extend_from_slice(filter);
+        let run = data.run(&args);
+        match run.status.code() {
+            Some(0) => assert_eq!(run.stdout, "no memories found\n", "{filter:?} was ignored"),
+            Some(1) => assert!(run.stderr.contains("exact"), "{filter:?}: {}", run.stderr),
+            _ => panic!("{filter:?}: {run:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_time_phrase_in_the_query_filters_with_other_options_too() {
+    let data = DataDir::new();
+    let (cats, dogs) = import_dated(&data);
+    assert_eq!(data.search(&["animals in 2023"]), vec![dogs.clone()]);
+    // `search --help`: "a time phrase inside it ("last week") filters by time", whatever else is given.
+    assert_eq!(data.search(&["animals in 2023", "--tags", "x"]), vec![dogs.clone()], "with --tags");
+    assert_eq!(data.search(&["animals in 2020", "--min-similarity", "0.1"]), vec![cats], "with --min-similarity");
+}
+
+#[test]
+fn a_page_past_every_memory_is_empty_not_a_crash() {
+    let data = DataDir::new();
+    data.store("The only memory.", &[]);
+    for (page, size) in [("18446744073709551615", "10"), ("9223372036854776", "1000"), ("3", "1")] {
+        let run = data.run(&["list", "--page", page, "--page-size", size]);
+        assert!(!run.stderr.contains("panicked"), "list --page {page} --page-size {size} panicked:\n{}", run.stderr);
+        assert_eq!(run.status.code(), Some(0), "{run:?}");
+        assert_eq!(listed_hashes(&run.stdout), Vec::<String>::new(), "page {page} of size {size} is past the end");
+        assert_eq!(listed_total(&run.stdout), 1);
+    }
+}

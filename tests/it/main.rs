@@ -1,0 +1,11 @@
+//! The one integration test binary: black-box tests that run the real `mcp-memory-service` binary in
+//! temporary data directories (CLI, rebuild, import and export, the server, kill -9 during writes), and the
+//! embedding model's parity with sentence-transformers through the library API.
+
+mod cli;
+mod crash;
+mod embedding;
+mod exchange;
+mod rebuild;
+mod serve;
+mod support;

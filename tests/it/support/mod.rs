@@ -1,0 +1,296 @@
+//! What every black-box test shares: a temporary data directory to run the real binary's subcommands in,
+//! parsers for their output, and a `Server` that runs `serve` on a free port, waits for its health check
+//! and kills it on drop.
+
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The binary under test, built by cargo for this test target.
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_mcp-memory-service");
+
+/// Variables that would point a command at other files or settings than the test's own; they are removed
+/// from every child's environment. The model's variables stay, so a developer's asset overrides still apply.
+const ISOLATED: &[&str] = &[
+    "MCP_MEMORY_SQLITE_PATH",
+    "MCP_MEMORY_SQLITEVEC_PATH",
+    "MCP_MEMORY_LOG_PATH",
+    "MCP_MEMORY_BACKUPS_PATH",
+    "MCP_MEMORY_STORAGE_BACKEND",
+    "MCP_SQLITEVEC_MAX_CONTENT_LENGTH",
+    "MCP_MEMORY_INCLUDE_HOSTNAME",
+    "MCP_MEMORY_ANN_THRESHOLD",
+    "MCP_EMBEDDING_MODEL",
+    "MCP_HTTP_HOST",
+    "MCP_HTTP_PORT",
+    "LOG_LEVEL",
+];
+
+/// The content hash the service gives a content: sha256 of the trimmed, lower-cased text, in hex.
+pub(crate) fn content_hash(content: &str) -> String {
+    hex::encode(Sha256::digest(content.trim().to_lowercase().as_bytes()))
+}
+
+/// Whether `token` looks like a content hash.
+pub(crate) fn is_hash(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The finished run of one subcommand.
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    fn from_output(args: &[&str], output: Output) -> Run {
+        let run = Run {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        eprintln!("$ mcp-memory-service {} -> {}", args.join(" "), run.status);
+        run
+    }
+}
+
+/// A fresh, empty data directory, removed when dropped. Commands run with it as MCP_MEMORY_BASE_DIR and
+/// as their working directory (so no stray `.env` is read).
+pub(crate) struct DataDir {
+    dir: tempfile::TempDir,
+}
+
+impl DataDir {
+    pub(crate) fn new() -> DataDir {
+        DataDir { dir: tempfile::Builder::new().prefix("mms-it-").tempdir().expect("create a temp dir") }
+    }
+
+    /// The base data directory.
+    pub(crate) fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The read model's database file.
+    pub(crate) fn sqlite_path(&self) -> PathBuf {
+        self.path().join("sqlite_vec.db")
+    }
+
+    /// A command for the binary with this data directory and an isolated environment, not yet started.
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command.args(args).current_dir(self.path()).env("MCP_MEMORY_BASE_DIR", self.path());
+        for name in ISOLATED {
+            command.env_remove(name);
+        }
+        // Tests run in parallel on few cores: one embedding thread per process avoids oversubscription.
+        command.env("MCP_EMBEDDING_THREADS", "1");
+        command
+    }
+
+    /// Runs a subcommand to completion.
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).stdin(Stdio::null()).output().expect("run the binary");
+        Run::from_output(args, output)
+    }
+
+    /// Runs a subcommand with `input` on its standard input.
+    pub(crate) fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the binary");
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        stdin.write_all(input.as_bytes()).expect("write stdin");
+        drop(stdin);
+        Run::from_output(args, child.wait_with_output().expect("wait for the binary"))
+    }
+
+    /// Runs a subcommand that must succeed; returns its standard output.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert!(run.status.success(), "`{}` failed ({}):\n{}\n{}", args.join(" "), run.status, run.stdout, run.stderr);
+        run.stdout
+    }
+
+    /// Runs a subcommand that must fail with exit code 1; returns its standard error.
+    pub(crate) fn fails(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(
+            run.status.code(),
+            Some(1),
+            "`{}` should fail with exit code 1:\nstdout: {}\nstderr: {}",
+            args.join(" "),
+            run.stdout,
+            run.stderr
+        );
+        assert!(run.stderr.contains("error: "), "the failure of `{}` says nothing: {:?}", args.join(" "), run.stderr);
+        run.stderr
+    }
+
+    /// Stores a memory, asserts the answer `stored <hash>` with the expected hash, and returns the hash.
+    pub(crate) fn store(&self, content: &str, tags: &[&str]) -> String {
+        let tags = tags.join(",");
+        let mut args = vec!["store", content];
+        if !tags.is_empty() {
+            args.extend(["--tags", &tags]);
+        }
+        let out = self.ok(&args);
+        let expected = content_hash(content);
+        assert_eq!(out, format!("stored {expected}\n"), "store of {content:?}");
+        expected
+    }
+
+    /// `get` of a memory that must exist, as JSON.
+    pub(crate) fn get(&self, hash: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["get", hash])).expect("get prints JSON")
+    }
+
+    /// `stats` as JSON.
+    pub(crate) fn stats(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["stats"])).expect("stats prints JSON")
+    }
+
+    /// The hashes `list` shows with these extra arguments, in order, and the total it reports.
+    pub(crate) fn list(&self, args: &[&str]) -> (Vec<String>, u64) {
+        let mut all = vec!["list", "--page-size", "1000"];
+        all.extend_from_slice(args);
+        let out = self.ok(&all);
+        (listed_hashes(&out), listed_total(&out))
+    }
+
+    /// The hashes `search` finds, best first.
+    pub(crate) fn search(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["search"];
+        all.extend_from_slice(args);
+        listed_hashes(&self.ok(&all))
+    }
+}
+
+/// The hash of every memory in the output of `list` or `search`, in order. Each memory starts with an
+/// unindented line holding its hash (after the score, for `search`); its details are indented.
+pub(crate) fn listed_hashes(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|line| !line.starts_with(' '))
+        .filter_map(|line| line.split_whitespace().find(|t| is_hash(t)))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The scores at the start of each hit line of `search`, in order.
+pub(crate) fn listed_scores(output: &str) -> Vec<f64> {
+    output
+        .lines()
+        .filter(|line| !line.starts_with(' ') && line.split_whitespace().any(is_hash))
+        .map(|line| {
+            let score = line.split_whitespace().next().expect("a hit line has a score");
+            score.parse().unwrap_or_else(|_| panic!("{score:?} in {line:?} is not a score"))
+        })
+        .collect()
+}
+
+/// The total of `list`'s header line, `page 1 (10 per page) of N memories`.
+pub(crate) fn listed_total(output: &str) -> u64 {
+    let header = output.lines().next().unwrap_or_default();
+    let total = header
+        .strip_prefix("page ")
+        .and_then(|rest| rest.split(" of ").nth(1))
+        .and_then(|rest| rest.strip_suffix(" memories"))
+        .unwrap_or_else(|| panic!("unexpected list header {header:?}"));
+    total.parse().unwrap_or_else(|_| panic!("unexpected list header {header:?}"))
+}
+
+/// A port that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Sends a signal to a process with the `kill` command.
+pub(crate) fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status().expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+}
+
+/// Waits at most `timeout` for a child to exit.
+pub(crate) fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `mcp-memory-service serve` on a free port of 127.0.0.1. Killed on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts the server over `data` with extra environment variables, and waits until GET /api/health
+    /// answers 200 (at most 30 s).
+    pub(crate) async fn start(data: &DataDir, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let log = data.path().join("serve.stderr");
+        let stderr = std::fs::File::create(&log).expect("create the server's log file");
+        let mut command = data.command(&["serve", "--port", &port.to_string()]);
+        command.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        let child = command.spawn().expect("start the server");
+        let mut server = Server { child, port, log };
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("an HTTP client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = server.child.try_wait().expect("poll the server") {
+                panic!("the server exited before it was healthy ({status}):\n{}", server.stderr());
+            }
+            if let Ok(response) = client.get(server.url("/api/health")).send().await
+                && response.status() == reqwest::StatusCode::OK
+            {
+                return server;
+            }
+            assert!(Instant::now() < deadline, "no healthy answer within 30 s:\n{}", server.stderr());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The URL of a path on this server.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The server's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits at most `timeout` for the server to exit.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        wait_exit(&mut self.child, timeout)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
