@@ -2,7 +2,10 @@
 //! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
 
 use crate::app::{self, Store};
-use crate::config::{Command, Config, DeleteArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs, UpdateArgs};
+use crate::config::{
+    Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs, UpdateArgs,
+};
+use crate::service::time_expr::TimeRange;
 use crate::service::{
     DeleteRequest, ListRequest, Memory, SearchMode, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
 };
@@ -25,6 +28,11 @@ fn json_object(text: &str, flag: &str) -> anyhow::Result<serde_json::Map<String,
         Ok(serde_json::Value::Object(map)) => Ok(map),
         _ => bail!("{flag} must be a JSON object, like '{{\"project\": \"billing\"}}'"),
     }
+}
+
+/// The creation-time range of a filter's `--time` phrase, if any.
+fn created(service: &crate::service::Service, filter: &FilterArgs) -> anyhow::Result<Option<TimeRange>> {
+    Ok(filter.time.as_deref().map(|phrase| service.time_range(phrase)).transpose()?)
 }
 
 fn write_memory(out: &mut dyn Write, memory: &Memory) -> std::io::Result<()> {
@@ -139,15 +147,15 @@ async fn search(service: &crate::service::Service, args: &SearchArgs, out: &mut 
         CliMode::Hybrid => SearchMode::Hybrid,
         CliMode::Exact => SearchMode::Exact,
     };
-    let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    let created = created(service, &args.filter)?;
     let hits = service
         .search(SearchRequest {
             query: args.query.clone(),
             mode,
             limit: args.limit,
             min_similarity: args.min_similarity.map(f64::from),
-            tags: args.tags.clone(),
-            match_all: args.all_tags,
+            tags: args.filter.tags.clone(),
+            match_all: args.filter.all_tags,
             memory_type: None,
             created,
             extract_time: true,
@@ -164,13 +172,13 @@ async fn search(service: &crate::service::Service, args: &SearchArgs, out: &mut 
 }
 
 async fn list(service: &crate::service::Service, args: &ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    let created = created(service, &args.filter)?;
     let page = service
         .list(ListRequest {
             page: args.page,
             page_size: args.page_size,
-            tags: args.tags.clone(),
-            match_all: args.all_tags,
+            tags: args.filter.tags.clone(),
+            match_all: args.filter.all_tags,
             memory_type: args.memory_type.clone(),
             created,
         })
@@ -197,7 +205,7 @@ async fn update(service: &crate::service::Service, args: &UpdateArgs, out: &mut 
 
 async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(hash) = &args.hash {
-        if !args.tags.is_empty() || args.time.is_some() || args.before.is_some() {
+        if !args.filter.tags.is_empty() || args.filter.time.is_some() || args.before.is_some() {
             bail!("give either a hash or filters (--tags, --time, --before), not both");
         }
         if args.dry_run {
@@ -209,18 +217,23 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
         }
         return Ok(());
     }
-    let mut created = args.time.as_deref().map(|p| service.time_range(p)).transpose()?;
+    let mut created = created(service, &args.filter)?;
     if let Some(before) = &args.before {
         let until = service.time_range(before)?;
         let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         created = Some(match created {
-            Some(range) => crate::service::time_expr::TimeRange { start: range.start, end: range.end.min(until.start) },
-            None => crate::service::time_expr::TimeRange { start: epoch, end: until.start },
+            Some(range) => TimeRange { start: range.start, end: range.end.min(until.start) },
+            None => TimeRange { start: epoch, end: until.start },
         });
     }
     let outcome = service
         .delete_where(
-            DeleteRequest { tags: args.tags.clone(), match_all: args.all_tags, created, dry_run: args.dry_run },
+            DeleteRequest {
+                tags: args.filter.tags.clone(),
+                match_all: args.filter.all_tags,
+                created,
+                dry_run: args.dry_run,
+            },
             actor(),
         )
         .await?;

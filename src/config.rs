@@ -167,7 +167,14 @@ pub struct SearchArgs {
     /// Minimum similarity (0..1, the original's scale).
     #[arg(long)]
     pub min_similarity: Option<f32>,
-    /// Only memories with these tags.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Which memories: by tags and creation time. Shared by search, list and delete.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only memories with these tags (exact match; comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
     pub tags: Vec<String>,
     /// Require every tag instead of any.
@@ -184,15 +191,10 @@ pub struct ListArgs {
     pub page: usize,
     #[arg(long, default_value_t = 10)]
     pub page_size: usize,
-    #[arg(long, value_delimiter = ',')]
-    pub tags: Vec<String>,
-    #[arg(long)]
-    pub all_tags: bool,
     #[arg(long = "type")]
     pub memory_type: Option<String>,
-    /// Only memories created in this time (a phrase).
-    #[arg(long)]
-    pub time: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,15 +219,8 @@ pub struct UpdateArgs {
 pub struct DeleteArgs {
     /// Content hash of one memory.
     pub hash: Option<String>,
-    /// Delete memories with these tags.
-    #[arg(long, value_delimiter = ',')]
-    pub tags: Vec<String>,
-    /// Require every tag instead of any.
-    #[arg(long)]
-    pub all_tags: bool,
-    /// Delete memories created in this time (a phrase).
-    #[arg(long)]
-    pub time: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Delete memories created before this date or phrase.
     #[arg(long)]
     pub before: Option<String>,

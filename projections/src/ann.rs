@@ -116,26 +116,21 @@ impl AnnIndex {
 
     /// The approximate `k` nearest memories with their cosine distances, nearest first.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<(ContentHash, f32)>, ProjectionError> {
-        let state = self.state.read().map_err(|_| ann_error("index lock poisoned"))?;
-        if k == 0 || state.index.size() == 0 {
-            return Ok(Vec::new());
-        }
-        let found = state.index.search(query, k).map_err(ann_error)?;
-        Ok(found
-            .keys
-            .iter()
-            .zip(found.distances.iter())
-            .filter_map(|(key, distance)| state.hashes.get(key).map(|h| (*h, *distance)))
-            .collect())
+        self.nearest(query, k, false)
     }
 
     /// Exact nearest neighbours over the same vectors (brute force), to measure the ANN's recall.
     pub fn exact_search(&self, query: &[f32], k: usize) -> Result<Vec<(ContentHash, f32)>, ProjectionError> {
+        self.nearest(query, k, true)
+    }
+
+    fn nearest(&self, query: &[f32], k: usize, exact: bool) -> Result<Vec<(ContentHash, f32)>, ProjectionError> {
         let state = self.state.read().map_err(|_| ann_error("index lock poisoned"))?;
         if k == 0 || state.index.size() == 0 {
             return Ok(Vec::new());
         }
-        let found = state.index.exact_search(query, k).map_err(ann_error)?;
+        let found = if exact { state.index.exact_search(query, k) } else { state.index.search(query, k) };
+        let found = found.map_err(ann_error)?;
         Ok(found
             .keys
             .iter()
