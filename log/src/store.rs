@@ -97,8 +97,19 @@ impl Log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| OpenError::Directory { path: path.clone(), source })?;
         }
+        let db = Database::create(&path);
+        Log::start(path, db)
+    }
+
+    /// Opens a log on any redb storage backend (an in-memory one, or one that injects faults in tests).
+    /// `name` stands for the storage in messages.
+    pub fn open_with_backend(name: impl Into<PathBuf>, backend: impl redb::StorageBackend) -> Result<Log, OpenError> {
+        Log::start(name.into(), Database::builder().create_with_backend(backend))
+    }
+
+    fn start(path: PathBuf, db: Result<Database, redb::DatabaseError>) -> Result<Log, OpenError> {
         let storage = |source: redb::Error| OpenError::Storage { path: path.clone(), source };
-        let db = match Database::create(&path) {
+        let db = match db {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::InUse { path }),
             Err(e) => return Err(storage(e.into())),

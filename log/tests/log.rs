@@ -242,3 +242,74 @@ fn golden_v1_bytes_still_decode() {
     let bytes = std::fs::read(path).expect("golden bytes are committed");
     assert_eq!(decode(&bytes).expect("decodes"), golden_v1());
 }
+
+/// A file backend whose writes and syncs fail once `failing` is set, like a disk that fills up or dies.
+#[derive(Debug)]
+struct FailingDisk {
+    file: redb::backends::FileBackend,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FailingDisk {
+    fn check(&self) -> std::io::Result<()> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("injected I/O failure"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FailingDisk {
+    fn len(&self) -> std::io::Result<u64> {
+        self.file.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        self.file.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        self.check()?;
+        self.file.set_len(len)
+    }
+    fn sync_data(&self) -> std::io::Result<()> {
+        self.check()?;
+        self.file.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        self.check()?;
+        self.file.write(offset, data)
+    }
+    fn close(&self) -> std::io::Result<()> {
+        self.file.close()
+    }
+}
+
+#[test]
+fn a_failed_commit_stops_the_writer_and_loses_no_acknowledged_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.redb");
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let open_disk = |failing: &Arc<std::sync::atomic::AtomicBool>| {
+        let file =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).expect("file");
+        FailingDisk { file: redb::backends::FileBackend::new(file).expect("backend"), failing: failing.clone() }
+    };
+    let acknowledged = {
+        let log = Log::open_with_backend(&path, open_disk(&failing)).expect("open");
+        let acknowledged = log.append(vec![store("kept")], vec![]).expect("append before the fault");
+        failing.store(true, std::sync::atomic::Ordering::SeqCst);
+        match log.append(vec![store("lost")], vec![]) {
+            Err(AppendError::WriterFailed(reason)) => assert!(reason.contains("injected"), "{reason}"),
+            other => panic!("a failed commit must fail the append, got {other:?}"),
+        }
+        // No silent retry: even with the disk healthy again, this writer refuses until the log is reopened.
+        failing.store(false, std::sync::atomic::Ordering::SeqCst);
+        assert!(matches!(log.append(vec![store("later")], vec![]), Err(AppendError::WriterFailed(_))));
+        acknowledged
+    };
+    let log = Log::open(&path).expect("reopen after the failure");
+    let events = log.read_from(Seq(1), 10).expect("read");
+    assert_eq!(events.len(), 1, "exactly the acknowledged event survives");
+    assert_eq!(events[0].event_id, acknowledged[0].event_id);
+    assert_eq!(log.append(vec![store("after reopen")], vec![]).expect("append")[0].seq, Seq(2));
+}
