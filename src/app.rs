@@ -2,7 +2,7 @@
 //! Used by `main` and by tests; the only module that sees every piece.
 
 use crate::config::{Config, Paths, ServeArgs};
-use crate::embed::{Embedder, ModelPaths};
+use crate::embed::{Embedder, ModelPaths, ModelStatus};
 use crate::service::{CachedVectors, Service, ServiceOptions};
 use anyhow::{Context, bail};
 use mms_log::{Log, Seq};
@@ -106,9 +106,16 @@ impl Store {
     }
 
     /// Waits until the read models have applied the whole log (after a start with a stale read model).
-    pub async fn wait_current(&self) -> bool {
+    /// Fails at once when they cannot: replaying stored memories needs their vectors, and the model that
+    /// would compute missing ones cannot load.
+    pub async fn wait_current(&self) -> anyhow::Result<()> {
         let last = self.service.log().last_seq();
-        self.service.wait_applied(last, std::time::Duration::from_secs(3600)).await
+        while !self.service.wait_applied(last, std::time::Duration::from_millis(500)).await {
+            if let ModelStatus::Failed(reason) = self.service.embedder().status() {
+                bail!("the read model cannot catch up with the log: {reason}");
+            }
+        }
+        Ok(())
     }
 
     /// Stops the projector (which saves the ANN index) and closes the store.

@@ -60,9 +60,7 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = Store::open(config, false)?;
-    if !store.wait_current().await {
-        bail!("the read model did not catch up with the log");
-    }
+    store.wait_current().await?;
     let result = dispatch(&store, config, out).await;
     tokio::task::block_in_place(|| store.close());
     result
@@ -334,7 +332,7 @@ async fn import(service: &crate::service::Service, file: &std::path::Path, out: 
 /// Writes every memory as one JSON line, oldest page last (newest first, like `list`).
 pub async fn export(config: &Config, file: &std::path::Path) -> anyhow::Result<usize> {
     let store = Store::open(config, false)?;
-    store.wait_current().await;
+    store.wait_current().await?;
     let mut writer: Box<dyn Write> = if file.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
