@@ -45,6 +45,25 @@ fn single_writer(c: &mut Criterion, log: &Log) {
     group.finish();
 }
 
+/// The ceiling of group commit with 32 writers: one caller committing 32 events per call, which is the
+/// largest group 32 writers with one append in flight each can form.
+fn batched_writer(c: &mut Criterion, log: &Log) {
+    let mut group = c.benchmark_group("log_append");
+    group.throughput(Throughput::Elements(WRITERS as u64));
+    group.bench_function("1_writer_32_events_per_commit", |b| {
+        b.iter_custom(|iters| {
+            let batches: Vec<Vec<_>> =
+                (0..iters).map(|_| (0..WRITERS).map(|_| common::new_stored(&next_content())).collect()).collect();
+            let started = Instant::now();
+            for batch in batches {
+                log.append(batch, Vec::new()).expect("the append commits");
+            }
+            started.elapsed()
+        })
+    });
+    group.finish();
+}
+
 fn concurrent_writers(c: &mut Criterion, log: &Log) {
     let mut group = c.benchmark_group("log_append");
     group.throughput(Throughput::Elements((WRITERS * APPENDS_PER_WRITER) as u64));
@@ -84,9 +103,23 @@ fn main() {
     let log = Log::open(dir.path().join("events.redb")).expect("a fresh log opens");
     // One append before measuring, so the first commit's table creation is not counted.
     append_one(&log);
+    // The log's position advances once per commit: counting advances gives the events per commit.
+    let commits = Arc::new(AtomicU64::new(0));
+    let counter = commits.clone();
+    log.committed().on_advance(move |_| {
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
     let mut c = common::criterion();
     single_writer(&mut c, &log);
+    batched_writer(&mut c, &log);
+    let (events_before, commits_before) = (log.last_seq().0, commits.load(Ordering::Relaxed));
     concurrent_writers(&mut c, &log);
+    let events = log.last_seq().0 - events_before;
+    let groups = commits.load(Ordering::Relaxed) - commits_before;
+    eprintln!(
+        "log_append/32_writers_group_commit: {events} events in {groups} commits, {:.1} events per commit",
+        events as f64 / groups.max(1) as f64
+    );
     eprintln!(
         "log: {} events committed, file size {:.1} MiB",
         log.last_seq(),

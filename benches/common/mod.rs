@@ -7,6 +7,7 @@
 
 use mcp_memory_service::embed::{Embedder, ModelPaths, ModelStatus};
 use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, NewEvent, Seq, Timestamp};
+use mms_projections::AnnOptions;
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -241,11 +242,12 @@ pub(crate) fn corpus(n: usize, queries: usize) -> (Vec<String>, Vec<String>) {
     let total = n + queries;
     let combinations = SUBJECTS.len() * VERBS.len() * OBJECTS.len() * CONTEXTS.len();
     assert!(total <= combinations / 4, "the word lists give {combinations} sentences, too few for {total}");
-    let mut rng = Rng::new(0x5eed_0f_c0_4905);
+    let mut rng = Rng::new(0x5eed_0fc0_4905);
     let mut seen = HashSet::with_capacity(total);
     let mut sentences = Vec::with_capacity(total);
     while sentences.len() < total {
-        let pick = (rng.below(SUBJECTS.len()), rng.below(VERBS.len()), rng.below(OBJECTS.len()), rng.below(CONTEXTS.len()));
+        let pick =
+            (rng.below(SUBJECTS.len()), rng.below(VERBS.len()), rng.below(OBJECTS.len()), rng.below(CONTEXTS.len()));
         if seen.insert(pick) {
             let (s, v, o, c) = pick;
             sentences.push(format!("{} {} {} {}.", SUBJECTS[s], VERBS[v], OBJECTS[o], CONTEXTS[c]));
@@ -390,6 +392,17 @@ pub(crate) fn load_corpus(n: usize, queries: usize) -> Corpus {
     let vectors = cached_vectors(&format!("minilm-corpus-{n}"), &texts);
     let query_vectors = cached_vectors(&format!("minilm-queries-{n}-{queries}"), &query_texts);
     Corpus { texts, vectors, queries: query_texts, query_vectors }
+}
+
+/// The service's ANN options, except `MMS_BENCH_ANN_EXPANSION_ADD` (efConstruction) when set: a knob for
+/// measuring what a cheaper graph build costs in recall.
+pub(crate) fn ann_options() -> AnnOptions {
+    let mut options = AnnOptions::default();
+    if let Some(expansion) = std::env::var("MMS_BENCH_ANN_EXPANSION_ADD").ok().and_then(|v| v.parse().ok()) {
+        eprintln!("usearch efConstruction set to {expansion} by MMS_BENCH_ANN_EXPANSION_ADD");
+        options.expansion_add = expansion;
+    }
+    options
 }
 
 /// A memory record with the given content, as the service would store it.
