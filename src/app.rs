@@ -12,12 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-/// An open store: the service plus the projector thread that keeps the read models current.
+/// An open store: the service plus the projector threads that keep the read models current.
+///
+/// The sqlite read model and the ANN index follow the log on separate threads: commands wait only for the
+/// read model (read-your-writes), and a slow ANN insert never delays an acknowledgement. Semantic search
+/// uses the ANN index only once it has caught up with the read model.
 pub struct Store {
     pub service: Service,
     pub paths: Paths,
     stop: Arc<AtomicBool>,
-    projector: Option<JoinHandle<()>>,
+    projectors: Vec<JoinHandle<()>>,
 }
 
 struct Parts {
@@ -80,10 +84,12 @@ fn open_parts(config: &Config, eager_model: bool) -> anyhow::Result<(Parts, Sqli
     Ok((Parts { log, reader, ann, embedder, options, paths }, sqlite))
 }
 
-fn projector(parts: &Parts, sqlite: SqliteProjection) -> Projector {
+/// One projector for the sqlite read model and one for the ANN index, over the same vector source.
+fn projectors(parts: &Parts, sqlite: SqliteProjection) -> (Projector, Projector) {
     let source = Arc::new(CachedVectors::new(parts.log.clone(), parts.embedder.clone()));
-    let projections: Vec<Box<dyn Projection>> = vec![Box::new(sqlite), Box::new(parts.ann.clone())];
-    Projector::new(parts.log.clone(), projections, source)
+    let read_model: Vec<Box<dyn Projection>> = vec![Box::new(sqlite)];
+    let ann: Vec<Box<dyn Projection>> = vec![Box::new(parts.ann.clone())];
+    (Projector::new(parts.log.clone(), read_model, source.clone()), Projector::new(parts.log.clone(), ann, source))
 }
 
 impl Store {
@@ -91,18 +97,21 @@ impl Store {
     /// the embedding model starts loading at once; otherwise at the first request that needs it.
     pub fn open(config: &Config, eager_model: bool) -> anyhow::Result<Store> {
         let (parts, sqlite) = open_parts(config, eager_model)?;
-        let projector = projector(&parts, sqlite);
+        let (read_model, ann) = projectors(&parts, sqlite);
         let service = Service::new(
             parts.log.clone(),
             parts.reader.clone(),
             parts.ann.clone(),
-            &projector.applied(),
+            &read_model.applied(),
             parts.embedder.clone(),
             parts.options.clone(),
         );
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = projector.spawn(stop.clone()).context("cannot start the projector thread")?;
-        Ok(Store { service, paths: parts.paths, stop, projector: Some(handle) })
+        let projectors = vec![
+            read_model.spawn("project-sqlite", stop.clone()).context("cannot start the read model's projector")?,
+            ann.spawn("project-ann", stop.clone()).context("cannot start the ANN projector")?,
+        ];
+        Ok(Store { service, paths: parts.paths, stop, projectors })
     }
 
     /// Waits until the read models have applied the whole log (after a start with a stale read model).
@@ -118,29 +127,47 @@ impl Store {
         Ok(())
     }
 
-    /// Stops the projector (which saves the ANN index) and closes the store.
-    pub fn close(mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.projector.take() {
-            let _ = handle.join();
-        }
+    /// Stops the projectors (the ANN one saves its index) and closes the store.
+    pub fn close(self) {
+        drop(self);
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.projector.take() {
+        for handle in self.projectors.drain(..) {
             let _ = handle.join();
         }
     }
 }
 
-/// Drops the read models and replays the whole log into them; returns the last sequence number applied.
-pub fn rebuild(config: &Config, progress: impl FnMut(Seq, Seq)) -> anyhow::Result<Seq> {
+/// How long each part of a rebuild took.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebuilt {
+    pub events: Seq,
+    pub read_model: std::time::Duration,
+    pub ann: std::time::Duration,
+}
+
+/// Drops the read models and replays the whole log into them, the sqlite read model and the ANN index on
+/// two threads at once. `progress(applied, total)` follows the read model.
+pub fn rebuild(config: &Config, progress: impl FnMut(Seq, Seq) + Send) -> anyhow::Result<Rebuilt> {
     let (parts, sqlite) = open_parts(config, false)?;
-    let mut projector = projector(&parts, sqlite);
-    Ok(projector.rebuild(progress)?)
+    let (mut read_model, mut ann) = projectors(&parts, sqlite);
+    let timed = |projector: &mut Projector, progress: &mut dyn FnMut(Seq, Seq)| {
+        let started = std::time::Instant::now();
+        projector.rebuild(progress).map(|seq| (seq, started.elapsed()))
+    };
+    let (read_model, ann) = std::thread::scope(|scope| {
+        let ann = scope.spawn(|| timed(&mut ann, &mut |_, _| {}));
+        let mut progress = progress;
+        let read_model = timed(&mut read_model, &mut progress);
+        (read_model, ann.join())
+    });
+    let (events, read_model) = read_model?;
+    let (_, ann) = ann.map_err(|_| anyhow::anyhow!("the ANN rebuild panicked"))??;
+    Ok(Rebuilt { events, read_model, ann })
 }
 
 /// Runs the HTTP server until `shutdown` completes.

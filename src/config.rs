@@ -81,8 +81,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Store a memory.
     Store(StoreArgs),
-    /// Search memories by meaning, keywords or both.
+    /// Search memories by meaning, keywords or both; the query is taken literally.
     Search(SearchArgs),
+    /// Recall by a natural-language query: a time phrase inside it ("what did we decide last week")
+    /// filters by creation time, and the rest ranks by meaning (the original's recall_memory).
+    Recall(SearchArgs),
     /// List memories, newest first.
     List(ListArgs),
     /// Show one memory.
@@ -157,7 +160,7 @@ pub enum SearchMode {
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
-    /// What to look for; a time phrase inside it ("last week") filters by time.
+    /// What to look for.
     pub query: String,
     #[arg(long, value_enum, default_value_t = SearchMode::Semantic)]
     pub mode: SearchMode,

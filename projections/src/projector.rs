@@ -54,13 +54,22 @@ pub struct Projector {
     source: Arc<dyn VectorSource>,
     applied: Arc<SeqWatch>,
     batch_size: usize,
+    /// Set to stop work between batches (shutdown), leaving the checkpoints where they are.
+    stop: Arc<AtomicBool>,
 }
 
 impl Projector {
     /// A projector over `projections`; `applied` starts at the lowest checkpoint.
     pub fn new(log: Log, projections: Vec<Box<dyn Projection>>, source: Arc<dyn VectorSource>) -> Projector {
         let lowest = projections.iter().map(|p| p.checkpoint()).min().unwrap_or_default();
-        Projector { log, projections, source, applied: Arc::new(SeqWatch::new(lowest)), batch_size: 512 }
+        Projector {
+            log,
+            projections,
+            source,
+            applied: Arc::new(SeqWatch::new(lowest)),
+            batch_size: 512,
+            stop: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// How far every projection has applied the log; wait on it for read-your-writes.
@@ -75,9 +84,13 @@ impl Projector {
     }
 
     /// Applies the log up to its current end, calling `progress(applied, total)` after each batch.
+    /// Returns early, between batches, once a stop was asked for.
     pub fn catch_up(&mut self, mut progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
         let end = self.log.last_seq();
         loop {
+            if self.stop.load(Ordering::Acquire) {
+                return Ok(self.projections.iter().map(|p| p.checkpoint()).min().unwrap_or(end));
+            }
             let lowest = self.projections.iter().map(|p| p.checkpoint()).min().unwrap_or(end);
             if lowest >= end {
                 self.applied.advance(lowest);
@@ -147,10 +160,11 @@ impl Projector {
         Ok(())
     }
 
-    /// Runs on a thread: applies each commit as it comes, until `stop` is set, then persists.
-    /// Failures (an unavailable model, a full disk) are logged and retried with a growing pause.
-    pub fn spawn(mut self, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
-        std::thread::Builder::new().name("projector".into()).spawn(move || {
+    /// Runs on a thread named `name`: applies each commit as it comes, until `stop` is set, then
+    /// persists. Failures (an unavailable model, a full disk) are logged and retried with a growing pause.
+    pub fn spawn(mut self, name: &str, stop: Arc<AtomicBool>) -> std::io::Result<std::thread::JoinHandle<()>> {
+        self.stop = stop.clone();
+        std::thread::Builder::new().name(name.into()).spawn(move || {
             let mut pause = Duration::from_millis(100);
             while !stop.load(Ordering::Acquire) {
                 match self.catch_up(|_, _| {}) {

@@ -204,6 +204,32 @@ impl SqliteReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The `k` nearest among memories changed after `after` (exact distances): the part of the read model
+    /// an index that has applied the log up to `after` has not seen yet.
+    pub fn nearest_changed_since(
+        &self,
+        query: &[f32],
+        k: usize,
+        after: Seq,
+    ) -> Result<Vec<(MemoryRow, f32)>, ReadError> {
+        let blob: Vec<u8> = query.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let sql = format!(
+            "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance FROM memories m \
+             JOIN memory_embeddings e ON e.rowid = m.id WHERE m.last_seq > ? ORDER BY distance LIMIT ?"
+        );
+        let params = vec![
+            Value::Blob(blob),
+            Value::Integer(i64::try_from(after.0).unwrap_or(i64::MAX)),
+            Value::Integer(k as i64),
+        ];
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(params), |row| {
+            Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)? as f32))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Keyword search with BM25 over the content, best first; the score is FTS5's rank (lower is better).
     pub fn keyword(&self, query: &str, k: usize, filter: &Filter) -> Result<Vec<(MemoryRow, f64)>, ReadError> {
         let Some(fts_query) = fts_query(query) else {

@@ -12,6 +12,9 @@ use std::collections::HashMap;
 
 /// The most results one search or page returns.
 pub const MAX_RESULTS: usize = 1000;
+/// The ANN index serves semantic search while at most this many events behind the read model; the
+/// memories it has not seen are scored exactly beside it.
+const ANN_MAX_LAG: u64 = 10_000;
 /// Reciprocal-rank fusion constant, as in the original's hybrid search.
 const RRF_K: f64 = 60.0;
 
@@ -234,28 +237,44 @@ impl Service {
         vectors.pop().ok_or_else(|| ServiceError::Internal("the model returned no vector".into()))
     }
 
-    /// Nearest memories to a vector: the ANN index when it is large and current and no filter applies,
-    /// exact search through sqlite-vec otherwise.
+    /// Nearest memories to a vector. Without a filter, once the ANN index is large and close behind the
+    /// read model, its results are merged with exact distances for the memories it has not applied yet, so
+    /// a fresh write is found at once. Otherwise (filters, a small or far-behind index) exact search.
     async fn nearest(&self, query: Vec<f32>, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         self.blocking(move |inner| {
+            let read_model = inner.reader.checkpoint()?;
+            let ann_at = inner.ann.applied();
             let use_ann = filter.is_empty()
                 && inner.ann.len() >= inner.options.ann_threshold
-                && inner.ann.applied() >= inner.reader.checkpoint()?;
-            if use_ann {
-                let found = inner.ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
-                let distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
-                let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
-                let rows = inner.reader.get_many(&hashes)?;
-                Ok(rows
+                && read_model.0.saturating_sub(ann_at.0) <= ANN_MAX_LAG;
+            if !use_ann {
+                return Ok(inner
+                    .reader
+                    .nearest(&query, limit, &filter)?
                     .into_iter()
-                    .map(|row| {
-                        let distance = distances.get(&row.content_hash).copied().unwrap_or(2.0);
-                        semantic_hit(row, distance)
-                    })
-                    .collect())
-            } else {
-                Ok(inner.reader.nearest(&query, limit, &filter)?.into_iter().map(|(r, d)| semantic_hit(r, d)).collect())
+                    .map(|(r, d)| semantic_hit(r, d))
+                    .collect());
             }
+            let found = inner.ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let mut distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
+            let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
+            // Rows gone from the read model (deleted after the index applied them) drop out here.
+            let mut rows: HashMap<String, MemoryRow> =
+                inner.reader.get_many(&hashes)?.into_iter().map(|r| (r.content_hash.clone(), r)).collect();
+            for (row, distance) in inner.reader.nearest_changed_since(&query, limit, ann_at)? {
+                distances.insert(row.content_hash.clone(), distance);
+                rows.insert(row.content_hash.clone(), row);
+            }
+            let mut hits: Vec<Hit> = rows
+                .into_values()
+                .map(|row| {
+                    let distance = distances.get(&row.content_hash).copied().unwrap_or(2.0);
+                    semantic_hit(row, distance)
+                })
+                .collect();
+            hits.sort_by(|a, b| b.similarity_score.total_cmp(&a.similarity_score));
+            hits.truncate(limit);
+            Ok(hits)
         })
         .await
     }

@@ -171,6 +171,13 @@ impl DataDir {
         all.extend_from_slice(args);
         listed_hashes(&self.ok(&all))
     }
+
+    /// The hashes `recall` lists, best first.
+    pub(crate) fn recall(&self, args: &[&str]) -> Vec<String> {
+        let mut all = vec!["recall"];
+        all.extend_from_slice(args);
+        listed_hashes(&self.ok(&all))
+    }
 }
 
 /// The hash of every memory in the output of `list` or `search`, in order. Each memory starts with an
