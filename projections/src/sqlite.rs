@@ -244,13 +244,18 @@ impl Projection for SqliteProjection {
     }
 
     fn reset(&mut self) -> Result<(), ProjectionError> {
+        // Dropping the tables and migrating again is much cheaper than deleting every row through the FTS
+        // triggers and vec0, and leaves exactly the schema a new file would have.
         self.conn
             .execute_batch(
-                "BEGIN; DELETE FROM memory_embeddings; DELETE FROM memory_tags; DELETE FROM memories; \
-                 INSERT INTO memory_fts(memory_fts) VALUES ('delete-all'); DELETE FROM projection_errors; \
-                 DELETE FROM projection_state; DELETE FROM sqlite_sequence WHERE name = 'memories'; COMMIT;",
+                "BEGIN; DROP TRIGGER IF EXISTS memories_fts_insert; DROP TRIGGER IF EXISTS memories_fts_delete; \
+                 DROP TABLE IF EXISTS memory_fts; DROP TABLE IF EXISTS memory_embeddings; \
+                 DROP TABLE IF EXISTS memory_tags; DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS metadata; \
+                 DROP TABLE IF EXISTS projection_errors; DROP TABLE IF EXISTS projection_state; \
+                 DELETE FROM sqlite_sequence; DELETE FROM schema_migrations; COMMIT;",
             )
             .map_err(Self::storage)?;
+        migrate(&mut self.conn).map_err(Self::storage)?;
         self.checkpoint = Seq::ZERO;
         Ok(())
     }
