@@ -186,3 +186,15 @@ pub async fn serve(
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())
 }
+
+/// Runs the MCP server on stdin/stdout until the client closes the connection. The model loads in the
+/// background, so `initialize` is answered at once.
+pub async fn mcp(config: &Config) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let store = Store::open(config, true)?;
+    let server = crate::mcp::McpServer::new(store.service.clone());
+    let running = server.serve(rmcp::transport::stdio()).await.context("the MCP handshake failed")?;
+    running.waiting().await?;
+    tokio::task::spawn_blocking(move || store.close()).await?;
+    Ok(())
+}

@@ -76,7 +76,7 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
 async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     let service = &store.service;
     match &config.command {
-        Command::Serve(_) | Command::Rebuild => unreachable!("handled by the caller"),
+        Command::Serve(_) | Command::Mcp | Command::Rebuild => unreachable!("handled by the caller"),
         Command::Store(args) => store_one(service, args, out).await,
         Command::Search(args) => search(service, args, false, out).await,
         Command::Recall(args) => search(service, args, true, out).await,

@@ -79,6 +79,8 @@ pub struct ModelConfig {
 pub enum Command {
     /// Start the HTTP server.
     Serve(ServeArgs),
+    /// Run the MCP server over stdio (for Claude Desktop, Claude Code, Cursor...).
+    Mcp,
     /// Store a memory.
     Store(StoreArgs),
     /// Search memories by meaning, keywords or both; the query is taken literally.

@@ -2,11 +2,12 @@
 //!
 //! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
-//! operation; the only code that appends to the log), [`http`] (the axum server) and [`app`] (wiring).
+//! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server) and [`app`] (wiring).
 
 pub mod app;
 pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod http;
+pub mod mcp;
 pub mod service;

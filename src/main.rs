@@ -12,6 +12,7 @@ async fn main() -> std::process::ExitCode {
     let config = Config::parse();
     // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).
     let default_level = if matches!(config.command, Command::Serve(_)) { "info" } else { "warn" };
+    // (In `mcp` mode stdout is the protocol channel: every log line goes to stderr, as here.)
     let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
@@ -20,6 +21,7 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let result = match &config.command {
         Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
+        Command::Mcp => app::mcp(&config).await,
         Command::Export { file } => cli::export(&config, file).await.map(|n| eprintln!("exported {n} memories")),
         _ => {
             let mut stdout = std::io::stdout().lock();

@@ -73,7 +73,7 @@ pub struct ListPage {
 }
 
 /// Service statistics.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Stats {
     pub total_memories: u64,
     pub unique_tags: u64,
@@ -90,7 +90,7 @@ pub struct Stats {
 }
 
 /// Health of the parts of the service.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Health {
     pub status: String,
     pub model: String,

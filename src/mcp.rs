@@ -1,0 +1,442 @@
+//! The MCP server over stdio (`mcp-memory-service mcp`), built on the official Rust SDK (rmcp).
+//!
+//! Each tool is a thin call into the service. A tool that fails on the user's input answers with
+//! `isError: true` and a message saying what to fix; malformed arguments are rejected by rmcp as
+//! JSON-RPC errors. stdout carries only MCP messages (logs go to stderr), and `initialize` is answered
+//! before the embedding model has loaded: it loads in the background and the first search waits for it.
+
+use crate::service::{
+    DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError, StoreOutcome,
+    StoreRequest, UpdateRequest,
+};
+use mms_log::{Actor, Interface};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The MCP face of the service.
+#[derive(Clone)]
+pub struct McpServer {
+    service: Service,
+    tool_router: ToolRouter<McpServer>,
+}
+
+/// Tags as a list or as one comma-separated string: clients send both.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Tags {
+    #[default]
+    None,
+    List(Vec<String>),
+    Joined(String),
+}
+
+impl Tags {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Tags::None => Vec::new(),
+            Tags::List(tags) => tags,
+            Tags::Joined(joined) => joined.split(',').map(str::to_string).collect(),
+        }
+    }
+}
+
+/// How several tags combine.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TagMatch {
+    #[default]
+    Any,
+    All,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct StoreArgs {
+    /// The text to remember.
+    pub content: String,
+    /// Tags: a list or a comma-separated string.
+    #[serde(default)]
+    pub tags: Tags,
+    /// A type such as note, decision, reminder or observation.
+    pub memory_type: Option<String>,
+    /// Extra data as a JSON object.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Semantic,
+    Exact,
+    Keyword,
+    Hybrid,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SearchArgs {
+    /// What to look for.
+    pub query: String,
+    /// semantic (by meaning, default), keyword (BM25), hybrid (both) or exact (same content).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Results to return (default 5, at most 100).
+    pub limit: Option<usize>,
+    /// Only memories with these tags.
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub tag_match: TagMatch,
+    /// Only memories created in this time: "yesterday", "last week", "between 2026-01-01 and 2026-02-01"...
+    pub time_expr: Option<String>,
+    /// Leave out results below this similarity (0 to 1).
+    pub min_similarity: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ListArgs {
+    /// Page number, from 1.
+    pub page: Option<usize>,
+    /// Memories per page (default 10, at most 100).
+    pub page_size: Option<usize>,
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub tag_match: TagMatch,
+    pub memory_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HashArgs {
+    /// The memory's content hash.
+    pub content_hash: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct UpdateArgs {
+    /// The memory's content hash.
+    pub content_hash: String,
+    /// Replace the tags.
+    pub tags: Option<Tags>,
+    /// Set the type (an empty string clears it).
+    pub memory_type: Option<String>,
+    /// Keys to merge into the metadata (null removes a key).
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DeleteArgs {
+    /// Delete this one memory...
+    pub content_hash: Option<String>,
+    /// ...or every memory with these tags...
+    #[serde(default)]
+    pub tags: Tags,
+    #[serde(default)]
+    pub tag_match: TagMatch,
+    /// ...and/or created in this time ("last month", "before 2026-01-01").
+    pub time_expr: Option<String>,
+    /// Only count what would be deleted.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A memory in tool results, with its score when it comes from a search.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Found {
+    pub content_hash: String,
+    pub content: String,
+    pub tags: Vec<String>,
+    pub memory_type: Option<String>,
+    pub created_at_iso: String,
+    pub updated_at_iso: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity_score: Option<f64>,
+}
+
+impl From<Memory> for Found {
+    fn from(m: Memory) -> Found {
+        Found {
+            content_hash: m.content_hash,
+            content: m.content,
+            tags: m.tags,
+            memory_type: m.memory_type,
+            created_at_iso: m.created_at_iso,
+            updated_at_iso: m.updated_at_iso,
+            similarity_score: None,
+        }
+    }
+}
+
+impl From<Hit> for Found {
+    fn from(hit: Hit) -> Found {
+        Found { similarity_score: Some(hit.similarity_score), ..Found::from(hit.memory) }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StoreResult {
+    pub success: bool,
+    pub message: String,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SearchResult {
+    pub results: Vec<Found>,
+    pub count: usize,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ListResult {
+    pub memories: Vec<Found>,
+    pub total: u64,
+    pub page: usize,
+    pub page_size: usize,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChangeResult {
+    pub success: bool,
+    pub message: String,
+    /// The memories affected (or that would be, on a dry run).
+    pub content_hashes: Vec<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryEvent {
+    pub seq: u64,
+    pub kind: String,
+    pub version: u32,
+    pub at: String,
+    pub interface: String,
+    pub actor: String,
+    pub tags_after: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryResult {
+    pub content_hash: String,
+    pub events: Vec<HistoryEvent>,
+}
+
+/// What a failed tool call says: the service's message, which says what to fix.
+fn failure(error: ServiceError) -> String {
+    match error {
+        ServiceError::Internal(reason) => {
+            tracing::error!(%reason, "MCP tool failed");
+            "internal error; see the server log".to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+fn actor() -> Actor {
+    Actor::new(Interface::Mcp, None)
+}
+
+#[tool_router]
+impl McpServer {
+    pub fn new(service: Service) -> McpServer {
+        McpServer { service, tool_router: Self::tool_router() }
+    }
+
+    fn time(&self, phrase: Option<&str>) -> Result<Option<crate::service::time_expr::TimeRange>, String> {
+        phrase.filter(|p| !p.trim().is_empty()).map(|p| self.service.time_range(p)).transpose().map_err(failure)
+    }
+
+    /// Store a memory. Storing the same content again (ignoring case and surrounding spaces) is reported
+    /// as a duplicate and changes nothing.
+    #[tool(annotations(
+        title = "Store memory",
+        read_only_hint = false,
+        destructive_hint = false,
+        idempotent_hint = true
+    ))]
+    async fn memory_store(&self, Parameters(args): Parameters<StoreArgs>) -> Result<Json<StoreResult>, String> {
+        let request = StoreRequest {
+            content: args.content,
+            tags: args.tags.into_vec(),
+            memory_type: args.memory_type,
+            metadata: args.metadata.unwrap_or_default(),
+            ..StoreRequest::default()
+        };
+        Ok(Json(match self.service.store(request, actor()).await.map_err(failure)? {
+            StoreOutcome::Stored(memory) => StoreResult {
+                success: true,
+                message: "Memory stored successfully".into(),
+                content_hash: memory.content_hash,
+            },
+            StoreOutcome::Duplicate { content_hash } => {
+                StoreResult { success: false, message: "Duplicate content detected".into(), content_hash }
+            }
+        }))
+    }
+
+    /// Search memories by meaning (default), keywords, both, or exact content; filter by tags and by a
+    /// natural-language time expression.
+    #[tool(annotations(title = "Search memories", read_only_hint = true))]
+    async fn memory_search(&self, Parameters(args): Parameters<SearchArgs>) -> Result<Json<SearchResult>, String> {
+        let limit = args.limit.unwrap_or(5);
+        if limit > 100 {
+            return Err("limit must be at most 100".into());
+        }
+        let request = SearchRequest {
+            query: args.query,
+            mode: match args.mode {
+                Mode::Semantic => SearchMode::Semantic,
+                Mode::Exact => SearchMode::Exact,
+                Mode::Keyword => SearchMode::Keyword,
+                Mode::Hybrid => SearchMode::Hybrid,
+            },
+            limit,
+            min_similarity: args.min_similarity,
+            tags: args.tags.into_vec(),
+            match_all: args.tag_match == TagMatch::All,
+            memory_type: None,
+            created: self.time(args.time_expr.as_deref())?,
+            extract_time: false,
+        };
+        let hits = self.service.search(request).await.map_err(failure)?;
+        Ok(Json(SearchResult { count: hits.len(), results: hits.into_iter().map(Found::from).collect() }))
+    }
+
+    /// List memories, newest first, a page at a time, optionally by tags and type.
+    #[tool(annotations(title = "List memories", read_only_hint = true))]
+    async fn memory_list(&self, Parameters(args): Parameters<ListArgs>) -> Result<Json<ListResult>, String> {
+        let page_size = args.page_size.unwrap_or(10);
+        if page_size > 100 {
+            return Err("page_size must be at most 100".into());
+        }
+        let page = self
+            .service
+            .list(ListRequest {
+                page: args.page.unwrap_or(1),
+                page_size,
+                tags: args.tags.into_vec(),
+                match_all: args.tag_match == TagMatch::All,
+                memory_type: args.memory_type,
+                created: None,
+            })
+            .await
+            .map_err(failure)?;
+        Ok(Json(ListResult {
+            total: page.total,
+            page: page.page,
+            page_size: page.page_size,
+            has_more: page.has_more,
+            memories: page.memories.into_iter().map(Found::from).collect(),
+        }))
+    }
+
+    /// Change a memory's tags, type or metadata (metadata keys are merged).
+    #[tool(annotations(title = "Update memory", read_only_hint = false, destructive_hint = false))]
+    async fn memory_update(&self, Parameters(args): Parameters<UpdateArgs>) -> Result<Json<ChangeResult>, String> {
+        let request = UpdateRequest {
+            tags: args.tags.map(Tags::into_vec),
+            memory_type: args.memory_type.map(|t| Some(t).filter(|t| !t.trim().is_empty())),
+            metadata: args.metadata,
+            expected_version: None,
+        };
+        let memory = self.service.update(&args.content_hash, request, actor()).await.map_err(failure)?;
+        Ok(Json(ChangeResult {
+            success: true,
+            message: "Memory updated".into(),
+            content_hashes: vec![memory.content_hash],
+        }))
+    }
+
+    /// Delete one memory by hash, or every memory matching tags and/or a time expression (dry_run counts
+    /// first). Deleted memories keep their history.
+    #[tool(annotations(title = "Delete memories", read_only_hint = false, destructive_hint = true))]
+    async fn memory_delete(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<Json<ChangeResult>, String> {
+        let tags = args.tags.into_vec();
+        if let Some(hash) = args.content_hash {
+            if !tags.is_empty() || args.time_expr.is_some() {
+                return Err("give either content_hash or filters (tags, time_expr), not both".into());
+            }
+            if args.dry_run {
+                let memory = self.service.get(&hash).await.map_err(failure)?;
+                return Ok(Json(ChangeResult {
+                    success: true,
+                    message: "Would delete 1 memory".into(),
+                    content_hashes: vec![memory.content_hash],
+                }));
+            }
+            self.service.delete(&hash, None, actor()).await.map_err(failure)?;
+            return Ok(Json(ChangeResult {
+                success: true,
+                message: "Memory deleted".into(),
+                content_hashes: vec![hash],
+            }));
+        }
+        let outcome = self
+            .service
+            .delete_where(
+                DeleteRequest {
+                    tags,
+                    match_all: args.tag_match == TagMatch::All,
+                    created: self.time(args.time_expr.as_deref())?,
+                    dry_run: args.dry_run,
+                },
+                actor(),
+            )
+            .await
+            .map_err(failure)?;
+        let message = if outcome.dry_run {
+            format!("Would delete {} memories", outcome.matched)
+        } else {
+            format!("Deleted {} memories", outcome.deleted)
+        };
+        Ok(Json(ChangeResult { success: true, message, content_hashes: outcome.content_hashes }))
+    }
+
+    /// Every change ever made to one memory: when, through which interface, what changed.
+    #[tool(annotations(title = "Memory history", read_only_hint = true))]
+    async fn memory_history(&self, Parameters(args): Parameters<HashArgs>) -> Result<Json<HistoryResult>, String> {
+        let entries = self.service.history(&args.content_hash).await.map_err(failure)?;
+        Ok(Json(HistoryResult {
+            content_hash: args.content_hash,
+            events: entries
+                .into_iter()
+                .map(|e| HistoryEvent {
+                    seq: e.seq,
+                    kind: e.kind,
+                    version: e.version,
+                    at: e.at,
+                    interface: e.interface,
+                    actor: e.actor,
+                    tags_after: e.after.map(|m| m.tags),
+                })
+                .collect(),
+        }))
+    }
+
+    /// Counts: memories, tags, events, sizes.
+    #[tool(annotations(title = "Memory statistics", read_only_hint = true))]
+    async fn memory_stats(&self) -> Result<Json<crate::service::Stats>, String> {
+        self.service.stats().await.map(Json).map_err(failure)
+    }
+
+    /// Whether the service is healthy: the model's state and how far the read model is behind the log.
+    #[tool(annotations(title = "Service health", read_only_hint = true))]
+    async fn memory_health(&self) -> Json<crate::service::Health> {
+        Json(self.service.health())
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("mcp-memory-service", env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "Long-term memory: memory_store what is worth remembering, memory_search to recall it by meaning, \
+                 tags or time, memory_history to see how a memory changed.",
+            )
+    }
+}
