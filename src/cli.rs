@@ -2,13 +2,9 @@
 //! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
 
 use crate::app::{self, Store};
-use crate::config::{
-    Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, SearchMode as CliMode, StoreArgs, UpdateArgs,
-};
+use crate::config::{Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs};
 use crate::service::time_expr::TimeRange;
-use crate::service::{
-    DeleteRequest, ListRequest, Memory, SearchMode, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
-};
+use crate::service::{DeleteRequest, ListRequest, Memory, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest};
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface, Timestamp};
 use std::io::Write;
@@ -153,17 +149,11 @@ async fn search(
     extract_time: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let mode = match args.mode {
-        CliMode::Semantic => SearchMode::Semantic,
-        CliMode::Keyword => SearchMode::Keyword,
-        CliMode::Hybrid => SearchMode::Hybrid,
-        CliMode::Exact => SearchMode::Exact,
-    };
     let created = created(service, &args.filter)?;
     let hits = service
         .search(SearchRequest {
             query: args.query.clone(),
-            mode,
+            mode: args.mode,
             limit: args.limit,
             min_similarity: args.min_similarity.map(f64::from),
             tags: args.filter.tags.clone(),

@@ -1,7 +1,8 @@
 //! The one `Config`: command line and environment (the original service's variable names and defaults),
 //! read once in `main` and passed down. Nothing else reads the environment.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use crate::service::SearchMode;
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Long-term semantic memory for AI agents: an event-sourced, drop-in replacement for the Python MCP Memory Service.
@@ -149,15 +150,6 @@ pub struct StoreArgs {
     /// Metadata as a JSON object.
     #[arg(long)]
     pub metadata: Option<String>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum SearchMode {
-    #[default]
-    Semantic,
-    Keyword,
-    Hybrid,
-    Exact,
 }
 
 #[derive(Debug, Args)]

@@ -67,23 +67,13 @@ pub struct StoreArgs {
     pub metadata: Option<Map<String, Value>>,
 }
 
-#[derive(Debug, Default, Clone, Copy, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    #[default]
-    Semantic,
-    Exact,
-    Keyword,
-    Hybrid,
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
     /// semantic (by meaning, default), keyword (BM25), hybrid (both) or exact (same content).
     #[serde(default)]
-    pub mode: Mode,
+    pub mode: SearchMode,
     /// Results to return (default 5, at most 100).
     pub limit: Option<usize>,
     /// Only memories with these tags.
@@ -287,12 +277,7 @@ impl McpServer {
         }
         let request = SearchRequest {
             query: args.query,
-            mode: match args.mode {
-                Mode::Semantic => SearchMode::Semantic,
-                Mode::Exact => SearchMode::Exact,
-                Mode::Keyword => SearchMode::Keyword,
-                Mode::Hybrid => SearchMode::Hybrid,
-            },
+            mode: args.mode,
             limit,
             min_similarity: args.min_similarity,
             tags: args.tags.into_vec(),

@@ -18,8 +18,9 @@ const ANN_MAX_LAG: u64 = 10_000;
 /// Reciprocal-rank fusion constant, as in the original's hybrid search.
 const RRF_K: f64 = 60.0;
 
-/// How a search matches.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// How a search matches. Also the `--mode` of the CLI and the `mode` argument of MCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// By meaning (vector similarity).
     #[default]
