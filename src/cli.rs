@@ -214,7 +214,7 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
             let memory = service.get(hash).await?;
             writeln!(out, "would delete 1 memory: {}", memory.content_hash)?;
         } else {
-            service.delete(hash, None, actor()).await?;
+            service.delete(hash, args.expect_version, actor()).await?;
             writeln!(out, "deleted {hash}")?;
         }
         return Ok(());

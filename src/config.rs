@@ -224,6 +224,9 @@ pub struct DeleteArgs {
     /// Only count what would be deleted.
     #[arg(long)]
     pub dry_run: bool,
+    /// With a hash: fail if the memory is no longer at this version (see `history`).
+    #[arg(long, requires = "hash")]
+    pub expect_version: Option<u32>,
 }
 
 /// The original's booleans: true/1/yes/on/enabled and false/0/no/off/disabled.

@@ -510,3 +510,18 @@ fn a_page_past_every_memory_is_empty_not_a_crash() {
         assert_eq!(listed_total(&run.stdout), 1);
     }
 }
+
+#[test]
+fn updates_and_deletes_can_require_the_version_they_read() {
+    let data = DataDir::new();
+    let hash = data.store("Version-checked memory about kites.", &["a"]);
+    data.ok(&["update", &hash, "--tags", "b", "--expect-version", "1"]);
+    let stale = data.fails(&["update", &hash, "--tags", "c", "--expect-version", "1"]);
+    assert!(stale.contains("version 2, not the expected 1"), "{stale}");
+    let stale = data.fails(&["delete", &hash, "--expect-version", "1"]);
+    assert!(stale.contains("version 2, not the expected 1"), "{stale}");
+    assert!(data.ok(&["get", &hash]).contains("\"b\""), "the refused update and delete changed nothing");
+    data.ok(&["delete", &hash, "--expect-version", "2"]);
+    let history = data.ok(&["history", &hash]);
+    assert_eq!(history.lines().filter(|l| l.starts_with('#')).count(), 3, "{history}");
+}
