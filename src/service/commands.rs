@@ -1,14 +1,13 @@
 //! Commands: store, update, delete (one or by filter), undelete, import. Each becomes events in the log.
 
 use super::memory::Memory;
+use super::queries::filter_of;
 use super::time_expr::TimeRange;
-use super::{Service, ServiceError};
-use crate::embed::MODEL_NAME;
+use super::{Service, ServiceError, parse_hash};
 use mms_log::{
     Actor, AppendError, ContentHash, EventId, EventKind, Expect, MemoryMeta, MemoryRecord, NewEvent, Seq, Timestamp,
     VectorEntry, fold_history,
 };
-use mms_projections::{Filter, TagMatch};
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -95,10 +94,6 @@ fn clean_type(memory_type: Option<&str>) -> Option<String> {
     memory_type.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string)
 }
 
-fn parse_hash(hash: &str) -> Result<ContentHash, ServiceError> {
-    hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))
-}
-
 impl Service {
     fn validate_content(&self, content: &str) -> Result<(), ServiceError> {
         if content.trim().is_empty() {
@@ -145,13 +140,7 @@ impl Service {
         if log.head(&hash)?.is_some_and(|h| h.live) {
             return Ok(StoreOutcome::Duplicate { content_hash: hash.to_hex() });
         }
-        let (vectors, fresh) = self.vectors_for(&[(hash, record.content.clone())]).await?;
-        let vectors = fresh
-            .iter()
-            .filter_map(|h| {
-                vectors.get(h).map(|v| VectorEntry { model: MODEL_NAME.into(), memory: *h, vector: v.clone() })
-            })
-            .collect();
+        let vectors = self.vectors_for(vec![(hash, record.content.clone())]).await?.to_cache;
         let event = NewEvent {
             event_id: request.event_id.unwrap_or_else(EventId::generate),
             actor,
@@ -188,11 +177,17 @@ impl Service {
         }
     }
 
-    /// The current state of a live memory, from the log (the authority, never behind).
-    async fn live_state(&self, hash: ContentHash) -> Result<mms_log::MemoryState, ServiceError> {
+    /// The current state of a memory, from the log (the authority, never behind); None if it never existed.
+    async fn state(&self, hash: ContentHash) -> Result<Option<mms_log::MemoryState>, ServiceError> {
         let log = self.inner.log.clone();
         let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
-        fold_history(&history, Seq(u64::MAX))
+        Ok(fold_history(&history, Seq(u64::MAX)))
+    }
+
+    /// The current state of a live memory.
+    async fn live_state(&self, hash: ContentHash) -> Result<mms_log::MemoryState, ServiceError> {
+        self.state(hash)
+            .await?
             .filter(|s| s.live)
             .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} not found")))
     }
@@ -271,9 +266,9 @@ impl Service {
     /// Brings a deleted memory back as it was when deleted.
     pub async fn undelete(&self, hash: &str, actor: Actor) -> Result<Memory, ServiceError> {
         let hash = parse_hash(hash)?;
-        let log = self.inner.log.clone();
-        let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
-        let state = fold_history(&history, Seq(u64::MAX))
+        let state = self
+            .state(hash)
+            .await?
             .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} has never existed")))?;
         if state.live {
             return Err(ServiceError::Conflict(format!("memory {hash} is not deleted")));
@@ -298,13 +293,7 @@ impl Service {
                 "a bulk delete needs at least one condition: tags, a time range or a date to delete before".into(),
             ));
         }
-        let filter = Filter {
-            tags,
-            tag_match: if request.match_all { TagMatch::All } else { TagMatch::Any },
-            memory_type: None,
-            created_from: request.created.map(|r| r.start.timestamp_micros() as f64 / 1e6),
-            created_before: request.created.map(|r| r.end.timestamp_micros() as f64 / 1e6),
-        };
+        let filter = filter_of(&tags, request.match_all, &None, &request.created);
         let hashes = self.blocking(move |inner| Ok(inner.reader.hashes(&filter)?)).await?;
         let matched = hashes.len();
         if request.dry_run {
@@ -374,13 +363,7 @@ impl Service {
                 }
             }
             let items: Vec<(ContentHash, String)> = records.iter().map(|(h, r, _)| (*h, r.content.clone())).collect();
-            let (vectors, fresh) = self.vectors_for(&items).await?;
-            let vectors: Vec<VectorEntry> = fresh
-                .iter()
-                .filter_map(|h| {
-                    vectors.get(h).map(|v| VectorEntry { model: MODEL_NAME.into(), memory: *h, vector: v.clone() })
-                })
-                .collect();
+            let vectors = self.vectors_for(items).await?.to_cache;
             let events: Vec<NewEvent> = records
                 .into_iter()
                 .map(|(hash, record, event_id)| NewEvent {
@@ -391,16 +374,18 @@ impl Service {
                     expect: Expect::Any,
                 })
                 .collect();
-            match self.append(events.clone(), vectors).await {
+            match self.append(events.clone(), vectors.clone()).await {
                 Ok(appended) => {
                     stored += appended.iter().filter(|a| a.fresh).count();
                     duplicates += appended.iter().filter(|a| !a.fresh).count();
                     self.settle(&appended).await;
                 }
-                // Someone stored one of these meanwhile: fall back to one append per memory.
+                // Someone stored one of these meanwhile: fall back to one append per memory, each with its
+                // vector, so nothing embedded here is embedded again by the projector.
                 Err(ServiceError::Conflict(_)) => {
                     for event in events {
-                        match self.append(vec![event], Vec::new()).await {
+                        let vector = vectors.iter().filter(|v| v.memory == event.memory).cloned().collect();
+                        match self.append(vec![event], vector).await {
                             Ok(appended) => {
                                 stored += 1;
                                 self.settle(&appended).await;

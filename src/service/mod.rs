@@ -16,7 +16,7 @@ pub use memory::{HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
 
 use crate::embed::{Embedder, MODEL_NAME};
-use mms_log::{ContentHash, Log, Seq, SeqWatch};
+use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};
 use mms_projections::{AnnIndex, SqliteReader, VectorSource};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -88,21 +88,11 @@ impl Service {
         tokio::time::timeout(timeout, applied.wait_for(|s| *s >= seq)).await.is_ok_and(|r| r.is_ok())
     }
 
-    /// The vector of each content: from the cache when present, else from the model (cached by the caller).
-    async fn vectors_for(
-        &self,
-        items: &[(ContentHash, String)],
-    ) -> Result<(HashMap<ContentHash, Vec<f32>>, Vec<ContentHash>), ServiceError> {
-        let hashes: Vec<ContentHash> = items.iter().map(|(h, _)| *h).collect();
-        let log = self.inner.log.clone();
-        let mut found = tokio::task::spawn_blocking(move || log.cached_vectors(MODEL_NAME, &hashes)).await??;
-        let missing: Vec<&(ContentHash, String)> = items.iter().filter(|(h, _)| !found.contains_key(h)).collect();
-        let fresh: Vec<ContentHash> = missing.iter().map(|(h, _)| *h).collect();
-        if !missing.is_empty() {
-            let vectors = self.inner.embedder.embed(missing.iter().map(|(_, c)| c.clone()).collect()).await?;
-            found.extend(fresh.iter().copied().zip(vectors));
-        }
-        Ok((found, fresh))
+    /// The vectors of these contents (cached or computed off the runtime) and the cache entries to commit
+    /// with the events that store them.
+    async fn vectors_for(&self, items: Vec<(ContentHash, String)>) -> Result<Vectors, ServiceError> {
+        let source = CachedVectors::new(self.inner.log.clone(), self.inner.embedder.clone());
+        tokio::task::spawn_blocking(move || source.lookup_or_embed(&items)).await?
     }
 
     async fn blocking<T: Send + 'static>(
@@ -126,30 +116,46 @@ impl CachedVectors {
     }
 }
 
-impl VectorSource for CachedVectors {
-    fn vectors(&self, wanted: &[(ContentHash, &str)]) -> Result<HashMap<ContentHash, Vec<f32>>, String> {
+/// Vectors for a set of memories, and which of them were computed now (not found in the cache).
+pub(crate) struct Vectors {
+    pub(crate) found: HashMap<ContentHash, Vec<f32>>,
+    pub(crate) to_cache: Vec<VectorEntry>,
+}
+
+impl CachedVectors {
+    /// Looks the vectors up in the log's cache and embeds the missing ones; the caller decides how the
+    /// new ones reach the cache (with its own events, or in a commit of their own).
+    fn lookup_or_embed<C: AsRef<str>>(&self, wanted: &[(ContentHash, C)]) -> Result<Vectors, ServiceError> {
         let hashes: Vec<ContentHash> = wanted.iter().map(|(h, _)| *h).collect();
-        let mut found = self.log.cached_vectors(MODEL_NAME, &hashes).map_err(|e| e.to_string())?;
+        let mut found = self.log.cached_vectors(MODEL_NAME, &hashes)?;
         let missing: Vec<(ContentHash, &str)> =
-            wanted.iter().filter(|(h, _)| !found.contains_key(h)).copied().collect();
+            wanted.iter().filter(|(h, _)| !found.contains_key(h)).map(|(h, c)| (*h, c.as_ref())).collect();
+        let mut to_cache = Vec::with_capacity(missing.len());
         if !missing.is_empty() {
-            let vectors = self
-                .embedder
-                .embed_blocking(missing.iter().map(|(_, c)| c.to_string()).collect())
-                .map_err(|e| e.to_string())?;
-            let entries: Vec<mms_log::VectorEntry> = missing
-                .iter()
-                .zip(vectors)
-                .map(|((memory, _), vector)| mms_log::VectorEntry { model: MODEL_NAME.into(), memory: *memory, vector })
-                .collect();
-            for entry in &entries {
-                found.insert(entry.memory, entry.vector.clone());
-            }
-            // Caching is an optimisation: a failure to cache only means the next replay embeds again.
-            if let Err(error) = self.log.append(Vec::new(), entries) {
-                tracing::warn!(%error, "could not cache vectors");
+            let vectors = self.embedder.embed_blocking(missing.iter().map(|(_, c)| c.to_string()).collect())?;
+            for ((memory, _), vector) in missing.into_iter().zip(vectors) {
+                found.insert(memory, vector.clone());
+                to_cache.push(VectorEntry { model: MODEL_NAME.into(), memory, vector });
             }
         }
-        Ok(found)
+        Ok(Vectors { found, to_cache })
     }
+}
+
+impl VectorSource for CachedVectors {
+    fn vectors(&self, wanted: &[(ContentHash, &str)]) -> Result<HashMap<ContentHash, Vec<f32>>, String> {
+        let vectors = self.lookup_or_embed(wanted).map_err(|e| e.to_string())?;
+        // Caching is an optimisation: a failure to cache only means the next replay embeds again.
+        if !vectors.to_cache.is_empty()
+            && let Err(error) = self.log.append(Vec::new(), vectors.to_cache)
+        {
+            tracing::warn!(%error, "could not cache vectors");
+        }
+        Ok(vectors.found)
+    }
+}
+
+/// Parses a content hash given by a client.
+fn parse_hash(hash: &str) -> Result<ContentHash, ServiceError> {
+    hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))
 }

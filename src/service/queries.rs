@@ -3,7 +3,7 @@
 
 use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
-use super::{Service, ServiceError};
+use super::{Service, ServiceError, parse_hash};
 use crate::embed::ModelStatus;
 use mms_log::{ContentHash, Seq, fold_history};
 use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
@@ -105,7 +105,13 @@ fn secs(at: chrono::DateTime<chrono::Utc>) -> f64 {
     at.timestamp_micros() as f64 / 1e6
 }
 
-fn filter_of(tags: &[String], match_all: bool, memory_type: &Option<String>, created: &Option<TimeRange>) -> Filter {
+/// The read model's filter for tags, type and creation time; blank tags and types are ignored.
+pub(super) fn filter_of(
+    tags: &[String],
+    match_all: bool,
+    memory_type: &Option<String>,
+    created: &Option<TimeRange>,
+) -> Filter {
     Filter {
         tags: tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
         tag_match: if match_all { TagMatch::All } else { TagMatch::Any },
@@ -133,8 +139,7 @@ impl Service {
 
     /// One memory by content hash.
     pub async fn get(&self, hash: &str) -> Result<Memory, ServiceError> {
-        let hash: ContentHash =
-            hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))?;
+        let hash: ContentHash = parse_hash(hash)?;
         let key = hash.to_hex();
         self.blocking(move |inner| inner.reader.get(&key).map_err(ServiceError::from))
             .await?
@@ -356,8 +361,7 @@ impl Service {
 
     /// Every event of one memory (deleted ones too), oldest first, with the memory before and after each.
     pub async fn history(&self, hash: &str) -> Result<Vec<HistoryEntry>, ServiceError> {
-        let hash: ContentHash =
-            hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))?;
+        let hash: ContentHash = parse_hash(hash)?;
         let events = self.blocking(move |inner| Ok(inner.log.history(&hash)?)).await?;
         if events.is_empty() {
             return Err(ServiceError::NotFound(format!("memory {hash} has no history")));
