@@ -4,7 +4,7 @@
 
 use crate::filter::Filter;
 use crate::row::{COLUMNS, MemoryRow};
-use crate::sqlite::connect;
+use crate::sqlite::{connect, vector_blob};
 use mms_log::Seq;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params_from_iter};
@@ -94,6 +94,20 @@ impl SqliteReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Rows of `COLUMNS` followed by one score column, with that score.
+    fn scored(&self, sql: &str, params: Vec<Value>) -> Result<Vec<(MemoryRow, f64)>, ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows =
+            stmt.query_map(params_from_iter(params), |row| Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// `scored` for vector distances.
+    fn by_distance(&self, sql: &str, params: Vec<Value>) -> Result<Vec<(MemoryRow, f32)>, ReadError> {
+        Ok(self.scored(sql, params)?.into_iter().map(|(row, d)| (row, d as f32)).collect())
+    }
+
     /// The last sequence number the read model has applied.
     pub fn checkpoint(&self) -> Result<Seq, ReadError> {
         let conn = self.conn()?;
@@ -173,8 +187,7 @@ impl SqliteReader {
         if k == 0 {
             return Ok(Vec::new());
         }
-        let blob: Vec<u8> = query.iter().flat_map(|x| x.to_le_bytes()).collect();
-        let conn = self.conn()?;
+        let blob = vector_blob(query);
         let (sql, params) = if filter.is_empty() {
             (
                 format!(
@@ -197,11 +210,7 @@ impl SqliteReader {
                 params,
             )
         };
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(params), |row| {
-            Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)? as f32))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.by_distance(&sql, params)
     }
 
     /// The `k` nearest among memories changed after `after` (exact distances): the part of the read model
@@ -212,22 +221,16 @@ impl SqliteReader {
         k: usize,
         after: Seq,
     ) -> Result<Vec<(MemoryRow, f32)>, ReadError> {
-        let blob: Vec<u8> = query.iter().flat_map(|x| x.to_le_bytes()).collect();
         let sql = format!(
             "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance FROM memories m \
              JOIN memory_embeddings e ON e.rowid = m.id WHERE m.last_seq > ? ORDER BY distance LIMIT ?"
         );
         let params = vec![
-            Value::Blob(blob),
+            Value::Blob(vector_blob(query)),
             Value::Integer(i64::try_from(after.0).unwrap_or(i64::MAX)),
             Value::Integer(k as i64),
         ];
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(params), |row| {
-            Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)? as f32))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.by_distance(&sql, params)
     }
 
     /// Keyword search with BM25 over the content, best first; the score is FTS5's rank (lower is better).
@@ -243,11 +246,7 @@ impl SqliteReader {
             "SELECT {COLUMNS}, f.rank FROM memory_fts f JOIN memories m ON m.id = f.rowid \
              WHERE memory_fts MATCH ? AND {condition} ORDER BY f.rank LIMIT ?"
         );
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows =
-            stmt.query_map(params_from_iter(params), |row| Ok((MemoryRow::from_row(row)?, row.get::<_, f64>(12)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.scored(&sql, params)
     }
 
     /// The stored vector of a memory.

@@ -103,7 +103,8 @@ fn secs(at: Timestamp) -> f64 {
     at.as_secs_f64()
 }
 
-fn vector_blob(vector: &[f32]) -> Vec<u8> {
+/// A vector as sqlite-vec's float32 blob (little-endian f32s).
+pub(crate) fn vector_blob(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
