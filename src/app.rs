@@ -181,7 +181,13 @@ pub async fn serve(
         tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let store = Store::open(config, true)?;
     tracing::info!(address = %listener.local_addr()?, data = %store.paths.base_dir.display(), "serving");
-    let router = crate::http::router(store.service.clone());
+    let http = crate::http::router(store.service.clone(), store.paths.clone(), args)?;
+    let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // At shutdown the SSE streams end first (they never would by themselves); in-flight requests finish.
+    let shutdown = async move {
+        shutdown.await;
+        http.close_streams();
+    };
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())

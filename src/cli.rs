@@ -233,6 +233,7 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
             DeleteRequest {
                 tags: args.filter.tags.clone(),
                 match_all: args.filter.all_tags,
+                memory_type: None,
                 created,
                 dry_run: args.dry_run,
             },
@@ -322,6 +323,7 @@ async fn import(service: &crate::service::Service, file: &std::path::Path, out: 
                     _ => Default::default(),
                 },
                 event_id: None,
+                hostname: None,
             })
         })
         .collect::<anyhow::Result<_>>()?;

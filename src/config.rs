@@ -135,6 +135,54 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, env = "MCP_HTTP_PORT", default_value_t = 8000)]
     pub port: u16,
+    /// API key clients must send (Authorization: Bearer, X-API-Key or ?api_key=). Never logged.
+    #[arg(long, env = "MCP_API_KEY", hide_env_values = true)]
+    pub api_key: Option<Secret>,
+    /// Let requests without credentials in (scopes read and write); off by default.
+    #[arg(long, env = "MCP_ALLOW_ANONYMOUS_ACCESS", default_value = "false", value_parser = parse_flag)]
+    pub allow_anonymous_access: bool,
+    /// Origins allowed to call the API from a browser: a comma-separated list, or `*` (default: same origin only).
+    #[arg(long, env = "MCP_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
+    /// Seconds between heartbeat events on /api/events (5 to 300).
+    #[arg(long, env = "MCP_SSE_HEARTBEAT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(5..=300))]
+    pub sse_heartbeat: u64,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "MCP_HTTP_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds a request may take before it is answered 408 (the event stream is exempt).
+    #[arg(long, env = "MCP_HTTP_REQUEST_TIMEOUT", default_value_t = 60)]
+    pub request_timeout: u64,
+    /// Serve the dashboard's files from this directory instead of the copies built into the binary (development).
+    #[arg(long, env = "MMS_DASHBOARD_DIR", hide = true)]
+    pub dashboard_dir: Option<PathBuf>,
+}
+
+/// A secret from the configuration: compared in constant time, never printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Whether `candidate` is the secret, in time independent of where they differ.
+    pub fn matches(&self, candidate: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
+        // Hashing first makes the comparison's length fixed too, so the key's length does not leak either.
+        Sha256::digest(self.0.as_bytes()).ct_eq(&Sha256::digest(candidate.as_bytes())).into()
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Secret, String> {
+        Ok(Secret(value.to_string()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +382,18 @@ mod tests {
             assert_eq!(parse_flag(no), Ok(false));
         }
         assert!(parse_flag("maybe").is_err());
+    }
+
+    #[test]
+    fn secrets_compare_exactly_and_never_print() {
+        let key: Secret = "s3cret-key".parse().expect("any string is a secret");
+        assert!(key.matches("s3cret-key"));
+        for wrong in ["", "s3cret-ke", "s3cret-key ", "S3cret-key", "s3cret-key-longer"] {
+            assert!(!key.matches(wrong), "{wrong:?} must not match");
+        }
+        assert!(!format!("{key:?}").contains("s3cret"));
+        let config = Config::parse_from(["mcp-memory-service", "serve", "--api-key", "s3cret-key"]);
+        assert!(!format!("{config:?}").contains("s3cret"), "Config's Debug leaks the key");
     }
 
     #[test]

@@ -365,6 +365,7 @@ impl McpServer {
                 DeleteRequest {
                     tags,
                     match_all: args.tag_match == TagMatch::All,
+                    memory_type: None,
                     created: self.time(args.time_expr.as_deref())?,
                     dry_run: args.dry_run,
                 },

@@ -20,7 +20,7 @@ mod sqlite_ext;
 pub use ann::{AnnIndex, AnnOptions};
 pub use filter::{Filter, TagMatch};
 pub use projector::{Applied, Projection, ProjectionError, Projector, VectorSource};
-pub use read::{ReadError, SqliteReader, Stats, TagCount};
+pub use read::{DayCount, ReadError, SqliteReader, Stats, TagCount, TypeCount};
 pub use row::{MemoryRow, iso_utc};
 pub use sqlite::{OpenError, SqliteProjection};
 

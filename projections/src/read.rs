@@ -296,6 +296,56 @@ impl SqliteReader {
     }
 }
 
+/// How many memories were created on each UTC day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DayCount {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub count: u64,
+}
+
+/// A memory type (None: untyped) and how many memories have it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeCount {
+    pub memory_type: Option<String>,
+    pub count: u64,
+}
+
+impl SqliteReader {
+    /// Memories created per UTC day at or after `since` (seconds since the epoch), oldest day first; days
+    /// without memories are absent. Also the number of memories created before `since`.
+    pub fn created_per_day(&self, since: f64) -> Result<(Vec<DayCount>, u64), ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT date(created_at, 'unixepoch') AS day, count(*) FROM memories WHERE created_at >= ? \
+             GROUP BY day ORDER BY day",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?;
+        let days = rows.collect::<Result<_, _>>()?;
+        let before: i64 =
+            conn.query_row("SELECT count(*) FROM memories WHERE created_at < ?", [since], |r| r.get(0))?;
+        Ok((days, before as u64))
+    }
+
+    /// Every memory type with its number of memories, most used first.
+    pub fn types(&self) -> Result<Vec<TypeCount>, ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT memory_type, count(*) AS n FROM memories GROUP BY memory_type ORDER BY n DESC, memory_type",
+        )?;
+        let rows =
+            stmt.query_map([], |r| Ok(TypeCount { memory_type: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `ANALYZE` and merges the full-text index's segments; returns nothing but errors.
+    pub fn optimize(&self) -> Result<(), ReadError> {
+        let conn = connect(&self.path)?;
+        conn.execute_batch("PRAGMA optimize; ANALYZE; INSERT INTO memory_fts(memory_fts) VALUES ('optimize');")?;
+        Ok(())
+    }
+}
+
 /// Turns free text into an FTS5 query: every word quoted (so no user text is FTS syntax), any may match.
 fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> =

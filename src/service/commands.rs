@@ -28,12 +28,14 @@ pub struct StoreRequest {
     pub updated_at: Option<Timestamp>,
     /// Idempotency key of a retried request.
     pub event_id: Option<EventId>,
+    /// The client's host name, used instead of the server's when MCP_MEMORY_INCLUDE_HOSTNAME is on.
+    pub hostname: Option<String>,
 }
 
 /// What a store did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum StoreOutcome {
-    Stored(Memory),
+    Stored(Box<Memory>),
     /// The same content (trimmed, case-insensitive) is already stored: nothing was written.
     Duplicate {
         content_hash: String,
@@ -57,6 +59,7 @@ pub struct UpdateRequest {
 pub struct DeleteRequest {
     pub tags: Vec<String>,
     pub match_all: bool,
+    pub memory_type: Option<String>,
     pub created: Option<TimeRange>,
     pub dry_run: bool,
 }
@@ -113,12 +116,13 @@ impl Service {
         self.validate_content(&request.content)?;
         let mut tags = clean_tags(&request.tags)?;
         let mut metadata = request.metadata.clone();
-        if let Some(host) = &self.inner.options.hostname {
+        if let Some(server) = &self.inner.options.hostname {
+            let host = request.hostname.as_deref().map(str::trim).filter(|h| !h.is_empty()).unwrap_or(server);
             let tag = format!("source:{host}");
             if !tags.contains(&tag) {
                 tags.push(tag);
             }
-            metadata.insert("hostname".into(), Value::String(host.clone()));
+            metadata.insert("hostname".into(), Value::String(host.to_string()));
         }
         let now = Timestamp::now();
         let created_at = request.created_at.unwrap_or(now);
@@ -153,7 +157,7 @@ impl Service {
             other => other?,
         };
         self.settle(&appended).await;
-        Ok(StoreOutcome::Stored(Memory::from_record(&hash.to_hex(), &record)))
+        Ok(StoreOutcome::Stored(Box::new(Memory::from_record(&hash.to_hex(), &record))))
     }
 
     /// Appends through the writer without blocking the runtime.
@@ -288,12 +292,14 @@ impl Service {
     /// Deletes every memory matching tags and/or a creation-time range; a dry run only counts.
     pub async fn delete_where(&self, request: DeleteRequest, actor: Actor) -> Result<DeleteOutcome, ServiceError> {
         let tags = clean_tags(&request.tags)?;
-        if tags.is_empty() && request.created.is_none() {
+        let memory_type = clean_type(request.memory_type.as_deref());
+        if tags.is_empty() && memory_type.is_none() && request.created.is_none() {
             return Err(ServiceError::Invalid(
-                "a bulk delete needs at least one condition: tags, a time range or a date to delete before".into(),
+                "a bulk delete needs at least one condition: tags, a memory type, a time range or a date to delete before"
+                    .into(),
             ));
         }
-        let filter = filter_of(&tags, request.match_all, &None, &request.created);
+        let filter = filter_of(&tags, request.match_all, &memory_type, &request.created);
         let hashes = self.blocking(move |inner| Ok(inner.reader.hashes(&filter)?)).await?;
         let matched = hashes.len();
         if request.dry_run {
@@ -337,6 +343,55 @@ impl Service {
         }
         self.settle(&last).await;
         Ok(DeleteOutcome { matched, deleted, dry_run: false, content_hashes: hashes })
+    }
+
+    /// Renames a tag on every memory that carries it (exactly); a memory that already has the new tag keeps
+    /// one copy. Returns how many memories changed.
+    pub async fn rename_tag(&self, old: &str, new: &str, actor: Actor) -> Result<usize, ServiceError> {
+        let (old, new) = (old.trim().to_string(), clean_tags(&[new.to_string()])?);
+        let [new] = <[String; 1]>::try_from(new)
+            .map_err(|_| ServiceError::Invalid("the new tag must be one non-empty tag without commas".into()))?;
+        if old.is_empty() {
+            return Err(ServiceError::Invalid("the tag to rename must not be empty".into()));
+        }
+        let filter = filter_of(std::slice::from_ref(&old), false, &None, &None);
+        let hashes = self.blocking(move |inner| Ok(inner.reader.hashes(&filter)?)).await?;
+        let mut changed = 0;
+        for hash in hashes {
+            // Retried on a concurrent change, so tags set meanwhile are never overwritten with older ones.
+            for _ in 0..5 {
+                let state = match self.live_state(parse_hash(&hash)?).await {
+                    Ok(state) => state,
+                    Err(ServiceError::NotFound(_)) => break,
+                    Err(error) => return Err(error),
+                };
+                let mut tags: Vec<String> = Vec::with_capacity(state.record.tags.len());
+                for tag in &state.record.tags {
+                    let tag = if *tag == old { new.clone() } else { tag.clone() };
+                    if !tags.contains(&tag) {
+                        tags.push(tag);
+                    }
+                }
+                if tags == state.record.tags {
+                    break;
+                }
+                let request = UpdateRequest {
+                    tags: Some(tags),
+                    expected_version: Some(state.version),
+                    ..UpdateRequest::default()
+                };
+                match self.update(&hash, request, actor.clone()).await {
+                    Ok(_) => {
+                        changed += 1;
+                        break;
+                    }
+                    Err(ServiceError::NotFound(_)) => break,
+                    Err(ServiceError::Conflict(_)) => continue,
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(changed)
     }
 
     /// Stores many memories (an import), embedding in batches; duplicates are skipped and counted.

@@ -5,12 +5,13 @@ use mms_projections::{MemoryRow, iso_utc};
 use serde::{Deserialize, Serialize};
 
 /// A memory: the original's fields, in the original's order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Memory {
     pub content: String,
     pub content_hash: String,
     pub tags: Vec<String>,
     pub memory_type: Option<String>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: f64,
     pub created_at_iso: String,
@@ -66,7 +67,7 @@ pub struct Hit {
 }
 
 /// One event of a memory's history, for audit.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub seq: u64,
     pub event_id: String,

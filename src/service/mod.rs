@@ -6,12 +6,14 @@
 
 mod commands;
 mod error;
+mod insight;
 mod memory;
 mod queries;
 pub mod time_expr;
 
 pub use commands::{DeleteOutcome, DeleteRequest, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
+pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
 
@@ -80,6 +82,11 @@ impl Service {
     /// The embedder.
     pub fn embedder(&self) -> &Embedder {
         &self.inner.embedder
+    }
+
+    /// The read model's progress: the last sequence number it has applied, and a way to wait for the next.
+    pub fn applied(&self) -> tokio::sync::watch::Receiver<Seq> {
+        self.inner.applied.clone()
     }
 
     /// Waits until the read model has applied `seq` (read-your-writes), at most `timeout`.

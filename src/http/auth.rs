@@ -1,0 +1,195 @@
+//! Authentication and scopes: the API key (Bearer, `X-API-Key` or `?api_key=`), compared in constant time,
+//! or anonymous access when allowed. Every route but the public ones needs a principal with the scope its
+//! method asks for: read for GET, write otherwise. Error bodies are the original's.
+
+use super::error::ApiError;
+use crate::config::Secret;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What a credential allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Scope {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Read => "read",
+            Scope::Write => "write",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+/// Who is calling, and what they may do. Put into the request's extensions by `authenticate`.
+#[derive(Clone, Debug)]
+pub(crate) struct Principal {
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<Scope>,
+}
+
+/// The authentication settings.
+#[derive(Debug)]
+pub(crate) struct Auth {
+    pub(crate) api_key: Option<Secret>,
+    pub(crate) allow_anonymous: bool,
+}
+
+/// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files.
+fn is_public(path: &str) -> bool {
+    matches!(path, "/" | "/api/health" | "/api/docs" | "/favicon.ico")
+        || path.starts_with("/static/")
+        || path.starts_with("/api/docs/")
+}
+
+/// The credential a request carries: a Bearer token, an `X-API-Key` header or an `api_key` query parameter.
+fn credential(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_string());
+    let header_key = || headers.get("x-api-key").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_string());
+    let query_key = || {
+        form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "api_key")
+            .map(|(_, value)| value.into_owned())
+    };
+    bearer.or_else(header_key).or_else(query_key).filter(|c| !c.is_empty())
+}
+
+fn unauthorized(error: &str, description: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, json!({ "error": error, "error_description": description }))
+}
+
+impl Auth {
+    /// The principal behind a request, or the original's 401.
+    fn principal(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Principal, ApiError> {
+        match (credential(headers, query), &self.api_key) {
+            (Some(given), Some(key)) if key.matches(&given) => {
+                Ok(Principal { client_id: "api_key".into(), scopes: vec![Scope::Read, Scope::Write, Scope::Admin] })
+            }
+            (Some(_), _) => Err(unauthorized(
+                "invalid_token",
+                "The access token provided is expired, revoked, malformed, or invalid",
+            )),
+            (None, _) if self.allow_anonymous => {
+                Ok(Principal { client_id: "anonymous".into(), scopes: vec![Scope::Read, Scope::Write] })
+            }
+            (None, Some(_)) => {
+                Err(unauthorized("authorization_required", "Authorization required. Provide valid API key."))
+            }
+            (None, None) => Err(unauthorized(
+                "authorization_required",
+                "Authentication is required. Set MCP_API_KEY, or MCP_ALLOW_ANONYMOUS_ACCESS=true to enable anonymous access.",
+            )),
+        }
+    }
+}
+
+/// The scope a request needs: reading methods need read, every other method write.
+fn required_scope(method: &Method) -> Scope {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) { Scope::Read } else { Scope::Write }
+}
+
+/// Middleware: lets public paths through, authenticates the rest and checks the scope.
+pub(crate) async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
+    use axum::response::IntoResponse;
+    if is_public(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let principal = match auth.principal(request.headers(), request.uri().query()) {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    let needed = required_scope(request.method());
+    if !principal.scopes.contains(&needed) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            json!({
+                "error": "insufficient_scope",
+                "error_description": format!("Required scope '{}' not granted", needed.name()),
+            }),
+        )
+        .into_response();
+    }
+    request.extensions_mut().insert(principal);
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn auth(key: Option<&str>, anonymous: bool) -> Auth {
+        Auth { api_key: key.map(|k| k.parse().expect("a secret")), allow_anonymous: anonymous }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_str(value).expect("a header value"));
+        }
+        map
+    }
+
+    fn error_of(result: Result<Principal, ApiError>) -> (StatusCode, String) {
+        let error = result.expect_err("refused");
+        let body = format!("{error:?}");
+        (error.status(), body)
+    }
+
+    #[test]
+    fn the_key_is_accepted_in_each_of_its_three_places() {
+        let auth = auth(Some("k3y"), false);
+        assert!(auth.principal(&headers(&[("authorization", "Bearer k3y")]), None).is_ok());
+        assert!(auth.principal(&headers(&[("authorization", "bearer k3y")]), None).is_ok());
+        assert!(auth.principal(&headers(&[("x-api-key", "k3y")]), None).is_ok());
+        assert!(auth.principal(&HeaderMap::new(), Some("page=2&api_key=k3y")).is_ok());
+    }
+
+    #[test]
+    fn wrong_and_missing_keys_get_the_originals_errors() {
+        let auth = auth(Some("k3y"), false);
+        let (status, body) = error_of(auth.principal(&headers(&[("authorization", "Bearer nope")]), None));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("invalid_token"), "{body}");
+        let (status, body) = error_of(auth.principal(&HeaderMap::new(), None));
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(body.contains("authorization_required"), "{body}");
+        // A Basic header is no API key.
+        let (_, body) = error_of(auth.principal(&headers(&[("authorization", "Basic azN5")]), None));
+        assert!(body.contains("authorization_required"), "{body}");
+    }
+
+    #[test]
+    fn anonymous_access_reads_and_writes_but_a_wrong_key_still_fails() {
+        let open = auth(Some("k3y"), true);
+        let principal = open.principal(&HeaderMap::new(), None).expect("anonymous");
+        assert_eq!(principal.scopes, vec![Scope::Read, Scope::Write]);
+        assert!(open.principal(&headers(&[("x-api-key", "wrong")]), None).is_err());
+        let closed = auth(None, false);
+        let (_, body) = error_of(closed.principal(&HeaderMap::new(), None));
+        assert!(body.contains("MCP_ALLOW_ANONYMOUS_ACCESS"), "{body}");
+    }
+
+    #[test]
+    fn only_health_and_static_files_are_public() {
+        for path in ["/", "/api/health", "/static/app.js", "/api/docs", "/api/docs/swagger-ui.css"] {
+            assert!(is_public(path), "{path}");
+        }
+        for path in ["/api/health/detailed", "/api/memories", "/api/events", "/openapi.json", "/api/healthz"] {
+            assert!(!is_public(path), "{path}");
+        }
+    }
+}

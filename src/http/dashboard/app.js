@@ -1,0 +1,815 @@
+// Dashboard of mcp-memory-service: browse, search, store, edit, delete and restore memories,
+// read their history, follow the live event stream and the analytics.
+// Memory text is untrusted: every node is built with el()/svg() and text goes in as text nodes,
+// never through innerHTML.
+'use strict';
+
+const KEY_STORAGE = 'mms.apiKey';
+const CHANGE_EVENTS = ['memory_stored', 'memory_updated', 'memory_deleted', 'memory_restored'];
+const FEED_EVENTS = [...CHANGE_EVENTS, 'search_completed'];
+const FEED_LIMIT = 60;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+const state = {
+  key: sessionStorage.getItem(KEY_STORAGE) || '',
+  page: 1,
+  pageSize: 20,
+  hasMore: false,
+  filter: { tags: '', match: 'any', type: '' },
+  search: null, // the search whose results are shown, or null while browsing
+  listTicket: 0, // the latest list request; older answers are dropped
+  events: null,
+  lastSeq: null, // the last log seq seen on the stream, for resuming by hand
+  reconnectDelay: 1000,
+  reconnectTimer: null,
+  refreshTimer: null,
+  keyPrompt: null, // {promise, resolve} while the key form is open
+  editing: null,
+  confirming: null,
+  historyHash: null,
+};
+
+// ---------- DOM helpers ----------
+
+const $ = (id) => document.getElementById(id);
+
+function build(node, props, children) {
+  for (const [name, value] of Object.entries(props || {})) {
+    if (value == null || value === false) continue;
+    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function el(tag, props, ...children) {
+  return build(document.createElement(tag), props, children);
+}
+
+function svg(tag, props, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), props, children);
+}
+
+function button(label, onclick, props = {}) {
+  return el('button', { type: 'button', class: 'btn btn-small', onclick, ...props }, label);
+}
+
+function showModal(id) {
+  const dialog = $(id);
+  if (!dialog.open) dialog.showModal();
+}
+
+function closeModal(id) {
+  const dialog = $(id);
+  if (dialog.open) dialog.close();
+}
+
+// ---------- formatting ----------
+
+function splitTags(text) {
+  return text.split(',').map((t) => t.trim()).filter(Boolean);
+}
+
+function shortHash(hash) {
+  return hash ? hash.slice(0, 10) : '';
+}
+
+function formatTime(value) {
+  if (value == null) return '';
+  const date = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
+  const seconds = (Date.now() - date.getTime()) / 1000;
+  if (seconds >= 0 && seconds < 60) return 'just now';
+  if (seconds >= 0 && seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds >= 0 && seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return date.toLocaleString();
+}
+
+function formatUptime(seconds) {
+  const s = Math.floor(seconds || 0);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+// Scores differ by mode: cosine-based in 0..1, BM25 (tiny on small stores), or RRF sums near 0.03.
+function formatScore(score) {
+  const value = Number(score);
+  return value !== 0 && Math.abs(value) < 0.01 ? value.toExponential(2) : value.toFixed(3);
+}
+
+function formatNumber(value, digits = 0) {
+  if (value == null || Number.isNaN(Number(value))) return '–';
+  return Number(value).toLocaleString(undefined, { maximumFractionDigits: digits });
+}
+
+// ---------- notices ----------
+
+let noticeTimer = null;
+
+function notify(text, kind = 'info', action = null) {
+  const box = $('notice');
+  box.replaceChildren(el('span', {}, text));
+  if (action) box.append(button(action.label, () => { box.hidden = true; action.run(); }, { 'data-testid': 'notice-action' }));
+  box.dataset.kind = kind;
+  box.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { box.hidden = true; }, kind === 'error' ? 12000 : 7000);
+}
+
+// Runs an async UI action, shows its error, and keeps its button disabled meanwhile.
+async function guard(fn, control = null) {
+  if (control) control.disabled = true;
+  try {
+    return await fn();
+  } catch (err) {
+    console.error(err);
+    notify(err.message || String(err), 'error');
+    return undefined;
+  } finally {
+    if (control) control.disabled = false;
+  }
+}
+
+// ---------- API and key ----------
+
+class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+function describeError(status, body) {
+  const detail = body && body.detail;
+  if (typeof detail === 'string') return detail;
+  if (Array.isArray(detail)) return detail.map((d) => `${(d.loc || []).join('.')}: ${d.msg}`).join('; ');
+  if (detail && detail.error_description) return detail.error_description;
+  return `The server answered ${status}`;
+}
+
+// Fetches JSON; on 401 it asks for the key and tries again with it.
+async function api(path, { method = 'GET', body } = {}) {
+  for (;;) {
+    const headers = { Accept: 'application/json' };
+    if (state.key) headers.Authorization = `Bearer ${state.key}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    const data = await res.json().catch(() => null);
+    if (res.status === 401) {
+      await askForKey(data);
+      continue;
+    }
+    if (!res.ok) throw new ApiError(res.status, describeError(res.status, data));
+    return data;
+  }
+}
+
+// Every request that met a 401 waits on the same prompt.
+function askForKey(body) {
+  if (!state.keyPrompt) {
+    let resolve;
+    const promise = new Promise((r) => { resolve = r; });
+    state.keyPrompt = { promise, resolve };
+    const refused = state.key && body && body.detail && body.detail.error === 'invalid_token';
+    $('auth-error').textContent = refused ? 'The server refused this key. Try again.' : '';
+    $('auth-error').hidden = !refused;
+    $('api-key-input').value = '';
+    showModal('auth-dialog');
+    $('api-key-input').focus();
+  }
+  return state.keyPrompt.promise;
+}
+
+function setKey(key) {
+  state.key = key;
+  if (key) sessionStorage.setItem(KEY_STORAGE, key);
+  else sessionStorage.removeItem(KEY_STORAGE);
+  $('forget-key').hidden = !key;
+}
+
+function onKeySubmit(event) {
+  event.preventDefault();
+  const key = $('api-key-input').value.trim();
+  if (!key) return;
+  setKey(key);
+  closeModal('auth-dialog');
+  const prompt = state.keyPrompt;
+  state.keyPrompt = null;
+  if (prompt) prompt.resolve();
+}
+
+function forgetKey() {
+  setKey('');
+  closeEvents();
+  state.search = null;
+  state.page = 1;
+  $('list-summary').textContent = '';
+  $('memory-list').replaceChildren();
+  $('stats-grid').replaceChildren();
+  notify('The API key was forgotten.', 'info');
+  start();
+}
+
+// ---------- live events (SSE) ----------
+
+function setStatus(status, title = '') {
+  const pill = $('sse-status');
+  pill.dataset.state = status;
+  pill.textContent = status;
+  pill.title = title;
+}
+
+function closeEvents() {
+  clearTimeout(state.reconnectTimer);
+  if (state.events) state.events.close();
+  state.events = null;
+  setStatus('offline');
+}
+
+// The browser reconnects by itself after a dropped stream (sending Last-Event-ID);
+// only a refused stream (401, server down at start) is retried here, resuming with ?since=.
+function connectEvents() {
+  closeEvents();
+  const params = new URLSearchParams();
+  if (state.key) params.set('api_key', state.key);
+  if (state.lastSeq != null) params.set('since', state.lastSeq);
+  const query = params.toString();
+  const source = new EventSource(`/api/events${query ? `?${query}` : ''}`);
+  state.events = source;
+  setStatus('connecting');
+  source.onopen = () => {
+    state.reconnectDelay = 1000;
+    setStatus('live');
+  };
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      setStatus('offline');
+      scheduleReconnect();
+    } else {
+      setStatus('reconnecting');
+    }
+  };
+  source.addEventListener('connection_established', onConnected);
+  source.addEventListener('heartbeat', (e) => setStatus('live', `last heartbeat ${new Date().toLocaleTimeString()}`));
+  for (const kind of FEED_EVENTS) source.addEventListener(kind, (e) => onServerEvent(kind, e));
+}
+
+function scheduleReconnect() {
+  clearTimeout(state.reconnectTimer);
+  const delay = state.reconnectDelay;
+  state.reconnectDelay = Math.min(delay * 2, 30000);
+  state.reconnectTimer = setTimeout(async () => {
+    // A cheap authenticated request first: it brings up the key form if the key is the problem.
+    await guard(() => api('/api/events/stats'));
+    connectEvents();
+  }, delay);
+}
+
+function parseEvent(event) {
+  try {
+    return JSON.parse(event.data) || {};
+  } catch {
+    return {};
+  }
+}
+
+function onConnected(event) {
+  const data = parseEvent(event);
+  setStatus('live', data.message || '');
+  if (state.lastSeq == null && data.last_seq != null) state.lastSeq = data.last_seq;
+}
+
+function onServerEvent(kind, event) {
+  const data = parseEvent(event);
+  if (data.seq != null) {
+    if (state.lastSeq != null && data.seq <= state.lastSeq) return; // already seen (replayed on resume)
+    state.lastSeq = data.seq;
+  }
+  addFeedItem(kind, data);
+  if (CHANGE_EVENTS.includes(kind)) scheduleRefresh();
+}
+
+function scheduleRefresh() {
+  clearTimeout(state.refreshTimer);
+  state.refreshTimer = setTimeout(() => {
+    guard(refreshView);
+    guard(loadStats);
+    if (state.historyHash && $('history-dialog').open) guard(() => openHistory(state.historyHash));
+  }, 250);
+}
+
+const FEED_LABELS = {
+  memory_stored: 'stored',
+  memory_updated: 'updated',
+  memory_deleted: 'deleted',
+  memory_restored: 'restored',
+  search_completed: 'search',
+};
+
+function feedDetail(kind, data) {
+  if (kind === 'search_completed') {
+    return `“${data.query || ''}” · ${data.search_type || ''} · ${data.results_count ?? 0} results`;
+  }
+  if (data.content_preview) return data.content_preview;
+  return data.tags && data.tags.length ? `tags: ${data.tags.join(', ')}` : '';
+}
+
+function addFeedItem(kind, data) {
+  const feed = $('activity-feed');
+  const hash = data.content_hash;
+  const detail = feedDetail(kind, data);
+  const time = new Date(data.timestamp || Date.now());
+  const item = el('li', { class: `feed-item kind-${FEED_LABELS[kind]}`, 'data-testid': 'feed-item', 'data-kind': kind, 'data-hash': hash },
+    el('div', { class: 'feed-head' },
+      el('span', { class: 'feed-kind' }, FEED_LABELS[kind]),
+      data.interface ? el('span', { class: 'muted' }, `via ${data.interface}`) : null,
+      el('time', { class: 'muted', datetime: data.timestamp }, time.toLocaleTimeString())),
+    detail ? el('div', { class: 'feed-detail' }, detail) : null,
+    hash ? el('button', {
+      type: 'button', class: 'link', 'data-testid': 'feed-history', onclick: () => guard(() => openHistory(hash)),
+    }, shortHash(hash)) : null);
+  feed.prepend(item);
+  while (feed.children.length > FEED_LIMIT) feed.lastElementChild.remove();
+}
+
+// ---------- list and search ----------
+
+function refreshView() {
+  return state.search ? runSearch() : loadMemories();
+}
+
+async function loadMemories() {
+  const ticket = ++state.listTicket;
+  const params = new URLSearchParams({ page: state.page, page_size: state.pageSize });
+  if (state.filter.tags) {
+    params.set('tag', splitTags(state.filter.tags).join(','));
+    params.set('tag_match', state.filter.match);
+  }
+  if (state.filter.type) params.set('memory_type', state.filter.type);
+  const data = await api(`/api/memories?${params}`);
+  if (ticket !== state.listTicket) return;
+  if (data.memories.length === 0 && state.page > 1) {
+    state.page -= 1; // the last page emptied (a delete); show the one before
+    await loadMemories();
+    return;
+  }
+  state.hasMore = data.has_more;
+  renderList(data.memories.map((memory) => ({ memory })), 'No memories match.');
+  renderPager(data);
+}
+
+function renderPager(data) {
+  const first = data.total === 0 ? 0 : (data.page - 1) * data.page_size + 1;
+  const last = (data.page - 1) * data.page_size + data.memories.length;
+  $('page-info').textContent = `Page ${data.page} · ${first}–${last} of ${data.total}`;
+  $('page-prev').disabled = data.page <= 1;
+  $('page-next').disabled = !data.has_more;
+  $('list-summary').textContent = `${formatNumber(data.total)} total`;
+}
+
+async function runSearch() {
+  const ticket = ++state.listTicket;
+  let data;
+  try {
+    data = await fetchSearch(state.search);
+  } catch (err) {
+    if (ticket === state.listTicket) {
+      renderList([], 'The search failed.');
+      $('list-summary').textContent = '';
+    }
+    throw err;
+  }
+  if (ticket !== state.listTicket) return;
+  renderList(data.results, 'Nothing found.');
+  $('list-summary').textContent =
+    `${data.total_found} found · ${data.search_type} · ${formatNumber(data.processing_time_ms, 1)} ms`;
+}
+
+function fetchSearch(s) {
+  if (s.mode === 'similar') {
+    return api(`/api/search/similar/${encodeURIComponent(s.query)}?n_results=${s.limit}`);
+  }
+  if (s.mode === 'tag') {
+    const body = { tags: splitTags(s.query), match_all: s.matchAll, n_results: s.limit };
+    return api('/api/search/by-tag', { method: 'POST', body });
+  }
+  if (s.mode === 'time') {
+    return api('/api/search/by-time', { method: 'POST', body: { query: s.query, n_results: s.limit } });
+  }
+  return api('/api/search', { method: 'POST', body: { query: s.query, n_results: s.limit, mode: s.mode } });
+}
+
+function setBrowsing(browsing) {
+  $('list-title').textContent = browsing ? 'Memories' : 'Search results';
+  $('pager').hidden = !browsing;
+  $('filter-form').hidden = !browsing;
+  $('search-clear').hidden = browsing;
+}
+
+function renderList(items, emptyText) {
+  const list = $('memory-list');
+  if (!items.length) {
+    list.replaceChildren(el('li', { class: 'empty', 'data-testid': 'list-empty' }, emptyText));
+    return;
+  }
+  list.replaceChildren(...items.map(memoryCard));
+}
+
+function memoryCard(item) {
+  const m = item.memory;
+  return el('li', { class: 'memory', 'data-testid': 'memory-card', 'data-hash': m.content_hash },
+    memoryMeta(m),
+    el('p', {
+      class: 'memory-content', 'data-testid': 'memory-content', title: 'Click to expand',
+      onclick: (e) => e.currentTarget.classList.toggle('expanded'),
+    }, m.content),
+    el('div', { class: 'tags', 'data-testid': 'memory-tags' }, (m.tags || []).map(tagChip)),
+    memoryScore(item),
+    el('div', { class: 'actions' },
+      button('Edit', () => openEdit(m), { 'data-testid': 'edit-btn' }),
+      button('History', () => guard(() => openHistory(m.content_hash)), { 'data-testid': 'history-btn' }),
+      button('Similar', () => guard(() => showSimilar(m.content_hash)), { 'data-testid': 'similar-btn' }),
+      button('Delete', () => guard(() => deleteMemory(m)), { 'data-testid': 'delete-btn', class: 'btn btn-small btn-danger-ghost' })));
+}
+
+function memoryMeta(m) {
+  const edited = m.updated_at && m.created_at && m.updated_at - m.created_at > 1;
+  return el('div', { class: 'memory-meta' },
+    m.memory_type ? el('span', { class: 'badge', 'data-testid': 'memory-type' }, m.memory_type) : null,
+    el('time', { datetime: m.created_at_iso, title: m.created_at_iso }, formatTime(m.created_at)),
+    edited ? el('span', { class: 'muted', title: `edited ${m.updated_at_iso}` }, 'edited') : null,
+    el('code', { class: 'hash', title: m.content_hash }, shortHash(m.content_hash)));
+}
+
+function memoryScore({ similarity_score: score, relevance_reason: reason }) {
+  if (score == null && !reason) return null;
+  return el('div', { class: 'score', 'data-testid': 'memory-score' },
+    score != null ? el('strong', {}, formatScore(score)) : null,
+    reason ? el('span', { class: 'muted' }, reason) : null);
+}
+
+function tagChip(tag) {
+  return el('button', {
+    type: 'button', class: 'chip', 'data-testid': 'tag-chip', title: `Show memories tagged ${tag}`, onclick: () => filterByTag(tag),
+  }, tag);
+}
+
+function filterByTag(tag) {
+  $('filter-tags').value = tag;
+  $('filter-match').value = 'any';
+  $('filter-type').value = '';
+  applyFilter();
+}
+
+function applyFilter(event) {
+  if (event) event.preventDefault();
+  state.filter = { tags: $('filter-tags').value.trim(), match: $('filter-match').value, type: $('filter-type').value.trim() };
+  state.page = 1;
+  showBrowse();
+}
+
+function showBrowse() {
+  state.search = null;
+  setBrowsing(true);
+  return guard(loadMemories);
+}
+
+function onSearch(event) {
+  event.preventDefault();
+  const query = $('search-query').value.trim();
+  if (!query) return;
+  state.search = {
+    mode: $('search-mode').value,
+    query,
+    limit: Number($('search-limit').value),
+    matchAll: $('search-match-all').checked,
+  };
+  setBrowsing(false);
+  guard(runSearch, $('search-submit'));
+}
+
+function showSimilar(hash) {
+  state.search = { mode: 'similar', query: hash, limit: Number($('search-limit').value) };
+  setBrowsing(false);
+  return runSearch();
+}
+
+const SEARCH_PLACEHOLDERS = {
+  semantic: 'Search by meaning…',
+  keyword: 'Keywords (BM25)…',
+  hybrid: 'Keywords and meaning…',
+  tag: 'tags: a, b',
+  time: 'a time phrase: yesterday, last week, since 2026-01-01…',
+};
+
+function onSearchModeChange() {
+  const mode = $('search-mode').value;
+  $('search-query').placeholder = SEARCH_PLACEHOLDERS[mode];
+  $('search-all-label').hidden = mode !== 'tag';
+}
+
+// ---------- store, edit, delete, restore ----------
+
+async function storeMemory(event) {
+  event.preventDefault();
+  const content = $('store-content').value.trim();
+  if (!content) return;
+  const body = { content, tags: splitTags($('store-tags').value) };
+  const type = $('store-type').value.trim();
+  if (type) body.memory_type = type;
+  await guard(async () => {
+    const res = await api('/api/memories', { method: 'POST', body });
+    if (!res.success) {
+      notify(`${res.message || 'Not stored'} (${shortHash(res.content_hash)})`, 'warn');
+      return;
+    }
+    notify(`Stored ${shortHash(res.content_hash)}.`, 'success');
+    $('store-form').reset();
+    await refreshView();
+  }, $('store-submit'));
+}
+
+function openEdit(memory) {
+  state.editing = memory;
+  $('edit-preview').textContent = memory.content;
+  $('edit-tags').value = (memory.tags || []).join(', ');
+  $('edit-type').value = memory.memory_type || '';
+  showModal('edit-dialog');
+  $('edit-tags').focus();
+}
+
+async function saveEdit(event) {
+  event.preventDefault();
+  const m = state.editing;
+  const tags = splitTags($('edit-tags').value);
+  const type = $('edit-type').value.trim();
+  const body = {};
+  if (tags.join('\u0000') !== (m.tags || []).join('\u0000')) body.tags = tags;
+  if (type && type !== (m.memory_type || '')) body.memory_type = type;
+  if (Object.keys(body).length === 0) {
+    closeModal('edit-dialog');
+    notify('Nothing changed.', 'info');
+    return;
+  }
+  await guard(async () => {
+    const res = await api(`/api/memories/${encodeURIComponent(m.content_hash)}`, { method: 'PUT', body });
+    closeModal('edit-dialog');
+    notify(res.message || `Updated ${shortHash(m.content_hash)}.`, res.success === false ? 'warn' : 'success');
+    await refreshView();
+  }, $('edit-save'));
+}
+
+// An in-page confirmation (not window.confirm): resolves true on confirm, false otherwise.
+function confirmAction(title, message, okLabel = 'Delete') {
+  if (state.confirming) state.confirming(false);
+  $('confirm-title').textContent = title;
+  $('confirm-message').textContent = message;
+  $('confirm-ok').textContent = okLabel;
+  showModal('confirm-dialog');
+  $('confirm-cancel').focus();
+  return new Promise((resolve) => { state.confirming = resolve; });
+}
+
+function settleConfirm(answer) {
+  const resolve = state.confirming;
+  state.confirming = null;
+  closeModal('confirm-dialog');
+  if (resolve) resolve(answer);
+}
+
+async function deleteMemory(memory) {
+  const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
+  if (!(await confirmAction('Delete this memory?', preview))) return;
+  const hash = memory.content_hash;
+  const res = await api(`/api/memories/${encodeURIComponent(hash)}`, { method: 'DELETE' });
+  if (res.success === false) {
+    notify(res.message || 'Not deleted', 'warn');
+    return;
+  }
+  notify(`Deleted ${shortHash(hash)}.`, 'success', { label: 'Undo', run: () => guard(() => restoreMemory(hash)) });
+  await refreshView();
+}
+
+async function restoreMemory(hash) {
+  const res = await api(`/api/memories/${encodeURIComponent(hash)}/restore`, { method: 'POST' });
+  notify(res.message || `Restored ${shortHash(hash)}.`, res.success === false ? 'warn' : 'success');
+  await refreshView();
+  if ($('history-dialog').open && state.historyHash === hash) await openHistory(hash);
+}
+
+// ---------- history ----------
+
+async function openHistory(hash) {
+  const data = await api(`/api/memories/${encodeURIComponent(hash)}/history`);
+  state.historyHash = hash;
+  const events = data.history || [];
+  $('history-hash').textContent = shortHash(hash);
+  $('history-hash').title = hash;
+  $('history-list').replaceChildren(...events.map(historyItem));
+  const last = events[events.length - 1];
+  const deleted = last && last.kind === 'deleted';
+  $('history-state').textContent = events.length
+    ? `${events.length} event${events.length === 1 ? '' : 's'} · ${deleted ? 'deleted' : 'live'}`
+    : 'No events.';
+  $('history-restore').hidden = !deleted;
+  showModal('history-dialog');
+}
+
+function historyItem(event) {
+  const props = { class: `timeline-item kind-${event.kind}`, 'data-testid': 'history-event', 'data-kind': event.kind, 'data-seq': event.seq };
+  return el('li', props,
+    el('div', { class: 'timeline-head' },
+      el('span', { class: 'seq' }, `#${event.seq}`),
+      el('strong', { class: 'timeline-kind' }, event.kind),
+      el('span', { class: 'muted' }, `v${event.version} · via ${event.interface}${event.actor ? ` · ${event.actor}` : ''}`),
+      el('time', { class: 'muted', datetime: event.at, title: event.at }, new Date(event.at).toLocaleString())),
+    el('ul', { class: 'changes' }, describeChanges(event).map((line) => el('li', {}, line))));
+}
+
+// What an event changed, as short lines of text.
+function describeChanges(event) {
+  const before = event.before;
+  const after = event.after;
+  if (event.kind === 'deleted') return ['removed from the store (kept in the log)'];
+  if (!before && after) {
+    const lines = [`content: ${after.content.length > 120 ? `${after.content.slice(0, 120)}…` : after.content}`];
+    if (after.tags && after.tags.length) lines.push(`tags: ${after.tags.join(', ')}`);
+    if (after.memory_type) lines.push(`type: ${after.memory_type}`);
+    if (event.kind === 'undeleted') lines.unshift('restored');
+    return lines;
+  }
+  if (!before || !after) return [event.kind];
+  const lines = [];
+  const removed = before.tags.filter((t) => !after.tags.includes(t));
+  const added = after.tags.filter((t) => !before.tags.includes(t));
+  if (added.length || removed.length) {
+    lines.push(`tags: ${before.tags.join(', ') || '∅'} → ${after.tags.join(', ') || '∅'}`);
+  }
+  if ((before.memory_type || null) !== (after.memory_type || null)) {
+    lines.push(`type: ${before.memory_type || '∅'} → ${after.memory_type || '∅'}`);
+  }
+  const keys = new Set([...Object.keys(before.metadata || {}), ...Object.keys(after.metadata || {})]);
+  for (const key of keys) {
+    const was = JSON.stringify((before.metadata || {})[key]);
+    const now = JSON.stringify((after.metadata || {})[key]);
+    if (was !== now) lines.push(`metadata.${key}: ${was ?? '∅'} → ${now ?? '∅'}`);
+  }
+  if (event.kind === 'undeleted') lines.unshift('restored');
+  return lines.length ? lines : ['no visible change'];
+}
+
+// ---------- stats and charts ----------
+
+const OVERVIEW_FIELDS = [
+  ['total_memories', 'Memories', (v) => formatNumber(v)],
+  ['memories_this_week', 'This week', (v) => formatNumber(v)],
+  ['memories_this_month', 'This month', (v) => formatNumber(v)],
+  ['unique_tags', 'Unique tags', (v) => formatNumber(v)],
+  ['database_size_mb', 'Database', (v) => `${formatNumber(v, 2)} MB`],
+  ['uptime_seconds', 'Uptime', formatUptime],
+];
+
+async function loadStats() {
+  const period = $('growth-period').value;
+  const [overview, growth, tags, types] = await Promise.allSettled([
+    api('/api/analytics/overview'),
+    api(`/api/analytics/memory-growth?period=${encodeURIComponent(period)}`),
+    api('/api/analytics/tag-usage?limit=10'),
+    api('/api/analytics/memory-types'),
+  ]);
+  if (overview.status === 'fulfilled') renderOverview(overview.value);
+  if (growth.status === 'fulfilled') $('chart-growth').replaceChildren(growthChart(growth.value.data_points || []));
+  if (tags.status === 'fulfilled') $('chart-tags').replaceChildren(tagChart(tags.value.tags || []));
+  if (types.status === 'fulfilled') renderTypeOptions(types.value.types || []);
+  const failed = [overview, growth, tags, types].find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function renderOverview(data) {
+  $('stats-grid').replaceChildren(...OVERVIEW_FIELDS.map(([key, label, format]) =>
+    el('div', { class: 'stat' },
+      el('dt', {}, label),
+      el('dd', { 'data-testid': `stat-${key}` }, format(data[key])))));
+}
+
+function renderTypeOptions(types) {
+  $('type-options').replaceChildren(...types.filter((t) => t.memory_type).map((t) => el('option', { value: t.memory_type })));
+}
+
+function chartProps(width, height, label, testid) {
+  return { viewBox: `0 0 ${width} ${height}`, class: 'chart-svg', role: 'img', 'aria-label': label, 'data-testid': testid };
+}
+
+function emptyChart(text) {
+  return el('p', { class: 'muted chart-empty' }, text);
+}
+
+// Bars for memories added per day, a line for the running total.
+function growthChart(points) {
+  if (!points.length) return emptyChart('No memories yet.');
+  const width = 320;
+  const height = 140;
+  const top = 14;
+  const bottom = 20;
+  const plot = height - top - bottom;
+  const maxCount = Math.max(1, ...points.map((p) => p.count));
+  const maxTotal = Math.max(1, ...points.map((p) => p.cumulative));
+  const step = width / points.length;
+  const barWidth = Math.max(1, step * 0.7);
+  const bars = points.map((p, i) => {
+    const h = (p.count / maxCount) * plot;
+    const x = i * step + (step - barWidth) / 2;
+    return svg('rect', { class: 'bar', x, y: top + plot - h, width: barWidth, height: Math.max(h, p.count ? 1 : 0), rx: 1.5 },
+      svg('title', {}, `${p.date}: +${p.count} (total ${p.cumulative})`));
+  });
+  const line = points.map((p, i) => `${(i + 0.5) * step},${top + plot - (p.cumulative / maxTotal) * plot}`).join(' ');
+  const total = points[points.length - 1].cumulative;
+  return svg('svg', chartProps(width, height, 'Memories added per day', 'growth-svg'),
+    svg('line', { class: 'axis', x1: 0, x2: width, y1: top + plot, y2: top + plot }),
+    ...bars,
+    svg('polyline', { class: 'trend', points: line }, svg('title', {}, `running total, up to ${maxTotal}`)),
+    svg('text', { class: 'label', x: 0, y: 10 }, `max ${maxCount}/day · total ${total}`),
+    svg('text', { class: 'label', x: 0, y: height - 4 }, points[0].date),
+    svg('text', { class: 'label', x: width, y: height - 4, 'text-anchor': 'end' }, points[points.length - 1].date));
+}
+
+// One horizontal bar per tag.
+function tagChart(tags) {
+  if (!tags.length) return emptyChart('No tags yet.');
+  const width = 320;
+  const rowHeight = 22;
+  const labelWidth = 110;
+  const countWidth = 36;
+  const max = Math.max(1, ...tags.map((t) => t.count));
+  const rows = tags.map((t, i) => {
+    const y = i * rowHeight;
+    const w = ((width - labelWidth - countWidth) * t.count) / max;
+    const label = t.tag.length > 16 ? `${t.tag.slice(0, 15)}…` : t.tag;
+    return svg('g', { 'data-testid': 'tag-bar' },
+      svg('title', {}, `${t.tag}: ${t.count}${t.percentage != null ? ` (${formatNumber(t.percentage, 1)}%)` : ''}`),
+      svg('text', { class: 'label', x: labelWidth - 6, y: y + 15, 'text-anchor': 'end' }, label),
+      svg('rect', { class: 'bar', x: labelWidth, y: y + 4, width: Math.max(w, 2), height: rowHeight - 8, rx: 2 }),
+      svg('text', { class: 'label', x: labelWidth + w + 4, y: y + 15 }, String(t.count)));
+  });
+  return svg('svg', chartProps(width, tags.length * rowHeight, 'Most used tags', 'tags-svg'), ...rows);
+}
+
+// ---------- wiring ----------
+
+function changePage(delta) {
+  state.page = Math.max(1, state.page + delta);
+  guard(loadMemories);
+}
+
+function bindEvents() {
+  $('auth-form').addEventListener('submit', onKeySubmit);
+  $('auth-dialog').addEventListener('cancel', (e) => e.preventDefault()); // the key is required
+  $('forget-key').addEventListener('click', forgetKey);
+  $('notice').addEventListener('click', () => { $('notice').hidden = true; });
+  $('store-form').addEventListener('submit', storeMemory);
+  $('store-content').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('store-form').requestSubmit();
+  });
+  $('search-form').addEventListener('submit', onSearch);
+  $('search-mode').addEventListener('change', onSearchModeChange);
+  $('search-clear').addEventListener('click', showBrowse);
+  $('filter-form').addEventListener('submit', applyFilter);
+  $('filter-reset').addEventListener('click', () => { $('filter-form').reset(); applyFilter(); });
+  $('page-prev').addEventListener('click', () => changePage(-1));
+  $('page-next').addEventListener('click', () => changePage(1));
+  $('page-size').addEventListener('change', () => {
+    state.pageSize = Number($('page-size').value);
+    state.page = 1;
+    guard(loadMemories);
+  });
+  $('edit-form').addEventListener('submit', saveEdit);
+  $('edit-cancel').addEventListener('click', () => closeModal('edit-dialog'));
+  $('confirm-form').addEventListener('submit', (e) => { e.preventDefault(); settleConfirm(true); });
+  $('confirm-cancel').addEventListener('click', () => settleConfirm(false));
+  $('confirm-dialog').addEventListener('close', () => settleConfirm(false));
+  $('history-close').addEventListener('click', () => closeModal('history-dialog'));
+  $('history-restore').addEventListener('click', () => guard(() => restoreMemory(state.historyHash), $('history-restore')));
+  $('stats-refresh').addEventListener('click', () => guard(loadStats, $('stats-refresh')));
+  $('growth-period').addEventListener('change', () => guard(loadStats));
+  $('feed-clear').addEventListener('click', () => $('activity-feed').replaceChildren());
+}
+
+async function start() {
+  setKey(state.key);
+  state.pageSize = Number($('page-size').value);
+  setBrowsing(true);
+  await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
+  guard(loadStats);
+  if (!state.events) connectEvents();
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  bindEvents();
+  onSearchModeChange();
+  start();
+});

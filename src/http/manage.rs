@@ -1,0 +1,466 @@
+//! `/api/health/detailed`, `/api/sync/status`, `/api/manage/*` and `/api/analytics/*`: operations and
+//! numbers, all implemented (none of the original's 501 placeholders).
+
+use super::auth::Principal;
+use super::error::{ApiError, Body, Params, check_range};
+use super::memories::tag_list;
+use super::{AppState, actor};
+use crate::service::time_expr::TimeRange;
+use crate::service::{ActivityDay, DeleteRequest, GrowthPoint, ListRequest};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+const BACKEND: &str = "sqlite-vec";
+
+fn mb(bytes: u64) -> f64 {
+    (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0
+}
+
+fn uptime_formatted(seconds: f64) -> String {
+    match seconds {
+        s if s < 60.0 => format!("{s:.1} seconds"),
+        s if s < 3600.0 => format!("{:.1} minutes", s / 60.0),
+        s if s < 86_400.0 => format!("{:.1} hours", s / 3600.0),
+        s => format!("{:.1} days", s / 86_400.0),
+    }
+}
+
+/// Health with every detail: storage, log, projections, model.
+#[utoipa::path(get, path = "/api/health/detailed", tag = "health",
+    responses((status = 200, description = "Detailed health", body = Object)))]
+pub(crate) async fn health_detailed(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let health = state.service.health();
+    let stats = state.service.stats().await?;
+    Ok(Json(json!({
+        "status": health.status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+        "uptime_seconds": health.uptime_seconds,
+        "storage": {
+            "backend": BACKEND,
+            "status": "connected",
+            "accessible": true,
+            "database_path": state.paths.sqlite,
+            "log_path": state.paths.log,
+            "embedding_model": stats.embedding_model,
+            "embedding_dimension": stats.embedding_dimensions,
+            "total_memories": stats.total_memories,
+            "unique_tags": stats.unique_tags,
+            "memories_this_week": stats.memories_this_week,
+            "database_size_bytes": stats.database_size_bytes,
+            "database_size_mb": mb(stats.database_size_bytes),
+            "log_size_bytes": stats.log_size_bytes,
+            "events": stats.events,
+            "memories_ever": stats.memories_ever,
+            "ann_vectors": stats.ann_vectors,
+        },
+        "projections": {
+            "log_seq": health.log_seq,
+            "read_model_seq": health.projection_seq,
+            "read_model_lag": health.log_seq.saturating_sub(health.projection_seq),
+            "projection_errors": stats.projection_errors,
+        },
+        "model": { "status": health.model, "error": health.model_error },
+        "system": {
+            "platform": std::env::consts::OS,
+            "architecture": std::env::consts::ARCH,
+            "cpu_count": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        "performance": {
+            "uptime_seconds": health.uptime_seconds,
+            "uptime_formatted": uptime_formatted(health.uptime_seconds),
+        },
+        "statistics": {
+            "total_memories": stats.total_memories,
+            "unique_tags": stats.unique_tags,
+            "memories_this_week": stats.memories_this_week,
+            "database_size_mb": mb(stats.database_size_bytes),
+            "backend": BACKEND,
+        },
+    })))
+}
+
+/// The original's sync status; this backend is not hybrid.
+#[utoipa::path(get, path = "/api/sync/status", tag = "health",
+    responses((status = 200, description = "Sync status", body = Object)))]
+pub(crate) async fn sync_status() -> Json<Value> {
+    Json(json!({
+        "is_hybrid": false,
+        "is_running": false,
+        "last_sync_time": 0.0,
+        "operations_pending": 0,
+        "operations_processed": 0,
+        "operations_failed": 0,
+        "sync_interval_seconds": 0,
+        "time_since_last_sync_seconds": 0.0,
+        "next_sync_eta_seconds": 0.0,
+        "status": "not_hybrid",
+    }))
+}
+
+/// What a management operation did.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BulkOperation {
+    success: bool,
+    message: String,
+    affected_count: usize,
+    operation: String,
+}
+
+/// Which memories to delete: at least one of tag(s), before_date and memory_type.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct BulkDeleteBody {
+    /// One tag (the original's field).
+    tag: Option<String>,
+    /// Several tags; any of them matches unless match_all.
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    match_all: bool,
+    /// Memories created before this date (YYYY-MM-DD) or the start of this time phrase ("last month").
+    before_date: Option<String>,
+    memory_type: Option<String>,
+    /// Refuse unless exactly this many memories match.
+    confirm_count: Option<i64>,
+    /// Only count.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Delete many memories by tag, date and type.
+#[utoipa::path(post, path = "/api/manage/bulk-delete", tag = "manage", request_body = BulkDeleteBody,
+    responses((status = 200, description = "Deleted (or counted)", body = BulkOperation),
+              (status = 400, description = "No condition, a bad date, or confirm_count mismatch"),
+              (status = 422, description = "Invalid body")))]
+pub(crate) async fn bulk_delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Body(body): Body<BulkDeleteBody>,
+) -> Result<Json<BulkOperation>, ApiError> {
+    let mut tags = tag_list(body.tag.as_deref());
+    tags.extend(tag_list(Some(&body.tags.join(","))));
+    let created = match body.before_date.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
+        Some(phrase) => {
+            let before = state.service.time_range(phrase).map_err(|_| {
+                ApiError::bad_request(format!("Could not read before_date '{phrase}': use YYYY-MM-DD or a time phrase"))
+            })?;
+            Some(TimeRange { start: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, end: before.start })
+        }
+        None => None,
+    };
+    let memory_type = body.memory_type.filter(|t| !t.trim().is_empty());
+    if tags.is_empty() && created.is_none() && memory_type.is_none() {
+        return Err(ApiError::bad_request("Give at least one of tag, tags, before_date or memory_type"));
+    }
+    let request = |dry_run| DeleteRequest {
+        tags: tags.clone(),
+        match_all: body.match_all,
+        memory_type: memory_type.clone(),
+        created,
+        dry_run,
+    };
+    let actor = actor(&principal, &headers);
+    if let Some(expected) = body.confirm_count {
+        let matched = state.service.delete_where(request(true), actor.clone()).await?.matched;
+        if matched as i64 != expected {
+            return Err(ApiError::bad_request(format!(
+                "Confirmation count mismatch: {matched} memories match, confirm_count was {expected}"
+            )));
+        }
+    }
+    let outcome = state.service.delete_where(request(body.dry_run), actor).await?;
+    let (affected_count, message) = if outcome.dry_run {
+        (outcome.matched, format!("{} memories would be deleted", outcome.matched))
+    } else {
+        (outcome.deleted, format!("Deleted {} of {} matching memories", outcome.deleted, outcome.matched))
+    };
+    Ok(Json(BulkOperation { success: true, message, affected_count, operation: "bulk_delete".into() }))
+}
+
+/// Exact duplicates cannot exist: the content hash is the memory's identity, so a second store of the same
+/// (trimmed, case-insensitive) content is refused. This answers the original's route truthfully.
+#[utoipa::path(post, path = "/api/manage/cleanup-duplicates", tag = "manage",
+    responses((status = 200, description = "Nothing to clean", body = BulkOperation)))]
+pub(crate) async fn cleanup_duplicates() -> Json<BulkOperation> {
+    Json(BulkOperation {
+        success: true,
+        message: "No duplicates: the same content is stored only once (its hash is its identity)".into(),
+        affected_count: 0,
+        operation: "cleanup_duplicates".into(),
+    })
+}
+
+/// Maintenance: `optimize_db` (statistics and full-text index) or `cleanup_duplicates`.
+#[utoipa::path(post, path = "/api/manage/system/{operation}", tag = "manage",
+    params(("operation" = String, Path, description = "optimize_db or cleanup_duplicates")),
+    responses((status = 200, description = "Done", body = BulkOperation), (status = 404, description = "Unknown operation")))]
+pub(crate) async fn system(
+    State(state): State<AppState>,
+    Path(operation): Path<String>,
+) -> Result<Json<BulkOperation>, ApiError> {
+    match operation.as_str() {
+        "cleanup_duplicates" => Ok(cleanup_duplicates().await),
+        "optimize_db" => {
+            state.service.optimize().await?;
+            Ok(Json(BulkOperation {
+                success: true,
+                message: "Read model optimized (query statistics refreshed, full-text index merged)".into(),
+                affected_count: 0,
+                operation: operation.clone(),
+            }))
+        }
+        other => Err(ApiError::not_found(format!(
+            "Unknown operation '{other}': use optimize_db or cleanup_duplicates (rebuild the read models with \
+             `mcp-memory-service rebuild`)"
+        ))),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TagStat {
+    tag: String,
+    count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TagStats {
+    tags: Vec<TagStat>,
+    total_tags: usize,
+}
+
+/// Every tag with its count.
+#[utoipa::path(get, path = "/api/manage/tags/stats", tag = "manage",
+    responses((status = 200, description = "Tag statistics", body = TagStats)))]
+pub(crate) async fn tag_stats(State(state): State<AppState>) -> Result<Json<TagStats>, ApiError> {
+    let tags: Vec<TagStat> =
+        state.service.tags().await?.into_iter().map(|t| TagStat { tag: t.tag, count: t.count }).collect();
+    Ok(Json(TagStats { total_tags: tags.len(), tags }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct RenameQuery {
+    /// The tag's new name.
+    new_tag: String,
+    /// Refuse unless exactly this many memories carry the tag.
+    confirm_count: Option<i64>,
+}
+
+/// Rename a tag on every memory that has it.
+#[utoipa::path(put, path = "/api/manage/tags/{old_tag}", tag = "manage",
+    params(("old_tag" = String, Path, description = "The tag to rename"), RenameQuery),
+    responses((status = 200, description = "Renamed", body = BulkOperation),
+              (status = 400, description = "confirm_count mismatch"), (status = 422, description = "Bad new_tag")))]
+pub(crate) async fn rename_tag(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(old_tag): Path<String>,
+    Params(query): Params<RenameQuery>,
+) -> Result<Json<BulkOperation>, ApiError> {
+    if let Some(expected) = query.confirm_count {
+        let count = state.service.tags().await?.into_iter().find(|t| t.tag == old_tag).map_or(0, |t| t.count);
+        if count as i64 != expected {
+            return Err(ApiError::bad_request(format!(
+                "Confirmation count mismatch: {count} memories have the tag, confirm_count was {expected}"
+            )));
+        }
+    }
+    let changed =
+        state.service.rename_tag(&old_tag, &query.new_tag, actor(&principal, &headers)).await.map_err(|e| match e {
+            crate::service::ServiceError::Invalid(message) => {
+                ApiError::invalid("value_error", &["query", "new_tag"], message, query.new_tag.clone().into())
+            }
+            other => other.into(),
+        })?;
+    Ok(Json(BulkOperation {
+        success: true,
+        message: format!("Renamed tag '{old_tag}' to '{}' on {changed} memories", query.new_tag.trim()),
+        affected_count: changed,
+        operation: "rename_tag".into(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Overview {
+    total_memories: u64,
+    memories_this_week: u64,
+    memories_this_month: u64,
+    unique_tags: u64,
+    database_size_mb: f64,
+    uptime_seconds: f64,
+    backend_type: String,
+}
+
+/// Memories created in the last `days` days.
+async fn created_within(state: &AppState, days: i64) -> Result<u64, ApiError> {
+    let now = chrono::Utc::now();
+    let range = TimeRange { start: now - chrono::Duration::days(days), end: now + chrono::Duration::days(1) };
+    let request = ListRequest {
+        page: 1,
+        page_size: 1,
+        tags: Vec::new(),
+        match_all: false,
+        memory_type: None,
+        created: Some(range),
+    };
+    Ok(state.service.list(request).await?.total)
+}
+
+/// Totals at a glance.
+#[utoipa::path(get, path = "/api/analytics/overview", tag = "analytics",
+    responses((status = 200, description = "Overview", body = Overview)))]
+pub(crate) async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, ApiError> {
+    let stats = state.service.stats().await?;
+    Ok(Json(Overview {
+        total_memories: stats.total_memories,
+        memories_this_week: stats.memories_this_week,
+        memories_this_month: created_within(&state, 30).await?,
+        unique_tags: stats.unique_tags,
+        database_size_mb: mb(stats.database_size_bytes),
+        uptime_seconds: state.service.health().uptime_seconds,
+        backend_type: BACKEND.into(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PeriodQuery {
+    /// week, month (default), quarter or year.
+    period: Option<String>,
+    /// At most this many tags (tag-usage only; 1 to 1000, default 20).
+    limit: Option<i64>,
+}
+
+fn period_days(period: Option<&str>) -> Result<(String, u32), ApiError> {
+    let period = period.unwrap_or("month").to_ascii_lowercase();
+    let days = match period.as_str() {
+        "week" => 7,
+        "month" => 30,
+        "quarter" => 90,
+        "year" => 365,
+        "all" => 3650,
+        _ => {
+            return Err(ApiError::invalid(
+                "enum",
+                &["query", "period"],
+                "Input should be 'week', 'month', 'quarter', 'year' or 'all'",
+                period.into(),
+            ));
+        }
+    };
+    Ok((period, days))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Growth {
+    data_points: Vec<GrowthPoint>,
+    period: String,
+}
+
+/// Memories created per day, with the running total.
+#[utoipa::path(get, path = "/api/analytics/memory-growth", tag = "analytics", params(PeriodQuery),
+    responses((status = 200, description = "Growth", body = Growth), (status = 422, description = "Bad period")))]
+pub(crate) async fn memory_growth(
+    State(state): State<AppState>,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Json<Growth>, ApiError> {
+    let (period, days) = period_days(query.period.as_deref())?;
+    Ok(Json(Growth { data_points: state.service.growth(days).await?, period }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TagUse {
+    tag: String,
+    count: u64,
+    percentage: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TagUsage {
+    tags: Vec<TagUse>,
+    total_memories: u64,
+    period: String,
+}
+
+fn percent(count: u64, total: u64) -> f64 {
+    if total == 0 { 0.0 } else { (count as f64 / total as f64 * 10_000.0).round() / 100.0 }
+}
+
+/// The most used tags, with the share of memories carrying each.
+#[utoipa::path(get, path = "/api/analytics/tag-usage", tag = "analytics", params(PeriodQuery),
+    responses((status = 200, description = "Tag usage", body = TagUsage), (status = 422, description = "Bad limit")))]
+pub(crate) async fn tag_usage(
+    State(state): State<AppState>,
+    Params(query): Params<PeriodQuery>,
+) -> Result<Json<TagUsage>, ApiError> {
+    let limit = query.limit.unwrap_or(20);
+    check_range(&["query", "limit"], limit, 1, 1000)?;
+    let total = state.service.stats().await?.total_memories;
+    let tags = state
+        .service
+        .tags()
+        .await?
+        .into_iter()
+        .take(limit as usize)
+        .map(|t| TagUse { percentage: percent(t.count, total), tag: t.tag, count: t.count })
+        .collect();
+    Ok(Json(TagUsage { tags, total_memories: total, period: "all".into() }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TypeUse {
+    memory_type: Option<String>,
+    count: u64,
+    percentage: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TypeUsage {
+    types: Vec<TypeUse>,
+    total_memories: u64,
+}
+
+/// Memory types and their shares.
+#[utoipa::path(get, path = "/api/analytics/memory-types", tag = "analytics",
+    responses((status = 200, description = "Types", body = TypeUsage)))]
+pub(crate) async fn memory_types(State(state): State<AppState>) -> Result<Json<TypeUsage>, ApiError> {
+    let types = state.service.types().await?;
+    let total = types.iter().map(|t| t.count).sum();
+    let types = types
+        .into_iter()
+        .map(|t| TypeUse { percentage: percent(t.count, total), memory_type: t.memory_type, count: t.count })
+        .collect();
+    Ok(Json(TypeUsage { types, total_memories: total }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ActivityQuery {
+    /// Days back from today, 1 to 366 (default 30).
+    days: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Activity {
+    data_points: Vec<ActivityDay>,
+    days: u32,
+}
+
+/// Stores, updates, deletions and restores per day, from the event log.
+#[utoipa::path(get, path = "/api/analytics/activity", tag = "analytics", params(ActivityQuery),
+    responses((status = 200, description = "Activity", body = Activity), (status = 422, description = "Bad days")))]
+pub(crate) async fn activity(
+    State(state): State<AppState>,
+    Params(query): Params<ActivityQuery>,
+) -> Result<Json<Activity>, ApiError> {
+    let days = query.days.unwrap_or(30);
+    check_range(&["query", "days"], days, 1, 366)?;
+    let days = days as u32;
+    Ok(Json(Activity { data_points: state.service.activity(days).await?, days }))
+}

@@ -1,0 +1,376 @@
+//! `/api/memories`, their history, the event log and `/api/tags`: the original's shapes, plus history,
+//! restore and log paging.
+
+use super::auth::Principal;
+use super::error::{ApiError, Body, Params, check_range};
+use super::{AppState, actor, hash_of};
+use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
+use crate::service::{ServiceError, UpdateRequest};
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::{Extension, Json};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+/// A memory to store.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct StoreBody {
+    /// The text to remember (not empty).
+    content: String,
+    #[serde(default)]
+    tags: Vec<String>,
+    memory_type: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Map<String, Value>>,
+    /// Used for the `source:` tag when MCP_MEMORY_INCLUDE_HOSTNAME is on (so is the X-Client-Hostname header).
+    client_hostname: Option<String>,
+    /// Kept in `metadata.conversation_id`.
+    conversation_id: Option<String>,
+}
+
+/// The answer to a store, update or restore. `success: false` with `memory: null` for a duplicate.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MemoryChange {
+    success: bool,
+    message: String,
+    content_hash: String,
+    memory: Option<Memory>,
+}
+
+/// The answer to a delete.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeleteAnswer {
+    success: bool,
+    message: String,
+    content_hash: String,
+}
+
+/// One page of memories, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MemoryPage {
+    memories: Vec<Memory>,
+    total: u64,
+    page: usize,
+    page_size: usize,
+    has_more: bool,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListQuery {
+    /// 1-based page number.
+    page: Option<i64>,
+    /// Memories per page, 1 to 100.
+    page_size: Option<i64>,
+    /// Tags, comma-separated (exact match).
+    tag: Option<String>,
+    /// `any` (default) or `all` of the tags.
+    tag_match: Option<String>,
+    memory_type: Option<String>,
+}
+
+/// Splits a comma-separated tag list.
+pub(crate) fn tag_list(tags: Option<&str>) -> Vec<String> {
+    tags.unwrap_or_default().split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+}
+
+/// Reads `any`/`all`.
+pub(crate) fn match_all(loc: &[&str], value: Option<&str>) -> Result<bool, ApiError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("any") => Ok(false),
+        Some("all") => Ok(true),
+        Some(other) => Err(ApiError::invalid("enum", loc, "Input should be 'any' or 'all'", other.into())),
+    }
+}
+
+/// Store a memory.
+#[utoipa::path(post, path = "/api/memories", tag = "memories", request_body = StoreBody,
+    params(("X-Agent-ID" = Option<String>, Header, description = "Adds the tag agent:<id>"),
+           ("X-Client-Hostname" = Option<String>, Header, description = "The client's host name")),
+    responses((status = 200, description = "Stored, or a duplicate (success false)", body = MemoryChange),
+              (status = 422, description = "Invalid body")))]
+pub(crate) async fn store(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Body(body): Body<StoreBody>,
+) -> Result<Json<MemoryChange>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    let mut tags = body.tags;
+    if let Some(agent) = header("x-agent-id") {
+        tags.push(format!("agent:{agent}"));
+    }
+    let mut metadata = body.metadata.unwrap_or_default();
+    if let Some(conversation) = body.conversation_id.filter(|c| !c.trim().is_empty()) {
+        metadata.insert("conversation_id".into(), conversation.into());
+    }
+    let request = StoreRequest {
+        content: body.content,
+        tags,
+        memory_type: body.memory_type,
+        metadata,
+        hostname: body.client_hostname.or_else(|| header("x-client-hostname").map(str::to_string)),
+        ..StoreRequest::default()
+    };
+    let outcome = state.service.store(request, actor(&principal, &headers)).await.map_err(|e| match e {
+        ServiceError::Invalid(message) => ApiError::invalid("value_error", &["body", "content"], message, Value::Null),
+        other => other.into(),
+    })?;
+    Ok(Json(match outcome {
+        StoreOutcome::Stored(memory) => MemoryChange {
+            success: true,
+            message: "Memory stored successfully".into(),
+            content_hash: memory.content_hash.clone(),
+            memory: Some(*memory),
+        },
+        StoreOutcome::Duplicate { content_hash } => {
+            MemoryChange { success: false, message: "Duplicate content detected".into(), content_hash, memory: None }
+        }
+    }))
+}
+
+/// List memories, newest first, by tag and type.
+#[utoipa::path(get, path = "/api/memories", tag = "memories", params(ListQuery),
+    responses((status = 200, description = "One page", body = MemoryPage), (status = 422, description = "Bad paging")))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Params(query): Params<ListQuery>,
+) -> Result<Json<MemoryPage>, ApiError> {
+    let page = query.page.unwrap_or(1);
+    let page_size = query.page_size.unwrap_or(10);
+    check_range(&["query", "page"], page, 1, 1_000_000)?;
+    check_range(&["query", "page_size"], page_size, 1, 100)?;
+    let request = ListRequest {
+        page: page as usize,
+        page_size: page_size as usize,
+        tags: tag_list(query.tag.as_deref()),
+        match_all: match_all(&["query", "tag_match"], query.tag_match.as_deref())?,
+        memory_type: query.memory_type,
+        created: None,
+    };
+    let listed = state.service.list(request).await?;
+    Ok(Json(MemoryPage {
+        memories: listed.memories,
+        total: listed.total,
+        page: listed.page,
+        page_size: listed.page_size,
+        has_more: listed.has_more,
+    }))
+}
+
+/// The original answers a missing memory with exactly this.
+fn memory_not_found(error: ServiceError) -> ApiError {
+    match error {
+        ServiceError::NotFound(_) => ApiError::not_found("Memory not found"),
+        other => other.into(),
+    }
+}
+
+/// One memory.
+#[utoipa::path(get, path = "/api/memories/{content_hash}", tag = "memories",
+    params(("content_hash" = String, Path, description = "sha256 of the content, 64 hex digits")),
+    responses((status = 200, description = "The memory", body = Memory), (status = 404, description = "No such memory"),
+              (status = 422, description = "Not a content hash")))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    Path(content_hash): Path<String>,
+) -> Result<Json<Memory>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    Ok(Json(state.service.get(&hash).await.map_err(memory_not_found)?))
+}
+
+/// Deserialises a field that may be given as null, keeping "given as null" apart from "absent".
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Changes to tags, type or metadata; absent fields stay. Content cannot change (it defines the hash).
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct UpdateBody {
+    tags: Option<Vec<String>>,
+    /// A string sets the type, null clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    memory_type: Option<Option<String>>,
+    /// Keys merged into the metadata; a null value removes its key.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<Map<String, Value>>,
+    /// Fail with 409 unless the memory is at this version (see its history).
+    expected_version: Option<u32>,
+}
+
+/// Update a memory's tags, type or metadata.
+#[utoipa::path(put, path = "/api/memories/{content_hash}", tag = "memories", request_body = UpdateBody,
+    params(("content_hash" = String, Path, description = "Content hash")),
+    responses((status = 200, description = "Updated", body = MemoryChange), (status = 404, description = "No such memory"),
+              (status = 409, description = "expected_version did not match"), (status = 422, description = "Invalid body")))]
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(content_hash): Path<String>,
+    Body(body): Body<UpdateBody>,
+) -> Result<Json<MemoryChange>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    let not_found = || ApiError::not_found(format!("Memory with hash {hash} not found"));
+    let mut fields = Vec::new();
+    for (name, given) in [
+        ("tags", body.tags.is_some()),
+        ("memory_type", body.memory_type.is_some()),
+        ("metadata", body.metadata.is_some()),
+    ] {
+        if given {
+            fields.push(name);
+        }
+    }
+    if fields.is_empty() {
+        let memory = state.service.get(&hash).await.map_err(|e| match e {
+            ServiceError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
+        return Ok(Json(MemoryChange {
+            success: true,
+            message: "No updates provided - memory unchanged".into(),
+            content_hash: hash,
+            memory: Some(memory),
+        }));
+    }
+    let request = UpdateRequest {
+        tags: body.tags,
+        memory_type: body.memory_type,
+        metadata: body.metadata,
+        expected_version: body.expected_version,
+    };
+    let memory = state.service.update(&hash, request, actor(&principal, &headers)).await.map_err(|e| match e {
+        ServiceError::NotFound(_) => not_found(),
+        other => other.into(),
+    })?;
+    Ok(Json(MemoryChange {
+        success: true,
+        message: format!("Updated fields: {}, updated_at", fields.join(", ")),
+        content_hash: hash,
+        memory: Some(memory),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteQuery {
+    /// Fail with 409 unless the memory is at this version.
+    expected_version: Option<u32>,
+}
+
+/// Delete a memory. Its history stays in the log, and it can be restored.
+#[utoipa::path(delete, path = "/api/memories/{content_hash}", tag = "memories",
+    params(("content_hash" = String, Path, description = "Content hash"), DeleteQuery),
+    responses((status = 200, description = "Deleted", body = DeleteAnswer), (status = 404, description = "No such memory"),
+              (status = 409, description = "expected_version did not match")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(content_hash): Path<String>,
+    Params(query): Params<DeleteQuery>,
+) -> Result<Json<DeleteAnswer>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    state.service.delete(&hash, query.expected_version, actor(&principal, &headers)).await.map_err(|e| match e {
+        ServiceError::NotFound(_) => ApiError::not_found(format!("Memory with hash {hash} not found")),
+        other => other.into(),
+    })?;
+    Ok(Json(DeleteAnswer { success: true, message: format!("Successfully deleted memory {hash}"), content_hash: hash }))
+}
+
+/// Restore a deleted memory as it was when deleted.
+#[utoipa::path(post, path = "/api/memories/{content_hash}/restore", tag = "memories",
+    params(("content_hash" = String, Path, description = "Content hash")),
+    responses((status = 200, description = "Restored", body = MemoryChange), (status = 404, description = "Never existed"),
+              (status = 409, description = "Not deleted")))]
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(content_hash): Path<String>,
+) -> Result<Json<MemoryChange>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    let memory = state.service.undelete(&hash, actor(&principal, &headers)).await.map_err(memory_not_found)?;
+    Ok(Json(MemoryChange {
+        success: true,
+        message: "Memory restored".into(),
+        content_hash: hash,
+        memory: Some(memory),
+    }))
+}
+
+/// A memory's audit trail.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct History {
+    content_hash: String,
+    history: Vec<HistoryEntry>,
+}
+
+/// Every event of a memory, oldest first: who changed what, when, through which interface.
+#[utoipa::path(get, path = "/api/memories/{content_hash}/history", tag = "history",
+    params(("content_hash" = String, Path, description = "Content hash")),
+    responses((status = 200, description = "The history", body = History), (status = 404, description = "Never existed")))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Path(content_hash): Path<String>,
+) -> Result<Json<History>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    let history = state.service.history(&hash).await.map_err(memory_not_found)?;
+    Ok(Json(History { content_hash: hash, history }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LogQuery {
+    /// Events after this sequence number (default 0: from the start).
+    since: Option<u64>,
+    /// At most this many events, 1 to 1000 (default 100).
+    limit: Option<i64>,
+}
+
+/// A page of the event log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LogPage {
+    events: Vec<LogEntry>,
+    /// Pass as `since` for the next page.
+    next_since: u64,
+    /// The log's last sequence number.
+    last_seq: u64,
+}
+
+/// Page through the event log, oldest first.
+#[utoipa::path(get, path = "/api/log", tag = "history", params(LogQuery),
+    responses((status = 200, description = "Events", body = LogPage), (status = 422, description = "Bad paging")))]
+pub(crate) async fn log(
+    State(state): State<AppState>,
+    Params(query): Params<LogQuery>,
+) -> Result<Json<LogPage>, ApiError> {
+    let since = query.since.unwrap_or(0);
+    let limit = query.limit.unwrap_or(100);
+    check_range(&["query", "limit"], limit, 1, MAX_LOG_PAGE as i64)?;
+    let (events, last_seq) = state.service.log_page(since, limit as usize).await?;
+    let next_since = events.last().map_or(since, |e| e.seq);
+    Ok(Json(LogPage { events, next_since, last_seq }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TagCount {
+    tag: String,
+    count: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Tags {
+    tags: Vec<TagCount>,
+}
+
+/// Every tag with its number of memories, most used first.
+#[utoipa::path(get, path = "/api/tags", tag = "memories", responses((status = 200, description = "Tags", body = Tags)))]
+pub(crate) async fn tags(State(state): State<AppState>) -> Result<Json<Tags>, ApiError> {
+    let tags = state.service.tags().await?.into_iter().map(|t| TagCount { tag: t.tag, count: t.count }).collect();
+    Ok(Json(Tags { tags }))
+}

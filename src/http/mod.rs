@@ -1,0 +1,215 @@
+//! The HTTP server: the original's REST API and shapes, the SSE change stream, history and log paging, the
+//! OpenAPI document with an offline Swagger UI, and the dashboard. Every route but the public ones goes
+//! through `auth::authenticate`; every request gets one log line without secrets.
+
+mod auth;
+mod docs;
+mod error;
+mod events;
+mod manage;
+mod memories;
+mod search;
+
+use crate::config::{Paths, ServeArgs};
+use crate::service::Service;
+use auth::{Auth, Principal};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use error::ApiError;
+pub(crate) use events::EventHub;
+use mms_log::{Actor, Interface};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    service: Service,
+    events: Arc<EventHub>,
+    paths: Paths,
+    dashboard_dir: Option<PathBuf>,
+}
+
+/// The HTTP side of a running server: its router and the event hub to close at shutdown.
+pub struct Http {
+    pub router: Router,
+    events: Arc<EventHub>,
+}
+
+impl Http {
+    /// Ends every SSE stream (with a `connection_closed` event), so a graceful shutdown can finish.
+    pub fn close_streams(&self) {
+        self.events.close();
+    }
+}
+
+/// The actor of a write: the `X-Agent-ID` header when given, else the authenticated client.
+fn actor(principal: &Principal, headers: &HeaderMap) -> Actor {
+    let agent = headers.get("x-agent-id").and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
+    Actor::new(Interface::Http, Some(agent.map_or_else(|| principal.client_id.clone(), str::to_string)))
+}
+
+/// A content hash from a path, or 422.
+fn hash_of(text: &str) -> Result<String, ApiError> {
+    let hash = text.trim().to_ascii_lowercase();
+    if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(hash)
+    } else {
+        Err(ApiError::invalid(
+            "string_pattern_mismatch",
+            &["path", "content_hash"],
+            "Input should be a content hash: 64 hexadecimal digits",
+            text.into(),
+        ))
+    }
+}
+
+/// Public and minimal: no version, path or count leaks to an unauthenticated caller.
+#[utoipa::path(get, path = "/api/health", tag = "health", security(()),
+    responses((status = 200, description = "healthy, or degraded when the embedding model cannot load", body = Object)))]
+async fn health(State(state): State<AppState>) -> Json<Value> {
+    Json(json!({ "status": state.service.health().status }))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// One line per request: method, path (never the query, which may hold `api_key`), status and time.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(%method, %path, status, ms, "request");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    response
+}
+
+/// CORS from MCP_CORS_ORIGINS: `*`, a comma-separated list, or nothing (same origin only).
+fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
+    let origins: Vec<&str> = origins.unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        let parsed = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("MCP_CORS_ORIGINS: '{o}' is not an origin")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(parsed)
+    };
+    let headers = [
+        axum::http::header::AUTHORIZATION,
+        axum::http::header::CONTENT_TYPE,
+        "x-api-key".parse().expect("a header name"),
+        "x-agent-id".parse().expect("a header name"),
+        "last-event-id".parse().expect("a header name"),
+    ];
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
+            .allow_headers(headers),
+    ))
+}
+
+/// The router over a service, with every layer, and its event hub (already feeding).
+pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
+    let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
+    events.spawn_feeder();
+    let state = AppState { service, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
+    let auth = Arc::new(Auth { api_key: args.api_key.clone(), allow_anonymous: args.allow_anonymous_access });
+    if auth.api_key.is_none() && !auth.allow_anonymous {
+        tracing::warn!(
+            "neither MCP_API_KEY nor MCP_ALLOW_ANONYMOUS_ACCESS=true is set: every route but /api/health answers 401"
+        );
+    }
+    let timed = Router::new()
+        .route("/api/health/detailed", get(manage::health_detailed))
+        .route("/api/sync/status", get(manage::sync_status))
+        .route("/api/memories", post(memories::store).get(memories::list))
+        .route("/api/memories/{content_hash}", get(memories::get).put(memories::update).delete(memories::delete))
+        .route("/api/memories/{content_hash}/restore", post(memories::restore))
+        .route("/api/memories/{content_hash}/history", get(memories::history))
+        .route("/api/log", get(memories::log))
+        .route("/api/tags", get(memories::tags))
+        .route("/api/search", post(search::search))
+        .route("/api/search/by-tag", post(search::by_tag))
+        .route("/api/search/by-time", post(search::by_time))
+        .route("/api/search/similar/{content_hash}", get(search::similar))
+        .route("/api/manage/bulk-delete", post(manage::bulk_delete))
+        .route("/api/manage/cleanup-duplicates", post(manage::cleanup_duplicates))
+        .route("/api/manage/system/{operation}", post(manage::system))
+        .route("/api/manage/tags/stats", get(manage::tag_stats))
+        .route("/api/manage/tags/{old_tag}", put(manage::rename_tag))
+        .route("/api/analytics/overview", get(manage::overview))
+        .route("/api/analytics/memory-growth", get(manage::memory_growth))
+        .route("/api/analytics/tag-usage", get(manage::tag_usage))
+        .route("/api/analytics/memory-types", get(manage::memory_types))
+        .route("/api/analytics/activity", get(manage::activity))
+        .route("/api/events/stats", get(events::stats))
+        .route("/openapi.json", get(docs::openapi))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(args.request_timeout)));
+    let mut router = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/events", get(events::stream))
+        .route("/", get(docs::dashboard_index))
+        .route("/static/{file}", get(docs::dashboard_file))
+        .route("/api/docs", get(docs::swagger_index))
+        .route("/api/docs/{file}", get(docs::swagger_file))
+        .merge(timed)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
+        .layer(DefaultBodyLimit::max(args.max_body_bytes))
+        .layer(middleware::from_fn(log_request));
+    if let Some(cors) = cors(args.cors_origins.as_deref())? {
+        router = router.layer(cors);
+    }
+    Ok(Http { router, events })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_64_hex_digits() {
+        let hash = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+        assert_eq!(hash_of(hash).expect("valid"), hash);
+        assert_eq!(hash_of(&hash.to_uppercase()).expect("upper case"), hash);
+        for bad in ["", "xyz", &hash[1..], &format!("{hash}0"), &hash.replace('b', "g")] {
+            assert_eq!(hash_of(bad).expect_err("invalid").status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cors_is_off_unless_configured() {
+        assert!(cors(None).expect("none").is_none());
+        assert!(cors(Some(" ")).expect("blank").is_none());
+        assert!(cors(Some("*")).expect("any").is_some());
+        assert!(cors(Some("http://localhost:3000, https://example.org")).expect("a list").is_some());
+        assert!(cors(Some("bad\norigin")).is_err());
+    }
+}
