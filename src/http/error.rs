@@ -70,6 +70,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Deserialises an optional integer that may be written as a float with no fraction (`20.0`), which JSON
+/// Schema's "integer" allows.
+pub(crate) fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    match Option::<serde_json::Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(number) => match (number.as_i64(), number.as_f64()) {
+            (Some(n), _) => Ok(Some(n)),
+            (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            _ => Err(serde::de::Error::custom(format!("invalid type: {number} is not an integer"))),
+        },
+    }
+}
+
 /// Checks that `value` lies in `min..=max`, answering 422 the way the original does.
 pub(crate) fn check_range(loc: &[&str], value: i64, min: i64, max: i64) -> Result<(), ApiError> {
     if value < min {
@@ -136,6 +150,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ApiError::bad_request(rejection.body_text())
             }
         })?;
+        // serde would read a struct from a JSON array too; a body is an object, as in the original.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<Value>(&bytes).is_ok() {
+            return Err(ApiError::invalid("type_error", &["body"], "Input should be a JSON object", Value::Null));
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
             let syntax = !error.inner().is_data();

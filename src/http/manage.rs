@@ -2,7 +2,7 @@
 //! numbers, all implemented (none of the original's 501 placeholders).
 
 use super::auth::Principal;
-use super::error::{ApiError, Body, Params, check_range};
+use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::tag_list;
 use super::{AppState, actor};
 use crate::service::time_expr::TimeRange;
@@ -125,6 +125,7 @@ pub(crate) struct BulkDeleteBody {
     before_date: Option<String>,
     memory_type: Option<String>,
     /// Refuse unless exactly this many memories match.
+    #[serde(default, deserialize_with = "integer")]
     confirm_count: Option<i64>,
     /// Only count.
     #[serde(default)]
@@ -245,7 +246,8 @@ pub(crate) async fn tag_stats(State(state): State<AppState>) -> Result<Json<TagS
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct RenameQuery {
-    /// The tag's new name.
+    /// The tag's new name: no commas, not blank, at most 200 characters.
+    #[param(pattern = "^[^,]*[^,\\s][^,]*$", max_length = 200)]
     new_tag: String,
     /// Refuse unless exactly this many memories carry the tag.
     confirm_count: Option<i64>,
@@ -331,9 +333,16 @@ pub(crate) async fn overview(State(state): State<AppState>) -> Result<Json<Overv
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct PeriodQuery {
-    /// week, month (default), quarter or year.
+    /// week, month (default), quarter, year or all.
+    #[param(pattern = "^(week|month|quarter|year|all)$")]
     period: Option<String>,
-    /// At most this many tags (tag-usage only; 1 to 1000, default 20).
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LimitQuery {
+    /// At most this many tags, 1 to 1000 (default 20).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -393,11 +402,11 @@ fn percent(count: u64, total: u64) -> f64 {
 }
 
 /// The most used tags, with the share of memories carrying each.
-#[utoipa::path(get, path = "/api/analytics/tag-usage", tag = "analytics", params(PeriodQuery),
+#[utoipa::path(get, path = "/api/analytics/tag-usage", tag = "analytics", params(LimitQuery),
     responses((status = 200, description = "Tag usage", body = TagUsage), (status = 422, description = "Bad limit")))]
 pub(crate) async fn tag_usage(
     State(state): State<AppState>,
-    Params(query): Params<PeriodQuery>,
+    Params(query): Params<LimitQuery>,
 ) -> Result<Json<TagUsage>, ApiError> {
     let limit = query.limit.unwrap_or(20);
     check_range(&["query", "limit"], limit, 1, 1000)?;
@@ -443,6 +452,7 @@ pub(crate) async fn memory_types(State(state): State<AppState>) -> Result<Json<T
 #[into_params(parameter_in = Query)]
 pub(crate) struct ActivityQuery {
     /// Days back from today, 1 to 366 (default 30).
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 

@@ -2,7 +2,7 @@
 //! restore and log paging.
 
 use super::auth::Principal;
-use super::error::{ApiError, Body, Params, check_range};
+use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use crate::service::{ServiceError, UpdateRequest};
@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 /// A memory to store.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct StoreBody {
-    /// The text to remember (not empty).
+    /// The text to remember (not blank).
+    #[schema(min_length = 1, pattern = "\\S")]
     content: String,
     #[serde(default)]
     tags: Vec<String>,
@@ -61,12 +62,15 @@ pub(crate) struct MemoryPage {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// 1-based page number.
+    #[param(minimum = 1, maximum = 1000000)]
     page: Option<i64>,
     /// Memories per page, 1 to 100.
+    #[param(minimum = 1, maximum = 100)]
     page_size: Option<i64>,
     /// Tags, comma-separated (exact match).
     tag: Option<String>,
     /// `any` (default) or `all` of the tags.
+    #[param(pattern = "^(any|all)$")]
     tag_match: Option<String>,
     memory_type: Option<String>,
 }
@@ -170,7 +174,7 @@ fn memory_not_found(error: ServiceError) -> ApiError {
 
 /// One memory.
 #[utoipa::path(get, path = "/api/memories/{content_hash}", tag = "memories",
-    params(("content_hash" = String, Path, description = "sha256 of the content, 64 hex digits")),
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "sha256 of the content, 64 hex digits")),
     responses((status = 200, description = "The memory", body = Memory), (status = 404, description = "No such memory"),
               (status = 422, description = "Not a content hash")))]
 pub(crate) async fn get(
@@ -198,14 +202,16 @@ pub(crate) struct UpdateBody {
     #[schema(value_type = Option<Object>)]
     metadata: Option<Map<String, Value>>,
     /// Fail with 409 unless the memory is at this version (see its history).
-    expected_version: Option<u32>,
+    #[schema(minimum = 0, maximum = 4294967295_i64)]
+    #[serde(default, deserialize_with = "integer")]
+    expected_version: Option<i64>,
 }
 
 /// Update a memory's tags, type or metadata.
 #[utoipa::path(put, path = "/api/memories/{content_hash}", tag = "memories", request_body = UpdateBody,
-    params(("content_hash" = String, Path, description = "Content hash")),
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash")),
     responses((status = 200, description = "Updated", body = MemoryChange), (status = 404, description = "No such memory"),
-              (status = 409, description = "expected_version did not match"), (status = 422, description = "Invalid body")))]
+              (status = 409, description = "expected_version did not match"), (status = 422, description = "Invalid body or hash")))]
 pub(crate) async fn update(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -241,7 +247,7 @@ pub(crate) async fn update(
         tags: body.tags,
         memory_type: body.memory_type,
         metadata: body.metadata,
-        expected_version: body.expected_version,
+        expected_version: body.expected_version.map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
     };
     let memory = state.service.update(&hash, request, actor(&principal, &headers)).await.map_err(|e| match e {
         ServiceError::NotFound(_) => not_found(),
@@ -264,9 +270,9 @@ pub(crate) struct DeleteQuery {
 
 /// Delete a memory. Its history stays in the log, and it can be restored.
 #[utoipa::path(delete, path = "/api/memories/{content_hash}", tag = "memories",
-    params(("content_hash" = String, Path, description = "Content hash"), DeleteQuery),
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash"), DeleteQuery),
     responses((status = 200, description = "Deleted", body = DeleteAnswer), (status = 404, description = "No such memory"),
-              (status = 409, description = "expected_version did not match")))]
+              (status = 409, description = "expected_version did not match"), (status = 422, description = "Not a content hash")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -284,9 +290,9 @@ pub(crate) async fn delete(
 
 /// Restore a deleted memory as it was when deleted.
 #[utoipa::path(post, path = "/api/memories/{content_hash}/restore", tag = "memories",
-    params(("content_hash" = String, Path, description = "Content hash")),
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash")),
     responses((status = 200, description = "Restored", body = MemoryChange), (status = 404, description = "Never existed"),
-              (status = 409, description = "Not deleted")))]
+              (status = 409, description = "Not deleted"), (status = 422, description = "Not a content hash")))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -312,8 +318,9 @@ pub(crate) struct History {
 
 /// Every event of a memory, oldest first: who changed what, when, through which interface.
 #[utoipa::path(get, path = "/api/memories/{content_hash}/history", tag = "history",
-    params(("content_hash" = String, Path, description = "Content hash")),
-    responses((status = 200, description = "The history", body = History), (status = 404, description = "Never existed")))]
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash")),
+    responses((status = 200, description = "The history", body = History), (status = 404, description = "Never existed"),
+              (status = 422, description = "Not a content hash")))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     Path(content_hash): Path<String>,
@@ -327,8 +334,10 @@ pub(crate) async fn history(
 #[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
     /// Events after this sequence number (default 0: from the start).
-    since: Option<u64>,
+    #[param(minimum = 0)]
+    since: Option<i64>,
     /// At most this many events, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
@@ -350,6 +359,8 @@ pub(crate) async fn log(
     Params(query): Params<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
     let since = query.since.unwrap_or(0);
+    check_range(&["query", "since"], since, 0, i64::MAX)?;
+    let since = since as u64;
     let limit = query.limit.unwrap_or(100);
     check_range(&["query", "limit"], limit, 1, MAX_LOG_PAGE as i64)?;
     let (events, last_seq) = state.service.log_page(since, limit as usize).await?;

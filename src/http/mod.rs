@@ -178,10 +178,11 @@ pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Resul
         .route("/api/docs", get(docs::swagger_index))
         .route("/api/docs/{file}", get(docs::swagger_file))
         .merge(timed)
+        // Only matched routes authenticate, so an unknown path is a 404 for everyone (as in the original).
+        .route_layer(middleware::from_fn_with_state(auth, auth::authenticate))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(middleware::from_fn_with_state(auth, auth::authenticate))
         .layer(DefaultBodyLimit::max(args.max_body_bytes))
         .layer(middleware::from_fn(log_request));
     if let Some(cors) = cors(args.cors_origins.as_deref())? {

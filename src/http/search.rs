@@ -1,7 +1,7 @@
 //! `/api/search*`: semantic, keyword and hybrid search, by tag, by time (the full time-phrase parser) and
 //! similar memories. Each search announces itself on the SSE stream as `search_completed`.
 
-use super::error::{ApiError, Body, Params, check_range};
+use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::tag_list;
 use super::{AppState, hash_of};
 use crate::service::{Hit, ListRequest, Memory, SearchMode, SearchRequest, ServiceError};
@@ -83,10 +83,14 @@ fn time_range(state: &AppState, phrase: &str) -> Result<crate::service::time_exp
 /// A search by meaning, words or both.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct SearchBody {
+    #[schema(min_length = 1, pattern = "\\S")]
     query: String,
     /// 1 to 100, default 10.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "integer")]
     n_results: Option<i64>,
     /// Leave out semantic results scoring below this (0..1).
+    #[schema(minimum = 0, maximum = 1)]
     similarity_threshold: Option<f64>,
     /// Only memories with these tags.
     #[serde(default)]
@@ -97,8 +101,7 @@ pub(crate) struct SearchBody {
     memory_type: Option<String>,
     /// Only memories created in this time: "last week", "yesterday", "between 2026-01-01 and 2026-02-01"...
     time_filter: Option<String>,
-    /// semantic (default), keyword or hybrid.
-    #[schema(value_type = Option<String>)]
+    /// semantic (default), keyword, hybrid or exact.
     mode: Option<SearchMode>,
 }
 
@@ -160,10 +163,14 @@ pub(crate) async fn search(
 /// Memories with any (or all) of some tags.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct TagSearchBody {
+    /// At least one tag.
+    #[schema(min_items = 1)]
     tags: Vec<String>,
     #[serde(default)]
     match_all: bool,
     /// At most this many, newest first (1 to 1000, default 1000).
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "integer")]
     n_results: Option<i64>,
     /// Only memories created in this time ("last week"...).
     time_filter: Option<String>,
@@ -218,6 +225,8 @@ pub(crate) struct TimeSearchBody {
     /// A time phrase: "yesterday", "last week", "3 days ago", "in March", "between 2026-01-01 and 2026-02-01"...
     query: String,
     /// 1 to 100, default 10.
+    #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "integer")]
     n_results: Option<i64>,
     /// Rank the memories of that time by meaning instead of newest first.
     semantic_query: Option<String>,
@@ -271,12 +280,13 @@ pub(crate) async fn by_time(
 #[into_params(parameter_in = Query)]
 pub(crate) struct SimilarQuery {
     /// 1 to 100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     n_results: Option<i64>,
 }
 
 /// Memories closest in meaning to a stored one (itself excluded).
 #[utoipa::path(get, path = "/api/search/similar/{content_hash}", tag = "search",
-    params(("content_hash" = String, Path, description = "Content hash"), SimilarQuery),
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash"), SimilarQuery),
     responses((status = 200, description = "Similar memories", body = SearchResponse),
               (status = 404, description = "No such memory"), (status = 422, description = "Bad parameters")))]
 pub(crate) async fn similar(

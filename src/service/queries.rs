@@ -19,7 +19,9 @@ const ANN_MAX_LAG: u64 = 10_000;
 const RRF_K: f64 = 60.0;
 
 /// How a search matches. Also the `--mode` of the CLI and the `mode` argument of MCP.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, schemars::JsonSchema, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
     /// By meaning (vector similarity).

@@ -6,6 +6,7 @@ mod cli;
 mod crash;
 mod embedding;
 mod exchange;
+mod http;
 mod mcp;
 mod rebuild;
 mod serve;

@@ -24,6 +24,13 @@ const ISOLATED: &[&str] = &[
     "MCP_EMBEDDING_MODEL",
     "MCP_HTTP_HOST",
     "MCP_HTTP_PORT",
+    "MCP_API_KEY",
+    "MCP_ALLOW_ANONYMOUS_ACCESS",
+    "MCP_CORS_ORIGINS",
+    "MCP_SSE_HEARTBEAT",
+    "MCP_HTTP_MAX_BODY_BYTES",
+    "MCP_HTTP_REQUEST_TIMEOUT",
+    "MMS_DASHBOARD_DIR",
     "LOG_LEVEL",
 ];
 
@@ -212,6 +219,22 @@ pub(crate) fn listed_total(output: &str) -> u64 {
         .and_then(|rest| rest.strip_suffix(" memories"))
         .unwrap_or_else(|| panic!("unexpected list header {header:?}"));
     total.parse().unwrap_or_else(|_| panic!("unexpected list header {header:?}"))
+}
+
+/// The Python of the test tools (the MCP SDK, selenium, schemathesis): `MMS_TEST_PYTHON` (set by
+/// scripts/test), else the venv that scripts/install-test-tools makes in the default assets directory.
+pub(crate) fn test_python() -> String {
+    if let Some(python) = std::env::var_os("MMS_TEST_PYTHON") {
+        return python.to_string_lossy().into_owned();
+    }
+    let home = std::env::var("HOME").unwrap_or_default();
+    let assets = std::env::var("MCP_MEMORY_ASSETS_DIR").unwrap_or_else(|_| format!("{home}/.cache/mcp-memory-service"));
+    let python = format!("{assets}/venv-test/bin/python");
+    assert!(
+        Path::new(&python).exists(),
+        "the test tools are not installed at {python}: run scripts/install-test-tools (scripts/test does)"
+    );
+    python
 }
 
 /// A port that was free a moment ago.

@@ -1,0 +1,726 @@
+//! The HTTP API against the real server: the auth matrix, every route with the original's shapes, bad input
+//! that writes nothing, the SSE stream's resume without gaps or duplicates and its close at shutdown,
+//! schemathesis against `/openapi.json`, and the dashboard in headless Chromium.
+
+use crate::support::{DataDir, Server, content_hash, signal, test_python};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const KEY: &str = "test-key-0123";
+
+/// A client that sends the API key as a Bearer token.
+struct Api<'a> {
+    server: &'a Server,
+    client: reqwest::Client,
+}
+
+impl<'a> Api<'a> {
+    fn new(server: &'a Server) -> Api<'a> {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("an HTTP client");
+        Api { server, client }
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method.clone(), self.server.url(path)).bearer_auth(KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("a body");
+        let body =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{method} {path} -> {status}: not JSON: {text}"));
+        (status, body)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (status, body) = self.send(Method::GET, path, None).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+        body
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.send(Method::POST, path, Some(body.clone())).await;
+        assert_eq!(status, StatusCode::OK, "POST {path} {body}: {answer}");
+        answer
+    }
+
+    async fn store(&self, content: &str, tags: &[&str], memory_type: Option<&str>) -> String {
+        let body =
+            self.post("/api/memories", json!({ "content": content, "tags": tags, "memory_type": memory_type })).await;
+        assert_eq!(body["success"], true, "{body}");
+        let hash = body["content_hash"].as_str().expect("a hash").to_string();
+        assert_eq!(hash, content_hash(content));
+        hash
+    }
+
+    /// The log's last sequence number.
+    async fn last_seq(&self) -> u64 {
+        self.get("/api/log?limit=1").await["last_seq"].as_u64().expect("last_seq")
+    }
+}
+
+async fn server(data: &DataDir, extra: &[(&str, &str)]) -> Server {
+    let mut env = vec![("MCP_API_KEY", KEY)];
+    env.extend_from_slice(extra);
+    Server::start(data, &env).await
+}
+
+fn hashes(results: &Value, field: &str) -> Vec<String> {
+    results[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no {field} in {results}"))
+        .iter()
+        .map(|r| r.get("memory").unwrap_or(r)["content_hash"].as_str().expect("a hash").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_route_but_health_and_static_files_needs_the_key() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let client = reqwest::Client::new();
+    let hash = content_hash("anything");
+    let routes: Vec<(Method, String)> = vec![
+        (Method::GET, "/api/health/detailed".into()),
+        (Method::GET, "/api/memories".into()),
+        (Method::POST, "/api/memories".into()),
+        (Method::GET, format!("/api/memories/{hash}")),
+        (Method::PUT, format!("/api/memories/{hash}")),
+        (Method::DELETE, format!("/api/memories/{hash}")),
+        (Method::GET, format!("/api/memories/{hash}/history")),
+        (Method::POST, format!("/api/memories/{hash}/restore")),
+        (Method::GET, "/api/log".into()),
+        (Method::GET, "/api/tags".into()),
+        (Method::POST, "/api/search".into()),
+        (Method::POST, "/api/search/by-tag".into()),
+        (Method::POST, "/api/search/by-time".into()),
+        (Method::GET, format!("/api/search/similar/{hash}")),
+        (Method::POST, "/api/manage/bulk-delete".into()),
+        (Method::PUT, "/api/manage/tags/a?new_tag=b".into()),
+        (Method::GET, "/api/analytics/overview".into()),
+        (Method::GET, "/api/analytics/activity".into()),
+        (Method::GET, "/api/events".into()),
+        (Method::GET, "/api/events/stats".into()),
+        (Method::GET, "/api/sync/status".into()),
+        (Method::GET, "/openapi.json".into()),
+    ];
+    for (method, path) in &routes {
+        let url = server.url(path);
+        let missing = client.request(method.clone(), &url).send().await.expect("send");
+        assert_eq!(missing.status(), StatusCode::UNAUTHORIZED, "{method} {path} without a key");
+        assert_eq!(missing.headers()["www-authenticate"], "Bearer", "{method} {path}");
+        let body: Value = missing.json().await.expect("JSON");
+        assert_eq!(body["detail"]["error"], "authorization_required", "{method} {path}: {body}");
+        let wrong = client.request(method.clone(), &url).bearer_auth("wrong-key").send().await.expect("send");
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED, "{method} {path} with a wrong key");
+        let body: Value = wrong.json().await.expect("JSON");
+        assert_eq!(body["detail"]["error"], "invalid_token", "{method} {path}: {body}");
+    }
+    // The key is accepted as a Bearer token, an X-API-Key header and an api_key query parameter.
+    let bearer = client.get(server.url("/api/memories")).bearer_auth(KEY).send().await.expect("send");
+    let header = client.get(server.url("/api/memories")).header("X-API-Key", KEY).send().await.expect("send");
+    let query = client.get(server.url(&format!("/api/memories?api_key={KEY}"))).send().await.expect("send");
+    for (how, response) in [("Bearer", bearer), ("X-API-Key", header), ("?api_key", query)] {
+        assert_eq!(response.status(), StatusCode::OK, "the key as {how}");
+    }
+    // Public: the minimal health check, the dashboard's files and the docs page.
+    for path in ["/api/health", "/", "/static/app.js", "/static/style.css", "/api/docs", "/api/docs/swagger-ui.css"] {
+        let response = client.get(server.url(path)).send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::OK, "{path} is public");
+    }
+    // Unknown routes are 404 for everyone; a wrong method is 405.
+    let missing = client.get(server.url("/api/does-not-exist")).send().await.expect("send");
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.json::<Value>().await.expect("JSON"), json!({ "detail": "Not Found" }));
+    let patch = client.patch(server.url("/api/memories")).bearer_auth(KEY).send().await.expect("send");
+    assert_eq!(patch.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(!server.stderr().contains(KEY), "the key must never reach the log");
+}
+
+#[tokio::test]
+async fn anonymous_access_reads_and_writes_when_allowed() {
+    let data = DataDir::new();
+    let open = Server::start(&data, &[("MCP_ALLOW_ANONYMOUS_ACCESS", "true")]).await;
+    let client = reqwest::Client::new();
+    let stored = client
+        .post(open.url("/api/memories"))
+        .json(&json!({ "content": "Anonymous access can store." }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(stored.status(), StatusCode::OK);
+    let listed: Value = client.get(open.url("/api/memories")).send().await.expect("send").json().await.expect("JSON");
+    assert_eq!(listed["total"], 1, "{listed}");
+    drop(open);
+    let closed = Server::start(&data, &[]).await;
+    let refused = client.get(closed.url("/api/memories")).send().await.expect("send");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = refused.json().await.expect("JSON");
+    let description = body["detail"]["error_description"].as_str().unwrap_or_default();
+    assert!(description.contains("MCP_ALLOW_ANONYMOUS_ACCESS"), "it says how to open up: {body}");
+}
+
+#[tokio::test]
+async fn memories_store_list_update_delete_restore_and_keep_their_history() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let client = reqwest::Client::new();
+    // Store, with the agent header adding a tag and naming the actor.
+    let stored: Value = client
+        .post(server.url("/api/memories"))
+        .bearer_auth(KEY)
+        .header("X-Agent-ID", "planner")
+        .json(&json!({
+            "content": "The quarterly report is due on the last Friday of the month.",
+            "tags": ["work", "deadline"], "memory_type": "reminder",
+            "metadata": { "owner": "alice" }, "conversation_id": "c-42",
+        }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(stored["success"], true);
+    assert_eq!(stored["message"], "Memory stored successfully");
+    let report = stored["content_hash"].as_str().expect("hash").to_string();
+    let memory = &stored["memory"];
+    assert_eq!(memory["tags"], json!(["work", "deadline", "agent:planner"]));
+    assert_eq!(memory["metadata"], json!({ "owner": "alice", "conversation_id": "c-42" }));
+    for field in ["content", "content_hash", "tags", "memory_type", "metadata", "created_at", "created_at_iso"] {
+        assert!(memory.get(field).is_some(), "{field} in {memory}");
+    }
+    // The same content, differently cased and spaced, is a duplicate: success false, the same hash.
+    let duplicate = api
+        .post("/api/memories", json!({ "content": "  THE QUARTERLY report is due on the last Friday of the month. " }))
+        .await;
+    assert_eq!(
+        duplicate,
+        json!({ "success": false, "message": "Duplicate content detected", "content_hash": report, "memory": null })
+    );
+    let standup = api.store("Team standup moved to 9:30 every weekday.", &["meeting"], Some("note")).await;
+    let rotate =
+        api.store("Rotate the database credentials every 90 days.", &["security", "work"], Some("reminder")).await;
+
+    // Listing: newest first, paged, filtered by tags (any/all) and type.
+    let page = api.get("/api/memories?page=1&page_size=2").await;
+    assert_eq!((page["total"].as_u64(), page["has_more"].as_bool()), (Some(3), Some(true)), "{page}");
+    assert_eq!(hashes(&page, "memories"), vec![rotate.clone(), standup.clone()]);
+    let last = api.get("/api/memories?page=2&page_size=2").await;
+    assert_eq!(hashes(&last, "memories"), vec![report.clone()]);
+    assert_eq!(last["has_more"], false);
+    assert_eq!(
+        hashes(&api.get("/api/memories?tag=meeting,security").await, "memories"),
+        vec![rotate.clone(), standup.clone()]
+    );
+    assert_eq!(
+        hashes(&api.get("/api/memories?tag=work,security&tag_match=all").await, "memories"),
+        vec![rotate.clone()]
+    );
+    assert_eq!(hashes(&api.get("/api/memories?tag=wor").await, "memories"), Vec::<String>::new(), "tags match exactly");
+    assert_eq!(
+        hashes(&api.get("/api/memories?memory_type=reminder").await, "memories"),
+        vec![rotate.clone(), report.clone()]
+    );
+    for bad in ["page=0", "page_size=0", "page_size=101", "page=x", "tag_match=some"] {
+        let (status, body) = api.send(Method::GET, &format!("/api/memories?{bad}"), None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert!(body["detail"][0]["loc"].is_array(), "{bad}: {body}");
+    }
+
+    // Get and update: content stays, created_at stays, updated_at moves.
+    let before = api.get(&format!("/api/memories/{report}")).await;
+    let updated = api
+        .send(
+            Method::PUT,
+            &format!("/api/memories/{report}"),
+            Some(json!({ "tags": ["work", "updated"], "metadata": { "reviewed": true } })),
+        )
+        .await
+        .1;
+    assert_eq!(updated["message"], "Updated fields: tags, metadata, updated_at", "{updated}");
+    let after = api.get(&format!("/api/memories/{report}")).await;
+    assert_eq!(after["tags"], json!(["work", "updated"]));
+    assert_eq!(after["metadata"], json!({ "owner": "alice", "conversation_id": "c-42", "reviewed": true }));
+    assert_eq!(after["created_at"], before["created_at"]);
+    assert!(after["updated_at"].as_f64() > before["updated_at"].as_f64(), "{before} -> {after}");
+    let unchanged = api.send(Method::PUT, &format!("/api/memories/{report}"), Some(json!({}))).await.1;
+    assert_eq!(unchanged["message"], "No updates provided - memory unchanged");
+    let stale = api
+        .send(Method::PUT, &format!("/api/memories/{report}"), Some(json!({ "tags": ["x"], "expected_version": 1 })))
+        .await;
+    assert_eq!(stale.0, StatusCode::CONFLICT, "{}", stale.1);
+    let unknown = content_hash("never stored");
+    let missing = api.send(Method::PUT, &format!("/api/memories/{unknown}"), Some(json!({ "tags": ["x"] }))).await;
+    assert_eq!(missing, (StatusCode::NOT_FOUND, json!({ "detail": format!("Memory with hash {unknown} not found") })));
+    assert_eq!(
+        api.send(Method::GET, &format!("/api/memories/{unknown}"), None).await,
+        (StatusCode::NOT_FOUND, json!({ "detail": "Memory not found" }))
+    );
+
+    // Delete, 404 after, restore, and the whole story in the history.
+    let deleted = api.send(Method::DELETE, &format!("/api/memories/{standup}"), None).await;
+    assert_eq!(
+        deleted.1,
+        json!({ "success": true, "message": format!("Successfully deleted memory {standup}"), "content_hash": standup })
+    );
+    assert_eq!(api.send(Method::GET, &format!("/api/memories/{standup}"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.send(Method::DELETE, &format!("/api/memories/{standup}"), None).await.0, StatusCode::NOT_FOUND);
+    let restored = api.post(&format!("/api/memories/{standup}/restore"), json!({})).await;
+    assert_eq!(restored["memory"]["content"], "Team standup moved to 9:30 every weekday.");
+    assert_eq!(api.get(&format!("/api/memories/{standup}")).await["tags"], json!(["meeting"]));
+    let history = api.get(&format!("/api/memories/{standup}/history")).await;
+    let kinds: Vec<&str> =
+        history["history"].as_array().expect("history").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["stored", "deleted", "undeleted"]);
+    let report_history = api.get(&format!("/api/memories/{report}/history")).await;
+    let first = &report_history["history"][0];
+    assert_eq!((first["interface"].as_str(), first["actor"].as_str()), (Some("http"), Some("planner")), "{first}");
+    let update = &report_history["history"][1];
+    assert_eq!(update["before"]["tags"], json!(["work", "deadline", "agent:planner"]));
+    assert_eq!(update["after"]["tags"], json!(["work", "updated"]));
+
+    // The log pages through every event in order.
+    let page = api.get("/api/log?since=0&limit=3").await;
+    let seqs: Vec<u64> =
+        page["events"].as_array().expect("events").iter().map(|e| e["seq"].as_u64().expect("seq")).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(page["next_since"], 3);
+    let rest = api.get("/api/log?since=3&limit=100").await;
+    let kinds: Vec<&str> =
+        rest["events"].as_array().expect("events").iter().map(|e| e["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["updated", "deleted", "undeleted"]);
+    assert_eq!(rest["last_seq"], 6);
+
+    let tags = api.get("/api/tags").await;
+    assert_eq!(tags["tags"][0], json!({ "tag": "work", "count": 2 }), "{tags}");
+}
+
+#[tokio::test]
+async fn searches_by_meaning_words_tags_and_time() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let billing = api
+        .store(
+            "Decided to use PostgreSQL 16 for the billing service because we need row-level security.",
+            &["decision", "database"],
+            Some("decision"),
+        )
+        .await;
+    let tls = api
+        .store(
+            "The staging deploy failed because the TLS certificate expired on Monday.",
+            &["incident", "tls"],
+            Some("incident"),
+        )
+        .await;
+    let tokio_note = api
+        .store("Rust async runtimes: tokio is multi-threaded by default.", &["rust", "database"], Some("note"))
+        .await;
+
+    let semantic =
+        api.post("/api/search", json!({ "query": "which database did we choose for billing", "n_results": 2 })).await;
+    assert_eq!(semantic["search_type"], "semantic");
+    assert_eq!(hashes(&semantic, "results")[0], billing, "{semantic}");
+    assert_eq!(semantic["total_found"], 2);
+    let first = &semantic["results"][0];
+    let score = first["similarity_score"].as_f64().expect("a score");
+    assert!(score > 0.5 && score <= 1.0, "{first}");
+    assert_eq!(first["relevance_reason"], format!("Semantic similarity: {score:.3}"));
+    let strict = api
+        .post(
+            "/api/search",
+            json!({ "query": "which database did we choose for billing", "similarity_threshold": 0.99 }),
+        )
+        .await;
+    assert_eq!(strict["total_found"], 0, "{strict}");
+    let keyword = api.post("/api/search", json!({ "query": "certificate", "mode": "keyword" })).await;
+    assert_eq!(hashes(&keyword, "results"), vec![tls.clone()]);
+    let hybrid =
+        api.post("/api/search", json!({ "query": "TLS certificate expired", "mode": "hybrid", "n_results": 1 })).await;
+    assert_eq!(hashes(&hybrid, "results"), vec![tls.clone()]);
+    let filtered =
+        api.post("/api/search", json!({ "query": "database", "tags": ["rust"], "time_filter": "today" })).await;
+    assert_eq!(hashes(&filtered, "results"), vec![tokio_note.clone()]);
+
+    let any = api.post("/api/search/by-tag", json!({ "tags": ["database", "tls"] })).await;
+    assert_eq!(any["query"], "Tags: database, tls (ANY)");
+    assert_eq!(hashes(&any, "results"), vec![tokio_note.clone(), tls.clone(), billing.clone()]);
+    assert_eq!(any["results"][0]["similarity_score"], Value::Null);
+    assert_eq!(any["results"][0]["relevance_reason"], "Tags match (ANY): database");
+    let all = api.post("/api/search/by-tag", json!({ "tags": ["database", "decision"], "match_all": true })).await;
+    assert_eq!(hashes(&all, "results"), vec![billing.clone()]);
+    let none = api.send(Method::POST, "/api/search/by-tag", Some(json!({ "tags": [] }))).await;
+    assert_eq!(none, (StatusCode::BAD_REQUEST, json!({ "detail": "At least one tag must be specified" })));
+
+    let today = api.post("/api/search/by-time", json!({ "query": "today", "n_results": 2 })).await;
+    assert_eq!(today["search_type"], "time");
+    assert_eq!(hashes(&today, "results"), vec![tokio_note.clone(), tls.clone()]);
+    assert_eq!(today["results"][0]["relevance_reason"], "Time match: today");
+    let ranked = api
+        .post("/api/search/by-time", json!({ "query": "in the last 2 days", "semantic_query": "expired certificate" }))
+        .await;
+    assert_eq!(hashes(&ranked, "results")[0], tls);
+    let yesterday = api.post("/api/search/by-time", json!({ "query": "yesterday" })).await;
+    assert_eq!(yesterday["total_found"], 0);
+    let (status, body) =
+        api.send(Method::POST, "/api/search/by-time", Some(json!({ "query": "when the moon is blue" }))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["detail"].as_str().unwrap_or_default().starts_with("Could not parse time query: 'when the moon is blue'"),
+        "{body}"
+    );
+
+    let similar = api.get(&format!("/api/search/similar/{billing}?n_results=5")).await;
+    let similar = hashes(&similar, "results");
+    assert_eq!(similar.len(), 2);
+    assert!(!similar.contains(&billing), "a memory is not similar to itself");
+    let unknown = content_hash("nothing");
+    assert_eq!(api.send(Method::GET, &format!("/api/search/similar/{unknown}"), None).await.0, StatusCode::NOT_FOUND);
+    let zero = api.send(Method::POST, "/api/search", Some(json!({ "query": "x", "n_results": 0 }))).await;
+    assert_eq!(zero.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(zero.1["detail"][0]["loc"], json!(["body", "n_results"]));
+}
+
+#[tokio::test]
+async fn manage_and_analytics_work_for_real() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    api.store("Old note about the build server.", &["infra", "old"], Some("note")).await;
+    let keep = api.store("Decision: keep weekly releases.", &["process"], Some("decision")).await;
+    api.store("Another infra note about disks.", &["infra"], Some("note")).await;
+
+    let (status, _) = api.send(Method::POST, "/api/manage/bulk-delete", Some(json!({}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a bulk delete needs a condition");
+    let dry = api.post("/api/manage/bulk-delete", json!({ "tag": "infra", "dry_run": true })).await;
+    assert_eq!(dry["affected_count"], 2, "{dry}");
+    let mismatch =
+        api.send(Method::POST, "/api/manage/bulk-delete", Some(json!({ "tag": "infra", "confirm_count": 5 }))).await;
+    assert_eq!(mismatch.0, StatusCode::BAD_REQUEST, "{}", mismatch.1);
+    assert_eq!(api.get("/api/memories").await["total"], 3, "a refused bulk delete deletes nothing");
+
+    let renamed = api.send(Method::PUT, "/api/manage/tags/infra?new_tag=ops&confirm_count=2", None).await.1;
+    assert_eq!(renamed["affected_count"], 2, "{renamed}");
+    let stats = api.get("/api/manage/tags/stats").await;
+    assert!(stats["tags"].as_array().expect("tags").iter().any(|t| t["tag"] == "ops" && t["count"] == 2), "{stats}");
+    assert!(!stats["tags"].as_array().expect("tags").iter().any(|t| t["tag"] == "infra"), "{stats}");
+
+    let by_type = api.post("/api/manage/bulk-delete", json!({ "memory_type": "note", "confirm_count": 2 })).await;
+    assert_eq!(by_type["affected_count"], 2, "{by_type}");
+    assert_eq!(hashes(&api.get("/api/memories").await, "memories"), vec![keep.clone()]);
+    let before = api.post("/api/manage/bulk-delete", json!({ "before_date": "2000-01-01", "dry_run": true })).await;
+    assert_eq!(before["affected_count"], 0);
+
+    let overview = api.get("/api/analytics/overview").await;
+    assert_eq!(
+        (overview["total_memories"].as_u64(), overview["memories_this_week"].as_u64()),
+        (Some(1), Some(1)),
+        "{overview}"
+    );
+    assert_eq!(overview["backend_type"], "sqlite-vec");
+    let growth = api.get("/api/analytics/memory-growth?period=week").await;
+    let points = growth["data_points"].as_array().expect("points");
+    assert_eq!(points.len(), 7);
+    assert_eq!(points[6]["count"], 1, "growth counts the live memories created each day: {growth}");
+    let usage = api.get("/api/analytics/tag-usage?limit=5").await;
+    assert_eq!(usage["tags"][0], json!({ "tag": "process", "count": 1, "percentage": 100.0 }), "{usage}");
+    let types = api.get("/api/analytics/memory-types").await;
+    assert_eq!(types["types"], json!([{ "memory_type": "decision", "count": 1, "percentage": 100.0 }]));
+    let activity = api.get("/api/analytics/activity?days=2").await;
+    let today = &activity["data_points"][1];
+    assert_eq!(
+        (today["stored"].as_u64(), today["updated"].as_u64(), today["deleted"].as_u64()),
+        (Some(3), Some(2), Some(2)),
+        "{activity}"
+    );
+
+    assert_eq!(api.post("/api/manage/system/optimize_db", json!({})).await["success"], true);
+    assert_eq!(api.send(Method::POST, "/api/manage/system/rebuild_everything", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(api.post("/api/manage/cleanup-duplicates", json!({})).await["affected_count"], 0);
+    let detailed = api.get("/api/health/detailed").await;
+    assert_eq!(detailed["storage"]["total_memories"], 1, "{detailed}");
+    assert_eq!(detailed["storage"]["backend"], "sqlite-vec");
+    assert_eq!(api.get("/api/sync/status").await["status"], "not_hybrid");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
+    let data = DataDir::new();
+    let server =
+        server(&data, &[("MCP_HTTP_MAX_BODY_BYTES", "4096"), ("MCP_SQLITEVEC_MAX_CONTENT_LENGTH", "1000")]).await;
+    let api = Api::new(&server);
+    api.store("The one memory that must survive.", &["keep"], None).await;
+    let seq = api.last_seq().await;
+    let client = reqwest::Client::new();
+    let raw = |body: &'static str| {
+        client.post(server.url("/api/memories")).bearer_auth(KEY).header("content-type", "application/json").body(body)
+    };
+    for (body, kind) in [
+        ("{\"content\": ", "json_invalid"),
+        ("not json", "json_invalid"),
+        ("{}", "missing"),
+        ("{\"content\": 42}", "type_error"),
+        ("{\"content\": \"x\", \"tags\": \"a,b\"}", "type_error"),
+        ("{\"content\": \"x\", \"metadata\": [1]}", "type_error"),
+        ("{\"content\": \"\"}", "value_error"),
+        ("{\"content\": \"   \"}", "value_error"),
+        ("[\"content\"]", "type_error"),
+    ] {
+        let response = raw(body).send().await.expect("send");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let answer: Value = response.json().await.expect("JSON");
+        assert_eq!(answer["detail"][0]["type"], kind, "{body}: {answer}");
+        assert!(!answer["detail"][0]["msg"].as_str().unwrap_or_default().is_empty(), "{answer}");
+    }
+    let too_long = api.send(Method::POST, "/api/memories", Some(json!({ "content": "x".repeat(2000) }))).await;
+    assert_eq!(too_long.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", too_long.1);
+    assert!(too_long.1.to_string().contains("MCP_SQLITEVEC_MAX_CONTENT_LENGTH"), "{}", too_long.1);
+    let huge = client
+        .post(server.url("/api/memories"))
+        .bearer_auth(KEY)
+        .json(&json!({ "content": "y".repeat(10_000) }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(huge.json::<Value>().await.expect("JSON")["detail"].is_string());
+    let bad_hash = api.send(Method::GET, "/api/memories/not-a-hash", None).await;
+    assert_eq!(bad_hash.0, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_hash.1["detail"][0]["loc"], json!(["path", "content_hash"]));
+    let wrong_type = api
+        .send(
+            Method::PUT,
+            &format!("/api/memories/{}", content_hash("The one memory that must survive.")),
+            Some(json!({ "tags": "keep" })),
+        )
+        .await;
+    assert_eq!(wrong_type.0, StatusCode::UNPROCESSABLE_ENTITY);
+    let bad_time = api
+        .send(Method::POST, "/api/search", Some(json!({ "query": "x", "time_filter": "the other day maybe" })))
+        .await;
+    assert_eq!(bad_time.0, StatusCode::BAD_REQUEST, "{}", bad_time.1);
+    let bad_tag = api.send(Method::PUT, "/api/manage/tags/keep?new_tag=a,b", None).await;
+    assert_eq!(bad_tag.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad_tag.1);
+    assert_eq!(api.last_seq().await, seq, "no bad request wrote an event");
+    let survivor = api.get(&format!("/api/memories/{}", content_hash("The one memory that must survive."))).await;
+    assert_eq!(survivor["tags"], json!(["keep"]));
+}
+
+/// One parsed SSE event.
+#[derive(Debug, Clone, PartialEq)]
+struct Sse {
+    id: Option<u64>,
+    event: String,
+    data: Value,
+}
+
+/// An open `/api/events` stream.
+struct Stream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Stream {
+    async fn open(server: &Server, last_event_id: Option<u64>) -> Stream {
+        let mut request = reqwest::Client::new().get(server.url(&format!("/api/events?api_key={KEY}")));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await.expect("open the event stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/event-stream"));
+        Stream { response, buffer: String::new() }
+    }
+
+    /// The next event (comments skipped), waiting at most 15 s.
+    async fn next(&mut self) -> Sse {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, String::new(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = Some(v.trim().parse().expect("ids are sequence numbers"));
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim());
+                    }
+                }
+                if event.is_empty() {
+                    continue;
+                }
+                return Sse { id, event, data: serde_json::from_str(&data).expect("JSON data") };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, self.response.chunk()).await.expect("an event within 15 s");
+            let chunk = chunk.expect("read the stream").expect("the stream is still open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// The next event that carries a change (skipping notices like search_completed and heartbeat).
+    async fn next_change(&mut self) -> Sse {
+        loop {
+            let event = self.next().await;
+            if event.id.is_some() {
+                return event;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_event_stream_resumes_without_gaps_or_duplicates() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let mut stream = Stream::open(&server, None).await;
+    let hello = stream.next().await;
+    assert_eq!(hello.event, "connection_established");
+    assert_eq!((hello.id, hello.data["last_seq"].as_u64()), (None, Some(0)));
+    let first = api.store("SSE probe: the build server has 64 GB of RAM now.", &["sse"], Some("note")).await;
+    let stored = stream.next().await;
+    assert_eq!((stored.id, stored.event.as_str()), (Some(1), "memory_stored"));
+    assert_eq!(stored.data["content_hash"], first);
+    assert_eq!(stored.data["content_preview"], "SSE probe: the build server has 64 GB of RAM now.");
+    assert_eq!(stored.data["tags"], json!(["sse"]));
+    api.post("/api/search", json!({ "query": "build server memory" })).await;
+    let search = stream.next().await;
+    assert_eq!((search.id, search.event.as_str()), (None, "search_completed"));
+    assert_eq!(search.data["results_count"], 1);
+    assert_eq!(api.get("/api/events/stats").await["total_connections"], 1);
+
+    // Disconnect, write while away, come back with Last-Event-ID: exactly the missed changes, in order.
+    drop(stream);
+    let second = api.store("SSE probe: written while the client was away.", &[], None).await;
+    api.send(Method::PUT, &format!("/api/memories/{first}"), Some(json!({ "tags": ["sse", "edited"] }))).await;
+    api.send(Method::DELETE, &format!("/api/memories/{second}"), None).await;
+    let mut resumed = Stream::open(&server, Some(1)).await;
+    assert_eq!(resumed.next().await.event, "connection_established");
+    let mut missed = Vec::new();
+    for _ in 0..3 {
+        let event = resumed.next_change().await;
+        missed.push((
+            event.id.expect("an id"),
+            event.event,
+            event.data["content_hash"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    assert_eq!(
+        missed,
+        vec![
+            (2, "memory_stored".to_string(), second.clone()),
+            (3, "memory_updated".to_string(), first.clone()),
+            (4, "memory_deleted".to_string(), second.clone()),
+        ]
+    );
+    api.post(&format!("/api/memories/{second}/restore"), json!({})).await;
+    let live = resumed.next_change().await;
+    assert_eq!((live.id, live.event.as_str()), (Some(5), "memory_restored"), "then live, with no repeat");
+
+    // ?since=0 replays the whole log.
+    let mut replay = Stream::open_since(&server, 0).await;
+    assert_eq!(replay.next().await.event, "connection_established");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(replay.next_change().await.id.expect("an id"));
+    }
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
+}
+
+impl Stream {
+    async fn open_since(server: &Server, since: u64) -> Stream {
+        let url = server.url(&format!("/api/events?api_key={KEY}&since={since}"));
+        let response = reqwest::Client::new().get(url).send().await.expect("open the event stream");
+        assert_eq!(response.status(), StatusCode::OK);
+        Stream { response, buffer: String::new() }
+    }
+}
+
+#[tokio::test]
+async fn shutdown_closes_event_streams_and_the_server_exits() {
+    let data = DataDir::new();
+    let mut server = server(&data, &[]).await;
+    let mut stream = Stream::open(&server, None).await;
+    assert_eq!(stream.next().await.event, "connection_established");
+    signal(server.pid(), "TERM");
+    let bye = stream.next().await;
+    assert_eq!(bye.event, "connection_closed");
+    let status = server.wait_exit(Duration::from_secs(10));
+    let status = status
+        .unwrap_or_else(|| panic!("still running 10 s after SIGTERM with a client connected:\n{}", server.stderr()));
+    assert!(status.success(), "{status}:\n{}", server.stderr());
+}
+
+#[tokio::test]
+async fn the_docs_render_from_our_own_files() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let openapi = api.get("/openapi.json").await;
+    assert!(openapi["openapi"].as_str().unwrap_or_default().starts_with("3."), "{}", openapi["openapi"]);
+    for path in
+        ["/api/memories", "/api/search", "/api/memories/{content_hash}/history", "/api/log", "/api/analytics/activity"]
+    {
+        assert!(openapi["paths"].get(path).is_some(), "{path} is documented");
+    }
+    let page = reqwest::get(server.url("/api/docs")).await.expect("GET /api/docs").text().await.expect("HTML");
+    for line in page.lines().filter(|l| l.contains("src=") || l.contains("href=")) {
+        assert!(!line.contains("http"), "the docs page loads nothing from elsewhere: {line}");
+    }
+    let bundle = reqwest::get(server.url("/api/docs/swagger-ui-bundle.js")).await.expect("GET the bundle");
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.text().await.expect("JS").len() > 100_000);
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/schemathesis/schemathesis.toml");
+    let output = Command::new(test_python())
+        .args(["-m", "schemathesis.cli", "--config-file", config, "run", &server.url("/openapi.json")])
+        .args(["--header", &format!("Authorization: Bearer {KEY}"), "--checks", "all", "--max-examples", "20"])
+        .args(["--seed", "4242", "--workers", "1", "--no-color"])
+        .current_dir(data.path())
+        .output()
+        .expect("run schemathesis");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "schemathesis found failures:\n{stdout}\n{stderr}\nserver log:\n{}",
+        server.stderr()
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_dashboard_works_end_to_end_in_headless_chromium() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/dashboard_check.py");
+    let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
+    let output = Command::new(test_python())
+        .args([script, &server.url(""), KEY, &screenshot.to_string_lossy()])
+        .output()
+        .expect("run the dashboard check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the dashboard check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        server.stderr()
+    );
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    assert!(screenshot.exists(), "the screenshot is kept at {}", screenshot.display());
+    eprintln!("dashboard screenshot: {}", screenshot.display());
+}
