@@ -724,3 +724,25 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     assert!(screenshot.exists(), "the screenshot is kept at {}", screenshot.display());
     eprintln!("dashboard screenshot: {}", screenshot.display());
 }
+
+#[tokio::test]
+async fn cors_lets_only_the_configured_origins_in() {
+    let data = DataDir::new();
+    let server = server(&data, &[("MCP_CORS_ORIGINS", "http://app.example")]).await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(Method::OPTIONS, server.url("/api/memories"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "POST")
+            .header("Access-Control-Request-Headers", "authorization,content-type")
+            .send()
+    };
+    let allowed = preflight("http://app.example").await.expect("preflight");
+    assert_eq!(
+        allowed.headers().get("access-control-allow-origin").map(|v| v.as_bytes()),
+        Some(&b"http://app.example"[..])
+    );
+    let other = preflight("http://evil.example").await.expect("preflight");
+    assert!(other.headers().get("access-control-allow-origin").is_none(), "another origin is not allowed");
+}
