@@ -91,12 +91,13 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
         }
         Command::History { hash } => {
             for entry in service.history(hash).await? {
-                let who = if entry.actor.is_empty() {
-                    entry.interface.clone()
+                let event = &entry.event;
+                let who = if event.actor.is_empty() {
+                    event.interface.clone()
                 } else {
-                    format!("{} ({})", entry.interface, entry.actor)
+                    format!("{} ({})", event.interface, event.actor)
                 };
-                writeln!(out, "#{} v{} {} {} by {}", entry.seq, entry.version, entry.at, entry.kind, who)?;
+                writeln!(out, "#{} v{} {} {} by {}", event.seq, event.version, event.at, event.kind, who)?;
                 if let (Some(before), Some(after)) = (&entry.before, &entry.after) {
                     if before.tags != after.tags {
                         writeln!(out, "  tags: [{}] -> [{}]", before.tags.join(", "), after.tags.join(", "))?;

@@ -390,12 +390,12 @@ impl McpServer {
             events: entries
                 .into_iter()
                 .map(|e| HistoryEvent {
-                    seq: e.seq,
-                    kind: e.kind,
-                    version: e.version,
-                    at: e.at,
-                    interface: e.interface,
-                    actor: e.actor,
+                    seq: e.event.seq,
+                    kind: e.event.kind,
+                    version: e.event.version,
+                    at: e.event.at,
+                    interface: e.event.interface,
+                    actor: e.event.actor,
                     tags_after: e.after.map(|m| m.tags),
                 })
                 .collect(),

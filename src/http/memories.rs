@@ -364,7 +364,7 @@ pub(crate) async fn log(
     let limit = query.limit.unwrap_or(100);
     check_range(&["query", "limit"], limit, 1, MAX_LOG_PAGE as i64)?;
     let (events, last_seq) = state.service.log_page(since, limit as usize).await?;
-    let next_since = events.last().map_or(since, |e| e.seq);
+    let next_since = events.last().map_or(since, |e| e.event.seq);
     Ok(Json(LogPage { events, next_since, last_seq }))
 }
 

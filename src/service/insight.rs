@@ -1,7 +1,7 @@
 //! Reading the log and the read model for people: the event log page by page, growth and activity per
 //! day, memory types, and read-model maintenance.
 
-use super::memory::Memory;
+use super::memory::{EventHeader, Memory};
 use super::{Service, ServiceError};
 use mms_log::{Event, EventKind, MemoryMeta, Seq, Timestamp};
 use mms_projections::{TypeCount, iso_utc};
@@ -13,14 +13,9 @@ pub const MAX_LOG_PAGE: usize = 1000;
 /// One event of the log as clients see it.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LogEntry {
-    pub seq: u64,
-    pub event_id: String,
-    pub at: String,
-    pub actor: String,
-    pub interface: String,
-    pub kind: String,
+    #[serde(flatten)]
+    pub event: EventHeader,
     pub content_hash: String,
-    pub version: u32,
     /// The memory as stored or restored by this event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
@@ -71,20 +66,7 @@ impl From<&Event> for LogEntry {
             }
             EventKind::Deleted { reason: r } => reason = r.clone(),
         }
-        LogEntry {
-            seq: event.seq.0,
-            event_id: event.event_id.to_string(),
-            at: iso_utc(event.at.0),
-            actor: event.actor.id.clone().unwrap_or_default(),
-            interface: event.actor.interface.as_str().to_string(),
-            kind: event.kind.name().to_string(),
-            content_hash: hash,
-            version: event.version,
-            memory,
-            before,
-            after,
-            reason,
-        }
+        LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason }
     }
 }
 

@@ -66,16 +66,39 @@ pub struct Hit {
     pub relevance_reason: String,
 }
 
-/// One event of a memory's history, for audit.
+/// What every event shows: where it sits in the log, when, who and through which interface, what it did.
 #[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct HistoryEntry {
+pub struct EventHeader {
     pub seq: u64,
     pub event_id: String,
     pub at: String,
     pub actor: String,
     pub interface: String,
+    /// stored, updated, deleted or undeleted.
     pub kind: String,
+    /// The memory's version after this event.
     pub version: u32,
+}
+
+impl From<&Event> for EventHeader {
+    fn from(event: &Event) -> EventHeader {
+        EventHeader {
+            seq: event.seq.0,
+            event_id: event.event_id.to_string(),
+            at: iso_utc(event.at.0),
+            actor: event.actor.id.clone().unwrap_or_default(),
+            interface: event.actor.interface.as_str().to_string(),
+            kind: event.kind.name().to_string(),
+            version: event.version,
+        }
+    }
+}
+
+/// One event of a memory's history, for audit.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct HistoryEntry {
+    #[serde(flatten)]
+    pub event: EventHeader,
     /// The memory before this event (absent for a first store).
     pub before: Option<Memory>,
     /// The memory after this event (absent after a delete).
@@ -84,16 +107,6 @@ pub struct HistoryEntry {
 
 impl HistoryEntry {
     pub(crate) fn new(event: &Event, before: Option<Memory>, after: Option<Memory>) -> HistoryEntry {
-        HistoryEntry {
-            seq: event.seq.0,
-            event_id: event.event_id.to_string(),
-            at: iso_utc(event.at.0),
-            actor: event.actor.id.clone().unwrap_or_default(),
-            interface: event.actor.interface.as_str().to_string(),
-            kind: event.kind.name().to_string(),
-            version: event.version,
-            before,
-            after,
-        }
+        HistoryEntry { event: event.into(), before, after }
     }
 }

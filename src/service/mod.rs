@@ -14,7 +14,7 @@ pub mod time_expr;
 pub use commands::{DeleteOutcome, DeleteRequest, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
-pub use memory::{HistoryEntry, Hit, Memory};
+pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
 
 use crate::embed::{Embedder, MODEL_NAME};
