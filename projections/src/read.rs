@@ -214,17 +214,16 @@ impl SqliteReader {
     }
 
     /// The `k` nearest among memories changed after `after` (exact distances): the part of the read model
-    /// an index that has applied the log up to `after` has not seen yet.
+    /// an index that has applied the log up to `after` has not seen yet. `INDEXED BY` and `CROSS JOIN` make
+    /// the `last_seq` index find the few changed rows first, whatever the statistics say, instead of a scan of
+    /// every vector (or of every memory).
     pub fn nearest_changed_since(
         &self,
         query: &[f32],
         k: usize,
         after: Seq,
     ) -> Result<Vec<(MemoryRow, f32)>, ReadError> {
-        let sql = format!(
-            "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance FROM memories m \
-             JOIN memory_embeddings e ON e.rowid = m.id WHERE m.last_seq > ? ORDER BY distance LIMIT ?"
-        );
+        let sql = changed_since_sql();
         let params = vec![
             Value::Blob(vector_blob(query)),
             Value::Integer(i64::try_from(after.0).unwrap_or(i64::MAX)),
@@ -346,6 +345,15 @@ impl SqliteReader {
     }
 }
 
+/// The query of `nearest_changed_since`.
+fn changed_since_sql() -> String {
+    format!(
+        "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance \
+         FROM memories m INDEXED BY idx_last_seq CROSS JOIN memory_embeddings e ON e.rowid = m.id \
+         WHERE m.last_seq > ? ORDER BY distance LIMIT ?"
+    )
+}
+
 /// Turns free text into an FTS5 query: every word quoted (so no user text is FTS syntax), any may match.
 fn fts_query(text: &str) -> Option<String> {
     let words: Vec<String> =
@@ -355,7 +363,37 @@ fn fts_query(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::fts_query;
+    use super::{changed_since_sql, fts_query};
+
+    #[test]
+    fn memories_changed_since_a_point_are_found_by_index_not_by_a_vector_scan() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("read.db");
+        drop(crate::SqliteProjection::open(&path).expect("create the read model"));
+        let conn = crate::sqlite::connect(&path).expect("connect");
+        // With statistics of a populated table sqlite would rather scan: that is the case to test.
+        let zeros = vec![0u8; crate::DIMENSIONS * 4];
+        for id in 1..=2000 {
+            conn.execute(
+                "INSERT INTO memories (id, content_hash, content, last_seq) VALUES (?, ?, ?, ?)",
+                rusqlite::params![id, format!("h{id}"), format!("memory {id}"), id],
+            )
+            .expect("insert a memory");
+            conn.execute(
+                "INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
+                rusqlite::params![id, zeros],
+            )
+            .expect("insert a vector");
+        }
+        conn.execute_batch("ANALYZE").expect("analyze");
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {}", changed_since_sql())).expect("plan");
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params![Vec::<u8>::new(), 0, 10], |r| r.get::<_, String>(3))
+            .expect("query the plan")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        assert!(plan[0].contains("SEARCH m USING INDEX idx_last_seq"), "{plan:?}");
+    }
 
     #[test]
     fn fts_queries_quote_every_word() {

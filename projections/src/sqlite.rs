@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 const NAME: &str = "sqlite_vec";
 
 /// Versioned migrations of the read model, applied in order at open.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "read_model", include_str!("../../migrations/0001_read_model.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "read_model", include_str!("../../migrations/0001_read_model.sql")),
+    (2, "last_seq_index", include_str!("../../migrations/0002_last_seq_index.sql")),
+];
 
 /// Why the read model could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -285,5 +288,24 @@ impl SqliteProjection {
     /// The file of this read model.
     pub fn path(&self) -> Option<PathBuf> {
         self.conn.path().map(PathBuf::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MIGRATIONS;
+
+    #[test]
+    fn every_migration_file_is_applied_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("the migrations directory")
+            .map(|e| e.expect("an entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".sql"))
+            .collect();
+        files.sort();
+        let registered: Vec<String> =
+            MIGRATIONS.iter().map(|(version, name, _)| format!("{version:04}_{name}.sql")).collect();
+        assert_eq!(registered, files, "each file in migrations/ must be listed in MIGRATIONS, in order");
     }
 }
