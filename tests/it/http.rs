@@ -746,3 +746,48 @@ async fn cors_lets_only_the_configured_origins_in() {
     let other = preflight("http://evil.example").await.expect("preflight");
     assert!(other.headers().get("access-control-allow-origin").is_none(), "another origin is not allowed");
 }
+
+#[tokio::test]
+async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept() {
+    let data = DataDir::new();
+    let mut server = server(&data, &[]).await;
+    let url = server.url("/api/memories");
+    let client = reqwest::Client::new();
+    // Long contents make each store's embedding take a while, so stores are still running at the signal.
+    let contents: Vec<String> = (0..48)
+        .map(|i| format!("Written while the server shuts down, number {i}: {}", "a long sentence to embed ".repeat(40)))
+        .collect();
+    let requests: Vec<_> = contents
+        .iter()
+        .map(|content| {
+            let request = client.post(&url).bearer_auth(KEY).json(&json!({ "content": content }));
+            tokio::spawn(async move {
+                let response = request.send().await;
+                (response, Instant::now())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let signalled = Instant::now();
+    signal(server.pid(), "TERM");
+    let (mut acknowledged, mut after_signal) = (Vec::new(), 0);
+    for (content, request) in contents.iter().zip(requests) {
+        if let (Ok(response), answered) = request.await.expect("the request task") {
+            // A request the server accepted before shutting down is answered in full, never cut off.
+            assert_eq!(response.status(), StatusCode::OK, "{content}");
+            let body: Value = response.json().await.expect("a complete JSON answer");
+            assert_eq!(body["success"], true, "{body}");
+            acknowledged.push(content_hash(content));
+            after_signal += usize::from(answered > signalled);
+        }
+    }
+    eprintln!("{} of {} stores acknowledged, {after_signal} of them after SIGTERM", acknowledged.len(), contents.len());
+    assert!(after_signal > 0, "no store was still in flight at SIGTERM; the test proves nothing");
+    let status = server.wait_exit(Duration::from_secs(20)).expect("the server exits after SIGTERM");
+    assert!(status.success(), "{status}:\n{}", server.stderr());
+    let restarted = self::server(&data, &[]).await;
+    let api = Api::new(&restarted);
+    for hash in &acknowledged {
+        api.get(&format!("/api/memories/{hash}")).await;
+    }
+}
