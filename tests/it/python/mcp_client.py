@@ -4,7 +4,9 @@ Usage: mcp_client.py BINARY DATA_DIR. Every check raises on failure; the last li
 """
 
 import asyncio
+import datetime
 import hashlib
+import json
 import os
 import sys
 import time
@@ -28,6 +30,25 @@ def structured(result):
     check(not result.is_error, f"tool call succeeded: {result.content}")
     check(result.structured_content is not None, "the result has structured content")
     return result.structured_content
+
+
+def sha(content):
+    return hashlib.sha256(content.strip().lower().encode()).hexdigest()
+
+
+async def text(session, name, arguments):
+    result = await session.call_tool(name, arguments)
+    check(not result.is_error, f"{name} succeeded: {result.content}")
+    return result.content[0].text
+
+
+async def rpc_error(call):
+    """The message of the JSON-RPC error the call must raise."""
+    try:
+        result = await call
+    except MCPError as error:
+        return error.error.message
+    raise AssertionError(f"expected a JSON-RPC error, got {result}")
 
 
 def error_text(result):
@@ -131,8 +152,168 @@ async def main():
                     check(True, "a JSON-RPC error")
             final = structured(await session.call_tool("memory_stats", {}))
             check(final["events"] == 5, "failed calls wrote nothing")
+            check("Unknown tool: no_such_tool" in await rpc_error(session.call_tool("no_such_tool", {})),
+                  "an unknown tool is a JSON-RPC error naming it")
+
+            await aliases(session, set(tools))
+            await resources(session)
+            await prompts(session)
 
     print(f"{passed} passed, 0 failed")
+
+
+ALIASES = ["store_memory", "retrieve_memory", "recall_memory", "search_by_tag", "delete_memory", "delete_by_tag",
+           "delete_by_tags", "delete_by_all_tags", "delete_by_timeframe", "delete_before_date", "cleanup_duplicates",
+           "debug_retrieve", "exact_match_retrieve", "get_raw_embedding", "check_database_health",
+           "recall_by_timeframe", "update_memory_metadata"]
+BILLING = "Decided to use PostgreSQL 16 for the billing service."
+TOKIO = "Rust async runtimes: tokio is multi-threaded by default."
+
+
+async def aliases(session, listed):
+    """The original v8.9 tool names, with its argument shapes and text formats (and the intended behaviour)."""
+    check(not listed & set(ALIASES), f"no alias is listed: {sorted(listed & set(ALIASES))}")
+    today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+    billing, hello = sha(BILLING), sha("Hello World")
+
+    stored = await text(session, "store_memory", {
+        "content": BILLING, "metadata": {"tags": ["decision", "database"], "type": "decision"}})
+    check(stored == f"Memory stored successfully (hash: {billing})", f"store_memory: {stored}")
+    await text(session, "store_memory", {"content": TOKIO, "metadata": {"tags": "rust,async", "type": "note"}})
+    await text(session, "store_memory", {"content": "Hello World"})
+    duplicate = await text(session, "store_memory", {"content": "Hello World"})
+    check(duplicate.startswith("Duplicate content detected"), f"store_memory duplicate: {duplicate}")
+    check("content" in error_text(await session.call_tool("store_memory", {})), "store_memory without content")
+
+    found = await text(session, "retrieve_memory", {"query": "which database for billing", "n_results": 2})
+    check(found.startswith("Found the following memories:\n\nMemory 1:\nTimestamp: ") and f"Hash: {billing}" in found
+          and "Relevance Score: 0." in found and found.count("Memory ") == 2, f"retrieve_memory works: {found}")
+    recalled = await text(session, "recall_memory", {"query": "today", "n_results": 3})
+    check(recalled.startswith(f"Found 3 memories from {today} 00:00 to {today} 23:59:\n\n"), f"recall: {recalled}")
+    recalled = await text(session, "recall_memory", {"query": "tokio runtime from today", "n_results": 1})
+    check(f"Hash: {sha(TOKIO)}" in recalled and "Relevance Score" in recalled, f"recall with a topic: {recalled}")
+    tagged = await text(session, "search_by_tag", {"tags": ["database"]})
+    check(tagged.startswith("Found the following memories:") and billing in tagged and "Type: decision" in tagged,
+          f"search_by_tag works: {tagged}")
+    check(await text(session, "search_by_tag", {"tags": ["nope"]}) == "No memories found with tags: nope",
+          "search_by_tag without matches")
+    exact = await text(session, "exact_match_retrieve", {"content": "Hello World"})
+    check(exact.startswith("Found the following exact matches:") and f"Hash: {hello}" in exact, f"exact: {exact}")
+    check(await text(session, "exact_match_retrieve", {"content": "hello"}) == "No exact matches found", "no exact")
+    debug = await text(session, "debug_retrieve", {"query": "tokio", "n_results": 1, "similarity_threshold": 0.0})
+    check("Similarity Score: 0." in debug and "Raw Distance: " in debug and "Backend: sqlite-vec" in debug,
+          f"debug_retrieve: {debug}")
+    embedding = await text(session, "get_raw_embedding", {"content": "Hello World"})
+    check(embedding.startswith("Embedding generated successfully:\nDimension: 384\nVector: [")
+          and embedding.count(", ") == 20, f"get_raw_embedding: {embedding}")
+    health = await text(session, "check_database_health", {})
+    report = json.loads(health.removeprefix("Database Health Check Results:\n"))
+    check(report["validation"]["status"] == "healthy" and report["statistics"]["total_memories"] == 5,
+          f"check_database_health: {report}")
+    by_day = await text(session, "recall_by_timeframe", {"start_date": today, "n_results": 5})
+    check(by_day.startswith(f"Found 5 memories from {today} to {today}:"), f"recall_by_timeframe: {by_day}")
+    check("YYYY-MM-DD" in error_text(await session.call_tool("recall_by_timeframe", {"start_date": "24/11/2026"})),
+          "a bad date is explained")
+    check(await text(session, "cleanup_duplicates", {}) == "No duplicate memories found", "cleanup_duplicates")
+
+    updated = await text(session, "update_memory_metadata", {
+        "content_hash": hello, "updates": {"tags": ["greeting"], "priority": "low"}})
+    check(updated == "Successfully updated memory metadata. Updated fields: tags, priority, updated_at", updated)
+    check(hello in await text(session, "search_by_tag", {"tags": ["greeting"]}), "the new tags are searchable")
+    unknown = "0" * 64
+    check("not found" in error_text(await session.call_tool("update_memory_metadata", {
+        "content_hash": unknown, "updates": {"tags": ["x"]}})), "updating an unknown hash")
+    check(await text(session, "delete_memory", {"content_hash": hello}) == f"Successfully deleted memory {hello}",
+          "delete_memory")
+    check("not found" in error_text(await session.call_tool("delete_memory", {"content_hash": unknown})),
+          "deleting an unknown hash")
+
+    check(await text(session, "delete_by_tag", {"tags": ["pets"]}) == "Successfully deleted 1 memories with tag 'pets'",
+          "delete_by_tag")
+    for content, tags in [("Alpha note", ["a", "b"]), ("Beta note", ["a"])]:
+        await text(session, "store_memory", {"content": content, "metadata": {"tags": tags}})
+    all_tags = await text(session, "delete_by_all_tags", {"tags": ["a", "b"]})
+    check(all_tags == "Successfully deleted 1 memories with all tags: a, b", f"delete_by_all_tags works: {all_tags}")
+    any_tags = await text(session, "delete_by_tags", {"tags": ["a"]})
+    check(any_tags.startswith("Successfully deleted 1 memories with tags: a (Operation ID: delete_by_tags_"), any_tags)
+    before = await text(session, "delete_before_date", {"before_date": "2000-01-01"})
+    check(before == "Deleted 0 memories: created before 2000-01-01", f"nothing is that old: {before}")
+    by_frame = await text(session, "delete_by_timeframe", {"start_date": today, "end_date": today, "tag": "rust"})
+    check(by_frame == f"Deleted 1 memories: created from {today} to {today} with tag 'rust'",
+          f"delete_by_timeframe works: {by_frame}")
+    tomorrow = (datetime.datetime.now(datetime.timezone.utc).date() + datetime.timedelta(days=1)).isoformat()
+    before = await text(session, "delete_before_date", {"before_date": tomorrow, "tag": "security"})
+    check(before == f"Deleted 1 memories: created before {tomorrow} with tag 'security'", f"delete_before_date: {before}")
+    check("before_date" in error_text(await session.call_tool("delete_before_date", {"before_date": "soon"})),
+          "delete_before_date with a bad date")
+    left = structured(await session.call_tool("memory_list", {}))
+    check([m["content_hash"] for m in left["memories"]] == [billing], f"only the billing decision is left: {left}")
+
+
+async def resources(session):
+    listed = {r.uri: r for r in (await session.list_resources()).resources}
+    for uri in ["memory://stats", "memory://tags", "memory://recent/10", "memory://tag/decision"]:
+        check(uri in listed and listed[uri].mime_type == "application/json", f"{uri} is listed: {sorted(listed)}")
+    templates = {t.uri_template for t in (await session.list_resource_templates()).resource_templates}
+    check(templates == {"memory://recent/{n}", "memory://tag/{tag}", "memory://search/{query}"}, f"{templates}")
+
+    async def read(uri):
+        contents = (await session.read_resource(uri)).contents
+        check(len(contents) == 1 and contents[0].mime_type == "application/json", f"{uri} is one JSON document")
+        return json.loads(contents[0].text)
+
+    billing = sha(BILLING)
+    check((await read("memory://stats"))["total_memories"] == 1, "memory://stats")
+    tags = await read("memory://tags")
+    check(tags == {"count": 2, "tags": ["database", "decision"]} or set(tags["tags"]) == {"database", "decision"},
+          f"memory://tags: {tags}")
+    recent = await read("memory://recent/5")
+    check(recent["count"] == 1 and recent["memories"][0]["content_hash"] == billing
+          and recent["memories"][0]["tags_str"] == "decision,database", f"memory://recent/5: {recent}")
+    tagged = await read("memory://tag/database")
+    check(tagged["tag"] == "database" and tagged["count"] == 1, f"memory://tag/database: {tagged}")
+    found = await read("memory://search/which%20database%3F")
+    check(found["query"] == "which database?" and found["results"][0]["memory"]["content_hash"] == billing
+          and 0.5 < found["results"][0]["similarity_score"] <= 1, f"memory://search: {found}")
+    check("Resource not found: memory://nope" in await rpc_error(session.read_resource("memory://nope")),
+          "an unknown resource is a JSON-RPC error")
+    check("1 to 100" in await rpc_error(session.read_resource("memory://recent/0")), "a bad n is explained")
+
+
+async def prompts(session):
+    listed = {p.name: p for p in (await session.list_prompts()).prompts}
+    check(set(listed) == {"memory_review", "memory_analysis", "knowledge_export", "memory_cleanup",
+                          "learning_session"}, f"prompts: {sorted(listed)}")
+    check([(a.name, a.required) for a in listed["learning_session"].arguments]
+          == [("topic", True), ("key_points", True), ("questions", False)], "learning_session's arguments")
+
+    async def prompt(name, arguments):
+        result = await session.get_prompt(name, arguments)
+        check(len(result.messages) == 1 and result.messages[0].role == "user", f"{name} is one user message")
+        return result.messages[0].content.text
+
+    billing = sha(BILLING)
+    check(billing in await prompt("memory_review", {"time_period": "today"}), "memory_review shows the memories")
+    check(billing in await prompt("memory_review", {"time_period": "this week", "focus_area": "databases"}),
+          "memory_review with a focus area")
+    check("database (1)" in await prompt("memory_analysis", {"tags": "database", "time_range": "all time"}),
+          "memory_analysis counts tags")
+    check("# Memory export" in await prompt("knowledge_export", {"format": "markdown"}), "knowledge_export markdown")
+    exported = await prompt("knowledge_export", {"format": "json", "filter": "decision"})
+    check(f'"content_hash": "{billing}"' in exported, f"knowledge_export json with a filter: {exported}")
+    cleanup = await prompt("memory_cleanup", {"older_than": "1 year", "similarity_threshold": "0.9"})
+    check("Near-duplicate pairs" in cleanup and "Memories older than 1 year (0)" in cleanup, f"cleanup: {cleanup}")
+    learned = await prompt("learning_session", {"topic": "Rust lifetimes", "key_points": "borrow checker, elision",
+                                                "questions": "variance"})
+    check("I stored these notes as memory" in learned and "- elision" in learned, f"learning_session: {learned}")
+    notes = structured(await session.call_tool("memory_list", {"tags": ["learning_session"]}))
+    check(notes["total"] == 1 and notes["memories"][0]["memory_type"] == "learning_note", "the session was stored")
+    check("time_period" in await rpc_error(session.get_prompt("memory_review", {})), "a missing argument is named")
+    check("time expression" in await rpc_error(session.get_prompt("memory_review", {"time_period": "next blursday"})),
+          "a bad time period is explained")
+    check("json, markdown or text" in await rpc_error(session.get_prompt("knowledge_export", {"format": "xml"})),
+          "a bad format is explained")
+    check("Unknown prompt" in await rpc_error(session.get_prompt("nope", {})), "an unknown prompt")
 
 
 asyncio.run(main())

@@ -1,19 +1,31 @@
 //! The MCP server over stdio (`mcp-memory-service mcp`), built on the official Rust SDK (rmcp).
 //!
-//! Each tool is a thin call into the service. A tool that fails on the user's input answers with
-//! `isError: true` and a message saying what to fix; malformed arguments are rejected by rmcp as
-//! JSON-RPC errors. stdout carries only MCP messages (logs go to stderr), and `initialize` is answered
+//! This module owns the advertised tools and the handler that routes every request; the original v8.9
+//! tool names live in `aliases` (callable, never listed), the `memory://` resources in `resources` and the
+//! original's prompts in `prompts`. Each tool is a thin call into the service. A tool that fails on the
+//! user's input answers with `isError: true` and a message saying what to fix; an unknown tool is a
+//! JSON-RPC error. stdout carries only MCP messages (logs go to stderr), and `initialize` is answered
 //! before the embedding model has loaded: it loads in the background and the first search waits for it.
 
+mod aliases;
+mod prompts;
+mod resources;
+
 use crate::service::{
-    DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError, StoreOutcome,
-    StoreRequest, UpdateRequest,
+    DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError,
+    StoreOutcome, StoreRequest, UpdateRequest,
 };
 use mms_log::{Actor, Interface};
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{Implementation, ServerCapabilities, ServerConfig};
-use rmcp::{Json, ServerHandler, tool, tool_handler, tool_router};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -22,7 +34,10 @@ use serde_json::{Map, Value};
 #[derive(Clone)]
 pub struct McpServer {
     service: Service,
+    /// The advertised tools.
     tool_router: ToolRouter<McpServer>,
+    /// The original's tool names: callable, never listed.
+    alias_router: ToolRouter<McpServer>,
 }
 
 /// Tags as a list or as one comma-separated string: clients send both.
@@ -232,11 +247,37 @@ fn actor() -> Actor {
 #[tool_router]
 impl McpServer {
     pub fn new(service: Service) -> McpServer {
-        McpServer { service, tool_router: Self::tool_router() }
+        McpServer { service, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
     }
 
     fn time(&self, phrase: Option<&str>) -> Result<Option<crate::service::time_expr::TimeRange>, String> {
         phrase.filter(|p| !p.trim().is_empty()).map(|p| self.service.time_range(p)).transpose().map_err(failure)
+    }
+
+    /// Stores a memory; a duplicate is a result, not a failure. Shared by every tool and prompt that stores.
+    async fn store(&self, request: StoreRequest) -> Result<StoreResult, String> {
+        Ok(match self.service.store(request, actor()).await.map_err(failure)? {
+            StoreOutcome::Stored(memory) => StoreResult {
+                success: true,
+                message: "Memory stored successfully".into(),
+                content_hash: memory.content_hash,
+            },
+            StoreOutcome::Duplicate { content_hash } => {
+                StoreResult { success: false, message: "Duplicate content detected".into(), content_hash }
+            }
+        })
+    }
+
+    async fn delete_one(&self, hash: &str) -> Result<(), String> {
+        self.service.delete(hash, None, actor()).await.map_err(failure)
+    }
+
+    async fn delete_matching(&self, request: DeleteRequest) -> Result<DeleteOutcome, String> {
+        self.service.delete_where(request, actor()).await.map_err(failure)
+    }
+
+    async fn update(&self, hash: &str, request: UpdateRequest) -> Result<Memory, String> {
+        self.service.update(hash, request, actor()).await.map_err(failure)
     }
 
     /// Store a memory. Storing the same content again (ignoring case and surrounding spaces) is reported
@@ -255,16 +296,7 @@ impl McpServer {
             metadata: args.metadata.unwrap_or_default(),
             ..StoreRequest::default()
         };
-        Ok(Json(match self.service.store(request, actor()).await.map_err(failure)? {
-            StoreOutcome::Stored(memory) => StoreResult {
-                success: true,
-                message: "Memory stored successfully".into(),
-                content_hash: memory.content_hash,
-            },
-            StoreOutcome::Duplicate { content_hash } => {
-                StoreResult { success: false, message: "Duplicate content detected".into(), content_hash }
-            }
-        }))
+        self.store(request).await.map(Json)
     }
 
     /// Search memories by meaning (default), keywords, both, or exact content; filter by tags and by a
@@ -327,7 +359,7 @@ impl McpServer {
             metadata: args.metadata,
             expected_version: None,
         };
-        let memory = self.service.update(&args.content_hash, request, actor()).await.map_err(failure)?;
+        let memory = self.update(&args.content_hash, request).await?;
         Ok(Json(ChangeResult {
             success: true,
             message: "Memory updated".into(),
@@ -352,7 +384,7 @@ impl McpServer {
                     content_hashes: vec![memory.content_hash],
                 }));
             }
-            self.service.delete(&hash, None, actor()).await.map_err(failure)?;
+            self.delete_one(&hash).await?;
             return Ok(Json(ChangeResult {
                 success: true,
                 message: "Memory deleted".into(),
@@ -360,19 +392,14 @@ impl McpServer {
             }));
         }
         let outcome = self
-            .service
-            .delete_where(
-                DeleteRequest {
-                    tags,
-                    match_all: args.tag_match == TagMatch::All,
-                    memory_type: None,
-                    created: self.time(args.time_expr.as_deref())?,
-                    dry_run: args.dry_run,
-                },
-                actor(),
-            )
-            .await
-            .map_err(failure)?;
+            .delete_matching(DeleteRequest {
+                tags,
+                match_all: args.tag_match == TagMatch::All,
+                memory_type: None,
+                created: self.time(args.time_expr.as_deref())?,
+                dry_run: args.dry_run,
+            })
+            .await?;
         let message = if outcome.dry_run {
             format!("Would delete {} memories", outcome.matched)
         } else {
@@ -415,14 +442,84 @@ impl McpServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
             .with_server_info(Implementation::new("mcp-memory-service", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "Long-term memory: memory_store what is worth remembering, memory_search to recall it by meaning, \
                  tags or time, memory_history to see how a memory changed.",
             )
+    }
+
+    /// Only the advertised tools: the aliases stay out of the list.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult::with_all_items(self.tool_router.list_all()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let router = if self.tool_router.has_route(&request.name) {
+            &self.tool_router
+        } else if self.alias_router.has_route(&request.name) {
+            &self.alias_router
+        } else {
+            return Err(ErrorData::invalid_params(
+                format!("Unknown tool: {}; tools/list lists the tools", request.name),
+                None,
+            ));
+        };
+        router.call(ToolCallContext::new(self, request, context)).await
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tool_router.get(name).or_else(|| self.alias_router.get(name)).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(ListResourcesResult::with_all_items(self.resources().await))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read(&request.uri).await.map(ReadResourceResponse::from)
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        self.prompt(&request.name, request.arguments.unwrap_or_default()).await.map(GetPromptResponse::from)
     }
 }
