@@ -11,6 +11,7 @@ mod memories;
 mod search;
 
 use crate::config::{Paths, ServeArgs};
+use crate::mcp::McpServer;
 use crate::service::Service;
 use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -22,10 +23,13 @@ use axum::{Json, Router};
 use error::ApiError;
 pub(crate) use events::EventHub;
 use mms_log::{Actor, Interface};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -38,17 +42,49 @@ pub(crate) struct AppState {
     dashboard_dir: Option<PathBuf>,
 }
 
-/// The HTTP side of a running server: its router and the event hub to close at shutdown.
+/// The HTTP side of a running server: its router, and the streams to close at shutdown.
 pub struct Http {
     pub router: Router,
     events: Arc<EventHub>,
+    mcp_sessions: CancellationToken,
 }
 
 impl Http {
-    /// Ends every SSE stream (with a `connection_closed` event), so a graceful shutdown can finish.
+    /// Ends every SSE stream (with a `connection_closed` event) and every MCP session, so a graceful
+    /// shutdown can finish.
     pub fn close_streams(&self) {
         self.events.close();
+        self.mcp_sessions.cancel();
     }
+}
+
+/// MCP over streamable HTTP at `/mcp`, on the same service. Browsers may call it only from the origins in
+/// MCP_CORS_ORIGINS (a request with any other `Origin` is refused with 403); clients that send no `Origin`
+/// (every non-browser one) pass. The `Host` check rmcp does by default is off: a server on 0.0.0.0 is
+/// reached by names it cannot know, and the Origin check is what stops DNS rebinding.
+fn mcp_service(
+    service: Service,
+    args: &ServeArgs,
+    sessions: CancellationToken,
+) -> StreamableHttpService<McpServer, LocalSessionManager> {
+    let origins = cors_origins(args.cors_origins.as_deref());
+    let mut config = StreamableHttpServerConfig::default()
+        .disable_allowed_hosts()
+        .with_cancellation_token(sessions)
+        .with_max_request_body_bytes(args.max_body_bytes)
+        .with_sse_keep_alive(Some(Duration::from_secs(args.sse_heartbeat)));
+    config = if origins.contains(&"*") {
+        config.disable_allowed_origins()
+    } else if origins.is_empty() {
+        config.enforce_origin_validation()
+    } else {
+        config.with_allowed_origins(origins)
+    };
+    StreamableHttpService::new(
+        move || Ok(McpServer::new(service.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    )
 }
 
 /// The actor of a write: the `X-Agent-ID` header when given, else the authenticated client.
@@ -103,9 +139,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
+/// MCP_CORS_ORIGINS as a list: `*`, origins, or nothing (same origin only).
+fn cors_origins(origins: Option<&str>) -> Vec<&str> {
+    origins.unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()).collect()
+}
+
 /// CORS from MCP_CORS_ORIGINS: `*`, a comma-separated list, or nothing (same origin only).
 fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
-    let origins: Vec<&str> = origins.unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()).collect();
+    let origins = cors_origins(origins);
     if origins.is_empty() {
         return Ok(None);
     }
@@ -124,12 +165,15 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
         "x-api-key".parse().expect("a header name"),
         "x-agent-id".parse().expect("a header name"),
         "last-event-id".parse().expect("a header name"),
+        "mcp-session-id".parse().expect("a header name"),
+        "mcp-protocol-version".parse().expect("a header name"),
     ];
     Ok(Some(
         CorsLayer::new()
             .allow_origin(allow)
             .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS])
-            .allow_headers(headers),
+            .allow_headers(headers)
+            .expose_headers(["mcp-session-id".parse::<axum::http::HeaderName>().expect("a header name")]),
     ))
 }
 
@@ -137,6 +181,8 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
 pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
     let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
     events.spawn_feeder();
+    let mcp_sessions = CancellationToken::new();
+    let mcp = mcp_service(service.clone(), args, mcp_sessions.clone());
     let state = AppState { service, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
     let auth = Arc::new(Auth { api_key: args.api_key.clone(), allow_anonymous: args.allow_anonymous_access });
     if auth.api_key.is_none() && !auth.allow_anonymous {
@@ -173,6 +219,7 @@ pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Resul
     let mut router = Router::new()
         .route("/api/health", get(health))
         .route("/api/events", get(events::stream))
+        .route_service("/mcp", mcp)
         .route("/", get(docs::dashboard_index))
         .route("/static/{file}", get(docs::dashboard_file))
         .route("/api/docs", get(docs::swagger_index))
@@ -188,7 +235,7 @@ pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Resul
     if let Some(cors) = cors(args.cors_origins.as_deref())? {
         router = router.layer(cors);
     }
-    Ok(Http { router, events })
+    Ok(Http { router, events, mcp_sessions })
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
-"""Drives `mcp-memory-service mcp` with the official Python MCP SDK (ClientSession over stdio).
+"""Drives the MCP server with the official Python MCP SDK (ClientSession), over either transport.
 
-Usage: mcp_client.py BINARY DATA_DIR. Every check raises on failure; the last line is "N passed, 0 failed".
+Usage: mcp_client.py stdio BINARY DATA_DIR (spawns `mcp-memory-service mcp`)
+       mcp_client.py http URL API_KEY       (streamable HTTP at a running server's /mcp)
+Both start from an empty store. Every check raises on failure; the last line is "N passed, 0 failed".
 """
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import json
@@ -13,10 +16,30 @@ import time
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-BINARY, DATA_DIR = sys.argv[1], sys.argv[2]
+TRANSPORT = sys.argv[1]
 passed = 0
+
+
+@contextlib.asynccontextmanager
+async def connect():
+    """The (read, write) streams of a fresh connection over the chosen transport."""
+    if TRANSPORT == "stdio":
+        binary, data_dir = sys.argv[2], sys.argv[3]
+        env = dict(os.environ, MCP_MEMORY_BASE_DIR=data_dir)
+        params = StdioServerParameters(command=binary, args=["mcp"], env=env, cwd=data_dir)
+        async with stdio_client(params) as (read, write):
+            yield read, write
+    elif TRANSPORT == "http":
+        url, key = sys.argv[2], sys.argv[3]
+        async with create_mcp_http_client(headers={"X-API-Key": key}) as http:
+            async with streamable_http_client(url, http_client=http) as (read, write):
+                yield read, write
+    else:
+        raise SystemExit(f"unknown transport {TRANSPORT}: stdio or http")
 
 
 def check(condition, what):
@@ -57,9 +80,7 @@ def error_text(result):
 
 
 async def main():
-    env = dict(os.environ, MCP_MEMORY_BASE_DIR=DATA_DIR)
-    params = StdioServerParameters(command=BINARY, args=["mcp"], env=env, cwd=DATA_DIR)
-    async with stdio_client(params) as (read, write):
+    async with connect() as (read, write):
         async with ClientSession(read, write) as session:
             started = time.monotonic()
             init = await session.initialize()
