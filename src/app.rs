@@ -3,6 +3,7 @@
 
 use crate::config::{Config, Paths, ServeArgs};
 use crate::embed::{Embedder, ModelPaths, ModelStatus};
+use crate::mcp::host::{Host, HostKind};
 use crate::service::{CachedVectors, Service, ServiceOptions};
 use anyhow::{Context, bail};
 use mms_log::{Log, Seq};
@@ -170,7 +171,36 @@ pub fn rebuild(config: &Config, progress: impl FnMut(Seq, Seq) + Send) -> anyhow
     Ok(Rebuilt { events, read_model, ann })
 }
 
-/// Runs the HTTP server until `shutdown` completes.
+/// Whether opening the store failed because another process has the event log open.
+pub fn is_in_use(error: &anyhow::Error) -> bool {
+    matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
+}
+
+/// Opens the store for `serve`. When an `mcp` process owns it, asks that process to hand it over and
+/// waits for the log's lock (the `mcp` processes then relay to this server).
+async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
+    let opener = config.clone();
+    match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
+        Err(error) if is_in_use(&error) => {}
+        other => return other,
+    }
+    let base_dir = config.paths().base_dir;
+    crate::mcp::host::request_takeover(&base_dir).await?;
+    tracing::info!("an MCP process owned the store and is handing it over");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let opener = config.clone();
+        match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
+            Err(error) if is_in_use(&error) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Runs the HTTP server until `shutdown` completes. It owns the store and hosts the MCP sessions of the
+/// `mcp` processes on the same data directory.
 pub async fn serve(
     config: &Config,
     args: &ServeArgs,
@@ -179,7 +209,9 @@ pub async fn serve(
     let address = format!("{}:{}", args.host, args.port);
     let listener =
         tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
-    let store = Store::open(config, true)?;
+    let store = open_for_serve(config).await?;
+    let host = Host::start(store.service.clone(), &store.paths.base_dir, HostKind::Serve)
+        .context("cannot listen on the store's MCP socket")?;
     tracing::info!(address = %listener.local_addr()?, data = %store.paths.base_dir.display(), "serving");
     let http = crate::http::router(store.service.clone(), store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -189,18 +221,12 @@ pub async fn serve(
         http.close_streams();
     };
     axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    host.finish(crate::mcp::host::DRAIN_GRACE).await;
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())
 }
 
-/// Runs the MCP server on stdin/stdout until the client closes the connection. The model loads in the
-/// background, so `initialize` is answered at once.
+/// Runs the MCP server on stdin/stdout until the client closes the connection (see `mcp::relay`).
 pub async fn mcp(config: &Config) -> anyhow::Result<()> {
-    use rmcp::ServiceExt;
-    let store = Store::open(config, true)?;
-    let server = crate::mcp::McpServer::new(store.service.clone());
-    let running = server.serve(rmcp::transport::stdio()).await.context("the MCP handshake failed")?;
-    running.waiting().await?;
-    tokio::task::spawn_blocking(move || store.close()).await?;
-    Ok(())
+    crate::mcp::relay::run(config).await
 }

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// Long-term semantic memory for AI agents: an event-sourced, drop-in replacement for the Python MCP Memory Service.
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(name = "mcp-memory-service", version, about, long_about = None)]
 pub struct Config {
     #[command(flatten)]
@@ -76,7 +76,7 @@ pub struct ModelConfig {
 }
 
 /// What to do.
-#[derive(Debug, Subcommand)]
+#[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Start the HTTP server.
     Serve(ServeArgs),
@@ -127,7 +127,7 @@ pub enum Command {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "MCP_HTTP_HOST", default_value = "127.0.0.1")]
@@ -185,7 +185,7 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct StoreArgs {
     /// The content; read from standard input when absent.
     pub content: Option<String>,
@@ -200,7 +200,7 @@ pub struct StoreArgs {
     pub metadata: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
@@ -217,7 +217,7 @@ pub struct SearchArgs {
 }
 
 /// Which memories: by tags and creation time. Shared by search, list and delete.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct FilterArgs {
     /// Only memories with these tags (exact match; comma-separated or repeated).
     #[arg(long, value_delimiter = ',')]
@@ -230,7 +230,7 @@ pub struct FilterArgs {
     pub time: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ListArgs {
     #[arg(long, default_value_t = 1)]
     pub page: usize,
@@ -242,7 +242,7 @@ pub struct ListArgs {
     pub filter: FilterArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct UpdateArgs {
     /// Content hash.
     pub hash: String,
@@ -260,7 +260,7 @@ pub struct UpdateArgs {
     pub expect_version: Option<u32>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct DeleteArgs {
     /// Content hash of one memory.
     pub hash: Option<String>,

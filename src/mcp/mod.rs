@@ -8,7 +8,9 @@
 //! before the embedding model has loaded: it loads in the background and the first search waits for it.
 
 mod aliases;
+pub mod host;
 mod prompts;
+pub mod relay;
 mod resources;
 
 use crate::service::{
@@ -244,6 +246,16 @@ fn actor() -> Actor {
     Actor::new(Interface::Mcp, None)
 }
 
+/// What `initialize` answers: the server, its capabilities and a hint for the model.
+pub(crate) fn server_info() -> ServerConfig {
+    ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
+        .with_server_info(Implementation::new("mcp-memory-service", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Long-term memory: memory_store what is worth remembering, memory_search to recall it by meaning, \
+             tags or time, memory_history to see how a memory changed.",
+        )
+}
+
 #[tool_router]
 impl McpServer {
     pub fn new(service: Service) -> McpServer {
@@ -444,12 +456,7 @@ impl McpServer {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_resources().enable_prompts().build())
-            .with_server_info(Implementation::new("mcp-memory-service", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "Long-term memory: memory_store what is worth remembering, memory_search to recall it by meaning, \
-                 tags or time, memory_history to see how a memory changed.",
-            )
+        server_info()
     }
 
     /// Only the advertised tools: the aliases stay out of the list.

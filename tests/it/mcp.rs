@@ -79,3 +79,20 @@ async fn the_mcp_endpoint_needs_credentials_and_refuses_foreign_origins() {
         assert!(text.contains("\"serverInfo\"") && text.contains("mcp-memory-service"), "{text}");
     }
 }
+
+#[test]
+fn three_stdio_clients_and_the_server_share_one_store_and_survive_the_owner_being_killed() {
+    let data = DataDir::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/shared_store.py");
+    let port = crate::support::free_port().to_string();
+    let output = Command::new(python())
+        .args([script, env!("CARGO_BIN_EXE_mcp-memory-service"), &data.path().to_string_lossy(), &port, KEY])
+        .output()
+        .expect("run the shared-store script");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let serve_log = std::fs::read_to_string(data.path().join("serve.stderr")).unwrap_or_default();
+    assert!(output.status.success(), "the shared-store script failed:\n{stdout}\n{stderr}\nserve:\n{serve_log}");
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    assert!(!serve_log.contains("open in another process"), "no lock error:\n{serve_log}");
+}

@@ -1,0 +1,306 @@
+//! One store, many processes. redb lets one process open the event log; that process (the owner: `serve`,
+//! or the first `mcp` process) hosts MCP sessions on a Unix socket in the data directory, and every other
+//! `mcp` process relays its client's messages there (`relay`).
+//!
+//! The socket carries newline-delimited JSON: MCP messages, plus a few lines of our own ([`Control`],
+//! which have an `mms` key where MCP messages have `jsonrpc`). A connection opens with `Control::Mcp`
+//! (an MCP session follows) or `Control::Takeover` (a starting `serve` asks for the store). When the owner
+//! goes away gracefully it sends `Control::Handover` on every session: the relay stops sending, waits for
+//! the answers to what it already sent, disconnects, and reconnects to the next owner, so no request is
+//! lost or answered twice. Only a killed owner leaves requests unanswered; the relay answers those with
+//! an error that says so.
+
+use super::McpServer;
+use crate::service::Service;
+use rmcp::ServiceExt;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long a departing owner waits for relays to finish what they sent before it closes anyway.
+pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// The socket of the store in `base_dir`: `mcp.sock` inside it, or, when that path is too long for a Unix
+/// socket address (108 bytes), a name in the temp directory derived from the data directory's path.
+pub fn socket_path(base_dir: &Path) -> PathBuf {
+    let inside = base_dir.join("mcp.sock");
+    if inside.as_os_str().len() < 100 {
+        return inside;
+    }
+    use sha2::{Digest, Sha256};
+    let canonical = base_dir.canonicalize().unwrap_or_else(|_| base_dir.to_path_buf());
+    let digest = hex::encode(Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
+    std::env::temp_dir().join(format!("mcp-memory-{}.sock", &digest[..16]))
+}
+
+/// Who may own the store after a handover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Successor {
+    /// A `serve` process is about to open it: relays only reconnect, they do not try to open it.
+    Serve,
+    /// Whoever gets there first.
+    Any,
+}
+
+/// Our own lines on the socket.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "mms", rename_all = "snake_case")]
+pub(crate) enum Control {
+    /// Relay → owner, first line: an MCP session follows.
+    Mcp { pid: u32 },
+    /// `serve` → owner, first line: hand the store over to me.
+    Takeover { pid: u32 },
+    /// Owner → relay: the store changes owner; finish what is in flight, then reconnect.
+    Handover { to: Successor },
+    /// Owner → `serve`: the store is not handed over (the owner is itself a server).
+    Refused { reason: String },
+}
+
+impl Control {
+    pub(crate) fn line(&self) -> String {
+        let mut line = serde_json::to_string(self).expect("a control line serializes");
+        line.push('\n');
+        line
+    }
+
+    /// The control line in `line`, if it is one.
+    pub(crate) fn parse(line: &str) -> Option<Control> {
+        if !line.trim_start().starts_with("{\"mms\"") {
+            return None;
+        }
+        serde_json::from_str(line).ok()
+    }
+}
+
+/// Which process hosts: an `mcp` process gives the store to a `serve` that asks; a `serve` keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKind {
+    Mcp,
+    Serve,
+}
+
+/// The owner's side: the listener and its sessions.
+pub struct Host {
+    path: PathBuf,
+    handover: watch::Sender<Option<Successor>>,
+    sessions: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Host {
+    /// Listens on the store's socket (replacing a stale one: the caller holds the log's lock, so no live
+    /// owner is using it) and serves every connection on `service`.
+    pub fn start(service: Service, base_dir: &Path, kind: HostKind) -> std::io::Result<Host> {
+        let path = socket_path(base_dir);
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        let (handover, _) = watch::channel(None);
+        let host = Host { path, handover, sessions: TaskTracker::new(), cancel: CancellationToken::new() };
+        let accept = Acceptor {
+            listener,
+            service,
+            kind,
+            handover: host.handover.clone(),
+            sessions: host.sessions.clone(),
+            cancel: host.cancel.clone(),
+        };
+        host.sessions.spawn(accept.run());
+        tracing::debug!(socket = %host.path.display(), "hosting MCP sessions for other processes");
+        Ok(host)
+    }
+
+    /// Stops accepting and tells every session to move to the next owner.
+    pub fn begin_handover(&self, to: Successor) {
+        let begun = self.handover.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(to);
+                true
+            } else {
+                false
+            }
+        });
+        if begun {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// Hands over (to anyone, unless a handover already began) and waits for the sessions to end: relays
+    /// disconnect once their requests are answered; after `grace` the rest are cut.
+    pub async fn finish(self, grace: Duration) {
+        self.begin_handover(Successor::Any);
+        self.sessions.close();
+        if tokio::time::timeout(grace, self.sessions.wait()).await.is_err() {
+            tracing::warn!("some MCP relays did not finish within {grace:?}; closing their sessions");
+            self.cancel.cancel();
+            self.sessions.wait().await;
+        }
+    }
+}
+
+struct Acceptor {
+    listener: UnixListener,
+    service: Service,
+    kind: HostKind,
+    handover: watch::Sender<Option<Successor>>,
+    sessions: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Acceptor {
+    async fn run(self) {
+        let mut handover = self.handover.subscribe();
+        loop {
+            let stream = tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        tracing::warn!(%error, "accepting an MCP relay failed");
+                        continue;
+                    }
+                },
+                _ = handover.wait_for(Option::is_some) => return,
+                () = self.cancel.cancelled() => return,
+            };
+            let connection = Connection {
+                service: self.service.clone(),
+                kind: self.kind,
+                handover: self.handover.clone(),
+                cancel: self.cancel.clone(),
+            };
+            self.sessions.spawn(connection.run(stream));
+        }
+    }
+}
+
+struct Connection {
+    service: Service,
+    kind: HostKind,
+    handover: watch::Sender<Option<Successor>>,
+    cancel: CancellationToken,
+}
+
+impl Connection {
+    async fn run(self, stream: UnixStream) {
+        let (read, mut write) = stream.into_split();
+        let mut lines = BufReader::new(read).lines();
+        let hello = match tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await {
+            Ok(Ok(Some(line))) => Control::parse(&line),
+            _ => None,
+        };
+        match hello {
+            Some(Control::Mcp { pid }) => {
+                tracing::debug!(pid, "an MCP relay connected");
+                self.session(lines, write).await;
+            }
+            Some(Control::Takeover { pid }) => {
+                let answer = if self.kind == HostKind::Mcp {
+                    tracing::info!(pid, "handing the store over to a starting server");
+                    self.handover.send_if_modified(|current| {
+                        let begin = current.is_none();
+                        if begin {
+                            *current = Some(Successor::Serve);
+                        }
+                        begin
+                    });
+                    Control::Handover { to: Successor::Serve }
+                } else {
+                    Control::Refused {
+                        reason: format!(
+                            "the store is already served by another `mcp-memory-service serve` (pid {})",
+                            std::process::id()
+                        ),
+                    }
+                };
+                let _ = write.write_all(answer.line().as_bytes()).await;
+            }
+            _ => tracing::debug!("a connection to the MCP socket did not introduce itself; closed"),
+        }
+    }
+
+    /// Runs one MCP session for a relay: rmcp serves it over an in-memory pipe, and this loop copies
+    /// whole lines both ways, so a handover line never lands inside an MCP message.
+    async fn session(
+        self,
+        mut from_relay: tokio::io::Lines<BufReader<tokio::net::unix::OwnedReadHalf>>,
+        mut to_relay: tokio::net::unix::OwnedWriteHalf,
+    ) {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let server = McpServer::new(self.service.clone());
+        let rmcp = tokio::spawn(async move {
+            if let Ok(running) = server.serve(theirs).await {
+                let _ = running.waiting().await;
+            }
+        });
+        let (our_read, mut to_server) = tokio::io::split(ours);
+        let mut from_server = BufReader::new(our_read).lines();
+        let mut handover = self.handover.subscribe();
+        let mut told = false;
+        loop {
+            tokio::select! {
+                line = from_relay.next_line() => match line {
+                    Ok(Some(line)) => {
+                        if to_server.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                line = from_server.next_line() => match line {
+                    Ok(Some(line)) => {
+                        if to_relay.write_all(format!("{line}\n").as_bytes()).await.is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                },
+                to = async { handover.wait_for(Option::is_some).await.ok().and_then(|to| *to) }, if !told => {
+                    told = true;
+                    let to = to.unwrap_or(Successor::Any);
+                    if to_relay.write_all(Control::Handover { to }.line().as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+                () = self.cancel.cancelled() => break,
+            }
+        }
+        drop(to_server);
+        drop(from_server);
+        let _ = tokio::time::timeout(Duration::from_secs(5), rmcp).await;
+    }
+}
+
+/// Asks the owner of the store in `base_dir` to hand it over (for a starting `serve`). Ok when it agreed;
+/// an error that says why when there is no owner to ask or it refused.
+pub async fn request_takeover(base_dir: &Path) -> anyhow::Result<()> {
+    let path = socket_path(base_dir);
+    let stream = UnixStream::connect(&path).await.map_err(|error| {
+        anyhow::anyhow!(
+            "the event log in {} is open in another process that does not share it ({error} at {}): \
+             stop that process (a CLI command?) or point this one at another data directory",
+            base_dir.display(),
+            path.display()
+        )
+    })?;
+    let (read, mut write) = stream.into_split();
+    write.write_all(Control::Takeover { pid: std::process::id() }.line().as_bytes()).await?;
+    let mut lines = BufReader::new(read).lines();
+    match tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await {
+        Ok(Ok(Some(line))) => match Control::parse(&line) {
+            Some(Control::Handover { .. }) => Ok(()),
+            Some(Control::Refused { reason }) => anyhow::bail!("{reason}"),
+            _ => anyhow::bail!("the store's owner answered a takeover with {line:?}"),
+        },
+        _ => anyhow::bail!("the store's owner at {} did not answer a takeover request", path.display()),
+    }
+}
