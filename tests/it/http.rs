@@ -6,6 +6,8 @@ use crate::support::{DataDir, Server, content_hash, signal, test_python};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "test-key-0123";
@@ -753,25 +755,35 @@ async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept(
     let mut server = server(&data, &[]).await;
     let url = server.url("/api/memories");
     let client = reqwest::Client::new();
-    // Long contents make each store's embedding take a while, so stores are still running at the signal.
-    let contents: Vec<String> = (0..48)
-        .map(|i| format!("Written while the server shuts down, number {i}: {}", "a long sentence to embed ".repeat(40)))
-        .collect();
-    let requests: Vec<_> = contents
-        .iter()
-        .map(|content| {
-            let request = client.post(&url).bearer_auth(KEY).json(&json!({ "content": content }));
+    // A steady stream of stores with long contents (each embedding takes a while); SIGTERM goes out once
+    // the first is acknowledged, so stores are surely in flight then, whatever the machine's load.
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut requests = Vec::new();
+    let mut signalled = None;
+    for i in 0..200 {
+        let content =
+            format!("Written while the server shuts down, number {i}: {}", "a long sentence to embed ".repeat(40));
+        let request = client.post(&url).bearer_auth(KEY).json(&json!({ "content": content }));
+        let counter = answered.clone();
+        requests.push((
+            content,
             tokio::spawn(async move {
                 let response = request.send().await;
+                counter.fetch_add(1, Ordering::SeqCst);
                 (response, Instant::now())
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    let signalled = Instant::now();
-    signal(server.pid(), "TERM");
+            }),
+        ));
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        if signalled.is_none() && answered.load(Ordering::SeqCst) > 0 {
+            signalled = Some(Instant::now());
+            signal(server.pid(), "TERM");
+        } else if signalled.is_some_and(|at| at.elapsed() > Duration::from_millis(200)) {
+            break;
+        }
+    }
+    let signalled = signalled.expect("a store was answered before the 200th was sent");
     let (mut acknowledged, mut after_signal) = (Vec::new(), 0);
-    for (content, request) in contents.iter().zip(requests) {
+    for (content, request) in &mut requests {
         if let (Ok(response), answered) = request.await.expect("the request task") {
             // A request the server accepted before shutting down is answered in full, never cut off.
             assert_eq!(response.status(), StatusCode::OK, "{content}");
@@ -781,7 +793,7 @@ async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept(
             after_signal += usize::from(answered > signalled);
         }
     }
-    eprintln!("{} of {} stores acknowledged, {after_signal} of them after SIGTERM", acknowledged.len(), contents.len());
+    eprintln!("{} of {} stores acknowledged, {after_signal} of them after SIGTERM", acknowledged.len(), requests.len());
     assert!(after_signal > 0, "no store was still in flight at SIGTERM; the test proves nothing");
     let status = server.wait_exit(Duration::from_secs(20)).expect("the server exits after SIGTERM");
     assert!(status.success(), "{status}:\n{}", server.stderr());
