@@ -177,24 +177,44 @@ pub fn is_in_use(error: &anyhow::Error) -> bool {
 }
 
 /// Opens the store for `serve`. When an `mcp` process owns it, asks that process to hand it over and
-/// waits for the log's lock (the `mcp` processes then relay to this server).
+/// waits for the log's lock (the `mcp` processes then relay to this server). Asks again if a relay got
+/// the lock first in the meantime.
 async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
-    let opener = config.clone();
-    match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-        Err(error) if is_in_use(&error) => {}
-        other => return other,
-    }
+    use crate::mcp::host::{Takeover, request_takeover};
+    use std::time::{Duration, Instant};
     let base_dir = config.paths().base_dir;
-    crate::mcp::host::request_takeover(&base_dir).await?;
-    tracing::info!("an MCP process owned the store and is handing it over");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let opener = config.clone();
         match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-            Err(error) if is_in_use(&error) && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
+            Err(error) if is_in_use(&error) => {}
             other => return other,
+        }
+        let why = match request_takeover(&base_dir).await {
+            Takeover::Agreed => {
+                tracing::info!("an MCP process owned the store and is handing it over");
+                None
+            }
+            Takeover::Refused(reason) => anyhow::bail!("{reason}"),
+            Takeover::NoAnswer(why) => Some(why),
+        };
+        // Wait for the lock a little (the owner drains its relays first), then ask again.
+        let retry = Instant::now() + Duration::from_secs(if why.is_none() { 12 } else { 1 });
+        while Instant::now() < retry.min(deadline) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let opener = config.clone();
+            match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
+                Err(error) if is_in_use(&error) => {}
+                other => return other,
+            }
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "the event log in {} is open in another process that does not hand it over ({}): stop that \
+                 process (a CLI command?) or point this one at another data directory",
+                base_dir.display(),
+                why.unwrap_or_else(|| "it agreed but kept it".into())
+            );
         }
     }
 }

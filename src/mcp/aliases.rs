@@ -106,6 +106,17 @@ fn day(field: &str, value: &str) -> Result<NaiveDate, String> {
         .map_err(|_| format!("{field} must be a date as YYYY-MM-DD (for example 2026-01-31), got '{value}'"))
 }
 
+/// An instant given as a day (its midnight, UTC) or as an RFC 3339 date and time.
+pub(super) fn instant(field: &str, value: &str) -> Result<DateTime<Utc>, String> {
+    let value = value.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(value) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map(midnight)
+        .map_err(|_| format!("{field} must be a date as YYYY-MM-DD or a time as 2026-01-31T18:00:00Z, got '{value}'"))
+}
+
 fn midnight(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
 }

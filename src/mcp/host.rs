@@ -108,6 +108,7 @@ impl Host {
         let (handover, _) = watch::channel(None);
         let host = Host { path, handover, sessions: TaskTracker::new(), cancel: CancellationToken::new() };
         let accept = Acceptor {
+            path: host.path.clone(),
             listener,
             service,
             kind,
@@ -149,6 +150,7 @@ impl Host {
 }
 
 struct Acceptor {
+    path: PathBuf,
     listener: UnixListener,
     service: Service,
     kind: HostKind,
@@ -169,7 +171,11 @@ impl Acceptor {
                         continue;
                     }
                 },
-                _ = handover.wait_for(Option::is_some) => return,
+                _ = handover.wait_for(Option::is_some) => {
+                    // No new sessions: relays that try now find no socket and wait for the next owner.
+                    let _ = std::fs::remove_file(&self.path);
+                    return;
+                }
                 () = self.cancel.cancelled() => return,
             };
             let connection = Connection {
@@ -280,27 +286,36 @@ impl Connection {
     }
 }
 
-/// Asks the owner of the store in `base_dir` to hand it over (for a starting `serve`). Ok when it agreed;
-/// an error that says why when there is no owner to ask or it refused.
-pub async fn request_takeover(base_dir: &Path) -> anyhow::Result<()> {
+/// What the owner said to a takeover request.
+#[derive(Debug)]
+pub enum Takeover {
+    /// It is handing the store over.
+    Agreed,
+    /// It keeps the store (it is a server itself).
+    Refused(String),
+    /// Nobody answered on the socket (no owner that shares the store, or one in the middle of leaving).
+    NoAnswer(String),
+}
+
+/// Asks the owner of the store in `base_dir` to hand it over (for a starting `serve`).
+pub async fn request_takeover(base_dir: &Path) -> Takeover {
     let path = socket_path(base_dir);
-    let stream = UnixStream::connect(&path).await.map_err(|error| {
-        anyhow::anyhow!(
-            "the event log in {} is open in another process that does not share it ({error} at {}): \
-             stop that process (a CLI command?) or point this one at another data directory",
-            base_dir.display(),
-            path.display()
-        )
-    })?;
+    let stream = match UnixStream::connect(&path).await {
+        Ok(stream) => stream,
+        Err(error) => return Takeover::NoAnswer(format!("{error} at {}", path.display())),
+    };
     let (read, mut write) = stream.into_split();
-    write.write_all(Control::Takeover { pid: std::process::id() }.line().as_bytes()).await?;
+    let hello = Control::Takeover { pid: std::process::id() }.line();
+    if let Err(error) = write.write_all(hello.as_bytes()).await {
+        return Takeover::NoAnswer(error.to_string());
+    }
     let mut lines = BufReader::new(read).lines();
     match tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await {
         Ok(Ok(Some(line))) => match Control::parse(&line) {
-            Some(Control::Handover { .. }) => Ok(()),
-            Some(Control::Refused { reason }) => anyhow::bail!("{reason}"),
-            _ => anyhow::bail!("the store's owner answered a takeover with {line:?}"),
+            Some(Control::Handover { .. }) => Takeover::Agreed,
+            Some(Control::Refused { reason }) => Takeover::Refused(reason),
+            _ => Takeover::NoAnswer(format!("the owner answered {line:?}")),
         },
-        _ => anyhow::bail!("the store's owner at {} did not answer a takeover request", path.display()),
+        _ => Takeover::NoAnswer(format!("no answer on {}", path.display())),
     }
 }

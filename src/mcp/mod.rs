@@ -13,10 +13,12 @@ mod prompts;
 pub mod relay;
 mod resources;
 
+use crate::service::time_expr::TimeRange;
 use crate::service::{
     DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError,
     StoreOutcome, StoreRequest, UpdateRequest,
 };
+use chrono::{DateTime, Utc};
 use mms_log::{Actor, Interface};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -31,6 +33,9 @@ use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+/// memory_search's answer stays under this many characters unless asked otherwise.
+const DEFAULT_RESPONSE_CHARS: usize = 40_000;
 
 /// The MCP face of the service.
 #[derive(Clone)]
@@ -100,8 +105,15 @@ pub struct SearchArgs {
     pub tag_match: TagMatch,
     /// Only memories created in this time: "yesterday", "last week", "between 2026-01-01 and 2026-02-01"...
     pub time_expr: Option<String>,
+    /// Only memories created on or after this day (YYYY-MM-DD) or instant (RFC 3339).
+    pub after: Option<String>,
+    /// Only memories created before this day (YYYY-MM-DD) or instant (RFC 3339).
+    pub before: Option<String>,
     /// Leave out results below this similarity (0 to 1).
     pub min_similarity: Option<f64>,
+    /// Keep the answer under this many characters (default 40000, at least 500): the last results are
+    /// left out, and `truncated` says so.
+    pub max_response_chars: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -144,8 +156,12 @@ pub struct DeleteArgs {
     pub tags: Tags,
     #[serde(default)]
     pub tag_match: TagMatch,
-    /// ...and/or created in this time ("last month", "before 2026-01-01").
+    /// ...and/or created in this time ("last month", "before 2026-01-01")...
     pub time_expr: Option<String>,
+    /// ...and/or on or after this day (YYYY-MM-DD) or instant (RFC 3339)...
+    pub after: Option<String>,
+    /// ...and/or before this day or instant.
+    pub before: Option<String>,
     /// Only count what would be deleted.
     #[serde(default)]
     pub dry_run: bool,
@@ -195,6 +211,89 @@ pub struct StoreResult {
 pub struct SearchResult {
     pub results: Vec<Found>,
     pub count: usize,
+    /// Whether results were left out (or one cut short) to keep under max_response_chars.
+    pub truncated: bool,
+}
+
+impl SearchResult {
+    /// The hits that fit in `max_chars` of JSON; a first hit too long alone keeps the start of its content.
+    fn bounded(hits: Vec<Found>, max_chars: usize) -> SearchResult {
+        let mut results = Vec::new();
+        let mut used = 64;
+        let mut truncated = false;
+        for mut found in hits {
+            let size = serde_json::to_string(&found).map_or(0, |json| json.len()) + 1;
+            if used + size > max_chars {
+                truncated = true;
+                if results.is_empty() {
+                    let keep = max_chars.saturating_sub(used + size - found.content.len()).max(100);
+                    let cut = found.content.char_indices().nth(keep).map_or(found.content.len(), |(i, _)| i);
+                    found.content.truncate(cut);
+                    found.content.push('…');
+                    results.push(found);
+                }
+                break;
+            }
+            used += size;
+            results.push(found);
+        }
+        SearchResult { count: results.len(), results, truncated }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Turn {
+    /// Who spoke: user, assistant...
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SessionArgs {
+    /// The conversation, in order.
+    pub turns: Vec<Turn>,
+    /// A stable id for the session (a new UUID when absent); tag `session:<id>` is added.
+    pub session_id: Option<String>,
+    /// More tags: a list or a comma-separated string.
+    #[serde(default)]
+    pub tags: Tags,
+    /// Extra data as a JSON object.
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SessionResult {
+    pub success: bool,
+    pub message: String,
+    pub content_hash: String,
+    pub session_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LogArgs {
+    /// Events after this sequence number; by default the most recent ones.
+    pub since: Option<u64>,
+    /// How many events (default 20, at most 100).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogLine {
+    pub seq: u64,
+    pub at: String,
+    pub kind: String,
+    pub interface: String,
+    pub actor: String,
+    pub content_hash: String,
+    /// The memory's content, for events that store or restore it.
+    pub content: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LogResult {
+    pub events: Vec<LogLine>,
+    /// The log's last sequence number; pass the last event's seq as `since` for the next page.
+    pub last_seq: u64,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -262,8 +361,31 @@ impl McpServer {
         McpServer { service, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
     }
 
-    fn time(&self, phrase: Option<&str>) -> Result<Option<crate::service::time_expr::TimeRange>, String> {
+    fn time(&self, phrase: Option<&str>) -> Result<Option<TimeRange>, String> {
         phrase.filter(|p| !p.trim().is_empty()).map(|p| self.service.time_range(p)).transpose().map_err(failure)
+    }
+
+    /// A time expression narrowed by `after` / `before` (days or instants).
+    fn created(
+        &self,
+        phrase: Option<&str>,
+        after: Option<&str>,
+        before: Option<&str>,
+    ) -> Result<Option<TimeRange>, String> {
+        let range = self.time(phrase)?;
+        let after = after.filter(|a| !a.trim().is_empty()).map(|a| aliases::instant("after", a)).transpose()?;
+        let before = before.filter(|b| !b.trim().is_empty()).map(|b| aliases::instant("before", b)).transpose()?;
+        if after.is_none() && before.is_none() {
+            return Ok(range);
+        }
+        let start = [range.map(|r| r.start), after].into_iter().flatten().max().unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let end = [range.map(|r| r.end), before].into_iter().flatten().min().unwrap_or(DateTime::<Utc>::MAX_UTC);
+        if start >= end {
+            return Err(format!(
+                "no time is both on or after {start} and before {end}: check after, before and time_expr"
+            ));
+        }
+        Ok(Some(TimeRange { start, end }))
     }
 
     /// Stores a memory; a duplicate is a result, not a failure. Shared by every tool and prompt that stores.
@@ -327,11 +449,83 @@ impl McpServer {
             tags: args.tags.into_vec(),
             match_all: args.tag_match == TagMatch::All,
             memory_type: None,
-            created: self.time(args.time_expr.as_deref())?,
+            created: self.created(args.time_expr.as_deref(), args.after.as_deref(), args.before.as_deref())?,
             extract_time: false,
         };
+        let max_chars = args.max_response_chars.unwrap_or(DEFAULT_RESPONSE_CHARS);
+        if max_chars < 500 {
+            return Err("max_response_chars must be at least 500".into());
+        }
         let hits = self.service.search(request).await.map_err(failure)?;
-        Ok(Json(SearchResult { count: hits.len(), results: hits.into_iter().map(Found::from).collect() }))
+        Ok(Json(SearchResult::bounded(hits.into_iter().map(Found::from).collect(), max_chars)))
+    }
+
+    /// Store a whole conversation as one memory (turns as `role: content`), tagged `session:<id>`.
+    #[tool(annotations(title = "Store conversation session", read_only_hint = false, destructive_hint = false))]
+    async fn memory_store_session(
+        &self,
+        Parameters(args): Parameters<SessionArgs>,
+    ) -> Result<Json<SessionResult>, String> {
+        let turns: Vec<String> = args
+            .turns
+            .iter()
+            .filter(|turn| !turn.content.trim().is_empty())
+            .map(|turn| format!("{}: {}", turn.role.trim(), turn.content.trim()))
+            .collect();
+        if turns.is_empty() {
+            return Err(
+                "turns must hold at least one turn with content: [{\"role\": \"user\", \"content\": \"...\"}]".into()
+            );
+        }
+        let session_id = args
+            .session_id
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let mut tags = args.tags.into_vec();
+        tags.push(format!("session:{session_id}"));
+        let mut metadata = args.metadata.unwrap_or_default();
+        metadata.insert("session_id".into(), Value::from(session_id.clone()));
+        metadata.insert("turn_count".into(), Value::from(turns.len()));
+        let request = StoreRequest {
+            content: turns.join("\n\n"),
+            tags,
+            memory_type: Some("session".into()),
+            metadata,
+            ..StoreRequest::default()
+        };
+        let stored = self.store(request).await?;
+        Ok(Json(SessionResult {
+            success: stored.success,
+            message: stored.message,
+            content_hash: stored.content_hash,
+            session_id,
+        }))
+    }
+
+    /// The event log: every store, update, delete and restore from every interface, oldest first from
+    /// `since`, or the most recent ones.
+    #[tool(annotations(title = "Event log", read_only_hint = true))]
+    async fn memory_log(&self, Parameters(args): Parameters<LogArgs>) -> Result<Json<LogResult>, String> {
+        let limit = args.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err("limit must be from 1 to 100".into());
+        }
+        let since = args.since.unwrap_or_else(|| self.service.log().last_seq().0.saturating_sub(limit as u64));
+        let (entries, last_seq) = self.service.log_page(since, limit).await.map_err(failure)?;
+        let events = entries
+            .into_iter()
+            .map(|entry| LogLine {
+                seq: entry.event.seq,
+                at: entry.event.at,
+                kind: entry.event.kind,
+                interface: entry.event.interface,
+                actor: entry.event.actor,
+                content_hash: entry.content_hash,
+                content: entry.memory.map(|m| m.content),
+            })
+            .collect();
+        Ok(Json(LogResult { events, last_seq }))
     }
 
     /// List memories, newest first, a page at a time, optionally by tags and type.
@@ -385,8 +579,8 @@ impl McpServer {
     async fn memory_delete(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<Json<ChangeResult>, String> {
         let tags = args.tags.into_vec();
         if let Some(hash) = args.content_hash {
-            if !tags.is_empty() || args.time_expr.is_some() {
-                return Err("give either content_hash or filters (tags, time_expr), not both".into());
+            if !tags.is_empty() || args.time_expr.is_some() || args.after.is_some() || args.before.is_some() {
+                return Err("give either content_hash or filters (tags, time_expr, after, before), not both".into());
             }
             if args.dry_run {
                 let memory = self.service.get(&hash).await.map_err(failure)?;
@@ -408,7 +602,7 @@ impl McpServer {
                 tags,
                 match_all: args.tag_match == TagMatch::All,
                 memory_type: None,
-                created: self.time(args.time_expr.as_deref())?,
+                created: self.created(args.time_expr.as_deref(), args.after.as_deref(), args.before.as_deref())?,
                 dry_run: args.dry_run,
             })
             .await?;

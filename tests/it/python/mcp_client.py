@@ -89,7 +89,7 @@ async def main():
 
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             expected = {"memory_store", "memory_search", "memory_list", "memory_update", "memory_delete",
-                        "memory_history", "memory_stats", "memory_health"}
+                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log"}
             check(expected <= set(tools), f"tools listed: {sorted(tools)}")
             check(tools["memory_search"].annotations.read_only_hint is True, "search is read-only")
             check(tools["memory_delete"].annotations.destructive_hint is True, "delete is destructive")
@@ -179,6 +179,7 @@ async def main():
             await aliases(session, set(tools))
             await resources(session)
             await prompts(session)
+            await sessions_log_and_bounds(session)
 
     print(f"{passed} passed, 0 failed")
 
@@ -335,6 +336,58 @@ async def prompts(session):
     check("json, markdown or text" in await rpc_error(session.get_prompt("knowledge_export", {"format": "xml"})),
           "a bad format is explained")
     check("Unknown prompt" in await rpc_error(session.get_prompt("nope", {})), "an unknown prompt")
+
+
+async def sessions_log_and_bounds(session):
+    """memory_store_session, memory_log, after/before filters and max_response_chars."""
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    turns = [{"role": "user", "content": "How do I configure Redis?"},
+             {"role": "assistant", "content": "Set REDIS_URL in the .env file."}]
+    stored = structured(await session.call_tool("memory_store_session", {
+        "turns": turns, "session_id": "s-42", "tags": "redis"}))
+    expected = sha("user: How do I configure Redis?\n\nassistant: Set REDIS_URL in the .env file.")
+    check(stored["success"] and stored["session_id"] == "s-42" and stored["content_hash"] == expected, f"{stored}")
+    listed = structured(await session.call_tool("memory_list", {"tags": ["session:s-42"]}))
+    check(listed["total"] == 1 and listed["memories"][0]["memory_type"] == "session"
+          and "redis" in listed["memories"][0]["tags"], f"the session is one memory: {listed}")
+    generated = structured(await session.call_tool("memory_store_session", {
+        "turns": [{"role": "user", "content": "A second, anonymous session"}]}))
+    check(len(generated["session_id"]) == 36, f"a session id is generated: {generated}")
+    check("turns" in error_text(await session.call_tool("memory_store_session", {"turns": []})), "no turns")
+
+    recent = structured(await session.call_tool("memory_log", {"limit": 2}))
+    check(len(recent["events"]) == 2 and recent["events"][-1]["seq"] == recent["last_seq"]
+          and recent["events"][-1]["content_hash"] == generated["content_hash"]
+          and recent["events"][-1]["kind"] == "stored" and recent["events"][-1]["interface"] == "mcp",
+          f"memory_log shows the latest events: {recent}")
+    first = structured(await session.call_tool("memory_log", {"since": 0, "limit": 3}))
+    check([e["seq"] for e in first["events"]] == [1, 2, 3] and first["events"][0]["content"], f"paging: {first}")
+    check("limit" in error_text(await session.call_tool("memory_log", {"limit": 101})), "memory_log's limit")
+
+    found = structured(await session.call_tool("memory_search", {"query": "Redis", "after": today.isoformat()}))
+    check(expected in [r["content_hash"] for r in found["results"]], f"after today: {found}")
+    found = structured(await session.call_tool("memory_search", {"query": "Redis", "before": today.isoformat()}))
+    check(found["count"] == 0, f"nothing was created before today: {found}")
+    dry = structured(await session.call_tool("memory_delete", {
+        "tags": ["redis"], "after": f"{today.isoformat()}T00:00:00Z", "dry_run": True}))
+    check(dry["content_hashes"] == [expected], f"delete by tag and after: {dry}")
+    check("after must be a date" in error_text(await session.call_tool("memory_search", {
+        "query": "x", "after": "soon"})), "a bad after is explained")
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    check("no time is both" in error_text(await session.call_tool("memory_search", {
+        "query": "x", "after": tomorrow, "before": today.isoformat()})), "an empty span is explained")
+
+    long = "Observability notes: " + "traces, metrics and logs tell different stories. " * 60
+    structured(await session.call_tool("memory_store", {"content": long, "tags": ["long"]}))
+    bounded = structured(await session.call_tool("memory_search", {
+        "query": "observability traces metrics", "tags": ["long"], "max_response_chars": 600}))
+    check(bounded["truncated"] and bounded["count"] == 1 and bounded["results"][0]["content"].endswith("…")
+          and len(json.dumps(bounded)) < 1200, f"max_response_chars bounds the answer: {len(json.dumps(bounded))}")
+    whole = structured(await session.call_tool("memory_search", {"query": "observability", "tags": ["long"]}))
+    check(not whole["truncated"] and whole["results"][0]["content_hash"] == sha(long)
+          and len(whole["results"][0]["content"]) >= len(long.strip()), f"the default keeps it whole: {whole}")
+    check("at least 500" in error_text(await session.call_tool("memory_search", {
+        "query": "x", "max_response_chars": 10})), "a tiny bound is refused")
 
 
 asyncio.run(main())
