@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from mcp import ClientSession, StdioServerParameters
+from mcp import Client, ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -72,6 +72,27 @@ async def rpc_error(call):
     except MCPError as error:
         return error.error.message
     raise AssertionError(f"expected a JSON-RPC error, got {result}")
+
+
+async def stateless_revision():
+    """The 2026-07-28 revision: no initialize handshake, `server/discover` first (the SDK's default mode)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if TRANSPORT == "stdio":
+            binary, data_dir = sys.argv[2], sys.argv[3]
+            env = dict(os.environ, MCP_MEMORY_BASE_DIR=data_dir)
+            target = StdioServerParameters(command=binary, args=["mcp"], env=env, cwd=data_dir)
+        else:
+            http = await stack.enter_async_context(create_mcp_http_client(headers={"X-API-Key": sys.argv[3]}))
+            target = streamable_http_client(sys.argv[2], http_client=http)
+        client = await stack.enter_async_context(Client(target))
+        check(client.protocol_version == "2026-07-28", f"the stateless revision: {client.protocol_version}")
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        check({"memory_store", "memory_search", "memory_log"} <= listed, f"tools over 2026-07-28: {listed}")
+        stored = (await client.call_tool("memory_store", {"content": "Stored over the stateless revision"}))
+        check(stored.structured_content["success"], f"a store over 2026-07-28: {stored}")
+        found = await client.call_tool("memory_search", {"query": "stateless revision", "mode": "keyword"})
+        check(found.structured_content["results"][0]["content_hash"] == sha("Stored over the stateless revision"),
+              f"and a search: {found}")
 
 
 def error_text(result):
@@ -181,6 +202,7 @@ async def main():
             await prompts(session)
             await sessions_log_and_bounds(session)
 
+    await stateless_revision()
     print(f"{passed} passed, 0 failed")
 
 
