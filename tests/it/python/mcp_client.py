@@ -8,7 +8,6 @@ Both start from an empty store. Every check raises on failure; the last line is 
 import asyncio
 import contextlib
 import datetime
-import hashlib
 import json
 import os
 import sys
@@ -20,8 +19,9 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
+from checks import check, sha, summary
+
 TRANSPORT = sys.argv[1]
-passed = 0
 
 
 @contextlib.asynccontextmanager
@@ -42,21 +42,10 @@ async def connect():
         raise SystemExit(f"unknown transport {TRANSPORT}: stdio or http")
 
 
-def check(condition, what):
-    global passed
-    if not condition:
-        raise AssertionError(what)
-    passed += 1
-
-
 def structured(result):
     check(not result.is_error, f"tool call succeeded: {result.content}")
     check(result.structured_content is not None, "the result has structured content")
     return result.structured_content
-
-
-def sha(content):
-    return hashlib.sha256(content.strip().lower().encode()).hexdigest()
 
 
 async def text(session, name, arguments):
@@ -120,7 +109,7 @@ async def main():
             stored = structured(await session.call_tool("memory_store", {
                 "content": content, "tags": ["decision", "database"], "memory_type": "decision",
                 "metadata": {"project": "billing"}}))
-            expected_hash = hashlib.sha256(content.strip().lower().encode()).hexdigest()
+            expected_hash = sha(content)
             check(stored == {"success": True, "message": "Memory stored successfully",
                              "content_hash": expected_hash}, f"store result: {stored}")
             for other, tags in [("The cat sleeps on the warm windowsill every afternoon.", "pets"),
@@ -203,7 +192,7 @@ async def main():
             await sessions_log_and_bounds(session)
 
     await stateless_revision()
-    print(f"{passed} passed, 0 failed")
+    print(summary())
 
 
 ALIASES = ["store_memory", "retrieve_memory", "recall_memory", "search_by_tag", "delete_memory", "delete_by_tag",

@@ -12,7 +12,6 @@ every acknowledged write is still there, and the survivors carry on with a new o
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import signal
 import subprocess
@@ -24,22 +23,12 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import MCPError
 
+from checks import check, sha, summary
+
 BINARY, DATA_DIR, PORT, KEY = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 LOG = os.path.realpath(os.path.join(DATA_DIR, "events.redb"))
 ENV = dict(os.environ, MCP_MEMORY_BASE_DIR=DATA_DIR, MCP_EMBEDDING_THREADS="1", MCP_API_KEY=KEY)
 URL = f"http://127.0.0.1:{PORT}"
-passed = 0
-
-
-def check(condition, what):
-    global passed
-    if not condition:
-        raise AssertionError(what)
-    passed += 1
-
-
-def sha(content):
-    return hashlib.sha256(content.strip().lower().encode()).hexdigest()
 
 
 def our_processes():
@@ -271,7 +260,7 @@ async def main():
         server.send_signal(signal.SIGTERM)
         check(server.wait(timeout=30) == 0, "the server stops cleanly")
 
-    print(f"{passed} passed, 0 failed")
+    print(summary())
 
 
 try:
