@@ -1,8 +1,10 @@
 //! Wiring: opens the log, the projections, the embedder and the service, and runs the server.
 //! Used by `main` and by tests; the only module that sees every piece.
 
+use crate::backup::Backups;
 use crate::config::{Config, Paths, ServeArgs};
 use crate::embed::{Embedder, ModelPaths, ModelStatus};
+use crate::mcp::McpServer;
 use crate::mcp::host::{Host, HostKind};
 use crate::service::{CachedVectors, Service, ServiceOptions};
 use anyhow::{Context, bail};
@@ -230,10 +232,12 @@ pub async fn serve(
     let listener =
         tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let store = open_for_serve(config).await?;
-    let host = Host::start(store.service.clone(), &store.paths.base_dir, HostKind::Serve)
+    let backups = Arc::new(Backups::new(store.service.log().clone(), config));
+    let server = McpServer::new(store.service.clone(), backups.clone());
+    let host = Host::start(server, &store.paths.base_dir, HostKind::Serve)
         .context("cannot listen on the store's MCP socket")?;
     tracing::info!(address = %listener.local_addr()?, data = %store.paths.base_dir.display(), "serving");
-    let http = crate::http::router(store.service.clone(), store.paths.clone(), args)?;
+    let http = crate::http::router(store.service.clone(), backups, store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
     // At shutdown the SSE streams end first (they never would by themselves); in-flight requests finish.
     let shutdown = async move {

@@ -2,7 +2,9 @@
 //! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
 
 use crate::app::{self, Store};
-use crate::config::{Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs};
+use crate::config::{
+    BackupAction, Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs,
+};
 use crate::service::time_expr::TimeRange;
 use crate::service::{DeleteRequest, ListRequest, Memory, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest};
 use anyhow::{Context, bail};
@@ -62,6 +64,9 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         )?;
         return Ok(());
     }
+    if let Command::Backup { action } = &config.command {
+        return tokio::task::block_in_place(|| backup(config, action.as_ref().unwrap_or(&BackupAction::Now), out));
+    }
     let store = Store::open(config, false)?;
     store.wait_current().await?;
     let result = dispatch(&store, config, out).await;
@@ -69,10 +74,65 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     result
 }
 
+/// `backup`, `backup list`, `backup verify FILE`. Taking a backup opens only the log; while a server or
+/// an MCP client holds the store, `POST /api/backup/now` or the `memory_backup` tool takes one instead.
+fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow::Result<()> {
+    let paths = config.paths();
+    match action {
+        BackupAction::Now => {
+            let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
+                mms_log::OpenError::InUse { .. } => anyhow::anyhow!(
+                    "{error}; while it runs, take the backup through it: POST /api/backup/now or the memory_backup tool"
+                ),
+                other => other.into(),
+            })?;
+            let manifest = crate::backup::create(&log, &paths.backups)?;
+            let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
+            writeln!(
+                out,
+                "{}: events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
+                paths.backups.join(&manifest.filename).display(),
+                manifest.first_seq,
+                manifest.last_seq,
+                manifest.events,
+                manifest.memories,
+                manifest.size_bytes,
+                manifest.sha256
+            )?;
+            for name in removed {
+                writeln!(out, "removed {name} (retention)")?;
+            }
+        }
+        BackupAction::List => {
+            for entry in crate::backup::list(&paths.backups) {
+                let (events, memories) = entry.manifest.as_ref().map_or((0, 0), |m| (m.last_seq, m.memories));
+                writeln!(
+                    out,
+                    "{}  {}  {} bytes  up to event {events}, {memories} memories",
+                    entry.filename, entry.created_at, entry.size_bytes
+                )?;
+            }
+        }
+        BackupAction::Verify { file } => {
+            let path =
+                if file.components().count() == 1 && !file.exists() { paths.backups.join(file) } else { file.clone() };
+            let verified = crate::backup::verify(config, &path)?;
+            writeln!(
+                out,
+                "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",
+                verified.filename, verified.events, verified.last_seq, verified.memories
+            )?;
+        }
+    }
+    Ok(())
+}
+
 async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     let service = &store.service;
     match &config.command {
-        Command::Serve(_) | Command::Mcp | Command::Rebuild => unreachable!("handled by the caller"),
+        Command::Serve(_) | Command::Mcp | Command::Rebuild | Command::Backup { .. } => {
+            unreachable!("handled by the caller")
+        }
         Command::Store(args) => store_one(service, args, out).await,
         Command::Search(args) => search(service, args, false, out).await,
         Command::Recall(args) => search(service, args, true, out).await,

@@ -13,6 +13,8 @@ pub struct Config {
     pub storage: StorageConfig,
     #[command(flatten)]
     pub model: ModelConfig,
+    #[command(flatten)]
+    pub backup: BackupConfig,
     /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
     #[arg(long, env = "LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
@@ -75,6 +77,32 @@ pub struct ModelConfig {
     pub embedding_threads: Option<usize>,
 }
 
+/// Scheduled backups while `serve` runs (the original's MCP_BACKUP_* variables).
+#[derive(Clone, Debug, Args)]
+pub struct BackupConfig {
+    /// Take backups on a schedule while `serve` runs (only when something changed since the last one).
+    #[arg(long = "backup-enabled", env = "MCP_BACKUP_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub enabled: bool,
+    /// How often: hourly, daily or weekly.
+    #[arg(long = "backup-interval", env = "MCP_BACKUP_INTERVAL", default_value = "daily", value_parser = crate::backup::Interval::parse, global = true)]
+    pub interval: crate::backup::Interval,
+    /// Delete backups older than this many days.
+    #[arg(long = "backup-retention", env = "MCP_BACKUP_RETENTION", default_value_t = 7, global = true)]
+    pub retention_days: u64,
+    /// Keep at most this many backups.
+    #[arg(long = "backup-max-count", env = "MCP_BACKUP_MAX_COUNT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..), global = true)]
+    pub max_count: u64,
+    /// Seconds between schedule checks (tests shorten it).
+    #[arg(
+        long = "backup-check-seconds",
+        env = "MMS_BACKUP_CHECK_SECONDS",
+        default_value_t = 300,
+        hide = true,
+        global = true
+    )]
+    pub check_seconds: u64,
+}
+
 /// What to do.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
@@ -119,10 +147,29 @@ pub enum Command {
         /// File to read; `-` for standard input.
         file: PathBuf,
     },
+    /// Back up the event log to MCP_MEMORY_BACKUPS_PATH (`backup`), list the backups, or verify one.
+    Backup {
+        #[command(subcommand)]
+        action: Option<BackupAction>,
+    },
     /// Export every memory as JSON lines.
     Export {
         /// File to write; `-` for standard output.
         #[arg(default_value = "-")]
+        file: PathBuf,
+    },
+}
+
+/// What `backup` does.
+#[derive(Clone, Debug, Subcommand)]
+pub enum BackupAction {
+    /// Take a backup now (the default).
+    Now,
+    /// List the backups, newest first.
+    List,
+    /// Check a backup's checksum and replay it into a scratch read model.
+    Verify {
+        /// The backup file (a name in the backup directory, or a path).
         file: PathBuf,
     },
 }

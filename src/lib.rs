@@ -5,6 +5,7 @@
 //! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server) and [`app`] (wiring).
 
 pub mod app;
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod embed;

@@ -10,6 +10,7 @@
 
 mod event;
 mod ids;
+mod snapshot;
 mod state;
 mod store;
 mod tables;
@@ -20,6 +21,7 @@ pub use event::{
     Actor, DecodeError, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode, encode,
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
+pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use state::{MemoryState, fold_history};
 pub use store::{Log, OpenError, ReadError};
 pub use tables::Head;

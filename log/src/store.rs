@@ -146,6 +146,11 @@ impl Log {
         })
     }
 
+    /// The redb database, for the crate's own readers (snapshots).
+    pub(crate) fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
     /// The file this log lives in.
     pub fn path(&self) -> &Path {
         &self.inner.path

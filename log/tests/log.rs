@@ -313,3 +313,56 @@ fn a_failed_commit_stops_the_writer_and_loses_no_acknowledged_event() {
     assert_eq!(events[0].event_id, acknowledged[0].event_id);
     assert_eq!(log.append(vec![store("after reopen")], vec![]).expect("append")[0].seq, Seq(2));
 }
+
+#[test]
+fn a_snapshot_taken_during_writes_is_a_consistent_prefix_of_the_log() {
+    let (dir, log) = open();
+    let hash = ContentHash::of_content("with a vector");
+    log.append(
+        vec![store("with a vector")],
+        vec![VectorEntry { model: "m".into(), memory: hash, vector: vec![1.0, 2.0] }],
+    )
+    .expect("append");
+    log.append(vec![delete("with a vector")], vec![]).expect("delete");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let snapshots: Vec<(std::path::PathBuf, mms_log::SnapshotInfo)> = std::thread::scope(|scope| {
+        for w in 0..4 {
+            let (log, stop) = (log.clone(), &stop);
+            scope.spawn(move || {
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    log.append(vec![store(&format!("writer {w} memory {i}"))], vec![]).expect("append");
+                    i += 1;
+                }
+            });
+        }
+        let taken = (0..3)
+            .map(|n| {
+                std::thread::sleep(Duration::from_millis(30));
+                let path = dir.path().join(format!("snapshot-{n}.redb"));
+                let info = log.snapshot(&path).expect("snapshot");
+                (path, info)
+            })
+            .collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        taken
+    });
+    let everything = log.read_from(Seq(1), usize::MAX).expect("read the log");
+    for (path, info) in &snapshots {
+        assert!(matches!(log.snapshot(path), Err(mms_log::SnapshotError::Exists(_))), "never overwrites");
+        let copy = Log::open(path).expect("a snapshot opens as a log");
+        let events = copy.read_from(Seq(1), usize::MAX).expect("read the snapshot");
+        assert!(info.events > 2, "writes went on during the snapshot: {info:?}");
+        assert_eq!(events.len() as u64, info.events);
+        assert_eq!((info.first_seq, info.last_seq), (Seq(1), Seq(info.events)));
+        assert_eq!(info.last_at, events.last().expect("events").at);
+        assert_eq!(events[..], everything[..events.len()], "a prefix of the log, event for event");
+        let (_, live) = copy.memory_counts().expect("counts");
+        assert_eq!(live, info.memories);
+        assert_eq!(info.memories, info.events - 2, "every store but the deleted one is live");
+        assert_eq!(copy.cached_vectors("m", &[hash]).expect("vectors")[&hash], vec![1.0, 2.0]);
+        assert_eq!(copy.last_seq(), info.last_seq, "it continues where it ends");
+    }
+    assert!(snapshots.windows(2).all(|w| w[0].1.last_seq < w[1].1.last_seq), "later snapshots hold more");
+    assert!(!dir.path().join("snapshot-0.partial").exists(), "no partial file is left");
+}

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{events, manage, memories, search};
+use super::{backup, events, manage, memories, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -38,7 +38,7 @@ impl Modify for Security {
         search::search, search::by_tag, search::by_time, search::similar,
         manage::bulk_delete, manage::cleanup_duplicates, manage::system, manage::tag_stats, manage::rename_tag,
         manage::overview, manage::memory_growth, manage::tag_usage, manage::memory_types, manage::activity,
-        events::stats,
+        events::stats, backup::status, backup::list, backup::now, backup::verify,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

@@ -3,6 +3,7 @@
 //! through `auth::authenticate`; every request gets one log line without secrets.
 
 mod auth;
+mod backup;
 mod docs;
 mod error;
 mod events;
@@ -10,6 +11,7 @@ mod manage;
 mod memories;
 mod search;
 
+use crate::backup::Backups;
 use crate::config::{Paths, ServeArgs};
 use crate::mcp::McpServer;
 use crate::service::Service;
@@ -37,6 +39,7 @@ use tower_http::timeout::TimeoutLayer;
 #[derive(Clone)]
 pub(crate) struct AppState {
     service: Service,
+    backups: Arc<Backups>,
     events: Arc<EventHub>,
     paths: Paths,
     dashboard_dir: Option<PathBuf>,
@@ -63,7 +66,7 @@ impl Http {
 /// (every non-browser one) pass. The `Host` check rmcp does by default is off: a server on 0.0.0.0 is
 /// reached by names it cannot know, and the Origin check is what stops DNS rebinding.
 fn mcp_service(
-    service: Service,
+    server: McpServer,
     args: &ServeArgs,
     sessions: CancellationToken,
 ) -> StreamableHttpService<McpServer, LocalSessionManager> {
@@ -80,11 +83,7 @@ fn mcp_service(
     } else {
         config.with_allowed_origins(origins)
     };
-    StreamableHttpService::new(
-        move || Ok(McpServer::new(service.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    )
+    StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config)
 }
 
 /// The actor of a write: the `X-Agent-ID` header when given, else the authenticated client.
@@ -178,12 +177,12 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
 }
 
 /// The router over a service, with every layer, and its event hub (already feeding).
-pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
+pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
     let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
     events.spawn_feeder();
     let mcp_sessions = CancellationToken::new();
-    let mcp = mcp_service(service.clone(), args, mcp_sessions.clone());
-    let state = AppState { service, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
+    let mcp = mcp_service(McpServer::new(service.clone(), backups.clone()), args, mcp_sessions.clone());
+    let state = AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
     let auth = Arc::new(Auth { api_key: args.api_key.clone(), allow_anonymous: args.allow_anonymous_access });
     if auth.api_key.is_none() && !auth.allow_anonymous {
         tracing::warn!(
@@ -214,6 +213,10 @@ pub fn router(service: Service, paths: Paths, args: &ServeArgs) -> anyhow::Resul
         .route("/api/analytics/memory-types", get(manage::memory_types))
         .route("/api/analytics/activity", get(manage::activity))
         .route("/api/events/stats", get(events::stats))
+        .route("/api/backup/status", get(backup::status))
+        .route("/api/backup/list", get(backup::list))
+        .route("/api/backup/now", post(backup::now))
+        .route("/api/backup/verify/{filename}", post(backup::verify))
         .route("/openapi.json", get(docs::openapi))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(args.request_timeout)));
     let mut router = Router::new()

@@ -11,7 +11,6 @@
 //! an error that says so.
 
 use super::McpServer;
-use crate::service::Service;
 use rmcp::ServiceExt;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -91,12 +90,14 @@ pub struct Host {
     handover: watch::Sender<Option<Successor>>,
     sessions: TaskTracker,
     cancel: CancellationToken,
+    schedule: tokio::task::JoinHandle<()>,
 }
 
 impl Host {
     /// Listens on the store's socket (replacing a stale one: the caller holds the log's lock, so no live
-    /// owner is using it) and serves every connection on `service`.
-    pub fn start(service: Service, base_dir: &Path, kind: HostKind) -> std::io::Result<Host> {
+    /// owner is using it) and serves every connection with a copy of `server`; runs the backup schedule
+    /// while it owns the store.
+    pub fn start(server: McpServer, base_dir: &Path, kind: HostKind) -> std::io::Result<Host> {
         let path = socket_path(base_dir);
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
@@ -106,11 +107,12 @@ impl Host {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         }
         let (handover, _) = watch::channel(None);
-        let host = Host { path, handover, sessions: TaskTracker::new(), cancel: CancellationToken::new() };
+        let schedule = tokio::spawn(server.backups().clone().schedule());
+        let host = Host { path, handover, sessions: TaskTracker::new(), cancel: CancellationToken::new(), schedule };
         let accept = Acceptor {
             path: host.path.clone(),
             listener,
-            service,
+            server: server.clone(),
             kind,
             handover: host.handover.clone(),
             sessions: host.sessions.clone(),
@@ -139,6 +141,7 @@ impl Host {
     /// Hands over (to anyone, unless a handover already began) and waits for the sessions to end: relays
     /// disconnect once their requests are answered; after `grace` the rest are cut.
     pub async fn finish(self, grace: Duration) {
+        self.schedule.abort();
         self.begin_handover(Successor::Any);
         self.sessions.close();
         if tokio::time::timeout(grace, self.sessions.wait()).await.is_err() {
@@ -152,7 +155,7 @@ impl Host {
 struct Acceptor {
     path: PathBuf,
     listener: UnixListener,
-    service: Service,
+    server: McpServer,
     kind: HostKind,
     handover: watch::Sender<Option<Successor>>,
     sessions: TaskTracker,
@@ -179,7 +182,7 @@ impl Acceptor {
                 () = self.cancel.cancelled() => return,
             };
             let connection = Connection {
-                service: self.service.clone(),
+                server: self.server.clone(),
                 kind: self.kind,
                 handover: self.handover.clone(),
                 cancel: self.cancel.clone(),
@@ -190,7 +193,7 @@ impl Acceptor {
 }
 
 struct Connection {
-    service: Service,
+    server: McpServer,
     kind: HostKind,
     handover: watch::Sender<Option<Successor>>,
     cancel: CancellationToken,
@@ -242,7 +245,7 @@ impl Connection {
         mut to_relay: tokio::net::unix::OwnedWriteHalf,
     ) {
         let (ours, theirs) = tokio::io::duplex(1 << 16);
-        let server = McpServer::new(self.service.clone());
+        let server = self.server.clone();
         let rmcp = tokio::spawn(async move {
             if let Ok(running) = server.serve(theirs).await {
                 let _ = running.waiting().await;

@@ -13,6 +13,7 @@ mod prompts;
 pub mod relay;
 mod resources;
 
+use crate::backup::Backups;
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError,
@@ -33,6 +34,7 @@ use rmcp::{ErrorData, Json, RoleServer, ServerHandler, tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// memory_search's answer stays under this many characters unless asked otherwise.
 const DEFAULT_RESPONSE_CHARS: usize = 40_000;
@@ -41,6 +43,7 @@ const DEFAULT_RESPONSE_CHARS: usize = 40_000;
 #[derive(Clone)]
 pub struct McpServer {
     service: Service,
+    backups: Arc<Backups>,
     /// The advertised tools.
     tool_router: ToolRouter<McpServer>,
     /// The original's tool names: callable, never listed.
@@ -277,6 +280,36 @@ pub struct LogArgs {
     pub limit: Option<usize>,
 }
 
+/// What memory_backup does.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupToolAction {
+    /// Take a backup now (the default).
+    #[default]
+    Now,
+    /// List the backups, newest first.
+    List,
+    /// The schedule and the backup directory.
+    Status,
+    /// Check one backup (`filename`): its checksum, then a replay into a scratch read model.
+    Verify,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BackupArgs {
+    #[serde(default)]
+    pub action: BackupToolAction,
+    /// The backup to verify: memory_backup_YYYYmmdd_HHMMSS.redb.
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BackupToolResult {
+    pub action: String,
+    /// The same JSON as the HTTP API's /api/backup/{now,list,status} (verify: valid, events, memories).
+    pub result: Value,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LogLine {
     pub seq: u64,
@@ -357,8 +390,13 @@ pub(crate) fn server_info() -> ServerConfig {
 
 #[tool_router]
 impl McpServer {
-    pub fn new(service: Service) -> McpServer {
-        McpServer { service, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
+    pub fn new(service: Service, backups: Arc<Backups>) -> McpServer {
+        McpServer { service, backups, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
+    }
+
+    /// The backups of the store this server serves.
+    pub fn backups(&self) -> &Arc<Backups> {
+        &self.backups
     }
 
     fn time(&self, phrase: Option<&str>) -> Result<Option<TimeRange>, String> {
@@ -633,6 +671,39 @@ impl McpServer {
                 })
                 .collect(),
         }))
+    }
+
+    /// Back up the event log (a consistent snapshot, taken while writes go on), list or verify backups, or
+    /// show the backup schedule.
+    #[tool(annotations(title = "Backups", read_only_hint = false, destructive_hint = false))]
+    async fn memory_backup(&self, Parameters(args): Parameters<BackupArgs>) -> Result<Json<BackupToolResult>, String> {
+        let backups = self.backups.clone();
+        let name = format!("{:?}", args.action).to_lowercase();
+        let result = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+            Ok(match args.action {
+                BackupToolAction::Now => {
+                    let created = backups.now();
+                    match created.error {
+                        Some(error) => return Err(format!("the backup failed: {error}")),
+                        None => serde_json::to_value(&created).unwrap_or_default(),
+                    }
+                }
+                BackupToolAction::List => {
+                    let entries = backups.list();
+                    let total: u64 = entries.iter().map(|e| e.size_bytes).sum();
+                    serde_json::json!({ "backups": entries, "total_count": entries.len(), "total_size_bytes": total })
+                }
+                BackupToolAction::Status => serde_json::to_value(backups.status()).unwrap_or_default(),
+                BackupToolAction::Verify => {
+                    let filename = args.filename.ok_or("verify needs filename (see action list)")?;
+                    let verified = backups.verify(&filename).map_err(|error| format!("{error:#}"))?;
+                    serde_json::to_value(&verified).unwrap_or_default()
+                }
+            })
+        })
+        .await
+        .map_err(|_| "the backup task failed; see the server log".to_string())??;
+        Ok(Json(BackupToolResult { action: name, result }))
     }
 
     /// Counts: memories, tags, events, sizes.

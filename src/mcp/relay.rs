@@ -11,6 +11,7 @@
 
 use super::host::{Control, DRAIN_GRACE, Host, HostKind, Successor, socket_path};
 use crate::app::{Store, is_in_use};
+use crate::backup::Backups;
 use crate::config::Config;
 use anyhow::Context;
 use rmcp::ServerHandler;
@@ -18,6 +19,7 @@ use rmcp::model::{ErrorData, InitializeRequestParams, ServerConfig};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UnixStream;
@@ -281,7 +283,9 @@ async fn connect(config: Config, socket: PathBuf, previous: Option<Hosted>, to: 
             let opener = config.clone();
             match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
                 Ok(store) => {
-                    let host = Host::start(store.service.clone(), &store.paths.base_dir, HostKind::Mcp)
+                    let backups = Arc::new(Backups::new(store.service.log().clone(), &config));
+                    let server = super::McpServer::new(store.service.clone(), backups);
+                    let host = Host::start(server, &store.paths.base_dir, HostKind::Mcp)
                         .with_context(|| format!("cannot listen on {}", socket.display()))?;
                     hosted = Some(Hosted { store, host });
                 }

@@ -755,12 +755,15 @@ async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept(
     let mut server = server(&data, &[]).await;
     let url = server.url("/api/memories");
     let client = reqwest::Client::new();
+    // One store first, so the model is loaded (on a loaded machine that can take many seconds).
+    let (status, _) = Api::new(&server).send(Method::POST, "/api/memories", Some(json!({"content": "warm-up"}))).await;
+    assert_eq!(status, StatusCode::OK);
     // A steady stream of stores with long contents (each embedding takes a while); SIGTERM goes out once
     // the first is acknowledged, so stores are surely in flight then, whatever the machine's load.
     let answered = Arc::new(AtomicUsize::new(0));
     let mut requests = Vec::new();
     let mut signalled = None;
-    for i in 0..200 {
+    for i in 0..400 {
         let content =
             format!("Written while the server shuts down, number {i}: {}", "a long sentence to embed ".repeat(40));
         let request = client.post(&url).bearer_auth(KEY).json(&json!({ "content": content }));
@@ -781,7 +784,7 @@ async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept(
             break;
         }
     }
-    let signalled = signalled.expect("a store was answered before the 200th was sent");
+    let signalled = signalled.expect("a store was answered before the 400th was sent");
     let (mut acknowledged, mut after_signal) = (Vec::new(), 0);
     for (content, request) in &mut requests {
         if let (Ok(response), answered) = request.await.expect("the request task") {

@@ -99,7 +99,7 @@ async def main():
 
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             expected = {"memory_store", "memory_search", "memory_list", "memory_update", "memory_delete",
-                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log"}
+                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup"}
             check(expected <= set(tools), f"tools listed: {sorted(tools)}")
             check(tools["memory_search"].annotations.read_only_hint is True, "search is read-only")
             check(tools["memory_delete"].annotations.destructive_hint is True, "delete is destructive")
@@ -399,6 +399,18 @@ async def sessions_log_and_bounds(session):
           and len(whole["results"][0]["content"]) >= len(long.strip()), f"the default keeps it whole: {whole}")
     check("at least 500" in error_text(await session.call_tool("memory_search", {
         "query": "x", "max_response_chars": 10})), "a tiny bound is refused")
+
+    created = structured(await session.call_tool("memory_backup", {}))["result"]
+    check(created["success"] and created["manifest"]["memories"] >= 4, f"memory_backup takes a backup: {created}")
+    listed = structured(await session.call_tool("memory_backup", {"action": "list"}))["result"]
+    check(listed["total_count"] == 1 and listed["backups"][0]["filename"] == created["filename"], f"list: {listed}")
+    verified = structured(await session.call_tool("memory_backup", {"action": "verify",
+                                                                    "filename": created["filename"]}))["result"]
+    check(verified["memories"] == created["manifest"]["memories"], f"verify: {verified}")
+    check("filename" in error_text(await session.call_tool("memory_backup", {"action": "verify"})),
+          "verify without a file name")
+    check("not a backup" in error_text(await session.call_tool("memory_backup", {
+        "action": "verify", "filename": "../events.redb"})), "only backups of the directory are verified")
 
 
 asyncio.run(main())

@@ -1,0 +1,398 @@
+//! Backups: consistent snapshots of the event log in MCP_MEMORY_BACKUPS_PATH, taken while the service keeps
+//! serving writes. Each is `memory_backup_YYYYmmdd_HHMMSS.redb` (a log file that opens as a store) with a
+//! manifest beside it (`.json`: first/last sequence and time, event and memory counts, SHA-256, format and
+//! app versions). The schedule and retention follow the original's scheduler (MCP_BACKUP_*); `verify`
+//! checks the checksum and replays the snapshot into a scratch read model.
+
+use crate::app::rebuild;
+use crate::config::{BackupConfig, Config};
+use anyhow::{Context, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use mms_log::{Log, Seq, SnapshotInfo, Timestamp};
+use mms_projections::SqliteReader;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The manifest's format; a reader refuses a newer one.
+pub const FORMAT_VERSION: u32 = 1;
+const PREFIX: &str = "memory_backup_";
+const EXTENSION: &str = "redb";
+
+/// What a backup holds, written beside it as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub app_version: String,
+    pub filename: String,
+    pub created_at: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub first_event_at: Option<String>,
+    pub last_event_at: Option<String>,
+    pub events: u64,
+    pub memories: u64,
+    pub size_bytes: u64,
+    pub sha256: String,
+}
+
+/// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub filename: String,
+    pub size_bytes: u64,
+    pub created_at: String,
+    pub age_days: f64,
+    #[serde(flatten)]
+    pub manifest: Option<Manifest>,
+}
+
+fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn event_time(at: Timestamp) -> Option<String> {
+    DateTime::from_timestamp_micros(at.0).map(iso)
+}
+
+/// The SHA-256 of a file, in hex.
+fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+fn manifest_path(backup: &Path) -> PathBuf {
+    backup.with_extension("json")
+}
+
+/// Writes a snapshot of `log` into `dir`, then its manifest. Blocking.
+pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    let now = Utc::now();
+    let stem = format!("{PREFIX}{}", now.format("%Y%m%d_%H%M%S"));
+    let mut path = dir.join(format!("{stem}.{EXTENSION}"));
+    let mut n = 1;
+    while path.exists() || manifest_path(&path).exists() {
+        n += 1;
+        path = dir.join(format!("{stem}_{n}.{EXTENSION}"));
+    }
+    let info: SnapshotInfo = log.snapshot(&path)?;
+    let size_bytes = std::fs::metadata(&path)?.len();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        filename: path.file_name().expect("a file name").to_string_lossy().into_owned(),
+        created_at: iso(now),
+        first_seq: info.first_seq.0,
+        last_seq: info.last_seq.0,
+        first_event_at: (info.events > 0).then(|| event_time(info.first_at)).flatten(),
+        last_event_at: (info.events > 0).then(|| event_time(info.last_at)).flatten(),
+        events: info.events,
+        memories: info.memories,
+        size_bytes,
+        sha256: sha256_of(&path)?,
+    };
+    let json = manifest_path(&path);
+    let partial = json.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &json)?;
+    Ok(manifest)
+}
+
+/// The backups in `dir`, newest first (a missing directory has none).
+pub fn list(dir: &Path) -> Vec<Entry> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    let now = Utc::now();
+    let mut entries: Vec<Entry> = read
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(PREFIX) || !name.ends_with(&format!(".{EXTENSION}")) {
+                return None;
+            }
+            let metadata = entry.metadata().ok()?;
+            let manifest = std::fs::read(manifest_path(&entry.path()))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok());
+            let created: DateTime<Utc> = manifest
+                .as_ref()
+                .and_then(|m| DateTime::parse_from_rfc3339(&m.created_at).ok().map(|t| t.with_timezone(&Utc)))
+                .or_else(|| metadata.modified().ok().map(DateTime::<Utc>::from))
+                .unwrap_or(now);
+            Some(Entry {
+                filename: name,
+                size_bytes: metadata.len(),
+                created_at: iso(created),
+                age_days: ((now - created).num_seconds().max(0) as f64 / 86_400.0 * 100.0).round() / 100.0,
+                manifest,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.filename.cmp(&a.filename)));
+    entries
+}
+
+/// Deletes backups older than `retention_days` and beyond the newest `max_count`; returns their names.
+pub fn prune(dir: &Path, retention_days: u64, max_count: u64) -> Vec<String> {
+    let mut removed = Vec::new();
+    for (index, entry) in list(dir).into_iter().enumerate() {
+        if index as u64 >= max_count.max(1) || entry.age_days > retention_days as f64 {
+            let path = dir.join(&entry.filename);
+            if std::fs::remove_file(&path).is_ok() {
+                let _ = std::fs::remove_file(manifest_path(&path));
+                removed.push(entry.filename);
+            }
+        }
+    }
+    removed
+}
+
+/// What `verify` found.
+#[derive(Debug, Serialize)]
+pub struct Verified {
+    pub filename: String,
+    pub events: u64,
+    pub memories: u64,
+    pub last_seq: u64,
+}
+
+/// Checks a backup: its manifest, size and SHA-256, then replays it into a scratch read model and compares
+/// the events and memories with the manifest. Touches nothing but a temporary directory.
+pub fn verify(config: &Config, backup: &Path) -> anyhow::Result<Verified> {
+    let json = manifest_path(backup);
+    let manifest: Manifest = serde_json::from_slice(
+        &std::fs::read(&json).with_context(|| format!("no manifest {} beside the backup", json.display()))?,
+    )
+    .with_context(|| format!("the manifest {} is not readable", json.display()))?;
+    if manifest.format_version > FORMAT_VERSION {
+        bail!("the backup's format {} is newer than this build reads ({FORMAT_VERSION})", manifest.format_version);
+    }
+    let size = std::fs::metadata(backup).with_context(|| format!("cannot read {}", backup.display()))?.len();
+    if size != manifest.size_bytes {
+        bail!("{} is {size} bytes, its manifest says {}: the file is damaged", backup.display(), manifest.size_bytes);
+    }
+    if sha256_of(backup)? != manifest.sha256 {
+        bail!("{} does not match its manifest's SHA-256: the file is damaged", backup.display());
+    }
+    let scratch = tempfile::Builder::new().prefix("mms-verify-").tempdir()?;
+    std::fs::copy(backup, scratch.path().join("events.redb"))?;
+    let mut scratch_config = config.clone();
+    scratch_config.storage.base_dir = Some(scratch.path().to_path_buf());
+    scratch_config.storage.log_path = None;
+    scratch_config.storage.sqlite_path = None;
+    scratch_config.storage.backups_path = None;
+    let rebuilt = rebuild(&scratch_config, |_, _| {}).context("replaying the backup failed")?;
+    let memories = SqliteReader::new(&scratch_config.paths().sqlite).count(&Default::default())?;
+    if rebuilt.events != Seq(manifest.last_seq) {
+        bail!("the backup replays to event {} but its manifest says {}", rebuilt.events.0, manifest.last_seq);
+    }
+    if memories != manifest.memories {
+        bail!("the backup replays to {memories} memories but its manifest says {}", manifest.memories);
+    }
+    Ok(Verified { filename: manifest.filename, events: manifest.events, memories, last_seq: manifest.last_seq })
+}
+
+/// The schedule: the original's intervals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interval {
+    Hourly,
+    Daily,
+    Weekly,
+}
+
+impl Interval {
+    pub fn parse(value: &str) -> Result<Interval, String> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "hourly" => Ok(Interval::Hourly),
+            "daily" => Ok(Interval::Daily),
+            "weekly" => Ok(Interval::Weekly),
+            other => Err(format!("'{other}' is not a backup interval (hourly, daily or weekly)")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Interval::Hourly => "hourly",
+            Interval::Daily => "daily",
+            Interval::Weekly => "weekly",
+        }
+    }
+
+    pub fn length(self) -> chrono::Duration {
+        match self {
+            Interval::Hourly => chrono::Duration::hours(1),
+            Interval::Daily => chrono::Duration::days(1),
+            Interval::Weekly => chrono::Duration::weeks(1),
+        }
+    }
+}
+
+/// `POST /api/backup/now`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Created {
+    pub success: bool,
+    pub filename: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub created_at: Option<String>,
+    pub duration_seconds: f64,
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
+}
+
+/// `GET /api/backup/status`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub enabled: bool,
+    pub interval: &'static str,
+    pub retention_days: u64,
+    pub max_count: u64,
+    pub backup_count: usize,
+    pub total_size_bytes: u64,
+    pub last_backup_time: Option<String>,
+    pub time_since_last_seconds: Option<f64>,
+    pub next_backup_at: Option<String>,
+    pub scheduler_running: bool,
+    pub backup_directory: String,
+}
+
+/// The backups of a running server: on demand and on a schedule, one at a time.
+pub struct Backups {
+    pub dir: PathBuf,
+    pub config: BackupConfig,
+    /// The whole configuration, for `verify` (the model's paths).
+    app: Config,
+    log: Log,
+    running: AtomicBool,
+    busy: Mutex<()>,
+}
+
+impl Backups {
+    pub fn new(log: Log, config: &Config) -> Backups {
+        Backups {
+            dir: config.paths().backups,
+            config: config.backup.clone(),
+            app: config.clone(),
+            log,
+            running: AtomicBool::new(false),
+            busy: Mutex::new(()),
+        }
+    }
+
+    /// The backups, newest first.
+    pub fn list(&self) -> Vec<Entry> {
+        list(&self.dir)
+    }
+
+    /// Verifies one backup of the directory, by file name. Blocking.
+    pub fn verify(&self, filename: &str) -> anyhow::Result<Verified> {
+        let name = Path::new(filename);
+        if name.components().count() != 1 || !filename.starts_with(PREFIX) {
+            bail!("'{filename}' is not a backup's file name (memory_backup_YYYYmmdd_HHMMSS.redb)");
+        }
+        let path = self.dir.join(name);
+        if !path.exists() {
+            bail!("no backup named {filename}");
+        }
+        verify(&self.app, &path)
+    }
+
+    /// Takes a backup now, then applies the retention. Blocking.
+    pub fn now(&self) -> Created {
+        let started = std::time::Instant::now();
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match create(&self.log, &self.dir) {
+            Ok(manifest) => {
+                let removed = prune(&self.dir, self.config.retention_days, self.config.max_count);
+                if !removed.is_empty() {
+                    tracing::info!(?removed, "old backups removed");
+                }
+                tracing::info!(file = %manifest.filename, events = manifest.events, "backup written");
+                Created {
+                    success: true,
+                    filename: Some(manifest.filename.clone()),
+                    size_bytes: Some(manifest.size_bytes),
+                    created_at: Some(manifest.created_at.clone()),
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                    error: None,
+                    manifest: Some(manifest),
+                }
+            }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "backup failed");
+                Created {
+                    success: false,
+                    filename: None,
+                    size_bytes: None,
+                    created_at: None,
+                    duration_seconds: started.elapsed().as_secs_f64(),
+                    error: Some(format!("{error:#}")),
+                    manifest: None,
+                }
+            }
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        let entries = list(&self.dir);
+        let last = entries.first().and_then(|e| DateTime::parse_from_rfc3339(&e.created_at).ok());
+        let now = Utc::now();
+        let next = if self.config.enabled {
+            Some(last.map_or(now, |t| t.with_timezone(&Utc) + self.config.interval.length()).max(now))
+        } else {
+            None
+        };
+        Status {
+            enabled: self.config.enabled,
+            interval: self.config.interval.name(),
+            retention_days: self.config.retention_days,
+            max_count: self.config.max_count,
+            backup_count: entries.len(),
+            total_size_bytes: entries.iter().map(|e| e.size_bytes).sum(),
+            last_backup_time: last.map(|t| iso(t.with_timezone(&Utc))),
+            time_since_last_seconds: last.map(|t| (now - t.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0),
+            next_backup_at: next.map(iso),
+            scheduler_running: self.running.load(Ordering::Relaxed),
+            backup_directory: self.dir.display().to_string(),
+        }
+    }
+
+    /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
+    /// something was written since (an unchanged log is not backed up again).
+    fn due(&self) -> bool {
+        let entries = list(&self.dir);
+        let Some(last) = entries.first() else { return self.log.last_seq() > Seq::ZERO };
+        let changed = last.manifest.as_ref().is_none_or(|m| m.last_seq < self.log.last_seq().0);
+        let at = DateTime::parse_from_rfc3339(&last.created_at).map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        changed && Utc::now() - at >= self.config.interval.length()
+    }
+
+    /// Runs the schedule until the task is aborted: checks every MMS_BACKUP_CHECK_SECONDS (5 minutes).
+    pub async fn schedule(self: std::sync::Arc<Self>) {
+        if !self.config.enabled {
+            return;
+        }
+        let check_every = Duration::from_secs(self.config.check_seconds.max(1));
+        self.running.store(true, Ordering::Relaxed);
+        loop {
+            if self.due() {
+                let backups = self.clone();
+                let _ = tokio::task::spawn_blocking(move || backups.now()).await;
+            }
+            tokio::time::sleep(check_every).await;
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Backups as log snapshots: from the CLI (take, list, verify, retention), a damaged backup detected without
+//! touching the store, consistent snapshots over HTTP while four writers write, the schedule, and kill -9
+//! in the middle of backups.
+
+use crate::support::{DataDir, Server, content_hash, signal};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const KEY: &str = "backup-test-key";
+
+/// The backup files (not manifests) in a directory, sorted.
+fn backup_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|read| read.filter_map(Result::ok).map(|e| e.path()).collect()).unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|e| e == "redb"));
+    files.sort();
+    files
+}
+
+fn manifest(backup: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(backup.with_extension("json")).expect("a manifest")).expect("JSON")
+}
+
+#[test]
+fn the_cli_backs_up_lists_verifies_and_keeps_the_newest() {
+    let data = DataDir::new();
+    let hashes: Vec<String> = (0..5).map(|i| data.store(&format!("Backed-up memory number {i}"), &["b"])).collect();
+    data.ok(&["delete", &hashes[0]]);
+    let dir = data.path().join("backups");
+
+    let taken = data.ok(&["backup"]);
+    let files = backup_files(&dir);
+    assert_eq!(files.len(), 1, "{taken}");
+    let name = files[0].file_name().expect("a name").to_string_lossy().into_owned();
+    assert!(name.starts_with("memory_backup_") && taken.contains(&name), "{taken}");
+    let first = manifest(&files[0]);
+    assert_eq!((first["first_seq"].as_u64(), first["last_seq"].as_u64()), (Some(1), Some(6)), "{first}");
+    assert_eq!((first["events"].as_u64(), first["memories"].as_u64()), (Some(6), Some(4)), "{first}");
+    assert_eq!(first["format_version"], 1);
+    assert_eq!(first["size_bytes"].as_u64(), Some(std::fs::metadata(&files[0]).expect("size").len()));
+
+    let listed = data.ok(&["backup", "list"]);
+    assert!(listed.contains(&name) && listed.contains("up to event 6, 4 memories"), "{listed}");
+    let verified = data.ok(&["backup", "verify", &name]);
+    assert!(verified.contains("checksum ok") && verified.contains("into 4 memories"), "{verified}");
+
+    // Retention: at most MCP_BACKUP_MAX_COUNT backups, the newest kept.
+    for i in 0..3 {
+        data.store(&format!("Later memory {i}"), &[]);
+        let output = data.command(&["backup"]).env("MCP_BACKUP_MAX_COUNT", "2").output().expect("run backup");
+        assert!(output.status.success(), "{output:?}");
+    }
+    let kept = backup_files(&dir);
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    let last_seqs: Vec<u64> = kept.iter().map(|f| manifest(f)["last_seq"].as_u64().expect("seq")).collect();
+    assert_eq!(last_seqs, vec![8, 9], "the two newest are kept");
+    assert!(!dir.join(&name).exists() && !dir.join(name.replace(".redb", ".json")).exists(), "pruned whole");
+}
+
+#[test]
+fn a_damaged_backup_is_detected_and_nothing_is_touched() {
+    let data = DataDir::new();
+    let hash = data.store("A memory that must survive a bad backup", &["keep"]);
+    data.ok(&["backup"]);
+    let file = backup_files(&data.path().join("backups")).remove(0);
+    let name = file.file_name().expect("a name").to_string_lossy().into_owned();
+
+    let mut bytes = std::fs::read(&file).expect("read the backup");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&file, &bytes).expect("damage the backup");
+    let error = data.fails(&["backup", "verify", &name]);
+    assert!(error.contains("damaged") && error.contains("SHA-256"), "{error}");
+
+    std::fs::write(&file, &bytes[..middle]).expect("truncate the backup");
+    let error = data.fails(&["backup", "verify", &name]);
+    assert!(error.contains("damaged") && error.contains("bytes"), "{error}");
+    std::fs::remove_file(file.with_extension("json")).expect("remove the manifest");
+    assert!(data.fails(&["backup", "verify", &name]).contains("no manifest"));
+    assert!(data.fails(&["backup", "verify", "memory_backup_nope.redb"]).contains("no manifest"));
+
+    assert_eq!(data.get(&hash)["content"], "A memory that must survive a bad backup", "the store is untouched");
+    assert_eq!(data.stats()["events"], 1);
+}
+
+async fn post(client: &reqwest::Client, server: &Server, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = client.post(server.url(path)).bearer_auth(KEY).json(&body).send().await.expect("an answer");
+    let status = response.status();
+    (status, response.json().await.expect("a JSON body"))
+}
+
+async fn get(client: &reqwest::Client, server: &Server, path: &str) -> Value {
+    let response = client.get(server.url(path)).bearer_auth(KEY).send().await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+    response.json().await.expect("a JSON body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[("MCP_API_KEY", KEY), ("MCP_BACKUP_ENABLED", "false")]).await;
+    let client = reqwest::Client::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (client, url, stop) = (client.clone(), server.url("/api/memories"), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                let mut i = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 150 {
+                    let content = format!("writer {w} note {i} during backups");
+                    let response = client.post(&url).bearer_auth(KEY).json(&json!({"content": content})).send().await;
+                    if response.is_ok_and(|r| r.status() == StatusCode::OK) {
+                        acknowledged.push(content_hash(&content));
+                    }
+                    i += 1;
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let (status, created) = post(&client, &server, "/api/backup/now", json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{created}");
+        assert_eq!(created["success"], true);
+        assert!(created["duration_seconds"].as_f64().is_some() && created["error"].is_null(), "{created}");
+        taken.push(created);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.expect("a writer"));
+    }
+    assert!(taken.windows(2).all(|w| w[0]["manifest"]["last_seq"].as_u64() < w[1]["manifest"]["last_seq"].as_u64()));
+    for created in &taken {
+        let name = created["filename"].as_str().expect("a file name");
+        let (status, verified) = post(&client, &server, &format!("/api/backup/verify/{name}"), json!({})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(verified["valid"], true, "{verified}");
+        assert_eq!(verified["memories"], created["manifest"]["memories"], "its manifest matches its content");
+        assert_eq!(verified["last_seq"], created["manifest"]["last_seq"]);
+        assert!(created["manifest"]["events"].as_u64() > Some(0));
+    }
+    let (status, _) = post(&client, &server, "/api/backup/verify/memory_backup_nope.redb", json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let listed = get(&client, &server, "/api/backup/list").await;
+    assert_eq!(listed["total_count"], 3, "{listed}");
+    let first = &listed["backups"][0];
+    for field in ["filename", "size_bytes", "created_at", "age_days", "sha256", "last_seq"] {
+        assert!(!first[field].is_null(), "list entries carry {field}: {first}");
+    }
+    assert_eq!(first["filename"], taken[2]["filename"], "newest first");
+    let status = get(&client, &server, "/api/backup/status").await;
+    for field in [
+        "enabled",
+        "interval",
+        "retention_days",
+        "max_count",
+        "backup_count",
+        "total_size_bytes",
+        "last_backup_time",
+        "time_since_last_seconds",
+        "next_backup_at",
+        "scheduler_running",
+        "backup_directory",
+    ] {
+        assert!(status.as_object().expect("an object").contains_key(field), "status has {field}: {status}");
+    }
+    assert_eq!((status["enabled"].as_bool(), status["backup_count"].as_u64()), (Some(false), Some(3)));
+    let anonymous = client.get(server.url("/api/backup/list")).send().await.expect("an answer");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The store holds every acknowledged write; the last backup, opened as a store, holds what its
+    // manifest says, all of it also in the store.
+    for hash in &acknowledged {
+        get(&client, &server, &format!("/api/memories/{hash}")).await;
+    }
+    let last = data.path().join("backups").join(taken[2]["filename"].as_str().expect("a name"));
+    drop(server);
+    let copy = DataDir::new();
+    std::fs::copy(&last, copy.path().join("events.redb")).expect("restore the snapshot by hand");
+    let (in_copy, total) = copy.list(&[]);
+    assert_eq!(total, taken[2]["manifest"]["memories"].as_u64().expect("memories"));
+    let (in_store, _) = data.list(&[]);
+    assert!(in_copy.iter().all(|h| in_store.contains(h)), "the snapshot is a prefix of the store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schedule_backs_up_a_changed_store_and_kill_9_mid_backup_leaves_it_whole() {
+    let data = DataDir::new();
+    for i in 0..20 {
+        data.store(&format!("Scheduled backup memory {i}"), &[]);
+    }
+    let dir = data.path().join("backups");
+    let mut server = Server::start(
+        &data,
+        &[("MCP_API_KEY", KEY), ("MMS_BACKUP_CHECK_SECONDS", "1"), ("MCP_BACKUP_INTERVAL", "hourly")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if !backup_files(&dir).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(backup_files(&dir).len(), 1, "a changed store without a backup is backed up at once");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(backup_files(&dir).len(), 1, "not again within the hour");
+    let status = get(&client, &server, "/api/backup/status").await;
+    assert_eq!((status["scheduler_running"].as_bool(), status["interval"].as_str()), (Some(true), Some("hourly")));
+
+    // Backups back to back, and kill -9 while they run.
+    let (client2, url) = (client.clone(), server.url("/api/backup/now"));
+    let hammer = tokio::spawn(async move {
+        for _ in 0..50 {
+            if client2.post(&url).bearer_auth(KEY).send().await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(server.pid(), "KILL");
+    server.wait_exit(Duration::from_secs(10)).expect("killed");
+    let _ = hammer.await;
+
+    let hash = data.store("Written after the crash", &[]);
+    assert_eq!(data.get(&hash)["content"], "Written after the crash", "the store is usable");
+    assert_eq!(data.list(&[]).1, 21, "and whole");
+    let taken = data.ok(&["backup"]);
+    let name = backup_files(&dir).pop().expect("a backup").file_name().expect("a name").to_string_lossy().into_owned();
+    assert!(taken.contains(&name));
+    assert!(data.ok(&["backup", "verify", &name]).contains("into 21 memories"));
+    for file in backup_files(&dir) {
+        let name = file.file_name().expect("a name").to_string_lossy().into_owned();
+        if file.with_extension("json").exists() {
+            assert!(data.ok(&["backup", "verify", &name]).contains("checksum ok"), "every listed backup verifies");
+        }
+    }
+}
