@@ -6,7 +6,9 @@ use crate::config::{
     BackupAction, Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs,
 };
 use crate::service::time_expr::TimeRange;
-use crate::service::{DeleteRequest, ListRequest, Memory, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest};
+use crate::service::{
+    DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
+};
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface, Timestamp};
 use std::io::Write;
@@ -144,6 +146,20 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
         }
         Command::Delete(args) => delete(service, args, out).await,
         Command::Update(args) => update(service, args, out).await,
+        Command::Restore(args) => {
+            let target = RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?;
+            let plan = service.restore(target, !args.apply, actor()).await?;
+            writeln!(out, "{}", plan.summary())?;
+            for (mark, hashes) in [("+", &plan.come_back), ("-", &plan.disappear), ("~", &plan.change)] {
+                for hash in hashes {
+                    writeln!(out, "{mark} {hash}")?;
+                }
+            }
+            if plan.dry_run && plan.come_back.len() + plan.disappear.len() + plan.change.len() > 0 {
+                writeln!(out, "(a preview: add --apply to restore)")?;
+            }
+            Ok(())
+        }
         Command::Undelete { hash } => {
             let memory = service.undelete(hash, actor()).await?;
             writeln!(out, "undeleted {}", memory.content_hash)?;

@@ -133,6 +133,9 @@ pub enum Command {
     },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),
+    /// Bring the store back to how it was after an event or at a moment. Shows what would change;
+    /// `--apply` does it (as new events: history is kept, and a restore can itself be undone).
+    Restore(RestoreArgs),
     /// Show every event of one memory: who changed what, when and through which interface.
     History {
         /// Content hash.
@@ -158,6 +161,19 @@ pub enum Command {
         #[arg(default_value = "-")]
         file: PathBuf,
     },
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct RestoreArgs {
+    /// Restore to right after this event (see `history` or the log's sequence numbers).
+    #[arg(long, conflicts_with = "to_time", required_unless_present = "to_time")]
+    pub to_seq: Option<u64>,
+    /// Restore to a moment: 2026-11-20T14:00:00Z, "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
+    #[arg(long)]
+    pub to_time: Option<String>,
+    /// Do it (without it, only show what would change).
+    #[arg(long)]
+    pub apply: bool,
 }
 
 /// What `backup` does.

@@ -474,3 +474,36 @@ pub(crate) async fn activity(
     let days = days as u32;
     Ok(Json(Activity { data_points: state.service.activity(days).await?, days }))
 }
+
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RestoreBody {
+    /// Restore to right after this event...
+    #[serde(default)]
+    to_seq: Option<u64>,
+    /// ...or to a moment: RFC 3339, "YYYY-MM-DD HH:MM" (UTC), or a time phrase (its end).
+    #[serde(default)]
+    to_time: Option<String>,
+    /// Only show what would change (the default); false restores.
+    #[serde(default = "preview_by_default")]
+    dry_run: bool,
+}
+
+fn preview_by_default() -> bool {
+    true
+}
+
+/// Point-in-time restore: what would come back, disappear or change back (a preview, by default), or the
+/// restore itself with `dry_run: false`, recorded as new events.
+#[utoipa::path(post, path = "/api/restore", tag = "manage", request_body = RestoreBody,
+    responses((status = 200, description = "{target_seq, target_at, from_seq, come_back, disappear, change, memories_after, dry_run, appended_seqs}", body = Object),
+              (status = 409, description = "The store changed while the restore was planned"),
+              (status = 422, description = "Neither or both of to_seq and to_time, an unknown event or an unreadable time")))]
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Body(body): Body<RestoreBody>,
+) -> Result<Json<crate::service::RestorePlan>, ApiError> {
+    let target = crate::service::RestoreTarget::parse(body.to_seq, body.to_time.as_deref())?;
+    Ok(Json(state.service.restore(target, body.dry_run, actor(&principal, &headers)).await?))
+}

@@ -203,6 +203,7 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
         .route("/api/search/by-time", post(search::by_time))
         .route("/api/search/similar/{content_hash}", get(search::similar))
         .route("/api/manage/bulk-delete", post(manage::bulk_delete))
+        .route("/api/restore", post(manage::restore))
         .route("/api/manage/cleanup-duplicates", post(manage::cleanup_duplicates))
         .route("/api/manage/system/{operation}", post(manage::system))
         .route("/api/manage/tags/stats", get(manage::tag_stats))

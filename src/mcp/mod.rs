@@ -310,6 +310,25 @@ pub struct BackupToolResult {
     pub result: Value,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RestoreArgs {
+    /// Restore to right after this event (memory_log and memory_history show sequence numbers)...
+    pub to_seq: Option<u64>,
+    /// ...or to a moment: "2026-11-20T14:00:00Z", "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
+    pub to_time: Option<String>,
+    /// Do it. Without it, only show what would come back, disappear or change.
+    #[serde(default)]
+    pub apply: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RestoreToolResult {
+    pub summary: String,
+    /// target_seq, target_at, from_seq, come_back, disappear, change (hashes), memories_after, dry_run,
+    /// appended_seqs.
+    pub plan: Value,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct LogLine {
     pub seq: u64,
@@ -704,6 +723,19 @@ impl McpServer {
         .await
         .map_err(|_| "the backup task failed; see the server log".to_string())??;
         Ok(Json(BackupToolResult { action: name, result }))
+    }
+
+    /// Bring the store back to how it was after an event or at a moment: a preview unless `apply`. The
+    /// restore is recorded as new events, so history is kept and it can be undone by restoring to the event
+    /// before it.
+    #[tool(annotations(title = "Restore to a point in time", read_only_hint = false, destructive_hint = true))]
+    async fn memory_restore(
+        &self,
+        Parameters(args): Parameters<RestoreArgs>,
+    ) -> Result<Json<RestoreToolResult>, String> {
+        let target = crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?;
+        let plan = self.service.restore(target, !args.apply, actor()).await.map_err(failure)?;
+        Ok(Json(RestoreToolResult { summary: plan.summary(), plan: serde_json::to_value(&plan).unwrap_or_default() }))
     }
 
     /// Counts: memories, tags, events, sizes.

@@ -174,7 +174,7 @@ impl Service {
     }
 
     /// Waits for the read model to show the appended events (read-your-writes).
-    async fn settle(&self, appended: &[mms_log::Appended]) {
+    pub(super) async fn settle(&self, appended: &[mms_log::Appended]) {
         let last = appended.iter().map(|a| a.seq).max().unwrap_or(Seq::ZERO);
         if !self.wait_applied(last, READ_YOUR_WRITES).await {
             tracing::warn!(seq = last.0, "the read model is behind the log; the write is durable but not yet visible");

@@ -89,6 +89,20 @@ pub struct ActivityDay {
 }
 
 /// The UTC days from `days - 1` days ago to today, as `YYYY-MM-DD`, oldest first.
+/// The first event committed at or after `at` (one past the last event when none is). Commit times never
+/// go backwards, so it is found by bisection.
+pub(super) fn first_at_or_after(log: &mms_log::Log, at: Timestamp) -> Result<Seq, ServiceError> {
+    let (mut low, mut high) = (1, log.last_seq().0 + 1);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        match log.get(Seq(mid))? {
+            Some(event) if event.at < at => low = mid + 1,
+            _ => high = mid,
+        }
+    }
+    Ok(Seq(low))
+}
+
 fn last_days(days: u32) -> (chrono::DateTime<chrono::Utc>, Vec<String>) {
     let today = chrono::Utc::now().date_naive();
     let first = today - chrono::Days::new(u64::from(days.max(1) - 1));
@@ -138,17 +152,8 @@ impl Service {
             dates.into_iter().map(|date| ActivityDay { date, ..Default::default() }).collect();
         let events = self
             .blocking(move |inner| {
-                // Commit times never go backwards, so the first event of the period is found by bisection.
-                let (mut low, mut high) = (1, inner.log.last_seq().0 + 1);
-                while low < high {
-                    let mid = low + (high - low) / 2;
-                    match inner.log.get(Seq(mid))? {
-                        Some(event) if event.at < start => low = mid + 1,
-                        _ => high = mid,
-                    }
-                }
                 let mut events = Vec::new();
-                let mut from = Seq(low);
+                let mut from = first_at_or_after(&inner.log, start)?;
                 loop {
                     let page = inner.log.read_from(from, 4096)?;
                     let Some(last) = page.last() else { break };

@@ -9,6 +9,7 @@ mod error;
 mod insight;
 mod memory;
 mod queries;
+mod restore;
 pub mod time_expr;
 
 pub use commands::{DeleteOutcome, DeleteRequest, StoreOutcome, StoreRequest, UpdateRequest};
@@ -16,6 +17,7 @@ pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
+pub use restore::{RestorePlan, RestoreTarget};
 
 use crate::embed::{Embedder, MODEL_NAME};
 use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};

@@ -10,5 +10,6 @@ mod exchange;
 mod http;
 mod mcp;
 mod rebuild;
+mod restore;
 mod serve;
 mod support;

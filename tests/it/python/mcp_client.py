@@ -99,7 +99,7 @@ async def main():
 
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             expected = {"memory_store", "memory_search", "memory_list", "memory_update", "memory_delete",
-                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup"}
+                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup", "memory_restore"}
             check(expected <= set(tools), f"tools listed: {sorted(tools)}")
             check(tools["memory_search"].annotations.read_only_hint is True, "search is read-only")
             check(tools["memory_delete"].annotations.destructive_hint is True, "delete is destructive")
@@ -411,6 +411,19 @@ async def sessions_log_and_bounds(session):
           "verify without a file name")
     check("not a backup" in error_text(await session.call_tool("memory_backup", {
         "action": "verify", "filename": "../events.redb"})), "only backups of the directory are verified")
+
+    point = structured(await session.call_tool("memory_log", {"limit": 1}))["last_seq"]
+    undone = structured(await session.call_tool("memory_store", {"content": "A memory the restore takes away"}))
+    preview = structured(await session.call_tool("memory_restore", {"to_seq": point}))
+    check(preview["plan"]["disappear"] == [undone["content_hash"]] and preview["plan"]["dry_run"]
+          and "would disappear" in preview["summary"], f"memory_restore previews: {preview}")
+    check(structured(await session.call_tool("memory_search", {"query": "A memory the restore takes away",
+                                                               "mode": "exact"}))["count"] == 1, "nothing moved yet")
+    applied = structured(await session.call_tool("memory_restore", {"to_seq": point, "apply": True}))
+    check(len(applied["plan"]["appended_seqs"]) == 1, f"memory_restore applies: {applied}")
+    check(structured(await session.call_tool("memory_search", {"query": "A memory the restore takes away",
+                                                               "mode": "exact"}))["count"] == 0, "it is gone")
+    check("either" in error_text(await session.call_tool("memory_restore", {})), "a restore needs a target")
 
 
 asyncio.run(main())

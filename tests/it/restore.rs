@@ -1,0 +1,180 @@
+//! Point-in-time restore. The law: after a restore to event N, the store equals the store as it was right
+//! after event N (recorded live while random operations ran, restores among them), and restoring to the
+//! event before the restore undoes it. Checked with proptest through the library and the real model;
+//! then the CLI, HTTP and MCP surfaces, preview first.
+
+use crate::support::{DataDir, Server};
+use clap::Parser;
+use mcp_memory_service::app::Store;
+use mcp_memory_service::config::Config;
+use mcp_memory_service::service::{
+    ListRequest, Memory, RestoreTarget, Service, ServiceError, StoreRequest, UpdateRequest,
+};
+use mms_log::{Actor, Interface};
+use proptest::prelude::*;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Store(u8),
+    Tag(u8, u8),
+    Delete(u8),
+    Undelete(u8),
+    /// Restore to the point recorded this many operations ago (modulo the points there are).
+    Restore(u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0u8..6).prop_map(Op::Store),
+        2 => (0u8..6, 0u8..3).prop_map(|(m, t)| Op::Tag(m, t)),
+        2 => (0u8..6).prop_map(Op::Delete),
+        1 => (0u8..6).prop_map(Op::Undelete),
+        1 => any::<u8>().prop_map(Op::Restore),
+    ]
+}
+
+fn content(memory: u8) -> String {
+    format!("Restorable memory number {memory}, about topic {}", memory * 7)
+}
+
+fn hash(memory: u8) -> String {
+    crate::support::content_hash(&content(memory))
+}
+
+/// Every live memory, by hash.
+async fn state(service: &Service) -> BTreeMap<String, serde_json::Value> {
+    let request =
+        ListRequest { page: 1, page_size: 100, tags: vec![], match_all: false, memory_type: None, created: None };
+    let page = service.list(request).await.expect("list");
+    page.memories
+        .into_iter()
+        .map(|m: Memory| (m.content_hash.clone(), serde_json::to_value(&m).expect("JSON")))
+        .collect()
+}
+
+async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCaseError> {
+    let actor = || Actor::new(Interface::Cli, Some("proptest".into()));
+    // The store right after each event, recorded as it happened.
+    let mut points: Vec<(u64, BTreeMap<String, serde_json::Value>)> = vec![(0, BTreeMap::new())];
+    for op in ops {
+        let result: Result<(), ServiceError> = match op {
+            Op::Store(m) => service
+                .store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor())
+                .await
+                .map(|_| ()),
+            Op::Tag(m, t) => {
+                let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
+                let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
+                service.update(&hash(*m), request, actor()).await.map(|_| ())
+            }
+            Op::Delete(m) => service.delete(&hash(*m), None, actor()).await,
+            Op::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
+            Op::Restore(back) => {
+                let (seq, _) = points[points.len() - 1 - (*back as usize % points.len())];
+                service.restore(RestoreTarget::Seq(seq), false, actor()).await.map(|_| ())
+            }
+        };
+        if result.is_ok() {
+            points.push((service.log().last_seq().0, state(service).await));
+        }
+    }
+    for check in checks {
+        let (seq, expected) = &points[*check as usize % points.len()];
+        let before = state(service).await;
+        let preview = service.restore(RestoreTarget::Seq(*seq), true, actor()).await.expect("a preview");
+        prop_assert!(preview.appended_seqs.is_empty());
+        prop_assert_eq!(&state(service).await, &before, "a preview changes nothing");
+        let plan = service.restore(RestoreTarget::Seq(*seq), false, actor()).await.expect("a restore");
+        let after = state(service).await;
+        prop_assert_eq!(&after, expected, "restored to {} = the store as it was then", seq);
+        prop_assert_eq!(plan.memories_after, expected.len());
+        let differing = plan.come_back.len() + plan.disappear.len() + plan.change.len();
+        prop_assert!(
+            differing <= plan.appended_seqs.len() && plan.appended_seqs.len() <= 2 * differing,
+            "one or two events per memory that differs"
+        );
+        let undo = service.restore(RestoreTarget::Seq(plan.from_seq), false, actor()).await.expect("an undo");
+        prop_assert_eq!(&state(service).await, &before, "restoring to {} undoes it", undo.target_seq);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_restore_equals_the_store_as_it_was_and_can_be_undone(
+        ops in prop::collection::vec(op(), 8..30),
+        checks in prop::collection::vec(any::<u8>(), 3),
+    ) {
+        let data = DataDir::new();
+        let base = data.path().to_string_lossy().into_owned();
+        let config = Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        let store = Store::open(&config, false).expect("open the store");
+        let result = runtime.block_on(run(&store.service, &ops, &checks));
+        store.close();
+        result?;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_previews_then_applies_from_the_cli_http_and_by_time() {
+    let data = DataDir::new();
+    let kept = data.store("Kept all along", &["keep"]);
+    let later = data.store("Stored after the restore point", &["later"]);
+    data.ok(&["update", &kept, "--tags", "keep,edited"]);
+    // Events: 1 store, 2 store, 3 update. Restore to 1.
+    let preview = data.ok(&["restore", "--to-seq", "1"]);
+    assert!(preview.contains("would disappear") && preview.contains(&format!("- {later}")), "{preview}");
+    assert!(preview.contains(&format!("~ {kept}")) && preview.contains("--apply"), "{preview}");
+    assert_eq!(data.list(&[]).1, 2, "a preview changes nothing");
+    let applied = data.ok(&["restore", "--to-seq", "1", "--apply"]);
+    assert!(applied.contains("1 disappeared, 1 changed back; 1 memories after"), "{applied}");
+    assert_eq!(data.list(&[]).0, vec![kept.clone()]);
+    assert_eq!(data.get(&kept)["tags"], json!(["keep"]));
+    let history = data.ok(&["history", &later]);
+    assert!(history.contains("deleted"), "the restore is in the memory's history: {history}");
+    assert!(data.fails(&["restore", "--to-seq", "99"]).contains("does not exist yet"));
+    assert!(data.fails(&["restore", "--to-time", "next blursday"]).contains("blursday"));
+    // By time: before anything was written, the store was empty.
+    let empty = data.ok(&["restore", "--to-time", "2020-01-01T00:00:00Z"]);
+    assert!(empty.contains("0 memories after"), "{empty}");
+
+    let server = Server::start(&data, &[("MCP_API_KEY", "restore-key")]).await;
+    let client = reqwest::Client::new();
+    let post =
+        |body: serde_json::Value| client.post(server.url("/api/restore")).bearer_auth("restore-key").json(&body).send();
+    let response = post(json!({"to_seq": 3})).await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let plan: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!((plan["dry_run"].as_bool(), plan["target_seq"].as_u64()), (Some(true), Some(3)), "{plan}");
+    assert_eq!(plan["come_back"], json!([later]), "{plan}");
+    assert_eq!(plan["change"], json!([kept]), "{plan}");
+    let now = chrono::Utc::now().to_rfc3339();
+    let applied: serde_json::Value =
+        post(json!({"to_time": now, "dry_run": false})).await.expect("an answer").json().await.expect("JSON");
+    assert!(applied["appended_seqs"].as_array().expect("seqs").is_empty(), "now is now: {applied}");
+    let applied: serde_json::Value =
+        post(json!({"to_seq": 3, "dry_run": false})).await.expect("an answer").json().await.expect("JSON");
+    assert_eq!(applied["appended_seqs"].as_array().map(Vec::len), Some(2), "{applied}");
+    let listed: serde_json::Value = client
+        .get(server.url("/api/memories"))
+        .bearer_auth("restore-key")
+        .send()
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(listed["total"], 2, "both are back: {listed}");
+    for bad in [json!({}), json!({"to_seq": 1, "to_time": "yesterday"}), json!({"to_seq": 999})] {
+        let response = post(bad.clone()).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert!(body["detail"].is_array() || body["detail"].is_string(), "{body}");
+    }
+}
