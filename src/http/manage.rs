@@ -478,8 +478,8 @@ pub(crate) async fn activity(
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct RestoreBody {
     /// Restore to right after this event...
-    #[serde(default)]
-    to_seq: Option<u64>,
+    #[serde(default, deserialize_with = "integer")]
+    to_seq: Option<i64>,
     /// ...or to a moment: RFC 3339, "YYYY-MM-DD HH:MM" (UTC), or a time phrase (its end).
     #[serde(default)]
     to_time: Option<String>,
@@ -496,14 +496,27 @@ fn preview_by_default() -> bool {
 /// restore itself with `dry_run: false`, recorded as new events.
 #[utoipa::path(post, path = "/api/restore", tag = "manage", request_body = RestoreBody,
     responses((status = 200, description = "{target_seq, target_at, from_seq, come_back, disappear, change, memories_after, dry_run, appended_seqs}", body = Object),
+              (status = 400, description = "Neither or both of to_seq and to_time, an event past the log's end, or an unreadable time"),
               (status = 409, description = "The store changed while the restore was planned"),
-              (status = 422, description = "Neither or both of to_seq and to_time, an unknown event or an unreadable time")))]
+              (status = 422, description = "Invalid body")))]
 pub(crate) async fn restore(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     headers: HeaderMap,
     Body(body): Body<RestoreBody>,
 ) -> Result<Json<crate::service::RestorePlan>, ApiError> {
-    let target = crate::service::RestoreTarget::parse(body.to_seq, body.to_time.as_deref())?;
-    Ok(Json(state.service.restore(target, body.dry_run, actor(&principal, &headers)).await?))
+    // Neither or both targets, an event past the log's end or an unreadable time: logical failures the
+    // schema cannot express, answered 400 with a message (as by-time search does).
+    let logical = |error: crate::service::ServiceError| match error {
+        crate::service::ServiceError::Invalid(message) => ApiError::bad_request(message),
+        other => other.into(),
+    };
+    let to_seq = body
+        .to_seq
+        .map(|seq| {
+            u64::try_from(seq).map_err(|_| ApiError::bad_request(format!("to_seq must be 0 or more, got {seq}")))
+        })
+        .transpose()?;
+    let target = crate::service::RestoreTarget::parse(to_seq, body.to_time.as_deref()).map_err(logical)?;
+    Ok(Json(state.service.restore(target, body.dry_run, actor(&principal, &headers)).await.map_err(logical)?))
 }
