@@ -178,6 +178,27 @@ pub fn is_in_use(error: &anyhow::Error) -> bool {
     matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
 }
 
+/// Opens the store (the model loading at once) off the async runtime; `None` when another process has it.
+pub async fn try_open(config: &Config) -> anyhow::Result<Option<Store>> {
+    let opener = config.clone();
+    match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
+        Ok(store) => Ok(Some(store)),
+        Err(error) if is_in_use(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Makes this process the owner of an open store: hosts the other processes' MCP sessions on its socket
+/// and runs the backup schedule. Returns the MCP server (with the store's backups) and the host.
+pub fn host(store: &Store, config: &Config, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
+    let backups = Arc::new(Backups::new(store.service.log().clone(), config));
+    let server = McpServer::new(store.service.clone(), backups);
+    let host = Host::start(server.clone(), &store.paths.base_dir, kind).with_context(|| {
+        format!("cannot listen on {}", crate::mcp::host::socket_path(&store.paths.base_dir).display())
+    })?;
+    Ok((server, host))
+}
+
 /// Opens the store for `serve`. When an `mcp` process owns it, asks that process to hand it over and
 /// waits for the log's lock (the `mcp` processes then relay to this server). Asks again if a relay got
 /// the lock first in the meantime.
@@ -187,10 +208,8 @@ async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
     let base_dir = config.paths().base_dir;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let opener = config.clone();
-        match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-            Err(error) if is_in_use(&error) => {}
-            other => return other,
+        if let Some(store) = try_open(config).await? {
+            return Ok(store);
         }
         let why = match request_takeover(&base_dir).await {
             Takeover::Agreed => {
@@ -204,10 +223,8 @@ async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
         let retry = Instant::now() + Duration::from_secs(if why.is_none() { 12 } else { 1 });
         while Instant::now() < retry.min(deadline) {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            let opener = config.clone();
-            match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-                Err(error) if is_in_use(&error) => {}
-                other => return other,
+            if let Some(store) = try_open(config).await? {
+                return Ok(store);
             }
         }
         if Instant::now() >= deadline {
@@ -232,10 +249,8 @@ pub async fn serve(
     let listener =
         tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
     let store = open_for_serve(config).await?;
-    let backups = Arc::new(Backups::new(store.service.log().clone(), config));
-    let server = McpServer::new(store.service.clone(), backups.clone());
-    let host = Host::start(server, &store.paths.base_dir, HostKind::Serve)
-        .context("cannot listen on the store's MCP socket")?;
+    let (server, host) = self::host(&store, config, HostKind::Serve)?;
+    let backups = server.backups().clone();
     tracing::info!(address = %listener.local_addr()?, data = %store.paths.base_dir.display(), "serving");
     let http = crate::http::router(store.service.clone(), backups, store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();

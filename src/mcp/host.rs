@@ -86,7 +86,6 @@ pub enum HostKind {
 
 /// The owner's side: the listener and its sessions.
 pub struct Host {
-    path: PathBuf,
     handover: watch::Sender<Option<Successor>>,
     sessions: TaskTracker,
     cancel: CancellationToken,
@@ -108,34 +107,24 @@ impl Host {
         }
         let (handover, _) = watch::channel(None);
         let schedule = tokio::spawn(server.backups().clone().schedule());
-        let host = Host { path, handover, sessions: TaskTracker::new(), cancel: CancellationToken::new(), schedule };
+        let host = Host { handover, sessions: TaskTracker::new(), cancel: CancellationToken::new(), schedule };
+        tracing::debug!(socket = %path.display(), "hosting MCP sessions for other processes");
         let accept = Acceptor {
-            path: host.path.clone(),
+            path,
             listener,
-            server: server.clone(),
+            server,
             kind,
             handover: host.handover.clone(),
             sessions: host.sessions.clone(),
             cancel: host.cancel.clone(),
         };
         host.sessions.spawn(accept.run());
-        tracing::debug!(socket = %host.path.display(), "hosting MCP sessions for other processes");
         Ok(host)
     }
 
     /// Stops accepting and tells every session to move to the next owner.
     pub fn begin_handover(&self, to: Successor) {
-        let begun = self.handover.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(to);
-                true
-            } else {
-                false
-            }
-        });
-        if begun {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        begin_handover(&self.handover, to);
     }
 
     /// Hands over (to anyone, unless a handover already began) and waits for the sessions to end: relays
@@ -150,6 +139,18 @@ impl Host {
             self.sessions.wait().await;
         }
     }
+}
+
+/// Starts a handover to `to` unless one has begun: the acceptor stops (removing the socket) and every
+/// session tells its relay.
+fn begin_handover(handover: &watch::Sender<Option<Successor>>, to: Successor) {
+    handover.send_if_modified(|current| {
+        let begin = current.is_none();
+        if begin {
+            *current = Some(to);
+        }
+        begin
+    });
 }
 
 struct Acceptor {
@@ -215,13 +216,7 @@ impl Connection {
             Some(Control::Takeover { pid }) => {
                 let answer = if self.kind == HostKind::Mcp {
                     tracing::info!(pid, "handing the store over to a starting server");
-                    self.handover.send_if_modified(|current| {
-                        let begin = current.is_none();
-                        if begin {
-                            *current = Some(Successor::Serve);
-                        }
-                        begin
-                    });
+                    begin_handover(&self.handover, Successor::Serve);
                     Control::Handover { to: Successor::Serve }
                 } else {
                     Control::Refused {

@@ -10,8 +10,7 @@
 //! the owner is killed, those requests (only those) are answered with an error that says what happened.
 
 use super::host::{Control, DRAIN_GRACE, Host, HostKind, Successor, socket_path};
-use crate::app::{Store, is_in_use};
-use crate::backup::Backups;
+use crate::app::{Store, try_open};
 use crate::config::Config;
 use anyhow::Context;
 use rmcp::ServerHandler;
@@ -19,7 +18,6 @@ use rmcp::model::{ErrorData, InitializeRequestParams, ServerConfig};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::UnixStream;
@@ -279,19 +277,12 @@ async fn connect(config: Config, socket: PathBuf, previous: Option<Hosted>, to: 
     let may_own_from = if to == Successor::Serve { started + SERVE_PRIORITY } else { started };
     let mut hosted: Option<Hosted> = None;
     loop {
-        if hosted.is_none() && Instant::now() >= may_own_from {
-            let opener = config.clone();
-            match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-                Ok(store) => {
-                    let backups = Arc::new(Backups::new(store.service.log().clone(), &config));
-                    let server = super::McpServer::new(store.service.clone(), backups);
-                    let host = Host::start(server, &store.paths.base_dir, HostKind::Mcp)
-                        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-                    hosted = Some(Hosted { store, host });
-                }
-                Err(error) if is_in_use(&error) => {}
-                Err(error) => return Err(error),
-            }
+        if hosted.is_none()
+            && Instant::now() >= may_own_from
+            && let Some(store) = try_open(&config).await?
+        {
+            let (_, host) = crate::app::host(&store, &config, HostKind::Mcp)?;
+            hosted = Some(Hosted { store, host });
         }
         if let Ok(stream) = UnixStream::connect(&socket).await {
             let (read, write) = stream.into_split();
