@@ -8,8 +8,8 @@ use crate::app::rebuild;
 use crate::config::{BackupConfig, Config};
 use anyhow::{Context, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
-use mms_log::{Log, Seq, SnapshotInfo, Timestamp};
-use mms_projections::SqliteReader;
+use mms_log::{Log, Seq, SnapshotInfo};
+use mms_projections::{SqliteReader, iso_utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -55,10 +55,6 @@ fn iso(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn event_time(at: Timestamp) -> Option<String> {
-    DateTime::from_timestamp_micros(at.0).map(iso)
-}
-
 /// The SHA-256 of a file, in hex.
 fn sha256_of(path: &Path) -> std::io::Result<String> {
     let mut file = std::fs::File::open(path)?;
@@ -97,8 +93,8 @@ pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
         created_at: iso(now),
         first_seq: info.first_seq.0,
         last_seq: info.last_seq.0,
-        first_event_at: (info.events > 0).then(|| event_time(info.first_at)).flatten(),
-        last_event_at: (info.events > 0).then(|| event_time(info.last_at)).flatten(),
+        first_event_at: (info.events > 0).then(|| iso_utc(info.first_at.0)),
+        last_event_at: (info.events > 0).then(|| iso_utc(info.last_at.0)),
         events: info.events,
         memories: info.memories,
         size_bytes,
@@ -240,6 +236,14 @@ impl Interval {
     }
 }
 
+/// The backups in the directory, as `GET /api/backup/list` and `memory_backup` list them.
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub backups: Vec<Entry>,
+    pub total_count: usize,
+    pub total_size_bytes: u64,
+}
+
 /// `POST /api/backup/now`'s answer.
 #[derive(Debug, Serialize)]
 pub struct Created {
@@ -292,9 +296,10 @@ impl Backups {
         }
     }
 
-    /// The backups, newest first.
-    pub fn list(&self) -> Vec<Entry> {
-        list(&self.dir)
+    /// The backups, newest first, with their count and total size (`GET /api/backup/list`'s answer).
+    pub fn listing(&self) -> Listing {
+        let backups = list(&self.dir);
+        Listing { total_count: backups.len(), total_size_bytes: backups.iter().map(|e| e.size_bytes).sum(), backups }
     }
 
     /// Verifies one backup of the directory, by file name. Blocking.

@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
+use crate::backup::Listing;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -28,11 +29,9 @@ pub(crate) async fn status(State(state): State<AppState>) -> Result<Json<Value>,
 /// The backups, newest first, each with its manifest.
 #[utoipa::path(get, path = "/api/backup/list", tag = "backup",
     responses((status = 200, description = "{backups: [{filename, size_bytes, created_at, age_days, ...manifest}], total_count, total_size_bytes}", body = Object)))]
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Listing>, ApiError> {
     let backups = state.backups.clone();
-    let entries = blocking(move || backups.list()).await?;
-    let total: u64 = entries.iter().map(|e| e.size_bytes).sum();
-    Ok(Json(json!({ "backups": entries, "total_count": entries.len(), "total_size_bytes": total })))
+    Ok(Json(blocking(move || backups.listing()).await?))
 }
 
 /// A snapshot of the event log now, while writes go on; then the retention.
@@ -55,11 +54,15 @@ pub(crate) async fn verify(
     State(state): State<AppState>,
     Path(filename): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !state.backups.list().iter().any(|entry| entry.filename == filename) {
-        return Err(ApiError::not_found(format!("No backup named {filename}")));
-    }
     let backups = state.backups.clone();
-    Ok(Json(match blocking(move || backups.verify(&filename)).await? {
+    let verified = blocking(move || {
+        // Only a backup the directory lists; reading the directory is blocking work too.
+        let listed = backups.listing().backups.iter().any(|entry| entry.filename == filename);
+        listed.then(|| backups.verify(&filename)).ok_or(filename)
+    })
+    .await?
+    .map_err(|filename| ApiError::not_found(format!("No backup named {filename}")))?;
+    Ok(Json(match verified {
         Ok(verified) => json!({ "valid": true, "filename": verified.filename, "events": verified.events,
             "memories": verified.memories, "last_seq": verified.last_seq }),
         Err(error) => json!({ "valid": false, "error": format!("{error:#}") }),

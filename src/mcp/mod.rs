@@ -707,11 +707,7 @@ impl McpServer {
                         None => serde_json::to_value(&created).unwrap_or_default(),
                     }
                 }
-                BackupToolAction::List => {
-                    let entries = backups.list();
-                    let total: u64 = entries.iter().map(|e| e.size_bytes).sum();
-                    serde_json::json!({ "backups": entries, "total_count": entries.len(), "total_size_bytes": total })
-                }
+                BackupToolAction::List => serde_json::to_value(backups.listing()).unwrap_or_default(),
                 BackupToolAction::Status => serde_json::to_value(backups.status()).unwrap_or_default(),
                 BackupToolAction::Verify => {
                     let filename = args.filename.ok_or("verify needs filename (see action list)")?;

@@ -13,6 +13,7 @@ use super::insight::first_at_or_after;
 use super::{Service, ServiceError};
 use chrono::{DateTime, Utc};
 use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryState, NewEvent, Seq, Timestamp};
+use mms_projections::iso_utc;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -111,10 +112,6 @@ fn fold_log(log: &mms_log::Log, target: Seq) -> Result<(States, States), Service
     Ok((then, now))
 }
 
-fn iso(at: Timestamp) -> Option<String> {
-    DateTime::from_timestamp_micros(at.0).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-}
-
 impl Service {
     /// The event a target stands for: a sequence number no later than the log's end, or the last event
     /// committed at or before a moment.
@@ -146,7 +143,7 @@ impl Service {
                 let (then, now) = fold_log(&inner.log, target)?;
                 let target_at = match target.0 {
                     0 => None,
-                    seq => inner.log.get(Seq(seq))?.and_then(|e| iso(e.at)),
+                    seq => inner.log.get(Seq(seq))?.map(|e| iso_utc(e.at.0)),
                 };
                 let mut plan = RestorePlan {
                     target_seq: target.0,
