@@ -38,6 +38,9 @@ pub struct Manifest {
     pub memories: u64,
     pub size_bytes: u64,
     pub sha256: String,
+    /// The latest redaction (its seq) erased from this file; 0 when none was.
+    #[serde(default)]
+    pub redactions_applied: u64,
 }
 
 /// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
@@ -99,13 +102,64 @@ pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
         memories: info.memories,
         size_bytes,
         sha256: sha256_of(&path)?,
+        // The snapshot copies the live log, where every redaction so far is already erased.
+        redactions_applied: log.redactions()?.iter().map(|(_, seq)| seq.0).max().unwrap_or(0),
     };
-    let json = manifest_path(&path);
+    write_manifest(&path, &manifest)?;
+    Ok(manifest)
+}
+
+/// Writes a backup's manifest beside it, atomically.
+fn write_manifest(backup: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let json = manifest_path(backup);
     let partial = json.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(&partial, serde_json::to_vec_pretty(manifest)?)?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, &json)?;
-    Ok(manifest)
+    Ok(())
+}
+
+/// One backup rewritten to erase redacted memories.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scrubbed {
+    pub filename: String,
+    pub events_erased: usize,
+    pub memories_erased: usize,
+}
+
+/// Erases every redaction of `log` from the backups in `dir` that still hold the redacted memories: each
+/// such file is rewritten whole (no erased bytes left in free pages) and its manifest gets the new size,
+/// checksum and memory count. Backups without a manifest are left alone (and reported in the log). Blocking.
+pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> {
+    let redactions = log.redactions()?;
+    let Some(latest) = redactions.iter().map(|(_, seq)| seq.0).max() else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for entry in list(dir) {
+        let path = dir.join(&entry.filename);
+        let Some(mut manifest) = entry.manifest else {
+            tracing::warn!(file = %entry.filename, "a backup without a manifest was not checked for redacted memories");
+            continue;
+        };
+        if manifest.redactions_applied >= latest {
+            continue;
+        }
+        let erased = mms_log::erase_in_file(&path, &redactions)
+            .with_context(|| format!("erasing redacted memories from {}", entry.filename))?;
+        manifest.redactions_applied = latest;
+        manifest.memories -= erased.memories as u64;
+        manifest.size_bytes = std::fs::metadata(&path)?.len();
+        manifest.sha256 = sha256_of(&path)?;
+        write_manifest(&path, &manifest)?;
+        if erased.events > 0 {
+            tracing::info!(file = %entry.filename, events = erased.events, "redacted memories erased from a backup");
+            out.push(Scrubbed {
+                filename: entry.filename,
+                events_erased: erased.events,
+                memories_erased: erased.memories,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The backups in `dir`, newest first (a missing directory has none).
@@ -375,6 +429,12 @@ impl Backups {
         }
     }
 
+    /// Erases redacted memories from the backups that still hold them (see [`erase_redactions`]). Blocking.
+    pub fn erase_redactions(&self) -> anyhow::Result<Vec<Scrubbed>> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        erase_redactions(&self.log, &self.dir)
+    }
+
     /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
     /// something was written since (an unchanged log is not backed up again).
     fn due(&self) -> bool {
@@ -393,10 +453,18 @@ impl Backups {
         let check_every = Duration::from_secs(self.config.check_seconds.max(1));
         self.running.store(true, Ordering::Relaxed);
         loop {
-            if self.due() {
-                let backups = self.clone();
-                let _ = tokio::task::spawn_blocking(move || backups.now()).await;
-            }
+            let due = self.due();
+            let backups = self.clone();
+            // Each cycle also catches up on redactions, in case erasing them at the time failed.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(error) = backups.erase_redactions() {
+                    tracing::error!(error = %format!("{error:#}"), "erasing redacted memories from backups failed");
+                }
+                if due {
+                    backups.now();
+                }
+            })
+            .await;
             tokio::time::sleep(check_every).await;
         }
     }

@@ -73,6 +73,10 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     store.wait_current().await?;
     let result = dispatch(&store, config, out).await;
     tokio::task::block_in_place(|| store.close());
+    if let (Command::Redact { .. }, Ok(())) = (&config.command, &result) {
+        // Opening the log again rewrites its file, so the erased bytes leave its free pages now.
+        tokio::task::block_in_place(|| mms_log::Log::open(&config.paths().log))?;
+    }
     result
 }
 
@@ -165,6 +169,35 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
             writeln!(out, "undeleted {}", memory.content_hash)?;
             Ok(())
         }
+        Command::Redact { hash, reason } => {
+            let redaction = service.redact(hash, reason.clone(), actor()).await?;
+            writeln!(
+                out,
+                "redacted {} (event {}): {} earlier events erased{}",
+                redaction.content_hash,
+                redaction.seq,
+                redaction.events_erased,
+                if redaction.was_live { "" } else { "; it was already deleted" }
+            )?;
+            let log = service.log().clone();
+            let dir = config.paths().backups;
+            for scrubbed in tokio::task::spawn_blocking(move || crate::backup::erase_redactions(&log, &dir)).await?? {
+                writeln!(out, "erased from backup {} ({} events)", scrubbed.filename, scrubbed.events_erased)?;
+            }
+            Ok(())
+        }
+        Command::Log { from } => {
+            let mut since = from.saturating_sub(1);
+            loop {
+                let (page, _) = service.log_page(since, crate::service::MAX_LOG_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                since = last.event.seq;
+                for entry in &page {
+                    writeln!(out, "{}", serde_json::to_string(entry)?)?;
+                }
+            }
+            Ok(())
+        }
         Command::History { hash } => {
             for entry in service.history(hash).await? {
                 let event = &entry.event;
@@ -173,7 +206,8 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
                 } else {
                     format!("{} ({})", event.interface, event.actor)
                 };
-                writeln!(out, "#{} v{} {} {} by {}", event.seq, event.version, event.at, event.kind, who)?;
+                let erased = if event.erased { " (erased by a redaction)" } else { "" };
+                writeln!(out, "#{} v{} {} {}{erased} by {}", event.seq, event.version, event.at, event.kind, who)?;
                 if let (Some(before), Some(after)) = (&entry.before, &entry.after) {
                     if before.tags != after.tags {
                         writeln!(out, "  tags: [{}] -> [{}]", before.tags.join(", "), after.tags.join(", "))?;

@@ -136,6 +136,21 @@ pub enum Command {
     /// Bring the store back to how it was after an event or at a moment. Shows what would change;
     /// `--apply` does it (as new events: history is kept, and a restore can itself be undone).
     Restore(RestoreArgs),
+    /// Forget a memory for real: its content, tags, type, metadata and vector are erased from the log, the
+    /// read models and the backups; a tombstone records that it was redacted, when and by whom.
+    Redact {
+        /// Content hash.
+        hash: String,
+        /// Why (kept in the tombstone; do not repeat what is being forgotten).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print the event log as JSON lines (one event per line, oldest first), for audit tools.
+    Log {
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
     /// Show every event of one memory: who changed what, when and through which interface.
     History {
         /// Content hash.

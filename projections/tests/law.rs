@@ -47,6 +47,7 @@ enum Op {
     Update { text: usize, tags: Vec<usize>, typed: bool },
     Delete { text: usize },
     Undelete { text: usize },
+    Redact { text: usize },
 }
 
 const TEXTS: usize = 12;
@@ -63,6 +64,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..TEXTS, tags, any::<bool>()).prop_map(|(text, tags, typed)| Op::Update { text, tags, typed }),
         2 => (0..TEXTS).prop_map(|text| Op::Delete { text }),
         1 => (0..TEXTS).prop_map(|text| Op::Undelete { text }),
+        1 => (0..TEXTS).prop_map(|text| Op::Redact { text }),
     ]
 }
 
@@ -128,6 +130,7 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
             };
             (content, EventKind::Undeleted(record))
         }
+        Op::Redact { text: i } => (text(*i), EventKind::Redacted { reason: None }),
     };
     Some(NewEvent {
         event_id: EventId::generate(),
@@ -153,6 +156,11 @@ fn apply_to_model(model: &mut Model, event: &NewEvent) {
                 model.deleted.insert(hash, state);
             }
         }
+        EventKind::Redacted { .. } => {
+            model.live.remove(&hash);
+            model.deleted.remove(&hash);
+        }
+        EventKind::Erased { .. } => unreachable!("the log never accepts an erased event"),
     }
 }
 

@@ -357,6 +357,29 @@ pub struct ListResult {
     pub has_more: bool,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RedactArgs {
+    /// The memory's content hash.
+    pub content_hash: String,
+    /// Why (kept in the tombstone; do not repeat what is being forgotten).
+    pub reason: Option<String>,
+    /// Must be true: a redaction cannot be undone.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RedactResult {
+    pub success: bool,
+    pub content_hash: String,
+    /// The `redacted` event's sequence number.
+    pub seq: u64,
+    /// Earlier events of the memory whose payload is now erased.
+    pub events_erased: usize,
+    /// Backups the memory was erased from.
+    pub backups_scrubbed: Vec<String>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ChangeResult {
     pub success: bool,
@@ -374,6 +397,8 @@ pub struct HistoryEvent {
     pub interface: String,
     pub actor: String,
     pub tags_after: Option<Vec<String>>,
+    /// True when a later redaction erased what this event held.
+    pub erased: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -687,8 +712,34 @@ impl McpServer {
                     interface: e.event.interface,
                     actor: e.event.actor,
                     tags_after: e.after.map(|m| m.tags),
+                    erased: e.event.erased,
                 })
                 .collect(),
+        }))
+    }
+
+    /// Forget a memory for real (for secrets or personal data stored by mistake): its content, tags, type,
+    /// metadata and vector are erased from the log, the indexes and the backups, leaving a tombstone that
+    /// says when and by whom. Unlike memory_delete it cannot be undone; pass confirm: true.
+    #[tool(annotations(title = "Redact memory", read_only_hint = false, destructive_hint = true))]
+    async fn memory_redact(&self, Parameters(args): Parameters<RedactArgs>) -> Result<Json<RedactResult>, String> {
+        if !args.confirm {
+            return Err(
+                "a redaction cannot be undone: call again with confirm: true (memory_delete can be undone)".into()
+            );
+        }
+        let redaction = self.service.redact(&args.content_hash, args.reason, actor()).await.map_err(failure)?;
+        let backups = self.backups.clone();
+        let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions())
+            .await
+            .map_err(|_| "the backup task failed; see the server log".to_string())?
+            .map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
+        Ok(Json(RedactResult {
+            success: true,
+            content_hash: redaction.content_hash,
+            seq: redaction.seq,
+            events_erased: redaction.events_erased,
+            backups_scrubbed: scrubbed.into_iter().map(|s| s.filename).collect(),
         }))
     }
 
