@@ -120,9 +120,7 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
             }
         }
         BackupAction::Verify { file } => {
-            let path =
-                if file.components().count() == 1 && !file.exists() { paths.backups.join(file) } else { file.clone() };
-            let verified = crate::backup::verify(config, &path)?;
+            let verified = crate::backup::verify(config, &backup_path(config, file))?;
             writeln!(
                 out,
                 "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",
@@ -131,6 +129,15 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
         }
     }
     Ok(())
+}
+
+/// A backup named on the command line: a file name in the backup directory, or a path.
+fn backup_path(config: &Config, file: &std::path::Path) -> std::path::PathBuf {
+    if file.components().count() == 1 && !file.exists() {
+        config.paths().backups.join(file)
+    } else {
+        file.to_path_buf()
+    }
 }
 
 async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -151,8 +158,26 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
         Command::Delete(args) => delete(service, args, out).await,
         Command::Update(args) => update(service, args, out).await,
         Command::Restore(args) => {
-            let target = RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?;
-            let plan = service.restore(target, !args.apply, actor()).await?;
+            let (target, _copy) = match &args.from_backup {
+                Some(file) => {
+                    let path = backup_path(config, file);
+                    let (target, copy) = crate::backup::restore_target(&path, args.to_seq, args.to_time.as_deref())?;
+                    (target, Some(copy))
+                }
+                None => (RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?, None),
+            };
+            let last = std::sync::Mutex::new(std::time::Instant::now());
+            let progress: crate::service::Progress = std::sync::Arc::new(move |phase: &str, done: u64, total: u64| {
+                let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if phase == "appending" || last.elapsed().as_millis() >= 500 || done == total {
+                    match phase {
+                        "appending" => eprintln!("restore: appending {total} events"),
+                        _ => eprintln!("restore: {phase}: {done}/{total} events"),
+                    }
+                    *last = std::time::Instant::now();
+                }
+            });
+            let plan = service.restore_reporting(target, !args.apply, actor(), progress).await?;
             writeln!(out, "{}", plan.summary())?;
             for (mark, hashes) in [("+", &plan.come_back), ("-", &plan.disappear), ("~", &plan.change)] {
                 for hash in hashes {

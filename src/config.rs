@@ -181,11 +181,15 @@ pub enum Command {
 #[derive(Clone, Debug, Args)]
 pub struct RestoreArgs {
     /// Restore to right after this event (see `history` or the log's sequence numbers).
-    #[arg(long, conflicts_with = "to_time", required_unless_present = "to_time")]
+    #[arg(long, conflicts_with_all = ["to_time", "from_backup"], required_unless_present_any = ["to_time", "from_backup"])]
     pub to_seq: Option<u64>,
     /// Restore to a moment: 2026-11-20T14:00:00Z, "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_backup")]
     pub to_time: Option<String>,
+    /// Restore to what a backup holds (a file name in MCP_MEMORY_BACKUPS_PATH, or a path); it is checked
+    /// against its manifest first. Memories redacted since are not brought back.
+    #[arg(long)]
+    pub from_backup: Option<PathBuf>,
     /// Do it (without it, only show what would change).
     #[arg(long)]
     pub apply: bool,

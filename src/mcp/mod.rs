@@ -314,8 +314,10 @@ pub struct BackupToolResult {
 pub struct RestoreArgs {
     /// Restore to right after this event (memory_log and memory_history show sequence numbers)...
     pub to_seq: Option<u64>,
-    /// ...or to a moment: "2026-11-20T14:00:00Z", "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
+    /// ...or to a moment: "2026-11-20T14:00:00Z", "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end)...
     pub to_time: Option<String>,
+    /// ...or to a backup, by file name (memory_backup action list).
+    pub backup: Option<String>,
     /// Do it. Without it, only show what would come back, disappear or change.
     #[serde(default)]
     pub apply: bool,
@@ -780,7 +782,22 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<RestoreArgs>,
     ) -> Result<Json<RestoreToolResult>, String> {
-        let target = crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?;
+        let (target, _copy) = match args.backup {
+            Some(name) => {
+                let backups = self.backups.clone();
+                let (seq, time) = (args.to_seq, args.to_time.clone());
+                tokio::task::spawn_blocking(move || {
+                    crate::backup::restore_target(&backups.path_of(&name)?, seq, time.as_deref())
+                })
+                .await
+                .map_err(|_| "the restore task failed; see the server log".to_string())?
+                .map(|(target, copy)| (target, Some(copy)))
+                .map_err(|error| format!("{error:#}"))?
+            }
+            None => {
+                (crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?, None)
+            }
+        };
         let plan = self.service.restore(target, !args.apply, actor()).await.map_err(failure)?;
         Ok(Json(RestoreToolResult { summary: plan.summary(), plan: serde_json::to_value(&plan).unwrap_or_default() }))
     }

@@ -440,6 +440,12 @@ async def sessions_log_and_bounds(session):
           f"the history keeps a tombstone: {history}")
     check(structured(await session.call_tool("memory_search", {"query": "hunter2-redact-me",
                                                                "mode": "exact"}))["count"] == 0, "it is gone")
+    back = structured(await session.call_tool("memory_restore", {"backup": before["filename"]}))
+    check(back["plan"]["backup"] == before["filename"] and back["plan"]["dry_run"]
+          and back["plan"]["memories_after"] == before["manifest"]["memories"] - 1,
+          f"memory_restore previews a backup (without the memory redacted since): {back}")
+    check("only one" in error_text(await session.call_tool("memory_restore", {
+        "backup": before["filename"], "to_seq": 1})), "a restore has one target")
     check("redacted" in error_text(await session.call_tool("memory_redact", {
         "content_hash": stored["content_hash"], "confirm": True})), "a second redaction is refused")
 
