@@ -85,19 +85,22 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
 fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow::Result<()> {
     let paths = config.paths();
     match action {
-        BackupAction::Now => {
+        BackupAction::Now | BackupAction::Full => {
             let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
                 mms_log::OpenError::InUse { .. } => anyhow::anyhow!(
                     "{error}; while it runs, take the backup through it: POST /api/backup/now or the memory_backup tool"
                 ),
                 other => other.into(),
             })?;
-            let manifest = crate::backup::create(&log, &paths.backups)?;
+            let kind =
+                if let BackupAction::Full = action { crate::backup::Kind::Full } else { crate::backup::Kind::Auto };
+            let manifest = crate::backup::create(&log, &paths.backups, kind)?;
             let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
             writeln!(
                 out,
-                "{}: events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
+                "{}: {} backup, events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
                 paths.backups.join(&manifest.filename).display(),
+                manifest.kind,
                 manifest.first_seq,
                 manifest.last_seq,
                 manifest.events,
@@ -111,10 +114,11 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
         }
         BackupAction::List => {
             for entry in crate::backup::list(&paths.backups) {
-                let (events, memories) = entry.manifest.as_ref().map_or((0, 0), |m| (m.last_seq, m.memories));
+                let (events, memories, kind) =
+                    entry.manifest.as_ref().map_or((0, 0, "unknown"), |m| (m.last_seq, m.memories, m.kind.as_str()));
                 writeln!(
                     out,
-                    "{}  {}  {} bytes  up to event {events}, {memories} memories",
+                    "{}  {}  {} bytes  {kind}, up to event {events}, {memories} memories",
                     entry.filename, entry.created_at, entry.size_bytes
                 )?;
             }

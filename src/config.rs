@@ -198,8 +198,11 @@ pub struct RestoreArgs {
 /// What `backup` does.
 #[derive(Clone, Debug, Subcommand)]
 pub enum BackupAction {
-    /// Take a backup now (the default).
+    /// Take a backup now (the default): the events since the newest backup when that keeps it small, a
+    /// full snapshot otherwise.
     Now,
+    /// Take a full snapshot now.
+    Full,
     /// List the backups, newest first.
     List,
     /// Check a backup's checksum and replay it into a scratch read model.
