@@ -4,6 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, Params};
 use crate::portability::{Export, ExportContext, ExportFormat, ImportReport, import_requests, parse_json};
+use crate::service::ServiceError;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -70,12 +71,20 @@ pub(crate) async fn export(
     request_body(content = Object, content_type = "application/json",
         description = "{export_metadata, memories: [{content, tags, memory_type, metadata, created_at, updated_at}]}, or JSON lines (one memory object per line)"),
     responses((status = 200, description = "What was imported", body = ImportReport),
-        (status = 413, description = "Body over MCP_HTTP_MAX_BODY_BYTES"),
-        (status = 422, description = "Not JSON lines nor an export document, or a memory that does not validate; nothing stored")))]
+        (status = 400, description = "Empty, not JSON lines nor an export document, or a memory that does not validate (empty content, a bad time): {detail}; nothing stored"),
+        (status = 413, description = "Body over MCP_HTTP_MAX_BODY_BYTES")))]
 pub(crate) async fn import(State(state): State<AppState>, body: Bytes) -> Result<Json<ImportReport>, ApiError> {
-    let text = std::str::from_utf8(&body).map_err(|_| {
-        ApiError::invalid("json_invalid", &["body"], "the body is not UTF-8 text", serde_json::Value::Null)
-    })?;
-    let requests = parse_json(text)?;
-    Ok(Json(import_requests(&state.service, requests, |_, _| {}).await?))
+    // Any JSON object fits the schema, so what cannot be imported is a logical failure: 400, not 422.
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "the body is empty: send the original service's export document or JSON lines",
+        ));
+    }
+    let invalid = |error: ServiceError| match error {
+        ServiceError::Invalid(message) => ApiError::bad_request(message),
+        other => other.into(),
+    };
+    let requests = parse_json(text).map_err(invalid)?;
+    Ok(Json(import_requests(&state.service, requests, |_, _| {}).await.map_err(invalid)?))
 }

@@ -457,10 +457,32 @@ async fn http_export_and_import() {
     let half: String = text.chars().take(text.chars().count() / 2).collect();
     for body in [half, "\u{1}\u{2} not json".to_string()] {
         let response = import(body).await.expect("import");
-        assert_eq!(response.status(), 422);
+        assert_eq!(response.status(), 400);
         let error: Value = response.json().await.expect("a JSON error");
-        assert!(error["detail"].to_string().contains("neither JSON lines"), "{error}");
+        assert!(error["detail"].as_str().expect("a message").contains("neither JSON lines"), "{error}");
     }
+    for (body, why) in [("", "empty"), ("{}", "missing field `content`"), (r#"{"content": " "}"#, "empty")] {
+        let response = import(body.to_string()).await.expect("import");
+        assert_eq!(response.status(), 400, "{body}");
+        let error: Value = response.json().await.expect("a JSON error");
+        assert!(error["detail"].as_str().expect("a message").contains(why), "{error}");
+    }
+    let limited = DataDir::new();
+    let small = Server::start(&limited, &[("MCP_API_KEY", KEY), ("MCP_HTTP_MAX_BODY_BYTES", "1000")]).await;
+    let response =
+        client.post(small.url("/api/import")).bearer_auth(KEY).body(text.clone()).send().await.expect("too large");
+    assert_eq!(response.status(), 413);
+    drop(small);
+    let health: Value = client
+        .get(server.url("/api/health/detailed"))
+        .bearer_auth(KEY)
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(health["storage"]["total_memories"], 0, "nothing was stored: {health}");
     let answer: Value = import(text.clone()).await.expect("import").json().await.expect("JSON");
     assert_eq!(answer, json!({"imported": fixture.len(), "duplicates": 0, "total": fixture.len()}));
     let answer: Value = import(lines).await.expect("import").json().await.expect("JSON");
