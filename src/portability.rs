@@ -477,3 +477,58 @@ fn platform() -> &'static str {
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_and_the_originals_document_parse_to_the_same_requests() {
+        let lines = "{\"content\": \"a\", \"tags\": \"x, y\", \"created_at\": 1.5}\n\n{\"content\": \"b\", \"tags\": [\"z\"]}\n";
+        let document = r#"{"export_metadata": {}, "memories": [{"content": "a", "tags": "x, y", "created_at": 1.5}, {"content": "b", "tags": ["z"]}]}"#;
+        for text in [lines, document] {
+            let requests = parse_json(text).expect("parses");
+            assert_eq!(requests.len(), 2);
+            assert_eq!(requests[0].tags, ["x", "y"]);
+            assert_eq!(requests[0].created_at, Timestamp::try_from_secs_f64(1.5));
+            assert_eq!(requests[1].tags, ["z"]);
+        }
+        let error = parse_json("{\"export_metadata\": {}, \"memories\": [").expect_err("truncated");
+        assert!(error.to_string().starts_with("neither JSON lines"), "{error}");
+        let error = parse_json("{\"content\": \"a\"}\n[1]\n").expect_err("a bad line");
+        assert!(error.to_string().starts_with("line 2 is not a memory object"), "{error}");
+        assert!(parse_json("").expect("nothing").is_empty());
+    }
+
+    #[test]
+    fn the_originals_metadata_column_is_never_dropped() {
+        assert_eq!(metadata_of(None), Map::new());
+        assert_eq!(metadata_of(Some(" ")), Map::new());
+        assert_eq!(metadata_of(Some("null")), Map::new());
+        assert_eq!(Value::Object(metadata_of(Some(r#"{"k": [1]}"#))), serde_json::json!({"k": [1]}));
+        assert_eq!(Value::Object(metadata_of(Some("[1, 2]"))), serde_json::json!({"original_metadata": [1, 2]}));
+        assert_eq!(Value::Object(metadata_of(Some("{oops"))), serde_json::json!({"original_metadata": "{oops"}));
+    }
+
+    #[test]
+    fn the_originals_iso_times_parse() {
+        assert_eq!(iso_secs("2023-11-14T22:13:20.500000Z"), Some(1_700_000_000.5));
+        assert_eq!(iso_secs("2023-11-14T22:13:20Z"), Some(1_700_000_000.0));
+        assert_eq!(iso_secs("2023-11-14T22:13:20.25"), Some(1_700_000_000.25));
+        assert_eq!(iso_secs("2023-11-14T23:13:20+01:00"), Some(1_700_000_000.0));
+        assert_eq!(iso_secs("yesterday"), None);
+    }
+
+    #[test]
+    fn only_unit_vectors_of_our_dimension_are_plausible() {
+        let mut unit = vec![0.0f32; DIMENSIONS];
+        unit[3] = 1.0;
+        assert!(plausible(&unit));
+        assert!(!plausible(&unit[..100]));
+        assert!(!plausible(&vec![0.5f32; DIMENSIONS]));
+        unit[4] = f32::NAN;
+        assert!(!plausible(&unit));
+        assert!((cosine(&[1.0, 0.0], &[1.0, 0.0]) - 1.0).abs() < 1e-12);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+    }
+}

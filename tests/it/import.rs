@@ -407,6 +407,18 @@ fn export_in_the_originals_format_round_trips_into_a_fresh_store() {
         ["content", "content_hash", "tags", "created_at", "updated_at", "memory_type", "metadata", "export_source"]
     );
     assert!(memories.iter().all(|m| m["export_source"] == metadata["source_machine"]));
+    // Byte for byte what Python's json.dump(indent=2, ensure_ascii=False) writes, as the original's exporter.
+    let dumped = std::process::Command::new(crate::support::test_python())
+        .args([
+            "-c",
+            "import json, sys; d = json.load(open(sys.argv[1], encoding='utf-8')); \
+             sys.stdout.buffer.write(json.dumps(d, indent=2, ensure_ascii=False).encode('utf-8'))",
+            path_str(&file),
+        ])
+        .output()
+        .expect("run Python");
+    assert!(dumped.status.success(), "{}", String::from_utf8_lossy(&dumped.stderr));
+    assert_eq!(String::from_utf8(dumped.stdout).expect("UTF-8"), text);
     assert_eq!(source.ok(&["export", "--format", "original"]).len(), text.len(), "the same to stdout");
 
     let target = DataDir::new();
@@ -518,4 +530,20 @@ fn a_file_that_is_neither_is_refused_and_stores_nothing() {
     let error = data.fails(&["import", path_str(&other)]);
     assert!(error.contains("no `memories` table"), "{error}");
     assert_eq!(data.stats()["events"], 0);
+}
+
+#[test]
+fn an_interrupted_migration_resumes_at_the_next_start() {
+    let data = DataDir::new();
+    data.store("Stored before the import was cut short.", &[]);
+    // What a start that moved the original aside and stopped during the import leaves behind.
+    let fixture = rows(0);
+    let aside = data.path().join("sqlite_vec.db.original");
+    write_original(&aside, &fixture, false);
+    std::fs::write(data.path().join("sqlite_vec.db.migrating"), path_str(&aside)).expect("write the marker");
+    let run = data.run(&["stats"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("imported {0} of {0} memories", fixture.len())), "{}", run.stderr);
+    assert!(!data.path().join("sqlite_vec.db.migrating").exists());
+    assert_eq!(data.stats()["total_memories"], fixture.len() + 1);
 }
