@@ -122,10 +122,15 @@ fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
         .find(|path| !taken(path))
         .expect("some numbered name is free");
     let marker = migration_marker(paths);
-    let import = log.last_seq() == Seq::ZERO || marker.exists();
+    let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
+    // A marker that names this very file: a start that crashed between writing it and moving the file.
+    // A marker that names another file is a pending import of its own, which this one must not replace.
+    let import = match std::fs::read_to_string(&marker) {
+        Ok(pending) => pending.trim_end() == named,
+        Err(_) => log.last_seq() == Seq::ZERO,
+    };
     if import {
         // Written first, so a crash before the import completes resumes it rather than starting empty.
-        let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
         std::fs::write(&marker, named).with_context(|| format!("cannot write {}", marker.display()))?;
     }
     for suffix in ["-wal", "-shm", ""] {
@@ -145,8 +150,9 @@ fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
     } else {
         tracing::warn!(
             original = %aside.display(),
-            "{} was the original service's database, but the event log already holds memories: moved aside and \
-             not imported (`mcp-memory-service import {}` brings its memories in, skipping those already stored)",
+            "{} was the original service's database, but the event log already holds memories (or another import \
+             is pending): moved aside and not imported (`mcp-memory-service import {}` brings its memories in, \
+             skipping those already stored)",
             paths.sqlite.display(),
             aside.display()
         );
@@ -209,16 +215,17 @@ impl Store {
             tracing::warn!(marker = %marker.display(), "the original database to import, {}, is gone", original.display());
         } else {
             eprintln!("importing the original service's database {} into the event log", original.display());
-            let report = crate::portability::import_original_database(&self.service, &original, |done, total| {
-                eprintln!("import: {done}/{total}")
-            })
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot import the original service's database {} (it is kept; the import resumes at the next start)",
-                    original.display()
-                )
-            })?;
+            let progress = crate::portability::progress_on_stderr();
+            let report = crate::portability::import_original_database(&self.service, &original, progress)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot import the original service's database {} (it is kept, and the import resumes at the \
+                         next start; to start without it, remove {})",
+                        original.display(),
+                        marker.display()
+                    )
+                })?;
             eprintln!("{} from {}", report.summary(), original.display());
             tracing::info!(original = %original.display(), imported = report.imported, "migrated the original's database");
         }

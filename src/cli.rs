@@ -333,7 +333,7 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
 /// `import FILE`: the original's `sqlite_vec.db` (recognised by SQLite's header), or JSON (lines, or the
 /// original's exporter document) from the file or standard input (`-`).
 async fn import(service: &crate::service::Service, file: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let progress = |done: usize, total: usize| eprintln!("import: {done}/{total}");
+    let progress = portability::progress_on_stderr();
     let report = if file.as_os_str() != "-" && mms_projections::is_sqlite_file(file) {
         portability::import_original_database(service, file, progress).await?
     } else {

@@ -174,6 +174,17 @@ pub fn parse_json(text: &str) -> Result<Vec<StoreRequest>, ServiceError> {
         .collect()
 }
 
+/// Prints `import: done/total` on stderr at most twice a second, and always the last step.
+pub fn progress_on_stderr() -> impl FnMut(usize, usize) {
+    let mut last: Option<std::time::Instant> = None;
+    move |done, total| {
+        if done == total || last.is_none_or(|at| at.elapsed().as_millis() >= 500) {
+            eprintln!("import: {done}/{total}");
+            last = Some(std::time::Instant::now());
+        }
+    }
+}
+
 fn actor() -> Actor {
     Actor::new(Interface::Import, None)
 }
