@@ -144,7 +144,7 @@ fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
     if import {
         tracing::warn!(
             original = %aside.display(),
-            "{} was the original service's database: moved aside, and imported into the event log",
+            "{} was the original service's database: moved aside, to be imported into the event log now",
             paths.sqlite.display()
         );
     } else {
