@@ -105,8 +105,17 @@ fn random_vector(seed: u64) -> Vec<f32> {
 /// Writes the original's database at `path`: the v8.9 schema, plus HEAD's `deleted_at` and `version`
 /// columns when `head`. The stored hash is the v8.9 MCP one (content plus metadata) where metadata is set.
 fn write_original(path: &Path, rows: &[Row], head: bool) {
+    drop(original_connection(path, rows, head, false));
+}
+
+/// The connection that wrote the original's database; with `wal`, in WAL mode without checkpoints, so the
+/// rows stay in the `-wal` file while the connection lives (as when the original was killed).
+fn original_connection(path: &Path, rows: &[Row], head: bool, wal: bool) -> Connection {
     mms_projections::register_sqlite_vec();
     let conn = Connection::open(path).expect("create the original's database");
+    if wal {
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;").expect("WAL");
+    }
     conn.execute_batch(ORIGINAL_SCHEMA).expect("the original's schema");
     if head {
         conn.execute_batch(
@@ -148,6 +157,7 @@ fn write_original(path: &Path, rows: &[Row], head: bool) {
             .expect("insert a vector");
         }
     }
+    conn
 }
 
 const CAFE: usize = 7;
@@ -546,4 +556,18 @@ fn an_interrupted_migration_resumes_at_the_next_start() {
     assert!(run.stderr.contains(&format!("imported {0} of {0} memories", fixture.len())), "{}", run.stderr);
     assert!(!data.path().join("sqlite_vec.db.migrating").exists());
     assert_eq!(data.stats()["total_memories"], fixture.len() + 1);
+}
+
+#[test]
+fn rows_still_in_the_originals_write_ahead_log_move_and_import_with_it() {
+    let data = DataDir::new();
+    let fixture = rows(0);
+    let conn = original_connection(&data.sqlite_path(), &fixture, false, true);
+    let wal = data.path().join("sqlite_vec.db-wal");
+    assert!(std::fs::metadata(&wal).expect("a -wal file").len() > 0, "the rows are in the -wal file");
+    let run = data.run(&["stats"]);
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(serde_json::from_str::<Value>(&run.stdout).expect("JSON")["total_memories"], fixture.len());
+    assert!(data.path().join("sqlite_vec.db.original-wal").exists(), "the -wal file moved with its database");
+    drop(conn);
 }
