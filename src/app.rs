@@ -361,13 +361,27 @@ pub async fn serve(
     args: &ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let address = format!("{}:{}", args.host, args.port);
+    let port = if args.https_enabled { args.https_port } else { args.port };
+    let address = format!("{}:{}", args.host, port);
     let listener =
         tokio::net::TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+    let tls = match args.https_enabled {
+        true => {
+            let files = crate::tls::cert_files(
+                args.ssl_cert_file.as_deref(),
+                args.ssl_key_file.as_deref(),
+                &config.paths().base_dir,
+                &args.host,
+            )?;
+            Some(crate::tls::server_config(&files)?)
+        }
+        false => None,
+    };
     let store = open_for_serve(config).await?;
     let (server, host) = self::host(&store, config, HostKind::Serve)?;
     let backups = server.backups().clone();
-    tracing::info!(address = %listener.local_addr()?, data = %store.paths.base_dir.display(), "serving");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(address = %listener.local_addr()?, scheme, data = %store.paths.base_dir.display(), "serving");
     let http = crate::http::router(store.service.clone(), backups, store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
     // At shutdown the SSE streams end first (they never would by themselves); in-flight requests finish.
@@ -375,7 +389,20 @@ pub async fn serve(
         shutdown.await;
         http.close_streams();
     };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+    match tls {
+        None => axum::serve(listener, router).with_graceful_shutdown(shutdown).await?,
+        Some(tls) => {
+            // axum-server drives TLS; its handle gives the same graceful shutdown as axum::serve.
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopping.graceful_shutdown(None);
+            });
+            let config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+            axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(router).await?;
+        }
+    }
     host.finish(crate::mcp::host::DRAIN_GRACE).await;
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())

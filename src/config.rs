@@ -246,6 +246,18 @@ pub struct ServeArgs {
     /// Serve the dashboard's files from this directory instead of the copies built into the binary (development).
     #[arg(long, env = "MMS_DASHBOARD_DIR", hide = true)]
     pub dashboard_dir: Option<PathBuf>,
+    /// Serve HTTPS on MCP_HTTPS_PORT instead of HTTP on MCP_HTTP_PORT.
+    #[arg(long, env = "MCP_HTTPS_ENABLED", default_value = "false", value_parser = parse_flag)]
+    pub https_enabled: bool,
+    /// Port to listen on with HTTPS.
+    #[arg(long, env = "MCP_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// The server's certificate chain (PEM); without it (and the key) one is generated once into <base>/tls.
+    #[arg(long, env = "MCP_SSL_CERT_FILE")]
+    pub ssl_cert_file: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "MCP_SSL_KEY_FILE")]
+    pub ssl_key_file: Option<PathBuf>,
 }
 
 /// A secret from the configuration: compared in constant time, never printed.

@@ -3,7 +3,7 @@
 //! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
 //! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server),
-//! [`portability`] (import and export formats) and [`app`] (wiring).
+//! [`portability`] (import and export formats), [`tls`] (HTTPS certificates) and [`app`] (wiring).
 
 pub mod app;
 pub mod backup;
@@ -14,3 +14,4 @@ pub mod http;
 pub mod mcp;
 pub mod portability;
 pub mod service;
+pub mod tls;

@@ -8,6 +8,7 @@ mod crash;
 mod embedding;
 mod exchange;
 mod http;
+mod https;
 mod import;
 mod mcp;
 mod rebuild;
