@@ -287,15 +287,14 @@ async fn list(service: &crate::service::Service, args: &ListArgs, out: &mut dyn 
         memory_type: args.memory_type.clone(),
         created,
     };
-    let page = match as_of_target(&args.as_of)? {
-        Some(target) => {
-            let (page, as_of) = service.list_as_of(request, target).await?;
-            write_as_of(out, &as_of)?;
-            page
-        }
-        None => service.list(request).await?,
+    let (page, as_of) = match as_of_target(&args.as_of)? {
+        Some(target) => service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of)))?,
+        None => (service.list(request).await?, None),
     };
     writeln!(out, "page {} ({} per page) of {} memories", page.page, page.page_size, page.total)?;
+    if let Some(as_of) = as_of {
+        write_as_of(out, &as_of)?;
+    }
     for memory in &page.memories {
         write_memory(out, memory)?;
     }
