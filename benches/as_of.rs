@@ -45,7 +45,8 @@ fn main() {
     fill_log(dir.path(), n as usize);
     let base = dir.path().to_string_lossy().into_owned();
     let config = Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
     let store = Store::open(&config, false).expect("the store opens");
     let service = store.service.clone();
     // Measure nothing while the live projections catch up (they would compete for the two cores).

@@ -4,8 +4,8 @@
 use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
-use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use crate::service::{AsOf, RestoreTarget, ServiceError, UpdateRequest};
+use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};

@@ -4,7 +4,9 @@
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::{as_of_target, tag_list};
 use super::{AppState, hash_of};
-use crate::service::{AsOf, Hit, ListPage, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, ServiceError};
+use crate::service::{
+    AsOf, Hit, ListPage, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, ServiceError,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -282,7 +284,12 @@ pub(crate) async fn by_time(
     let range = time_range(&state, &body.query)?;
     let target = as_of_target(body.as_of.as_deref())?;
     let reason = format!("Time match: {}", body.query);
-    let (results, as_of): (Vec<SearchResult>, _) = match body.semantic_query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    let (results, as_of): (Vec<SearchResult>, _) = match body
+        .semantic_query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         Some(semantic) => {
             let request =
                 SearchRequest { query: semantic.to_string(), limit, created: Some(range), ..SearchRequest::default() };

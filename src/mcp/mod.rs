@@ -16,8 +16,8 @@ mod resources;
 use crate::backup::Backups;
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError,
-    RestoreTarget, StoreOutcome, StoreRequest, UpdateRequest,
+    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
+    ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use chrono::{DateTime, Utc};
 use mms_log::{Actor, Interface};

@@ -40,9 +40,10 @@ impl RestoreTarget {
         let text = text.trim();
         let number = text.strip_prefix("seq:").map(str::trim).unwrap_or(text);
         if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-            return number.parse().map(RestoreTarget::Seq).map_err(|_| {
-                ServiceError::Invalid(format!("as_of: {number} is not a sequence number (too large)"))
-            });
+            return number
+                .parse()
+                .map(RestoreTarget::Seq)
+                .map_err(|_| ServiceError::Invalid(format!("as_of: {number} is not a sequence number (too large)")));
         }
         if text.starts_with("seq:") {
             return Err(ServiceError::Invalid(format!("as_of: '{text}' is not a sequence number")));
@@ -130,8 +131,8 @@ fn materialise(log: &Log, vectors: CachedVectors, seq: Seq, folder: &Path) -> Re
         .map_err(|e| internal("creating an as-of read model", &e))?;
     let path = dir.path().join("read_model.db");
     let projection = SqliteProjection::open(&path).map_err(|e| internal("opening an as-of read model", &e))?;
-    let mut projector = Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors))
-        .with_batch_size(4096);
+    let mut projector =
+        Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors)).with_batch_size(4096);
     let reached = projector.catch_up_to(seq, |_, _| {}).map_err(|e| internal("replaying the log", &e))?;
     if reached != seq {
         return Err(ServiceError::Internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));

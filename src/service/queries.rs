@@ -366,14 +366,17 @@ impl Service {
     /// The newest memories created in the request's time range that match its other filters.
     async fn in_time_range(&self, view: &View, request: &SearchRequest) -> Result<Vec<Hit>, ServiceError> {
         let page = self
-            .list_in(view, ListRequest {
-                page: 1,
-                page_size: request.limit.clamp(1, MAX_RESULTS),
-                tags: request.tags.clone(),
-                match_all: request.match_all,
-                memory_type: request.memory_type.clone(),
-                created: request.created,
-            })
+            .list_in(
+                view,
+                ListRequest {
+                    page: 1,
+                    page_size: request.limit.clamp(1, MAX_RESULTS),
+                    tags: request.tags.clone(),
+                    match_all: request.match_all,
+                    memory_type: request.memory_type.clone(),
+                    created: request.created,
+                },
+            )
             .await?;
         Ok(page
             .memories

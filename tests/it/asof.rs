@@ -234,8 +234,7 @@ async fn http_answers_as_of_and_refuses_unreadable_points() {
     let server = Server::start(&data, &[("MCP_API_KEY", "as-of-key")]).await;
     let client = reqwest::Client::new();
     let get = |path: &str| client.get(server.url(path)).bearer_auth("as-of-key").send();
-    let post =
-        |path: &str, body: Value| client.post(server.url(path)).bearer_auth("as-of-key").json(&body).send();
+    let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth("as-of-key").json(&body).send();
     let json = |response: reqwest::Response| async move {
         assert_eq!(response.status(), StatusCode::OK);
         response.json::<Value>().await.expect("JSON")
@@ -261,11 +260,13 @@ async fn http_answers_as_of_and_refuses_unreadable_points() {
     let found = json(post("/api/search", body).await.expect("an answer")).await;
     assert_eq!(found["results"][0]["memory"]["content_hash"], json!(b), "{found}");
     assert_eq!(found["as_of"]["seq"], 2, "{found}");
-    let found = json(post("/api/search", json!({"query": "SQLite mobile", "mode": "keyword"})).await.expect("an answer")).await;
+    let found =
+        json(post("/api/search", json!({"query": "SQLite mobile", "mode": "keyword"})).await.expect("an answer")).await;
     assert_eq!(found["total_found"], 0, "{found}");
     let found = json(post("/api/search/by-tag", json!({"tags": ["x"], "as_of": "3"})).await.expect("an answer")).await;
     assert_eq!(found["total_found"], 2, "{found}");
-    let found = json(post("/api/search/by-time", json!({"query": "today", "as_of": "1"})).await.expect("an answer")).await;
+    let found =
+        json(post("/api/search/by-time", json!({"query": "today", "as_of": "1"})).await.expect("an answer")).await;
     assert_eq!((found["total_found"].as_u64(), found["as_of"]["seq"].as_u64()), (Some(1), Some(1)), "{found}");
 
     for response in [
