@@ -5,6 +5,8 @@
 //! before anything is measured. Measured through `Service`:
 //! - `first_list`: a list as of an event no earlier query asked for, so the sqlite read model is
 //!   materialised at that event (the log replayed into a scratch database), then queried;
+//! - `next_event_list`: a list as of the event after the last one asked for: the kept read model of that
+//!   one is copied and brought forward by one event;
 //! - `cached_list` and `cached_keyword_search`: the same event asked again (the materialisation is kept);
 //! - `get`: one memory as of an event, by folding its history (never materialised).
 //!
@@ -70,6 +72,16 @@ fn main() {
             let target = RestoreTarget::Seq(next);
             let (page, _) = runtime.block_on(service.list_as_of(list_all(), target)).expect("a list");
             assert_eq!(page.total, next);
+        })
+    });
+    // Each iteration asks for the event after the previous one: a copy of that read model, one event applied.
+    let mut forward = n / 4;
+    group.bench_function("next_event_list", |b| {
+        b.iter(|| {
+            forward = if forward >= n / 2 { n / 4 } else { forward + 1 };
+            let target = RestoreTarget::Seq(forward);
+            let (page, _) = runtime.block_on(service.list_as_of(list_all(), target)).expect("a list");
+            assert_eq!(page.total, forward);
         })
     });
     group.bench_function("cached_list", |b| {

@@ -67,6 +67,7 @@ impl RestoreTarget {
 /// A read model materialised at one event; its directory goes when the last user drops it.
 pub(super) struct Materialised {
     seq: Seq,
+    path: PathBuf,
     reader: Arc<SqliteReader>,
     _dir: tempfile::TempDir,
 }
@@ -110,7 +111,11 @@ impl PastViews {
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
-        let built = Arc::new(materialise(log, vectors, seq, &self.folder)?);
+        // The closest earlier materialisation, if any, is copied and brought forward: agents ask about
+        // nearby points (and "now" moves a few events at a time), so this is usually a short replay.
+        let base =
+            self.kept.lock().ok().and_then(|kept| kept.iter().filter(|m| m.seq < seq).max_by_key(|m| m.seq).cloned());
+        let built = Arc::new(materialise(log, vectors, seq, &self.folder, base.as_deref())?);
         if let Ok(mut kept) = self.kept.lock() {
             kept.push_back(built.clone());
             while kept.len() > KEPT {
@@ -121,8 +126,15 @@ impl PastViews {
     }
 }
 
-/// Runs the sqlite projection over the log up to `seq` into a new scratch database in `folder`.
-fn materialise(log: &Log, vectors: CachedVectors, seq: Seq, folder: &Path) -> Result<Materialised, ServiceError> {
+/// Runs the sqlite projection over the log up to `seq` into a new scratch database in `folder`, starting
+/// from a copy of `base` (a read model at an earlier event) when there is one.
+fn materialise(
+    log: &Log,
+    vectors: CachedVectors,
+    seq: Seq,
+    folder: &Path,
+    base: Option<&Materialised>,
+) -> Result<Materialised, ServiceError> {
     let internal = |what: &str, error: &dyn std::fmt::Display| ServiceError::Internal(format!("{what}: {error}"));
     std::fs::create_dir_all(folder).map_err(|e| internal("creating the as-of folder", &e))?;
     let dir = tempfile::Builder::new()
@@ -130,6 +142,9 @@ fn materialise(log: &Log, vectors: CachedVectors, seq: Seq, folder: &Path) -> Re
         .tempdir_in(folder)
         .map_err(|e| internal("creating an as-of read model", &e))?;
     let path = dir.path().join("read_model.db");
+    if let Some(base) = base {
+        copy_base(&base.path, &path);
+    }
     let projection = SqliteProjection::open(&path).map_err(|e| internal("opening an as-of read model", &e))?;
     let mut projector =
         Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors)).with_batch_size(4096);
@@ -138,7 +153,23 @@ fn materialise(log: &Log, vectors: CachedVectors, seq: Seq, folder: &Path) -> Re
         return Err(ServiceError::Internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
     }
     drop(projector);
-    Ok(Materialised { seq, reader: Arc::new(SqliteReader::new(&path)), _dir: dir })
+    Ok(Materialised { seq, reader: Arc::new(SqliteReader::new(&path)), path, _dir: dir })
+}
+
+/// Copies a finished read model; on any doubt it copies nothing, and the replay starts from the first event.
+/// Its writer has closed (which checkpoints the WAL into the file) and readers never write, so the file
+/// alone is the whole database unless a WAL with content is left.
+fn copy_base(from: &Path, to: &Path) {
+    let mut wal = from.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_is_empty = std::fs::metadata(PathBuf::from(wal)).map_or(true, |m| m.len() == 0);
+    if !wal_is_empty {
+        return;
+    }
+    if let Err(error) = std::fs::copy(from, to) {
+        tracing::warn!(%error, "could not copy an as-of read model; replaying from the first event");
+        let _ = std::fs::remove_file(to);
+    }
 }
 
 impl Service {
