@@ -8,12 +8,12 @@
 //! repeat their queries; each is a directory removed when it leaves the cache, and leftovers of a crash are
 //! removed when the service starts.
 
-use super::insight::first_at_or_after;
+use super::insight::last_at_or_before;
 use super::memory::{Hit, Memory};
 use super::queries::{ListPage, ListRequest, SearchRequest, View};
 use super::restore::RestoreTarget;
 use super::{CachedVectors, Service, ServiceError, parse_hash};
-use mms_log::{ContentHash, Log, Seq, Timestamp, fold_history};
+use mms_log::{ContentHash, Log, Seq, fold_history};
 use mms_projections::{Projector, SqliteProjection, SqliteReader, iso_utc};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -180,10 +180,7 @@ impl Service {
             let last = inner.log.last_seq();
             let seq = match target {
                 RestoreTarget::Seq(seq) => Seq(seq.min(last.0)),
-                RestoreTarget::At(at) => {
-                    let after = Timestamp(at.timestamp_micros().saturating_add(1));
-                    Seq(first_at_or_after(&inner.log, after)?.0.saturating_sub(1))
-                }
+                RestoreTarget::At(at) => last_at_or_before(&inner.log, at)?,
             };
             let at = match seq.0 {
                 0 => None,
