@@ -38,6 +38,9 @@ pub struct Manifest {
     pub memories: u64,
     pub size_bytes: u64,
     pub sha256: String,
+    /// The latest redaction (its seq) erased from this file; 0 when none was.
+    #[serde(default)]
+    pub redactions_applied: u64,
 }
 
 /// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
@@ -99,13 +102,64 @@ pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
         memories: info.memories,
         size_bytes,
         sha256: sha256_of(&path)?,
+        // The snapshot copies the live log, where every redaction so far is already erased.
+        redactions_applied: log.redactions()?.iter().map(|(_, seq)| seq.0).max().unwrap_or(0),
     };
-    let json = manifest_path(&path);
+    write_manifest(&path, &manifest)?;
+    Ok(manifest)
+}
+
+/// Writes a backup's manifest beside it, atomically.
+fn write_manifest(backup: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let json = manifest_path(backup);
     let partial = json.with_extension("json.partial");
-    std::fs::write(&partial, serde_json::to_vec_pretty(&manifest)?)?;
+    std::fs::write(&partial, serde_json::to_vec_pretty(manifest)?)?;
     std::fs::File::open(&partial)?.sync_all()?;
     std::fs::rename(&partial, &json)?;
-    Ok(manifest)
+    Ok(())
+}
+
+/// One backup rewritten to erase redacted memories.
+#[derive(Clone, Debug, Serialize)]
+pub struct Scrubbed {
+    pub filename: String,
+    pub events_erased: usize,
+    pub memories_erased: usize,
+}
+
+/// Erases every redaction of `log` from the backups in `dir` that still hold the redacted memories: each
+/// such file is rewritten whole (no erased bytes left in free pages) and its manifest gets the new size,
+/// checksum and memory count. Backups without a manifest are left alone (and reported in the log). Blocking.
+pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> {
+    let redactions = log.redactions()?;
+    let Some(latest) = redactions.iter().map(|(_, seq)| seq.0).max() else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for entry in list(dir) {
+        let path = dir.join(&entry.filename);
+        let Some(mut manifest) = entry.manifest else {
+            tracing::warn!(file = %entry.filename, "a backup without a manifest was not checked for redacted memories");
+            continue;
+        };
+        if manifest.redactions_applied >= latest {
+            continue;
+        }
+        let erased = mms_log::erase_in_file(&path, &redactions)
+            .with_context(|| format!("erasing redacted memories from {}", entry.filename))?;
+        manifest.redactions_applied = latest;
+        manifest.memories -= erased.memories as u64;
+        manifest.size_bytes = std::fs::metadata(&path)?.len();
+        manifest.sha256 = sha256_of(&path)?;
+        write_manifest(&path, &manifest)?;
+        if erased.events > 0 {
+            tracing::info!(file = %entry.filename, events = erased.events, "redacted memories erased from a backup");
+            out.push(Scrubbed {
+                filename: entry.filename,
+                events_erased: erased.events,
+                memories_erased: erased.memories,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The backups in `dir`, newest first (a missing directory has none).
@@ -165,9 +219,23 @@ pub struct Verified {
     pub last_seq: u64,
 }
 
-/// Checks a backup: its manifest, size and SHA-256, then replays it into a scratch read model and compares
-/// the events and memories with the manifest. Touches nothing but a temporary directory.
-pub fn verify(config: &Config, backup: &Path) -> anyhow::Result<Verified> {
+/// A backup copied into a temporary directory and checked against its manifest there (size and SHA-256),
+/// so what is then read is exactly what was checked. The copy is `events.redb` in the directory.
+pub struct CheckedCopy {
+    pub dir: tempfile::TempDir,
+    pub manifest: Manifest,
+}
+
+impl CheckedCopy {
+    /// The copied log file.
+    pub fn log(&self) -> PathBuf {
+        self.dir.path().join("events.redb")
+    }
+}
+
+/// Copies a backup aside and checks the copy against the manifest beside the original. A damaged file,
+/// a missing manifest or a newer format is an error that says so; nothing is touched.
+pub fn checked_copy(backup: &Path) -> anyhow::Result<CheckedCopy> {
     let json = manifest_path(backup);
     let manifest: Manifest = serde_json::from_slice(
         &std::fs::read(&json).with_context(|| format!("no manifest {} beside the backup", json.display()))?,
@@ -176,17 +244,42 @@ pub fn verify(config: &Config, backup: &Path) -> anyhow::Result<Verified> {
     if manifest.format_version > FORMAT_VERSION {
         bail!("the backup's format {} is newer than this build reads ({FORMAT_VERSION})", manifest.format_version);
     }
-    let size = std::fs::metadata(backup).with_context(|| format!("cannot read {}", backup.display()))?.len();
+    let dir = tempfile::Builder::new().prefix("mms-backup-").tempdir()?;
+    let copy = dir.path().join("events.redb");
+    std::fs::copy(backup, &copy).with_context(|| format!("cannot read {}", backup.display()))?;
+    let size = std::fs::metadata(&copy)?.len();
     if size != manifest.size_bytes {
         bail!("{} is {size} bytes, its manifest says {}: the file is damaged", backup.display(), manifest.size_bytes);
     }
-    if sha256_of(backup)? != manifest.sha256 {
+    if sha256_of(&copy)? != manifest.sha256 {
         bail!("{} does not match its manifest's SHA-256: the file is damaged", backup.display());
     }
-    let scratch = tempfile::Builder::new().prefix("mms-verify-").tempdir()?;
-    std::fs::copy(backup, scratch.path().join("events.redb"))?;
+    Ok(CheckedCopy { dir, manifest })
+}
+
+/// The target of a restore to a backup, with the checked copy it reads (keep it until the restore is done).
+/// `seq` and `time` must be absent: a restore has one target.
+pub fn restore_target(
+    backup: &Path,
+    seq: Option<u64>,
+    time: Option<&str>,
+) -> anyhow::Result<(crate::service::RestoreTarget, CheckedCopy)> {
+    if seq.is_some() || time.is_some_and(|t| !t.trim().is_empty()) {
+        bail!("give where to restore to: a sequence number (to_seq), a moment (to_time) or a backup, only one");
+    }
+    let checked = checked_copy(backup)?;
+    let name = backup.file_name().map_or_else(|| backup.display().to_string(), |n| n.to_string_lossy().into_owned());
+    Ok((crate::service::RestoreTarget::Backup { log: checked.log(), name }, checked))
+}
+
+/// Checks a backup: its manifest, size and SHA-256, then replays it into a scratch read model and compares
+/// the events and memories with the manifest. Touches nothing but a temporary directory.
+pub fn verify(config: &Config, backup: &Path) -> anyhow::Result<Verified> {
+    let checked = checked_copy(backup)?;
+    let manifest = &checked.manifest;
+    let scratch = checked.dir.path();
     let mut scratch_config = config.clone();
-    scratch_config.storage.base_dir = Some(scratch.path().to_path_buf());
+    scratch_config.storage.base_dir = Some(scratch.to_path_buf());
     scratch_config.storage.log_path = None;
     scratch_config.storage.sqlite_path = None;
     scratch_config.storage.backups_path = None;
@@ -198,7 +291,7 @@ pub fn verify(config: &Config, backup: &Path) -> anyhow::Result<Verified> {
     if memories != manifest.memories {
         bail!("the backup replays to {memories} memories but its manifest says {}", manifest.memories);
     }
-    Ok(Verified { filename: manifest.filename, events: manifest.events, memories, last_seq: manifest.last_seq })
+    Ok(Verified { filename: manifest.filename.clone(), events: manifest.events, memories, last_seq: manifest.last_seq })
 }
 
 /// The schedule: the original's intervals.
@@ -302,8 +395,8 @@ impl Backups {
         Listing { total_count: backups.len(), total_size_bytes: backups.iter().map(|e| e.size_bytes).sum(), backups }
     }
 
-    /// Verifies one backup of the directory, by file name. Blocking.
-    pub fn verify(&self, filename: &str) -> anyhow::Result<Verified> {
+    /// The path of one backup of the directory, by file name; anything else is refused.
+    pub fn path_of(&self, filename: &str) -> anyhow::Result<PathBuf> {
         let name = Path::new(filename);
         if name.components().count() != 1 || !filename.starts_with(PREFIX) {
             bail!("'{filename}' is not a backup's file name (memory_backup_YYYYmmdd_HHMMSS.redb)");
@@ -312,7 +405,12 @@ impl Backups {
         if !path.exists() {
             bail!("no backup named {filename}");
         }
-        verify(&self.app, &path)
+        Ok(path)
+    }
+
+    /// Verifies one backup of the directory, by file name. Blocking.
+    pub fn verify(&self, filename: &str) -> anyhow::Result<Verified> {
+        verify(&self.app, &self.path_of(filename)?)
     }
 
     /// Takes a backup now, then applies the retention. Blocking.
@@ -375,6 +473,12 @@ impl Backups {
         }
     }
 
+    /// Erases redacted memories from the backups that still hold them (see [`erase_redactions`]). Blocking.
+    pub fn erase_redactions(&self) -> anyhow::Result<Vec<Scrubbed>> {
+        let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        erase_redactions(&self.log, &self.dir)
+    }
+
     /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
     /// something was written since (an unchanged log is not backed up again).
     fn due(&self) -> bool {
@@ -393,10 +497,18 @@ impl Backups {
         let check_every = Duration::from_secs(self.config.check_seconds.max(1));
         self.running.store(true, Ordering::Relaxed);
         loop {
-            if self.due() {
-                let backups = self.clone();
-                let _ = tokio::task::spawn_blocking(move || backups.now()).await;
-            }
+            let due = self.due();
+            let backups = self.clone();
+            // Each cycle also catches up on redactions, in case erasing them at the time failed.
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Err(error) = backups.erase_redactions() {
+                    tracing::error!(error = %format!("{error:#}"), "erasing redacted memories from backups failed");
+                }
+                if due {
+                    backups.now();
+                }
+            })
+            .await;
             tokio::time::sleep(check_every).await;
         }
     }

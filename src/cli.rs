@@ -73,6 +73,10 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     store.wait_current().await?;
     let result = dispatch(&store, config, out).await;
     tokio::task::block_in_place(|| store.close());
+    if let (Command::Redact { .. }, Ok(())) = (&config.command, &result) {
+        // Opening the log again rewrites its file, so the erased bytes leave its free pages now.
+        tokio::task::block_in_place(|| mms_log::Log::open(&config.paths().log))?;
+    }
     result
 }
 
@@ -116,9 +120,7 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
             }
         }
         BackupAction::Verify { file } => {
-            let path =
-                if file.components().count() == 1 && !file.exists() { paths.backups.join(file) } else { file.clone() };
-            let verified = crate::backup::verify(config, &path)?;
+            let verified = crate::backup::verify(config, &backup_path(config, file))?;
             writeln!(
                 out,
                 "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",
@@ -127,6 +129,15 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
         }
     }
     Ok(())
+}
+
+/// A backup named on the command line: a file name in the backup directory, or a path.
+fn backup_path(config: &Config, file: &std::path::Path) -> std::path::PathBuf {
+    if file.components().count() == 1 && !file.exists() {
+        config.paths().backups.join(file)
+    } else {
+        file.to_path_buf()
+    }
 }
 
 async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -155,8 +166,26 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
         Command::Delete(args) => delete(service, args, out).await,
         Command::Update(args) => update(service, args, out).await,
         Command::Restore(args) => {
-            let target = RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?;
-            let plan = service.restore(target, !args.apply, actor()).await?;
+            let (target, _copy) = match &args.from_backup {
+                Some(file) => {
+                    let path = backup_path(config, file);
+                    let (target, copy) = crate::backup::restore_target(&path, args.to_seq, args.to_time.as_deref())?;
+                    (target, Some(copy))
+                }
+                None => (RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?, None),
+            };
+            let last = std::sync::Mutex::new(std::time::Instant::now());
+            let progress: crate::service::Progress = std::sync::Arc::new(move |phase: &str, done: u64, total: u64| {
+                let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                if phase == "appending" || last.elapsed().as_millis() >= 500 || done == total {
+                    match phase {
+                        "appending" => eprintln!("restore: appending {total} events"),
+                        _ => eprintln!("restore: {phase}: {done}/{total} events"),
+                    }
+                    *last = std::time::Instant::now();
+                }
+            });
+            let plan = service.restore_reporting(target, !args.apply, actor(), progress).await?;
             writeln!(out, "{}", plan.summary())?;
             for (mark, hashes) in [("+", &plan.come_back), ("-", &plan.disappear), ("~", &plan.change)] {
                 for hash in hashes {
@@ -173,6 +202,35 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
             writeln!(out, "undeleted {}", memory.content_hash)?;
             Ok(())
         }
+        Command::Redact { hash, reason } => {
+            let redaction = service.redact(hash, reason.clone(), actor()).await?;
+            writeln!(
+                out,
+                "redacted {} (event {}): {} earlier events erased{}",
+                redaction.content_hash,
+                redaction.seq,
+                redaction.events_erased,
+                if redaction.was_live { "" } else { "; it was already deleted" }
+            )?;
+            let log = service.log().clone();
+            let dir = config.paths().backups;
+            for scrubbed in tokio::task::spawn_blocking(move || crate::backup::erase_redactions(&log, &dir)).await?? {
+                writeln!(out, "erased from backup {} ({} events)", scrubbed.filename, scrubbed.events_erased)?;
+            }
+            Ok(())
+        }
+        Command::Log { from } => {
+            let mut since = from.saturating_sub(1);
+            loop {
+                let (page, _) = service.log_page(since, crate::service::MAX_LOG_PAGE).await?;
+                let Some(last) = page.last() else { break };
+                since = last.event.seq;
+                for entry in &page {
+                    writeln!(out, "{}", serde_json::to_string(entry)?)?;
+                }
+            }
+            Ok(())
+        }
         Command::History { hash } => {
             for entry in service.history(hash).await? {
                 let event = &entry.event;
@@ -181,7 +239,8 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
                 } else {
                     format!("{} ({})", event.interface, event.actor)
                 };
-                writeln!(out, "#{} v{} {} {} by {}", event.seq, event.version, event.at, event.kind, who)?;
+                let erased = if event.erased { " (erased by a redaction)" } else { "" };
+                writeln!(out, "#{} v{} {} {}{erased} by {}", event.seq, event.version, event.at, event.kind, who)?;
                 if let (Some(before), Some(after)) = (&entry.before, &entry.after) {
                     if before.tags != after.tags {
                         writeln!(out, "  tags: [{}] -> [{}]", before.tags.join(", "), after.tags.join(", "))?;

@@ -138,6 +138,21 @@ pub enum Command {
     /// Bring the store back to how it was after an event or at a moment. Shows what would change;
     /// `--apply` does it (as new events: history is kept, and a restore can itself be undone).
     Restore(RestoreArgs),
+    /// Forget a memory for real: its content, tags, type, metadata and vector are erased from the log, the
+    /// read models and the backups; a tombstone records that it was redacted, when and by whom.
+    Redact {
+        /// Content hash.
+        hash: String,
+        /// Why (kept in the tombstone; do not repeat what is being forgotten).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print the event log as JSON lines (one event per line, oldest first), for audit tools.
+    Log {
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+    },
     /// Show every event of one memory: who changed what, when and through which interface.
     History {
         /// Content hash.
@@ -168,11 +183,15 @@ pub enum Command {
 #[derive(Clone, Debug, Args)]
 pub struct RestoreArgs {
     /// Restore to right after this event (see `history` or the log's sequence numbers).
-    #[arg(long, conflicts_with = "to_time", required_unless_present = "to_time")]
+    #[arg(long, conflicts_with_all = ["to_time", "from_backup"], required_unless_present_any = ["to_time", "from_backup"])]
     pub to_seq: Option<u64>,
     /// Restore to a moment: 2026-11-20T14:00:00Z, "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "from_backup")]
     pub to_time: Option<String>,
+    /// Restore to what a backup holds (a file name in MCP_MEMORY_BACKUPS_PATH, or a path); it is checked
+    /// against its manifest first. Memories redacted since are not brought back.
+    #[arg(long)]
+    pub from_backup: Option<PathBuf>,
     /// Do it (without it, only show what would change).
     #[arg(long)]
     pub apply: bool,

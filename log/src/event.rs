@@ -8,7 +8,8 @@
 use crate::ids::{ContentHash, EventId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
-pub use v1::{Actor, Event, EventKind, Interface, MemoryMeta, MemoryRecord};
+pub use v1::{Actor, Interface, MemoryMeta, MemoryRecord};
+pub use v2::{Event, EventKind};
 
 /// Version 1 of the event schema, released with 0.1.0.
 pub(crate) mod v1 {
@@ -88,6 +89,75 @@ pub(crate) mod v1 {
     }
 }
 
+/// Version 2 of the event schema, released with 0.2.0: redaction. Only the event kinds are new; records,
+/// metadata and actors are version 1's.
+pub(crate) mod v2 {
+    use super::*;
+
+    /// One committed change to one memory.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Event {
+        /// Position in the log; gap-free and monotonic.
+        pub seq: Seq,
+        /// Idempotency key: an append that repeats it is answered with the event already committed.
+        pub event_id: EventId,
+        /// Commit time, assigned by the writer; never smaller than the previous event's.
+        pub at: Timestamp,
+        /// Who asked for the change.
+        pub actor: Actor,
+        /// The memory the event is about.
+        pub memory: ContentHash,
+        /// The memory's version after this event: 1 for its first event, one more for each later event.
+        pub version: u32,
+        /// What happened.
+        pub kind: EventKind,
+    }
+
+    /// What an event did to its memory.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum EventKind {
+        /// The memory was created (or created again after a deletion or a redaction).
+        Stored(MemoryRecord),
+        /// Tags, type or metadata changed; both sides are recorded for the audit trail.
+        Updated { before: MemoryMeta, after: MemoryMeta },
+        /// The memory was deleted; its history stays in the log.
+        Deleted { reason: Option<String> },
+        /// A deleted memory came back, exactly as recorded here.
+        Undeleted(MemoryRecord),
+        /// The memory was forgotten for real: it is gone, and every earlier event about it was rewritten to
+        /// `Erased`, so its content, tags, type, metadata and vector are no longer anywhere in the log.
+        Redacted { reason: Option<String> },
+        /// An event whose payload a later redaction erased. `was` names the kind it had ("stored",
+        /// "updated", "deleted", "undeleted"); who made it, when and through which interface are kept.
+        Erased { was: String },
+    }
+
+    impl From<v1::EventKind> for EventKind {
+        fn from(kind: v1::EventKind) -> EventKind {
+            match kind {
+                v1::EventKind::Stored(record) => EventKind::Stored(record),
+                v1::EventKind::Updated { before, after } => EventKind::Updated { before, after },
+                v1::EventKind::Deleted { reason } => EventKind::Deleted { reason },
+                v1::EventKind::Undeleted(record) => EventKind::Undeleted(record),
+            }
+        }
+    }
+
+    impl From<v1::Event> for Event {
+        fn from(e: v1::Event) -> Event {
+            Event {
+                seq: e.seq,
+                event_id: e.event_id,
+                at: e.at,
+                actor: e.actor,
+                memory: e.memory,
+                version: e.version,
+                kind: e.kind.into(),
+            }
+        }
+    }
+}
+
 impl MemoryRecord {
     /// The mutable part of this record.
     pub fn meta(&self) -> MemoryMeta {
@@ -141,6 +211,21 @@ impl EventKind {
             EventKind::Updated { .. } => "updated",
             EventKind::Deleted { .. } => "deleted",
             EventKind::Undeleted(_) => "undeleted",
+            EventKind::Redacted { .. } => "redacted",
+            EventKind::Erased { .. } => "erased",
+        }
+    }
+
+    /// Whether the memory exists after this event.
+    pub fn leaves_live(&self) -> bool {
+        matches!(self, EventKind::Stored(_) | EventKind::Updated { .. } | EventKind::Undeleted(_))
+    }
+
+    /// The record this event makes live (a store or an undelete), whose content needs a vector.
+    pub fn record(&self) -> Option<&MemoryRecord> {
+        match self {
+            EventKind::Stored(record) | EventKind::Undeleted(record) => Some(record),
+            _ => None,
         }
     }
 }
@@ -149,10 +234,11 @@ impl EventKind {
 #[derive(Serialize, Deserialize)]
 enum OnDisk {
     V1(v1::Event),
+    V2(v2::Event),
 }
 
 /// The current schema version written by `encode`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Why stored bytes could not be read back as an event.
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +253,7 @@ fn codec_config() -> bincode::config::Configuration {
 pub fn encode(event: &Event) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail: bincode only fails for writers that fail or for
     // serde types that reject serialisation, and every type here derives Serialize.
-    bincode::serde::encode_to_vec(OnDisk::V1(event.clone()), codec_config())
+    bincode::serde::encode_to_vec(OnDisk::V2(event.clone()), codec_config())
         .expect("events are plain data and always encode")
 }
 
@@ -179,7 +265,8 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
     }
     Ok(match on_disk {
-        OnDisk::V1(event) => event,
+        OnDisk::V1(event) => event.into(),
+        OnDisk::V2(event) => event,
     })
 }
 

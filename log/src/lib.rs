@@ -10,6 +10,7 @@
 
 mod event;
 mod ids;
+mod redact;
 mod snapshot;
 mod state;
 mod store;
@@ -21,6 +22,7 @@ pub use event::{
     Actor, DecodeError, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode, encode,
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
+pub use redact::{Erasure, erase_in_file};
 pub use snapshot::{SnapshotError, SnapshotInfo};
 pub use state::{MemoryState, fold_history};
 pub use store::{Log, OpenError, ReadError};

@@ -4,8 +4,9 @@
 
 use crate::event::decode;
 use crate::ids::{Seq, Timestamp};
+use crate::redact::SCRUB_PENDING;
 use crate::store::{Log, ReadError};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, META, VECTORS};
+use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, META, REDACTIONS, VECTORS};
 use redb::{Database, Key, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, Value};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +60,7 @@ impl Log {
             return Err(SnapshotError::Exists(dest.to_path_buf()));
         }
         let partial = dest.with_extension("partial");
-        let result = self.write_snapshot(&partial);
+        let result = copy_database(self.database(), &partial);
         let info = match result {
             Ok(info) => info,
             Err(error) => {
@@ -74,22 +75,34 @@ impl Log {
         }
         Ok(info)
     }
+}
 
-    fn write_snapshot(&self, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
-        let _ = std::fs::remove_file(path);
-        let write = |source: redb::Error| SnapshotError::Write { path: path.to_path_buf(), source };
-        let target = Database::create(path).map_err(|e| write(e.into()))?;
-        let source = self.database().begin_read().map_err(ReadError::from)?;
-        let txn = target.begin_write().map_err(|e| write(e.into()))?;
-        let events = copy_table(&source, &txn, EVENTS).map_err(write)?;
-        copy_table(&source, &txn, EVENT_IDS).map_err(write)?;
-        copy_table(&source, &txn, BY_MEMORY).map_err(write)?;
-        copy_table(&source, &txn, HEADS).map_err(write)?;
-        copy_table(&source, &txn, VECTORS).map_err(write)?;
-        copy_table(&source, &txn, META).map_err(write)?;
-        txn.commit().map_err(|e| write(e.into()))?;
-        summarise(&source, events)
+/// Copies every table of `db`, as of one read transaction, into a new file at `path` (replaced if it
+/// exists). The copy is a fresh file: nothing of `db`'s free pages comes along, and no scrub is pending.
+pub(crate) fn copy_database(db: &Database, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
+    let _ = std::fs::remove_file(path);
+    let write = |source: redb::Error| SnapshotError::Write { path: path.to_path_buf(), source };
+    let target = Database::create(path).map_err(|e| write(e.into()))?;
+    let source = db.begin_read().map_err(ReadError::from)?;
+    let txn = target.begin_write().map_err(|e| write(e.into()))?;
+    let events = copy_table(&source, &txn, EVENTS).map_err(write)?;
+    copy_table(&source, &txn, EVENT_IDS).map_err(write)?;
+    copy_table(&source, &txn, BY_MEMORY).map_err(write)?;
+    copy_table(&source, &txn, HEADS).map_err(write)?;
+    copy_table(&source, &txn, VECTORS).map_err(write)?;
+    copy_table(&source, &txn, META).map_err(write)?;
+    match copy_table(&source, &txn, REDACTIONS) {
+        // Logs written before redaction existed have no such table.
+        Err(redb::Error::TableDoesNotExist(_)) => {}
+        other => {
+            other.map_err(write)?;
+        }
     }
+    txn.open_table(META)
+        .and_then(|mut meta| meta.remove(SCRUB_PENDING).map(|_| ()).map_err(Into::into))
+        .map_err(|e| write(e.into()))?;
+    txn.commit().map_err(|e| write(e.into()))?;
+    summarise(&source, events)
 }
 
 /// The positions, times and counts of what a read transaction sees.

@@ -24,6 +24,9 @@ impl MemoryState {
             (EventKind::Deleted { .. }, Some(state)) => Some((state.record, false)),
             // The writer never commits an update or delete of an absent memory; nothing to fold.
             (EventKind::Updated { .. } | EventKind::Deleted { .. }, None) => None,
+            // A redacted memory is forgotten: at any point of its history before the redaction it reads as
+            // absent, since what it held is gone (the events were erased).
+            (EventKind::Redacted { .. } | EventKind::Erased { .. }, _) => None,
         };
         record.map(|(record, live)| MemoryState {
             record,

@@ -2,7 +2,7 @@
 
 use crate::event::{Event, decode};
 use crate::ids::{ContentHash, Seq, Timestamp};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, VECTORS, vector_from_bytes};
+use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, vector_from_bytes};
 use crate::watch::SeqWatch;
 use crate::writer::{AppendError, Appended, NewEvent, Request, VectorEntry, Writer};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
@@ -26,6 +26,8 @@ pub enum OpenError {
     TooNew { path: PathBuf, found: u64, supported: u64 },
     #[error("cannot open the event log {path}: {source}")]
     Storage { path: PathBuf, source: redb::Error },
+    #[error("cannot rewrite the event log {path} after a redaction: {message}")]
+    Scrub { path: PathBuf, message: String },
     #[error("cannot create the directory for the event log {path}: {source}")]
     Directory { path: PathBuf, source: std::io::Error },
 }
@@ -97,8 +99,19 @@ impl Log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| OpenError::Directory { path: path.clone(), source })?;
         }
-        let db = Database::create(&path);
-        Log::start(path, db)
+        let db = match Database::create(&path) {
+            // A redaction since the last open may have left erased bytes in free pages: rewrite the file.
+            Ok(db) => crate::redact::scrub_if_pending(&path, db)
+                .map(|(db, scrubbed)| {
+                    if scrubbed {
+                        tracing::info!(path = %path.display(), "rewrote the event log after a redaction");
+                    }
+                    db
+                })
+                .map_err(|e| OpenError::Scrub { path: path.clone(), message: e.to_string() })?,
+            Err(e) => return Log::start(path, Err(e)),
+        };
+        Log::start(path, Ok(db))
     }
 
     /// Opens a log on any redb storage backend (an in-memory one, or one that injects faults in tests).
@@ -120,6 +133,7 @@ impl Log {
         {
             return Err(OpenError::TooNew { path, found, supported: u64::from(crate::SCHEMA_VERSION) });
         }
+        set_schema_version(&db).map_err(storage)?;
         let db = Arc::new(db);
         let shared = Arc::new(Shared { committed: SeqWatch::new(last_seq), last_at: Mutex::new(last_at) });
         let (sender, receiver) = mpsc::channel();
@@ -290,6 +304,11 @@ impl Log {
         Ok(out)
     }
 
+    /// Every redacted memory with the sequence number of its latest redaction.
+    pub fn redactions(&self) -> Result<Vec<(ContentHash, Seq)>, ReadError> {
+        crate::redact::redactions_in(&self.inner.db)
+    }
+
     /// The size of the log file in bytes.
     pub fn file_size(&self) -> u64 {
         std::fs::metadata(&self.inner.path).map(|m| m.len()).unwrap_or(0)
@@ -305,6 +324,7 @@ fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
         txn.open_table(BY_MEMORY)?;
         txn.open_table(HEADS)?;
         txn.open_table(VECTORS)?;
+        txn.open_table(REDACTIONS)?;
         let mut meta = txn.open_table(META)?;
         if meta.get("schema_version")?.is_none() {
             meta.insert("schema_version", u64::from(crate::SCHEMA_VERSION))?;
@@ -320,6 +340,17 @@ fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
         }
         None => Ok((Seq::ZERO, Timestamp::default())),
     }
+}
+
+/// Records that the file now holds events of the current schema version (new events are written in it).
+fn set_schema_version(db: &Database) -> Result<(), redb::Error> {
+    if schema_version(db)? == Some(u64::from(crate::SCHEMA_VERSION)) {
+        return Ok(());
+    }
+    let txn = db.begin_write()?;
+    txn.open_table(META)?.insert("schema_version", u64::from(crate::SCHEMA_VERSION))?;
+    txn.commit()?;
+    Ok(())
 }
 
 fn schema_version(db: &Database) -> Result<Option<u64>, redb::Error> {

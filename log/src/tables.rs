@@ -12,7 +12,10 @@ pub(crate) const BY_MEMORY: TableDefinition<(&[u8; 32], u64), ()> = TableDefinit
 pub(crate) const HEADS: TableDefinition<&[u8; 32], (u64, u32, bool)> = TableDefinition::new("heads");
 /// (model, memory) → little-endian f32 vector. A cache of derived data, never a source of truth.
 pub(crate) const VECTORS: TableDefinition<(&str, &[u8; 32]), &[u8]> = TableDefinition::new("vector_cache");
-/// name → value: "schema_version".
+/// memory → seq of its latest redaction, for refusing an undelete and for erasing it from backups.
+pub(crate) const REDACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("redactions");
+/// name → value: "schema_version", and "scrub_pending" (the seq of a redaction whose erased bytes may
+/// still sit in free pages of the file, until the file is rewritten at the next open).
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 
 /// The writer-side state of one memory.

@@ -10,7 +10,7 @@
 
 use crate::event::{Actor, Event, EventKind, encode};
 use crate::ids::{ContentHash, EventId, Seq, Timestamp};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, VECTORS, vector_to_bytes};
+use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, vector_to_bytes};
 use redb::{Database, ReadableTable};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -66,6 +66,10 @@ pub enum AppendError {
     NotFound { memory: ContentHash },
     #[error("memory {memory} is not deleted, so it cannot be undeleted")]
     NotDeleted { memory: ContentHash },
+    #[error("memory {memory} was redacted: its content is gone for good and it cannot be undeleted or redacted again")]
+    Redacted { memory: ContentHash },
+    #[error("an event of kind {0} is written by the log itself and cannot be appended")]
+    NotAppendable(&'static str),
     #[error("memory {memory} is at version {actual}, not the expected {expected}; read it again and retry")]
     VersionMismatch { memory: ContentHash, expected: u32, actual: u32 },
     #[error("the log writer has stopped after a failed commit ({0}); restart the service to reopen the log")]
@@ -162,16 +166,18 @@ impl Writer {
         let mut results = Vec::with_capacity(group.len());
         let mut next_seq = self.last_seq + 1;
         let at = Timestamp::now().max(self.last_at);
+        let mut scrub = None;
         {
             let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
             let mut ids = txn.open_table(EVENT_IDS).map_err(|e| e.to_string())?;
             let mut by_memory = txn.open_table(BY_MEMORY).map_err(|e| e.to_string())?;
             let mut heads = txn.open_table(HEADS).map_err(|e| e.to_string())?;
             let mut vectors = txn.open_table(VECTORS).map_err(|e| e.to_string())?;
+            let mut redactions = txn.open_table(REDACTIONS).map_err(|e| e.to_string())?;
             // Requests earlier in this group wrote into the same transaction, so reading the tables sees
             // their effect: each request is checked against the state the previous ones left.
             for request in group {
-                let accepted = match accept(request, next_seq, at, &heads, &ids, &events) {
+                let accepted = match accept(request, next_seq, at, &heads, &ids, &events, &redactions) {
                     Ok(accepted) => accepted,
                     Err(AppendError::WriterFailed(reason)) => return Err(reason),
                     Err(refused) => {
@@ -184,9 +190,15 @@ impl Writer {
                     events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
                     ids.insert(event.event_id.0.as_u128(), seq).map_err(|e| e.to_string())?;
                     by_memory.insert((&event.memory.0, seq), ()).map_err(|e| e.to_string())?;
-                    let live = !matches!(event.kind, EventKind::Deleted { .. });
-                    let head = Head { last_seq: seq, version: event.version, live };
+                    let head = Head { last_seq: seq, version: event.version, live: event.kind.leaves_live() };
                     heads.insert(&event.memory.0, head.to_row()).map_err(|e| e.to_string())?;
+                    if let EventKind::Redacted { .. } = event.kind {
+                        crate::redact::erase_before(&mut events, &by_memory, &event.memory, Seq(seq))
+                            .map_err(|e| e.to_string())?;
+                        crate::redact::drop_vectors(&mut vectors, &event.memory).map_err(|e| e.to_string())?;
+                        redactions.insert(&event.memory.0, seq).map_err(|e| e.to_string())?;
+                        scrub = Some(seq);
+                    }
                     next_seq = seq + 1;
                 }
                 for entry in &request.vectors {
@@ -197,6 +209,10 @@ impl Writer {
                 }
                 results.push(Ok(accepted.outcomes));
             }
+        }
+        if let Some(seq) = scrub {
+            let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+            meta.insert(crate::redact::SCRUB_PENDING, seq).map_err(|e| e.to_string())?;
         }
         txn.commit().map_err(|e| e.to_string())?;
         Ok((results, next_seq - 1, at))
@@ -211,9 +227,11 @@ fn accept(
     heads: &redb::Table<&[u8; 32], (u64, u32, bool)>,
     ids: &redb::Table<u128, u64>,
     events: &redb::Table<u64, &[u8]>,
+    redactions: &redb::Table<&[u8; 32], u64>,
 ) -> Result<Accepted, AppendError> {
     let storage = |e: redb::StorageError| AppendError::WriterFailed(e.to_string());
-    let mut local: HashMap<ContentHash, Head> = HashMap::new();
+    // Heads (and whether the last event was a redaction) as this request's own earlier events leave them.
+    let mut local: HashMap<ContentHash, (Head, bool)> = HashMap::new();
     let mut accepted = Accepted { rows: Vec::new(), outcomes: Vec::new() };
     let mut seq = first_seq;
     for new in &request.events {
@@ -238,11 +256,15 @@ fn accept(
             });
             continue;
         }
-        let head = match local.get(&new.memory) {
-            Some(head) => Some(*head),
-            None => heads.get(&new.memory.0).map_err(storage)?.map(|row| Head::from_row(row.value())),
+        let (head, redacted) = match local.get(&new.memory) {
+            Some((head, redacted)) => (Some(*head), *redacted),
+            None => {
+                let head = heads.get(&new.memory.0).map_err(storage)?.map(|row| Head::from_row(row.value()));
+                let redacted_at = redactions.get(&new.memory.0).map_err(storage)?.map(|v| v.value());
+                (head, head.is_some_and(|h| Some(h.last_seq) == redacted_at))
+            }
         };
-        check(new, head)?;
+        check(new, head, redacted)?;
         let version = head.map_or(0, |h| h.version) + 1;
         let event = Event {
             seq: Seq(seq),
@@ -253,8 +275,8 @@ fn accept(
             version,
             kind: new.kind.clone(),
         };
-        let live = !matches!(event.kind, EventKind::Deleted { .. });
-        local.insert(new.memory, Head { last_seq: seq, version, live });
+        let head = Head { last_seq: seq, version, live: event.kind.leaves_live() };
+        local.insert(new.memory, (head, matches!(event.kind, EventKind::Redacted { .. })));
         let bytes = encode(&event);
         accepted.outcomes.push(Appended { seq: event.seq, event_id: event.event_id, at, version, fresh: true });
         accepted.rows.push((event, bytes));
@@ -263,11 +285,17 @@ fn accept(
     Ok(accepted)
 }
 
-/// The state machine every memory follows: absent → stored → (updated)* → deleted → undeleted or stored → ...
-fn check(new: &NewEvent, head: Option<Head>) -> Result<(), AppendError> {
+/// The state machine every memory follows: absent → stored → (updated)* → deleted → undeleted or stored → ...,
+/// and from any state but absent → redacted → stored → ...
+fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), AppendError> {
     let memory = new.memory;
     let live = head.is_some_and(|h| h.live);
     match &new.kind {
+        EventKind::Erased { .. } => return Err(AppendError::NotAppendable("erased")),
+        EventKind::Redacted { .. } if head.is_none() => return Err(AppendError::NotFound { memory }),
+        EventKind::Redacted { .. } | EventKind::Undeleted(_) if redacted => {
+            return Err(AppendError::Redacted { memory });
+        }
         EventKind::Stored(_) if live => return Err(AppendError::AlreadyExists { memory }),
         EventKind::Updated { .. } | EventKind::Deleted { .. } if !live => return Err(AppendError::NotFound { memory }),
         EventKind::Undeleted(_) if head.is_none() => return Err(AppendError::NotFound { memory }),

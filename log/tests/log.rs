@@ -234,13 +234,128 @@ fn golden_v1() -> Event {
 
 #[test]
 fn golden_v1_bytes_still_decode() {
+    // Written by version 0.1.0 (schema 1); this build writes schema 2, so the file is never regenerated.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/events/v1.bin");
-    if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
-        std::fs::create_dir_all(std::path::Path::new(path).parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, encode(&golden_v1())).expect("write golden bytes");
-    }
     let bytes = std::fs::read(path).expect("golden bytes are committed");
     assert_eq!(decode(&bytes).expect("decodes"), golden_v1());
+}
+
+/// The golden events of schema version 2: the two kinds it added.
+fn golden_v2() -> Vec<Event> {
+    let base = golden_v1();
+    vec![
+        Event { seq: Seq(43), kind: EventKind::Redacted { reason: Some("GDPR request".into()) }, ..base.clone() },
+        Event { seq: Seq(41), kind: EventKind::Erased { was: "stored".into() }, ..base },
+    ]
+}
+
+#[test]
+fn golden_v2_bytes_still_decode() {
+    for (i, event) in golden_v2().into_iter().enumerate() {
+        let path = format!("{}/tests/fixtures/events/v2-{i}.bin", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
+            std::fs::write(&path, encode(&event)).expect("write golden bytes");
+        }
+        let bytes = std::fs::read(&path).expect("golden bytes are committed");
+        assert_eq!(decode(&bytes).expect("decodes"), event);
+    }
+}
+
+fn redact(content: &str) -> NewEvent {
+    event(content, EventKind::Redacted { reason: Some("asked to forget".into()) })
+}
+
+fn file_contains(path: &std::path::Path, needle: &str) -> bool {
+    let bytes = std::fs::read(path).expect("read file");
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn a_redaction_erases_the_memory_from_the_log_and_its_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.redb");
+    let secret = "my bank PIN is 4921-SECRET-CONTENT";
+    let log = Log::open(&path).expect("open");
+    let vector = VectorEntry { model: "m".into(), memory: ContentHash::of_content(secret), vector: vec![0.25; 4] };
+    log.append(vec![store(secret), store("kept")], vec![vector]).expect("store");
+    let mut meta = update(secret, &["SECRET-TAG"]);
+    if let EventKind::Updated { after, .. } = &mut meta.kind {
+        after.metadata = r#"{"note":"SECRET-METADATA"}"#.into();
+    }
+    log.append(vec![meta], vec![]).expect("update");
+    let mut gone = delete(secret);
+    gone.kind = EventKind::Deleted { reason: Some("SECRET-REASON".into()) };
+    log.append(vec![gone], vec![]).expect("delete");
+    let hash = ContentHash::of_content(secret);
+    let appended = log.append(vec![redact(secret)], vec![]).expect("redact");
+    assert_eq!(appended[0].version, 4);
+
+    let history = log.history(&hash).expect("history");
+    let kinds: Vec<_> = history.iter().map(|e| e.kind.clone()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::Erased { was: "stored".into() },
+            EventKind::Erased { was: "updated".into() },
+            EventKind::Erased { was: "deleted".into() },
+            EventKind::Redacted { reason: Some("asked to forget".into()) },
+        ]
+    );
+    assert!(history.iter().all(|e| e.actor == Actor::new(Interface::Cli, None)), "who and when are kept");
+    assert_eq!(fold_history(&history, Seq(u64::MAX)), None);
+    assert_eq!(fold_history(&history, Seq(1)), None, "before the redaction it reads as absent too");
+    assert!(log.cached_vectors("m", &[hash]).expect("vectors").is_empty());
+    assert_eq!(log.redactions().expect("redactions"), vec![(hash, appended[0].seq)]);
+    let head = log.head(&hash).expect("head").expect("a head");
+    assert!(!head.live);
+
+    // Undelete and a second redaction are refused; storing the same content again starts a new life.
+    let undelete = event(secret, EventKind::Undeleted(record(secret)));
+    assert!(matches!(log.append(vec![undelete], vec![]), Err(AppendError::Redacted { .. })));
+    assert!(matches!(log.append(vec![redact(secret)], vec![]), Err(AppendError::Redacted { .. })));
+    assert!(matches!(log.append(vec![redact("never stored")], vec![]), Err(AppendError::NotFound { .. })));
+    let erased = event(secret, EventKind::Erased { was: "stored".into() });
+    assert!(matches!(log.append(vec![erased], vec![]), Err(AppendError::NotAppendable(_))));
+    drop(log);
+
+    // Reopening rewrites the file, so the erased bytes do not linger in free pages.
+    let log = Log::open(&path).expect("reopen");
+    for needle in ["SECRET-CONTENT", "SECRET-TAG", "SECRET-METADATA", "SECRET-REASON"] {
+        assert!(!file_contains(&path, needle), "{needle} is still in the log file");
+    }
+    assert_eq!(log.last_seq(), Seq(5));
+    assert_eq!(log.history(&hash).expect("history").len(), 4);
+    let kept = log.history(&ContentHash::of_content("kept")).expect("history");
+    assert!(matches!(&kept[0].kind, EventKind::Stored(r) if r.content == "kept"));
+    log.append(vec![store(secret)], vec![]).expect("stored again after the redaction");
+    assert!(fold_history(&log.history(&hash).expect("history"), Seq(u64::MAX)).is_some_and(|s| s.live));
+}
+
+#[test]
+fn redactions_reach_backups_taken_before_them() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let secret = "the launch code is SECRET-IN-BACKUP";
+    let log = Log::open(dir.path().join("log.redb")).expect("open");
+    let vector = VectorEntry { model: "m".into(), memory: ContentHash::of_content(secret), vector: vec![0.5; 4] };
+    log.append(vec![store(secret), store("other")], vec![vector]).expect("store");
+    let backup = dir.path().join("backup.redb");
+    log.snapshot(&backup).expect("snapshot");
+    assert!(file_contains(&backup, "SECRET-IN-BACKUP"));
+    log.append(vec![redact(secret)], vec![]).expect("redact");
+    let redactions = log.redactions().expect("redactions");
+
+    let done = mms_log::erase_in_file(&backup, &redactions).expect("erase");
+    assert_eq!(done, mms_log::Erasure { events: 1, vectors: 1, memories: 1 });
+    assert!(!file_contains(&backup, "SECRET-IN-BACKUP"));
+    assert_eq!(mms_log::erase_in_file(&backup, &redactions).expect("again"), mms_log::Erasure::default());
+    drop(log);
+    let restored = Log::open(&backup).expect("the backup is still a log");
+    let history = restored.history(&ContentHash::of_content(secret)).expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].kind, EventKind::Erased { was: "stored".into() });
+    assert_eq!(restored.history(&ContentHash::of_content("other")).expect("history").len(), 1);
+    assert!(restored.cached_vectors("m", &[ContentHash::of_content(secret)]).expect("vectors").is_empty());
+    assert_eq!(restored.memory_counts().expect("counts"), (2, 1), "the redacted memory is not live in the backup");
 }
 
 /// A file backend whose writes and syncs fail once `failing` is set, like a disk that fills up or dies.

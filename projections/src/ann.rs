@@ -296,7 +296,15 @@ impl AnnIndex {
                     insert_run(state, &mut run)?;
                     remove(state, &event.memory)?;
                 }
-                EventKind::Updated { .. } => {}
+                EventKind::Redacted { .. } if state.keys.contains_key(&event.memory) => {
+                    // usearch keeps a removed vector's bytes in the index and in its saved file: start
+                    // over. The projector replays the log, where the memory's events are now erased, so
+                    // this arm is not reached again; meanwhile searches score exactly.
+                    drop(guard);
+                    tracing::info!(seq = event.seq.0, "rebuilding the ANN index after a redaction");
+                    return self.reset();
+                }
+                EventKind::Redacted { .. } | EventKind::Erased { .. } | EventKind::Updated { .. } => {}
             }
             state.checkpoint = event.seq;
             state.unsaved += 1;

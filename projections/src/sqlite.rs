@@ -13,6 +13,7 @@ const NAME: &str = "sqlite_vec";
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "read_model", include_str!("../../migrations/0001_read_model.sql")),
     (2, "last_seq_index", include_str!("../../migrations/0002_last_seq_index.sql")),
+    (3, "secure_delete", include_str!("../../migrations/0003_secure_delete.sql")),
 ];
 
 /// Why the read model could not be opened.
@@ -38,10 +39,11 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     register_sqlite_vec();
     let conn = Connection::open(path)?;
     // The read model is derived data: NORMAL synchronous is enough, because the log is the durable copy and
-    // a projection that loses its last commits catches up from its checkpoint.
+    // a projection that loses its last commits catches up from its checkpoint. secure_delete overwrites
+    // deleted rows with zeros, so a redacted (or deleted) memory does not linger in free pages.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 15000; \
-         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY;",
+         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
     )?;
     Ok(conn)
 }
@@ -116,9 +118,12 @@ fn insert_memory(txn: &Connection, applied: &Applied<'_>, record: &MemoryRecord)
     let hash = event.memory.to_hex();
     remove_memory(txn, &hash)?;
     txn.execute(
-        "INSERT INTO memories (content_hash, content, tags, memory_type, metadata, created_at, updated_at, \
-         created_at_iso, updated_at_iso, version, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO memories (id, content_hash, content, tags, memory_type, metadata, created_at, updated_at, \
+         created_at_iso, updated_at_iso, version, last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
+            // The row id is the seq of the event that made the memory live: unique, increasing, and the
+            // same in a replay as live, even when a redaction erased events a replay then skips.
+            event.seq.0 as i64,
             hash,
             record.content,
             record.tags.join(","),
@@ -192,6 +197,18 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
             insert_tags(txn, id, &after.tags)
         }
         EventKind::Deleted { .. } => remove_memory(txn, &hash),
+        EventKind::Redacted { .. } => {
+            // vec0 may keep a deleted vector's bytes in its chunk: overwrite them before the delete.
+            let zeros = vector_blob(&[0.0; crate::DIMENSIONS]);
+            txn.execute(
+                "UPDATE memory_embeddings SET content_embedding = ? \
+                 WHERE rowid = (SELECT id FROM memories WHERE content_hash = ?)",
+                params![zeros, hash],
+            )?;
+            remove_memory(txn, &hash)
+        }
+        // Rewritten history of a memory redacted later; the memory was never live for this replay.
+        EventKind::Erased { .. } => Ok(()),
     }
 }
 
@@ -244,6 +261,14 @@ impl Projection for SqliteProjection {
         .map_err(Self::storage)?;
         txn.commit().map_err(Self::storage)?;
         self.checkpoint = last;
+        if batch.iter().any(|a| matches!(a.event.kind, EventKind::Redacted { .. })) {
+            // The write-ahead log still holds the pages as they were before the redaction: fold it into
+            // the database and truncate it. Readers in the middle of a query can keep it from finishing;
+            // the next checkpoint then completes it.
+            if let Err(error) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(%error, "checkpointing the read model after a redaction failed");
+            }
+        }
         Ok(())
     }
 

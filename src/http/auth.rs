@@ -96,9 +96,16 @@ impl Auth {
     }
 }
 
-/// The scope a request needs: reading methods need read, every other method write.
-fn required_scope(method: &Method) -> Scope {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) { Scope::Read } else { Scope::Write }
+/// The scope a request needs: reading methods need read, every other method write, and a redaction (which
+/// nothing can undo) admin.
+fn required_scope(method: &Method, path: &str) -> Scope {
+    if path.ends_with("/redact") {
+        Scope::Admin
+    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Scope::Read
+    } else {
+        Scope::Write
+    }
 }
 
 /// Middleware: lets public paths through, authenticates the rest and checks the scope.
@@ -111,7 +118,7 @@ pub(crate) async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Req
         Ok(principal) => principal,
         Err(error) => return error.into_response(),
     };
-    let needed = required_scope(request.method());
+    let needed = required_scope(request.method(), request.uri().path());
     if !principal.scopes.contains(&needed) {
         return ApiError::new(
             StatusCode::FORBIDDEN,

@@ -34,7 +34,7 @@ impl Modify for Security {
     paths(
         super::health, manage::health_detailed, manage::sync_status,
         memories::store, memories::list, memories::get, memories::update, memories::delete, memories::restore,
-        memories::history, memories::log, memories::tags,
+        memories::history, memories::redact, memories::log, memories::log_export, memories::tags,
         search::search, search::by_tag, search::by_time, search::similar,
         manage::bulk_delete, manage::restore, manage::cleanup_duplicates, manage::system, manage::tag_stats, manage::rename_tag,
         manage::overview, manage::memory_growth, manage::tag_usage, manage::memory_types, manage::activity,

@@ -112,6 +112,12 @@ fn change_of(event: &Event) -> Change {
                 "message": "Memory restored successfully",
             }),
         ),
+        EventKind::Redacted { .. } => {
+            ("memory_redacted", json!({ "success": true, "message": "Memory redacted: its content is gone for good" }))
+        }
+        // An earlier event of a memory redacted since; a client replaying from before the redaction gets
+        // its position and who made it, not what it held.
+        EventKind::Erased { was } => ("memory_erased", json!({ "was": was, "message": "Erased by a later redaction" })),
     };
     let mut data = common;
     if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {

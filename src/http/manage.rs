@@ -483,6 +483,9 @@ pub(crate) struct RestoreBody {
     /// ...or to a moment: RFC 3339, "YYYY-MM-DD HH:MM" (UTC), or a time phrase (its end).
     #[serde(default)]
     to_time: Option<String>,
+    /// ...or to a backup of the backup directory, by file name (GET /api/backup/list): the store becomes
+    /// what the backup holds, by new events; it is checked against its manifest first.
+    backup: Option<String>,
     /// Only show what would change (the default); false restores.
     #[serde(default = "preview_by_default")]
     dry_run: bool,
@@ -496,7 +499,7 @@ fn preview_by_default() -> bool {
 /// restore itself with `dry_run: false`, recorded as new events.
 #[utoipa::path(post, path = "/api/restore", tag = "manage", request_body = RestoreBody,
     responses((status = 200, description = "{target_seq, target_at, from_seq, come_back, disappear, change, memories_after, dry_run, appended_seqs}", body = Object),
-              (status = 400, description = "Neither or both of to_seq and to_time, an event past the log's end, or an unreadable time"),
+              (status = 400, description = "Not exactly one of to_seq, to_time and backup, an event past the log's end, an unreadable time, or a missing or damaged backup"),
               (status = 409, description = "The store changed while the restore was planned"),
               (status = 422, description = "Invalid body")))]
 pub(crate) async fn restore(
@@ -517,6 +520,19 @@ pub(crate) async fn restore(
             u64::try_from(seq).map_err(|_| ApiError::bad_request(format!("to_seq must be 0 or more, got {seq}")))
         })
         .transpose()?;
-    let target = crate::service::RestoreTarget::parse(to_seq, body.to_time.as_deref()).map_err(logical)?;
+    let (target, _copy) = match body.backup {
+        Some(name) => {
+            let backups = state.backups.clone();
+            let time = body.to_time.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::backup::restore_target(&backups.path_of(&name)?, to_seq, time.as_deref())
+            })
+            .await
+            .map_err(crate::service::ServiceError::from)?
+            .map(|(target, copy)| (target, Some(copy)))
+            .map_err(|error| ApiError::bad_request(format!("{error:#}")))?
+        }
+        None => (crate::service::RestoreTarget::parse(to_seq, body.to_time.as_deref()).map_err(logical)?, None),
+    };
     Ok(Json(state.service.restore(target, body.dry_run, actor(&principal, &headers)).await.map_err(logical)?))
 }

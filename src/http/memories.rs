@@ -4,7 +4,7 @@
 use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
-use crate::service::{AsOf, RestoreTarget, ServiceError, UpdateRequest};
+use crate::service::{AsOf, Redaction, RestoreTarget, ServiceError, UpdateRequest};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -349,6 +349,114 @@ pub(crate) async fn restore(
         content_hash: hash,
         memory: Some(memory),
     }))
+}
+
+/// Why a memory is redacted.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RedactBody {
+    /// Kept in the tombstone (at most 1000 characters); do not repeat what is being forgotten.
+    reason: Option<String>,
+}
+
+/// What a redaction did, in the log and in the backups.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RedactAnswer {
+    success: bool,
+    message: String,
+    #[serde(flatten)]
+    redaction: Redaction,
+    /// Backups the memory was erased from.
+    backups_scrubbed: Vec<String>,
+}
+
+/// Forget a memory for real: its content, tags, type, metadata and vector are erased from every event of
+/// it in the log, from the read models and from the backups; a tombstone (`redacted` event) says when and
+/// by whom. Cannot be undone. Needs the admin scope.
+#[utoipa::path(post, path = "/api/memories/{content_hash}/redact", tag = "history",
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "Content hash")),
+    request_body = RedactBody,
+    responses((status = 200, description = "Redacted", body = RedactAnswer), (status = 404, description = "Never existed"),
+              (status = 409, description = "Already redacted"), (status = 422, description = "Not a content hash, or a bad reason")))]
+pub(crate) async fn redact(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(content_hash): Path<String>,
+    Body(body): Body<RedactBody>,
+) -> Result<Json<RedactAnswer>, ApiError> {
+    let hash = hash_of(&content_hash)?;
+    let redaction =
+        state.service.redact(&hash, body.reason, actor(&principal, &headers)).await.map_err(memory_not_found)?;
+    let backups = state.backups.clone();
+    let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions())
+        .await
+        .map_err(ServiceError::from)?
+        .map_err(|error| {
+        // The redaction itself is done; the schedule retries the backups at its next check.
+        tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
+        ServiceError::Internal(
+            "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check"
+                .into(),
+        )
+    })?;
+    Ok(Json(RedactAnswer {
+        success: true,
+        message: format!("Memory {hash} redacted"),
+        redaction,
+        backups_scrubbed: scrubbed.into_iter().map(|s| s.filename).collect(),
+    }))
+}
+
+/// The whole event log (or from `since` on) as JSON lines, oldest first, for audit tools.
+#[utoipa::path(get, path = "/api/log/export", tag = "history", params(LogExportQuery),
+    responses((status = 200, description = "One LogEntry per line", content_type = "application/x-ndjson", body = String),
+              (status = 422, description = "Bad since")))]
+pub(crate) async fn log_export(
+    State(state): State<AppState>,
+    Params(query): Params<LogExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let since = query.since.unwrap_or(0);
+    check_range(&["query", "since"], since, 0, i64::MAX)?;
+    let service = state.service.clone();
+    // Pages are read one at a time as the client takes them (the channel holds two), so the whole log is
+    // never in memory; a client that goes away ends the task at its next send.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<axum::body::Bytes, std::io::Error>>(2);
+    tokio::spawn(async move {
+        let mut since = since as u64;
+        loop {
+            let chunk = match service.log_page(since, MAX_LOG_PAGE).await {
+                Ok((page, _)) if page.is_empty() => break,
+                Ok((page, _)) => {
+                    since = page.last().map_or(since, |e| e.event.seq);
+                    let mut chunk = Vec::new();
+                    for entry in &page {
+                        let _ = serde_json::to_writer(&mut chunk, entry);
+                        chunk.push(b'\n');
+                    }
+                    Ok(axum::body::Bytes::from(chunk))
+                }
+                Err(error) => Err(std::io::Error::other(error.to_string())),
+            };
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let lines = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let body = axum::body::Body::from_stream(lines);
+    Ok(axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(body)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LogExportQuery {
+    /// Events after this sequence number (default 0: the whole log).
+    #[param(minimum = 0)]
+    since: Option<i64>,
 }
 
 /// A memory's audit trail.

@@ -345,8 +345,10 @@ pub struct BackupToolResult {
 pub struct RestoreArgs {
     /// Restore to right after this event (memory_log and memory_history show sequence numbers)...
     pub to_seq: Option<u64>,
-    /// ...or to a moment: "2026-11-20T14:00:00Z", "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
+    /// ...or to a moment: "2026-11-20T14:00:00Z", "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end)...
     pub to_time: Option<String>,
+    /// ...or to a backup, by file name (memory_backup action list).
+    pub backup: Option<String>,
     /// Do it. Without it, only show what would come back, disappear or change.
     #[serde(default)]
     pub apply: bool,
@@ -391,6 +393,29 @@ pub struct ListResult {
     pub as_of: Option<AsOf>,
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RedactArgs {
+    /// The memory's content hash.
+    pub content_hash: String,
+    /// Why (kept in the tombstone; do not repeat what is being forgotten).
+    pub reason: Option<String>,
+    /// Must be true: a redaction cannot be undone.
+    #[serde(default)]
+    pub confirm: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RedactResult {
+    pub success: bool,
+    pub content_hash: String,
+    /// The `redacted` event's sequence number.
+    pub seq: u64,
+    /// Earlier events of the memory whose payload is now erased.
+    pub events_erased: usize,
+    /// Backups the memory was erased from.
+    pub backups_scrubbed: Vec<String>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ChangeResult {
     pub success: bool,
@@ -408,6 +433,8 @@ pub struct HistoryEvent {
     pub interface: String,
     pub actor: String,
     pub tags_after: Option<Vec<String>>,
+    /// True when a later redaction erased what this event held.
+    pub erased: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -752,8 +779,34 @@ impl McpServer {
                     interface: e.event.interface,
                     actor: e.event.actor,
                     tags_after: e.after.map(|m| m.tags),
+                    erased: e.event.erased,
                 })
                 .collect(),
+        }))
+    }
+
+    /// Forget a memory for real (for secrets or personal data stored by mistake): its content, tags, type,
+    /// metadata and vector are erased from the log, the indexes and the backups, leaving a tombstone that
+    /// says when and by whom. Unlike memory_delete it cannot be undone; pass confirm: true.
+    #[tool(annotations(title = "Redact memory", read_only_hint = false, destructive_hint = true))]
+    async fn memory_redact(&self, Parameters(args): Parameters<RedactArgs>) -> Result<Json<RedactResult>, String> {
+        if !args.confirm {
+            return Err(
+                "a redaction cannot be undone: call again with confirm: true (memory_delete can be undone)".into()
+            );
+        }
+        let redaction = self.service.redact(&args.content_hash, args.reason, actor()).await.map_err(failure)?;
+        let backups = self.backups.clone();
+        let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions())
+            .await
+            .map_err(|_| "the backup task failed; see the server log".to_string())?
+            .map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
+        Ok(Json(RedactResult {
+            success: true,
+            content_hash: redaction.content_hash,
+            seq: redaction.seq,
+            events_erased: redaction.events_erased,
+            backups_scrubbed: scrubbed.into_iter().map(|s| s.filename).collect(),
         }))
     }
 
@@ -794,7 +847,22 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<RestoreArgs>,
     ) -> Result<Json<RestoreToolResult>, String> {
-        let target = crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?;
+        let (target, _copy) = match args.backup {
+            Some(name) => {
+                let backups = self.backups.clone();
+                let (seq, time) = (args.to_seq, args.to_time.clone());
+                tokio::task::spawn_blocking(move || {
+                    crate::backup::restore_target(&backups.path_of(&name)?, seq, time.as_deref())
+                })
+                .await
+                .map_err(|_| "the restore task failed; see the server log".to_string())?
+                .map(|(target, copy)| (target, Some(copy)))
+                .map_err(|error| format!("{error:#}"))?
+            }
+            None => {
+                (crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?, None)
+            }
+        };
         let plan = self.service.restore(target, !args.apply, actor()).await.map_err(failure)?;
         Ok(Json(RestoreToolResult { summary: plan.summary(), plan: serde_json::to_value(&plan).unwrap_or_default() }))
     }

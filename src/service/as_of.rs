@@ -79,6 +79,8 @@ pub(super) struct PastViews {
     /// One materialisation at a time: they are CPU-bound, and a second request for the same event waits for
     /// the first instead of doing the work again.
     building: Mutex<()>,
+    /// Counts redactions: a materialisation that started before one is not kept.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl PastViews {
@@ -91,7 +93,21 @@ impl PastViews {
         {
             tracing::warn!(%error, folder = %folder.display(), "could not remove old as-of read models");
         }
-        PastViews { folder, kept: Mutex::new(VecDeque::new()), building: Mutex::new(()) }
+        PastViews {
+            folder,
+            kept: Mutex::new(VecDeque::new()),
+            building: Mutex::new(()),
+            generation: Default::default(),
+        }
+    }
+
+    /// Drops every kept materialisation (their files go when the last query using them ends): after a
+    /// redaction they hold what it erased, and a new one replays the erased events.
+    pub(super) fn forget(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.clear();
+        }
     }
 
     fn cached(&self, seq: Seq) -> Option<Arc<Materialised>> {
@@ -113,10 +129,13 @@ impl PastViews {
         }
         // The closest earlier materialisation, if any, is copied and brought forward: agents ask about
         // nearby points (and "now" moves a few events at a time), so this is usually a short replay.
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         let base =
             self.kept.lock().ok().and_then(|kept| kept.iter().filter(|m| m.seq < seq).max_by_key(|m| m.seq).cloned());
         let built = Arc::new(materialise(log, vectors, seq, &self.folder, base.as_deref())?);
-        if let Ok(mut kept) = self.kept.lock() {
+        if let Ok(mut kept) = self.kept.lock()
+            && self.generation.load(std::sync::atomic::Ordering::Acquire) == generation
+        {
             kept.push_back(built.clone());
             while kept.len() > KEPT {
                 kept.pop_front();
@@ -181,6 +200,11 @@ impl Service {
             let seq = match target {
                 RestoreTarget::Seq(seq) => Seq(seq.min(last.0)),
                 RestoreTarget::At(at) => last_at_or_before(&inner.log, at)?,
+                RestoreTarget::Backup { .. } => {
+                    return Err(ServiceError::Invalid(
+                        "as_of is an event or a moment of this store, not a backup".into(),
+                    ));
+                }
             };
             let at = match seq.0 {
                 0 => None,

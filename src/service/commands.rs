@@ -64,6 +64,23 @@ pub struct DeleteRequest {
     pub dry_run: bool,
 }
 
+/// The longest reason a redaction records.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// What a redaction did.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct Redaction {
+    pub content_hash: String,
+    /// The `redacted` event.
+    pub seq: u64,
+    pub at: String,
+    /// Earlier events of the memory whose payload is now erased.
+    pub events_erased: usize,
+    /// Whether the memory was live (not deleted) before the redaction.
+    pub was_live: bool,
+    pub reason: Option<String>,
+}
+
 /// What a bulk delete did (or would do, on a dry run).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct DeleteOutcome {
@@ -270,10 +287,14 @@ impl Service {
     /// Brings a deleted memory back as it was when deleted.
     pub async fn undelete(&self, hash: &str, actor: Actor) -> Result<Memory, ServiceError> {
         let hash = parse_hash(hash)?;
-        let state = self
-            .state(hash)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} has never existed")))?;
+        let Some(state) = self.state(hash).await? else {
+            let log = self.inner.log.clone();
+            let existed = tokio::task::spawn_blocking(move || log.head(&hash)).await??.is_some();
+            return Err(match existed {
+                true => ServiceError::Conflict(format!("memory {hash} was redacted: its content is gone for good")),
+                false => ServiceError::NotFound(format!("memory {hash} has never existed")),
+            });
+        };
         if state.live {
             return Err(ServiceError::Conflict(format!("memory {hash} is not deleted")));
         }
@@ -287,6 +308,39 @@ impl Service {
         let appended = self.append(vec![event], Vec::new()).await?;
         self.settle(&appended).await;
         Ok(Memory::from_record(&hash.to_hex(), &state.record))
+    }
+
+    /// Forgets a memory for real: appends a `Redacted` event, and in the same commit the log erases the
+    /// content, tags, type, metadata and vector from every earlier event of it (see `mms_log::redact`).
+    /// The read model and the ANN index drop it; backups are the caller's to scrub.
+    pub async fn redact(&self, hash: &str, reason: Option<String>, actor: Actor) -> Result<Redaction, ServiceError> {
+        let hash = parse_hash(hash)?;
+        let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+        if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+            return Err(ServiceError::Invalid(format!("a redaction reason is at most {MAX_REASON_CHARS} characters")));
+        }
+        let was_live = self.state(hash).await?.is_some_and(|s| s.live);
+        let event = NewEvent {
+            event_id: EventId::generate(),
+            actor,
+            memory: hash,
+            kind: EventKind::Redacted { reason: reason.clone() },
+            expect: Expect::Any,
+        };
+        let appended = self.append(vec![event], Vec::new()).await?;
+        self.inner.past.forget();
+        self.settle(&appended).await;
+        let log = self.inner.log.clone();
+        let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
+        let events_erased = history.iter().filter(|e| matches!(e.kind, EventKind::Erased { .. })).count();
+        Ok(Redaction {
+            content_hash: hash.to_hex(),
+            seq: appended[0].seq.0,
+            at: mms_projections::iso_utc(appended[0].at.0),
+            events_erased,
+            was_live,
+            reason,
+        })
     }
 
     /// Deletes every memory matching tags and/or a creation-time range; a dry run only counts.

@@ -25,7 +25,9 @@ impl From<AppendError> for ServiceError {
         match error {
             AppendError::AlreadyExists { .. }
             | AppendError::NotDeleted { .. }
-            | AppendError::VersionMismatch { .. } => ServiceError::Conflict(error.to_string()),
+            | AppendError::VersionMismatch { .. }
+            | AppendError::Redacted { .. } => ServiceError::Conflict(error.to_string()),
+            AppendError::NotAppendable(_) => ServiceError::Invalid(error.to_string()),
             AppendError::NotFound { memory } => ServiceError::NotFound(format!("memory {memory} not found")),
             AppendError::WriterFailed(_) | AppendError::Closed => ServiceError::Internal(error.to_string()),
         }

@@ -64,7 +64,8 @@ impl From<&Event> for LogEntry {
                 before = Some(b.into());
                 after = Some(a.into());
             }
-            EventKind::Deleted { reason: r } => reason = r.clone(),
+            EventKind::Deleted { reason: r } | EventKind::Redacted { reason: r } => reason = r.clone(),
+            EventKind::Erased { .. } => {}
         }
         LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason }
     }

@@ -74,10 +74,13 @@ pub struct EventHeader {
     pub at: String,
     pub actor: String,
     pub interface: String,
-    /// stored, updated, deleted or undeleted.
+    /// stored, updated, deleted, undeleted or redacted.
     pub kind: String,
     /// The memory's version after this event.
     pub version: u32,
+    /// True when a later redaction erased what this event held (its kind, time and author are kept).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub erased: bool,
 }
 
 impl From<&Event> for EventHeader {
@@ -88,8 +91,12 @@ impl From<&Event> for EventHeader {
             at: iso_utc(event.at.0),
             actor: event.actor.id.clone().unwrap_or_default(),
             interface: event.actor.interface.as_str().to_string(),
-            kind: event.kind.name().to_string(),
+            kind: match &event.kind {
+                mms_log::EventKind::Erased { was } => was.clone(),
+                kind => kind.name().to_string(),
+            },
             version: event.version,
+            erased: matches!(event.kind, mms_log::EventKind::Erased { .. }),
         }
     }
 }

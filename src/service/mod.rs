@@ -14,12 +14,12 @@ mod restore;
 pub mod time_expr;
 
 pub use as_of::AsOf;
-pub use commands::{DeleteOutcome, DeleteRequest, StoreOutcome, StoreRequest, UpdateRequest};
+pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
-pub use restore::{RestorePlan, RestoreTarget};
+pub use restore::{Progress, RestorePlan, RestoreTarget};
 
 use crate::embed::{Embedder, MODEL_NAME};
 use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};

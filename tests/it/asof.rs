@@ -87,10 +87,10 @@ async fn live(service: &Service) -> Answers {
 
 /// The same questions as of a point, and the event that point resolved to.
 async fn past(service: &Service, target: RestoreTarget) -> (Answers, u64) {
-    let (all, as_of) = service.list_as_of(list_all(), target).await.expect("list as of");
-    let (tagged, other) = service.list_as_of(tagged(), target).await.expect("list as of");
+    let (all, as_of) = service.list_as_of(list_all(), target.clone()).await.expect("list as of");
+    let (tagged, other) = service.list_as_of(tagged(), target.clone()).await.expect("list as of");
     assert_eq!(as_of, other);
-    let (semantic, _) = service.search_as_of(search(SearchMode::Semantic), target).await.expect("search as of");
+    let (semantic, _) = service.search_as_of(search(SearchMode::Semantic), target.clone()).await.expect("search as of");
     let (keyword, _) = service.search_as_of(search(SearchMode::Keyword), target).await.expect("search as of");
     let answers = Answers {
         memories: by_hash(all.memories),
@@ -281,6 +281,19 @@ async fn http_answers_as_of_and_refuses_unreadable_points() {
         let body: Value = response.json().await.expect("JSON");
         assert!(body["detail"].as_str().is_some_and(|d| d.contains("as_of")), "{body}");
     }
+
+    // A redaction reaches the past too: the kept read model of event 2 is dropped, and the replay reads
+    // the erased events.
+    let redacted = post(&format!("/api/memories/{a}/redact"), json!({"reason": "test"})).await.expect("an answer");
+    assert_eq!(redacted.status(), StatusCode::OK);
+    let page = json(get("/api/memories?as_of=2").await.expect("an answer")).await;
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["memories"][0]["content_hash"], json!(b), "{page}");
+    let gone = get(&format!("/api/memories/{a}?as_of=1")).await.expect("an answer");
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    let body = json!({"query": "Alpha PostgreSQL billing", "mode": "keyword", "as_of": "3"});
+    let found = json(post("/api/search", body).await.expect("an answer")).await;
+    assert_eq!(found["total_found"], 0, "{found}");
 }
 
 #[test]

@@ -11,6 +11,7 @@ mod exchange;
 mod http;
 mod mcp;
 mod rebuild;
+mod redact;
 mod restore;
 mod serve;
 mod support;

@@ -182,3 +182,152 @@ async fn restore_previews_then_applies_from_the_cli_http_and_by_time() {
         );
     }
 }
+
+/// The only backup file in a data directory's backup folder.
+fn only_backup(data: &DataDir) -> String {
+    let listed = data.ok(&["backup", "list"]);
+    let names: Vec<&str> = listed.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names.len(), 1, "{listed}");
+    names[0].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_restored_in_place_by_new_events_and_a_damaged_one_touches_nothing() {
+    let data = DataDir::new();
+    let gone = data.store("Deleted after the backup", &["a"]);
+    let edited = data.store("Retagged after the backup", &["before"]);
+    let kept = data.store("Untouched all along", &[]);
+    data.ok(&["backup"]);
+    let name = only_backup(&data);
+    data.ok(&["delete", &gone]);
+    data.ok(&["update", &edited, "--tags", "after"]);
+    let newer = data.store("Stored after the backup", &[]);
+
+    let preview = data.run(&["restore", "--from-backup", &name]);
+    assert!(preview.status.success(), "{}", preview.stderr);
+    assert!(preview.stdout.contains(&format!("restore to backup {name} (event 3)")), "{}", preview.stdout);
+    for line in [format!("+ {gone}"), format!("~ {edited}"), format!("- {newer}")] {
+        assert!(preview.stdout.contains(&line), "{line} in {}", preview.stdout);
+    }
+    assert!(preview.stderr.contains("restore: reading the backup"), "progress: {}", preview.stderr);
+    assert_eq!(data.list(&[]).1, 3, "a preview changes nothing");
+    let applied = data.run(&["restore", "--from-backup", &name, "--apply"]);
+    assert!(applied.stderr.contains("restore: appending 3 events"), "{}", applied.stderr);
+    let mut listed = data.list(&[]).0;
+    listed.sort();
+    let mut expected = vec![gone.clone(), edited.clone(), kept.clone()];
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(data.get(&edited)["tags"], json!(["before"]));
+    assert!(data.ok(&["history", &newer]).contains("deleted"), "history is kept, the restore is in it");
+
+    // The same backup over HTTP: nothing to do now; bad names and a second target are refused.
+    let server = Server::start(&data, &[("MCP_API_KEY", "restore-key")]).await;
+    let client = reqwest::Client::new();
+    let post =
+        |body: serde_json::Value| client.post(server.url("/api/restore")).bearer_auth("restore-key").json(&body).send();
+    let plan: serde_json::Value =
+        post(json!({"backup": name, "dry_run": false})).await.expect("an answer").json().await.expect("JSON");
+    assert_eq!(plan["backup"], name.as_str(), "{plan}");
+    assert_eq!(plan["appended_seqs"], json!([]), "already restored: {plan}");
+    for bad in [
+        json!({"backup": "../events.redb"}),
+        json!({"backup": "memory_backup_x.redb"}),
+        json!({"backup": name, "to_seq": 1}),
+    ] {
+        let response = post(bad.clone()).await.expect("an answer");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    drop(server);
+
+    // A damaged backup: detected before anything is read from it, and the store is left as it was.
+    let path = data.path().join("backups").join(&name);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).expect("write");
+    let events = data.stats()["events"].clone();
+    let error = data.fails(&["restore", "--from-backup", &name, "--apply"]);
+    assert!(error.contains("damaged"), "{error}");
+    assert_eq!(data.stats()["events"], events);
+}
+
+#[test]
+fn a_backup_restores_into_an_empty_store_and_never_brings_back_a_redacted_memory() {
+    let source = DataDir::new();
+    let first = source.store("Disaster recovery works from a backup alone", &["dr"]);
+    let secret = source.store("A secret that is redacted later", &[]);
+    source.ok(&["update", &first, "--metadata", r#"{"owner": "ops"}"#]);
+    source.ok(&["backup"]);
+    let name = only_backup(&source);
+    // A copy kept outside the backup folder, so the redaction cannot scrub it.
+    let outside = source.path().join("copy");
+    std::fs::create_dir(&outside).expect("mkdir");
+    for file in [name.clone(), name.replace(".redb", ".json")] {
+        std::fs::copy(source.path().join("backups").join(&file), outside.join(&file)).expect("copy");
+    }
+    source.ok(&["redact", &secret]);
+    let copy = outside.join(&name);
+    let plan = source.ok(&["restore", "--from-backup", copy.to_str().expect("utf-8"), "--apply"]);
+    assert!(plan.contains("0 came back") && plan.contains("(1 redacted since, never brought back)"), "{plan}");
+    assert!(source.fails(&["get", &secret]).contains("not found"));
+
+    // A new machine with only the backup: every memory comes back with its times and metadata.
+    let target = DataDir::new();
+    let restored = target.ok(&["restore", "--from-backup", copy.to_str().expect("utf-8"), "--apply"]);
+    assert!(restored.contains("2 came back"), "{restored}");
+    let original = source.get(&first);
+    let copied = target.get(&first);
+    for field in ["content", "tags", "metadata", "created_at", "updated_at", "memory_type"] {
+        assert_eq!(copied[field], original[field], "{field}");
+    }
+    let found = target.ok(&["search", "recovering after a disaster", "--limit", "1"]);
+    assert!(found.contains(&first), "found by meaning: {found}");
+    assert!(target.ok(&["history", &first]).contains("stored"));
+}
+
+#[test]
+fn kill_9_during_a_restore_leaves_the_store_as_it_was_or_fully_restored() {
+    let data = DataDir::new();
+    let lines: Vec<String> = (0..400)
+        .map(|i| json!({"content": format!("Bulk memory {i} for the crash test"), "tags": ["bulk"]}).to_string())
+        .collect();
+    let seed = data.path().join("seed.jsonl");
+    std::fs::write(&seed, lines.join("\n")).expect("write");
+    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    data.ok(&["delete", "--tags", "bulk"]);
+    let point = 400;
+    for attempt in 0..3 {
+        let mut child = data
+            .command(&["restore", "--to-seq", &point.to_string(), "--apply"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the restore");
+        // Kill at a different moment each time: while reading the log, or as the events are appended.
+        let wanted = ["reading the log", "appending", "appending"][attempt];
+        let stderr = child.stderr.take().expect("stderr");
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if line.contains(wanted) {
+                break;
+            }
+        }
+        if attempt == 2 {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let stats = data.stats();
+        let live = stats["total_memories"].as_u64().expect("a count");
+        assert!(live == 0 || live == 400, "attempt {attempt}: {live} memories: all or nothing");
+        if live == 400 {
+            data.ok(&["delete", "--tags", "bulk"]);
+        }
+    }
+    // The read model agrees with the log after every crash.
+    let before = data.stats()["total_memories"].clone();
+    data.ok(&["rebuild"]);
+    assert_eq!(data.stats()["total_memories"], before);
+    assert!(data.ok(&["restore", "--to-seq", &point.to_string(), "--apply"]).contains("400 memories after"));
+}

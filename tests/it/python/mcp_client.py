@@ -99,7 +99,8 @@ async def main():
 
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             expected = {"memory_store", "memory_search", "memory_list", "memory_update", "memory_delete",
-                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup", "memory_restore"}
+                        "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup", "memory_restore",
+                        "memory_redact"}
             check(expected <= set(tools), f"tools listed: {sorted(tools)}")
             check(tools["memory_search"].annotations.read_only_hint is True, "search is read-only")
             check(tools["memory_delete"].annotations.destructive_hint is True, "delete is destructive")
@@ -424,6 +425,29 @@ async def sessions_log_and_bounds(session):
     check(structured(await session.call_tool("memory_search", {"query": "A memory the restore takes away",
                                                                "mode": "exact"}))["count"] == 0, "it is gone")
     check("either" in error_text(await session.call_tool("memory_restore", {})), "a restore needs a target")
+
+    secret = "The staging database password is hunter2-redact-me"
+    stored = structured(await session.call_tool("memory_store", {"content": secret, "tags": ["credentials"]}))
+    before = structured(await session.call_tool("memory_backup", {}))["result"]
+    check("confirm" in error_text(await session.call_tool("memory_redact", {"content_hash": stored["content_hash"]})),
+          "a redaction needs confirm: true")
+    redacted = structured(await session.call_tool("memory_redact", {
+        "content_hash": stored["content_hash"], "reason": "a password", "confirm": True}))
+    check(redacted["success"] and redacted["events_erased"] == 1 and before["filename"] in redacted["backups_scrubbed"],
+          f"memory_redact erases the memory from the log and the backups: {redacted}")
+    history = structured(await session.call_tool("memory_history", {"content_hash": stored["content_hash"]}))
+    check([(e["kind"], e["erased"]) for e in history["events"]] == [("stored", True), ("redacted", False)],
+          f"the history keeps a tombstone: {history}")
+    check(structured(await session.call_tool("memory_search", {"query": "hunter2-redact-me",
+                                                               "mode": "exact"}))["count"] == 0, "it is gone")
+    back = structured(await session.call_tool("memory_restore", {"backup": before["filename"]}))
+    check(back["plan"]["backup"] == before["filename"] and back["plan"]["dry_run"]
+          and back["plan"]["memories_after"] == before["manifest"]["memories"] - 1,
+          f"memory_restore previews a backup (without the memory redacted since): {back}")
+    check("only one" in error_text(await session.call_tool("memory_restore", {
+        "backup": before["filename"], "to_seq": 1})), "a restore has one target")
+    check("redacted" in error_text(await session.call_tool("memory_redact", {
+        "content_hash": stored["content_hash"], "confirm": True})), "a second redaction is refused")
 
 
 asyncio.run(main())
