@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 use mms_log::{Log, Seq};
 use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
@@ -63,6 +64,7 @@ fn open_parts(config: &Config, eager_model: bool) -> anyhow::Result<(Parts, Sqli
     std::fs::create_dir_all(&paths.base_dir)
         .with_context(|| format!("cannot create the data directory {}", paths.base_dir.display()))?;
     let log = Log::open(&paths.log)?;
+    move_original_aside(&paths, &log)?;
     let sqlite = SqliteProjection::open(&paths.sqlite)?;
     let reader = Arc::new(SqliteReader::new(&paths.sqlite));
     let ann = Arc::new(AnnIndex::open(&paths.ann_dir, AnnOptions::default())?);
@@ -85,6 +87,77 @@ fn open_parts(config: &Config, eager_model: bool) -> anyhow::Result<(Parts, Sqli
         hostname,
     };
     Ok((Parts { log, reader, ann, embedder, options, paths }, sqlite))
+}
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The file beside the read model that names an original database moved aside and not yet fully imported.
+/// An interrupted import is resumed from it at the next start (an import skips what is already stored).
+fn migration_marker(paths: &Paths) -> PathBuf {
+    with_suffix(&paths.sqlite, ".migrating")
+}
+
+/// Whether an original database moved aside waits to be imported.
+pub fn migration_pending(config: &Config) -> bool {
+    migration_marker(&config.paths()).exists()
+}
+
+/// The drop-in start: when the read model's path holds the original service's database (our read model has
+/// a checkpoint table, the original's has not), moves it with its `-wal` and `-shm` files aside to
+/// `sqlite_vec.db.original` (`.original.1`... when that exists: nothing is ever overwritten), so the read
+/// model can be created in its place. With an empty log it is then imported (see [`Store::finish_migration`]);
+/// a log that already holds memories is the truth, and the file is only kept.
+fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
+    if !mms_projections::is_original_database(&paths.sqlite)? {
+        return Ok(());
+    }
+    let taken = |path: &Path| path.exists() || with_suffix(path, "-wal").exists() || with_suffix(path, "-shm").exists();
+    let aside = (0..)
+        .map(|n| with_suffix(&paths.sqlite, &if n == 0 { ".original".into() } else { format!(".original.{n}") }))
+        .find(|path| !taken(path))
+        .expect("some numbered name is free");
+    let marker = migration_marker(paths);
+    let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
+    // A marker that names this very file: a start that crashed between writing it and moving the file.
+    // A marker that names another file is a pending import of its own, which this one must not replace.
+    let import = match std::fs::read_to_string(&marker) {
+        Ok(pending) => pending.trim_end() == named,
+        Err(_) => log.last_seq() == Seq::ZERO,
+    };
+    if import {
+        // Written first, so a crash before the import completes resumes it rather than starting empty.
+        std::fs::write(&marker, named).with_context(|| format!("cannot write {}", marker.display()))?;
+    }
+    for suffix in ["-wal", "-shm", ""] {
+        let from = with_suffix(&paths.sqlite, suffix);
+        if from.exists() {
+            let to = with_suffix(&aside, suffix);
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        }
+    }
+    if import {
+        tracing::warn!(
+            original = %aside.display(),
+            "{} was the original service's database: moved aside, to be imported into the event log now",
+            paths.sqlite.display()
+        );
+    } else {
+        tracing::warn!(
+            original = %aside.display(),
+            "{} was the original service's database, but the event log already holds memories (or another import \
+             is pending): moved aside and not imported (`mcp-memory-service import {}` brings its memories in, \
+             skipping those already stored)",
+            paths.sqlite.display(),
+            aside.display()
+        );
+    }
+    Ok(())
 }
 
 /// One projector for the sqlite read model and one for the ANN index, over the same vector source.
@@ -127,6 +200,36 @@ impl Store {
                 bail!("the read model cannot catch up with the log: {reason}");
             }
         }
+        Ok(())
+    }
+
+    /// Imports the original's database that start-up moved aside, if one waits (see `move_original_aside`).
+    /// Progress goes to stderr; the marker is removed only when the import is complete.
+    pub async fn finish_migration(&self) -> anyhow::Result<()> {
+        let marker = migration_marker(&self.paths);
+        let Ok(named) = std::fs::read_to_string(&marker) else {
+            return Ok(());
+        };
+        let original = PathBuf::from(named.trim_end());
+        if !original.exists() {
+            tracing::warn!(marker = %marker.display(), "the original database to import, {}, is gone", original.display());
+        } else {
+            eprintln!("importing the original service's database {} into the event log", original.display());
+            let progress = crate::portability::progress_on_stderr();
+            let report = crate::portability::import_original_database(&self.service, &original, progress)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot import the original service's database {} (it is kept, and the import resumes at the \
+                         next start; to start without it, remove {})",
+                        original.display(),
+                        marker.display()
+                    )
+                })?;
+            eprintln!("{} from {}", report.summary(), original.display());
+            tracing::info!(original = %original.display(), imported = report.imported, "migrated the original's database");
+        }
+        std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
         Ok(())
     }
 
@@ -178,11 +281,24 @@ pub fn is_in_use(error: &anyhow::Error) -> bool {
     matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
 }
 
+/// Opens the store off the async runtime, waits until the read models are current and finishes a migration
+/// from the original's database; what every CLI command uses.
+pub async fn open(config: &Config, eager_model: bool) -> anyhow::Result<Store> {
+    let opener = config.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&opener, eager_model)).await??;
+    store.wait_current().await?;
+    store.finish_migration().await?;
+    Ok(store)
+}
+
 /// Opens the store (the model loading at once) off the async runtime; `None` when another process has it.
 pub async fn try_open(config: &Config) -> anyhow::Result<Option<Store>> {
     let opener = config.clone();
     match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-        Ok(store) => Ok(Some(store)),
+        Ok(store) => {
+            store.finish_migration().await?;
+            Ok(Some(store))
+        }
         Err(error) if is_in_use(&error) => Ok(None),
         Err(error) => Err(error),
     }

@@ -41,6 +41,19 @@ pub struct Manifest {
     /// The latest redaction (its seq) erased from this file; 0 when none was.
     #[serde(default)]
     pub redactions_applied: u64,
+    /// "full" (a whole log) or "incremental" (the events after `base`'s last one).
+    #[serde(default = "full_kind")]
+    pub kind: String,
+    /// The backup an incremental one continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The id of the event at `last_seq`: an increment is only taken on a backup of the same log.
+    #[serde(default)]
+    pub last_event_id: Option<String>,
+}
+
+fn full_kind() -> String {
+    "full".into()
 }
 
 /// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
@@ -76,18 +89,65 @@ fn manifest_path(backup: &Path) -> PathBuf {
     backup.with_extension("json")
 }
 
-/// Writes a snapshot of `log` into `dir`, then its manifest. Blocking.
-pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
-    let now = Utc::now();
-    let stem = format!("{PREFIX}{}", now.format("%Y%m%d_%H%M%S"));
+/// A chain of incremental backups is at most this long before the next backup is a full one.
+const MAX_CHAIN: usize = 8;
+
+/// What kind of backup to take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A full snapshot of the log.
+    Full,
+    /// The events since the newest backup, when that backup is from this log, the chain is short and the
+    /// increment small (under half the events of the chain's full snapshot); a full snapshot otherwise.
+    Auto,
+}
+
+/// A new, unused backup path in `dir` for a backup taken at `now`.
+fn new_path(dir: &Path, now: DateTime<Utc>, incremental: bool) -> PathBuf {
+    let stem = format!("{PREFIX}{}{}", now.format("%Y%m%d_%H%M%S"), if incremental { "_inc" } else { "" });
     let mut path = dir.join(format!("{stem}.{EXTENSION}"));
     let mut n = 1;
     while path.exists() || manifest_path(&path).exists() {
         n += 1;
         path = dir.join(format!("{stem}_{n}.{EXTENSION}"));
     }
-    let info: SnapshotInfo = log.snapshot(&path)?;
+    path
+}
+
+/// The backup an incremental one would build on: the newest, when it is from this log (its last event is
+/// this log's event at that position), its chain is shorter than [`MAX_CHAIN`] and the events since it are
+/// fewer than half those of the chain's full snapshot.
+fn incremental_base(log: &Log, dir: &Path) -> anyhow::Result<Option<Manifest>> {
+    let entries = list(dir);
+    let Some(newest) = entries.first().and_then(|e| e.manifest.clone()) else { return Ok(None) };
+    let this_log = match (&newest.last_event_id, log.get(Seq(newest.last_seq))?) {
+        (Some(id), Some(event)) => *id == event.event_id.to_string(),
+        _ => false,
+    };
+    if !this_log || newest.last_seq >= log.last_seq().0 {
+        return Ok(None);
+    }
+    let Ok(chain) = chain(dir, &newest) else { return Ok(None) };
+    let full = &chain[0];
+    let small = (log.last_seq().0 - newest.last_seq) * 2 < full.events;
+    Ok((chain.len() < MAX_CHAIN && small).then_some(newest))
+}
+
+/// Writes a backup of `log` into `dir`, then its manifest: a full snapshot, or with [`Kind::Auto`] an
+/// increment when that keeps it small. Blocking.
+pub fn create(log: &Log, dir: &Path, kind: Kind) -> anyhow::Result<Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    let now = Utc::now();
+    let base = match kind {
+        Kind::Full => None,
+        Kind::Auto => incremental_base(log, dir)?,
+    };
+    let path = new_path(dir, now, base.is_some());
+    let info: SnapshotInfo = match &base {
+        Some(base) => log.snapshot_since(&path, Seq(base.last_seq))?,
+        None => log.snapshot(&path)?,
+    };
+    let last_seq = if info.events == 0 { base.as_ref().map_or(0, |b| b.last_seq) } else { info.last_seq.0 };
     let size_bytes = std::fs::metadata(&path)?.len();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
@@ -95,7 +155,7 @@ pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
         filename: path.file_name().expect("a file name").to_string_lossy().into_owned(),
         created_at: iso(now),
         first_seq: info.first_seq.0,
-        last_seq: info.last_seq.0,
+        last_seq,
         first_event_at: (info.events > 0).then(|| iso_utc(info.first_at.0)),
         last_event_at: (info.events > 0).then(|| iso_utc(info.last_at.0)),
         events: info.events,
@@ -104,9 +164,35 @@ pub fn create(log: &Log, dir: &Path) -> anyhow::Result<Manifest> {
         sha256: sha256_of(&path)?,
         // The snapshot copies the live log, where every redaction so far is already erased.
         redactions_applied: log.redactions()?.iter().map(|(_, seq)| seq.0).max().unwrap_or(0),
+        kind: if base.is_some() { "incremental" } else { "full" }.into(),
+        base: base.map(|b| b.filename),
+        last_event_id: log.get(Seq(last_seq))?.map(|e| e.event_id.to_string()),
     };
     write_manifest(&path, &manifest)?;
     Ok(manifest)
+}
+
+/// The manifests of the chain a backup belongs to, from its full snapshot to itself.
+fn chain(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Manifest>> {
+    let mut chain = vec![manifest.clone()];
+    while let Some(base) = chain.last().and_then(|m| m.base.clone()) {
+        if chain.len() > 10_000 {
+            bail!("the chain of {} does not end in a full backup", manifest.filename);
+        }
+        let json = manifest_path(&dir.join(&base));
+        let bytes = std::fs::read(&json).with_context(|| {
+            format!(
+                "{} is an increment of {base}, which is missing: restore from an older full backup",
+                manifest.filename
+            )
+        })?;
+        chain.push(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("the manifest {} is not readable", json.display()))?,
+        );
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 /// Writes a backup's manifest beside it, atomically.
@@ -134,7 +220,9 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> 
     let redactions = log.redactions()?;
     let Some(latest) = redactions.iter().map(|(_, seq)| seq.0).max() else { return Ok(Vec::new()) };
     let mut out = Vec::new();
-    for entry in list(dir) {
+    let mut changed = std::collections::HashSet::new();
+    // Oldest first: an increment is recounted after the backups it builds on were rewritten.
+    for entry in list(dir).into_iter().rev() {
         let path = dir.join(&entry.filename);
         let Some(mut manifest) = entry.manifest else {
             tracing::warn!(file = %entry.filename, "a backup without a manifest was not checked for redacted memories");
@@ -146,10 +234,24 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> 
         let erased = mms_log::erase_in_file(&path, &redactions)
             .with_context(|| format!("erasing redacted memories from {}", entry.filename))?;
         manifest.redactions_applied = latest;
-        manifest.memories -= erased.memories as u64;
         manifest.size_bytes = std::fs::metadata(&path)?.len();
         manifest.sha256 = sha256_of(&path)?;
-        write_manifest(&path, &manifest)?;
+        let base_changed = manifest.base.as_ref().is_some_and(|base| changed.contains(base));
+        if erased.events > 0 || erased.memories > 0 || base_changed {
+            changed.insert(entry.filename.clone());
+        }
+        if manifest.base.is_none() {
+            manifest.memories -= erased.memories as u64;
+            write_manifest(&path, &manifest)?;
+        } else {
+            // An increment counts the memories of its whole chain: count them on the chain as it is now.
+            write_manifest(&path, &manifest)?;
+            if base_changed || erased.memories > 0 {
+                let copy = checked_copy(&path)?;
+                manifest.memories = Log::open(copy.log())?.memory_counts()?.1;
+                write_manifest(&path, &manifest)?;
+            }
+        }
         if erased.events > 0 {
             tracing::info!(file = %entry.filename, events = erased.events, "redacted memories erased from a backup");
             out.push(Scrubbed {
@@ -197,9 +299,19 @@ pub fn list(dir: &Path) -> Vec<Entry> {
 
 /// Deletes backups older than `retention_days` and beyond the newest `max_count`; returns their names.
 pub fn prune(dir: &Path, retention_days: u64, max_count: u64) -> Vec<String> {
+    let entries = list(dir);
+    let doomed =
+        |index: usize, entry: &Entry| index as u64 >= max_count.max(1) || entry.age_days > retention_days as f64;
+    // A backup a kept increment builds on is kept too, however old.
+    let mut needed = std::collections::HashSet::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if let Some(manifest) = entry.manifest.as_ref().filter(|_| !doomed(index, entry)) {
+            needed.extend(chain(dir, manifest).unwrap_or_default().into_iter().map(|m| m.filename));
+        }
+    }
     let mut removed = Vec::new();
-    for (index, entry) in list(dir).into_iter().enumerate() {
-        if index as u64 >= max_count.max(1) || entry.age_days > retention_days as f64 {
+    for (index, entry) in entries.into_iter().enumerate() {
+        if doomed(index, &entry) && !needed.contains(&entry.filename) {
             let path = dir.join(&entry.filename);
             if std::fs::remove_file(&path).is_ok() {
                 let _ = std::fs::remove_file(manifest_path(&path));
@@ -246,13 +358,25 @@ pub fn checked_copy(backup: &Path) -> anyhow::Result<CheckedCopy> {
     }
     let dir = tempfile::Builder::new().prefix("mms-backup-").tempdir()?;
     let copy = dir.path().join("events.redb");
-    std::fs::copy(backup, &copy).with_context(|| format!("cannot read {}", backup.display()))?;
-    let size = std::fs::metadata(&copy)?.len();
-    if size != manifest.size_bytes {
-        bail!("{} is {size} bytes, its manifest says {}: the file is damaged", backup.display(), manifest.size_bytes);
-    }
-    if sha256_of(&copy)? != manifest.sha256 {
-        bail!("{} does not match its manifest's SHA-256: the file is damaged", backup.display());
+    let folder = backup.parent().unwrap_or(Path::new("."));
+    // An increment is applied to its chain's full snapshot, each file checked as it is copied.
+    let chain = chain(folder, &manifest)?;
+    for (i, link) in chain.iter().enumerate() {
+        let file = if i + 1 == chain.len() { backup.to_path_buf() } else { folder.join(&link.filename) };
+        let target = if i == 0 { copy.clone() } else { dir.path().join("increment.redb") };
+        std::fs::copy(&file, &target).with_context(|| format!("cannot read {}", file.display()))?;
+        let size = std::fs::metadata(&target)?.len();
+        if size != link.size_bytes {
+            bail!("{} is {size} bytes, its manifest says {}: the file is damaged", file.display(), link.size_bytes);
+        }
+        if sha256_of(&target)? != link.sha256 {
+            bail!("{} does not match its manifest's SHA-256: the file is damaged", file.display());
+        }
+        if i > 0 {
+            mms_log::apply_increment(&copy, &target)
+                .with_context(|| format!("applying the increment {} failed", link.filename))?;
+            std::fs::remove_file(&target)?;
+        }
     }
     Ok(CheckedCopy { dir, manifest })
 }
@@ -414,10 +538,10 @@ impl Backups {
     }
 
     /// Takes a backup now, then applies the retention. Blocking.
-    pub fn now(&self) -> Created {
+    pub fn now(&self, kind: Kind) -> Created {
         let started = std::time::Instant::now();
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match create(&self.log, &self.dir) {
+        match create(&self.log, &self.dir, kind) {
             Ok(manifest) => {
                 let removed = prune(&self.dir, self.config.retention_days, self.config.max_count);
                 if !removed.is_empty() {
@@ -505,7 +629,7 @@ impl Backups {
                     tracing::error!(error = %format!("{error:#}"), "erasing redacted memories from backups failed");
                 }
                 if due {
-                    backups.now();
+                    backups.now(Kind::Auto);
                 }
             })
             .await;

@@ -1,16 +1,17 @@
 //! The command-line subcommands other than `serve`: each opens the store, runs one service call and
-//! writes a human-readable answer to `out` (JSON lines for `export`). Progress goes to stderr.
+//! writes a human-readable answer to `out` (JSON for `export`). Progress goes to stderr.
 
 use crate::app::{self, Store};
 use crate::config::{
     AsOfArg, BackupAction, Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs,
 };
+use crate::portability::{self, ExportFormat};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use anyhow::{Context, bail};
-use mms_log::{Actor, Interface, Timestamp};
+use mms_log::{Actor, Interface};
 use std::io::Write;
 
 fn actor() -> Actor {
@@ -64,13 +65,17 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
             rebuilt.read_model.as_secs_f64(),
             rebuilt.ann.as_secs_f64()
         )?;
+        // The rebuild moved an original's database aside: import it now rather than at the next start.
+        if app::migration_pending(config) {
+            let store = app::open(config, false).await?;
+            tokio::task::block_in_place(|| store.close());
+        }
         return Ok(());
     }
     if let Command::Backup { action } = &config.command {
         return tokio::task::block_in_place(|| backup(config, action.as_ref().unwrap_or(&BackupAction::Now), out));
     }
-    let store = Store::open(config, false)?;
-    store.wait_current().await?;
+    let store = app::open(config, false).await?;
     let result = dispatch(&store, config, out).await;
     tokio::task::block_in_place(|| store.close());
     if let (Command::Redact { .. }, Ok(())) = (&config.command, &result) {
@@ -85,19 +90,22 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
 fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow::Result<()> {
     let paths = config.paths();
     match action {
-        BackupAction::Now => {
+        BackupAction::Now | BackupAction::Full => {
             let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
                 mms_log::OpenError::InUse { .. } => anyhow::anyhow!(
                     "{error}; while it runs, take the backup through it: POST /api/backup/now or the memory_backup tool"
                 ),
                 other => other.into(),
             })?;
-            let manifest = crate::backup::create(&log, &paths.backups)?;
+            let kind =
+                if let BackupAction::Full = action { crate::backup::Kind::Full } else { crate::backup::Kind::Auto };
+            let manifest = crate::backup::create(&log, &paths.backups, kind)?;
             let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
             writeln!(
                 out,
-                "{}: events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
+                "{}: {} backup, events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
                 paths.backups.join(&manifest.filename).display(),
+                manifest.kind,
                 manifest.first_seq,
                 manifest.last_seq,
                 manifest.events,
@@ -111,10 +119,11 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
         }
         BackupAction::List => {
             for entry in crate::backup::list(&paths.backups) {
-                let (events, memories) = entry.manifest.as_ref().map_or((0, 0), |m| (m.last_seq, m.memories));
+                let (events, memories, kind) =
+                    entry.manifest.as_ref().map_or((0, 0, "unknown"), |m| (m.last_seq, m.memories, m.kind.as_str()));
                 writeln!(
                     out,
-                    "{}  {}  {} bytes  up to event {events}, {memories} memories",
+                    "{}  {}  {} bytes  {kind}, up to event {events}, {memories} memories",
                     entry.filename, entry.created_at, entry.size_bytes
                 )?;
             }
@@ -416,97 +425,37 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
     Ok(())
 }
 
-/// One memory of an import: our export lines and the original exporter's entries share these fields.
-#[derive(serde::Deserialize)]
-struct Imported {
-    content: String,
-    #[serde(default)]
-    tags: TagsField,
-    #[serde(default)]
-    memory_type: Option<String>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-    #[serde(default)]
-    created_at: Option<f64>,
-    #[serde(default)]
-    updated_at: Option<f64>,
-}
-
-/// Tags as a list or as the original's comma-joined string.
-#[derive(Default, serde::Deserialize)]
-#[serde(untagged)]
-enum TagsField {
-    #[default]
-    None,
-    List(Vec<String>),
-    Joined(String),
-}
-
-fn parse_import(text: &str) -> anyhow::Result<Vec<Imported>> {
-    let trimmed = text.trim_start();
-    // The original's exporter writes one JSON document: {"export_metadata": ..., "memories": [...]}.
-    if trimmed.starts_with('{')
-        && let Ok(serde_json::Value::Object(document)) = serde_json::from_str::<serde_json::Value>(trimmed)
-        && let Some(memories) = document.get("memories")
-    {
-        return serde_json::from_value(memories.clone()).context("the export's `memories` list is malformed");
-    }
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(n, line)| serde_json::from_str(line).with_context(|| format!("line {} is not a memory object", n + 1)))
-        .collect()
-}
-
+/// `import FILE`: the original's `sqlite_vec.db` (recognised by SQLite's header), or JSON (lines, or the
+/// original's exporter document) from the file or standard input (`-`).
 async fn import(service: &crate::service::Service, file: &std::path::Path, out: &mut dyn Write) -> anyhow::Result<()> {
-    let text = if file.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin())?
+    let progress = portability::progress_on_stderr();
+    let report = if file.as_os_str() != "-" && mms_projections::is_sqlite_file(file) {
+        portability::import_original_database(service, file, progress).await?
     } else {
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?
+        let bytes = if file.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)?;
+            bytes
+        } else {
+            std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?
+        };
+        let text = String::from_utf8(bytes).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is neither JSON (JSON lines, or the original service's export document) nor an SQLite \
+                 database of the original service",
+                file.display()
+            )
+        })?;
+        let requests = portability::parse_json(&text)?;
+        portability::import_requests(service, requests, progress).await?
     };
-    let time = |field: &str, secs: Option<f64>, n: usize| -> anyhow::Result<Option<Timestamp>> {
-        secs.map(|s| {
-            Timestamp::try_from_secs_f64(s).with_context(|| {
-                format!("memory {n}: {field} {s} is not a time between the years 1 and 9999 (seconds since 1970)")
-            })
-        })
-        .transpose()
-    };
-    let requests: Vec<StoreRequest> = parse_import(&text)?
-        .into_iter()
-        .enumerate()
-        .map(|(n, m)| {
-            Ok(StoreRequest {
-                created_at: time("created_at", m.created_at, n + 1)?,
-                updated_at: time("updated_at", m.updated_at, n + 1)?,
-                content: m.content,
-                tags: match m.tags {
-                    TagsField::None => Vec::new(),
-                    TagsField::List(tags) => tags,
-                    TagsField::Joined(joined) => joined.split(',').map(str::to_string).collect(),
-                },
-                memory_type: m.memory_type,
-                metadata: match m.metadata {
-                    Some(serde_json::Value::Object(map)) => map,
-                    _ => Default::default(),
-                },
-                event_id: None,
-                hostname: None,
-            })
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let total = requests.len();
-    let actor = Actor::new(Interface::Import, None);
-    let (stored, duplicates) =
-        service.store_many(requests, actor, |done, total| eprintln!("import: {done}/{total}")).await?;
-    writeln!(out, "imported {stored} of {total} memories ({duplicates} duplicates skipped)")?;
+    writeln!(out, "{}", report.summary())?;
     Ok(())
 }
 
-/// Writes every memory as one JSON line, oldest page last (newest first, like `list`).
-pub async fn export(config: &Config, file: &std::path::Path) -> anyhow::Result<usize> {
-    let store = Store::open(config, false)?;
-    store.wait_current().await?;
+/// Writes every memory, newest first: JSON lines, or the original's exporter document.
+pub async fn export(config: &Config, file: &std::path::Path, format: ExportFormat) -> anyhow::Result<usize> {
+    let store = app::open(config, false).await?;
     let mut writer: Box<dyn Write> = if file.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -514,32 +463,13 @@ pub async fn export(config: &Config, file: &std::path::Path) -> anyhow::Result<u
             std::fs::File::create(file).with_context(|| format!("cannot create {}", file.display()))?,
         ))
     };
-    let mut page = 1;
-    let mut written = 0;
-    loop {
-        let batch = store
-            .service
-            .list(ListRequest {
-                page,
-                page_size: 1000,
-                tags: Vec::new(),
-                match_all: false,
-                memory_type: None,
-                created: None,
-            })
-            .await?;
-        for memory in &batch.memories {
-            serde_json::to_writer(&mut writer, memory)?;
-            writeln!(writer)?;
-            written += 1;
-        }
-        if !batch.has_more {
-            break;
-        }
-        page += 1;
+    let context = portability::ExportContext::here(&store.paths.sqlite);
+    let mut export = portability::Export::start(&store.service, format, context).await?;
+    while let Some(chunk) = export.next_chunk(&store.service).await? {
+        writer.write_all(&chunk)?;
     }
     writer.flush()?;
     drop(writer);
     tokio::task::block_in_place(|| store.close());
-    Ok(written)
+    Ok(export.written())
 }

@@ -162,9 +162,10 @@ pub enum Command {
     Rebuild,
     /// Show statistics.
     Stats,
-    /// Import memories from JSON lines (one memory object per line) or an export of the original service.
+    /// Import memories: JSON lines (one memory object per line), the original service's export document, or
+    /// the original service's database (its `sqlite_vec.db`). Duplicates are skipped.
     Import {
-        /// File to read; `-` for standard input.
+        /// File to read; `-` for standard input (JSON only).
         file: PathBuf,
     },
     /// Back up the event log to MCP_MEMORY_BACKUPS_PATH (`backup`), list the backups, or verify one.
@@ -172,11 +173,15 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<BackupAction>,
     },
-    /// Export every memory as JSON lines.
+    /// Export every memory, newest first: as JSON lines, or in the original service's exporter format.
     Export {
         /// File to write; `-` for standard output.
         #[arg(default_value = "-")]
         file: PathBuf,
+        /// `jsonl`: one memory object per line; `original`: the original service's export document
+        /// (`{"export_metadata": ..., "memories": [...]}`), which its importer and `import` read.
+        #[arg(long, value_enum, default_value_t = crate::portability::ExportFormat::Jsonl)]
+        format: crate::portability::ExportFormat,
     },
 }
 
@@ -200,8 +205,11 @@ pub struct RestoreArgs {
 /// What `backup` does.
 #[derive(Clone, Debug, Subcommand)]
 pub enum BackupAction {
-    /// Take a backup now (the default).
+    /// Take a backup now (the default): the events since the newest backup when that keeps it small, a
+    /// full snapshot otherwise.
     Now,
+    /// Take a full snapshot now.
+    Full,
     /// List the backups, newest first.
     List,
     /// Check a backup's checksum and replay it into a scratch read model.

@@ -2,7 +2,8 @@
 //!
 //! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
-//! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server) and [`app`] (wiring).
+//! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server),
+//! [`portability`] (import and export formats) and [`app`] (wiring).
 
 pub mod app;
 pub mod backup;
@@ -11,4 +12,5 @@ pub mod config;
 pub mod embed;
 pub mod http;
 pub mod mcp;
+pub mod portability;
 pub mod service;

@@ -22,7 +22,9 @@ async fn main() -> std::process::ExitCode {
     let result = match &config.command {
         Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
         Command::Mcp => app::mcp(&config).await,
-        Command::Export { file } => cli::export(&config, file).await.map(|n| eprintln!("exported {n} memories")),
+        Command::Export { file, format } => {
+            cli::export(&config, file, *format).await.map(|n| eprintln!("exported {n} memories"))
+        }
         _ => {
             let mut stdout = std::io::stdout().lock();
             let result = cli::run(&config, &mut stdout).await;

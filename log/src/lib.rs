@@ -23,7 +23,7 @@ pub use event::{
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
 pub use redact::{Erasure, erase_in_file};
-pub use snapshot::{SnapshotError, SnapshotInfo};
+pub use snapshot::{SnapshotError, SnapshotInfo, apply_increment};
 pub use state::{MemoryState, fold_history};
 pub use store::{Log, OpenError, ReadError};
 pub use tables::Head;

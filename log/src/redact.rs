@@ -47,7 +47,21 @@ pub(crate) fn drop_vectors(
     vectors: &mut redb::Table<(&'static str, &'static [u8; 32]), &[u8]>,
     memory: &ContentHash,
 ) -> Result<usize, redb::Error> {
-    // Keys are ordered by model first: visit each model once, jumping past its keys.
+    let models = models_in(vectors)?;
+    let mut removed = 0;
+    for model in models {
+        if vectors.remove((model.as_str(), &memory.0))?.is_some() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The models the embedding cache holds vectors of. Keys are ordered by model first: each model is
+/// visited once, jumping past its keys.
+pub(crate) fn models_in(
+    vectors: &impl ReadableTable<(&'static str, &'static [u8; 32]), &'static [u8]>,
+) -> Result<Vec<String>, redb::Error> {
     let mut models = Vec::new();
     let mut next = vectors.first()?.map(|(k, _)| k.value().0.to_string());
     while let Some(model) = next {
@@ -58,13 +72,7 @@ pub(crate) fn drop_vectors(
             .transpose()?;
         models.push(model);
     }
-    let mut removed = 0;
-    for model in models {
-        if vectors.remove((model.as_str(), &memory.0))?.is_some() {
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    Ok(models)
 }
 
 /// Every redacted memory with the seq of its latest redaction, from any log file (old files have none).

@@ -35,6 +35,8 @@ pub enum SnapshotError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Read(#[from] ReadError),
+    #[error("the increment starts at event {starts}, but the log it is applied to ends at {ends}")]
+    Gap { ends: Seq, starts: Seq },
 }
 
 fn copy_table<K: Key + 'static, V: Value + 'static>(
@@ -56,11 +58,27 @@ impl Log {
     /// the copy starts, nothing after. Appends go on meanwhile. The file appears under its name only once
     /// it is complete and durable.
     pub fn snapshot(&self, dest: &Path) -> Result<SnapshotInfo, SnapshotError> {
+        self.write_atomically(dest, |partial| copy_database(self.database(), partial))
+    }
+
+    /// Writes an increment to `dest` (which must not exist): the events after `after` with their index
+    /// rows, the heads of the memories they touch, their cached vectors and redactions, as of one read
+    /// transaction. Applied to a copy of the log as of `after` ([`apply_increment`]), it gives the log as of
+    /// the increment's last event. `memories` counts the live memories of the whole log then.
+    pub fn snapshot_since(&self, dest: &Path, after: Seq) -> Result<SnapshotInfo, SnapshotError> {
+        self.write_atomically(dest, |partial| copy_since(self.database(), partial, after))
+    }
+
+    fn write_atomically(
+        &self,
+        dest: &Path,
+        write: impl FnOnce(&Path) -> Result<SnapshotInfo, SnapshotError>,
+    ) -> Result<SnapshotInfo, SnapshotError> {
         if dest.exists() {
             return Err(SnapshotError::Exists(dest.to_path_buf()));
         }
         let partial = dest.with_extension("partial");
-        let result = copy_database(self.database(), &partial);
+        let result = write(&partial);
         let info = match result {
             Ok(info) => info,
             Err(error) => {
@@ -103,6 +121,127 @@ pub(crate) fn copy_database(db: &Database, path: &Path) -> Result<SnapshotInfo, 
         .map_err(|e| write(e.into()))?;
     txn.commit().map_err(|e| write(e.into()))?;
     summarise(&source, events)
+}
+
+/// Writes the rows of `db` that come after `after` into a new file (see [`Log::snapshot_since`]).
+fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<SnapshotInfo, SnapshotError> {
+    let _ = std::fs::remove_file(path);
+    let write = |source: redb::Error| SnapshotError::Write { path: path.to_path_buf(), source };
+    let target = Database::create(path).map_err(|e| write(e.into()))?;
+    let source = db.begin_read().map_err(ReadError::from)?;
+    let txn = target.begin_write().map_err(|e| write(e.into()))?;
+    let read = |e: redb::Error| SnapshotError::Read(ReadError::Storage(e));
+    let mut touched = std::collections::BTreeSet::new();
+    let (mut events, mut first) = (0, None);
+    {
+        let from = source.open_table(EVENTS).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
+        for row in from.range(after.0 + 1..).map_err(|e| read(e.into()))? {
+            let (seq, bytes) = row.map_err(|e| read(e.into()))?;
+            let event = decode(bytes.value()).map_err(ReadError::from)?;
+            first.get_or_insert((event.seq, event.at));
+            touched.insert(event.memory.0);
+            to.insert(seq.value(), bytes.value()).map_err(|e| write(e.into()))?;
+            events += 1;
+        }
+        let from = source.open_table(EVENT_IDS).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(EVENT_IDS).map_err(|e| write(e.into()))?;
+        for row in from.iter().map_err(|e| read(e.into()))? {
+            let (id, seq) = row.map_err(|e| read(e.into()))?;
+            if seq.value() > after.0 {
+                to.insert(id.value(), seq.value()).map_err(|e| write(e.into()))?;
+            }
+        }
+        let from = source.open_table(BY_MEMORY).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(BY_MEMORY).map_err(|e| write(e.into()))?;
+        for memory in &touched {
+            for row in from.range((memory, after.0 + 1)..=(memory, u64::MAX)).map_err(|e| read(e.into()))? {
+                to.insert(row.map_err(|e| read(e.into()))?.0.value(), ()).map_err(|e| write(e.into()))?;
+            }
+        }
+        let from = source.open_table(HEADS).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(HEADS).map_err(|e| write(e.into()))?;
+        for memory in &touched {
+            if let Some(head) = from.get(memory).map_err(|e| read(e.into()))? {
+                to.insert(memory, head.value()).map_err(|e| write(e.into()))?;
+            }
+        }
+        let from = source.open_table(VECTORS).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(VECTORS).map_err(|e| write(e.into()))?;
+        for model in crate::redact::models_in(&from).map_err(read)? {
+            for memory in &touched {
+                if let Some(vector) = from.get((model.as_str(), memory)).map_err(|e| read(e.into()))? {
+                    to.insert((model.as_str(), memory), vector.value()).map_err(|e| write(e.into()))?;
+                }
+            }
+        }
+        copy_table(&source, &txn, META).map_err(write)?;
+        txn.open_table(META)
+            .and_then(|mut meta| meta.remove(SCRUB_PENDING).map(|_| ()).map_err(Into::into))
+            .map_err(|e| write(e.into()))?;
+        let mut to = txn.open_table(REDACTIONS).map_err(|e| write(e.into()))?;
+        match source.open_table(REDACTIONS) {
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            from => {
+                for row in from.map_err(|e| read(e.into()))?.iter().map_err(|e| read(e.into()))? {
+                    let (memory, seq) = row.map_err(|e| read(e.into()))?;
+                    if seq.value() > after.0 {
+                        to.insert(memory.value(), seq.value()).map_err(|e| write(e.into()))?;
+                    }
+                }
+            }
+        }
+    }
+    txn.commit().map_err(|e| write(e.into()))?;
+    let mut info = summarise(&source, events)?;
+    (info.first_seq, info.first_at) = first.unwrap_or((Seq::ZERO, Timestamp::default()));
+    if events == 0 {
+        (info.last_seq, info.last_at) = (Seq::ZERO, Timestamp::default());
+    }
+    Ok(info)
+}
+
+/// Applies an increment ([`Log::snapshot_since`]) to a closed log file that ends right where the increment
+/// starts, in one transaction. Returns the file's new last sequence number.
+pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, SnapshotError> {
+    let write = |source: redb::Error| SnapshotError::Write { path: log_file.to_path_buf(), source };
+    let read = |e: redb::Error| SnapshotError::Read(ReadError::Storage(e));
+    let target = Database::open(log_file).map_err(|e| write(e.into()))?;
+    let source = Database::open(increment).map_err(|e| read(e.into()))?;
+    let source = source.begin_read().map_err(ReadError::from)?;
+    let txn = target.begin_write().map_err(|e| write(e.into()))?;
+    let last = {
+        let ends = {
+            let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
+            table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value())
+        };
+        let starts = {
+            let table = source.open_table(EVENTS).map_err(|e| read(e.into()))?;
+            table.first().map_err(|e| read(e.into()))?.map(|(seq, _)| seq.value())
+        };
+        match starts {
+            Some(starts) if starts != ends + 1 => {
+                return Err(SnapshotError::Gap { ends: Seq(ends), starts: Seq(starts) });
+            }
+            _ => {}
+        }
+        copy_table(&source, &txn, EVENTS).map_err(write)?;
+        copy_table(&source, &txn, EVENT_IDS).map_err(write)?;
+        copy_table(&source, &txn, BY_MEMORY).map_err(write)?;
+        copy_table(&source, &txn, HEADS).map_err(write)?;
+        copy_table(&source, &txn, VECTORS).map_err(write)?;
+        match copy_table(&source, &txn, REDACTIONS) {
+            Err(redb::Error::TableDoesNotExist(_)) => {}
+            other => {
+                other.map_err(write)?;
+            }
+        }
+        let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
+        let last = table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value());
+        Seq(last)
+    };
+    txn.commit().map_err(|e| write(e.into()))?;
+    Ok(last)
 }
 
 /// The positions, times and counts of what a read transaction sees.

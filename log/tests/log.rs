@@ -481,3 +481,45 @@ fn a_snapshot_taken_during_writes_is_a_consistent_prefix_of_the_log() {
     assert!(snapshots.windows(2).all(|w| w[0].1.last_seq < w[1].1.last_seq), "later snapshots hold more");
     assert!(!dir.path().join("snapshot-0.partial").exists(), "no partial file is left");
 }
+
+#[test]
+fn a_full_snapshot_plus_an_increment_is_the_whole_log() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = Log::open(dir.path().join("log.redb")).expect("open");
+    let vector =
+        |c: &str, x: f32| VectorEntry { model: "m".into(), memory: ContentHash::of_content(c), vector: vec![x; 4] };
+    log.append(vec![store("a"), store("b")], vec![vector("a", 0.1), vector("b", 0.2)]).expect("store");
+    let base = dir.path().join("base.redb");
+    log.snapshot(&base).expect("full");
+    log.append(vec![update("a", &["x"]), delete("b"), store("c")], vec![vector("c", 0.3)]).expect("more");
+    let increment = dir.path().join("inc.redb");
+    let info = log.snapshot_since(&increment, Seq(2)).expect("increment");
+    assert_eq!((info.first_seq, info.last_seq, info.events, info.memories), (Seq(3), Seq(5), 3, 2));
+    let whole = dir.path().join("whole.redb");
+    log.snapshot(&whole).expect("whole");
+
+    let restored = dir.path().join("restored.redb");
+    std::fs::copy(&base, &restored).expect("copy");
+    assert_eq!(mms_log::apply_increment(&restored, &increment).expect("apply"), Seq(5));
+    assert!(matches!(
+        mms_log::apply_increment(&restored, &increment),
+        Err(mms_log::SnapshotError::Gap { ends: Seq(5), starts: Seq(3) })
+    ));
+    drop(log);
+    let (restored, whole) = (Log::open(&restored).expect("open"), Log::open(&whole).expect("open"));
+    assert_eq!(restored.read_from(Seq(1), 100).expect("read"), whole.read_from(Seq(1), 100).expect("read"));
+    for content in ["a", "b", "c"] {
+        let hash = ContentHash::of_content(content);
+        assert_eq!(restored.head(&hash).expect("head"), whole.head(&hash).expect("head"), "{content}");
+        assert_eq!(restored.history(&hash).expect("history"), whole.history(&hash).expect("history"));
+        assert_eq!(
+            restored.cached_vectors("m", &[hash]).expect("vectors"),
+            whole.cached_vectors("m", &[hash]).expect("vectors")
+        );
+    }
+    assert_eq!(restored.memory_counts().expect("counts"), whole.memory_counts().expect("counts"));
+    // An empty increment applies as nothing.
+    let empty = dir.path().join("empty.redb");
+    let info = whole.snapshot_since(&empty, Seq(5)).expect("empty increment");
+    assert_eq!((info.events, info.first_seq), (0, Seq::ZERO));
+}

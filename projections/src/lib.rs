@@ -7,10 +7,12 @@
 //!
 //! - [`SqliteProjection`] / [`SqliteReader`]: the original service's sqlite-vec schema, plus exact tags and
 //!   FTS5, serving every read.
+//! - [`read_original`]: reading the original Python service's database, for migration.
 //! - [`AnnIndex`]: a usearch HNSW index over the same vectors for fast semantic search at scale.
 
 mod ann;
 mod filter;
+mod original;
 mod projector;
 mod read;
 mod row;
@@ -19,10 +21,14 @@ mod sqlite_ext;
 
 pub use ann::{AnnIndex, AnnOptions};
 pub use filter::{Filter, TagMatch};
+pub use original::{
+    OriginalDatabase, OriginalError, OriginalRow, SQLITE_HEADER, is_original_database, is_sqlite_file, read_original,
+};
 pub use projector::{Applied, Projection, ProjectionError, Projector, VectorSource};
 pub use read::{DayCount, ReadError, SqliteReader, Stats, TagCount, TypeCount};
 pub use row::{MemoryRow, iso_utc};
 pub use sqlite::{OpenError, SqliteProjection};
+pub use sqlite_ext::register_sqlite_vec;
 
 /// Dimensions of the vectors every projection stores (all-MiniLM-L6-v2).
 pub const DIMENSIONS: usize = 384;

@@ -5,8 +5,8 @@ use std::sync::Once;
 
 static REGISTER: Once = Once::new();
 
-/// Makes every SQLite connection opened after this call load sqlite-vec. Idempotent.
-pub(crate) fn register_sqlite_vec() {
+/// Makes every SQLite connection opened after this call in this process load sqlite-vec. Idempotent.
+pub fn register_sqlite_vec() {
     REGISTER.call_once(|| {
         // SAFETY: `sqlite3_vec_init` is the extension entry point with the signature SQLite expects of an
         // auto-extension (db, error message, API routines); sqlite-vec's documentation registers it this way.

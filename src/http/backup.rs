@@ -1,8 +1,8 @@
 //! `/api/backup/*`: the original's status, list and on-demand backup, plus verification of one backup.
 
 use super::AppState;
-use super::error::ApiError;
-use crate::backup::Listing;
+use super::error::{ApiError, Params};
+use crate::backup::{Kind, Listing};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -34,13 +34,23 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Listing>,
     Ok(Json(blocking(move || backups.listing()).await?))
 }
 
-/// A snapshot of the event log now, while writes go on; then the retention.
-#[utoipa::path(post, path = "/api/backup/now", tag = "backup",
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct NowQuery {
+    /// A full snapshot even when an increment (the events since the newest backup) would do.
+    #[serde(default)]
+    full: bool,
+}
+
+/// A backup of the event log now, while writes go on: the events since the newest backup when that keeps
+/// it small (`manifest.kind` "incremental"), a full snapshot otherwise; then the retention.
+#[utoipa::path(post, path = "/api/backup/now", tag = "backup", params(NowQuery),
     responses((status = 200, description = "{success, filename, size_bytes, created_at, duration_seconds, error, manifest}", body = Object),
         (status = 500, description = "the backup failed: success false, error says why", body = Object)))]
-pub(crate) async fn now(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn now(State(state): State<AppState>, Params(query): Params<NowQuery>) -> Result<Response, ApiError> {
     let backups = state.backups.clone();
-    let created = blocking(move || backups.now()).await?;
+    let kind = if query.full { Kind::Full } else { Kind::Auto };
+    let created = blocking(move || backups.now(kind)).await?;
     let status = if created.success { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
     Ok((status, Json(created)).into_response())
 }

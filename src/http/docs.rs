@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{backup, events, manage, memories, search};
+use super::{backup, events, manage, memories, portability, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -39,6 +39,7 @@ impl Modify for Security {
         manage::bulk_delete, manage::restore, manage::cleanup_duplicates, manage::system, manage::tag_stats, manage::rename_tag,
         manage::overview, manage::memory_growth, manage::tag_usage, manage::memory_types, manage::activity,
         events::stats, backup::status, backup::list, backup::now, backup::verify,
+        portability::export, portability::import,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod manage;
 mod memories;
+mod portability;
 mod search;
 
 use crate::backup::Backups;
@@ -206,6 +207,8 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
         .route("/api/search/similar/{content_hash}", get(search::similar))
         .route("/api/manage/bulk-delete", post(manage::bulk_delete))
         .route("/api/restore", post(manage::restore))
+        .route("/api/export", get(portability::export))
+        .route("/api/import", post(portability::import))
         .route("/api/manage/cleanup-duplicates", post(manage::cleanup_duplicates))
         .route("/api/manage/system/{operation}", post(manage::system))
         .route("/api/manage/tags/stats", get(manage::tag_stats))

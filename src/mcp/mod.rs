@@ -332,6 +332,9 @@ pub struct BackupArgs {
     pub action: BackupToolAction,
     /// The backup to verify: memory_backup_YYYYmmdd_HHMMSS.redb.
     pub filename: Option<String>,
+    /// With action now: a full snapshot even when an increment (the events since the newest backup) would do.
+    #[serde(default)]
+    pub full: bool,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -819,7 +822,8 @@ impl McpServer {
         let result = tokio::task::spawn_blocking(move || -> Result<Value, String> {
             Ok(match args.action {
                 BackupToolAction::Now => {
-                    let created = backups.now();
+                    let kind = if args.full { crate::backup::Kind::Full } else { crate::backup::Kind::Auto };
+                    let created = backups.now(kind);
                     match created.error {
                         Some(error) => return Err(format!("the backup failed: {error}")),
                         None => serde_json::to_value(&created).unwrap_or_default(),

@@ -4,10 +4,12 @@ use super::memory::Memory;
 use super::queries::filter_of;
 use super::time_expr::TimeRange;
 use super::{Service, ServiceError, parse_hash};
+use crate::embed::MODEL_NAME;
 use mms_log::{
     Actor, AppendError, ContentHash, EventId, EventKind, Expect, MemoryMeta, MemoryRecord, NewEvent, Seq, Timestamp,
     VectorEntry, fold_history,
 };
+use mms_projections::DIMENSIONS;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
@@ -30,6 +32,9 @@ pub struct StoreRequest {
     pub event_id: Option<EventId>,
     /// The client's host name, used instead of the server's when MCP_MEMORY_INCLUDE_HOSTNAME is on.
     pub hostname: Option<String>,
+    /// The content's vector from the same model, when the caller already has it (a migration from the
+    /// original's database): cached with the event instead of embedding the content again.
+    pub vector: Option<Vec<f32>>,
 }
 
 /// What a store did.
@@ -457,9 +462,14 @@ impl Service {
         mut progress: impl FnMut(usize, usize),
     ) -> Result<(usize, usize), ServiceError> {
         let total = requests.len();
+        // Every memory is checked before the first is stored, so a bad one stores nothing.
+        for request in &requests {
+            self.record(request)?;
+        }
         let (mut stored, mut duplicates, mut done) = (0, 0, 0);
         for chunk in requests.chunks(64) {
             let mut records = Vec::with_capacity(chunk.len());
+            let mut given = Vec::new();
             for request in chunk {
                 let record = self.record(request)?;
                 let hash = ContentHash::of_content(&record.content);
@@ -467,12 +477,26 @@ impl Service {
                 let live = log.head(&hash)?.is_some_and(|h| h.live);
                 if live || records.iter().any(|(h, _, _): &(ContentHash, MemoryRecord, Option<EventId>)| *h == hash) {
                     duplicates += 1;
-                } else {
-                    records.push((hash, record, request.event_id));
+                    continue;
                 }
+                if let Some(vector) = &request.vector {
+                    if vector.len() != DIMENSIONS || !vector.iter().all(|x| x.is_finite()) {
+                        return Err(ServiceError::Invalid(format!(
+                            "the vector given for memory {hash} has {} dimensions or a non-finite value; {MODEL_NAME} has {DIMENSIONS}",
+                            vector.len()
+                        )));
+                    }
+                    given.push(VectorEntry { model: MODEL_NAME.into(), memory: hash, vector: vector.clone() });
+                }
+                records.push((hash, record, request.event_id));
             }
-            let items: Vec<(ContentHash, String)> = records.iter().map(|(h, r, _)| (*h, r.content.clone())).collect();
-            let vectors = self.vectors_for(items).await?.to_cache;
+            let items: Vec<(ContentHash, String)> = records
+                .iter()
+                .filter(|(h, _, _)| !given.iter().any(|v| v.memory == *h))
+                .map(|(h, r, _)| (*h, r.content.clone()))
+                .collect();
+            let mut vectors = self.vectors_for(items).await?.to_cache;
+            vectors.extend(given);
             let events: Vec<NewEvent> = records
                 .into_iter()
                 .map(|(hash, record, event_id)| NewEvent {

@@ -169,6 +169,20 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} not found")))
     }
 
+    /// The content hash of every memory, newest first (the order of `list`): what an export writes, read at
+    /// one moment so a long export neither skips nor repeats a memory when others are written meanwhile.
+    pub async fn all_hashes(&self) -> Result<Vec<String>, ServiceError> {
+        let mut hashes = self.blocking(|inner| Ok(inner.reader.hashes(&Filter::default())?)).await?;
+        hashes.reverse();
+        Ok(hashes)
+    }
+
+    /// These memories, in the order given; those deleted meanwhile are left out.
+    pub async fn get_many(&self, hashes: Vec<String>) -> Result<Vec<Memory>, ServiceError> {
+        let rows = self.blocking(move |inner| Ok(inner.reader.get_many(&hashes)?)).await?;
+        Ok(rows.into_iter().map(Memory::from).collect())
+    }
+
     /// The live read model and its ANN index.
     pub(super) fn live(&self) -> View {
         View { reader: self.inner.reader.clone(), ann: Some(self.inner.ann.clone()), _kept: None }

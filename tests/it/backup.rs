@@ -42,14 +42,14 @@ fn the_cli_backs_up_lists_verifies_and_keeps_the_newest() {
     assert_eq!(first["size_bytes"].as_u64(), Some(std::fs::metadata(&files[0]).expect("size").len()));
 
     let listed = data.ok(&["backup", "list"]);
-    assert!(listed.contains(&name) && listed.contains("up to event 6, 4 memories"), "{listed}");
+    assert!(listed.contains(&name) && listed.contains("full, up to event 6, 4 memories"), "{listed}");
     let verified = data.ok(&["backup", "verify", &name]);
     assert!(verified.contains("checksum ok") && verified.contains("into 4 memories"), "{verified}");
 
     // Retention: at most MCP_BACKUP_MAX_COUNT backups, the newest kept.
     for i in 0..3 {
         data.store(&format!("Later memory {i}"), &[]);
-        let output = data.command(&["backup"]).env("MCP_BACKUP_MAX_COUNT", "2").output().expect("run backup");
+        let output = data.command(&["backup", "full"]).env("MCP_BACKUP_MAX_COUNT", "2").output().expect("run backup");
         assert!(output.status.success(), "{output:?}");
     }
     let kept = backup_files(&dir);
@@ -242,4 +242,78 @@ async fn the_schedule_backs_up_a_changed_store_and_kill_9_mid_backup_leaves_it_w
             assert!(data.ok(&["backup", "verify", &name]).contains("checksum ok"), "every listed backup verifies");
         }
     }
+}
+
+#[test]
+fn small_changes_are_backed_up_as_increments_that_verify_restore_and_keep_their_base() {
+    let data = DataDir::new();
+    let lines: Vec<String> = (0..40)
+        .map(|i| json!({"content": format!("Base memory {i} of the chain"), "tags": ["base"]}).to_string())
+        .collect();
+    let seed = data.path().join("seed.jsonl");
+    std::fs::write(&seed, lines.join("\n")).expect("write");
+    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    let early = content_hash("Base memory 3 of the chain");
+    assert!(data.ok(&["backup"]).contains("full backup, events 1..40"));
+    let dir = data.path().join("backups");
+    let full = backup_files(&dir)[0].clone();
+
+    let later = data.store("Stored after the full backup", &["later"]);
+    data.ok(&["update", &early, "--tags", "base,edited"]);
+    let taken = data.ok(&["backup"]);
+    assert!(taken.contains("incremental backup, events 41..42 (2 events, 41 memories)"), "{taken}");
+    let files = backup_files(&dir);
+    let increment = files.iter().find(|f| f.to_string_lossy().ends_with("_inc.redb")).expect("an increment").clone();
+    let inc_name = increment.file_name().expect("name").to_string_lossy().into_owned();
+    let manifest_of_inc = manifest(&increment);
+    assert_eq!(manifest_of_inc["base"], full.file_name().expect("name").to_string_lossy().as_ref());
+    assert_eq!((manifest_of_inc["events"].as_u64(), manifest_of_inc["kind"].as_str()), (Some(2), Some("incremental")));
+    let sizes = (std::fs::metadata(&increment).expect("size").len(), std::fs::metadata(&full).expect("size").len());
+    eprintln!("increment {} bytes, full {} bytes", sizes.0, sizes.1);
+    assert!(sizes.0 < sizes.1, "{sizes:?}");
+    let verified = data.ok(&["backup", "verify", &inc_name]);
+    assert!(verified.contains("into 41 memories"), "{verified}");
+
+    // Restoring the increment into an empty store gives the whole store as of it.
+    let fresh = DataDir::new();
+    let restored = fresh.ok(&["restore", "--from-backup", increment.to_str().expect("utf-8"), "--apply"]);
+    assert!(restored.contains("41 came back"), "{restored}");
+    assert_eq!(fresh.get(&early)["tags"], json!(["base", "edited"]));
+    assert_eq!(fresh.get(&later)["tags"], json!(["later"]));
+
+    // Retention never breaks a chain: the full backup stays while an increment needs it.
+    data.store("One more", &[]);
+    let output = data.command(&["backup"]).env("MCP_BACKUP_MAX_COUNT", "1").output().expect("backup");
+    assert!(output.status.success(), "{output:?}");
+    let kept = backup_files(&dir);
+    assert!(kept.contains(&full) && kept.contains(&increment) && kept.len() == 3, "the newest and its chain: {kept:?}");
+
+    // A redaction reaches the whole chain, and the increments' counts follow.
+    data.ok(&["redact", &early]);
+    let mut counts = Vec::new();
+    for file in backup_files(&dir) {
+        let name = file.file_name().expect("name").to_string_lossy().into_owned();
+        assert!(data.ok(&["backup", "verify", &name]).contains("as its manifest says"), "{name}");
+        counts.push(manifest(&file)["memories"].as_u64().expect("a count"));
+    }
+    assert_eq!(counts, vec![39, 40, 41], "one memory fewer in each");
+
+    // A damaged base fails the increment's check too.
+    let mut bytes = std::fs::read(&full).expect("read");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&full, bytes).expect("write");
+    let last = backup_files(&dir).into_iter().last().expect("newest");
+    let error = data.fails(&["backup", "verify", last.to_str().expect("utf-8")]);
+    assert!(error.contains("damaged"), "{error}");
+
+    // Many changes since the chain's full snapshot: the next backup is a full one again.
+    std::fs::remove_file(&full).expect("rm");
+    std::fs::remove_file(full.with_extension("json")).expect("rm");
+    let error = data.fails(&["backup", "verify", last.to_str().expect("utf-8")]);
+    assert!(error.contains("missing"), "{error}");
+    let more: Vec<String> = (0..30).map(|i| json!({"content": format!("Another batch {i}")}).to_string()).collect();
+    std::fs::write(&seed, more.join("\n")).expect("write");
+    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    assert!(data.ok(&["backup"]).contains("full backup"));
 }

@@ -9,6 +9,7 @@ mod crash;
 mod embedding;
 mod exchange;
 mod http;
+mod import;
 mod mcp;
 mod rebuild;
 mod redact;
