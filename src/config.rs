@@ -190,7 +190,7 @@ pub struct RestoreArgs {
     /// Restore to right after this event (see `history` or the log's sequence numbers).
     #[arg(long, conflicts_with_all = ["to_time", "from_backup"], required_unless_present_any = ["to_time", "from_backup"])]
     pub to_seq: Option<u64>,
-    /// Restore to a moment: 2026-11-20T14:00:00Z, "2026-11-20 14:00" (UTC), or a phrase ("yesterday": its end).
+    /// Restore to a moment: 2026-11-20T14:00:00Z, "2026-11-20 14:00" (UTC), a phrase ("yesterday": its end) or a phrase and a time ("yesterday 18:00").
     #[arg(long, conflicts_with = "from_backup")]
     pub to_time: Option<String>,
     /// Restore to what a backup holds (a file name in MCP_MEMORY_BACKUPS_PATH, or a path); it is checked

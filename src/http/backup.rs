@@ -46,6 +46,7 @@ pub(crate) struct NowQuery {
 /// it small (`manifest.kind` "incremental"), a full snapshot otherwise; then the retention.
 #[utoipa::path(post, path = "/api/backup/now", tag = "backup", params(NowQuery),
     responses((status = 200, description = "{success, filename, size_bytes, created_at, duration_seconds, error, manifest}", body = Object),
+        (status = 422, description = "full is not true or false"),
         (status = 500, description = "the backup failed: success false, error says why", body = Object)))]
 pub(crate) async fn now(State(state): State<AppState>, Params(query): Params<NowQuery>) -> Result<Response, ApiError> {
     let backups = state.backups.clone();

@@ -41,23 +41,38 @@ impl RestoreTarget {
         let time = time.map(str::trim).filter(|t| !t.is_empty());
         match (seq, time) {
             (Some(seq), None) => Ok(RestoreTarget::Seq(seq)),
-            (None, Some(text)) => {
-                if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-                    return Ok(RestoreTarget::At(at.with_timezone(&Utc)));
-                }
-                for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
-                    if let Ok(at) = chrono::NaiveDateTime::parse_from_str(text, format) {
-                        return Ok(RestoreTarget::At(at.and_utc()));
-                    }
-                }
-                let range = super::time_expr::parse(text, Utc::now())?;
-                Ok(RestoreTarget::At(range.end - chrono::Duration::microseconds(1)))
-            }
+            (None, Some(text)) => Ok(RestoreTarget::At(parse_moment(text, Utc::now())?)),
             _ => Err(ServiceError::Invalid(
                 "give where to restore to: either a sequence number (to_seq) or a moment (to_time), not both".into(),
             )),
         }
     }
+}
+
+/// A moment: an RFC 3339 time, `YYYY-MM-DD HH:MM[:SS]` (a `T` and a trailing `Z` allowed; UTC), a time phrase
+/// followed by a time of day (`yesterday 18:00`: that time on the phrase's first day), or a time phrase
+/// alone, whose end is taken (`yesterday`: the end of yesterday).
+pub fn parse_moment(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ServiceError> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let bare = text.strip_suffix(['Z', 'z']).unwrap_or(text);
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(bare, format) {
+            return Ok(at.and_utc());
+        }
+    }
+    if let Some((phrase, clock)) = text.rsplit_once(' ') {
+        let time = chrono::NaiveTime::parse_from_str(clock, "%H:%M")
+            .or_else(|_| chrono::NaiveTime::parse_from_str(clock, "%H:%M:%S"));
+        if let Ok(time) = time {
+            let range = super::time_expr::parse(phrase, now)?;
+            return Ok(range.start.date_naive().and_time(time).and_utc());
+        }
+    }
+    let range = super::time_expr::parse(text, now)?;
+    Ok(range.end - chrono::Duration::microseconds(1))
 }
 
 /// What a restore does (or, on a dry run, would do).
@@ -299,5 +314,24 @@ impl Service {
         plan.appended_seqs = appended.iter().map(|a| a.seq.0).collect();
         self.settle(&appended).await;
         Ok(plan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moments_in_every_form() {
+        let now = DateTime::parse_from_rfc3339("2026-11-25T10:30:00Z").expect("now").with_timezone(&Utc);
+        let at = |text: &str| parse_moment(text, now).expect(text).to_rfc3339();
+        assert_eq!(at("2026-11-20T14:00:00+01:00"), "2026-11-20T13:00:00+00:00");
+        assert_eq!(at("2026-11-20T14:00Z"), "2026-11-20T14:00:00+00:00");
+        assert_eq!(at("2026-11-20 14:00"), "2026-11-20T14:00:00+00:00");
+        assert_eq!(at("yesterday 18:00"), "2026-11-24T18:00:00+00:00");
+        assert_eq!(at("2026-11-20 14:00:30"), "2026-11-20T14:00:30+00:00");
+        assert_eq!(at("yesterday"), "2026-11-24T23:59:59.999999+00:00");
+        assert!(parse_moment("next blursday", now).is_err());
+        assert!(parse_moment("yesterday 25:00", now).is_err());
     }
 }

@@ -247,12 +247,7 @@ async fn the_schedule_backs_up_a_changed_store_and_kill_9_mid_backup_leaves_it_w
 #[test]
 fn small_changes_are_backed_up_as_increments_that_verify_restore_and_keep_their_base() {
     let data = DataDir::new();
-    let lines: Vec<String> = (0..40)
-        .map(|i| json!({"content": format!("Base memory {i} of the chain"), "tags": ["base"]}).to_string())
-        .collect();
-    let seed = data.path().join("seed.jsonl");
-    std::fs::write(&seed, lines.join("\n")).expect("write");
-    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    data.import_all((0..40).map(|i| json!({"content": format!("Base memory {i} of the chain"), "tags": ["base"]})));
     let early = content_hash("Base memory 3 of the chain");
     assert!(data.ok(&["backup"]).contains("full backup, events 1..40"));
     let dir = data.path().join("backups");
@@ -312,8 +307,6 @@ fn small_changes_are_backed_up_as_increments_that_verify_restore_and_keep_their_
     std::fs::remove_file(full.with_extension("json")).expect("rm");
     let error = data.fails(&["backup", "verify", last.to_str().expect("utf-8")]);
     assert!(error.contains("missing"), "{error}");
-    let more: Vec<String> = (0..30).map(|i| json!({"content": format!("Another batch {i}")}).to_string()).collect();
-    std::fs::write(&seed, more.join("\n")).expect("write");
-    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    data.import_all((0..30).map(|i| json!({"content": format!("Another batch {i}")})));
     assert!(data.ok(&["backup"]).contains("full backup"));
 }

@@ -289,12 +289,9 @@ fn a_backup_restores_into_an_empty_store_and_never_brings_back_a_redacted_memory
 #[test]
 fn kill_9_during_a_restore_leaves_the_store_as_it_was_or_fully_restored() {
     let data = DataDir::new();
-    let lines: Vec<String> = (0..400)
-        .map(|i| json!({"content": format!("Bulk memory {i} for the crash test"), "tags": ["bulk"]}).to_string())
-        .collect();
-    let seed = data.path().join("seed.jsonl");
-    std::fs::write(&seed, lines.join("\n")).expect("write");
-    data.ok(&["import", seed.to_str().expect("utf-8")]);
+    data.import_all(
+        (0..400).map(|i| json!({"content": format!("Bulk memory {i} for the crash test"), "tags": ["bulk"]})),
+    );
     data.ok(&["delete", "--tags", "bulk"]);
     let point = 400;
     for attempt in 0..3 {

@@ -5,7 +5,7 @@
 'use strict';
 
 const KEY_STORAGE = 'mms.apiKey';
-const CHANGE_EVENTS = ['memory_stored', 'memory_updated', 'memory_deleted', 'memory_restored'];
+const CHANGE_EVENTS = ['memory_stored', 'memory_updated', 'memory_deleted', 'memory_restored', 'memory_redacted'];
 const FEED_EVENTS = [...CHANGE_EVENTS, 'search_completed'];
 const FEED_LIMIT = 60;
 const SVG_NS = 'http://www.w3.org/2000/svg';
@@ -308,6 +308,7 @@ const FEED_LABELS = {
   memory_updated: 'updated',
   memory_deleted: 'deleted',
   memory_restored: 'restored',
+  memory_redacted: 'redacted',
   search_completed: 'search',
 };
 
@@ -613,8 +614,9 @@ async function openHistory(hash) {
   $('history-list').replaceChildren(...events.map(historyItem));
   const last = events[events.length - 1];
   const deleted = last && last.kind === 'deleted';
+  const redacted = last && last.kind === 'redacted';
   $('history-state').textContent = events.length
-    ? `${events.length} event${events.length === 1 ? '' : 's'} · ${deleted ? 'deleted' : 'live'}`
+    ? `${events.length} event${events.length === 1 ? '' : 's'} · ${redacted ? 'redacted' : deleted ? 'deleted' : 'live'}`
     : 'No events.';
   $('history-restore').hidden = !deleted;
   showModal('history-dialog');
@@ -635,6 +637,8 @@ function historyItem(event) {
 function describeChanges(event) {
   const before = event.before;
   const after = event.after;
+  if (event.erased) return ['erased by a later redaction'];
+  if (event.kind === 'redacted') return ['forgotten for real: content, tags, type, metadata and vector erased'];
   if (event.kind === 'deleted') return ['removed from the store (kept in the log)'];
   if (!before && after) {
     const lines = [`content: ${after.content.length > 120 ? `${after.content.slice(0, 120)}…` : after.content}`];

@@ -237,7 +237,16 @@ def main():
     check("the restored memory is back in the list", lambda d: present(card(first)))
     click("#history-close")
 
-    check("the stats panel shows the memory count", lambda d: (stat("total_memories") or 0) >= 2)
+    api("POST", f"/api/memories/{second}/redact", {"reason": "dashboard test"})
+    check("a redaction removes the memory from the list", lambda d: not present(card(second)))
+    click(feed_item("memory_redacted", second) + ' [data-testid="feed-history"]')
+    check("the history of a redacted memory shows the tombstone and the erased events, and no restore",
+          lambda d: dialog_open("history-dialog") and present(history_event("redacted"))
+          and "erased by a later redaction" in find(history_event("stored")).text
+          and "redacted" in find("#history-state").text and not find("#history-restore").is_displayed())
+    click("#history-close")
+
+    check("the stats panel shows the memory count", lambda d: (stat("total_memories") or 0) >= 1)
     check("the growth chart is drawn", lambda d: present('[data-testid="growth-svg"] rect.bar'))
     check("the tag chart lists the test tag", lambda d: "dashboard-test" in find('[data-testid="tags-svg"]').text)
 

@@ -159,6 +159,14 @@ impl DataDir {
         expected
     }
 
+    /// Imports memories (JSON objects) as JSON lines through `import`, in one command.
+    pub(crate) fn import_all(&self, memories: impl IntoIterator<Item = serde_json::Value>) {
+        let lines: Vec<String> = memories.into_iter().map(|m| m.to_string()).collect();
+        let seed = self.path().join("seed.jsonl");
+        std::fs::write(&seed, lines.join("\n")).expect("write the memories to import");
+        self.ok(&["import", seed.to_str().expect("a UTF-8 temp path")]);
+    }
+
     /// `get` of a memory that must exist, as JSON.
     pub(crate) fn get(&self, hash: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["get", hash])).expect("get prints JSON")
