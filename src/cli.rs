@@ -3,12 +3,12 @@
 
 use crate::app::{self, Store};
 use crate::config::{
-    BackupAction, Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs,
+    AsOfArg, BackupAction, Command, Config, DeleteArgs, FilterArgs, ListArgs, SearchArgs, StoreArgs, UpdateArgs,
 };
 use crate::portability::{self, ExportFormat};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
+    AsOf, DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface};
@@ -159,8 +159,16 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
         Command::Search(args) => search(service, args, false, out).await,
         Command::Recall(args) => search(service, args, true, out).await,
         Command::List(args) => list(service, args, out).await,
-        Command::Get { hash } => {
-            let memory = service.get(hash).await?;
+        Command::Get { hash, as_of } => {
+            let memory = match as_of_target(as_of)? {
+                Some(target) => {
+                    let (memory, as_of) = service.get_as_of(hash, target).await?;
+                    let mut value = serde_json::to_value(&memory)?;
+                    value["as_of"] = serde_json::to_value(&as_of)?;
+                    value
+                }
+                None => serde_json::to_value(service.get(hash).await?)?,
+            };
             writeln!(out, "{}", serde_json::to_string_pretty(&memory)?)?;
             Ok(())
         }
@@ -295,19 +303,25 @@ async fn search(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let created = created(service, &args.filter)?;
-    let hits = service
-        .search(SearchRequest {
-            query: args.query.clone(),
-            mode: args.mode,
-            limit: args.limit,
-            min_similarity: args.min_similarity.map(f64::from),
-            tags: args.filter.tags.clone(),
-            match_all: args.filter.all_tags,
-            memory_type: None,
-            created,
-            extract_time,
-        })
-        .await?;
+    let request = SearchRequest {
+        query: args.query.clone(),
+        mode: args.mode,
+        limit: args.limit,
+        min_similarity: args.min_similarity.map(f64::from),
+        tags: args.filter.tags.clone(),
+        match_all: args.filter.all_tags,
+        memory_type: None,
+        created,
+        extract_time,
+    };
+    let hits = match as_of_target(&args.as_of)? {
+        Some(target) => {
+            let (hits, as_of) = service.search_as_of(request, target).await?;
+            write_as_of(out, &as_of)?;
+            hits
+        }
+        None => service.search(request).await?,
+    };
     if hits.is_empty() {
         writeln!(out, "no memories found")?;
     }
@@ -318,19 +332,37 @@ async fn search(
     Ok(())
 }
 
+/// The `--as-of` target, when one is given.
+fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<RestoreTarget>> {
+    Ok(arg.as_of.as_deref().map(RestoreTarget::parse_as_of).transpose()?)
+}
+
+/// The first line of an answer as of an earlier point.
+fn write_as_of(out: &mut dyn Write, as_of: &AsOf) -> std::io::Result<()> {
+    match &as_of.at {
+        Some(at) => writeln!(out, "as of event {} ({at})", as_of.seq),
+        None => writeln!(out, "as of event 0 (before the first event: an empty store)"),
+    }
+}
+
 async fn list(service: &crate::service::Service, args: &ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let created = created(service, &args.filter)?;
-    let page = service
-        .list(ListRequest {
-            page: args.page,
-            page_size: args.page_size,
-            tags: args.filter.tags.clone(),
-            match_all: args.filter.all_tags,
-            memory_type: args.memory_type.clone(),
-            created,
-        })
-        .await?;
+    let request = ListRequest {
+        page: args.page,
+        page_size: args.page_size,
+        tags: args.filter.tags.clone(),
+        match_all: args.filter.all_tags,
+        memory_type: args.memory_type.clone(),
+        created,
+    };
+    let (page, as_of) = match as_of_target(&args.as_of)? {
+        Some(target) => service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of)))?,
+        None => (service.list(request).await?, None),
+    };
     writeln!(out, "page {} ({} per page) of {} memories", page.page, page.page_size, page.total)?;
+    if let Some(as_of) = as_of {
+        write_as_of(out, &as_of)?;
+    }
     for memory in &page.memories {
         write_memory(out, memory)?;
     }

@@ -123,6 +123,8 @@ pub enum Command {
     Get {
         /// Content hash.
         hash: String,
+        #[command(flatten)]
+        as_of: AsOfArg,
     },
     /// Change a memory's tags, type or metadata (created_at is kept, updated_at moves to now).
     Update(UpdateArgs),
@@ -316,6 +318,18 @@ pub struct SearchArgs {
     pub min_similarity: Option<f32>,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub as_of: AsOfArg,
+}
+
+/// Time travel: answer as the store was at an earlier point, without restoring anything.
+#[derive(Clone, Debug, Default, Args)]
+pub struct AsOfArg {
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment
+    /// (`2026-01-31T12:00:00Z`, `2026-01-31 12:00` UTC, a phrase: `yesterday` is its end). Before the first
+    /// event the store is empty; past the last it is now.
+    #[arg(long = "as-of", value_name = "SEQ|TIME")]
+    pub as_of: Option<String>,
 }
 
 /// Which memories: by tags and creation time. Shared by search, list and delete.
@@ -342,6 +356,8 @@ pub struct ListArgs {
     pub memory_type: Option<String>,
     #[command(flatten)]
     pub filter: FilterArgs,
+    #[command(flatten)]
+    pub as_of: AsOfArg,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -85,8 +85,15 @@ impl Projector {
 
     /// Applies the log up to its current end, calling `progress(applied, total)` after each batch.
     /// Returns early, between batches, once a stop was asked for.
-    pub fn catch_up(&mut self, mut progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
+    pub fn catch_up(&mut self, progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
         let end = self.log.last_seq();
+        self.catch_up_to(end, progress)
+    }
+
+    /// Applies the log up to `end` (or its current end, if earlier) and no further: a read model of the store
+    /// as it was right after event `end`. Returns early, between batches, once a stop was asked for.
+    pub fn catch_up_to(&mut self, end: Seq, mut progress: impl FnMut(Seq, Seq)) -> Result<Seq, ProjectionError> {
+        let end = end.min(self.log.last_seq());
         loop {
             if self.stop.load(Ordering::Acquire) {
                 return Ok(self.projections.iter().map(|p| p.checkpoint()).min().unwrap_or(end));
@@ -96,7 +103,10 @@ impl Projector {
                 self.applied.advance(lowest);
                 return Ok(lowest);
             }
-            let events = self.log.read_from(lowest.next(), self.batch_size)?;
+            // Sequence numbers are never skipped, so this many events reach `end` at most.
+            let limit = usize::try_from(end.0 - lowest.0).unwrap_or(usize::MAX).min(self.batch_size);
+            let mut events = self.log.read_from(lowest.next(), limit)?;
+            events.retain(|e| e.seq <= end);
             if events.is_empty() {
                 return Ok(lowest);
             }

@@ -1,6 +1,7 @@
 //! The projection law, property-tested: for any sequence of commands, the read models built live (event by
 //! event, as the service runs) equal the read models rebuilt by replaying the whole log, and both equal a
-//! plain in-memory model of what the commands mean.
+//! plain in-memory model of what the commands mean. And catching up to an event equals replaying the log cut
+//! there.
 
 use mms_log::{
     Actor, ContentHash, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord, NewEvent, Timestamp,
@@ -262,5 +263,53 @@ proptest! {
         // Rebuilding in place (reset + replay) gives the same again.
         live.rebuild(|_, _| {}).expect("rebuild");
         prop_assert_eq!(observe(&live_built), live_view);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    /// Catching up to event n (what an `as_of` query materialises), also from a read model at an earlier
+    /// event k, equals replaying a log that ends at event n: the same events, appended to a new log.
+    #[test]
+    fn catching_up_to_an_event_equals_replaying_the_log_cut_there(
+        ops in proptest::collection::vec(op(), 1..40),
+        cuts in (any::<u16>(), any::<u16>()),
+    ) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = Log::open(dir.path().join("log.redb")).expect("open log");
+        let mut model = Model::default();
+        // Without redactions: they erase earlier events, which cannot be appended to another log (that a
+        // redacted memory reads as absent at every point is checked through the service).
+        for (tick, op) in ops.iter().enumerate().filter(|(_, op)| !matches!(op, Op::Redact { .. })) {
+            let Some(new) = event(op, &model, tick as i64) else { continue };
+            if log.append(vec![new.clone()], Vec::new()).is_ok() {
+                apply_to_model(&mut model, &new);
+            }
+        }
+        let last = log.last_seq().0;
+        let (a, b) = (u64::from(cuts.0) % (last + 1), u64::from(cuts.1) % (last + 1));
+        let (k, n) = (a.min(b), a.max(b));
+        let (mut partial, partial_built) = projector(&log, &dir.path().join("partial"));
+        prop_assert_eq!(partial.catch_up_to(mms_log::Seq(k), |_, _| {}).expect("to k"), mms_log::Seq(k));
+        let cut_at = |seq: u64, name: &str| {
+            let cut = Log::open(dir.path().join(format!("{name}.redb"))).expect("open the cut log");
+            let events = log.read_from(mms_log::Seq(1), seq as usize).expect("read");
+            if !events.is_empty() {
+                let copies = events
+                    .into_iter()
+                    .map(|e| NewEvent { event_id: e.event_id, actor: e.actor, memory: e.memory, kind: e.kind, expect: Expect::Any })
+                    .collect();
+                cut.append(copies, Vec::new()).expect("the same events apply again");
+            }
+            let (mut replay, built) = projector(&cut, &dir.path().join(name));
+            replay.catch_up(|_, _| {}).expect("replay the cut log");
+            built
+        };
+        prop_assert_eq!(observe(&partial_built), observe(&cut_at(k, "cut-k")), "caught up to {} of {}", k, last);
+        prop_assert_eq!(partial.catch_up_to(mms_log::Seq(n), |_, _| {}).expect("to n"), mms_log::Seq(n));
+        prop_assert_eq!(observe(&partial_built), observe(&cut_at(n, "cut-n")), "then to {} of {}", n, last);
+        // Past the end is the end.
+        prop_assert_eq!(partial.catch_up_to(mms_log::Seq(last + 5), |_, _| {}).expect("to the end"), mms_log::Seq(last));
     }
 }

@@ -4,8 +4,8 @@
 use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
+use crate::service::{AsOf, Redaction, RestoreTarget, ServiceError, UpdateRequest};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
-use crate::service::{Redaction, ServiceError, UpdateRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -56,6 +56,31 @@ pub(crate) struct MemoryPage {
     page: usize,
     page_size: usize,
     has_more: bool,
+    /// Present when asked `as_of`: the event the page reflects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<AsOf>,
+}
+
+/// A memory; with `as_of` when asked as of an earlier point.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MemoryView {
+    #[serde(flatten)]
+    memory: Memory,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<AsOf>,
+}
+
+/// Reads an `as_of` parameter; an unreadable one is a 400 saying what it accepts.
+pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, ApiError> {
+    as_of.map(|text| RestoreTarget::parse_as_of(text).map_err(|e| ApiError::bad_request(e.to_string()))).transpose()
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AsOfQuery {
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
+    /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
+    as_of: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -73,6 +98,9 @@ pub(crate) struct ListQuery {
     #[param(pattern = "^(any|all)$")]
     tag_match: Option<String>,
     memory_type: Option<String>,
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
+    /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
+    as_of: Option<String>,
 }
 
 /// Splits a comma-separated tag list.
@@ -137,7 +165,8 @@ pub(crate) async fn store(
 
 /// List memories, newest first, by tag and type.
 #[utoipa::path(get, path = "/api/memories", tag = "memories", params(ListQuery),
-    responses((status = 200, description = "One page", body = MemoryPage), (status = 422, description = "Bad paging")))]
+    responses((status = 200, description = "One page", body = MemoryPage),
+              (status = 400, description = "Unreadable as_of"), (status = 422, description = "Bad paging")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Params(query): Params<ListQuery>,
@@ -154,13 +183,17 @@ pub(crate) async fn list(
         memory_type: query.memory_type,
         created: None,
     };
-    let listed = state.service.list(request).await?;
+    let (listed, as_of) = match as_of_target(query.as_of.as_deref())? {
+        Some(target) => state.service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of)))?,
+        None => (state.service.list(request).await?, None),
+    };
     Ok(Json(MemoryPage {
         memories: listed.memories,
         total: listed.total,
         page: listed.page,
         page_size: listed.page_size,
         has_more: listed.has_more,
+        as_of,
     }))
 }
 
@@ -174,15 +207,24 @@ fn memory_not_found(error: ServiceError) -> ApiError {
 
 /// One memory.
 #[utoipa::path(get, path = "/api/memories/{content_hash}", tag = "memories",
-    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "sha256 of the content, 64 hex digits")),
-    responses((status = 200, description = "The memory", body = Memory), (status = 404, description = "No such memory"),
-              (status = 422, description = "Not a content hash")))]
+    params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "sha256 of the content, 64 hex digits"),
+           AsOfQuery),
+    responses((status = 200, description = "The memory (with `as_of` when asked)", body = MemoryView),
+              (status = 400, description = "Unreadable as_of"),
+              (status = 404, description = "No such memory (then)"), (status = 422, description = "Not a content hash")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Path(content_hash): Path<String>,
-) -> Result<Json<Memory>, ApiError> {
+    Params(query): Params<AsOfQuery>,
+) -> Result<Json<MemoryView>, ApiError> {
     let hash = hash_of(&content_hash)?;
-    Ok(Json(state.service.get(&hash).await.map_err(memory_not_found)?))
+    let target = as_of_target(query.as_of.as_deref())?;
+    let (memory, as_of) = match target {
+        Some(target) => state.service.get_as_of(&hash, target).await.map(|(m, a)| (m, Some(a))),
+        None => state.service.get(&hash).await.map(|m| (m, None)),
+    }
+    .map_err(memory_not_found)?;
+    Ok(Json(MemoryView { memory, as_of }))
 }
 
 /// Deserialises a field that may be given as null, keeping "given as null" apart from "absent".

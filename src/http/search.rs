@@ -2,9 +2,11 @@
 //! similar memories. Each search announces itself on the SSE stream as `search_completed`.
 
 use super::error::{ApiError, Body, Params, check_range, integer};
-use super::memories::tag_list;
+use super::memories::{as_of_target, tag_list};
 use super::{AppState, hash_of};
-use crate::service::{Hit, ListRequest, Memory, SearchMode, SearchRequest, ServiceError};
+use crate::service::{
+    AsOf, Hit, ListPage, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, ServiceError,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,33 @@ pub(crate) struct SearchResponse {
     query: String,
     search_type: String,
     processing_time_ms: f64,
+    /// Present when asked `as_of`: the event the results reflect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<AsOf>,
+}
+
+/// A search, live or as of an earlier point.
+async fn run_search(
+    state: &AppState,
+    request: SearchRequest,
+    target: Option<RestoreTarget>,
+) -> Result<(Vec<Hit>, Option<AsOf>), ServiceError> {
+    match target {
+        Some(target) => state.service.search_as_of(request, target).await.map(|(hits, as_of)| (hits, Some(as_of))),
+        None => Ok((state.service.search(request).await?, None)),
+    }
+}
+
+/// A page of memories, live or as of an earlier point.
+async fn run_list(
+    state: &AppState,
+    request: ListRequest,
+    target: Option<RestoreTarget>,
+) -> Result<(ListPage, Option<AsOf>), ServiceError> {
+    match target {
+        Some(target) => state.service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of))),
+        None => Ok((state.service.list(request).await?, None)),
+    }
 }
 
 impl From<Hit> for SearchResult {
@@ -48,6 +77,7 @@ fn respond(
     query: String,
     kind: &str,
     started: Instant,
+    as_of: Option<AsOf>,
 ) -> Json<SearchResponse> {
     let processing_time_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = results.len();
@@ -61,7 +91,7 @@ fn respond(
             "message": format!("Search completed: {count} results found"),
         }),
     );
-    Json(SearchResponse { results, total_found: count, query, search_type: kind.into(), processing_time_ms })
+    Json(SearchResponse { results, total_found: count, query, search_type: kind.into(), processing_time_ms, as_of })
 }
 
 fn n_results(value: Option<i64>, default: i64) -> Result<usize, ApiError> {
@@ -103,12 +133,15 @@ pub(crate) struct SearchBody {
     time_filter: Option<String>,
     /// semantic (default), keyword, hybrid or exact.
     mode: Option<SearchMode>,
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
+    /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
+    as_of: Option<String>,
 }
 
 /// Search by meaning (default), keywords (BM25) or both (hybrid).
 #[utoipa::path(post, path = "/api/search", tag = "search", request_body = SearchBody,
     responses((status = 200, description = "Results, best first", body = SearchResponse),
-              (status = 400, description = "Unreadable time_filter"), (status = 422, description = "Invalid body"),
+              (status = 400, description = "Unreadable time_filter or as_of"), (status = 422, description = "Invalid body"),
               (status = 503, description = "The embedding model is not available")))]
 pub(crate) async fn search(
     State(state): State<AppState>,
@@ -138,6 +171,7 @@ pub(crate) async fn search(
         Some(phrase) => Some(time_range(&state, phrase)?),
         None => None,
     };
+    let target = as_of_target(body.as_of.as_deref())?;
     let mode = body.mode.unwrap_or_default();
     let request = SearchRequest {
         query: body.query.clone(),
@@ -150,14 +184,14 @@ pub(crate) async fn search(
         created,
         extract_time: false,
     };
-    let hits = state.service.search(request).await?;
+    let (hits, as_of) = run_search(&state, request, target).await?;
     let kind = match mode {
         SearchMode::Semantic => "semantic",
         SearchMode::Keyword => "keyword",
         SearchMode::Hybrid => "hybrid",
         SearchMode::Exact => "exact",
     };
-    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), body.query, kind, started))
+    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), body.query, kind, started, as_of))
 }
 
 /// Memories with any (or all) of some tags.
@@ -174,12 +208,15 @@ pub(crate) struct TagSearchBody {
     n_results: Option<i64>,
     /// Only memories created in this time ("last week"...).
     time_filter: Option<String>,
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
+    /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
+    as_of: Option<String>,
 }
 
 /// Search by tags, newest first.
 #[utoipa::path(post, path = "/api/search/by-tag", tag = "search", request_body = TagSearchBody,
     responses((status = 200, description = "Matching memories", body = SearchResponse),
-              (status = 400, description = "No tags, or an unreadable time_filter"), (status = 422, description = "Invalid body")))]
+              (status = 400, description = "No tags, or an unreadable time_filter or as_of"), (status = 422, description = "Invalid body")))]
 pub(crate) async fn by_tag(
     State(state): State<AppState>,
     Body(body): Body<TagSearchBody>,
@@ -195,17 +232,16 @@ pub(crate) async fn by_tag(
         Some(phrase) => Some(time_range(&state, phrase)?),
         None => None,
     };
-    let page = state
-        .service
-        .list(ListRequest {
-            page: 1,
-            page_size: limit as usize,
-            tags: tags.clone(),
-            match_all: body.match_all,
-            memory_type: None,
-            created,
-        })
-        .await?;
+    let target = as_of_target(body.as_of.as_deref())?;
+    let request = ListRequest {
+        page: 1,
+        page_size: limit as usize,
+        tags: tags.clone(),
+        match_all: body.match_all,
+        memory_type: None,
+        created,
+    };
+    let (page, as_of) = run_list(&state, request, target).await?;
     let how = if body.match_all { "ALL" } else { "ANY" };
     let results = page
         .memories
@@ -216,7 +252,7 @@ pub(crate) async fn by_tag(
             SearchResult { memory, similarity_score: None, relevance_reason }
         })
         .collect();
-    Ok(respond(&state, results, format!("Tags: {} ({how})", tags.join(", ")), "tag", started))
+    Ok(respond(&state, results, format!("Tags: {} ({how})", tags.join(", ")), "tag", started, as_of))
 }
 
 /// Memories from a time, optionally ranked by meaning.
@@ -230,12 +266,15 @@ pub(crate) struct TimeSearchBody {
     n_results: Option<i64>,
     /// Rank the memories of that time by meaning instead of newest first.
     semantic_query: Option<String>,
+    /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
+    /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
+    as_of: Option<String>,
 }
 
 /// Search by creation time (natural language).
 #[utoipa::path(post, path = "/api/search/by-time", tag = "search", request_body = TimeSearchBody,
     responses((status = 200, description = "Memories from that time", body = SearchResponse),
-              (status = 400, description = "The phrase cannot be read"), (status = 422, description = "Invalid body")))]
+              (status = 400, description = "The phrase or as_of cannot be read"), (status = 422, description = "Invalid body")))]
 pub(crate) async fn by_time(
     State(state): State<AppState>,
     Body(body): Body<TimeSearchBody>,
@@ -243,19 +282,27 @@ pub(crate) async fn by_time(
     let started = Instant::now();
     let limit = n_results(body.n_results, 10)?;
     let range = time_range(&state, &body.query)?;
+    let target = as_of_target(body.as_of.as_deref())?;
     let reason = format!("Time match: {}", body.query);
-    let results: Vec<SearchResult> = match body.semantic_query.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+    let (results, as_of): (Vec<SearchResult>, _) = match body
+        .semantic_query
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+    {
         Some(semantic) => {
             let request =
                 SearchRequest { query: semantic.to_string(), limit, created: Some(range), ..SearchRequest::default() };
-            let hits = state.service.search(request).await?;
-            hits.into_iter()
+            let (hits, as_of) = run_search(&state, request, target).await?;
+            let results = hits
+                .into_iter()
                 .map(|hit| SearchResult {
                     memory: hit.memory,
                     similarity_score: Some(hit.similarity_score),
                     relevance_reason: reason.clone(),
                 })
-                .collect()
+                .collect();
+            (results, as_of)
         }
         None => {
             let request = ListRequest {
@@ -266,14 +313,16 @@ pub(crate) async fn by_time(
                 memory_type: None,
                 created: Some(range),
             };
-            let page = state.service.list(request).await?;
-            page.memories
+            let (page, as_of) = run_list(&state, request, target).await?;
+            let results = page
+                .memories
                 .into_iter()
                 .map(|memory| SearchResult { memory, similarity_score: None, relevance_reason: reason.clone() })
-                .collect()
+                .collect();
+            (results, as_of)
         }
     };
-    Ok(respond(&state, results, body.query, "time", started))
+    Ok(respond(&state, results, body.query, "time", started, as_of))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -302,5 +351,5 @@ pub(crate) async fn similar(
         ServiceError::NotFound(_) => ApiError::not_found("Memory not found"),
         other => other.into(),
     })?;
-    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), hash, "similar", started))
+    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), hash, "similar", started, None))
 }

@@ -16,8 +16,8 @@ mod resources;
 use crate::backup::Backups;
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, Service, ServiceError,
-    StoreOutcome, StoreRequest, UpdateRequest,
+    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
+    ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use chrono::{DateTime, Utc};
 use mms_log::{Actor, Interface};
@@ -117,6 +117,10 @@ pub struct SearchArgs {
     /// Keep the answer under this many characters (default 40000, at least 500): the last results are
     /// left out, and `truncated` says so.
     pub max_response_chars: Option<usize>,
+    /// Answer as the store was right after this event ("1234" or "seq:1234", see memory_log) or at this
+    /// moment ("2026-01-31T12:00:00Z", "2026-01-31 12:00" UTC, "yesterday": its end). Nothing is restored;
+    /// before the first event the store is empty, past the last it is now.
+    pub as_of: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -130,6 +134,30 @@ pub struct ListArgs {
     #[serde(default)]
     pub tag_match: TagMatch,
     pub memory_type: Option<String>,
+    /// Answer as the store was right after this event ("1234" or "seq:1234", see memory_log) or at this
+    /// moment ("2026-01-31T12:00:00Z", "2026-01-31 12:00" UTC, "yesterday": its end). Nothing is restored;
+    /// before the first event the store is empty, past the last it is now.
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct GetArgs {
+    /// The memory's content hash.
+    pub content_hash: String,
+    /// Answer as the store was right after this event ("1234" or "seq:1234", see memory_log) or at this
+    /// moment ("2026-01-31T12:00:00Z", "2026-01-31 12:00" UTC, "yesterday": its end). Nothing is restored;
+    /// before the first event the store is empty, past the last it is now.
+    pub as_of: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GetResult {
+    pub memory: Found,
+    #[schemars(with = "serde_json::Map<String, Value>")]
+    pub metadata: Value,
+    /// Present when asked as_of: the event the answer reflects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -216,6 +244,9 @@ pub struct SearchResult {
     pub count: usize,
     /// Whether results were left out (or one cut short) to keep under max_response_chars.
     pub truncated: bool,
+    /// Present when asked as_of: the event the results reflect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOf>,
 }
 
 impl SearchResult {
@@ -240,7 +271,7 @@ impl SearchResult {
             used += size;
             results.push(found);
         }
-        SearchResult { count: results.len(), results, truncated }
+        SearchResult { count: results.len(), results, truncated, as_of: None }
     }
 }
 
@@ -360,6 +391,9 @@ pub struct ListResult {
     pub page: usize,
     pub page_size: usize,
     pub has_more: bool,
+    /// Present when asked as_of: the event the page reflects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<AsOf>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -421,6 +455,11 @@ fn failure(error: ServiceError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// Reads an `as_of` argument.
+fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, String> {
+    as_of.map(RestoreTarget::parse_as_of).transpose().map_err(failure)
 }
 
 fn actor() -> Actor {
@@ -543,8 +582,16 @@ impl McpServer {
         if max_chars < 500 {
             return Err("max_response_chars must be at least 500".into());
         }
-        let hits = self.service.search(request).await.map_err(failure)?;
-        Ok(Json(SearchResult::bounded(hits.into_iter().map(Found::from).collect(), max_chars)))
+        let (hits, as_of) = match as_of_target(args.as_of.as_deref())? {
+            Some(target) => {
+                let (hits, as_of) = self.service.search_as_of(request, target).await.map_err(failure)?;
+                (hits, Some(as_of))
+            }
+            None => (self.service.search(request).await.map_err(failure)?, None),
+        };
+        let mut result = SearchResult::bounded(hits.into_iter().map(Found::from).collect(), max_chars);
+        result.as_of = as_of;
+        Ok(Json(result))
     }
 
     /// Store a whole conversation as one memory (turns as `role: content`), tagged `session:<id>`.
@@ -622,25 +669,43 @@ impl McpServer {
         if page_size > 100 {
             return Err("page_size must be at most 100".into());
         }
-        let page = self
-            .service
-            .list(ListRequest {
-                page: args.page.unwrap_or(1),
-                page_size,
-                tags: args.tags.into_vec(),
-                match_all: args.tag_match == TagMatch::All,
-                memory_type: args.memory_type,
-                created: None,
-            })
-            .await
-            .map_err(failure)?;
+        let request = ListRequest {
+            page: args.page.unwrap_or(1),
+            page_size,
+            tags: args.tags.into_vec(),
+            match_all: args.tag_match == TagMatch::All,
+            memory_type: args.memory_type,
+            created: None,
+        };
+        let (page, as_of) = match as_of_target(args.as_of.as_deref())? {
+            Some(target) => {
+                let (page, as_of) = self.service.list_as_of(request, target).await.map_err(failure)?;
+                (page, Some(as_of))
+            }
+            None => (self.service.list(request).await.map_err(failure)?, None),
+        };
         Ok(Json(ListResult {
             total: page.total,
             page: page.page,
             page_size: page.page_size,
             has_more: page.has_more,
             memories: page.memories.into_iter().map(Found::from).collect(),
+            as_of,
         }))
+    }
+
+    /// One memory by content hash, with its metadata; as_of shows it as it was at an earlier point.
+    #[tool(annotations(title = "Get memory", read_only_hint = true))]
+    async fn memory_get(&self, Parameters(args): Parameters<GetArgs>) -> Result<Json<GetResult>, String> {
+        let (memory, as_of) = match as_of_target(args.as_of.as_deref())? {
+            Some(target) => {
+                let (memory, as_of) = self.service.get_as_of(&args.content_hash, target).await.map_err(failure)?;
+                (memory, Some(as_of))
+            }
+            None => (self.service.get(&args.content_hash).await.map_err(failure)?, None),
+        };
+        let metadata = memory.metadata.clone();
+        Ok(Json(GetResult { memory: Found::from(memory), metadata, as_of }))
     }
 
     /// Change a memory's tags, type or metadata (metadata keys are merged).

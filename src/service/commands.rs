@@ -333,6 +333,7 @@ impl Service {
             expect: Expect::Any,
         };
         let appended = self.append(vec![event], Vec::new()).await?;
+        self.inner.past.forget();
         self.settle(&appended).await;
         let log = self.inner.log.clone();
         let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;

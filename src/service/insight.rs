@@ -104,6 +104,12 @@ pub(super) fn first_at_or_after(log: &mms_log::Log, at: Timestamp) -> Result<Seq
     Ok(Seq(low))
 }
 
+/// The last event committed at or before `at` (0 when none was: the store before its first event).
+pub(super) fn last_at_or_before(log: &mms_log::Log, at: chrono::DateTime<chrono::Utc>) -> Result<Seq, ServiceError> {
+    let after = Timestamp(at.timestamp_micros().saturating_add(1));
+    Ok(Seq(first_at_or_after(log, after)?.0.saturating_sub(1)))
+}
+
 fn last_days(days: u32) -> (chrono::DateTime<chrono::Utc>, Vec<String>) {
     let today = chrono::Utc::now().date_naive();
     let first = today - chrono::Days::new(u64::from(days.max(1) - 1));

@@ -4,6 +4,7 @@
 //! then they wait until the sqlite read model has applied them, so a client reads its own writes. Queries
 //! read the projections only. Nothing outside this module appends to the log.
 
+mod as_of;
 mod commands;
 mod error;
 mod insight;
@@ -12,6 +13,7 @@ mod queries;
 mod restore;
 pub mod time_expr;
 
+pub use as_of::AsOf;
 pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
@@ -51,6 +53,8 @@ struct Inner {
     embedder: Embedder,
     options: ServiceOptions,
     started: Instant,
+    /// Read models materialised at earlier events, for `as_of` queries.
+    past: as_of::PastViews,
 }
 
 impl Service {
@@ -72,7 +76,16 @@ impl Service {
             });
         });
         Service {
-            inner: Arc::new(Inner { log, reader, ann, applied: receiver, embedder, options, started: Instant::now() }),
+            inner: Arc::new(Inner {
+                past: as_of::PastViews::new(log.path()),
+                log,
+                reader,
+                ann,
+                applied: receiver,
+                embedder,
+                options,
+                started: Instant::now(),
+            }),
         }
     }
 

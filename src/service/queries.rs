@@ -6,9 +6,20 @@ use super::time_expr::{self, TimeRange};
 use super::{Service, ServiceError, parse_hash};
 use crate::embed::ModelStatus;
 use mms_log::{ContentHash, Seq, fold_history};
-use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
+use mms_projections::{AnnIndex, Filter, MemoryRow, SqliteReader, TagCount, TagMatch};
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The read model a query runs on: the live one with its ANN index, or one materialised at an earlier
+/// event (without an index: search there is always exact).
+#[derive(Clone)]
+pub(super) struct View {
+    pub(super) reader: Arc<SqliteReader>,
+    pub(super) ann: Option<Arc<AnnIndex>>,
+    /// Keeps a materialised read model's files while a query uses them.
+    pub(super) _kept: Option<Arc<super::as_of::Materialised>>,
+}
 
 /// The most results one search or page returns.
 pub const MAX_RESULTS: usize = 1000;
@@ -172,8 +183,18 @@ impl Service {
         Ok(rows.into_iter().map(Memory::from).collect())
     }
 
+    /// The live read model and its ANN index.
+    pub(super) fn live(&self) -> View {
+        View { reader: self.inner.reader.clone(), ann: Some(self.inner.ann.clone()), _kept: None }
+    }
+
     /// A page of memories, newest first.
     pub async fn list(&self, request: ListRequest) -> Result<ListPage, ServiceError> {
+        self.list_in(&self.live(), request).await
+    }
+
+    /// A page of memories of `view`, newest first.
+    pub(super) async fn list_in(&self, view: &View, request: ListRequest) -> Result<ListPage, ServiceError> {
         if request.page == 0 {
             return Err(ServiceError::Invalid("page starts at 1".into()));
         }
@@ -184,7 +205,8 @@ impl Service {
         // A page past every memory is empty, however large its number.
         let offset = (request.page - 1).saturating_mul(request.page_size);
         let size = request.page_size;
-        let (rows, total) = self.blocking(move |inner| Ok(inner.reader.list(&filter, offset, size)?)).await?;
+        let reader = view.reader.clone();
+        let (rows, total) = self.blocking(move |_| Ok(reader.list(&filter, offset, size)?)).await?;
         Ok(ListPage {
             has_more: (offset as u64).saturating_add(rows.len() as u64) < total,
             memories: rows.into_iter().map(Memory::from).collect(),
@@ -196,6 +218,11 @@ impl Service {
 
     /// Searches by meaning, words, both, or exact content.
     pub async fn search(&self, request: SearchRequest) -> Result<Vec<Hit>, ServiceError> {
+        self.search_in(&self.live(), request).await
+    }
+
+    /// Searches `view` by meaning, words, both, or exact content.
+    pub(super) async fn search_in(&self, view: &View, request: SearchRequest) -> Result<Vec<Hit>, ServiceError> {
         if request.query.trim().is_empty() {
             return Err(ServiceError::Invalid("query must not be empty".into()));
         }
@@ -216,7 +243,7 @@ impl Service {
             if let Some(range) = extracted.range {
                 request.created = Some(range);
                 if extracted.remainder.trim().is_empty() {
-                    return self.in_time_range(&request).await;
+                    return self.in_time_range(view, &request).await;
                 }
                 request.query = extracted.remainder;
             }
@@ -225,16 +252,15 @@ impl Service {
         match request.mode {
             SearchMode::Semantic => {
                 let query = self.embed_query(&request.query).await?;
-                let mut hits = self.nearest(query, request.limit, filter).await?;
+                let mut hits = self.nearest(view, query, request.limit, filter).await?;
                 if let Some(min) = request.min_similarity {
                     hits.retain(|h| h.similarity_score >= min);
                 }
                 Ok(hits)
             }
             SearchMode::Keyword => {
-                let query = request.query.clone();
-                let rows =
-                    self.blocking(move |inner| Ok(inner.reader.keyword(&query, request.limit, &filter)?)).await?;
+                let (query, reader) = (request.query.clone(), view.reader.clone());
+                let rows = self.blocking(move |_| Ok(reader.keyword(&query, request.limit, &filter)?)).await?;
                 Ok(rows
                     .into_iter()
                     .map(|(row, rank)| {
@@ -247,10 +273,10 @@ impl Service {
                     })
                     .collect())
             }
-            SearchMode::Hybrid => self.hybrid(&request.query, request.limit, filter).await,
+            SearchMode::Hybrid => self.hybrid(view, &request.query, request.limit, filter).await,
             SearchMode::Exact => {
-                let query = request.query.clone();
-                let rows = self.blocking(move |inner| Ok(inner.reader.exact(&query, request.limit, &filter)?)).await?;
+                let (query, reader) = (request.query.clone(), view.reader.clone());
+                let rows = self.blocking(move |_| Ok(reader.exact(&query, request.limit, &filter)?)).await?;
                 Ok(rows
                     .into_iter()
                     .map(|row| Hit {
@@ -271,28 +297,33 @@ impl Service {
     /// Nearest memories to a vector. Without a filter, once the ANN index is large and close behind the
     /// read model, its results are merged with exact distances for the memories it has not applied yet, so
     /// a fresh write is found at once. Otherwise (filters, a small or far-behind index) exact search.
-    async fn nearest(&self, query: Vec<f32>, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+    /// A view without an index (a past one) is always searched exactly.
+    async fn nearest(
+        &self,
+        view: &View,
+        query: Vec<f32>,
+        limit: usize,
+        filter: Filter,
+    ) -> Result<Vec<Hit>, ServiceError> {
+        let (reader, ann) = (view.reader.clone(), view.ann.clone());
         self.blocking(move |inner| {
-            let read_model = inner.reader.checkpoint()?;
-            let ann_at = inner.ann.applied();
-            let use_ann = filter.is_empty()
-                && inner.ann.len() >= inner.options.ann_threshold
-                && read_model.0.saturating_sub(ann_at.0) <= ANN_MAX_LAG;
-            if !use_ann {
-                return Ok(inner
-                    .reader
+            let ann = ann.filter(|ann| filter.is_empty() && ann.len() >= inner.options.ann_threshold);
+            let read_model = reader.checkpoint()?;
+            let Some(ann) = ann.filter(|ann| read_model.0.saturating_sub(ann.applied().0) <= ANN_MAX_LAG) else {
+                return Ok(reader
                     .nearest(&query, limit, &filter)?
                     .into_iter()
                     .map(|(r, d)| semantic_hit(r, d))
                     .collect());
-            }
-            let found = inner.ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            };
+            let ann_at = ann.applied();
+            let found = ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
             let mut distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
             let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
             // Rows gone from the read model (deleted after the index applied them) drop out here.
             let mut rows: HashMap<String, MemoryRow> =
-                inner.reader.get_many(&hashes)?.into_iter().map(|r| (r.content_hash.clone(), r)).collect();
-            for (row, distance) in inner.reader.nearest_changed_since(&query, limit, ann_at)? {
+                reader.get_many(&hashes)?.into_iter().map(|r| (r.content_hash.clone(), r)).collect();
+            for (row, distance) in reader.nearest_changed_since(&query, limit, ann_at)? {
                 distances.insert(row.content_hash.clone(), distance);
                 rows.insert(row.content_hash.clone(), row);
             }
@@ -311,12 +342,12 @@ impl Service {
     }
 
     /// BM25 and vector results fused by reciprocal rank: score = Σ 1 / (60 + rank).
-    async fn hybrid(&self, query: &str, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+    async fn hybrid(&self, view: &View, query: &str, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         let pool = (limit * 3).clamp(10, MAX_RESULTS);
         let vector = self.embed_query(query).await?;
-        let semantic = self.nearest(vector, pool, filter.clone()).await?;
-        let text = query.to_string();
-        let keyword = self.blocking(move |inner| Ok(inner.reader.keyword(&text, pool, &filter)?)).await?;
+        let semantic = self.nearest(view, vector, pool, filter.clone()).await?;
+        let (text, reader) = (query.to_string(), view.reader.clone());
+        let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &filter)?)).await?;
         let mut fused: HashMap<String, (f64, Memory)> = HashMap::new();
         for (rank, hit) in semantic.into_iter().enumerate() {
             let entry = fused.entry(hit.memory.content_hash.clone()).or_insert((0.0, hit.memory));
@@ -347,16 +378,19 @@ impl Service {
     }
 
     /// The newest memories created in the request's time range that match its other filters.
-    async fn in_time_range(&self, request: &SearchRequest) -> Result<Vec<Hit>, ServiceError> {
+    async fn in_time_range(&self, view: &View, request: &SearchRequest) -> Result<Vec<Hit>, ServiceError> {
         let page = self
-            .list(ListRequest {
-                page: 1,
-                page_size: request.limit.clamp(1, MAX_RESULTS),
-                tags: request.tags.clone(),
-                match_all: request.match_all,
-                memory_type: request.memory_type.clone(),
-                created: request.created,
-            })
+            .list_in(
+                view,
+                ListRequest {
+                    page: 1,
+                    page_size: request.limit.clamp(1, MAX_RESULTS),
+                    tags: request.tags.clone(),
+                    match_all: request.match_all,
+                    memory_type: request.memory_type.clone(),
+                    created: request.created,
+                },
+            )
             .await?;
         Ok(page
             .memories
@@ -373,7 +407,7 @@ impl Service {
             .blocking(move |inner| Ok(inner.reader.vector(&key)?))
             .await?
             .ok_or_else(|| ServiceError::Unavailable(format!("memory {hash} has no vector yet")))?;
-        let mut hits = self.nearest(vector, limit + 1, Filter::default()).await?;
+        let mut hits = self.nearest(&self.live(), vector, limit + 1, Filter::default()).await?;
         hits.retain(|h| h.memory.content_hash != memory.content_hash);
         hits.truncate(limit);
         Ok(hits)

@@ -9,10 +9,10 @@
 //! memory's current version, so a write that lands between the plan and the restore is a conflict (preview
 //! again), never overwritten.
 
-use super::insight::first_at_or_after;
+use super::insight::last_at_or_before;
 use super::{Service, ServiceError};
 use chrono::{DateTime, Utc};
-use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryState, NewEvent, Seq, Timestamp};
+use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryState, NewEvent, Seq};
 use mms_projections::iso_utc;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -158,10 +158,7 @@ impl Service {
                 Err(ServiceError::Invalid(format!("event {seq} does not exist yet: the log ends at {}", last.0)))
             }
             RestoreTarget::Seq(seq) => Ok(Seq(seq)),
-            RestoreTarget::At(at) => {
-                let at = Timestamp(at.timestamp_micros().saturating_add(1));
-                self.blocking(move |inner| Ok(Seq(first_at_or_after(&inner.log, at)?.0.saturating_sub(1)))).await
-            }
+            RestoreTarget::At(at) => self.blocking(move |inner| last_at_or_before(&inner.log, at)).await,
             RestoreTarget::Backup { .. } => unreachable!("a backup is not a point of this log"),
         }
     }

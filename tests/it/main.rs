@@ -2,6 +2,7 @@
 //! temporary data directories (CLI, rebuild, import and export, the server, kill -9 during writes), and the
 //! embedding model's parity with sentence-transformers through the library API.
 
+mod asof;
 mod backup;
 mod cli;
 mod crash;

@@ -1,0 +1,279 @@
+//! Time travel without restoring: get, list and search the store as it was right after an event.
+//!
+//! `get` folds the memory's history up to that event. `list` and `search` run the very queries of the live
+//! store on a read model materialised at that event: the real sqlite projection fed from the log up to it
+//! (vectors from the log's embedding cache, nothing is embedded again) into a scratch database under the
+//! data directory. So every filter and search mode behaves as it did then; semantic search there is always
+//! exact (the live ANN index knows only the present). The last few materialisations are kept, because agents
+//! repeat their queries; each is a directory removed when it leaves the cache, and leftovers of a crash are
+//! removed when the service starts.
+
+use super::insight::last_at_or_before;
+use super::memory::{Hit, Memory};
+use super::queries::{ListPage, ListRequest, SearchRequest, View};
+use super::restore::RestoreTarget;
+use super::{CachedVectors, Service, ServiceError, parse_hash};
+use mms_log::{ContentHash, Log, Seq, fold_history};
+use mms_projections::{Projector, SqliteProjection, SqliteReader, iso_utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How many materialised read models are kept.
+const KEPT: usize = 4;
+/// The folder, beside the log file, that holds them.
+const FOLDER: &str = "as-of";
+
+/// The point of the log an answer reflects: right after event `seq`, committed at `at` (none for 0, the empty
+/// store before the first event).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, utoipa::ToSchema)]
+pub struct AsOf {
+    pub seq: u64,
+    pub at: Option<String>,
+}
+
+impl RestoreTarget {
+    /// An `as_of` argument: a sequence number (`1234` or `seq:1234`) or a moment in any form
+    /// [`RestoreTarget::parse`] reads (RFC 3339, `YYYY-MM-DD HH:MM`, a time phrase, whose end is taken).
+    pub fn parse_as_of(text: &str) -> Result<RestoreTarget, ServiceError> {
+        let text = text.trim();
+        let number = text.strip_prefix("seq:").map(str::trim).unwrap_or(text);
+        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
+            return number
+                .parse()
+                .map(RestoreTarget::Seq)
+                .map_err(|_| ServiceError::Invalid(format!("as_of: {number} is not a sequence number (too large)")));
+        }
+        if text.starts_with("seq:") {
+            return Err(ServiceError::Invalid(format!("as_of: '{text}' is not a sequence number")));
+        }
+        if text.is_empty() {
+            return Err(ServiceError::Invalid(
+                "as_of is empty: give a sequence number (1234 or seq:1234) or a time (2026-01-31T12:00:00Z, \
+                 2026-01-31 12:00, yesterday...)"
+                    .into(),
+            ));
+        }
+        RestoreTarget::parse(None, Some(text)).map_err(|error| {
+            ServiceError::Invalid(format!(
+                "as_of: '{text}' is neither a sequence number (1234 or seq:1234) nor a time \
+                 (2026-01-31T12:00:00Z, 2026-01-31 12:00, yesterday...): {error}"
+            ))
+        })
+    }
+}
+
+/// A read model materialised at one event; its directory goes when the last user drops it.
+pub(super) struct Materialised {
+    seq: Seq,
+    path: PathBuf,
+    reader: Arc<SqliteReader>,
+    _dir: tempfile::TempDir,
+}
+
+/// The materialised read models, most recently used last.
+pub(super) struct PastViews {
+    folder: PathBuf,
+    kept: Mutex<VecDeque<Arc<Materialised>>>,
+    /// One materialisation at a time: they are CPU-bound, and a second request for the same event waits for
+    /// the first instead of doing the work again.
+    building: Mutex<()>,
+    /// Counts redactions: a materialisation that started before one is not kept.
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl PastViews {
+    /// The cache for the log at `log_path`; removes what a previous process left behind.
+    pub(super) fn new(log_path: &Path) -> PastViews {
+        let folder = log_path.parent().filter(|p| p.is_dir()).map_or_else(std::env::temp_dir, Path::to_path_buf);
+        let folder = folder.join(FOLDER);
+        if folder.exists()
+            && let Err(error) = std::fs::remove_dir_all(&folder)
+        {
+            tracing::warn!(%error, folder = %folder.display(), "could not remove old as-of read models");
+        }
+        PastViews {
+            folder,
+            kept: Mutex::new(VecDeque::new()),
+            building: Mutex::new(()),
+            generation: Default::default(),
+        }
+    }
+
+    /// Drops every kept materialisation (their files go when the last query using them ends): after a
+    /// redaction they hold what it erased, and a new one replays the erased events.
+    pub(super) fn forget(&self) {
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if let Ok(mut kept) = self.kept.lock() {
+            kept.clear();
+        }
+    }
+
+    fn cached(&self, seq: Seq) -> Option<Arc<Materialised>> {
+        let mut kept = self.kept.lock().ok()?;
+        let index = kept.iter().position(|m| m.seq == seq)?;
+        let entry = kept.remove(index)?;
+        kept.push_back(entry.clone());
+        Some(entry)
+    }
+
+    /// The read model right after `seq`, from the cache or built now (blocking).
+    fn get(&self, log: &Log, vectors: CachedVectors, seq: Seq) -> Result<Arc<Materialised>, ServiceError> {
+        if let Some(found) = self.cached(seq) {
+            return Ok(found);
+        }
+        let _building = self.building.lock().map_err(|_| ServiceError::Internal("as-of cache poisoned".into()))?;
+        if let Some(found) = self.cached(seq) {
+            return Ok(found);
+        }
+        // The closest earlier materialisation, if any, is copied and brought forward: agents ask about
+        // nearby points (and "now" moves a few events at a time), so this is usually a short replay.
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        let base =
+            self.kept.lock().ok().and_then(|kept| kept.iter().filter(|m| m.seq < seq).max_by_key(|m| m.seq).cloned());
+        let built = Arc::new(materialise(log, vectors, seq, &self.folder, base.as_deref())?);
+        if let Ok(mut kept) = self.kept.lock()
+            && self.generation.load(std::sync::atomic::Ordering::Acquire) == generation
+        {
+            kept.push_back(built.clone());
+            while kept.len() > KEPT {
+                kept.pop_front();
+            }
+        }
+        Ok(built)
+    }
+}
+
+/// Runs the sqlite projection over the log up to `seq` into a new scratch database in `folder`, starting
+/// from a copy of `base` (a read model at an earlier event) when there is one.
+fn materialise(
+    log: &Log,
+    vectors: CachedVectors,
+    seq: Seq,
+    folder: &Path,
+    base: Option<&Materialised>,
+) -> Result<Materialised, ServiceError> {
+    let internal = |what: &str, error: &dyn std::fmt::Display| ServiceError::Internal(format!("{what}: {error}"));
+    std::fs::create_dir_all(folder).map_err(|e| internal("creating the as-of folder", &e))?;
+    let dir = tempfile::Builder::new()
+        .prefix("seq-")
+        .tempdir_in(folder)
+        .map_err(|e| internal("creating an as-of read model", &e))?;
+    let path = dir.path().join("read_model.db");
+    if let Some(base) = base {
+        copy_base(&base.path, &path);
+    }
+    let projection = SqliteProjection::open(&path).map_err(|e| internal("opening an as-of read model", &e))?;
+    let mut projector =
+        Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors)).with_batch_size(4096);
+    let reached = projector.catch_up_to(seq, |_, _| {}).map_err(|e| internal("replaying the log", &e))?;
+    if reached != seq {
+        return Err(ServiceError::Internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
+    }
+    drop(projector);
+    Ok(Materialised { seq, reader: Arc::new(SqliteReader::new(&path)), path, _dir: dir })
+}
+
+/// Copies a finished read model; on any doubt it copies nothing, and the replay starts from the first event.
+/// Its writer has closed (which checkpoints the WAL into the file) and readers never write, so the file
+/// alone is the whole database unless a WAL with content is left.
+fn copy_base(from: &Path, to: &Path) {
+    let mut wal = from.as_os_str().to_owned();
+    wal.push("-wal");
+    let wal_is_empty = std::fs::metadata(PathBuf::from(wal)).map_or(true, |m| m.len() == 0);
+    if !wal_is_empty {
+        return;
+    }
+    if let Err(error) = std::fs::copy(from, to) {
+        tracing::warn!(%error, "could not copy an as-of read model; replaying from the first event");
+        let _ = std::fs::remove_file(to);
+    }
+}
+
+impl Service {
+    /// The event an `as_of` stands for: a sequence number (past the log's end: its end), or the last event
+    /// committed at or before a moment (none before the first event: 0, the empty store).
+    pub async fn as_of(&self, target: RestoreTarget) -> Result<AsOf, ServiceError> {
+        self.blocking(move |inner| {
+            let last = inner.log.last_seq();
+            let seq = match target {
+                RestoreTarget::Seq(seq) => Seq(seq.min(last.0)),
+                RestoreTarget::At(at) => last_at_or_before(&inner.log, at)?,
+                RestoreTarget::Backup { .. } => {
+                    return Err(ServiceError::Invalid(
+                        "as_of is an event or a moment of this store, not a backup".into(),
+                    ));
+                }
+            };
+            let at = match seq.0 {
+                0 => None,
+                n => inner.log.get(Seq(n))?.map(|e| iso_utc(e.at.0)),
+            };
+            Ok(AsOf { seq: seq.0, at })
+        })
+        .await
+    }
+
+    /// The read model right after `seq`.
+    async fn past(&self, seq: u64) -> Result<View, ServiceError> {
+        self.blocking(move |inner| {
+            let vectors = CachedVectors::new(inner.log.clone(), inner.embedder.clone());
+            let built = inner.past.get(&inner.log, vectors, Seq(seq))?;
+            Ok(View { reader: built.reader.clone(), ann: None, _kept: Some(built) })
+        })
+        .await
+    }
+
+    /// One memory as it was: its history folded up to the event (not found if absent or deleted then).
+    pub async fn get_as_of(&self, hash: &str, target: RestoreTarget) -> Result<(Memory, AsOf), ServiceError> {
+        let hash: ContentHash = parse_hash(hash)?;
+        let as_of = self.as_of(target).await?;
+        let until = Seq(as_of.seq);
+        let state = self.blocking(move |inner| Ok(fold_history(&inner.log.history(&hash)?, until))).await?;
+        match state.filter(|s| s.live) {
+            Some(state) => Ok((Memory::from_record(&hash.to_hex(), &state.record), as_of)),
+            None => Err(ServiceError::NotFound(format!("memory {hash} not found as of event {}", as_of.seq))),
+        }
+    }
+
+    /// A page of memories as they were, newest first.
+    pub async fn list_as_of(
+        &self,
+        request: ListRequest,
+        target: RestoreTarget,
+    ) -> Result<(ListPage, AsOf), ServiceError> {
+        let as_of = self.as_of(target).await?;
+        let view = self.past(as_of.seq).await?;
+        Ok((self.list_in(&view, request).await?, as_of))
+    }
+
+    /// A search of the store as it was (semantic search exact, without the ANN index).
+    pub async fn search_as_of(
+        &self,
+        request: SearchRequest,
+        target: RestoreTarget,
+    ) -> Result<(Vec<Hit>, AsOf), ServiceError> {
+        let as_of = self.as_of(target).await?;
+        let view = self.past(as_of.seq).await?;
+        Ok((self.search_in(&view, request).await?, as_of))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RestoreTarget;
+
+    #[test]
+    fn as_of_reads_sequence_numbers_and_times() {
+        assert!(matches!(RestoreTarget::parse_as_of("42"), Ok(RestoreTarget::Seq(42))));
+        assert!(matches!(RestoreTarget::parse_as_of(" seq:7 "), Ok(RestoreTarget::Seq(7))));
+        assert!(matches!(RestoreTarget::parse_as_of("0"), Ok(RestoreTarget::Seq(0))));
+        assert!(matches!(RestoreTarget::parse_as_of("2026-01-31T12:00:00Z"), Ok(RestoreTarget::At(_))));
+        assert!(matches!(RestoreTarget::parse_as_of("2026-01-31 12:00"), Ok(RestoreTarget::At(_))));
+        assert!(matches!(RestoreTarget::parse_as_of("yesterday"), Ok(RestoreTarget::At(_))));
+        for bad in ["", "seq:", "seq:x", "-3", "99999999999999999999999", "the day the music died"] {
+            assert!(RestoreTarget::parse_as_of(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}
