@@ -7,9 +7,11 @@ use crate::embed::MODEL_NAME;
 use crate::service::{Memory, Service, ServiceError, StoreRequest};
 use mms_log::{Actor, ContentHash, Interface, Timestamp};
 use mms_projections::{DIMENSIONS, OriginalRow};
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::Path;
+use utoipa::ToSchema;
 
 /// Cosine similarity at or above which a stored vector is taken as the same model's vector of the content.
 pub const SAME_MODEL_SIMILARITY: f64 = 0.99;
@@ -19,7 +21,7 @@ pub const MODEL_SAMPLE: usize = 32;
 const EXPORT_CHUNK: usize = 500;
 
 /// The format of an export.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize, ToSchema, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExportFormat {
     /// One memory object per line (this service's shape, with the ISO times).
@@ -30,7 +32,7 @@ pub enum ExportFormat {
 }
 
 /// What an import did. `imported + duplicates + skipped_deleted + skipped_empty == total`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, ToSchema, JsonSchema)]
 pub struct ImportReport {
     pub imported: usize,
     /// Already stored (same content hash), or twice in the input.

@@ -397,6 +397,30 @@ pub struct ListResult {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub struct ImportArgs {
+    /// The memories: JSON lines (one memory object per line, as memory_export or `export` writes them) or the
+    /// original service's export document ({"export_metadata": ..., "memories": [...]}). Times are kept;
+    /// memories already stored (same content hash) are skipped.
+    pub data: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExportArgs {
+    /// jsonl (one memory per line, the default) or original (the original service's exporter document).
+    #[serde(default)]
+    pub format: crate::portability::ExportFormat,
+    /// The largest export returned, in characters (default 1,000,000); a larger store is refused with a
+    /// message: export it with the CLI (`export`) or GET /api/export instead.
+    pub max_chars: Option<usize>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ExportResult {
+    pub memories: usize,
+    pub data: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub struct RedactArgs {
     /// The memory's content hash.
     pub content_hash: String,
@@ -786,6 +810,41 @@ impl McpServer {
                 })
                 .collect(),
         }))
+    }
+
+    /// Import memories given as JSON lines or as the original service's export document (for a move from
+    /// another store or from the original service; its sqlite_vec.db is imported by the CLI's `import`).
+    #[tool(annotations(title = "Import memories", read_only_hint = false, destructive_hint = false))]
+    async fn memory_import(
+        &self,
+        Parameters(args): Parameters<ImportArgs>,
+    ) -> Result<Json<crate::portability::ImportReport>, String> {
+        let requests = crate::portability::parse_json(&args.data).map_err(failure)?;
+        let report = crate::portability::import_requests(&self.service, requests, |_, _| {}).await.map_err(failure)?;
+        Ok(Json(report))
+    }
+
+    /// Every memory, newest first, as JSON lines or as the original service's export document, to move a store
+    /// or feed it to another tool.
+    #[tool(annotations(title = "Export memories", read_only_hint = true))]
+    async fn memory_export(&self, Parameters(args): Parameters<ExportArgs>) -> Result<Json<ExportResult>, String> {
+        let limit = args.max_chars.unwrap_or(1_000_000);
+        let context = crate::portability::ExportContext::here(std::path::Path::new(""));
+        let mut export =
+            crate::portability::Export::start(&self.service, args.format, context).await.map_err(failure)?;
+        let mut data = Vec::new();
+        while let Some(chunk) = export.next_chunk(&self.service).await.map_err(failure)? {
+            data.extend_from_slice(&chunk);
+            if data.len() > limit {
+                return Err(format!(
+                    "the export of {} memories is larger than max_chars ({limit}): raise it, or export with the CLI \
+                     (`mcp-memory-service export`) or GET /api/export",
+                    export.total()
+                ));
+            }
+        }
+        let data = String::from_utf8(data).map_err(|_| "the export is not UTF-8; see the server log".to_string())?;
+        Ok(Json(ExportResult { memories: export.written(), data }))
     }
 
     /// Forget a memory for real (for secrets or personal data stored by mistake): its content, tags, type,

@@ -100,7 +100,7 @@ async def main():
             tools = {tool.name: tool for tool in (await session.list_tools()).tools}
             expected = {"memory_store", "memory_search", "memory_list", "memory_update", "memory_delete",
                         "memory_history", "memory_stats", "memory_health", "memory_store_session", "memory_log", "memory_backup", "memory_restore",
-                        "memory_redact"}
+                        "memory_redact", "memory_import", "memory_export"}
             check(expected <= set(tools), f"tools listed: {sorted(tools)}")
             check(tools["memory_search"].annotations.read_only_hint is True, "search is read-only")
             check(tools["memory_delete"].annotations.destructive_hint is True, "delete is destructive")
@@ -425,6 +425,23 @@ async def sessions_log_and_bounds(session):
     check(structured(await session.call_tool("memory_search", {"query": "A memory the restore takes away",
                                                                "mode": "exact"}))["count"] == 0, "it is gone")
     check("either" in error_text(await session.call_tool("memory_restore", {})), "a restore needs a target")
+
+    exported = structured(await session.call_tool("memory_export", {"format": "original"}))
+    document = json.loads(exported["data"])
+    check(exported["memories"] == len(document["memories"]) > 0 and "export_metadata" in document,
+          f"memory_export writes the original's document: {exported['memories']}")
+    lines = structured(await session.call_tool("memory_export", {}))
+    check(len(lines["data"].splitlines()) == lines["memories"], "memory_export writes JSON lines by default")
+    check("max_chars" in error_text(await session.call_tool("memory_export", {"max_chars": 10})),
+          "a too large export is refused with a way out")
+    again = structured(await session.call_tool("memory_import", {"data": exported["data"]}))
+    check(again["imported"] == 0 and again["duplicates"] == again["total"] == exported["memories"],
+          f"memory_import of the same memories skips them all: {again}")
+    fresh = structured(await session.call_tool("memory_import", {
+        "data": json.dumps({"content": "Imported through MCP", "tags": ["imported"], "created_at": 1700000000.5})}))
+    check(fresh["imported"] == 1, f"memory_import stores new memories: {fresh}")
+    check("neither" in error_text(await session.call_tool("memory_import", {"data": "not json"})),
+          "memory_import refuses what it cannot read")
 
     secret = "The staging database password is hunter2-redact-me"
     stored = structured(await session.call_tool("memory_store", {"content": secret, "tags": ["credentials"]}))
