@@ -3,10 +3,7 @@
 //! moment stands for the last event committed at or before it. Checked with proptest through the library
 //! and the real model; then the CLI, HTTP (400 for an unreadable `as_of`) and MCP (Python SDK) surfaces.
 
-use crate::support::{DataDir, Server, test_python};
-use clap::Parser;
-use mcp_memory_service::app::Store;
-use mcp_memory_service::config::Config;
+use crate::support::{DataDir, Op, Server, op, run_python_client};
 use mcp_memory_service::service::{
     Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service, ServiceError, StoreRequest,
     UpdateRequest,
@@ -16,26 +13,6 @@ use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-
-#[derive(Clone, Debug)]
-enum Op {
-    Store(u8),
-    Tag(u8, u8),
-    Delete(u8),
-    Undelete(u8),
-    /// Restore to the point recorded this many operations ago (modulo the points there are).
-    Restore(u8),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (0u8..6).prop_map(Op::Store),
-        2 => (0u8..6, 0u8..3).prop_map(|(m, t)| Op::Tag(m, t)),
-        2 => (0u8..6).prop_map(Op::Delete),
-        1 => (0u8..6).prop_map(Op::Undelete),
-        1 => any::<u8>().prop_map(Op::Restore),
-    ]
-}
 
 fn content(memory: u8) -> String {
     let topics = ["databases and indexes", "cooking pasta", "mountain hiking", "tax returns", "jazz piano", "rust"];
@@ -168,14 +145,10 @@ proptest! {
 
     #[test]
     fn as_of_answers_what_the_store_answered_then(
-        ops in prop::collection::vec(op(), 6..24),
+        ops in prop::collection::vec(op(4), 6..24),
         checks in prop::collection::vec(any::<u8>(), 4),
     ) {
-        let data = DataDir::new();
-        let base = data.path().to_string_lossy().into_owned();
-        let config = Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-        let store = Store::open(&config, false).expect("open the store");
+        let (_data, runtime, store) = crate::support::fresh_store();
         let result = runtime.block_on(run(&store.service, &ops, &checks));
         store.close();
         result?;
@@ -299,15 +272,5 @@ async fn http_answers_as_of_and_refuses_unreadable_points() {
 #[test]
 fn the_python_sdk_asks_as_of_over_stdio() {
     let data = DataDir::new();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/as_of_client.py");
-    let output = std::process::Command::new(test_python())
-        .arg(script)
-        .args([env!("CARGO_BIN_EXE_mcp-memory-service"), &data.path().to_string_lossy()])
-        .env("MCP_EMBEDDING_THREADS", "1")
-        .output()
-        .expect("run the Python MCP client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the MCP client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    run_python_client("as_of_client.py", &[env!("CARGO_BIN_EXE_mcp-memory-service"), &data.path().to_string_lossy()]);
 }

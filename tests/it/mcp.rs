@@ -8,17 +8,7 @@ use std::process::Command;
 
 /// Runs the Python client with `args` and asserts that every check passed.
 fn python_client(args: &[&str]) {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/mcp_client.py");
-    let output = Command::new(python())
-        .arg(script)
-        .args(args)
-        .env("MCP_EMBEDDING_THREADS", "1")
-        .output()
-        .expect("run the Python MCP client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the MCP client failed:\n{stdout}\n{stderr}");
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    crate::support::run_python_client("mcp_client.py", args);
 }
 
 #[test]

@@ -341,3 +341,53 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs one of the Python clients in `tests/it/python` with `args` and checks it reported no failure.
+pub(crate) fn run_python_client(script: &str, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/python").join(script);
+    let output = Command::new(test_python())
+        .arg(script)
+        .args(args)
+        .env("MCP_EMBEDDING_THREADS", "1")
+        .output()
+        .expect("run the Python MCP client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the MCP client failed:\n{stdout}\n{stderr}");
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+}
+
+/// A random operation on one of six memories, for the property tests of restore and time travel.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    Store(u8),
+    Tag(u8, u8),
+    Delete(u8),
+    Undelete(u8),
+    /// Restore to the point recorded this many operations ago (modulo the points there are).
+    Restore(u8),
+}
+
+/// Operations with stores `stores` times as likely as an undelete or a restore.
+pub(crate) fn op(stores: u32) -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        stores => (0u8..6).prop_map(Op::Store),
+        2 => (0u8..6, 0u8..3).prop_map(|(m, t)| Op::Tag(m, t)),
+        2 => (0u8..6).prop_map(Op::Delete),
+        1 => (0u8..6).prop_map(Op::Undelete),
+        1 => any::<u8>().prop_map(Op::Restore),
+    ]
+}
+
+/// A store opened in-process in a fresh data directory, with a runtime to drive it (library-level tests).
+pub(crate) fn fresh_store() -> (DataDir, tokio::runtime::Runtime, mcp_memory_service::app::Store) {
+    use clap::Parser;
+    let data = DataDir::new();
+    let base = data.path().to_string_lossy().into_owned();
+    let config = mcp_memory_service::config::Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    let store = mcp_memory_service::app::Store::open(&config, false).expect("open the store");
+    (data, runtime, store)
+}
