@@ -15,11 +15,9 @@ use std::sync::RwLock;
 use usearch::{Index, IndexOptions, MetricKind, ScalarKind};
 
 const NAME: &str = "usearch";
-/// usearch gives each concurrent add or search a per-thread context from a fixed pool; searches run in
-/// parallel under the read lock, so the pool is sized for many concurrent requests, not for the cores.
+/// usearch gives each concurrent search a per-thread context from a fixed pool; searches run in parallel
+/// under the read lock, so the pool is sized for many concurrent requests, not for the cores.
 const THREAD_SLOTS: usize = 64;
-/// Below this many consecutive stores in a batch, inserting on one thread is cheaper than spawning.
-const PARALLEL_RUN: usize = 256;
 const KEYS_MAGIC: &[u8; 8] = b"MMSANN01";
 
 /// Tuning of the HNSW graph.
@@ -215,32 +213,10 @@ fn insert_run(state: &mut State, run: &mut Vec<(u64, ContentHash, &[f32])>) -> R
         let grown = needed.max(state.index.capacity() * 2).max(1024);
         state.index.reserve_capacity_and_threads(grown, THREAD_SLOTS).map_err(ann_error)?;
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()).min(THREAD_SLOTS);
-    if run.len() >= PARALLEL_RUN && cores > 1 {
-        let index = &state.index;
-        let chunk = run.len().div_ceil(cores);
-        let results: Vec<Result<(), ProjectionError>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = run
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        for (key, _, vector) in part {
-                            index.add(*key, vector).map_err(ann_error)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().unwrap_or_else(|_| Err(ann_error("an insert thread panicked"))))
-                .collect()
-        });
-        results.into_iter().collect::<Result<(), _>>()?;
-    } else {
-        for (key, _, vector) in run.iter() {
-            state.index.add(*key, vector).map_err(ann_error)?;
-        }
+    // One thread: usearch's concurrent add() can leave a node stored but unreachable by search (USearch
+    // issue #735, unfixed in 2.x); a memory the index cannot find is worse than a slower rebuild.
+    for (key, _, vector) in run.iter() {
+        state.index.add(*key, vector).map_err(ann_error)?;
     }
     for (key, hash, _) in run.drain(..) {
         state.keys.insert(hash, key);
@@ -272,8 +248,7 @@ impl Projection for std::sync::Arc<AnnIndex> {
 }
 
 impl AnnIndex {
-    /// Applies events in log order (see [`Projection::apply`]). Consecutive stores are inserted together,
-    /// on every core when there are many of them (a rebuild).
+    /// Applies events in log order (see [`Projection::apply`]). Consecutive stores are inserted together.
     pub fn apply(&self, batch: &[Applied<'_>]) -> Result<(), ProjectionError> {
         let mut guard = self.state.write().map_err(|_| ann_error("index lock poisoned"))?;
         let state = &mut *guard;

@@ -1,6 +1,6 @@
 //! The ANN index against exact search: recall@10 within budget, every stored vector findable, deletes
-//! honoured, and a saved index reloads to the same answers. Thousands of stores arrive in one batch, so
-//! the parallel insertion path runs.
+//! honoured, and a saved index reloads to the same answers. Thousands of stores arrive in one batch, as in
+//! a rebuild.
 
 use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
 use mms_projections::{AnnIndex, AnnOptions, Applied, DIMENSIONS};
