@@ -152,7 +152,7 @@ impl Projector {
             projection.reset()?;
         }
         self.applied.reset(Seq::ZERO);
-        // Large batches let the ANN index insert on every core and sqlite commit less often.
+        // Large batches let sqlite commit less often and the ANN index insert whole runs.
         let live_batch = self.batch_size;
         self.batch_size = live_batch.max(4096);
         let reached = self.catch_up(progress);
