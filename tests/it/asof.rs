@@ -3,12 +3,10 @@
 //! moment stands for the last event committed at or before it. Checked with proptest through the library
 //! and the real model; then the CLI, HTTP (400 for an unreadable `as_of`) and MCP (Python SDK) surfaces.
 
-use crate::support::{DataDir, Op, Server, op, run_python_client};
+use crate::support::{DataDir, Op, Server, apply_op, op, run_python_client};
 use mcp_memory_service::service::{
-    Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service, ServiceError, StoreRequest,
-    UpdateRequest,
+    Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service, ServiceError,
 };
-use mms_log::{Actor, Interface};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -79,27 +77,10 @@ async fn past(service: &Service, target: RestoreTarget) -> (Answers, u64) {
 }
 
 async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCaseError> {
-    let actor = || Actor::new(Interface::Cli, Some("proptest".into()));
     // What the store answered right after each event, recorded as it happened.
     let mut points: Vec<(u64, Answers)> = vec![(0, live(service).await)];
     for op in ops {
-        let result: Result<(), ServiceError> = match op {
-            Op::Store(m) => service
-                .store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor())
-                .await
-                .map(|_| ()),
-            Op::Tag(m, t) => {
-                let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
-                let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
-                service.update(&hash(*m), request, actor()).await.map(|_| ())
-            }
-            Op::Delete(m) => service.delete(&hash(*m), None, actor()).await,
-            Op::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
-            Op::Restore(back) => {
-                let (seq, _) = &points[points.len() - 1 - (*back as usize % points.len())];
-                service.restore(RestoreTarget::Seq(*seq), false, actor()).await.map(|_| ())
-            }
-        };
+        let result = apply_op(service, op, content, &points).await;
         if result.is_ok() {
             // A restore appends several events at once: the store is recorded after its last one only.
             points.push((service.log().last_seq().0, live(service).await));

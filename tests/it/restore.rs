@@ -3,10 +3,8 @@
 //! event before the restore undoes it. Checked with proptest through the library and the real model;
 //! then the CLI, HTTP and MCP surfaces, preview first, and bad targets (400 over HTTP).
 
-use crate::support::{DataDir, Op, Server, op};
-use mcp_memory_service::service::{
-    ListRequest, Memory, RestoreTarget, Service, ServiceError, StoreRequest, UpdateRequest,
-};
+use crate::support::{DataDir, Op, Server, apply_op, op};
+use mcp_memory_service::service::{ListRequest, Memory, RestoreTarget, Service};
 use mms_log::{Actor, Interface};
 use proptest::prelude::*;
 use reqwest::StatusCode;
@@ -15,10 +13,6 @@ use std::collections::BTreeMap;
 
 fn content(memory: u8) -> String {
     format!("Restorable memory number {memory}, about topic {}", memory * 7)
-}
-
-fn hash(memory: u8) -> String {
-    crate::support::content_hash(&content(memory))
 }
 
 /// Every live memory, by hash.
@@ -37,23 +31,7 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
     // The store right after each event, recorded as it happened.
     let mut points: Vec<(u64, BTreeMap<String, serde_json::Value>)> = vec![(0, BTreeMap::new())];
     for op in ops {
-        let result: Result<(), ServiceError> = match op {
-            Op::Store(m) => service
-                .store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor())
-                .await
-                .map(|_| ()),
-            Op::Tag(m, t) => {
-                let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
-                let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
-                service.update(&hash(*m), request, actor()).await.map(|_| ())
-            }
-            Op::Delete(m) => service.delete(&hash(*m), None, actor()).await,
-            Op::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
-            Op::Restore(back) => {
-                let (seq, _) = points[points.len() - 1 - (*back as usize % points.len())];
-                service.restore(RestoreTarget::Seq(seq), false, actor()).await.map(|_| ())
-            }
-        };
+        let result = apply_op(service, op, content, &points).await;
         if result.is_ok() {
             points.push((service.log().last_seq().0, state(service).await));
         }

@@ -368,6 +368,35 @@ pub(crate) enum Op {
     Restore(u8),
 }
 
+/// Applies one operation through the service, on the memory whose content `content` gives; a restore goes
+/// back to one of the recorded `points` (sequence numbers first), counted from the newest.
+pub(crate) async fn apply_op<T>(
+    service: &mcp_memory_service::service::Service,
+    op: &Op,
+    content: impl Fn(u8) -> String,
+    points: &[(u64, T)],
+) -> Result<(), mcp_memory_service::service::ServiceError> {
+    use mcp_memory_service::service::{RestoreTarget, StoreRequest, UpdateRequest};
+    let actor = || mms_log::Actor::new(mms_log::Interface::Cli, Some("proptest".into()));
+    let hash = |m: u8| content_hash(&content(m));
+    match op {
+        Op::Store(m) => {
+            service.store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor()).await.map(|_| ())
+        }
+        Op::Tag(m, t) => {
+            let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
+            let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
+            service.update(&hash(*m), request, actor()).await.map(|_| ())
+        }
+        Op::Delete(m) => service.delete(&hash(*m), None, actor()).await,
+        Op::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
+        Op::Restore(back) => {
+            let (seq, _) = &points[points.len() - 1 - (*back as usize % points.len())];
+            service.restore(RestoreTarget::Seq(*seq), false, actor()).await.map(|_| ())
+        }
+    }
+}
+
 /// Operations with stores `stores` times as likely as an undelete or a restore.
 pub(crate) fn op(stores: u32) -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
