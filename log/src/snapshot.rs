@@ -53,6 +53,30 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     Ok(from.len()?)
 }
 
+/// Copies every row of the events, their indexes, the heads, the embedding cache and the redactions (a log
+/// written before redaction existed has none); returns the number of events.
+fn copy_log_tables(source: &redb::ReadTransaction, target: &redb::WriteTransaction) -> Result<u64, redb::Error> {
+    let events = copy_table(source, target, EVENTS)?;
+    copy_table(source, target, EVENT_IDS)?;
+    copy_table(source, target, BY_MEMORY)?;
+    copy_table(source, target, HEADS)?;
+    copy_table(source, target, VECTORS)?;
+    match copy_table(source, target, REDACTIONS) {
+        Err(redb::Error::TableDoesNotExist(_)) => {}
+        other => {
+            other?;
+        }
+    }
+    Ok(events)
+}
+
+/// Copies the meta table, except a pending scrub: a copy is a fresh file, with no erased bytes to scrub.
+fn copy_meta(source: &redb::ReadTransaction, target: &redb::WriteTransaction) -> Result<(), redb::Error> {
+    copy_table(source, target, META)?;
+    target.open_table(META)?.remove(SCRUB_PENDING)?;
+    Ok(())
+}
+
 impl Log {
     /// Writes a consistent copy of the log to `dest` (which must not exist): everything committed when
     /// the copy starts, nothing after. Appends go on meanwhile. The file appears under its name only once
@@ -103,22 +127,8 @@ pub(crate) fn copy_database(db: &Database, path: &Path) -> Result<SnapshotInfo, 
     let target = Database::create(path).map_err(|e| write(e.into()))?;
     let source = db.begin_read().map_err(ReadError::from)?;
     let txn = target.begin_write().map_err(|e| write(e.into()))?;
-    let events = copy_table(&source, &txn, EVENTS).map_err(write)?;
-    copy_table(&source, &txn, EVENT_IDS).map_err(write)?;
-    copy_table(&source, &txn, BY_MEMORY).map_err(write)?;
-    copy_table(&source, &txn, HEADS).map_err(write)?;
-    copy_table(&source, &txn, VECTORS).map_err(write)?;
-    copy_table(&source, &txn, META).map_err(write)?;
-    match copy_table(&source, &txn, REDACTIONS) {
-        // Logs written before redaction existed have no such table.
-        Err(redb::Error::TableDoesNotExist(_)) => {}
-        other => {
-            other.map_err(write)?;
-        }
-    }
-    txn.open_table(META)
-        .and_then(|mut meta| meta.remove(SCRUB_PENDING).map(|_| ()).map_err(Into::into))
-        .map_err(|e| write(e.into()))?;
+    let events = copy_log_tables(&source, &txn).map_err(write)?;
+    copy_meta(&source, &txn).map_err(write)?;
     txn.commit().map_err(|e| write(e.into()))?;
     summarise(&source, events)
 }
@@ -175,10 +185,7 @@ fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<SnapshotInfo, Sn
                 }
             }
         }
-        copy_table(&source, &txn, META).map_err(write)?;
-        txn.open_table(META)
-            .and_then(|mut meta| meta.remove(SCRUB_PENDING).map(|_| ()).map_err(Into::into))
-            .map_err(|e| write(e.into()))?;
+        copy_meta(&source, &txn).map_err(write)?;
         let mut to = txn.open_table(REDACTIONS).map_err(|e| write(e.into()))?;
         match source.open_table(REDACTIONS) {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -225,17 +232,7 @@ pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, Snapsho
             }
             _ => {}
         }
-        copy_table(&source, &txn, EVENTS).map_err(write)?;
-        copy_table(&source, &txn, EVENT_IDS).map_err(write)?;
-        copy_table(&source, &txn, BY_MEMORY).map_err(write)?;
-        copy_table(&source, &txn, HEADS).map_err(write)?;
-        copy_table(&source, &txn, VECTORS).map_err(write)?;
-        match copy_table(&source, &txn, REDACTIONS) {
-            Err(redb::Error::TableDoesNotExist(_)) => {}
-            other => {
-                other.map_err(write)?;
-            }
-        }
+        copy_log_tables(&source, &txn).map_err(write)?;
         let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
         let last = table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value());
         Seq(last)
