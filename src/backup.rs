@@ -603,6 +603,41 @@ impl Backups {
         erase_redactions(&self.log, &self.dir)
     }
 
+    /// The target of a restore, named one of three ways: an event, a moment, or a backup of the directory by
+    /// file name (then copied aside and checked; keep the copy until the restore is done). Whatever is wrong
+    /// with the request or the backup is `Invalid`, with a message that says what.
+    pub async fn restore_target(
+        self: &std::sync::Arc<Self>,
+        seq: Option<u64>,
+        time: Option<String>,
+        backup: Option<String>,
+    ) -> Result<(crate::service::RestoreTarget, Option<CheckedCopy>), crate::service::ServiceError> {
+        let Some(name) = backup else {
+            return Ok((crate::service::RestoreTarget::parse(seq, time.as_deref())?, None));
+        };
+        let backups = self.clone();
+        tokio::task::spawn_blocking(move || restore_target(&backups.path_of(&name)?, seq, time.as_deref()))
+            .await?
+            .map(|(target, copy)| (target, Some(copy)))
+            .map_err(|error| crate::service::ServiceError::Invalid(format!("{error:#}")))
+    }
+
+    /// Redacts a memory (`Service::redact`), then erases it from the backups at once. The redaction stands
+    /// even when the backups cannot be rewritten now (the second result says why; the schedule retries):
+    /// returns it with the names of the backups rewritten.
+    pub async fn redact(
+        self: &std::sync::Arc<Self>,
+        service: &crate::service::Service,
+        hash: &str,
+        reason: Option<String>,
+        actor: mms_log::Actor,
+    ) -> Result<(crate::service::Redaction, anyhow::Result<Vec<String>>), crate::service::ServiceError> {
+        let redaction = service.redact(hash, reason, actor).await?;
+        let backups = self.clone();
+        let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions()).await?;
+        Ok((redaction, scrubbed.map(|files| files.into_iter().map(|s| s.filename).collect())))
+    }
+
     /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
     /// something was written since (an unchanged log is not backed up again).
     fn due(&self) -> bool {

@@ -520,19 +520,6 @@ pub(crate) async fn restore(
             u64::try_from(seq).map_err(|_| ApiError::bad_request(format!("to_seq must be 0 or more, got {seq}")))
         })
         .transpose()?;
-    let (target, _copy) = match body.backup {
-        Some(name) => {
-            let backups = state.backups.clone();
-            let time = body.to_time.clone();
-            tokio::task::spawn_blocking(move || {
-                crate::backup::restore_target(&backups.path_of(&name)?, to_seq, time.as_deref())
-            })
-            .await
-            .map_err(crate::service::ServiceError::from)?
-            .map(|(target, copy)| (target, Some(copy)))
-            .map_err(|error| ApiError::bad_request(format!("{error:#}")))?
-        }
-        None => (crate::service::RestoreTarget::parse(to_seq, body.to_time.as_deref()).map_err(logical)?, None),
-    };
+    let (target, _copy) = state.backups.restore_target(to_seq, body.to_time, body.backup).await.map_err(logical)?;
     Ok(Json(state.service.restore(target, body.dry_run, actor(&principal, &headers)).await.map_err(logical)?))
 }

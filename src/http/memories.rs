@@ -385,13 +385,12 @@ pub(crate) async fn redact(
     Body(body): Body<RedactBody>,
 ) -> Result<Json<RedactAnswer>, ApiError> {
     let hash = hash_of(&content_hash)?;
-    let redaction =
-        state.service.redact(&hash, body.reason, actor(&principal, &headers)).await.map_err(memory_not_found)?;
-    let backups = state.backups.clone();
-    let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions())
+    let (redaction, scrubbed) = state
+        .backups
+        .redact(&state.service, &hash, body.reason, actor(&principal, &headers))
         .await
-        .map_err(ServiceError::from)?
-        .map_err(|error| {
+        .map_err(memory_not_found)?;
+    let backups_scrubbed = scrubbed.map_err(|error| {
         // The redaction itself is done; the schedule retries the backups at its next check.
         tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
         ServiceError::Internal(
@@ -399,12 +398,7 @@ pub(crate) async fn redact(
                 .into(),
         )
     })?;
-    Ok(Json(RedactAnswer {
-        success: true,
-        message: format!("Memory {hash} redacted"),
-        redaction,
-        backups_scrubbed: scrubbed.into_iter().map(|s| s.filename).collect(),
-    }))
+    Ok(Json(RedactAnswer { success: true, message: format!("Memory {hash} redacted"), redaction, backups_scrubbed }))
 }
 
 /// The whole event log (or from `since` on) as JSON lines, oldest first, for audit tools.

@@ -857,18 +857,15 @@ impl McpServer {
                 "a redaction cannot be undone: call again with confirm: true (memory_delete can be undone)".into()
             );
         }
-        let redaction = self.service.redact(&args.content_hash, args.reason, actor()).await.map_err(failure)?;
-        let backups = self.backups.clone();
-        let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions())
-            .await
-            .map_err(|_| "the backup task failed; see the server log".to_string())?
-            .map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
+        let (redaction, scrubbed) =
+            self.backups.redact(&self.service, &args.content_hash, args.reason, actor()).await.map_err(failure)?;
+        let backups_scrubbed = scrubbed.map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
         Ok(Json(RedactResult {
             success: true,
             content_hash: redaction.content_hash,
             seq: redaction.seq,
             events_erased: redaction.events_erased,
-            backups_scrubbed: scrubbed.into_iter().map(|s| s.filename).collect(),
+            backups_scrubbed,
         }))
     }
 
@@ -910,22 +907,8 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<RestoreArgs>,
     ) -> Result<Json<RestoreToolResult>, String> {
-        let (target, _copy) = match args.backup {
-            Some(name) => {
-                let backups = self.backups.clone();
-                let (seq, time) = (args.to_seq, args.to_time.clone());
-                tokio::task::spawn_blocking(move || {
-                    crate::backup::restore_target(&backups.path_of(&name)?, seq, time.as_deref())
-                })
-                .await
-                .map_err(|_| "the restore task failed; see the server log".to_string())?
-                .map(|(target, copy)| (target, Some(copy)))
-                .map_err(|error| format!("{error:#}"))?
-            }
-            None => {
-                (crate::service::RestoreTarget::parse(args.to_seq, args.to_time.as_deref()).map_err(failure)?, None)
-            }
-        };
+        let (target, _copy) =
+            self.backups.restore_target(args.to_seq, args.to_time, args.backup).await.map_err(failure)?;
         let plan = self.service.restore(target, !args.apply, actor()).await.map_err(failure)?;
         Ok(Json(RestoreToolResult { summary: plan.summary(), plan: serde_json::to_value(&plan).unwrap_or_default() }))
     }
