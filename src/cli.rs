@@ -271,7 +271,7 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
             Ok(())
         }
         Command::Import { file } => import(service, file, out).await,
-        Command::Export { .. } => unreachable!("export writes its own file"),
+        Command::Export { .. } | Command::Keygen => unreachable!("dispatched in main: they open no store"),
     }
 }
 
@@ -472,4 +472,17 @@ pub async fn export(config: &Config, file: &std::path::Path, format: ExportForma
     drop(writer);
     tokio::task::block_in_place(|| store.close());
     Ok(export.written())
+}
+
+/// `keygen`: a new RSA pair for OAuth and a random API key, as `.env` lines (the PEM keys multi-line in
+/// double quotes, which the `.env` reader accepts).
+pub fn keygen(out: &mut dyn Write) -> anyhow::Result<()> {
+    let (private, public) = crate::oauth::generate_rsa_pair()?;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("cannot read the system's random source: {e}"))?;
+    writeln!(out, "# Made by `mcp-memory-service keygen`: paste into .env and keep it secret.")?;
+    writeln!(out, "MCP_API_KEY={}", hex::encode(key))?;
+    writeln!(out, "MCP_OAUTH_PRIVATE_KEY=\"{}\"", private.trim_end())?;
+    writeln!(out, "MCP_OAUTH_PUBLIC_KEY=\"{}\"", public.trim_end())?;
+    Ok(())
 }

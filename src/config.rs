@@ -107,7 +107,7 @@ pub struct BackupConfig {
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
     /// Start the HTTP server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the MCP server over stdio (for Claude Desktop, Claude Code, Cursor...).
     Mcp,
     /// Store a memory.
@@ -173,6 +173,9 @@ pub enum Command {
         #[command(subcommand)]
         action: Option<BackupAction>,
     },
+    /// Print a new RSA key pair for OAuth (MCP_OAUTH_PRIVATE_KEY / MCP_OAUTH_PUBLIC_KEY) and a random API key
+    /// (MCP_API_KEY), as lines to paste into `.env`.
+    Keygen,
     /// Export every memory, newest first: as JSON lines, or in the original service's exporter format.
     Export {
         /// File to write; `-` for standard output.
@@ -260,6 +263,48 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, env = "MCP_SSL_KEY_FILE")]
     pub ssl_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub oauth: OAuthArgs,
+}
+
+/// OAuth 2.1 (the original's MCP_OAUTH_* variables): discovery, dynamic client registration, authorization
+/// codes with PKCE, tokens as signed JWTs.
+#[derive(Clone, Debug, Args)]
+pub struct OAuthArgs {
+    /// Serve OAuth 2.1 and accept its access tokens (besides the API key).
+    #[arg(long = "oauth-enabled", env = "MCP_OAUTH_ENABLED", default_value = "false", value_parser = parse_flag)]
+    pub enabled: bool,
+    /// The issuer: the server's public base URL (default: http(s)://<host, localhost for 0.0.0.0>:<port>).
+    #[arg(long = "oauth-issuer", env = "MCP_OAUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// RS256 signing key, PKCS#8 or PKCS#1 PEM (with MCP_OAUTH_PUBLIC_KEY); see `keygen`.
+    #[arg(long = "oauth-private-key", env = "MCP_OAUTH_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<Secret>,
+    /// RS256 verification key, PEM.
+    #[arg(long = "oauth-public-key", env = "MCP_OAUTH_PUBLIC_KEY")]
+    pub public_key: Option<String>,
+    /// The private key from a file instead.
+    #[arg(long = "oauth-private-key-path", env = "MCP_OAUTH_PRIVATE_KEY_PATH")]
+    pub private_key_path: Option<PathBuf>,
+    /// The public key from a file instead.
+    #[arg(long = "oauth-public-key-path", env = "MCP_OAUTH_PUBLIC_KEY_PATH")]
+    pub public_key_path: Option<PathBuf>,
+    /// HS256 secret, used when no RSA pair is configured. Without either, an RSA key is made once and kept
+    /// in <base>/oauth.
+    #[arg(long = "oauth-secret-key", env = "MCP_OAUTH_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    /// Lifetime of access tokens, in minutes (1 to 1440).
+    #[arg(long = "oauth-access-token-expire-minutes", env = "MCP_OAUTH_ACCESS_TOKEN_EXPIRE_MINUTES", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub access_token_minutes: u64,
+    /// Lifetime of authorization codes, in minutes (1 to 60).
+    #[arg(long = "oauth-authorization-code-expire-minutes", env = "MCP_OAUTH_AUTHORIZATION_CODE_EXPIRE_MINUTES", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub code_minutes: u64,
+    /// Lifetime of refresh tokens (issued with the offline_access scope), in days.
+    #[arg(long = "oauth-refresh-token-expire-days", env = "MCP_OAUTH_REFRESH_TOKEN_EXPIRE_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=365))]
+    pub refresh_days: u64,
+    /// When set, POST /oauth/register needs `Authorization: Bearer <this key>` (or the API key).
+    #[arg(long = "dcr-registration-key", env = "MCP_DCR_REGISTRATION_KEY", hide_env_values = true)]
+    pub registration_key: Option<Secret>,
 }
 
 /// A secret from the configuration: compared in constant time, never printed.
@@ -267,6 +312,11 @@ pub struct ServeArgs {
 pub struct Secret(String);
 
 impl Secret {
+    /// The secret itself, for the few places that must use it (a PEM key to parse).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `candidate` is the secret, in time independent of where they differ.
     pub fn matches(&self, candidate: &str) -> bool {
         use sha2::{Digest, Sha256};

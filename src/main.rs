@@ -25,6 +25,10 @@ async fn main() -> std::process::ExitCode {
         Command::Export { file, format } => {
             cli::export(&config, file, *format).await.map(|n| eprintln!("exported {n} memories"))
         }
+        Command::Keygen => {
+            let mut stdout = std::io::stdout().lock();
+            cli::keygen(&mut stdout).and_then(|()| Ok(stdout.flush()?))
+        }
         _ => {
             let mut stdout = std::io::stdout().lock();
             let result = cli::run(&config, &mut stdout).await;

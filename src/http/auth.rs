@@ -1,11 +1,13 @@
-//! Authentication and scopes: the API key (Bearer, `X-API-Key` or `?api_key=`), compared in constant time,
-//! or anonymous access when allowed. Every route but the public ones needs a principal with the scope its
-//! method asks for: read for GET, write otherwise. Error bodies are the original's.
+//! Authentication and scopes: an OAuth access token (a JWT, when OAuth is on), the API key (Bearer,
+//! `X-API-Key` or `?api_key=`, compared in constant time), or anonymous access when allowed. Every route but
+//! the public ones needs a principal with the scope the route asks for (`required_scope`); on `/mcp` each
+//! tool call is checked again (`mcp::McpServer::call_tool`). Error bodies are the original's.
 
 use super::error::ApiError;
 use crate::config::Secret;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use crate::oauth::OAuth;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::json;
@@ -20,7 +22,7 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
@@ -36,18 +38,41 @@ pub(crate) struct Principal {
     pub(crate) scopes: Vec<Scope>,
 }
 
+impl Principal {
+    /// Whether the principal may do what needs `scope`: admin covers write, and write covers read.
+    pub(crate) fn allows(&self, scope: Scope) -> bool {
+        self.scopes.iter().any(|held| *held >= scope)
+    }
+}
+
+/// The scopes named in an OAuth scope string (offline_access and unknown names grant nothing here).
+fn scopes_of(scope: &str) -> Vec<Scope> {
+    scope
+        .split_whitespace()
+        .filter_map(|name| match name {
+            "read" => Some(Scope::Read),
+            "write" => Some(Scope::Write),
+            "admin" => Some(Scope::Admin),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The authentication settings.
-#[derive(Debug)]
 pub(crate) struct Auth {
     pub(crate) api_key: Option<Secret>,
     pub(crate) allow_anonymous: bool,
+    pub(crate) oauth: Option<Arc<OAuth>>,
 }
 
-/// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files.
+/// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files, and
+/// OAuth's own endpoints (mounted only when OAuth is on).
 fn is_public(path: &str) -> bool {
     matches!(path, "/" | "/api/health" | "/api/docs" | "/favicon.ico")
         || path.starts_with("/static/")
         || path.starts_with("/api/docs/")
+        || path.starts_with("/oauth/")
+        || path.starts_with("/.well-known/")
 }
 
 /// The credential a request carries: a Bearer token, an `X-API-Key` header or an `api_key` query parameter.
@@ -72,9 +97,16 @@ fn unauthorized(error: &str, description: &str) -> ApiError {
 }
 
 impl Auth {
-    /// The principal behind a request, or the original's 401.
+    /// The principal behind a request, or the original's 401. A credential is tried as an access token
+    /// first (when OAuth is on), then as the API key.
     fn principal(&self, headers: &HeaderMap, query: Option<&str>) -> Result<Principal, ApiError> {
-        match (credential(headers, query), &self.api_key) {
+        let given = credential(headers, query);
+        if let (Some(token), Some(oauth)) = (&given, &self.oauth)
+            && let Some(owner) = oauth.verify(token)
+        {
+            return Ok(Principal { client_id: owner.client_id, scopes: scopes_of(&owner.scope) });
+        }
+        match (given, &self.api_key) {
             (Some(given), Some(key)) if key.matches(&given) => {
                 Ok(Principal { client_id: "api_key".into(), scopes: vec![Scope::Read, Scope::Write, Scope::Admin] })
             }
@@ -85,6 +117,14 @@ impl Auth {
             (None, _) if self.allow_anonymous => {
                 Ok(Principal { client_id: "anonymous".into(), scopes: vec![Scope::Read, Scope::Write] })
             }
+            (None, key) if self.oauth.is_some() => Err(unauthorized(
+                "authorization_required",
+                if key.is_some() {
+                    "Authorization required. Provide valid OAuth Bearer token or API key."
+                } else {
+                    "Authorization required. Provide valid OAuth Bearer token."
+                },
+            )),
             (None, Some(_)) => {
                 Err(unauthorized("authorization_required", "Authorization required. Provide valid API key."))
             }
@@ -96,31 +136,53 @@ impl Auth {
     }
 }
 
-/// The scope a request needs: reading methods need read, every other method write, and a redaction (which
-/// nothing can undo) admin.
-fn required_scope(method: &Method, path: &str) -> Scope {
-    if path.ends_with("/redact") {
-        Scope::Admin
-    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        Scope::Read
-    } else {
-        Scope::Write
+/// The scope a route needs, by its pattern: a redaction (which nothing can undo) needs admin; searches,
+/// although POSTs, and `/mcp` (whose tool calls are checked one by one) need read; otherwise reading
+/// methods need read and the others write.
+fn required_scope(method: &Method, route: &str) -> Scope {
+    match route {
+        "/api/memories/{content_hash}/redact" => Scope::Admin,
+        "/mcp" | "/api/search" | "/api/search/by-tag" | "/api/search/by-time" => Scope::Read,
+        _ if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) => Scope::Read,
+        _ => Scope::Write,
     }
 }
 
-/// Middleware: lets public paths through, authenticates the rest and checks the scope.
+/// `WWW-Authenticate` for a refused request: with OAuth on it points at the resource's metadata (RFC 9728),
+/// so that a client can find the authorization server.
+fn challenge(oauth: Option<&OAuth>, route: &str, insufficient: Option<Scope>) -> HeaderValue {
+    let mut value = String::from("Bearer");
+    if let Some(oauth) = oauth {
+        let resource = if route == "/mcp" { "/mcp" } else { "" };
+        value.push_str(&format!(
+            " resource_metadata=\"{}/.well-known/oauth-protected-resource{resource}\"",
+            oauth.issuer
+        ));
+    }
+    if let Some(scope) = insufficient {
+        value.push_str(&format!(", error=\"insufficient_scope\", scope=\"{}\"", scope.name()));
+    }
+    HeaderValue::from_str(&value.replacen("Bearer,", "Bearer", 1)).unwrap_or(HeaderValue::from_static("Bearer"))
+}
+
+/// Middleware: lets public paths through, authenticates the rest and checks the route's scope.
 pub(crate) async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
     use axum::response::IntoResponse;
     if is_public(request.uri().path()) {
         return next.run(request).await;
     }
+    let route = request.extensions().get::<MatchedPath>().map_or_else(String::new, |m| m.as_str().to_string());
     let principal = match auth.principal(request.headers(), request.uri().query()) {
         Ok(principal) => principal,
-        Err(error) => return error.into_response(),
+        Err(error) => {
+            let mut response = error.into_response();
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(auth.oauth.as_deref(), &route, None));
+            return response;
+        }
     };
-    let needed = required_scope(request.method(), request.uri().path());
-    if !principal.scopes.contains(&needed) {
-        return ApiError::new(
+    let needed = required_scope(request.method(), &route);
+    if !principal.allows(needed) {
+        let mut response = ApiError::new(
             StatusCode::FORBIDDEN,
             json!({
                 "error": "insufficient_scope",
@@ -128,6 +190,8 @@ pub(crate) async fn authenticate(State(auth): State<Arc<Auth>>, mut request: Req
             }),
         )
         .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge(auth.oauth.as_deref(), &route, Some(needed)));
+        return response;
     }
     request.extensions_mut().insert(principal);
     next.run(request).await
@@ -139,7 +203,7 @@ mod tests {
     use axum::http::HeaderValue;
 
     fn auth(key: Option<&str>, anonymous: bool) -> Auth {
-        Auth { api_key: key.map(|k| k.parse().expect("a secret")), allow_anonymous: anonymous }
+        Auth { api_key: key.map(|k| k.parse().expect("a secret")), allow_anonymous: anonymous, oauth: None }
     }
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
@@ -188,6 +252,20 @@ mod tests {
         let closed = auth(None, false);
         let (_, body) = error_of(closed.principal(&HeaderMap::new(), None));
         assert!(body.contains("MCP_ALLOW_ANONYMOUS_ACCESS"), "{body}");
+    }
+
+    #[test]
+    fn routes_ask_for_their_scope_and_higher_scopes_cover_lower_ones() {
+        assert_eq!(required_scope(&Method::POST, "/api/memories/{content_hash}/redact"), Scope::Admin);
+        assert_eq!(required_scope(&Method::POST, "/api/search"), Scope::Read);
+        assert_eq!(required_scope(&Method::POST, "/mcp"), Scope::Read);
+        assert_eq!(required_scope(&Method::GET, "/api/memories"), Scope::Read);
+        assert_eq!(required_scope(&Method::POST, "/api/memories"), Scope::Write);
+        assert_eq!(required_scope(&Method::DELETE, "/api/memories/{content_hash}"), Scope::Write);
+        let writer = Principal { client_id: "c".into(), scopes: scopes_of("write offline_access bogus") };
+        assert!(writer.allows(Scope::Read) && writer.allows(Scope::Write) && !writer.allows(Scope::Admin));
+        let reader = Principal { client_id: "c".into(), scopes: scopes_of("read") };
+        assert!(reader.allows(Scope::Read) && !reader.allows(Scope::Write));
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! OpenAPI document with an offline Swagger UI, and the dashboard. Every route but the public ones goes
 //! through `auth::authenticate`; every request gets one log line without secrets.
 
-mod auth;
+pub(crate) mod auth;
 mod backup;
 mod docs;
 mod error;
 mod events;
 mod manage;
 mod memories;
+mod oauth;
 mod portability;
 mod search;
 
@@ -177,6 +178,20 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
+/// MCP_OAUTH_ISSUER, or the address the server listens on (`localhost` for a wildcard host).
+fn issuer(args: &ServeArgs) -> String {
+    if let Some(issuer) = args.oauth.issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
+        return issuer.trim_end_matches('/').to_string();
+    }
+    let (scheme, port) = if args.https_enabled { ("https", args.https_port) } else { ("http", args.port) };
+    let host = match args.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" | "" => "localhost".to_string(),
+        host if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
+        host => host.to_string(),
+    };
+    format!("{scheme}://{host}:{port}")
+}
+
 /// The router over a service, with every layer, and its event hub (already feeding).
 pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
     let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
@@ -184,11 +199,29 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
     let mcp_sessions = CancellationToken::new();
     let mcp = mcp_service(McpServer::new(service.clone(), backups.clone()), args, mcp_sessions.clone());
     let state = AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
-    let auth = Arc::new(Auth { api_key: args.api_key.clone(), allow_anonymous: args.allow_anonymous_access });
-    if auth.api_key.is_none() && !auth.allow_anonymous {
-        tracing::warn!(
+    let oauth = match args.oauth.enabled {
+        true => Some(Arc::new(crate::oauth::OAuth::open(
+            &args.oauth,
+            &state.paths.base_dir,
+            issuer(args),
+            args.api_key.is_none(),
+        )?)),
+        false => None,
+    };
+    let auth = Arc::new(Auth {
+        api_key: args.api_key.clone(),
+        allow_anonymous: args.allow_anonymous_access,
+        oauth: oauth.clone(),
+    });
+    match (&auth.api_key, &auth.oauth, auth.allow_anonymous) {
+        (None, None, false) => tracing::warn!(
             "neither MCP_API_KEY nor MCP_ALLOW_ANONYMOUS_ACCESS=true is set: every route but /api/health answers 401"
-        );
+        ),
+        (None, Some(_), _) => tracing::warn!(
+            "OAuth is on without MCP_API_KEY: /oauth/authorize approves every request, so anyone who can reach \
+             this server can get a token; set MCP_API_KEY to have the consent page ask for it"
+        ),
+        _ => {}
     }
     let timed = Router::new()
         .route("/api/health/detailed", get(manage::health_detailed))
@@ -224,6 +257,13 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
         .route("/api/backup/now", post(backup::now))
         .route("/api/backup/verify/{filename}", post(backup::verify))
         .route("/openapi.json", get(docs::openapi))
+        .merge(oauth.map_or_else(Router::new, |oauth| {
+            self::oauth::routes(self::oauth::OAuthState {
+                oauth,
+                api_key: args.api_key.clone(),
+                registration_key: args.oauth.registration_key.clone(),
+            })
+        }))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(args.request_timeout)));
     let mut router = Router::new()
         .route("/api/health", get(health))

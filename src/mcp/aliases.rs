@@ -228,7 +228,7 @@ impl McpServer {
     }
 
     /// Semantic search: `{query, n_results}`.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn retrieve_memory(&self, Parameters(args): Parameters<QueryArgs>) -> Result<String, String> {
         let hits = self.semantic(&args).await?;
         if hits.is_empty() {
@@ -238,7 +238,7 @@ impl McpServer {
     }
 
     /// Recall by a query that may name a time ("last week", "what did we decide yesterday").
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn recall_memory(&self, Parameters(args): Parameters<QueryArgs>) -> Result<String, String> {
         let limit = count(args.n_results)?;
         let extracted = time_expr::extract(&args.query, Utc::now()).map_err(|e| e.to_string())?;
@@ -259,7 +259,7 @@ impl McpServer {
     }
 
     /// Memories with any of these tags: `{tags}`.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn search_by_tag(&self, Parameters(args): Parameters<TagArgs>) -> Result<String, String> {
         let tags = tag_list(&args.tags.into_vec())?;
         let page = self
@@ -326,7 +326,7 @@ impl McpServer {
     }
 
     /// Semantic search with the raw numbers: `{query, n_results, similarity_threshold}`.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn debug_retrieve(&self, Parameters(args): Parameters<QueryArgs>) -> Result<String, String> {
         let hits = self.semantic(&args).await?;
         if hits.is_empty() {
@@ -344,7 +344,7 @@ impl McpServer {
     }
 
     /// Memories whose content is exactly this: `{content}`.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn exact_match_retrieve(&self, Parameters(args): Parameters<ContentArgs>) -> Result<String, String> {
         let request = SearchRequest {
             query: args.content,
@@ -361,7 +361,7 @@ impl McpServer {
     }
 
     /// The embedding of a text: `{content}`.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn get_raw_embedding(&self, Parameters(args): Parameters<ContentArgs>) -> Result<String, String> {
         if args.content.trim().is_empty() {
             return Err("content must not be empty: give the text to embed".into());
@@ -378,7 +378,7 @@ impl McpServer {
     }
 
     /// The original's health report, as JSON text.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn check_database_health(&self) -> Result<String, String> {
         let stats = self.service.stats().await.map_err(failure)?;
         let health = self.service.health();
@@ -409,7 +409,7 @@ impl McpServer {
     }
 
     /// Memories created from `start_date` to `end_date` (inclusive days), newest first.
-    #[tool]
+    #[tool(annotations(read_only_hint = true))]
     async fn recall_by_timeframe(&self, Parameters(args): Parameters<RecallTimeframeArgs>) -> Result<String, String> {
         let (first, last, range) = days(&args.start_date, args.end_date.as_deref())?;
         let page = self

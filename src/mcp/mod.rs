@@ -14,6 +14,7 @@ pub mod relay;
 mod resources;
 
 use crate::backup::Backups;
+use crate::http::auth::{Principal, Scope};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
@@ -926,6 +927,32 @@ impl McpServer {
     }
 }
 
+impl McpServer {
+    /// The scope a tool needs: admin for a redaction, read for the tools marked read-only, write for the rest.
+    fn scope_of(&self, tool: &str) -> Scope {
+        let read_only = self.get_tool(tool).and_then(|t| t.annotations).and_then(|a| a.read_only_hint);
+        match (tool, read_only) {
+            ("memory_redact", _) => Scope::Admin,
+            (_, Some(true)) => Scope::Read,
+            _ => Scope::Write,
+        }
+    }
+
+    /// Over HTTP, a call the caller's scopes do not cover gets an error result naming the scope (the route
+    /// itself only needs read). Over stdio there is no caller to check: the local user runs the process.
+    fn refused(&self, tool: &str, context: &RequestContext<RoleServer>) -> Option<rmcp::model::CallToolResult> {
+        let principal = context.extensions.get::<axum::http::request::Parts>()?.extensions.get::<Principal>()?;
+        let needed = self.scope_of(tool);
+        (!principal.allows(needed)).then(|| {
+            rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
+                "insufficient_scope: {tool} needs the scope '{}', and this token has {}",
+                needed.name(),
+                principal.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
+            ))])
+        })
+    }
+}
+
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
         server_info()
@@ -955,6 +982,9 @@ impl ServerHandler for McpServer {
                 None,
             ));
         };
+        if let Some(refusal) = self.refused(&request.name, &context) {
+            return Ok(refusal.into());
+        }
         router.call(ToolCallContext::new(self, request, context)).await
     }
 

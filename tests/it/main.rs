@@ -12,6 +12,7 @@ mod http;
 mod https;
 mod import;
 mod mcp;
+mod oauth;
 mod rebuild;
 mod redact;
 mod restore;

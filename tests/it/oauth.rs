@@ -1,0 +1,168 @@
+//! OAuth 2.1 against the real binary: the full flow driven by a real OAuth client library (authlib, in
+//! `python/oauth_client.py`), tokens and clients that outlive a restart, OAuth off by default, `keygen`'s
+//! `.env` lines configuring RS256, and the original's auto-approval when no API key is set.
+
+use crate::support::{DataDir, Server, run_python_client};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const KEY: &str = "oauth-test-key";
+
+fn oauth_env() -> [(&'static str, &'static str); 2] {
+    [("MCP_OAUTH_ENABLED", "true"), ("MCP_API_KEY", KEY)]
+}
+
+/// A client registered with the API key (trusted with client_credentials): its id and secret.
+async fn trusted_client(http: &reqwest::Client, server: &Server) -> (String, String) {
+    let answer: Value = http
+        .post(server.url("/oauth/register"))
+        .bearer_auth(KEY)
+        .json(&json!({"grant_types": ["client_credentials"], "client_name": "restart"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("JSON");
+    (answer["client_id"].as_str().expect("id").into(), answer["client_secret"].as_str().expect("secret").into())
+}
+
+async fn client_credentials(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> Value {
+    let response = http
+        .post(server.url("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .expect("token");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    response.json().await.expect("JSON")
+}
+
+async fn status_with(http: &reqwest::Client, server: &Server, token: &str) -> StatusCode {
+    http.get(server.url("/api/memories")).bearer_auth(token).send().await.expect("list").status()
+}
+
+#[tokio::test]
+async fn the_full_flow_with_a_real_oauth_client() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &oauth_env()).await;
+    let base = format!("http://127.0.0.1:{}", server.port);
+    run_python_client("oauth_client.py", &[&base, KEY, &data.path().to_string_lossy()]);
+}
+
+#[tokio::test]
+async fn tokens_and_clients_outlive_a_restart_and_oauth_is_off_by_default() {
+    let data = DataDir::new();
+    let http = reqwest::Client::new();
+    {
+        let plain = Server::start(&data, &[("MCP_API_KEY", KEY)]).await;
+        let discovery = http.get(plain.url("/.well-known/oauth-authorization-server")).send().await.expect("get");
+        assert_eq!(discovery.status(), StatusCode::NOT_FOUND, "no OAuth unless MCP_OAUTH_ENABLED");
+        let missing = http.get(plain.url("/api/memories")).send().await.expect("get");
+        assert_eq!(missing.headers()["www-authenticate"], "Bearer", "no resource metadata without OAuth");
+    }
+    // Each start takes a free port: a fixed issuer (as behind a proxy) keeps the tokens' `iss` valid.
+    let env = [oauth_env()[0], oauth_env()[1], ("MCP_OAUTH_ISSUER", "https://memory.example.org/")];
+    let server = Server::start(&data, &env).await;
+    let metadata: Value = http
+        .get(server.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(metadata["token_endpoint"], "https://memory.example.org/oauth/token");
+    let (id, secret) = trusted_client(&http, &server).await;
+    let token = client_credentials(&http, &server, &id, &secret).await;
+    let access = token["access_token"].as_str().expect("a token").to_string();
+    assert_eq!(status_with(&http, &server, &access).await, StatusCode::OK);
+    drop(server);
+    let server = Server::start(&data, &env).await;
+    assert_eq!(status_with(&http, &server, &access).await, StatusCode::OK, "the signing key was kept");
+    let shown: Value =
+        http.get(server.url(&format!("/oauth/clients/{id}"))).send().await.expect("get").json().await.expect("JSON");
+    assert_eq!(shown["client_secret"], "[REDACTED]");
+    let again = client_credentials(&http, &server, &id, &secret).await;
+    assert!(again["access_token"].is_string(), "the client and its secret were kept: {again}");
+    let state = std::fs::read_to_string(data.path().join("oauth/state.json")).expect("the state file");
+    assert!(!state.contains(&secret), "client secrets are kept as digests only");
+}
+
+#[tokio::test]
+async fn keygen_prints_env_lines_that_configure_rs256() {
+    let data = DataDir::new();
+    let printed = data.ok(&["keygen"]);
+    let api_key =
+        printed.lines().find_map(|line| line.strip_prefix("MCP_API_KEY=")).expect("an API key line").to_string();
+    assert_eq!(api_key.len(), 64, "32 random bytes in hex, like `openssl rand -hex 32`");
+    assert!(api_key.bytes().all(|b| b.is_ascii_hexdigit()));
+    let public = printed
+        .split("MCP_OAUTH_PUBLIC_KEY=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a quoted public key")
+        .to_string();
+    assert!(printed.contains("MCP_OAUTH_PRIVATE_KEY=\"-----BEGIN PRIVATE KEY-----\n"), "{printed}");
+    // As a user would: paste the lines into .env (the server reads .env from its working directory).
+    std::fs::write(data.path().join(".env"), format!("MCP_OAUTH_ENABLED=true\n{printed}")).expect("write .env");
+    let server = Server::start(&data, &[]).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(server.url("/oauth/register"))
+        .bearer_auth(&api_key)
+        .json(&json!({"grant_types": ["client_credentials"]}));
+    let client: Value = answer.send().await.expect("register").json().await.expect("JSON");
+    let (id, secret) = (client["client_id"].as_str().expect("id"), client["client_secret"].as_str().expect("secret"));
+    let token = client_credentials(&http, &server, id, secret).await;
+    let access = token["access_token"].as_str().expect("a token");
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&["mcp-memory-service"]);
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(public.as_bytes()).expect("the printed public key");
+    let claims = jsonwebtoken::decode::<Value>(access, &key, &validation).expect("signed with the printed key").claims;
+    assert_eq!(claims["sub"], id);
+    assert!(!data.path().join("oauth/jwt-private.pem").exists(), "no key is made when one is configured");
+    assert_eq!(status_with(&http, &server, access).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_an_api_key_authorization_is_approved_at_once_as_in_the_original() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[("MCP_OAUTH_ENABLED", "true")]).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("a client");
+    let redirect = "http://localhost:9/cb";
+    let client: Value = http
+        .post(server.url("/oauth/register"))
+        .json(&json!({"redirect_uris": [redirect]}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("JSON");
+    let id = client["client_id"].as_str().expect("id");
+    let url = server.url(&format!("/oauth/authorize?response_type=code&client_id={id}&state=s1"));
+    let answer = http.get(url).send().await.expect("authorize");
+    assert_eq!(answer.status(), StatusCode::FOUND);
+    let location = answer.headers()["location"].to_str().expect("a location").to_string();
+    assert!(location.starts_with(&format!("{redirect}?code=")) && location.ends_with("&state=s1"), "{location}");
+    let code = location.split("code=").nth(1).and_then(|rest| rest.split('&').next()).expect("a code");
+    let token: Value = http
+        .post(server.url("/oauth/token"))
+        .basic_auth(id, client["client_secret"].as_str())
+        .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", redirect)])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    let access = token["access_token"].as_str().unwrap_or_else(|| panic!("a token: {token}"));
+    assert_eq!(token["scope"], "read write");
+    assert_eq!(status_with(&http, &server, access).await, StatusCode::OK);
+    let missing = http.get(server.url("/api/memories")).send().await.expect("list");
+    let body: Value = missing.json().await.expect("JSON");
+    assert_eq!(body["detail"]["error_description"], "Authorization required. Provide valid OAuth Bearer token.");
+    assert!(server.stderr().contains("approves every request"), "the start-up warns:\n{}", server.stderr());
+}
