@@ -3,7 +3,7 @@
 //! method asks for: read for GET, write otherwise. Error bodies are the original's.
 
 use super::error::ApiError;
-use crate::config::Secret;
+use crate::config::{Secret, ServeArgs};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -41,6 +41,11 @@ pub(crate) struct Principal {
 pub(crate) struct Auth {
     pub(crate) api_key: Option<Secret>,
     pub(crate) allow_anonymous: bool,
+}
+
+/// Whether a request without credentials is refused (what mDNS advertises as `auth_required`).
+pub(crate) fn auth_required(args: &ServeArgs) -> bool {
+    !args.allow_anonymous_access
 }
 
 /// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files.
