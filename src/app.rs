@@ -384,9 +384,14 @@ pub async fn serve(
     tracing::info!(address = %listener.local_addr()?, scheme, data = %store.paths.base_dir.display(), "serving");
     let http = crate::http::router(store.service.clone(), backups, store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // At shutdown the SSE streams end first (they never would by themselves); in-flight requests finish.
+    let advertisement = advertise(args, listener.local_addr()?, tls.is_some());
+    // At shutdown mDNS says goodbye and the SSE streams end (they never would by themselves); in-flight
+    // requests finish.
     let shutdown = async move {
         shutdown.await;
+        if let Some(advertisement) = advertisement {
+            advertisement.withdraw().await;
+        }
         http.close_streams();
     };
     match tls {
@@ -406,6 +411,20 @@ pub async fn serve(
     host.finish(crate::mcp::host::DRAIN_GRACE).await;
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())
+}
+
+/// Starts the mDNS advertisement of a server bound to `bound`, when MCP_MDNS_ENABLED is set.
+fn advertise(args: &ServeArgs, bound: std::net::SocketAddr, https: bool) -> Option<crate::mdns::Advertisement> {
+    if !args.mdns_enabled {
+        return None;
+    }
+    crate::mdns::start(&crate::mdns::Announcement {
+        instance: args.mdns_service_name.clone(),
+        service_type: args.mdns_service_type.clone(),
+        bound,
+        https,
+        auth_required: crate::http::auth_required(args),
+    })
 }
 
 /// Runs the MCP server on stdin/stdout until the client closes the connection (see `mcp::relay`).

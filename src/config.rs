@@ -263,6 +263,15 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM).
     #[arg(long, env = "MCP_SSL_KEY_FILE")]
     pub ssl_key_file: Option<PathBuf>,
+    /// Advertise the server on the local network over mDNS (off by default, unlike the original).
+    #[arg(long, env = "MCP_MDNS_ENABLED", default_value = "false", value_parser = parse_flag)]
+    pub mdns_enabled: bool,
+    /// The mDNS instance name.
+    #[arg(long, env = "MCP_MDNS_SERVICE_NAME", default_value = "MCP Memory Service")]
+    pub mdns_service_name: String,
+    /// The mDNS service type.
+    #[arg(long, env = "MCP_MDNS_SERVICE_TYPE", default_value = "_mcp-memory._tcp.local.")]
+    pub mdns_service_type: String,
     #[command(flatten)]
     pub oauth: OAuthArgs,
 }

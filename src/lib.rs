@@ -3,7 +3,8 @@
 //! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
 //! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server),
-//! [`portability`] (import and export formats), [`oauth`] (the OAuth 2.1 authorization server), [`tls`] (HTTPS certificates) and [`app`] (wiring).
+//! [`portability`] (import and export formats), [`oauth`] (the OAuth 2.1 authorization server), [`tls`]
+//! (HTTPS certificates), [`mdns`] (the local-network advertisement) and [`app`] (wiring).
 
 pub mod app;
 pub mod backup;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod embed;
 pub mod http;
 pub mod mcp;
+pub mod mdns;
 pub mod oauth;
 pub mod portability;
 pub mod service;

@@ -4,7 +4,7 @@
 //! tool call is checked again (`mcp::McpServer::call_tool`). Error bodies are the original's.
 
 use super::error::ApiError;
-use crate::config::Secret;
+use crate::config::{Secret, ServeArgs};
 use crate::oauth::OAuth;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -63,6 +63,11 @@ pub(crate) struct Auth {
     pub(crate) api_key: Option<Secret>,
     pub(crate) allow_anonymous: bool,
     pub(crate) oauth: Option<Arc<OAuth>>,
+}
+
+/// Whether a request without credentials is refused (what mDNS advertises as `auth_required`).
+pub(crate) fn auth_required(args: &ServeArgs) -> bool {
+    !args.allow_anonymous_access
 }
 
 /// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files, and

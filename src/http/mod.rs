@@ -17,6 +17,7 @@ use crate::backup::Backups;
 use crate::config::{Paths, ServeArgs};
 use crate::mcp::McpServer;
 use crate::service::Service;
+pub(crate) use auth::auth_required;
 use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};

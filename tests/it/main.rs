@@ -1,6 +1,6 @@
 //! The one integration test binary: black-box tests that run the real `mcp-memory-service` binary in
-//! temporary data directories (CLI, rebuild, import and export, the server, kill -9 during writes), and the
-//! embedding model's parity with sentence-transformers through the library API.
+//! temporary data directories (CLI, rebuild, import and export, the server, kill -9 during writes, mDNS browsed inside network
+//! namespaces), and the embedding model's parity with sentence-transformers through the library API.
 
 mod asof;
 mod backup;
@@ -12,6 +12,7 @@ mod http;
 mod https;
 mod import;
 mod mcp;
+mod mdns;
 mod oauth;
 mod rebuild;
 mod redact;

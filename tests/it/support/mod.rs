@@ -51,6 +51,9 @@ const ISOLATED: &[&str] = &[
     "MCP_DCR_REGISTRATION_KEY",
     "MCP_SSL_CERT_FILE",
     "MCP_SSL_KEY_FILE",
+    "MCP_MDNS_ENABLED",
+    "MCP_MDNS_SERVICE_NAME",
+    "MCP_MDNS_SERVICE_TYPE",
     "LOG_LEVEL",
 ];
 
