@@ -183,6 +183,29 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::portability::ExportFormat::Jsonl)]
         format: crate::portability::ExportFormat,
     },
+    /// Check that the server on this machine answers GET /api/health with "healthy": exit 0 if it does, 1 if
+    /// not (the container image's health check; no store is opened, no key is sent).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where `healthcheck` finds the server: the variables and defaults `serve` listens by.
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The address the server listens on; 0.0.0.0 and :: are reached at 127.0.0.1 and ::1.
+    #[arg(long, env = "MCP_HTTP_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// The server's HTTP port.
+    #[arg(long, env = "MCP_HTTP_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// The server serves HTTPS on MCP_HTTPS_PORT (its certificate is not checked: see `healthcheck`).
+    #[arg(long, env = "MCP_HTTPS_ENABLED", default_value = "false", value_parser = parse_flag)]
+    pub https_enabled: bool,
+    /// The server's HTTPS port.
+    #[arg(long, env = "MCP_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// Seconds to wait for the connection and the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -3,13 +3,15 @@
 //! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
 //! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server),
-//! [`portability`] (import and export formats), [`tls`] (HTTPS certificates) and [`app`] (wiring).
+//! [`portability`] (import and export formats), [`tls`] (HTTPS certificates), [`healthcheck`] (the container's
+//! health probe) and [`app`] (wiring).
 
 pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod embed;
+pub mod healthcheck;
 pub mod http;
 pub mod mcp;
 pub mod portability;
