@@ -152,7 +152,7 @@ fn backup_path(config: &Config, file: &std::path::Path) -> std::path::PathBuf {
 async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     let service = &store.service;
     match &config.command {
-        Command::Serve(_) | Command::Mcp | Command::Rebuild | Command::Backup { .. } => {
+        Command::Serve(_) | Command::Mcp | Command::Rebuild | Command::Backup { .. } | Command::Healthcheck(_) => {
             unreachable!("handled by the caller")
         }
         Command::Store(args) => store_one(service, args, out).await,

@@ -186,6 +186,29 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = crate::portability::ExportFormat::Jsonl)]
         format: crate::portability::ExportFormat,
     },
+    /// Check that the server on this machine answers GET /api/health with "healthy": exit 0 if it does, 1 if
+    /// not (the container image's health check; no store is opened, no key is sent).
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Where `healthcheck` finds the server: the variables and defaults `serve` listens by.
+#[derive(Clone, Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The address the server listens on; 0.0.0.0 and :: are reached at 127.0.0.1 and ::1.
+    #[arg(long, env = "MCP_HTTP_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// The server's HTTP port.
+    #[arg(long, env = "MCP_HTTP_PORT", default_value_t = 8000)]
+    pub port: u16,
+    /// The server serves HTTPS on MCP_HTTPS_PORT (its certificate is not checked: see `healthcheck`).
+    #[arg(long, env = "MCP_HTTPS_ENABLED", default_value = "false", value_parser = parse_flag)]
+    pub https_enabled: bool,
+    /// The server's HTTPS port.
+    #[arg(long, env = "MCP_HTTPS_PORT", default_value_t = 8443)]
+    pub https_port: u16,
+    /// Seconds to wait for the connection and the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout: u64,
 }
 
 #[derive(Clone, Debug, Args)]
@@ -534,20 +557,65 @@ mod tests {
         }
     }
 
+    /// The section of `.env.example` that holds the variables of the Docker set-up (read by
+    /// `docker/entrypoint.sh` and the compose files, not by `Config`): from its header to the next header.
+    const DOCKER_SECTION: &str = "# --- Docker";
+
+    /// The variable names set (or shown commented out) in `.env.example`: the service's, then the Docker set-up's.
+    fn env_example_variables() -> (BTreeSet<String>, BTreeSet<String>) {
+        let (mut service, mut docker) = (BTreeSet::new(), BTreeSet::new());
+        let mut in_docker = false;
+        for line in include_str!("../.env.example").lines() {
+            if line.starts_with("# ---") {
+                in_docker = line.starts_with(DOCKER_SECTION);
+                continue;
+            }
+            let Some((name, _)) = line.trim_start_matches('#').trim().split_once('=') else { continue };
+            let name = name.trim();
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+                if in_docker { &mut docker } else { &mut service }.insert(name.to_string());
+            }
+        }
+        (service, docker)
+    }
+
+    /// Every `$NAME` and `${NAME...}` in the files of `docker/` (the entrypoint and the compose files).
+    fn docker_file_variables() -> BTreeSet<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker");
+        let mut names = BTreeSet::new();
+        let reference = regex::Regex::new(r"\$\{?([A-Z_][A-Z0-9_]*)").expect("a valid pattern");
+        for entry in std::fs::read_dir(&dir).expect("docker/ exists") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml") {
+                let text = std::fs::read_to_string(&path).expect("read a docker/ file");
+                let code = text.lines().filter(|line| !line.trim_start().starts_with('#'));
+                names.extend(code.flat_map(|line| reference.captures_iter(line).map(|c| c[1].to_string())));
+            }
+        }
+        names
+    }
+
     #[test]
     fn env_example_lists_exactly_the_configured_variables() {
         let mut configured = BTreeSet::new();
         env_vars(&Config::command(), &mut configured);
-        let example = include_str!("../.env.example");
-        let listed: BTreeSet<String> = example
-            .lines()
-            .filter_map(|line| line.trim_start_matches('#').trim().split_once('='))
-            .map(|(name, _)| name.trim().to_string())
-            .filter(|name| {
-                !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-            })
-            .collect();
+        let (listed, _) = env_example_variables();
         assert_eq!(listed, configured, ".env.example must list exactly the variables Config reads");
+    }
+
+    #[test]
+    fn env_example_lists_exactly_the_variables_the_docker_files_read() {
+        let mut configured = BTreeSet::new();
+        env_vars(&Config::command(), &mut configured);
+        let (_, docker) = env_example_variables();
+        assert!(!docker.is_empty(), ".env.example has a section starting {DOCKER_SECTION:?}");
+        let both: Vec<_> = docker.intersection(&configured).collect();
+        assert!(both.is_empty(), "the Docker section lists variables that Config reads (list them above it): {both:?}");
+        let read = docker_file_variables();
+        let unused: Vec<_> = docker.difference(&read).collect();
+        assert!(unused.is_empty(), "the Docker section lists variables no file in docker/ reads: {unused:?}");
+        let unlisted: Vec<_> = read.iter().filter(|v| !docker.contains(*v) && !configured.contains(*v)).collect();
+        assert!(unlisted.is_empty(), "docker/ reads variables that .env.example does not list: {unlisted:?}");
     }
 
     #[test]

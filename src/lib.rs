@@ -4,13 +4,15 @@
 //! [`config`] (the one `Config`), [`embed`] (MiniLM through ONNX Runtime), [`service`] (every memory
 //! operation; the only code that appends to the log), [`http`] (the axum server), [`mcp`] (the MCP server),
 //! [`portability`] (import and export formats), [`oauth`] (the OAuth 2.1 authorization server), [`tls`]
-//! (HTTPS certificates), [`mdns`] (the local-network advertisement) and [`app`] (wiring).
+//! (HTTPS certificates), [`mdns`] (the local-network advertisement), [`healthcheck`] (the container's health
+//! probe) and [`app`] (wiring).
 
 pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod embed;
+pub mod healthcheck;
 pub mod http;
 pub mod mcp;
 pub mod mdns;

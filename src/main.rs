@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use mcp_memory_service::config::{Command, Config};
-use mcp_memory_service::{app, cli};
+use mcp_memory_service::{app, cli, healthcheck};
 use std::io::{IsTerminal, Write};
 
 #[tokio::main]
@@ -22,6 +22,7 @@ async fn main() -> std::process::ExitCode {
     let result = match &config.command {
         Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
         Command::Mcp => app::mcp(&config).await,
+        Command::Healthcheck(args) => healthcheck::check(args),
         Command::Export { file, format } => {
             cli::export(&config, file, *format).await.map(|n| eprintln!("exported {n} memories"))
         }

@@ -110,7 +110,13 @@ impl DataDir {
 
     /// A command for the binary with this data directory and an isolated environment, not yet started.
     pub(crate) fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        self.command_for(BIN, args)
+    }
+
+    /// A command for `program` (which runs the binary: a script, a shell) with this data directory and an
+    /// isolated environment, not yet started.
+    pub(crate) fn command_for(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command.args(args).current_dir(self.path()).env("MCP_MEMORY_BASE_DIR", self.path());
         for name in ISOLATED {
             command.env_remove(name);
@@ -306,24 +312,35 @@ impl Server {
     /// answers 200 (at most 30 s).
     pub(crate) async fn start(data: &DataDir, env: &[(&str, &str)]) -> Server {
         let port = free_port();
+        let mut command = data.command(&["serve", "--port", &port.to_string()]);
+        command.envs(env.iter().copied());
+        Server::spawn(data, command, port).wait_healthy().await
+    }
+
+    /// Starts `command`, a server that will listen on `port`, with its stderr in a file of the data
+    /// directory; does not wait for it.
+    pub(crate) fn spawn(data: &DataDir, mut command: Command, port: u16) -> Server {
         let log = data.path().join("serve.stderr");
         let stderr = std::fs::File::create(&log).expect("create the server's log file");
-        let mut command = data.command(&["serve", "--port", &port.to_string()]);
-        command.envs(env.iter().copied()).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         let child = command.spawn().expect("start the server");
-        let mut server = Server { child, port, log };
+        Server { child, port, log }
+    }
+
+    /// Waits until GET /api/health answers 200 over HTTP on 127.0.0.1 (at most 30 s).
+    pub(crate) async fn wait_healthy(mut self) -> Server {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().expect("an HTTP client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = server.child.try_wait().expect("poll the server") {
-                panic!("the server exited before it was healthy ({status}):\n{}", server.stderr());
+            if let Some(status) = self.child.try_wait().expect("poll the server") {
+                panic!("the server exited before it was healthy ({status}):\n{}", self.stderr());
             }
-            if let Ok(response) = client.get(server.url("/api/health")).send().await
+            if let Ok(response) = client.get(self.url("/api/health")).send().await
                 && response.status() == reqwest::StatusCode::OK
             {
-                return server;
+                return self;
             }
-            assert!(Instant::now() < deadline, "no healthy answer within 30 s:\n{}", server.stderr());
+            assert!(Instant::now() < deadline, "no healthy answer within 30 s:\n{}", self.stderr());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
