@@ -2,16 +2,22 @@
 
 use super::*;
 use clap::Parser;
+use std::path::Path;
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 7636, appendix B
 
-fn server(open: bool) -> (tempfile::TempDir, OAuth) {
-    let dir = tempfile::tempdir().expect("a temp dir");
-    let secret = "s".repeat(40);
+/// The server over `dir`, signing with an HS256 secret made of `fill`.
+fn open_in(dir: &Path, fill: &str, open: bool) -> OAuth {
+    let secret = fill.repeat(40);
     let config = crate::config::Config::parse_from(["mcp-memory-service", "serve", "--oauth-secret-key", &secret]);
     let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
-    let oauth = OAuth::open(&args.oauth, dir.path(), "http://localhost:8000/".into(), open).expect("opened");
+    OAuth::open(&args.oauth, dir, "http://localhost:8000/".into(), open).expect("opened")
+}
+
+fn server(open: bool) -> (tempfile::TempDir, OAuth) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let oauth = open_in(dir.path(), "s", open);
     (dir, oauth)
 }
 
@@ -178,10 +184,7 @@ fn refresh_tokens_rotate_and_reuse_revokes_the_chain() {
     assert!(oauth.verify(access(&second)).is_some());
     // The chain survives a restart.
     drop(oauth);
-    let config =
-        crate::config::Config::parse_from(["mcp-memory-service", "serve", "--oauth-secret-key", &"s".repeat(40)]);
-    let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
-    let oauth = OAuth::open(&args.oauth, dir.path(), "http://localhost:8000".into(), true).expect("reopened");
+    let oauth = open_in(dir.path(), "s", true);
     assert!(oauth.verify(access(&second)).is_some(), "tokens outlive a restart");
     let third = refresh(&oauth, &client, &r2).expect("rotated after the restart");
     // r1 again: a thief or a confused client; the whole chain goes.
@@ -234,14 +237,8 @@ fn client_credentials_need_a_trusted_client_when_an_api_key_is_set() {
 #[test]
 fn tokens_from_elsewhere_are_refused() {
     let (_dir, oauth) = server(true);
-    let (_other_dir, other) = {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let config =
-            crate::config::Config::parse_from(["mcp-memory-service", "serve", "--oauth-secret-key", &"t".repeat(40)]);
-        let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
-        let other = OAuth::open(&args.oauth, dir.path(), "http://localhost:8000".into(), true).expect("opened");
-        (dir, other)
-    };
+    let other_dir = tempfile::tempdir().expect("a temp dir");
+    let other = open_in(other_dir.path(), "t", true);
     let (id, token) = {
         let answer =
             oauth.register(metadata(json!({"grant_types": ["client_credentials"]})), true).expect("registered");

@@ -11,6 +11,7 @@ another audience or issuer, signed by another key, unsigned.
 
 import asyncio
 import base64
+import contextlib
 import json
 import sys
 import time
@@ -257,27 +258,31 @@ def forged_tokens():
     check(status(f"{none_header}.{payload}.") == 401, "an unsigned token is refused")
 
 
+@contextlib.asynccontextmanager
+async def mcp_session(token):
+    """An MCP session over streamable HTTP with `token` as the Bearer credential."""
+    async with create_mcp_http_client(headers=bearer(token)) as http:
+        async with streamable_http_client(f"{BASE}/mcp", http_client=http) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
 async def mcp_scopes(read_token, write_token):
-    async with create_mcp_http_client(headers=bearer(read_token)) as http:
-        async with streamable_http_client(f"{BASE}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                found = await session.call_tool("memory_search", {"query": "OAuth clients"})
-                check(not found.is_error, f"a read token may search over MCP: {found.content}")
-                stored = await session.call_tool("memory_store", {"content": "read tokens cannot store over MCP"})
-                check(stored.is_error and "insufficient_scope" in stored.content[0].text,
-                      f"a read token may not store over MCP: {stored.content}")
-                alias = await session.call_tool("retrieve_memory", {"query": "OAuth"})
-                check(not alias.is_error, f"a read-only alias is allowed: {alias.content}")
-    async with create_mcp_http_client(headers=bearer(write_token)) as http:
-        async with streamable_http_client(f"{BASE}/mcp", http_client=http) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                stored = await session.call_tool("memory_store", {"content": "write tokens store over MCP"})
-                check(not stored.is_error, f"a write token may store over MCP: {stored.content}")
-                redact = await session.call_tool("memory_redact", {"content_hash": "0" * 64, "confirm": True})
-                check(redact.is_error and "'admin'" in redact.content[0].text,
-                      f"redaction over MCP needs admin: {redact.content}")
+    async with mcp_session(read_token) as session:
+        found = await session.call_tool("memory_search", {"query": "OAuth clients"})
+        check(not found.is_error, f"a read token may search over MCP: {found.content}")
+        stored = await session.call_tool("memory_store", {"content": "read tokens cannot store over MCP"})
+        check(stored.is_error and "insufficient_scope" in stored.content[0].text,
+              f"a read token may not store over MCP: {stored.content}")
+        alias = await session.call_tool("retrieve_memory", {"query": "OAuth"})
+        check(not alias.is_error, f"a read-only alias is allowed: {alias.content}")
+    async with mcp_session(write_token) as session:
+        stored = await session.call_tool("memory_store", {"content": "write tokens store over MCP"})
+        check(not stored.is_error, f"a write token may store over MCP: {stored.content}")
+        redact = await session.call_tool("memory_redact", {"content_hash": "0" * 64, "confirm": True})
+        check(redact.is_error and "'admin'" in redact.content[0].text,
+              f"redaction over MCP needs admin: {redact.content}")
 
 
 def main():
