@@ -305,7 +305,7 @@ pub struct ServeArgs {
 pub struct OAuthArgs {
     /// Serve OAuth 2.1 and accept its access tokens (besides the API key).
     #[arg(long = "oauth-enabled", env = "MCP_OAUTH_ENABLED", default_value = "false", value_parser = parse_flag)]
-    pub enabled: bool,
+    pub oauth_enabled: bool,
     /// The issuer: the server's public base URL (default: http(s)://<host, localhost for 0.0.0.0>:<port>).
     #[arg(long = "oauth-issuer", env = "MCP_OAUTH_ISSUER")]
     pub issuer: Option<String>,
@@ -616,6 +616,19 @@ mod tests {
         assert!(unused.is_empty(), "the Docker section lists variables no file in docker/ reads: {unused:?}");
         let unlisted: Vec<_> = read.iter().filter(|v| !docker.contains(*v) && !configured.contains(*v)).collect();
         assert!(unlisted.is_empty(), "docker/ reads variables that .env.example does not list: {unlisted:?}");
+    }
+
+    #[test]
+    fn flattened_options_keep_their_own_defaults() {
+        // clap names an argument after its field: two `enabled` fields in flattened groups were one argument,
+        // and OAuth's default switched scheduled backups off.
+        let config = Config::parse_from(["mcp-memory-service", "serve"]);
+        let Command::Serve(args) = &config.command else { unreachable!("serve") };
+        assert!(config.backup.enabled, "backups are on by default");
+        assert!(!args.oauth.oauth_enabled && !args.mdns_enabled, "OAuth and mDNS are off by default");
+        let config = Config::parse_from(["mcp-memory-service", "serve", "--oauth-enabled"]);
+        let Command::Serve(args) = &config.command else { unreachable!("serve") };
+        assert!(config.backup.enabled && args.oauth.oauth_enabled);
     }
 
     #[test]

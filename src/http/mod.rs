@@ -200,7 +200,7 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
     let mcp_sessions = CancellationToken::new();
     let mcp = mcp_service(McpServer::new(service.clone(), backups.clone()), args, mcp_sessions.clone());
     let state = AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
-    let oauth = match args.oauth.enabled {
+    let oauth = match args.oauth.oauth_enabled {
         true => Some(Arc::new(crate::oauth::OAuth::open(
             &args.oauth,
             &state.paths.base_dir,
