@@ -7,6 +7,7 @@ use crate::embed::{Embedder, ModelPaths, ModelStatus};
 use crate::mcp::McpServer;
 use crate::mcp::host::{Host, HostKind};
 use crate::service::{CachedVectors, Service, ServiceOptions};
+use crate::sync::{Backend, Sync};
 use anyhow::{Context, bail};
 use mms_log::{Log, Seq};
 use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
@@ -26,6 +27,8 @@ pub struct Store {
     pub paths: Paths,
     stop: Arc<AtomicBool>,
     projectors: Vec<JoinHandle<()>>,
+    /// The Cloudflare replication worker, once `replicate` started it; stopped when the store closes.
+    replication: Option<(Sync, tokio_util::sync::CancellationToken)>,
 }
 
 struct Parts {
@@ -38,15 +41,10 @@ struct Parts {
 }
 
 fn check_backend(config: &Config) -> anyhow::Result<()> {
-    match config.storage.storage_backend.trim().to_ascii_lowercase().as_str() {
-        "sqlite_vec" | "sqlite-vec" | "" => {}
-        "cloudflare" | "hybrid" => bail!(
-            "MCP_MEMORY_STORAGE_BACKEND={} is not available in this version; use sqlite_vec",
-            config.storage.storage_backend
-        ),
-        other => {
-            tracing::warn!(backend = other, "unknown MCP_MEMORY_STORAGE_BACKEND; using sqlite_vec as the original does")
-        }
+    if Backend::of(config) != Backend::SqliteVec {
+        crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|e| {
+            anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", config.storage.storage_backend.trim())
+        })?;
     }
     if config.model.embedding_model != crate::embed::MODEL_NAME {
         bail!(
@@ -187,7 +185,31 @@ impl Store {
             read_model.spawn("project-sqlite", stop.clone()).context("cannot start the read model's projector")?,
             ann.spawn("project-ann", stop.clone()).context("cannot start the ANN projector")?,
         ];
-        Ok(Store { service, paths: parts.paths, stop, projectors })
+        Ok(Store { service, paths: parts.paths, stop, projectors, replication: None })
+    }
+
+    /// Starts replicating to Cloudflare when the backend is hybrid or cloudflare (once; later calls return
+    /// the same engine). Must run inside the async runtime.
+    pub fn replicate(&mut self, config: &Config) -> anyhow::Result<Option<Sync>> {
+        if let Some((sync, _)) = &self.replication {
+            return Ok(Some(sync.clone()));
+        }
+        let Some(sync) = Sync::open(&self.service, config, &self.paths.base_dir)? else {
+            return Ok(None);
+        };
+        if sync.backend() == Backend::Cloudflare {
+            self.service.acknowledge_after(sync.pushed());
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        sync.spawn(stop.clone());
+        tracing::info!(backend = sync.backend().name(), device = sync.device(), "replicating to Cloudflare");
+        self.replication = Some((sync.clone(), stop));
+        Ok(Some(sync))
+    }
+
+    /// The replication engine, when one runs.
+    pub fn sync(&self) -> Option<Sync> {
+        self.replication.as_ref().map(|(sync, _)| sync.clone())
     }
 
     /// Waits until the read models have applied the whole log (after a start with a stale read model).
@@ -241,6 +263,9 @@ impl Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
+        if let Some((_, stop)) = self.replication.take() {
+            stop.cancel();
+        }
         self.stop.store(true, Ordering::Release);
         for handle in self.projectors.drain(..) {
             let _ = handle.join();
@@ -306,9 +331,10 @@ pub async fn try_open(config: &Config) -> anyhow::Result<Option<Store>> {
 
 /// Makes this process the owner of an open store: hosts the other processes' MCP sessions on its socket
 /// and runs the backup schedule. Returns the MCP server (with the store's backups) and the host.
-pub fn host(store: &Store, config: &Config, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
+pub fn host(store: &mut Store, config: &Config, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
+    let sync = store.replicate(config)?;
     let backups = Arc::new(Backups::new(store.service.log().clone(), config));
-    let server = McpServer::new(store.service.clone(), backups);
+    let server = McpServer::new(store.service.clone(), backups, sync);
     let host = Host::start(server.clone(), &store.paths.base_dir, kind).with_context(|| {
         format!("cannot listen on {}", crate::mcp::host::socket_path(&store.paths.base_dir).display())
     })?;
@@ -377,12 +403,12 @@ pub async fn serve(
         }
         false => None,
     };
-    let store = open_for_serve(config).await?;
-    let (server, host) = self::host(&store, config, HostKind::Serve)?;
+    let mut store = open_for_serve(config).await?;
+    let (server, host) = self::host(&mut store, config, HostKind::Serve)?;
     let backups = server.backups().clone();
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %listener.local_addr()?, scheme, data = %store.paths.base_dir.display(), "serving");
-    let http = crate::http::router(store.service.clone(), backups, store.paths.clone(), args)?;
+    let http = crate::http::router(store.service.clone(), backups, store.sync(), store.paths.clone(), args)?;
     let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
     let advertisement = advertise(args, listener.local_addr()?, tls.is_some());
     // At shutdown mDNS says goodbye and the SSE streams end (they never would by themselves); in-flight

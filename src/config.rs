@@ -15,6 +15,10 @@ pub struct Config {
     pub model: ModelConfig,
     #[command(flatten)]
     pub backup: BackupConfig,
+    #[command(flatten)]
+    pub cloudflare: CloudflareConfig,
+    #[command(flatten)]
+    pub hybrid: HybridConfig,
     /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
     #[arg(long, env = "LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
@@ -37,7 +41,8 @@ pub struct StorageConfig {
     /// The event log, the only source of truth (a redb file).
     #[arg(long, env = "MCP_MEMORY_LOG_PATH", global = true)]
     pub log_path: Option<PathBuf>,
-    /// Storage backend: sqlite_vec (cloudflare and hybrid are not available yet).
+    /// Storage backend: sqlite_vec (local only), hybrid (local, replicated to Cloudflare in the background) or
+    /// cloudflare (a write is acknowledged once Cloudflare has it; search is served by Vectorize and D1).
     #[arg(long, env = "MCP_MEMORY_STORAGE_BACKEND", default_value = "sqlite_vec", global = true)]
     pub storage_backend: String,
     /// Largest accepted memory content, in bytes (`none` or unset: 1,000,000).
@@ -101,6 +106,106 @@ pub struct BackupConfig {
         global = true
     )]
     pub check_seconds: u64,
+}
+
+/// The Cloudflare account the `hybrid` and `cloudflare` backends replicate to (the original's variables).
+#[derive(Clone, Debug, Args)]
+pub struct CloudflareConfig {
+    /// API token with D1, Vectorize, Workers AI (and R2) permissions.
+    #[arg(
+        id = "cloudflare-api-token",
+        long = "cloudflare-api-token",
+        env = "CLOUDFLARE_API_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub api_token: Option<Secret>,
+    /// Account id (at most 32 characters).
+    #[arg(id = "cloudflare-account-id", long = "cloudflare-account-id", env = "CLOUDFLARE_ACCOUNT_ID", global = true)]
+    pub account_id: Option<String>,
+    /// Vectorize index (768 dimensions, cosine, for the default embedding model).
+    #[arg(
+        id = "cloudflare-vectorize-index",
+        long = "cloudflare-vectorize-index",
+        env = "CLOUDFLARE_VECTORIZE_INDEX",
+        global = true
+    )]
+    pub vectorize_index: Option<String>,
+    /// D1 database id.
+    #[arg(
+        id = "cloudflare-d1-database-id",
+        long = "cloudflare-d1-database-id",
+        env = "CLOUDFLARE_D1_DATABASE_ID",
+        global = true
+    )]
+    pub d1_database_id: Option<String>,
+    /// R2 bucket for content above the large-content threshold (optional: without it such content stays in D1).
+    #[arg(id = "cloudflare-r2-bucket", long = "cloudflare-r2-bucket", env = "CLOUDFLARE_R2_BUCKET", global = true)]
+    pub r2_bucket: Option<String>,
+    /// Workers AI model that embeds for Vectorize.
+    #[arg(
+        id = "cloudflare-embedding-model",
+        long = "cloudflare-embedding-model",
+        env = "CLOUDFLARE_EMBEDDING_MODEL",
+        default_value = "@cf/baai/bge-base-en-v1.5",
+        global = true
+    )]
+    pub embedding_model: String,
+    /// Content larger than this many bytes goes to R2 (when a bucket is set).
+    #[arg(
+        id = "cloudflare-large-content-threshold",
+        long = "cloudflare-large-content-threshold",
+        env = "CLOUDFLARE_LARGE_CONTENT_THRESHOLD",
+        default_value_t = 1_048_576,
+        global = true
+    )]
+    pub large_content_threshold: usize,
+    /// Retries of a failed call (429, 5xx, network errors) before it counts as failed.
+    #[arg(
+        id = "cloudflare-max-retries",
+        long = "cloudflare-max-retries",
+        env = "CLOUDFLARE_MAX_RETRIES",
+        default_value_t = 3,
+        global = true
+    )]
+    pub max_retries: u32,
+    /// Seconds before the first retry; each retry waits twice as long as the one before.
+    #[arg(id = "cloudflare-base-delay", long = "cloudflare-base-delay", env = "CLOUDFLARE_BASE_DELAY", default_value_t = 1.0, value_parser = parse_seconds, global = true)]
+    pub base_delay: f64,
+    /// The API's base URL (ours, not the original's): point it at another endpoint, such as a test stand-in.
+    #[arg(
+        id = "cloudflare-api-base-url",
+        long = "cloudflare-api-base-url",
+        env = "CLOUDFLARE_API_BASE_URL",
+        default_value = "https://api.cloudflare.com/client/v4",
+        global = true
+    )]
+    pub api_base_url: String,
+    /// Seconds one call may take before it counts as a timeout (and is retried).
+    #[arg(id = "cloudflare-timeout", long = "cloudflare-timeout", env = "MMS_CLOUDFLARE_TIMEOUT_SECONDS", default_value_t = 30.0, value_parser = parse_seconds, hide = true, global = true)]
+    pub timeout: f64,
+}
+
+/// How the replica follows the log (the original's MCP_HYBRID_* variables that still mean something here).
+#[derive(Clone, Debug, Args)]
+pub struct HybridConfig {
+    /// Seconds between pulls of other devices' changes (pushes follow each write at once).
+    #[arg(id = "hybrid-sync-interval", long = "hybrid-sync-interval", env = "MCP_HYBRID_SYNC_INTERVAL", default_value_t = 300.0, value_parser = parse_seconds, global = true)]
+    pub sync_interval: f64,
+    /// Events per push batch (at most 500).
+    #[arg(id = "hybrid-batch-size", long = "hybrid-batch-size", env = "MCP_HYBRID_BATCH_SIZE", default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=500), global = true)]
+    pub batch_size: u64,
+    /// Pull other devices' changes as soon as the service starts.
+    #[arg(id = "hybrid-sync-on-startup", long = "hybrid-sync-on-startup", env = "MCP_HYBRID_SYNC_ON_STARTUP", default_value = "true", value_parser = parse_flag, global = true)]
+    pub sync_on_startup: bool,
+}
+
+/// A non-negative, finite number of seconds.
+fn parse_seconds(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
+        _ => Err(format!("'{value}' is not a number of seconds")),
+    }
 }
 
 /// What to do.
@@ -176,6 +281,11 @@ pub enum Command {
     /// Print a new RSA key pair for OAuth (MCP_OAUTH_PRIVATE_KEY / MCP_OAUTH_PUBLIC_KEY) and a random API key
     /// (MCP_API_KEY), as lines to paste into `.env`.
     Keygen,
+    /// Cloudflare replication (the hybrid and cloudflare backends): its status, a push or pull now, a pause.
+    Sync {
+        #[command(subcommand)]
+        action: SyncAction,
+    },
     /// Export every memory, newest first: as JSON lines, or in the original service's exporter format.
     Export {
         /// File to write; `-` for standard output.
@@ -189,6 +299,21 @@ pub enum Command {
     /// Check that the server on this machine answers GET /api/health with "healthy": exit 0 if it does, 1 if
     /// not (the container image's health check; no store is opened, no key is sent).
     Healthcheck(HealthcheckArgs),
+}
+
+/// What `sync` does.
+#[derive(Clone, Copy, Debug, Subcommand)]
+pub enum SyncAction {
+    /// Show where the replica stands: events pushed and waiting, devices pulled, failures, pause.
+    Status,
+    /// Push every local change Cloudflare does not have yet (failed events are retried).
+    Push,
+    /// Pull every change other devices pushed, and the memories an original service left in D1.
+    Pull,
+    /// Stop replicating (a running server notices within seconds); local writes go on.
+    Pause,
+    /// Replicate again after a pause.
+    Resume,
 }
 
 /// Where `healthcheck` finds the server: the variables and defaults `serve` listens by.

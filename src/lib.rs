@@ -10,6 +10,7 @@
 pub mod app;
 pub mod backup;
 pub mod cli;
+pub mod cloudflare;
 pub mod config;
 pub mod embed;
 pub mod healthcheck;
@@ -19,4 +20,5 @@ pub mod mdns;
 pub mod oauth;
 pub mod portability;
 pub mod service;
+pub mod sync;
 pub mod tls;

@@ -192,6 +192,23 @@ impl EventHub {
         let _ = self.notices.send(Arc::new(Notice { name, data: data.to_string() }));
     }
 
+    /// Forwards the replication's `sync_progress` and `sync_completed` notices to every client.
+    pub(crate) fn relay_sync_notices(self: &Arc<Self>, mut notices: broadcast::Receiver<(&'static str, Value)>) {
+        let hub = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                match notices.recv().await {
+                    Ok((name, data)) => match hub.upgrade() {
+                        Some(hub) => hub.notify(name, data),
+                        None => return,
+                    },
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
     /// Ends every stream with a `connection_closed` event (at shutdown).
     pub(crate) fn close(&self) {
         self.closing.send_replace(true);

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
-const BACKEND: &str = "sqlite-vec";
+/// The backend the original's health and analytics report.
+fn backend(state: &AppState) -> &'static str {
+    state.sync.as_ref().map_or("sqlite-vec", |sync| sync.backend().name())
+}
 
 fn mb(bytes: u64) -> f64 {
     (bytes as f64 / 1_048_576.0 * 100.0).round() / 100.0
@@ -35,14 +38,17 @@ fn uptime_formatted(seconds: f64) -> String {
 pub(crate) async fn health_detailed(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let health = state.service.health();
     let stats = state.service.stats().await?;
+    let backend = backend(&state);
+    let sync_status = state.sync.as_ref().map(|sync| sync.status());
     Ok(Json(json!({
         "status": health.status,
         "version": env!("CARGO_PKG_VERSION"),
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         "uptime_seconds": health.uptime_seconds,
         "storage": {
-            "backend": BACKEND,
+            "backend": backend,
             "status": "connected",
+            "sync_status": sync_status,
             "accessible": true,
             "database_path": state.paths.sqlite,
             "log_path": state.paths.log,
@@ -79,27 +85,56 @@ pub(crate) async fn health_detailed(State(state): State<AppState>) -> Result<Jso
             "unique_tags": stats.unique_tags,
             "memories_this_week": stats.memories_this_week,
             "database_size_mb": mb(stats.database_size_bytes),
-            "backend": BACKEND,
+            "backend": backend,
         },
     })))
 }
 
-/// The original's sync status; this backend is not hybrid.
+/// The original's sync status (with the hybrid and cloudflare backends, plus where the replica stands:
+/// device, checkpoints, failures, pause).
 #[utoipa::path(get, path = "/api/sync/status", tag = "health",
     responses((status = 200, description = "Sync status", body = Object)))]
-pub(crate) async fn sync_status() -> Json<Value> {
-    Json(json!({
-        "is_hybrid": false,
-        "is_running": false,
-        "last_sync_time": 0.0,
-        "operations_pending": 0,
-        "operations_processed": 0,
-        "operations_failed": 0,
-        "sync_interval_seconds": 0,
-        "time_since_last_sync_seconds": 0.0,
-        "next_sync_eta_seconds": 0.0,
-        "status": "not_hybrid",
-    }))
+pub(crate) async fn sync_status(State(state): State<AppState>) -> Json<Value> {
+    match &state.sync {
+        Some(sync) => Json(sync.status()),
+        None => Json(json!({
+            "is_hybrid": false,
+            "is_running": false,
+            "last_sync_time": 0.0,
+            "operations_pending": 0,
+            "operations_processed": 0,
+            "operations_failed": 0,
+            "sync_interval_seconds": 0,
+            "time_since_last_sync_seconds": 0.0,
+            "next_sync_eta_seconds": 0.0,
+            "status": "not_hybrid",
+        })),
+    }
+}
+
+/// Pushes and pulls now (retrying events Cloudflare refused before), and says what it did.
+#[utoipa::path(post, path = "/api/sync/force", tag = "health",
+    responses(
+        (status = 200, description = "Sync done, or failed (`success: false` and why)", body = Object),
+        (status = 404, description = "Not a replicating backend", body = Object),
+    ))]
+pub(crate) async fn sync_force(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let Some(sync) = &state.sync else {
+        return Err(ApiError::not_found("Manual sync only available in hybrid mode"));
+    };
+    let started = std::time::Instant::now();
+    let outcome = sync.sync_now(true, true, |_, _, _| {}).await;
+    let (success, message, synced) = match outcome {
+        Ok(synced) => (true, format!("Synced {synced} operations"), synced),
+        Err(error) => (false, format!("Sync failed: {error}"), 0),
+    };
+    Ok(Json(json!({
+        "success": success,
+        "message": message,
+        "operations_synced": synced,
+        "time_taken_seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+    })))
 }
 
 /// What a management operation did.
@@ -326,7 +361,7 @@ pub(crate) async fn overview(State(state): State<AppState>) -> Result<Json<Overv
         unique_tags: stats.unique_tags,
         database_size_mb: mb(stats.database_size_bytes),
         uptime_seconds: state.service.health().uptime_seconds,
-        backend_type: BACKEND.into(),
+        backend_type: backend(&state).into(),
     }))
 }
 

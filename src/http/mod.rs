@@ -17,6 +17,7 @@ use crate::backup::Backups;
 use crate::config::{Paths, ServeArgs};
 use crate::mcp::McpServer;
 use crate::service::Service;
+use crate::sync::Sync;
 pub(crate) use auth::auth_required;
 use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -46,6 +47,8 @@ pub(crate) struct AppState {
     events: Arc<EventHub>,
     paths: Paths,
     dashboard_dir: Option<PathBuf>,
+    /// Cloudflare replication, with the hybrid and cloudflare backends.
+    sync: Option<Sync>,
 }
 
 /// The HTTP side of a running server: its router, and the streams to close at shutdown.
@@ -194,12 +197,22 @@ fn issuer(args: &ServeArgs) -> String {
 }
 
 /// The router over a service, with every layer, and its event hub (already feeding).
-pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &ServeArgs) -> anyhow::Result<Http> {
+pub fn router(
+    service: Service,
+    backups: Arc<Backups>,
+    sync: Option<Sync>,
+    paths: Paths,
+    args: &ServeArgs,
+) -> anyhow::Result<Http> {
     let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
     events.spawn_feeder();
+    if let Some(sync) = &sync {
+        events.relay_sync_notices(sync.subscribe());
+    }
     let mcp_sessions = CancellationToken::new();
-    let mcp = mcp_service(McpServer::new(service.clone(), backups.clone()), args, mcp_sessions.clone());
-    let state = AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone() };
+    let mcp = mcp_service(McpServer::new(service.clone(), backups.clone(), sync.clone()), args, mcp_sessions.clone());
+    let state =
+        AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone(), sync };
     let oauth = match args.oauth.oauth_enabled {
         true => Some(Arc::new(crate::oauth::OAuth::open(
             &args.oauth,
@@ -227,6 +240,7 @@ pub fn router(service: Service, backups: Arc<Backups>, paths: Paths, args: &Serv
     let timed = Router::new()
         .route("/api/health/detailed", get(manage::health_detailed))
         .route("/api/sync/status", get(manage::sync_status))
+        .route("/api/sync/force", post(manage::sync_force))
         .route("/api/memories", post(memories::store).get(memories::list))
         .route("/api/memories/{content_hash}", get(memories::get).put(memories::update).delete(memories::delete))
         .route("/api/memories/{content_hash}/restore", post(memories::restore))

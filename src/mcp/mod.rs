@@ -45,6 +45,8 @@ const DEFAULT_RESPONSE_CHARS: usize = 40_000;
 pub struct McpServer {
     service: Service,
     backups: Arc<Backups>,
+    /// Cloudflare replication, with the hybrid and cloudflare backends.
+    sync: Option<crate::sync::Sync>,
     /// The advertised tools.
     tool_router: ToolRouter<McpServer>,
     /// The original's tool names: callable, never listed.
@@ -139,6 +141,12 @@ pub struct ListArgs {
     /// moment ("2026-01-31T12:00:00Z", "2026-01-31 12:00" UTC, "yesterday": its end). Nothing is restored;
     /// before the first event the store is empty, past the last it is now.
     pub as_of: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+pub struct SyncToolArgs {
+    /// status (default), sync, pause or resume.
+    pub action: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -503,8 +511,8 @@ pub(crate) fn server_info() -> ServerConfig {
 
 #[tool_router]
 impl McpServer {
-    pub fn new(service: Service, backups: Arc<Backups>) -> McpServer {
-        McpServer { service, backups, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
+    pub fn new(service: Service, backups: Arc<Backups>, sync: Option<crate::sync::Sync>) -> McpServer {
+        McpServer { service, backups, sync, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
     }
 
     /// The backups of the store this server serves.
@@ -924,6 +932,31 @@ impl McpServer {
     #[tool(annotations(title = "Service health", read_only_hint = true))]
     async fn memory_health(&self) -> Json<crate::service::Health> {
         Json(self.service.health())
+    }
+
+    /// Cloudflare replication (hybrid and cloudflare backends): `status` (the default) shows where it stands,
+    /// `sync` pushes and pulls now, `pause` and `resume` stop and restart it (local writes go on).
+    #[tool(annotations(title = "Cloudflare sync", read_only_hint = false, destructive_hint = false))]
+    async fn memory_sync(
+        &self,
+        Parameters(args): Parameters<SyncToolArgs>,
+    ) -> Result<Json<Map<String, Value>>, String> {
+        let Some(sync) = &self.sync else {
+            return Err("sync needs MCP_MEMORY_STORAGE_BACKEND=hybrid or cloudflare; this store is local only".into());
+        };
+        match args.action.as_deref().unwrap_or("status") {
+            "status" => {}
+            "sync" => {
+                sync.sync_now(true, true, |_, _, _| {}).await.map_err(|e| e.to_string())?;
+            }
+            "pause" => sync.set_paused(true).map_err(|e| e.to_string())?,
+            "resume" => sync.set_paused(false).map_err(|e| e.to_string())?,
+            other => return Err(format!("unknown action '{other}': use status, sync, pause or resume")),
+        }
+        match sync.status() {
+            Value::Object(status) => Ok(Json(status)),
+            _ => Err("the sync status is unavailable".into()),
+        }
     }
 }
 

@@ -279,9 +279,9 @@ async fn connect(config: Config, socket: PathBuf, previous: Option<Hosted>, to: 
     loop {
         if hosted.is_none()
             && Instant::now() >= may_own_from
-            && let Some(store) = try_open(&config).await?
+            && let Some(mut store) = try_open(&config).await?
         {
-            let (_, host) = crate::app::host(&store, &config, HostKind::Mcp)?;
+            let (_, host) = crate::app::host(&mut store, &config, HostKind::Mcp)?;
             hosted = Some(Hosted { store, host });
         }
         if let Ok(stream) = UnixStream::connect(&socket).await {

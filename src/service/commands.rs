@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// How long a command waits for the read model to show its write before answering anyway.
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+/// How long a write waits for Cloudflare's confirmation with the cloudflare backend.
+const REPLICA_ACKNOWLEDGE: Duration = Duration::from_secs(30);
 /// Events per append when deleting or importing many memories.
 const CHUNK: usize = 500;
 
@@ -178,7 +180,7 @@ impl Service {
             Err(ServiceError::Conflict(_)) => return Ok(StoreOutcome::Duplicate { content_hash: hash.to_hex() }),
             other => other?,
         };
-        self.settle(&appended).await;
+        self.settle(&appended).await?;
         Ok(StoreOutcome::Stored(Box::new(Memory::from_record(&hash.to_hex(), &record))))
     }
 
@@ -195,8 +197,27 @@ impl Service {
         Ok(rx.await.unwrap_or(Err(AppendError::Closed))?)
     }
 
+    /// Waits for the read model to show the appended events (read-your-writes) and, with the cloudflare
+    /// backend, for Cloudflare to have them: a write is acknowledged only then.
+    pub(super) async fn settle(&self, appended: &[mms_log::Appended]) -> Result<(), ServiceError> {
+        self.settle_locally(appended).await;
+        let last = appended.iter().map(|a| a.seq).max().unwrap_or(Seq::ZERO);
+        if let Some(pushed) = self.inner.replica.get() {
+            let mut pushed = pushed.clone();
+            let confirmed = tokio::time::timeout(REPLICA_ACKNOWLEDGE, pushed.wait_for(|p| *p >= last)).await;
+            if !confirmed.is_ok_and(|r| r.is_ok()) {
+                return Err(ServiceError::Unavailable(format!(
+                    "the change is saved locally (event {last}) but Cloudflare has not confirmed it within {} s; it \
+                     is pushed as soon as Cloudflare answers (GET /api/sync/status shows why it has not)",
+                    REPLICA_ACKNOWLEDGE.as_secs()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Waits for the read model to show the appended events (read-your-writes).
-    pub(super) async fn settle(&self, appended: &[mms_log::Appended]) {
+    pub(super) async fn settle_locally(&self, appended: &[mms_log::Appended]) {
         let last = appended.iter().map(|a| a.seq).max().unwrap_or(Seq::ZERO);
         if !self.wait_applied(last, READ_YOUR_WRITES).await {
             tracing::warn!(seq = last.0, "the read model is behind the log; the write is durable but not yet visible");
@@ -264,7 +285,7 @@ impl Service {
             };
             match self.append(vec![event], Vec::new()).await {
                 Ok(appended) => {
-                    self.settle(&appended).await;
+                    self.settle(&appended).await?;
                     return Ok(Memory::from_record(&hash.to_hex(), &state.record.with_meta(&after)));
                 }
                 Err(ServiceError::Conflict(_)) if request.expected_version.is_none() => continue,
@@ -285,7 +306,7 @@ impl Service {
             expect: expected_version.map_or(Expect::Any, Expect::Version),
         };
         let appended = self.append(vec![event], Vec::new()).await?;
-        self.settle(&appended).await;
+        self.settle(&appended).await?;
         Ok(())
     }
 
@@ -311,7 +332,7 @@ impl Service {
             expect: Expect::Version(state.version),
         };
         let appended = self.append(vec![event], Vec::new()).await?;
-        self.settle(&appended).await;
+        self.settle(&appended).await?;
         Ok(Memory::from_record(&hash.to_hex(), &state.record))
     }
 
@@ -334,7 +355,7 @@ impl Service {
         };
         let appended = self.append(vec![event], Vec::new()).await?;
         self.inner.past.forget();
-        self.settle(&appended).await;
+        self.settle(&appended).await?;
         let log = self.inner.log.clone();
         let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
         let events_erased = history.iter().filter(|e| matches!(e.kind, EventKind::Erased { .. })).count();
@@ -400,7 +421,7 @@ impl Service {
                 Err(error) => return Err(error),
             }
         }
-        self.settle(&last).await;
+        self.settle(&last).await?;
         Ok(DeleteOutcome { matched, deleted, dry_run: false, content_hashes: hashes })
     }
 
@@ -511,7 +532,7 @@ impl Service {
                 Ok(appended) => {
                     stored += appended.iter().filter(|a| a.fresh).count();
                     duplicates += appended.iter().filter(|a| !a.fresh).count();
-                    self.settle(&appended).await;
+                    self.settle(&appended).await?;
                 }
                 // Someone stored one of these meanwhile: fall back to one append per memory, each with its
                 // vector, so nothing embedded here is embedded again by the projector.
@@ -521,7 +542,7 @@ impl Service {
                         match self.append(vec![event], vector).await {
                             Ok(appended) => {
                                 stored += 1;
-                                self.settle(&appended).await;
+                                self.settle(&appended).await?;
                             }
                             Err(ServiceError::Conflict(_)) => duplicates += 1,
                             Err(error) => return Err(error),

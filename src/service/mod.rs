@@ -10,6 +10,7 @@ mod error;
 mod insight;
 mod memory;
 mod queries;
+mod replica;
 mod restore;
 pub mod time_expr;
 
@@ -19,6 +20,7 @@ pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
+pub use replica::{Converged, Target};
 pub use restore::{Progress, RestorePlan, RestoreTarget, parse_moment};
 
 use crate::embed::{Embedder, MODEL_NAME};
@@ -55,6 +57,8 @@ struct Inner {
     started: Instant,
     /// Read models materialised at earlier events, for `as_of` queries.
     past: as_of::PastViews,
+    /// With the cloudflare backend: how far Cloudflare has the log. Writes wait for it.
+    replica: std::sync::OnceLock<tokio::sync::watch::Receiver<Seq>>,
 }
 
 impl Service {
@@ -85,8 +89,14 @@ impl Service {
                 embedder,
                 options,
                 started: Instant::now(),
+                replica: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes every write wait until `pushed` (Cloudflare's checkpoint) reaches it: the cloudflare backend.
+    pub fn acknowledge_after(&self, pushed: tokio::sync::watch::Receiver<Seq>) {
+        let _ = self.inner.replica.set(pushed);
     }
 
     /// The event log.

@@ -312,7 +312,7 @@ impl Service {
             other => other,
         })?;
         plan.appended_seqs = appended.iter().map(|a| a.seq.0).collect();
-        self.settle(&appended).await;
+        self.settle(&appended).await?;
         Ok(plan)
     }
 }

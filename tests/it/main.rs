@@ -21,3 +21,4 @@ mod redact;
 mod restore;
 mod serve;
 mod support;
+mod sync;

@@ -2,6 +2,8 @@
 //! parsers for their output, and a `Server` that runs `serve` on a free port, waits for its health check
 //! and kills it on drop.
 
+pub(crate) mod cloudflare;
+
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -55,6 +57,20 @@ const ISOLATED: &[&str] = &[
     "MCP_MDNS_SERVICE_NAME",
     "MCP_MDNS_SERVICE_TYPE",
     "LOG_LEVEL",
+    "CLOUDFLARE_API_TOKEN",
+    "CLOUDFLARE_ACCOUNT_ID",
+    "CLOUDFLARE_VECTORIZE_INDEX",
+    "CLOUDFLARE_D1_DATABASE_ID",
+    "CLOUDFLARE_R2_BUCKET",
+    "CLOUDFLARE_EMBEDDING_MODEL",
+    "CLOUDFLARE_LARGE_CONTENT_THRESHOLD",
+    "CLOUDFLARE_MAX_RETRIES",
+    "CLOUDFLARE_BASE_DELAY",
+    "CLOUDFLARE_API_BASE_URL",
+    "MMS_CLOUDFLARE_TIMEOUT_SECONDS",
+    "MCP_HYBRID_SYNC_INTERVAL",
+    "MCP_HYBRID_BATCH_SIZE",
+    "MCP_HYBRID_SYNC_ON_STARTUP",
 ];
 
 /// The content hash the service gives a content: sha256 of the trimmed, lower-cased text, in hex.

@@ -1,0 +1,317 @@
+//! The Cloudflare REST client (API v4): D1, Vectorize v2, Workers AI and R2, as the replica and the
+//! `cloudflare` backend use them. Every call goes through [`Cloudflare::call`], which keeps within the
+//! account's request budget, retries what is transient (429 with its `retry-after`, 5xx, timeouts, dropped
+//! connections) with a doubling delay, and turns the v4 envelope into a result or an error that says whether
+//! retrying later can help. The base URL is configurable, so tests point this exact client at a stand-in.
+
+mod api;
+
+pub use api::{Match, Statement, VectorLine};
+
+use crate::config::{CloudflareConfig, Secret};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Requests the API allows per token in [`BUDGET_WINDOW`] (Cloudflare blocks every call for 5 minutes past it).
+const BUDGET: usize = 1200;
+const BUDGET_WINDOW: Duration = Duration::from_secs(300);
+/// The longest `retry-after` honoured inline; longer ones make the call fail as transient, to be retried later.
+const LONGEST_INLINE_WAIT: Duration = Duration::from_secs(60);
+
+/// Why a call failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum CloudflareError {
+    /// Unreachable, throttled or failing on Cloudflare's side: the same call may succeed later.
+    #[error("Cloudflare is unreachable or failing ({0}); it will be retried")]
+    Transient(String),
+    /// Refused: the same call will fail again until the request or the configuration changes.
+    #[error("Cloudflare refused the call: {0}")]
+    Permanent(String),
+}
+
+impl CloudflareError {
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CloudflareError::Transient(_))
+    }
+}
+
+/// Which Cloudflare resources the service uses, checked complete at start.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub account_id: String,
+    pub d1_database_id: String,
+    pub vectorize_index: String,
+    pub r2_bucket: Option<String>,
+    pub embedding_model: String,
+    pub large_content_threshold: usize,
+}
+
+impl Resources {
+    /// The resources named by the configuration, or an error naming every missing variable.
+    pub fn from_config(config: &CloudflareConfig) -> Result<(Resources, Secret), String> {
+        let named =
+            |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+        let mut missing = Vec::new();
+        if config.api_token.as_ref().is_none_or(|t| t.expose().trim().is_empty()) {
+            missing.push("CLOUDFLARE_API_TOKEN");
+        }
+        let account_id = named(&config.account_id);
+        let d1 = named(&config.d1_database_id);
+        let index = named(&config.vectorize_index);
+        for (name, value) in [
+            ("CLOUDFLARE_ACCOUNT_ID", &account_id),
+            ("CLOUDFLARE_VECTORIZE_INDEX", &index),
+            ("CLOUDFLARE_D1_DATABASE_ID", &d1),
+        ] {
+            if value.is_none() {
+                missing.push(name);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(format!(
+                "the Cloudflare backends need {} (see the README's Cloudflare section)",
+                missing.join(", ")
+            ));
+        }
+        let (Some(token), Some(account_id), Some(d1_database_id), Some(vectorize_index)) =
+            (config.api_token.clone(), account_id, d1, index)
+        else {
+            unreachable!("every missing value was reported above");
+        };
+        if account_id.len() > 32 {
+            return Err(format!(
+                "CLOUDFLARE_ACCOUNT_ID is {} characters; account ids have at most 32",
+                account_id.len()
+            ));
+        }
+        let resources = Resources {
+            account_id,
+            d1_database_id,
+            vectorize_index,
+            r2_bucket: named(&config.r2_bucket),
+            embedding_model: config.embedding_model.trim().to_string(),
+            large_content_threshold: config.large_content_threshold,
+        };
+        Ok((resources, token))
+    }
+}
+
+/// The client. Cheap to share behind an `Arc`; calls may run concurrently.
+pub struct Cloudflare {
+    http: reqwest::Client,
+    account_url: String,
+    token: Secret,
+    pub resources: Resources,
+    max_retries: u32,
+    base_delay: Duration,
+    /// Start times of the requests inside the current budget window.
+    sent: Mutex<VecDeque<Instant>>,
+    requests: AtomicU64,
+}
+
+impl std::fmt::Debug for Cloudflare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cloudflare").field("account_url", &self.account_url).finish_non_exhaustive()
+    }
+}
+
+impl Cloudflare {
+    /// A client for the configured account; fails when a required variable is missing.
+    pub fn new(config: &CloudflareConfig) -> Result<Cloudflare, String> {
+        let (resources, token) = Resources::from_config(config)?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs_f64(config.timeout.max(0.1)))
+            .connect_timeout(Duration::from_secs(10))
+            .pool_max_idle_per_host(10)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        let base = config.api_base_url.trim_end_matches('/');
+        Ok(Cloudflare {
+            http,
+            account_url: format!("{base}/accounts/{}", resources.account_id),
+            token,
+            resources,
+            max_retries: config.max_retries,
+            base_delay: Duration::from_secs_f64(config.base_delay),
+            sent: Mutex::new(VecDeque::new()),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// How many HTTP requests this client has sent (retries included).
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Waits until one more request fits the account's budget, and counts it.
+    async fn take_budget(&self) {
+        loop {
+            let wait = {
+                let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+                let now = Instant::now();
+                while sent.front().is_some_and(|t| now.duration_since(*t) >= BUDGET_WINDOW) {
+                    sent.pop_front();
+                }
+                if sent.len() < BUDGET {
+                    sent.push_back(now);
+                    None
+                } else {
+                    sent.front().map(|oldest| BUDGET_WINDOW.saturating_sub(now.duration_since(*oldest)))
+                }
+            };
+            match wait {
+                None => return,
+                Some(wait) => {
+                    tracing::info!(wait_ms = wait.as_millis() as u64, "Cloudflare request budget spent; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// One API call under the account URL: returns the envelope's `result` (or the raw body for R2 reads,
+    /// as a JSON string of the bytes' UTF-8 text). Retries transient failures up to CLOUDFLARE_MAX_RETRIES.
+    async fn call(&self, method: Method, path: &str, body: Body) -> Result<Reply, CloudflareError> {
+        let url = format!("{}{path}", self.account_url);
+        let mut attempt = 0u32;
+        loop {
+            self.take_budget().await;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose())
+                .header("accept", "application/json");
+            request = match &body {
+                Body::None => request,
+                Body::Json(value) => request.json(value),
+                Body::Bytes { bytes, content_type } => {
+                    request.header("content-type", *content_type).body(bytes.clone())
+                }
+            };
+            let outcome = match request.send().await {
+                Ok(response) => read_reply(response).await,
+                Err(error) => Err(Failure::Retry(describe(&error), None)),
+            };
+            let (why, retry_after) = match outcome {
+                Ok(reply) => return Ok(reply),
+                Err(Failure::Refused(why)) => return Err(CloudflareError::Permanent(why)),
+                Err(Failure::Retry(why, retry_after)) => (why, retry_after),
+            };
+            if attempt >= self.max_retries {
+                return Err(CloudflareError::Transient(format!("{why} (after {} attempts)", attempt + 1)));
+            }
+            let backoff = self.base_delay.saturating_mul(1 << attempt.min(16));
+            let wait = match retry_after {
+                Some(asked) if asked > LONGEST_INLINE_WAIT => {
+                    return Err(CloudflareError::Transient(format!(
+                        "{why}; Cloudflare asks to wait {}s",
+                        asked.as_secs()
+                    )));
+                }
+                Some(asked) => asked.max(backoff),
+                None => backoff,
+            };
+            tracing::debug!(%why, attempt, wait_ms = wait.as_millis() as u64, path, "retrying a Cloudflare call");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+/// A request body.
+enum Body {
+    None,
+    Json(Value),
+    Bytes { bytes: Vec<u8>, content_type: &'static str },
+}
+
+/// A successful reply: the envelope's `result`, or the bytes of an R2 object.
+enum Reply {
+    Result(Value),
+    Bytes(Vec<u8>),
+    /// HTTP 404, with the reason.
+    Missing(String),
+}
+
+enum Failure {
+    Retry(String, Option<Duration>),
+    Refused(String),
+}
+
+/// The text of a client error without the URL (which holds the account id) repeated in every message.
+fn describe(error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "cannot connect"
+    } else {
+        "connection failed"
+    };
+    let mut source = std::error::Error::source(error);
+    let mut detail = String::new();
+    while let Some(cause) = source {
+        detail = cause.to_string();
+        source = cause.source();
+    }
+    if detail.is_empty() { kind.to_string() } else { format!("{kind}: {detail}") }
+}
+
+async fn read_reply(response: reqwest::Response) -> Result<Reply, Failure> {
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64);
+    let is_json =
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    let bytes = response.bytes().await.map_err(|e| Failure::Retry(describe(&e), None))?;
+    if status.is_success() && !is_json {
+        return Ok(Reply::Bytes(bytes.to_vec()));
+    }
+    let envelope: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let errors = envelope.as_ref().map(envelope_errors).unwrap_or_default();
+    let why = if errors.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {errors}") };
+    if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        return Err(Failure::Retry(why, retry_after));
+    }
+    if status == StatusCode::NOT_FOUND {
+        return Ok(Reply::Missing(why));
+    }
+    if !status.is_success() {
+        return Err(Failure::Refused(why));
+    }
+    match envelope {
+        Some(envelope) if envelope.get("success").and_then(Value::as_bool) == Some(true) => {
+            Ok(Reply::Result(envelope.get("result").cloned().unwrap_or(Value::Null)))
+        }
+        Some(_) => Err(Failure::Refused(why)),
+        None => Err(Failure::Retry(format!("HTTP {status} with a body that is not the v4 envelope"), None)),
+    }
+}
+
+/// The envelope's errors as one line: `code: message; code: message`.
+fn envelope_errors(envelope: &Value) -> String {
+    envelope
+        .get("errors")
+        .and_then(Value::as_array)
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    let code = e.get("code").and_then(Value::as_i64).unwrap_or_default();
+                    let message = e.get("message").and_then(Value::as_str).unwrap_or("");
+                    format!("{code}: {message}")
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .unwrap_or_default()
+}

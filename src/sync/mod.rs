@@ -1,0 +1,423 @@
+//! Cloudflare replication for the `hybrid` and `cloudflare` backends: push (the replica as a projection of
+//! the log, `push.rs`) and pull (other devices' events applied here, `pull.rs`), resolved by stamps
+//! (`stamp.rs`, last writer wins), with the replica's own checkpoints in `sync.sqlite3` (`state.rs`).
+//!
+//! One worker task does all of it, one round at a time: push whatever the log has beyond the checkpoint as
+//! soon as it is committed, and pull every `MCP_HYBRID_SYNC_INTERVAL`. A failing round is retried with a
+//! growing pause while local reads and writes go on; the status says what failed.
+
+mod d1;
+mod pull;
+mod push;
+mod stamp;
+mod state;
+
+pub use pull::Pulled;
+pub use push::Pushed;
+pub use state::{Failure, SyncState};
+
+use crate::cloudflare::{Cloudflare, CloudflareError};
+use crate::config::Config;
+use crate::service::Service;
+use mms_log::Seq;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, broadcast, watch};
+
+/// Which backend the configuration names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    SqliteVec,
+    Hybrid,
+    Cloudflare,
+}
+
+impl Backend {
+    /// The backend named by MCP_MEMORY_STORAGE_BACKEND; unknown names fall back to sqlite_vec, as in the
+    /// original, with a warning.
+    pub fn of(config: &Config) -> Backend {
+        match config.storage.storage_backend.trim().to_ascii_lowercase().as_str() {
+            "hybrid" => Backend::Hybrid,
+            "cloudflare" => Backend::Cloudflare,
+            "sqlite_vec" | "sqlite-vec" | "" => Backend::SqliteVec,
+            other => {
+                tracing::warn!(
+                    backend = other,
+                    "unknown MCP_MEMORY_STORAGE_BACKEND; using sqlite_vec as the original does"
+                );
+                Backend::SqliteVec
+            }
+        }
+    }
+
+    /// The name the original's health reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::SqliteVec => "sqlite-vec",
+            Backend::Hybrid => "hybrid",
+            Backend::Cloudflare => "cloudflare",
+        }
+    }
+}
+
+/// Why a sync round failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Cloudflare(#[from] CloudflareError),
+    #[error("{0}")]
+    Local(String),
+}
+
+impl From<String> for SyncError {
+    fn from(message: String) -> Self {
+        SyncError::Local(message)
+    }
+}
+
+/// Runs blocking work (log and sync-state reads) off the async runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Local(e.to_string()))?.map_err(SyncError::Local)
+}
+
+/// The file holding this device's id, beside the log.
+fn device_file(base_dir: &Path) -> PathBuf {
+    base_dir.join("device-id")
+}
+
+/// This device's id: made once, kept in the data directory.
+pub fn device_id(base_dir: &Path) -> Result<String, String> {
+    let path = device_file(base_dir);
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        _ => {
+            let id = uuid::Uuid::new_v4().to_string();
+            let temp = path.with_extension("tmp");
+            std::fs::write(&temp, &id)
+                .and_then(|()| std::fs::rename(&temp, &path))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(id)
+        }
+    }
+}
+
+/// The sync state file of a data directory.
+pub fn state_path(base_dir: &Path) -> PathBuf {
+    base_dir.join("sync.sqlite3")
+}
+
+/// What the worker last saw, for the status.
+#[derive(Default)]
+struct Live {
+    running: bool,
+    reachable: Option<bool>,
+    last_error: Option<String>,
+    last_sync: Option<chrono::DateTime<chrono::Utc>>,
+    processed: u64,
+    pulled: u64,
+}
+
+/// The replication engine, shared by the worker, the HTTP API, MCP and the CLI.
+pub(crate) struct Engine {
+    service: Service,
+    cf: Arc<Cloudflare>,
+    state: Mutex<SyncState>,
+    me: String,
+    batch_size: usize,
+    interval: Duration,
+    on_startup: bool,
+    backend: Backend,
+    live: Mutex<Live>,
+    wake: Notify,
+    /// One round at a time: the worker's and a forced one.
+    round: tokio::sync::Mutex<()>,
+    /// Set once the D1 schema is known to exist (created at the first successful round).
+    schema_ready: std::sync::atomic::AtomicBool,
+    notices: broadcast::Sender<(&'static str, Value)>,
+    pushed: watch::Sender<Seq>,
+}
+
+impl Engine {
+    fn with_state<T>(&self, work: impl FnOnce(&mut SyncState) -> Result<T, String>) -> Result<T, SyncError> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        work(&mut state).map_err(SyncError::Local)
+    }
+}
+
+/// A handle on the replication engine. Cheap to clone.
+#[derive(Clone)]
+pub struct Sync {
+    engine: Arc<Engine>,
+}
+
+impl Sync {
+    /// The engine for a store, when the backend replicates; fails at once when the Cloudflare configuration
+    /// is incomplete (naming what is missing).
+    pub fn open(service: &Service, config: &Config, base_dir: &Path) -> anyhow::Result<Option<Sync>> {
+        let backend = Backend::of(config);
+        if backend == Backend::SqliteVec {
+            return Ok(None);
+        }
+        let cf = Cloudflare::new(&config.cloudflare)
+            .map_err(|e| anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", backend.name()))?;
+        let state = SyncState::open(&state_path(base_dir)).map_err(anyhow::Error::msg)?;
+        let pushed = state.pushed().map_err(anyhow::Error::msg)?;
+        let engine = Engine {
+            service: service.clone(),
+            cf: Arc::new(cf),
+            state: Mutex::new(state),
+            me: device_id(base_dir).map_err(anyhow::Error::msg)?,
+            batch_size: config.hybrid.batch_size as usize,
+            interval: Duration::from_secs_f64(config.hybrid.sync_interval.max(0.05)),
+            on_startup: config.hybrid.sync_on_startup,
+            backend,
+            live: Mutex::new(Live::default()),
+            wake: Notify::new(),
+            round: tokio::sync::Mutex::new(()),
+            schema_ready: std::sync::atomic::AtomicBool::new(false),
+            notices: broadcast::channel(64).0,
+            pushed: watch::channel(pushed).0,
+        };
+        Ok(Some(Sync { engine: Arc::new(engine) }))
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.engine.backend
+    }
+
+    /// This device's id (the origin of its events in D1).
+    pub fn device(&self) -> &str {
+        &self.engine.me
+    }
+
+    /// The Cloudflare client, for the `cloudflare` backend's searches.
+    pub fn cloudflare(&self) -> &Arc<Cloudflare> {
+        &self.engine.cf
+    }
+
+    /// `sync_progress` and `sync_completed` notices, for the SSE stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<(&'static str, Value)> {
+        self.engine.notices.subscribe()
+    }
+
+    /// The push checkpoint, to wait on (the `cloudflare` backend acknowledges a write once it is pushed).
+    pub fn pushed(&self) -> watch::Receiver<Seq> {
+        self.engine.pushed.subscribe()
+    }
+
+    /// Waits until Cloudflare has every event up to `seq`, at most `timeout`; false when it has not.
+    pub async fn wait_pushed(&self, seq: Seq, timeout: Duration) -> bool {
+        self.engine.wake.notify_one();
+        let mut pushed = self.pushed();
+        tokio::time::timeout(timeout, pushed.wait_for(|p| *p >= seq)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// Starts the worker; it stops when `stop` is cancelled.
+    pub fn spawn(&self, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
+        let engine = self.engine.clone();
+        let waker = engine.clone();
+        engine.service.log().committed().on_advance(move |_| waker.wake.notify_one());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = engine.run() => {}
+            }
+        })
+    }
+
+    /// Pushes everything the log holds (retrying recorded failures first) and pulls everything other devices
+    /// pushed; `progress` is told after each batch. What `/api/sync/force` and `sync push|pull` run.
+    pub async fn sync_now(
+        &self,
+        push: bool,
+        pull: bool,
+        progress: impl FnMut(&str, u64, u64),
+    ) -> Result<u64, SyncError> {
+        let _round = self.engine.round.lock().await;
+        self.engine.round_now(push, pull, true, progress).await
+    }
+
+    /// Pauses or resumes replication (kept in the sync state, so it holds across restarts).
+    pub fn set_paused(&self, paused: bool) -> Result<(), SyncError> {
+        self.engine.with_state(|s| s.set_paused(paused))?;
+        self.engine.wake.notify_one();
+        Ok(())
+    }
+
+    /// The original's `/api/sync/status` fields, and ours.
+    pub fn status(&self) -> Value {
+        let engine = &self.engine;
+        let (pushed, failures, paused, devices, last) = engine
+            .with_state(|s| Ok((s.pushed()?, s.failures()?, s.paused()?, s.pulled()?, s.last_sync()?)))
+            .unwrap_or_default();
+        let log_seq = engine.service.log().last_seq();
+        let pending = log_seq.0.saturating_sub(pushed.0);
+        let live = engine.live.lock().unwrap_or_else(|e| e.into_inner());
+        let last_sync = live
+            .last_sync
+            .or_else(|| last.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc()));
+        let since = last_sync.map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
+        let interval = engine.interval.as_secs_f64();
+        let status = if live.running {
+            "syncing"
+        } else if live.last_error.is_some() {
+            "error"
+        } else if pending > 0 || paused {
+            "pending"
+        } else {
+            "synced"
+        };
+        json!({
+            "is_hybrid": engine.backend == Backend::Hybrid,
+            "is_running": live.running,
+            "last_sync_time": last_sync.map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6),
+            "operations_pending": pending,
+            "operations_processed": live.processed,
+            "operations_failed": failures.len(),
+            "sync_interval_seconds": interval,
+            "time_since_last_sync_seconds": since.unwrap_or(0.0),
+            "next_sync_eta_seconds": since.map_or(0.0, |s| (interval - s).max(0.0)),
+            "status": status,
+            "backend": engine.backend.name(),
+            "device_id": engine.me,
+            "paused": paused,
+            "cloudflare_reachable": live.reachable,
+            "last_error": live.last_error,
+            "pushed_seq": pushed.0,
+            "log_seq": log_seq.0,
+            "events_pulled": live.pulled,
+            "devices": devices,
+            "failures": failures,
+        })
+    }
+}
+
+impl Engine {
+    fn notice(&self, name: &'static str, data: Value) {
+        let _ = self.notices.send((name, data));
+    }
+
+    fn record(&self, outcome: &Result<u64, SyncError>) {
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        live.running = false;
+        match outcome {
+            Ok(_) => {
+                let now = chrono::Utc::now();
+                live.reachable = Some(true);
+                live.last_error = None;
+                live.last_sync = Some(now);
+                drop(live);
+                let _ = self.with_state(|s| s.set_last_sync(&now.to_rfc3339()));
+            }
+            Err(error) => {
+                if matches!(error, SyncError::Cloudflare(CloudflareError::Transient(_))) {
+                    live.reachable = Some(false);
+                }
+                live.last_error = Some(error.to_string());
+            }
+        }
+    }
+
+    /// One round: push until the checkpoint reaches the log's end, then pull. Returns the events handled.
+    async fn round_now(
+        &self,
+        push: bool,
+        pull: bool,
+        retry_failures: bool,
+        mut progress: impl FnMut(&str, u64, u64),
+    ) -> Result<u64, SyncError> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner()).running = true;
+        let outcome = self.round_inner(push, pull, retry_failures, &mut progress).await;
+        self.record(&outcome);
+        if let Ok(handled) = outcome {
+            self.notice("sync_completed", json!({"operations_synced": handled, "status": "synced"}));
+        }
+        outcome
+    }
+
+    async fn round_inner(
+        &self,
+        push: bool,
+        pull: bool,
+        retry_failures: bool,
+        progress: &mut impl FnMut(&str, u64, u64),
+    ) -> Result<u64, SyncError> {
+        use std::sync::atomic::Ordering;
+        if !self.schema_ready.load(Ordering::Acquire) {
+            self.cf.d1(&[crate::cloudflare::Statement::new(d1::SCHEMA, Vec::new())]).await?;
+            self.schema_ready.store(true, Ordering::Release);
+        }
+        let mut handled = 0u64;
+        if push {
+            if retry_failures {
+                handled += self.retry_failures().await? as u64;
+            }
+            loop {
+                let batch = self.push_batch().await?;
+                if batch.events == 0 {
+                    break;
+                }
+                handled += batch.sent as u64;
+                let pushed = self.with_state(|s| s.pushed())?;
+                self.pushed.send_replace(pushed);
+                let total = self.service.log().last_seq().0;
+                self.live.lock().unwrap_or_else(|e| e.into_inner()).processed += batch.sent as u64;
+                progress("push", pushed.0, total);
+                self.notice("sync_progress", json!({"phase": "push", "pushed_seq": pushed.0, "log_seq": total}));
+            }
+        }
+        if pull {
+            let pulled = self
+                .pull(true, |p| {
+                    progress("pull", p.events as u64, p.applied as u64);
+                    self.notice("sync_progress", json!({"phase": "pull", "events": p.events, "applied": p.applied}));
+                })
+                .await?;
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).pulled += pulled.events as u64;
+            handled += pulled.applied as u64;
+        }
+        Ok(handled)
+    }
+
+    /// The worker: pushes after every commit, pulls on the interval, backs off while Cloudflare fails.
+    async fn run(self: Arc<Self>) {
+        let mut next_pull = if self.on_startup { Instant::now() } else { Instant::now() + self.interval };
+        let mut pause = Duration::from_secs(1);
+        loop {
+            let paused = self.with_state(|s| s.paused()).unwrap_or(false);
+            if !paused {
+                let pull = Instant::now() >= next_pull;
+                let outcome = {
+                    let _round = self.round.lock().await;
+                    self.round_now(true, pull, false, |_, _, _| {}).await
+                };
+                match outcome {
+                    Ok(_) => {
+                        pause = Duration::from_secs(1);
+                        if pull {
+                            next_pull = Instant::now() + self.interval;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in_s = pause.as_secs(), "Cloudflare sync failed; local reads and writes go on");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_secs(60));
+                        continue;
+                    }
+                }
+            }
+            let wait =
+                if paused { Duration::from_secs(1) } else { next_pull.saturating_duration_since(Instant::now()) };
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+            // Commits come in bursts: let a burst finish so that it goes out in full batches.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

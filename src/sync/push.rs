@@ -1,0 +1,303 @@
+//! Push: the Cloudflare replica as a projection of the log. From its durable checkpoint it takes a batch of
+//! events, records this device's events in D1 with their stamps and applies the winners to the original's
+//! tables (one D1 call), then brings Vectorize in line with what D1 now holds for those memories (one Workers
+//! AI call for vectors not cached, one upsert, one delete). The checkpoint moves only after all of it was
+//! confirmed, so a crash or an outage repeats a batch (every write is idempotent) and never skips one.
+
+use super::SyncError;
+use super::d1::{self, Outgoing, Payload};
+use super::stamp::{Stamp, stamps};
+use super::state::Failure;
+use super::{Engine, blocking};
+use crate::cloudflare::{CloudflareError, VectorLine};
+use mms_log::{ContentHash, Event, EventKind, Interface, Seq, VectorEntry, fold_history};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest metadata Vectorize keeps per vector, less a margin for the JSON around the tags.
+const METADATA_BUDGET: usize = 9 * 1024;
+
+/// What one push batch did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pushed {
+    /// Log events the checkpoint moved over.
+    pub events: usize,
+    /// This device's events sent to Cloudflare.
+    pub sent: usize,
+    /// Events Cloudflare refused for good (recorded as failures).
+    pub failed: usize,
+}
+
+impl Engine {
+    /// Pushes the next batch after the checkpoint; `Pushed::default()` when there is nothing to push.
+    pub(super) async fn push_batch(&self) -> Result<Pushed, SyncError> {
+        let from = self.with_state(|s| s.pushed())?;
+        let log = self.service.log().clone();
+        let limit = self.batch_size;
+        let events = blocking(move || log.read_from(from.next(), limit).map_err(|e| e.to_string())).await?;
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return Ok(Pushed::default());
+        };
+        let local: Vec<&Event> = events.iter().filter(|e| e.actor.interface != Interface::Sync).collect();
+        let outgoing = self.outgoing(&local).await?;
+        let failures = self.send(&outgoing).await?;
+        let pushed = Pushed { events: events.len(), sent: outgoing.len() - failures.len(), failed: failures.len() };
+        self.with_state(|s| s.advance_push(last, &failures))?;
+        Ok(pushed)
+    }
+
+    /// Pushes the events recorded as failed again; those that now succeed are cleared. Returns how many.
+    pub(super) async fn retry_failures(&self) -> Result<usize, SyncError> {
+        let failures = self.with_state(|s| s.failures())?;
+        let mut cleared = 0;
+        for failure in failures {
+            let log = self.service.log().clone();
+            let seq = Seq(failure.seq);
+            let Some(event) = blocking(move || log.get(seq).map_err(|e| e.to_string())).await? else {
+                continue;
+            };
+            let outgoing = self.outgoing(&[&event]).await?;
+            if self.send(&outgoing).await?.is_empty() {
+                self.with_state(|s| s.clear_failure(failure.seq))?;
+                cleared += 1;
+            }
+        }
+        Ok(cleared)
+    }
+
+    /// The events as they go to D1: stamped, with the state each leaves its memory in.
+    async fn outgoing(&self, events: &[&Event]) -> Result<Vec<Outgoing>, SyncError> {
+        let mut histories: HashMap<ContentHash, (Vec<Event>, Vec<Stamp>)> = HashMap::new();
+        for event in events {
+            if histories.contains_key(&event.memory) {
+                continue;
+            }
+            let memory = event.memory;
+            let log = self.service.log().clone();
+            let history = blocking(move || log.history(&memory).map_err(|e| e.to_string())).await?;
+            let clock = self.with_state(|s| s.clock(&memory))?;
+            let own = stamps(&history, clock.as_ref(), &self.me).own;
+            histories.insert(memory, (history, own));
+        }
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            let (history, own) = &histories[&event.memory];
+            let Some(index) = history.iter().position(|e| e.seq == event.seq) else {
+                continue;
+            };
+            let payload = match &event.kind {
+                EventKind::Erased { .. } => None,
+                EventKind::Redacted { reason } => Some(Payload::Redacted { reason: reason.clone() }),
+                EventKind::Deleted { .. } => Some(Payload::Deleted),
+                EventKind::Stored(_) | EventKind::Undeleted(_) | EventKind::Updated { .. } => {
+                    fold_history(history, event.seq).map(|state| Payload::live(&state.record))
+                }
+            };
+            let r2_key = match (&payload, &self.cf.resources.r2_bucket) {
+                (Some(Payload::Live { content, .. }), Some(_))
+                    if content.len() > self.cf.resources.large_content_threshold =>
+                {
+                    Some(d1::r2_key(&event.memory))
+                }
+                _ => None,
+            };
+            out.push(Outgoing {
+                event_id: event.event_id.0.to_string(),
+                origin: self.me.clone(),
+                seq: event.seq.0,
+                memory: event.memory,
+                stamp: own[index].clone(),
+                kind: event.kind.name(),
+                payload,
+                r2_key,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Sends events: R2 objects, one D1 batch, then Vectorize. When D1 refuses the batch for good, each event
+    /// is sent alone so that only the ones at fault are recorded as failures (and returned).
+    async fn send(&self, outgoing: &[Outgoing]) -> Result<Vec<Failure>, SyncError> {
+        if outgoing.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.send_together(outgoing).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) if outgoing.len() == 1 => {
+                let out = &outgoing[0];
+                tracing::warn!(seq = out.seq, memory = %out.memory, %why, "Cloudflare refused an event; recorded as failed");
+                Ok(vec![Failure {
+                    seq: out.seq,
+                    content_hash: out.memory.to_hex(),
+                    message: why,
+                    at: mms_projections::iso_utc(mms_log::Timestamp::now().0),
+                }])
+            }
+            Err(SyncError::Cloudflare(CloudflareError::Permanent(_))) => {
+                let mut failures = Vec::new();
+                for one in outgoing.chunks(1) {
+                    failures.extend(Box::pin(self.send(one)).await?);
+                }
+                Ok(failures)
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn send_together(&self, outgoing: &[Outgoing]) -> Result<(), SyncError> {
+        if let Some(bucket) = &self.cf.resources.r2_bucket {
+            for out in outgoing {
+                if let (Some(key), Some(Payload::Live { content, .. })) = (&out.r2_key, &out.payload) {
+                    self.cf.put_object(bucket, key, content.clone().into_bytes()).await?;
+                }
+            }
+        }
+        let mut memories: Vec<ContentHash> = outgoing.iter().map(|o| o.memory).collect();
+        memories.sort();
+        memories.dedup();
+        let mut statements: Vec<_> = outgoing.iter().flat_map(d1::statements).collect();
+        statements.push(d1::readback(&memories));
+        let results = self.cf.d1(&statements).await?;
+        let rows = results.last().cloned().unwrap_or_default();
+        let local: HashMap<ContentHash, &str> = outgoing
+            .iter()
+            .filter_map(|o| match &o.payload {
+                Some(Payload::Live { content, .. }) => Some((o.memory, content.as_str())),
+                _ => None,
+            })
+            .collect();
+        self.align_vectors(&rows, &local).await
+    }
+
+    /// Makes Vectorize hold a vector for every memory D1 has live among `rows`, and none for the others.
+    async fn align_vectors(
+        &self,
+        rows: &[Map<String, Value>],
+        local: &HashMap<ContentHash, &str>,
+    ) -> Result<(), SyncError> {
+        let mut live: BTreeMap<ContentHash, (String, Map<String, Value>)> = BTreeMap::new();
+        let mut dead = Vec::new();
+        for row in rows {
+            let Some(memory) = row.get("content_hash").and_then(Value::as_str).and_then(|h| h.parse().ok()) else {
+                continue;
+            };
+            let is_live = row.get("live").and_then(Value::as_i64) == Some(1);
+            let content = row.get("content").and_then(Value::as_str);
+            match (is_live, content) {
+                (true, Some(content)) => {
+                    let text = match local.get(&memory) {
+                        Some(text) => text.to_string(),
+                        None if d1::r2_key_of(content).is_none() => content.to_string(),
+                        None => match self.local_content(memory).await? {
+                            Some(text) => text,
+                            None => continue,
+                        },
+                    };
+                    live.insert(memory, (text, vector_metadata(&memory, row)));
+                }
+                (true, None) => {}
+                (false, _) => dead.push(memory.to_hex()),
+            }
+        }
+        if !live.is_empty() {
+            let wanted: Vec<(ContentHash, &str)> = live.iter().map(|(h, (text, _))| (*h, text.as_str())).collect();
+            let vectors = self.cloud_vectors(&wanted).await?;
+            let lines: Vec<VectorLine> = live
+                .into_iter()
+                .filter_map(|(memory, (_, metadata))| {
+                    Some(VectorLine { id: memory.to_hex(), values: vectors.get(&memory)?.clone(), metadata })
+                })
+                .collect();
+            self.cf.upsert_vectors(&lines).await?;
+        }
+        if !dead.is_empty() {
+            self.cf.delete_vectors(&dead).await?;
+            if let Some(bucket) = &self.cf.resources.r2_bucket {
+                for hash in &dead {
+                    if let Ok(memory) = hash.parse() {
+                        self.cf.delete_object(bucket, &d1::r2_key(&memory)).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The content of a memory from the local log (its latest record), for content D1 keeps in R2.
+    async fn local_content(&self, memory: ContentHash) -> Result<Option<String>, SyncError> {
+        let log = self.service.log().clone();
+        let history = blocking(move || log.history(&memory).map_err(|e| e.to_string())).await?;
+        Ok(fold_history(&history, Seq(u64::MAX)).map(|s| s.record.content))
+    }
+
+    /// Workers AI vectors of these contents: from the log's cache (keyed by the Workers AI model), else
+    /// embedded now and cached.
+    pub(super) async fn cloud_vectors(
+        &self,
+        wanted: &[(ContentHash, &str)],
+    ) -> Result<HashMap<ContentHash, Vec<f32>>, SyncError> {
+        let model = self.cf.resources.embedding_model.clone();
+        let hashes: Vec<ContentHash> = wanted.iter().map(|(h, _)| *h).collect();
+        let log = self.service.log().clone();
+        let cache_model = model.clone();
+        let mut found = blocking(move || log.cached_vectors(&cache_model, &hashes).map_err(|e| e.to_string())).await?;
+        let missing: Vec<(ContentHash, &str)> =
+            wanted.iter().filter(|(h, _)| !found.contains_key(h)).copied().collect();
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let texts: Vec<&str> = missing.iter().map(|(_, text)| *text).collect();
+        let vectors = self.cf.embed(&texts).await?;
+        let entries: Vec<VectorEntry> = missing
+            .iter()
+            .zip(vectors)
+            .map(|((memory, _), vector)| VectorEntry { model: model.clone(), memory: *memory, vector })
+            .collect();
+        for entry in &entries {
+            found.insert(entry.memory, entry.vector.clone());
+        }
+        let log = self.service.log().clone();
+        // Caching saves Workers AI calls later; failing to cache only costs them.
+        if let Err(error) = blocking(move || log.append(Vec::new(), entries).map_err(|e| e.to_string())).await {
+            tracing::warn!(%error, "could not cache Workers AI vectors");
+        }
+        Ok(found)
+    }
+}
+
+/// The original's vector metadata, `{content_hash, memory_type, tags: "a,b", created_at}`, within
+/// Vectorize's 10 KiB (a very long tag list is cut at a tag boundary).
+fn vector_metadata(memory: &ContentHash, row: &Map<String, Value>) -> Map<String, Value> {
+    let mut tags = row.get("tags").and_then(Value::as_str).unwrap_or("").to_string();
+    if tags.len() > METADATA_BUDGET {
+        let cut = tags[..METADATA_BUDGET].rfind(',').unwrap_or(0);
+        tags.truncate(cut);
+    }
+    let mut metadata = Map::new();
+    metadata.insert("content_hash".into(), json!(memory.to_hex()));
+    metadata.insert(
+        "memory_type".into(),
+        json!(row.get("memory_type").and_then(Value::as_str).filter(|t| !t.is_empty()).unwrap_or("standard")),
+    );
+    metadata.insert("tags".into(), json!(tags));
+    metadata.insert("created_at".into(), row.get("created_at_iso").cloned().unwrap_or(Value::Null));
+    metadata
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vector_metadata_is_the_originals_and_fits_vectorize() {
+        let memory = ContentHash::of_content("x");
+        let mut row = Map::new();
+        row.insert("tags".into(), json!(vec!["t".repeat(100); 200].join(",")));
+        row.insert("created_at_iso".into(), json!("2026-01-01T00:00:00Z"));
+        let metadata = vector_metadata(&memory, &row);
+        assert_eq!(metadata["memory_type"], "standard");
+        assert_eq!(metadata["content_hash"], memory.to_hex());
+        assert!(serde_json::to_string(&metadata).expect("encodes").len() < 10 * 1024);
+        assert!(metadata["tags"].as_str().expect("text").split(',').all(|t| t.len() == 100));
+    }
+}

@@ -1,0 +1,330 @@
+//! Hybrid sync against the local Cloudflare, black-box: real servers on their own data directories, the
+//! stand-in as Cloudflare, the production client between them. An outage and a kill -9 lose and duplicate
+//! nothing; devices writing concurrently converge; a fresh device pulls everything; a redaction propagates;
+//! memories an original service left in D1 are adopted.
+
+use crate::support::cloudflare::Standin;
+use crate::support::{DataDir, Server, content_hash, signal};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+const API_KEY: &str = "sync-test-key";
+
+/// A device: a data directory and its hybrid server.
+struct Device {
+    data: DataDir,
+    server: Server,
+    client: reqwest::Client,
+}
+
+fn env(standin: &Standin, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    let mut env = standin.env();
+    env.push(("MCP_MEMORY_STORAGE_BACKEND", "hybrid".into()));
+    env.push(("MCP_API_KEY", API_KEY.into()));
+    env.push(("MCP_HYBRID_SYNC_INTERVAL", "0.3".into()));
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
+impl Device {
+    async fn start(standin: &Standin, extra: &[(&'static str, &str)]) -> Device {
+        Device::start_on(DataDir::new(), standin, extra).await
+    }
+
+    async fn start_on(data: DataDir, standin: &Standin, extra: &[(&'static str, &str)]) -> Device {
+        let env = env(standin, extra);
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let server = Server::start(&data, &pairs).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("authorization", format!("Bearer {API_KEY}").parse().expect("a header value"));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .default_headers(headers)
+            .build()
+            .expect("an HTTP client");
+        Device { data, server, client }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.client.request(method.clone(), self.server.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {value}");
+        value
+    }
+
+    async fn store(&self, content: &str, tags: &[&str]) -> String {
+        let stored =
+            self.call(reqwest::Method::POST, "/api/memories", Some(json!({"content": content, "tags": tags}))).await;
+        assert_eq!(stored["success"], true, "{stored}");
+        content_hash(content)
+    }
+
+    async fn set_tags(&self, hash: &str, tags: &[&str]) {
+        self.call(reqwest::Method::PUT, &format!("/api/memories/{hash}"), Some(json!({"tags": tags}))).await;
+    }
+
+    async fn delete(&self, hash: &str) {
+        self.call(reqwest::Method::DELETE, &format!("/api/memories/{hash}"), None).await;
+    }
+
+    async fn status(&self) -> Value {
+        self.call(reqwest::Method::GET, "/api/sync/status", None).await
+    }
+
+    /// Pushes and pulls now; fails the test when the round failed.
+    async fn force(&self) -> Value {
+        let forced = self.call(reqwest::Method::POST, "/api/sync/force", None).await;
+        assert_eq!(forced["success"], true, "{forced}");
+        forced
+    }
+
+    /// Waits until everything written here is in Cloudflare.
+    async fn wait_pushed(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.status().await;
+            if status["operations_pending"] == 0 && status["status"] == "synced" {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "never synced: {status}\n{}", self.server.stderr());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every live memory: hash → (tags, type, metadata, created_at, updated_at), as the API shows it.
+    async fn memories(&self) -> BTreeMap<String, Value> {
+        let page = self.call(reqwest::Method::GET, "/api/memories?page=1&page_size=100", None).await;
+        page["memories"]
+            .as_array()
+            .expect("a page")
+            .iter()
+            .map(|m| {
+                let key = m["content_hash"].as_str().expect("a hash").to_string();
+                let value =
+                    json!([m["content"], m["tags"], m["memory_type"], m["metadata"], m["created_at"], m["updated_at"]]);
+                (key, value)
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_pushes_every_change_and_an_outage_loses_nothing() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[]).await;
+    let first = device.store("hybrid sync keeps the cloud copy current", &["sync", "first"]).await;
+    let second = device.store("the second memory goes out too", &["sync"]).await;
+    device.wait_pushed().await;
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    assert_eq!(standin.vector_count().await, 2);
+
+    // Cloudflare goes away: writes still succeed locally, and the status says what failed.
+    standin.offline(true).await;
+    let third = device.store("written while Cloudflare was unreachable", &["offline"]).await;
+    device.set_tags(&first, &["sync", "retagged"]).await;
+    device.delete(&second).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = device.status().await;
+        if status["status"] == "error" && status["cloudflare_reachable"] == false {
+            assert!(status["operations_pending"].as_u64().expect("a count") >= 3, "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the outage never showed: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let detailed = device.call(reqwest::Method::GET, "/api/health/detailed", None).await;
+    assert_eq!(detailed["storage"]["backend"], "hybrid");
+    assert_eq!(detailed["storage"]["sync_status"]["cloudflare_reachable"], false);
+    assert_eq!(device.memories().await.len(), 2, "local reads go on");
+
+    // Back online: everything arrives, in order, once.
+    standin.offline(false).await;
+    let status = device.wait_pushed().await;
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    let rows = standin.d1("SELECT content_hash FROM memories ORDER BY content_hash", json!([])).await;
+    let mut expected = vec![first.clone(), third.clone()];
+    expected.sort();
+    let hashes: Vec<String> = rows.iter().map(|r| r["content_hash"].as_str().expect("hash").to_string()).collect();
+    assert_eq!(hashes, expected);
+    let tags = standin
+        .d1(
+            "SELECT t.name AS name FROM memory_tags mt JOIN tags t ON t.id = mt.tag_id JOIN memories m ON m.id = mt.memory_id \
+             WHERE m.content_hash = ?1 ORDER BY t.name",
+            json!([first]),
+        )
+        .await;
+    assert_eq!(tags.iter().map(|r| r["name"].as_str().expect("tag")).collect::<Vec<_>>(), ["retagged", "sync"]);
+    let kinds = standin.d1("SELECT kind FROM mms_events ORDER BY origin_seq", json!([])).await;
+    let kinds: Vec<&str> = kinds.iter().map(|r| r["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["stored", "stored", "stored", "updated", "deleted"]);
+    assert_eq!(standin.vector_count().await, 2, "the deleted memory's vector is gone");
+    let vectors = standin.vectors(std::slice::from_ref(&first)).await;
+    assert_eq!(vectors[0]["metadata"]["tags"], "sync,retagged");
+    assert_eq!(vectors[0]["values"].as_array().map(Vec::len), Some(768));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_a_push_loses_and_duplicates_nothing() {
+    let standin = Standin::start();
+    let data = DataDir::new();
+    let device = Device::start_on(data, &standin, &[("MCP_HYBRID_BATCH_SIZE", "5")]).await;
+    // Every D1 call hangs long enough for the kill to land while a push is in flight.
+    standin.faults(json!([{"path_contains": "/d1/", "delay_ms": 3000, "times": 0}])).await;
+    let mut hashes = Vec::new();
+    for i in 0..12 {
+        hashes.push(device.store(&format!("memory number {i} written before the crash"), &["crash"]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    signal(device.server.pid(), "KILL");
+    let Device { data, mut server, .. } = device;
+    server.wait_exit(Duration::from_secs(10));
+    drop(server);
+    standin.faults(json!([])).await;
+    let device = Device::start_on(data, &standin, &[("MCP_HYBRID_BATCH_SIZE", "5")]).await;
+    device.wait_pushed().await;
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 12);
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM mms_events").await, 12);
+    assert_eq!(standin.d1_count("SELECT COUNT(DISTINCT origin_seq) AS n FROM mms_events").await, 12);
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memory_tags").await, 12);
+    assert_eq!(standin.vector_count().await, 12);
+    let _ = hashes;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_writing_concurrently_converge_and_a_fresh_one_pulls_everything() {
+    let standin = Standin::start();
+    let a = Device::start(&standin, &[]).await;
+    let b = Device::start(&standin, &[]).await;
+    // Both store the same content, and each its own.
+    let shared = a.store("a fact both devices learned", &["shared", "from-a"]).await;
+    assert_eq!(b.store("a fact both devices learned", &["shared", "from-b"]).await, shared);
+    let only_a = a.store("something only device A knows", &["a"]).await;
+    let only_b = b.store("something only device B knows", &["b"]).await;
+    for device in [&a, &b, &a] {
+        device.force().await;
+    }
+    // Concurrent tag edits of one memory, an update racing a delete, then both sync.
+    a.set_tags(&shared, &["edited-on-a"]).await;
+    b.set_tags(&shared, &["edited-on-b"]).await;
+    a.set_tags(&only_b, &["touched-by-a"]).await;
+    b.delete(&only_b).await;
+    for device in [&a, &b, &a, &b] {
+        device.force().await;
+    }
+    let on_a = a.memories().await;
+    assert_eq!(on_a, b.memories().await, "devices A and B differ");
+    assert!(on_a.contains_key(&only_a));
+    // The last writer wins: B edited after A, and B's delete came after A's update.
+    assert_eq!(on_a[&shared][1], json!(["edited-on-b"]));
+    assert!(!on_a.contains_key(&only_b));
+
+    // A fresh device pulls everything at start.
+    let c = Device::start(&standin, &[]).await;
+    c.force().await;
+    assert_eq!(c.memories().await, on_a, "the fresh device differs");
+
+    // A redaction propagates: gone everywhere, and its content gone from D1's events.
+    a.call(reqwest::Method::POST, &format!("/api/memories/{only_a}/redact"), Some(json!({"reason": "test"}))).await;
+    for device in [&a, &b, &c] {
+        device.force().await;
+    }
+    for device in [&a, &b, &c] {
+        assert!(!device.memories().await.contains_key(&only_a));
+    }
+    let left = standin
+        .d1(
+            "SELECT COUNT(*) AS n FROM mms_events WHERE content_hash = ?1 AND payload LIKE '%only device A%'",
+            json!([only_a]),
+        )
+        .await;
+    assert_eq!(left[0]["n"], 0);
+    let history = b.call(reqwest::Method::GET, &format!("/api/memories/{only_a}/history"), None).await;
+    assert!(!history.to_string().contains("only device A knows"), "B's log still holds the content: {history}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await as usize, on_a.len() - 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memories_an_original_service_left_in_d1_are_adopted() {
+    let standin = Standin::start();
+    // The original's schema and rows, as its Cloudflare backend wrote them.
+    let a = Device::start(&standin, &[]).await;
+    a.force().await;
+    let content = "written by the original Python service";
+    let hash = content_hash(content);
+    standin
+        .d1(
+            "INSERT INTO memories (content_hash, content, memory_type, created_at, created_at_iso, metadata_json, vector_id) \
+             VALUES (?1, ?2, 'note', 1700000000.5, '2023-11-14T22:13:20.500000Z', '{\"source\":\"python\"}', ?1)",
+            json!([hash, content]),
+        )
+        .await;
+    standin.d1("INSERT INTO tags (name) VALUES ('legacy')", json!([])).await;
+    standin
+        .d1(
+            "INSERT INTO memory_tags (memory_id, tag_id) SELECT m.id, t.id FROM memories m, tags t WHERE t.name = 'legacy'",
+            json!([]),
+        )
+        .await;
+    a.force().await;
+    let memories = a.memories().await;
+    let adopted = memories.get(&hash).expect("the original's memory is adopted");
+    assert_eq!(adopted[1], json!(["legacy"]));
+    assert_eq!(adopted[2], "note");
+    assert_eq!(adopted[3]["source"], "python");
+    let b = Device::start(&standin, &[]).await;
+    b.force().await;
+    assert_eq!(b.memories().await, memories);
+}
+
+#[test]
+fn a_replicating_backend_without_its_variables_does_not_start() {
+    let data = DataDir::new();
+    let run =
+        data.command(&["serve", "--port", "0"]).env("MCP_MEMORY_STORAGE_BACKEND", "hybrid").output().expect("runs");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    for name in
+        ["CLOUDFLARE_API_TOKEN", "CLOUDFLARE_ACCOUNT_ID", "CLOUDFLARE_VECTORIZE_INDEX", "CLOUDFLARE_D1_DATABASE_ID"]
+    {
+        assert!(stderr.contains(name), "{name} is not named: {stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_100_memories_costs_at_most_5_requests_and_pause_holds_it_back() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[("MCP_HYBRID_BATCH_SIZE", "100")]).await;
+    device.wait_pushed().await;
+    // `sync pause` works beside the running server: it is kept in the sync state the server reads.
+    let mut pause = device.data.command(&["sync", "pause"]);
+    pause.envs(env(&standin, &[]));
+    assert!(pause.output().expect("runs").status.success());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let memories: Vec<Value> = (0..100)
+        .map(|i| json!({"content": format!("batch member {i}: a note about topic {}", i % 7), "tags": ["batch", format!("t{}", i % 3)]}))
+        .collect();
+    for memory in &memories {
+        device.call(reqwest::Method::POST, "/api/memories", Some(memory.clone())).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = device.status().await;
+    assert_eq!(status["paused"], true, "{status}");
+    assert_eq!(status["operations_pending"], 100, "{status}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 0);
+    standin.reset_requests().await;
+    let mut resume = device.data.command(&["sync", "resume"]);
+    resume.envs(env(&standin, &[]));
+    assert!(resume.output().expect("runs").status.success());
+    device.wait_pushed().await;
+    let requests = standin.requests().await;
+    assert!(requests["total"].as_u64().expect("a count") <= 5, "one batch of 100 took {requests}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 100);
+    assert_eq!(standin.vector_count().await, 100);
+}
