@@ -199,6 +199,7 @@ impl Store {
         };
         if sync.backend() == Backend::Cloudflare {
             self.service.acknowledge_after(sync.pushed());
+            self.service.search_remotely(sync.remote_search());
         }
         let stop = tokio_util::sync::CancellationToken::new();
         sync.spawn(stop.clone());

@@ -152,7 +152,7 @@ impl Cloudflare {
         Ok(())
     }
 
-    /// The `top_k` nearest vectors, with their metadata.
+    /// The ids and scores of the `top_k` (at most 100) nearest vectors.
     pub async fn query_vectors(
         &self,
         vector: &[f32],

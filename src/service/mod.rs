@@ -10,6 +10,7 @@ mod error;
 mod insight;
 mod memory;
 mod queries;
+mod remote;
 mod replica;
 mod restore;
 pub mod time_expr;
@@ -20,6 +21,7 @@ pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
 pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
+pub use remote::{RemoteHit, RemoteSearch};
 pub use replica::{Converged, Target};
 pub use restore::{Progress, RestorePlan, RestoreTarget, parse_moment};
 
@@ -59,6 +61,8 @@ struct Inner {
     past: as_of::PastViews,
     /// With the cloudflare backend: how far Cloudflare has the log. Writes wait for it.
     replica: std::sync::OnceLock<tokio::sync::watch::Receiver<Seq>>,
+    /// With the cloudflare backend: where semantic search runs.
+    remote: std::sync::OnceLock<Arc<dyn remote::RemoteSearch>>,
 }
 
 impl Service {
@@ -90,6 +94,7 @@ impl Service {
                 options,
                 started: Instant::now(),
                 replica: std::sync::OnceLock::new(),
+                remote: std::sync::OnceLock::new(),
             }),
         }
     }

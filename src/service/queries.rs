@@ -21,6 +21,13 @@ pub(super) struct View {
     pub(super) _kept: Option<Arc<super::as_of::Materialised>>,
 }
 
+impl View {
+    /// Whether this is the store as it is now (not a materialised past).
+    fn is_live(&self) -> bool {
+        self._kept.is_none()
+    }
+}
+
 /// The most results one search or page returns.
 pub const MAX_RESULTS: usize = 1000;
 /// The ANN index serves semantic search while at most this many events behind the read model; the
@@ -221,6 +228,21 @@ impl Service {
         self.search_in(&self.live(), request).await
     }
 
+    /// Semantic search from the remote index when one is set (the cloudflare backend), else locally.
+    async fn semantic(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+        if view.is_live()
+            && let Some(remote) = self.remote_semantic(request).await
+        {
+            return remote;
+        }
+        let query = self.embed_query(&request.query).await?;
+        let mut hits = self.nearest(view, query, request.limit, filter).await?;
+        if let Some(min) = request.min_similarity {
+            hits.retain(|h| h.similarity_score >= min);
+        }
+        Ok(hits)
+    }
+
     /// Searches `view` by meaning, words, both, or exact content.
     pub(super) async fn search_in(&self, view: &View, request: SearchRequest) -> Result<Vec<Hit>, ServiceError> {
         if request.query.trim().is_empty() {
@@ -250,14 +272,7 @@ impl Service {
         }
         let filter = filter_of(&request.tags, request.match_all, &request.memory_type, &request.created);
         match request.mode {
-            SearchMode::Semantic => {
-                let query = self.embed_query(&request.query).await?;
-                let mut hits = self.nearest(view, query, request.limit, filter).await?;
-                if let Some(min) = request.min_similarity {
-                    hits.retain(|h| h.similarity_score >= min);
-                }
-                Ok(hits)
-            }
+            SearchMode::Semantic => self.semantic(view, &request, filter).await,
             SearchMode::Keyword => {
                 let (query, reader) = (request.query.clone(), view.reader.clone());
                 let rows = self.blocking(move |_| Ok(reader.keyword(&query, request.limit, &filter)?)).await?;

@@ -9,6 +9,7 @@
 mod d1;
 mod pull;
 mod push;
+mod search;
 mod stamp;
 mod state;
 
@@ -194,9 +195,9 @@ impl Sync {
         &self.engine.me
     }
 
-    /// The Cloudflare client, for the `cloudflare` backend's searches.
-    pub fn cloudflare(&self) -> &Arc<Cloudflare> {
-        &self.engine.cf
+    /// Vectorize and D1 as a semantic index: the `cloudflare` backend's search.
+    pub fn remote_search(&self) -> Arc<dyn crate::service::RemoteSearch> {
+        Arc::new(search::VectorizeSearch { cf: self.engine.cf.clone() })
     }
 
     /// `sync_progress` and `sync_completed` notices, for the SSE stream.

@@ -328,3 +328,57 @@ async fn a_batch_of_100_memories_costs_at_most_5_requests_and_pause_holds_it_bac
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 100);
     assert_eq!(standin.vector_count().await, 100);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloudflare_backend_acknowledges_after_cloudflare_and_searches_with_vectorize() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[("MCP_MEMORY_STORAGE_BACKEND", "cloudflare")]).await;
+    let billing = device.store("we chose postgres for the billing database", &["decision", "billing"]).await;
+    let deploy = device.store("deploys happen every friday afternoon", &["ops"]).await;
+    let lunch = device.store("the team lunch is on wednesday", &["social"]).await;
+    // Acknowledged means Cloudflare has it: no waiting.
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
+
+    let search = |query: &'static str, extra: Value| {
+        let mut body = json!({"query": query, "n_results": 3});
+        if let (Value::Object(body), Value::Object(extra)) = (&mut body, extra) {
+            body.extend(extra);
+        }
+        device.call(reqwest::Method::POST, "/api/search", Some(body))
+    };
+    let found = search("which database for billing", json!({})).await;
+    let results = found["results"].as_array().expect("results");
+    assert_eq!(results[0]["memory"]["content_hash"], billing, "{found}");
+    assert!(results[0]["relevance_reason"].as_str().is_some_and(|r| r.starts_with("Vectorize")), "{found}");
+    assert_eq!(results[0]["memory"]["tags"], json!(["decision", "billing"]));
+    let tagged = search("which database for billing", json!({"tags": ["ops"]})).await;
+    let hashes: Vec<&str> = tagged["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["memory"]["content_hash"].as_str())
+        .collect();
+    assert_eq!(hashes, [deploy.as_str()], "{tagged}");
+
+    device.delete(&billing).await;
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    let found = search("which database for billing", json!({})).await;
+    assert!(!found.to_string().contains(&billing), "a deleted memory is still found: {found}");
+
+    // Without Cloudflare a write is kept locally but not acknowledged; it goes out when Cloudflare is back.
+    standin.offline(true).await;
+    let response = device
+        .client
+        .post(device.server.url("/api/memories"))
+        .json(&json!({"content": "written during the outage"}))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("saved locally")), "{body}");
+    standin.offline(false).await;
+    device.wait_pushed().await;
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
+    let _ = lunch;
+}
