@@ -388,6 +388,7 @@ pub async fn serve(
     args: &ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    crate::envcheck::warn_unread();
     let port = if args.https_enabled { args.https_port } else { args.port };
     let address = format!("{}:{}", args.host, port);
     let listener =
@@ -456,5 +457,6 @@ fn advertise(args: &ServeArgs, bound: std::net::SocketAddr, https: bool) -> Opti
 
 /// Runs the MCP server on stdin/stdout until the client closes the connection (see `mcp::relay`).
 pub async fn mcp(config: &Config) -> anyhow::Result<()> {
+    crate::envcheck::warn_unread();
     crate::mcp::relay::run(config).await
 }

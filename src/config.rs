@@ -695,23 +695,75 @@ mod tests {
                 in_docker = line.starts_with(DOCKER_SECTION);
                 continue;
             }
-            let Some((name, _)) = line.trim_start_matches('#').trim().split_once('=') else { continue };
-            let name = name.trim();
-            if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') {
+            if let Some(name) = variable_of(line) {
                 if in_docker { &mut docker } else { &mut service }.insert(name.to_string());
             }
         }
         (service, docker)
     }
 
-    /// Every `$NAME` and `${NAME...}` in the files of `docker/` (the entrypoint and the compose files).
+    /// The variable a line of an env file sets, or shows commented out: `NAME=value` or `# NAME=value`.
+    fn variable_of(line: &str) -> Option<&str> {
+        let (name, _) = line.trim_start_matches('#').trim().split_once('=')?;
+        let name = name.trim();
+        let is_name = name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+        is_name.then_some(name)
+    }
+
+    #[test]
+    fn env_template_sets_only_variables_the_service_or_the_docker_set_up_reads() {
+        let text = include_str!("../docker/env.template");
+        let listed: BTreeSet<&str> = text.lines().filter_map(variable_of).collect();
+        let known = crate::envcheck::known();
+        let unknown: Vec<_> = listed.iter().filter(|name| !known.contains(**name)).collect();
+        assert!(unknown.is_empty(), "docker/env.template lists variables nothing reads: {unknown:?}");
+        // Every variable the original's Docker guide names is there, but the one this service does not need,
+        // which is only mentioned.
+        let guide = [
+            "MCP_MODE",
+            "LOG_LEVEL",
+            "HTTP_PORT",
+            "MCP_HTTP_PORT",
+            "MCP_HTTP_HOST",
+            "MCP_MEMORY_STORAGE_BACKEND",
+            "MCP_MEMORY_SQLITE_PATH",
+            "MCP_MEMORY_BACKUPS_PATH",
+            "MCP_OAUTH_ENABLED",
+            "MCP_OAUTH_PRIVATE_KEY",
+            "MCP_OAUTH_PUBLIC_KEY",
+            "MCP_OAUTH_ISSUER",
+            "MCP_OAUTH_ACCESS_TOKEN_EXPIRE_MINUTES",
+            "MCP_OAUTH_SECRET_KEY",
+            "MCP_API_KEY",
+            "MCP_MDNS_ENABLED",
+            "MCP_MDNS_SERVICE_NAME",
+            "MCP_HTTPS_ENABLED",
+            "MCP_HTTPS_PORT",
+            "MCP_SSL_CERT_FILE",
+            "MCP_SSL_KEY_FILE",
+            "MEMORY_IMAGE",
+            "CLOUDFLARE_API_TOKEN",
+            "CLOUDFLARE_ACCOUNT_ID",
+            "CLOUDFLARE_VECTORIZE_INDEX",
+            "CLOUDFLARE_D1_DATABASE_ID",
+            "CLOUDFLARE_R2_BUCKET",
+        ];
+        let missing: Vec<_> = guide.iter().filter(|name| !listed.contains(**name)).collect();
+        assert!(missing.is_empty(), "docker/env.template lacks variables the guide names: {missing:?}");
+        assert!(text.contains("MCP_MEMORY_USE_ONNX") && !listed.contains("MCP_MEMORY_USE_ONNX"));
+    }
+
+    /// Every `$NAME` and `${NAME...}` in the files of `docker/` that the set-up runs: the entrypoint and the
+    /// compose files (not `test-docker-modes.sh`, which tests a built image from the host).
     fn docker_file_variables() -> BTreeSet<String> {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docker");
         let mut names = BTreeSet::new();
         let reference = regex::Regex::new(r"\$\{?([A-Z_][A-Z0-9_]*)").expect("a valid pattern");
         for entry in std::fs::read_dir(&dir).expect("docker/ exists") {
             let path = entry.expect("a directory entry").path();
-            if path.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml") {
+            let test = path.file_name().is_some_and(|name| name.to_string_lossy().starts_with("test-"));
+            if !test && path.extension().is_some_and(|e| e == "sh" || e == "yml" || e == "yaml") {
                 let text = std::fs::read_to_string(&path).expect("read a docker/ file");
                 let code = text.lines().filter(|line| !line.trim_start().starts_with('#'));
                 names.extend(code.flat_map(|line| reference.captures_iter(line).map(|c| c[1].to_string())));

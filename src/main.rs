@@ -37,6 +37,8 @@ async fn main() -> std::process::ExitCode {
             result
         }
     };
+    // ONNX Runtime is torn down when the process exits: wait for a model still loading (or a batch) first.
+    mcp_memory_service::embed::shut_down();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

@@ -43,6 +43,13 @@ pub struct ModelPaths {
     pub eager: bool,
 }
 
+/// Waits for a call into ONNX Runtime in progress (a model still loading, a batch being embedded) and lets
+/// none start after it: `main` calls it once, before the process exits, because ONNX Runtime's teardown at
+/// exit crashes a thread that is still inside it. Requests made after it fail with [`EmbedError::Closed`].
+pub fn shut_down() {
+    model::shut_down();
+}
+
 /// The state of the model, for health checks.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ModelStatus {
@@ -130,7 +137,10 @@ fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>
             model
         }
         Err(error) => {
-            tracing::error!(%error, "embedding model unavailable");
+            // Closed: the process is exiting (see `shut_down`), which is no failure to report.
+            if !matches!(error, EmbedError::Closed) {
+                tracing::error!(%error, "embedding model unavailable");
+            }
             set(ModelStatus::Failed(error.to_string()));
             if let Some(job) = pending {
                 (job.reply)(Err(error.clone()));

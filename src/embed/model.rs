@@ -6,7 +6,7 @@ use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::value::Tensor;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use tokenizers::{PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Dimensions of an all-MiniLM-L6-v2 vector.
@@ -16,6 +16,27 @@ const MAX_WORD_PIECES: usize = 256;
 
 /// ONNX Runtime is a process-wide library: it is loaded once and its environment kept for the process.
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Whether ONNX Runtime may still be called (`false` once the process is exiting).
+///
+/// `exit()` runs ONNX Runtime's C++ static destructors on the exiting thread while the other threads go on,
+/// so a thread inside ONNX Runtime at that moment (loading the model, running it, releasing a session) uses
+/// freed memory and the process dies of SIGSEGV while it exits: `mcp` did when its client left while the
+/// model was still loading. Every call into ONNX Runtime holds a read guard; [`shut_down`] takes the write
+/// side once, before the process exits, so it waits for the call in progress, and no call starts after it.
+static OPEN: RwLock<bool> = RwLock::new(true);
+
+/// A guard that keeps ONNX Runtime from being torn down while it is held; `None` once it has shut down.
+fn enter() -> Option<RwLockReadGuard<'static, bool>> {
+    let guard = OPEN.read().unwrap_or_else(PoisonError::into_inner);
+    (*guard).then_some(guard)
+}
+
+/// Waits until no thread is inside ONNX Runtime and keeps every thread out of it from now on (a model load
+/// or a run that would start answers [`EmbedError::Closed`]). Called once, before the process exits.
+pub(crate) fn shut_down() {
+    *OPEN.write().unwrap_or_else(PoisonError::into_inner) = false;
+}
 
 fn runtime(library: &Path) -> Result<&'static ort::environment::Environment, EmbedError> {
     let loaded = RUNTIME.get_or_init(|| {
@@ -30,8 +51,20 @@ fn runtime(library: &Path) -> Result<&'static ort::environment::Environment, Emb
 
 /// A loaded model, used from one thread at a time (`Session::run` needs `&mut`).
 pub(crate) struct MiniLm {
-    session: Session,
+    /// Always `Some` until dropped (see the `Drop` impl).
+    session: Option<Session>,
     tokenizer: Tokenizer,
+}
+
+impl Drop for MiniLm {
+    fn drop(&mut self) {
+        match enter() {
+            Some(_open) => drop(self.session.take()),
+            // The process is exiting: releasing the session now could race ONNX Runtime's teardown, so it
+            // is left to the end of the process, like the runtime itself.
+            None => std::mem::forget(self.session.take()),
+        }
+    }
 }
 
 impl MiniLm {
@@ -44,6 +77,7 @@ impl MiniLm {
                 return Err(EmbedError::ModelMissing { path: file.clone() });
             }
         }
+        let _open = enter().ok_or(EmbedError::Closed)?;
         let environment = runtime(library)?;
         let model_error = |e: ort::Error| EmbedError::Model(format!("{}: {e}", model_file.display()));
         let session = Session::builder(environment)
@@ -64,7 +98,7 @@ impl MiniLm {
         let mut padding = tokenizer.get_padding().cloned().unwrap_or_default();
         padding.strategy = PaddingStrategy::BatchLongest;
         tokenizer.with_padding(Some(padding));
-        Ok(MiniLm { session, tokenizer })
+        Ok(MiniLm { session: Some(session), tokenizer })
     }
 
     /// Embeds texts: unit-length 384-dimensional vectors, in input order.
@@ -72,6 +106,9 @@ impl MiniLm {
         if texts.is_empty() {
             return Ok(Vec::new());
         }
+        // Declared first, so it is released last: after every ONNX Runtime value below is dropped.
+        let _open = enter().ok_or(EmbedError::Closed)?;
+        let session = self.session.as_mut().expect("the session lives until the model is dropped");
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
@@ -96,7 +133,7 @@ impl MiniLm {
             "attention_mask" => Tensor::from_array(mask.clone()).map_err(run_error)?,
             "token_type_ids" => Tensor::from_array(types).map_err(run_error)?,
         ];
-        let outputs = self.session.run(inputs).map_err(run_error)?;
+        let outputs = session.run(inputs).map_err(run_error)?;
         let (shape, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(run_error)?;
         if shape.len() != 3 || shape[2] as usize != DIMENSIONS {
             return Err(EmbedError::Model(format!("unexpected output shape {shape:?}")));

@@ -196,6 +196,33 @@ fn issuer(args: &ServeArgs) -> String {
     format!("{scheme}://{host}:{port}")
 }
 
+/// What the server says at start about who can get in, one line per fact.
+fn auth_warnings(args: &ServeArgs, api_key: bool, oauth: bool) -> Vec<String> {
+    let address = format!("{}:{}", args.host, if args.https_enabled { args.https_port } else { args.port });
+    let mut warnings = Vec::new();
+    if args.allow_anonymous_access {
+        warnings.push(format!(
+            "MCP_ALLOW_ANONYMOUS_ACCESS=true: every route is open to anyone who can reach {address}, without \
+             credentials, to read and change every memory (development only: set MCP_API_KEY and remove it)"
+        ));
+    } else if !api_key && !oauth {
+        warnings.push(
+            "neither MCP_API_KEY nor MCP_OAUTH_ENABLED nor MCP_ALLOW_ANONYMOUS_ACCESS=true is set: every route but \
+             /api/health answers 401 (the original let everyone in then; MCP_ALLOW_ANONYMOUS_ACCESS=true does, for \
+             development only)"
+                .to_string(),
+        );
+    }
+    if oauth && !api_key {
+        warnings.push(
+            "OAuth is on without MCP_API_KEY: /oauth/authorize approves every request, so anyone who can reach \
+             this server can get a token; set MCP_API_KEY to have the consent page ask for it"
+                .to_string(),
+        );
+    }
+    warnings
+}
+
 /// The router over a service, with every layer, and its event hub (already feeding).
 pub fn router(
     service: Service,
@@ -213,29 +240,21 @@ pub fn router(
     let mcp = mcp_service(McpServer::new(service.clone(), backups.clone(), sync.clone()), args, mcp_sessions.clone());
     let state =
         AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone(), sync };
+    // An empty MCP_API_KEY (the original's guide says "remove or leave MCP_API_KEY empty") is no key.
+    let api_key = args.api_key.clone().filter(|key| !key.expose().trim().is_empty());
     let oauth = match args.oauth.oauth_enabled {
         true => Some(Arc::new(crate::oauth::OAuth::open(
             &args.oauth,
             &state.paths.base_dir,
             issuer(args),
-            args.api_key.is_none(),
+            api_key.is_none(),
         )?)),
         false => None,
     };
-    let auth = Arc::new(Auth {
-        api_key: args.api_key.clone(),
-        allow_anonymous: args.allow_anonymous_access,
-        oauth: oauth.clone(),
-    });
-    match (&auth.api_key, &auth.oauth, auth.allow_anonymous) {
-        (None, None, false) => tracing::warn!(
-            "neither MCP_API_KEY nor MCP_ALLOW_ANONYMOUS_ACCESS=true is set: every route but /api/health answers 401"
-        ),
-        (None, Some(_), _) => tracing::warn!(
-            "OAuth is on without MCP_API_KEY: /oauth/authorize approves every request, so anyone who can reach \
-             this server can get a token; set MCP_API_KEY to have the consent page ask for it"
-        ),
-        _ => {}
+    let auth =
+        Arc::new(Auth { api_key: api_key.clone(), allow_anonymous: args.allow_anonymous_access, oauth: oauth.clone() });
+    for warning in auth_warnings(args, api_key.is_some(), oauth.is_some()) {
+        tracing::warn!("{warning}");
     }
     let timed = Router::new()
         .route("/api/health/detailed", get(manage::health_detailed))
@@ -275,7 +294,7 @@ pub fn router(
         .merge(oauth.map_or_else(Router::new, |oauth| {
             self::oauth::routes(self::oauth::OAuthState {
                 oauth,
-                api_key: args.api_key.clone(),
+                api_key,
                 registration_key: args.oauth.registration_key.clone(),
             })
         }))
@@ -305,6 +324,28 @@ pub fn router(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_start_says_when_every_route_is_open_and_when_every_route_is_closed() {
+        use clap::Parser;
+        let args = |extra: &[&str]| {
+            let mut argv = vec!["mcp-memory-service", "serve", "--host", "0.0.0.0"];
+            argv.extend_from_slice(extra);
+            let config = crate::config::Config::parse_from(argv);
+            let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
+            *args
+        };
+        let open = auth_warnings(&args(&["--allow-anonymous-access"]), false, false);
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert!(open[0].contains("every route is open to anyone who can reach 0.0.0.0:8000"), "{open:?}");
+        let keyed_but_open = auth_warnings(&args(&["--allow-anonymous-access"]), true, false);
+        assert!(keyed_but_open[0].contains("every route is open"), "the key does not close it: {keyed_but_open:?}");
+        let closed = auth_warnings(&args(&[]), false, false);
+        assert!(closed.len() == 1 && closed[0].contains("answers 401"), "{closed:?}");
+        assert!(auth_warnings(&args(&[]), true, false).is_empty());
+        let oauth = auth_warnings(&args(&[]), false, true);
+        assert!(oauth.len() == 1 && oauth[0].contains("approves every request"), "{oauth:?}");
+    }
 
     #[test]
     fn hashes_are_64_hex_digits() {

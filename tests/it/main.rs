@@ -1,13 +1,14 @@
 //! The one integration test binary: black-box tests that run the real `mcp-memory-service` binary in
 //! temporary data directories (CLI, rebuild, import and export, the server, kill -9 during writes, mDNS browsed
-//! inside network namespaces, OAuth with a real client library, the Docker entrypoint), and the embedding
-//! model's parity with sentence-transformers through the library API.
+//! inside network namespaces, OAuth with a real client library, the Docker entrypoint, the Docker guide walked
+//! without Docker), and the embedding model's parity with sentence-transformers through the library API.
 
 mod asof;
 mod backup;
 mod cli;
 mod crash;
 mod docker;
+mod docker_guide;
 mod embedding;
 mod exchange;
 mod http;
