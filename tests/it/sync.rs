@@ -382,3 +382,23 @@ async fn the_cloudflare_backend_acknowledges_after_cloudflare_and_searches_with_
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
     let _ = lunch;
 }
+
+#[test]
+fn the_memory_sync_tool_syncs_pauses_and_resumes_over_mcp() {
+    let standin = Standin::start();
+    let data = DataDir::new();
+    let content = "stored and synced through the MCP tools";
+    let mut args = vec![
+        crate::support::BIN.to_string(),
+        data.path().display().to_string(),
+        content.to_string(),
+        "MCP_MEMORY_STORAGE_BACKEND=hybrid".to_string(),
+        "MCP_HYBRID_SYNC_INTERVAL=300".to_string(),
+    ];
+    args.extend(standin.env().into_iter().map(|(k, v)| format!("{k}={v}")));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    crate::support::run_python_client("sync_client.py", &args);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let rows = runtime.block_on(standin.d1("SELECT content FROM memories", json!([])));
+    assert_eq!(rows, [json!({"content": content})]);
+}

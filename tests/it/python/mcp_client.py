@@ -175,6 +175,8 @@ async def main():
                 "query": "x", "time_expr": "next blursday"})), "a bad time expression is explained")
             check("condition" in error_text(await session.call_tool("memory_delete", {})),
                   "a delete without any filter is refused")
+            check("hybrid or cloudflare" in error_text(await session.call_tool("memory_sync", {})),
+                  "sync on a local-only store is explained")
             # Protocol-level errors: unknown tools and arguments of the wrong shape.
             for name, arguments in [("no_such_tool", {}), ("memory_store", {"tags": ["no content"]})]:
                 try:
