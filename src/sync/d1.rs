@@ -61,6 +61,14 @@ impl Payload {
         }
     }
 
+    /// How many bytes of content it carries.
+    pub(super) fn content_len(&self) -> usize {
+        match self {
+            Payload::Live { content, .. } => content.len(),
+            _ => 0,
+        }
+    }
+
     /// The record of a live payload.
     pub(super) fn record(&self) -> Option<MemoryRecord> {
         match self {

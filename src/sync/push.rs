@@ -14,6 +14,8 @@ use mms_log::{ContentHash, Event, EventKind, Interface, Seq, VectorEntry, fold_h
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap};
 
+/// Content bytes one push batch carries at most (a single larger memory goes alone).
+const BATCH_CONTENT_BYTES: usize = 4 * 1024 * 1024;
 /// Largest metadata Vectorize keeps per vector, less a margin for the JSON around the tags.
 const METADATA_BUDGET: usize = 9 * 1024;
 
@@ -34,12 +36,25 @@ impl Engine {
         let from = self.with_state(|s| s.pushed())?;
         let log = self.service.log().clone();
         let limit = self.batch_size;
-        let events = blocking(move || log.read_from(from.next(), limit).map_err(|e| e.to_string())).await?;
+        let mut events = blocking(move || log.read_from(from.next(), limit).map_err(|e| e.to_string())).await?;
+        let local: Vec<&Event> = events.iter().filter(|e| e.actor.interface != Interface::Sync).collect();
+        let mut outgoing = self.outgoing(&local).await?;
+        // A batch carries each content twice (the event and the memory row): one D1 call's body stays bounded,
+        // the rest waits for the next batch (a single larger memory goes alone).
+        let mut bytes = 0;
+        if let Some(over) = outgoing.iter().position(|o| {
+            bytes += o.payload.as_ref().map_or(0, Payload::content_len);
+            bytes > BATCH_CONTENT_BYTES
+        }) {
+            let cut = over.max(1);
+            if let Some(first_left) = outgoing.get(cut).map(|o| o.seq) {
+                outgoing.truncate(cut);
+                events.retain(|e| e.seq.0 < first_left);
+            }
+        }
         let Some(last) = events.last().map(|e| e.seq) else {
             return Ok(Pushed::default());
         };
-        let local: Vec<&Event> = events.iter().filter(|e| e.actor.interface != Interface::Sync).collect();
-        let outgoing = self.outgoing(&local).await?;
         let failures = self.send(&outgoing).await?;
         let pushed = Pushed { events: events.len(), sent: outgoing.len() - failures.len(), failed: failures.len() };
         self.with_state(|s| s.advance_push(last, &failures))?;

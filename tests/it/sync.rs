@@ -402,3 +402,52 @@ fn the_memory_sync_tool_syncs_pauses_and_resumes_over_mcp() {
     let rows = runtime.block_on(standin.d1("SELECT content FROM memories", json!([])));
     assert_eq!(rows, [json!({"content": content})]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retried_on_request() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[]).await;
+    device.wait_pushed().await;
+    // Each kind of transient fault once: a partial Workers AI answer, 503s, a 429 with retry-after, a dropped
+    // connection and a timeout (the client gives up after MMS_CLOUDFLARE_TIMEOUT_SECONDS=5).
+    standin
+        .faults(json!([
+            {"path_contains": "/ai/run", "partial": true, "times": 1},
+            {"path_contains": "/vectorize/", "status": 503, "times": 2},
+            {"path_contains": "/d1/", "status": 429, "retry_after": 1, "times": 1},
+            {"path_contains": "/d1/", "drop_connection": true, "times": 1},
+            {"path_contains": "/d1/", "delay_ms": 6000, "times": 1},
+        ]))
+        .await;
+    let first = device.store("a memory pushed through every transient fault", &["faults"]).await;
+    let second = device.store("and a second one in the same batch or the next", &["faults"]).await;
+    let status = device.wait_pushed().await;
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    let rows = standin.d1("SELECT content_hash FROM memories ORDER BY content_hash", json!([])).await;
+    let mut expected = vec![first, second];
+    expected.sort();
+    let hashes: Vec<String> = rows.iter().map(|r| r["content_hash"].as_str().expect("hash").to_string()).collect();
+    assert_eq!(hashes, expected);
+    assert_eq!(standin.vector_count().await, 2);
+
+    // Refused for good (a 400): recorded with the reason, the checkpoint moves on, a forced sync retries it.
+    standin.faults(json!([{"path_contains": "/d1/", "status": 400, "times": 1}])).await;
+    let refused = device.store("a memory Cloudflare refuses the first time", &["refused"]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = device.status().await;
+        if status["operations_failed"] == 1 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the refusal was never recorded: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["operations_pending"], 0, "{status}");
+    assert_eq!(status["failures"][0]["content_hash"], refused, "{status}");
+    assert!(status["failures"][0]["message"].as_str().is_some_and(|m| m.contains("400")), "{status}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    let forced = device.force().await;
+    assert!(forced["operations_synced"].as_u64().expect("a count") >= 1, "{forced}");
+    assert_eq!(device.status().await["operations_failed"], 0);
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
+}
