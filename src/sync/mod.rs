@@ -334,7 +334,10 @@ impl Engine {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).running = true;
         let outcome = self.round_inner(push, pull, retry_failures, &mut progress).await;
         self.record(&outcome);
-        if let Ok(handled) = outcome {
+        // Rounds that found nothing to do (the interval's pulls) stay quiet.
+        if let Ok(handled) = outcome
+            && handled > 0
+        {
             self.notice("sync_completed", json!({"operations_synced": handled, "status": "synced"}));
         }
         outcome

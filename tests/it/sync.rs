@@ -451,3 +451,34 @@ async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retri
     assert_eq!(device.status().await["operations_failed"], 0);
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_stream_tells_of_sync_progress_and_completion() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[]).await;
+    device.wait_pushed().await;
+    let mut stream = device.client.get(device.server.url("/api/events")).send().await.expect("open the event stream");
+    assert_eq!(stream.status(), reqwest::StatusCode::OK);
+    device.store("a memory whose push the stream reports", &["sse"]).await;
+    let (mut text, mut progress, mut completed) = (String::new(), None, None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while progress.is_none() || completed.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk()).await.expect("sync events within 20 s");
+        text.push_str(&String::from_utf8_lossy(&chunk.expect("read").expect("the stream is open")));
+        for block in text.split("\n\n") {
+            let data = block.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim);
+            let parsed = || data.and_then(|d| serde_json::from_str::<Value>(d).ok());
+            if block.contains("event: sync_progress") || block.contains("event:sync_progress") {
+                progress = progress.or_else(parsed);
+            }
+            if block.contains("event: sync_completed") || block.contains("event:sync_completed") {
+                completed = completed.or_else(parsed);
+            }
+        }
+    }
+    let progress = progress.expect("a sync_progress event");
+    assert_eq!(progress["phase"], "push", "{progress}");
+    assert!(progress["pushed_seq"].as_u64().expect("a position") >= 1, "{progress}");
+    assert_eq!(completed.expect("a sync_completed event")["status"], "synced");
+}
