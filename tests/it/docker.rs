@@ -5,7 +5,6 @@
 
 use crate::support::{BIN, DataDir, Server, free_port, signal};
 use reqwest::StatusCode;
-use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -72,38 +71,13 @@ async fn without_mcp_mode_the_entrypoint_serves_the_http_api_on_all_interfaces_b
 #[test]
 fn mcp_mode_speaks_mcp_on_stdin_and_stdout() {
     let data = DataDir::new();
-    let mut child = entrypoint(&data, Some("mcp"), &[])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the entrypoint");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "docker-test", "version": "1"}}});
-    writeln!(stdin, "{initialize}").expect("send initialize");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (lines, answers) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let answer = answers.recv_timeout(Duration::from_secs(30)).expect("an answer within 30 s").expect("a line");
-    let answer: serde_json::Value = serde_json::from_str(&answer).expect("the answer is one JSON line");
+    let (answer, status, stderr) =
+        crate::support::mcp_initialize_then_close(&mut entrypoint(&data, Some("mcp"), &[]), "docker-test");
     assert_eq!(answer["id"], 1, "{answer}");
     assert_eq!(answer["result"]["serverInfo"]["name"], "mcp-memory-service", "{answer}");
-
     // The server ends when its input does, cleanly, even with the model still loading (ONNX Runtime is
     // not torn down under the loader: see `embed::shut_down`).
-    drop(stdin);
-    let status = crate::support::wait_exit(&mut child, Duration::from_secs(30));
-    let _ = child.kill();
     let status = status.expect("the MCP server ends when its input does");
-    let mut stderr = String::new();
-    let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr is piped"), &mut stderr);
     assert!(status.success(), "exit status {status}:\n{stderr}");
 }
 

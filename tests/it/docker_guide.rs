@@ -18,12 +18,12 @@
 //! - Unlike a container, the entrypoint here inherits the test's own environment (less the service's
 //!   variables, which `DataDir` removes), and the data directory is a temporary one, not `/app/data`.
 
-use crate::support::{BIN, DataDir, Server, free_port, wait_exit};
+use crate::support::{BIN, DataDir, Server, free_port};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const DOCKER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/docker");
@@ -423,34 +423,9 @@ fn mcp_mode_answers_initialize_with_the_original_env_and_exits_cleanly() {
     // docker compose -f docker-compose.mcp.yml (or docker run -i -e MCP_MODE=mcp) with the original's .env.
     let guide = Guide::new();
     guide.write_env(&original_env(guide.data.path()));
-    let mut child = guide
-        .container(Compose::Mcp, None)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the entrypoint");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "docker-guide", "version": "1"}}});
-    writeln!(stdin, "{initialize}").expect("send initialize");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (lines, answers) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            if lines.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let answer = answers.recv_timeout(Duration::from_secs(30)).expect("an answer within 30 s").expect("a line");
-    let answer: Value = serde_json::from_str(&answer).expect("the answer is one JSON line");
+    let (answer, status, log) =
+        crate::support::mcp_initialize_then_close(&mut guide.container(Compose::Mcp, None), "docker-guide");
     assert_eq!(answer["result"]["serverInfo"]["name"], "mcp-memory-service", "{answer}");
-    drop(stdin);
-    let status = wait_exit(&mut child, Duration::from_secs(30));
-    let _ = child.kill();
-    let mut log = String::new();
-    let _ = std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr is piped"), &mut log);
     assert!(status.expect("it ends when its input does").success(), "exit status: {status:?}\n{log}");
     assert_one_legacy_warning(&log);
 }

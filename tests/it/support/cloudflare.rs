@@ -103,37 +103,27 @@ impl Standin {
         self.d1(sql, json!([])).await.first().and_then(|row| row["n"].as_i64()).expect("a count")
     }
 
-    /// Makes every pending Vectorize write visible, then returns the index's vector count.
-    pub(crate) async fn vector_count(&self) -> u64 {
+    /// A Vectorize call on the index, after making every pending write visible; its `result`.
+    async fn vectorize(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
         self.control_post("/__standin/vectorize/flush", json!({})).await;
-        let reply: Value = self
-            .client
-            .get(self.api(&format!("/vectorize/v2/indexes/{INDEX}/info")))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .expect("Vectorize answers")
-            .json()
-            .await
-            .expect("JSON");
-        reply["result"]["vectorCount"].as_u64().expect("a vector count")
+        let mut request =
+            self.client.request(method, self.api(&format!("/vectorize/v2/indexes/{INDEX}{path}"))).bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let reply: Value = request.send().await.expect("Vectorize answers").json().await.expect("JSON");
+        reply["result"].clone()
     }
 
-    /// Vectors by id, after a flush.
+    /// The index's vector count, every write visible.
+    pub(crate) async fn vector_count(&self) -> u64 {
+        self.vectorize(reqwest::Method::GET, "/info", None).await["vectorCount"].as_u64().expect("a vector count")
+    }
+
+    /// Vectors by id, every write visible.
     pub(crate) async fn vectors(&self, ids: &[String]) -> Vec<Value> {
-        self.control_post("/__standin/vectorize/flush", json!({})).await;
-        let reply: Value = self
-            .client
-            .post(self.api(&format!("/vectorize/v2/indexes/{INDEX}/get_by_ids")))
-            .bearer_auth(TOKEN)
-            .json(&json!({"ids": ids}))
-            .send()
-            .await
-            .expect("Vectorize answers")
-            .json()
-            .await
-            .expect("JSON");
-        reply["result"].as_array().cloned().unwrap_or_default()
+        let found = self.vectorize(reqwest::Method::POST, "/get_by_ids", Some(json!({"ids": ids}))).await;
+        found.as_array().cloned().unwrap_or_default()
     }
 
     async fn control_post(&self, path: &str, body: Value) -> Value {

@@ -389,6 +389,43 @@ impl Drop for Server {
     }
 }
 
+/// Starts the MCP stdio server `command` runs, sends `initialize`, reads the answer (within 30 s), then
+/// closes its input: returns the answer, the exit status (None when it did not end within 30 s) and what
+/// it wrote to stderr.
+pub(crate) fn mcp_initialize_then_close(
+    command: &mut Command,
+    client: &str,
+) -> (serde_json::Value, Option<ExitStatus>, String) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the MCP server");
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": client, "version": "1"}}});
+    writeln!(stdin, "{initialize}").expect("send initialize");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (lines, answers) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let answer = answers.recv_timeout(Duration::from_secs(30)).expect("an answer within 30 s").expect("a line");
+    let answer = serde_json::from_str(&answer).expect("the answer is one JSON line");
+    drop(stdin);
+    let status = wait_exit(&mut child, Duration::from_secs(30));
+    let _ = child.kill();
+    let mut stderr = String::new();
+    let _ = child.stderr.take().expect("stderr is piped").read_to_string(&mut stderr);
+    (answer, status, stderr)
+}
+
 /// Runs one of the Python clients in `tests/it/python` with `args` and checks it reported no failure.
 pub(crate) fn run_python_client(script: &str, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/python").join(script);
