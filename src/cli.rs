@@ -80,7 +80,11 @@ pub async fn run(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
         return sync(config, *action, out).await;
     }
     let store = app::open(config, false).await?;
-    let result = dispatch(&store, config, out).await;
+    let before = store.service.log().last_seq();
+    let mut result = dispatch(&store, config, out).await;
+    if result.is_ok() && store.service.log().last_seq() > before {
+        result = acknowledge_in_cloudflare(&store, config).await;
+    }
     tokio::task::block_in_place(|| store.close());
     if let (Command::Redact { .. }, Ok(())) = (&config.command, &result) {
         // Opening the log again rewrites its file, so the erased bytes leave its free pages now.
@@ -142,6 +146,21 @@ fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow
         }
     }
     Ok(())
+}
+
+/// With the cloudflare backend a change is done only once Cloudflare has it: a command that wrote pushes
+/// before it ends (with hybrid, the next server or `sync push` does).
+async fn acknowledge_in_cloudflare(store: &Store, config: &Config) -> anyhow::Result<()> {
+    use crate::sync::{Backend, Sync};
+    if Backend::of(config) != Backend::Cloudflare {
+        return Ok(());
+    }
+    let Some(sync) = Sync::open(&store.service, config, &store.paths.base_dir)? else {
+        return Ok(());
+    };
+    sync.sync_now(true, false, |_, _, _| {}).await.map(|_| ()).with_context(
+        || "the change is saved locally but Cloudflare has not confirmed it; `mcp-memory-service sync push` retries",
+    )
 }
 
 /// `sync status|pause|resume` read and write the sync state file, so they work beside a running server;

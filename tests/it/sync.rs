@@ -482,3 +482,30 @@ async fn the_change_stream_tells_of_sync_progress_and_completion() {
     assert!(progress["pushed_seq"].as_u64().expect("a position") >= 1, "{progress}");
     assert_eq!(completed.expect("a sync_completed event")["status"], "synced");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_with_the_cloudflare_backend_ends_once_cloudflare_has_the_change() {
+    let standin = Standin::start();
+    let data = DataDir::new();
+    let cli = |args: &[&str]| {
+        let mut command = data.command(args);
+        command.envs(env(&standin, &[("MCP_MEMORY_STORAGE_BACKEND", "cloudflare")]));
+        command.stdin(std::process::Stdio::null()).output().expect("the CLI runs")
+    };
+    let stored = cli(&["store", "stored from the command line", "--tags", "cli"]);
+    assert!(stored.status.success(), "{}", String::from_utf8_lossy(&stored.stderr));
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 1);
+
+    standin.offline(true).await;
+    let refused = cli(&["store", "stored while Cloudflare is away"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("saved locally") && stderr.contains("sync push"), "{stderr}");
+    standin.offline(false).await;
+    let pushed = cli(&["sync", "push"]);
+    assert!(pushed.status.success(), "{}", String::from_utf8_lossy(&pushed.stderr));
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    let status = cli(&["sync", "status"]);
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(status.contains("failed events: 0"), "{status}");
+}
