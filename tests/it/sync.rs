@@ -509,3 +509,32 @@ async fn the_cli_with_the_cloudflare_backend_ends_once_cloudflare_has_the_change
     let status = String::from_utf8_lossy(&status.stdout);
     assert!(status.contains("failed events: 0"), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_above_the_threshold_goes_to_r2_and_comes_back_on_another_device() {
+    let standin = Standin::start();
+    let large = [("CLOUDFLARE_LARGE_CONTENT_THRESHOLD", "100")];
+    let a = Device::start(&standin, &large).await;
+    let content =
+        format!("a long memory that goes to R2: {}", "the quick brown fox jumps over the lazy dog ".repeat(5));
+    let hash = a.store(&content, &["long"]).await;
+    a.wait_pushed().await;
+    let rows = standin.d1("SELECT content, r2_key, content_size FROM memories", json!([])).await;
+    let key = format!("content/{hash}.txt");
+    assert_eq!(rows[0]["content"], format!("[R2 Content: {key}]"), "{rows:?}");
+    assert_eq!(rows[0]["r2_key"], key);
+    assert_eq!(rows[0]["content_size"], content.len());
+    assert_eq!(standin.r2_keys().await, std::slice::from_ref(&key));
+    let payloads = standin.d1("SELECT payload FROM mms_events", json!([])).await;
+    assert!(!payloads[0]["payload"].as_str().expect("a payload").contains("quick brown fox"), "{payloads:?}");
+
+    // Another device gets the whole content back from R2.
+    let b = Device::start(&standin, &large).await;
+    b.force().await;
+    assert_eq!(b.memories().await[&hash][0], json!(content));
+    // And a deletion removes the object.
+    a.delete(&hash).await;
+    a.wait_pushed().await;
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 0);
+    assert!(standin.r2_keys().await.is_empty());
+}

@@ -126,6 +126,22 @@ impl Standin {
         found.as_array().cloned().unwrap_or_default()
     }
 
+    /// The keys of the R2 bucket's objects.
+    pub(crate) async fn r2_keys(&self) -> Vec<String> {
+        let reply: Value = self
+            .client
+            .get(self.api(&format!("/r2/buckets/{BUCKET}/objects")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("R2 answers")
+            .json()
+            .await
+            .expect("JSON");
+        let objects = reply["result"].as_array().cloned().unwrap_or_default();
+        objects.iter().filter_map(|o| o["key"].as_str().map(String::from)).collect()
+    }
+
     async fn control_post(&self, path: &str, body: Value) -> Value {
         let response =
             self.client.post(format!("{}{path}", self.url)).json(&body).send().await.expect("control API answers");
