@@ -300,7 +300,9 @@ fn a_replicating_backend_without_its_variables_does_not_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_of_100_memories_costs_at_most_5_requests_and_pause_holds_it_back() {
     let standin = Standin::start();
-    let device = Device::start(&standin, &[("MCP_HYBRID_BATCH_SIZE", "100")]).await;
+    // Pulls only at start, so that the requests counted below are the push's.
+    let device =
+        Device::start(&standin, &[("MCP_HYBRID_BATCH_SIZE", "100"), ("MCP_HYBRID_SYNC_INTERVAL", "300")]).await;
     device.wait_pushed().await;
     // `sync pause` works beside the running server: it is kept in the sync state the server reads.
     let mut pause = device.data.command(&["sync", "pause"]);
