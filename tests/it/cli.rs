@@ -432,7 +432,7 @@ fn content_length_backend_and_model_settings_are_checked() {
     data.ok(&["--max-content-length", "none", "store", "0123456789c"]);
     for backend in ["cloudflare", "hybrid"] {
         let error = data.fails(&["--storage-backend", backend, "stats"]);
-        assert!(error.contains("is not available in this version; use sqlite_vec"), "{backend}: {error}");
+        assert!(error.contains("need CLOUDFLARE_API_TOKEN, CLOUDFLARE_ACCOUNT_ID"), "{backend}: {error}");
     }
     let error = data.fails(&["--embedding-model", "all-mpnet-base-v2", "stats"]);
     assert!(error.contains("only all-MiniLM-L6-v2 is"), "{error}");

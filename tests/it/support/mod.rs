@@ -71,6 +71,8 @@ const ISOLATED: &[&str] = &[
     "MCP_HYBRID_SYNC_INTERVAL",
     "MCP_HYBRID_BATCH_SIZE",
     "MCP_HYBRID_SYNC_ON_STARTUP",
+    // The test harness's own (scripts/test sets it): the service would name it as a variable it does not read.
+    "MMS_TEST_PYTHON",
 ];
 
 /// The content hash the service gives a content: sha256 of the trimmed, lower-cased text, in hex.
