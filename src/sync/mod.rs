@@ -265,7 +265,7 @@ impl Sync {
         let interval = engine.interval.as_secs_f64();
         let status = if live.running {
             "syncing"
-        } else if live.last_error.is_some() {
+        } else if live.last_error.is_some() || !failures.is_empty() {
             "error"
         } else if pending > 0 || paused {
             "pending"

@@ -445,12 +445,15 @@ async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retri
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(status["operations_pending"], 0, "{status}");
+    assert_eq!(status["status"], "error", "a recorded failure is an error until retried: {status}");
     assert_eq!(status["failures"][0]["content_hash"], refused, "{status}");
     assert!(status["failures"][0]["message"].as_str().is_some_and(|m| m.contains("400")), "{status}");
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
     let forced = device.force().await;
     assert!(forced["operations_synced"].as_u64().expect("a count") >= 1, "{forced}");
-    assert_eq!(device.status().await["operations_failed"], 0);
+    let status = device.status().await;
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    assert_ne!(status["status"], "error", "{status}");
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
 }
 
