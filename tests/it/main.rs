@@ -6,6 +6,7 @@
 mod asof;
 mod backup;
 mod cli;
+mod converge;
 mod crash;
 mod docker;
 mod docker_guide;

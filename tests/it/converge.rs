@@ -1,0 +1,142 @@
+//! The sync law: devices that write the same memories in any interleaving, syncing at random moments, end
+//! in the same state once each has pushed and pulled, and a fresh device that pulls reaches it too. Checked
+//! with proptest through the library (two stores in one process, each with its replication engine driven by
+//! hand), the real model, and the local Cloudflare.
+
+use crate::support::cloudflare::Standin;
+use crate::support::{DataDir, content_hash};
+use mcp_memory_service::app::Store;
+use mcp_memory_service::config::Config;
+use mcp_memory_service::service::{ListRequest, Service, StoreRequest, UpdateRequest};
+use mcp_memory_service::sync::Sync;
+use mms_log::{Actor, Interface};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// What one device does next.
+#[derive(Clone, Debug)]
+enum Step {
+    Store(u8),
+    Tag(u8, u8),
+    Delete(u8),
+    Undelete(u8),
+    Redact(u8),
+    /// Push and pull now.
+    Sync,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => (0u8..4).prop_map(Step::Store),
+        3 => (0u8..4, 0u8..3).prop_map(|(m, t)| Step::Tag(m, t)),
+        2 => (0u8..4).prop_map(Step::Delete),
+        1 => (0u8..4).prop_map(Step::Undelete),
+        1 => (0u8..4).prop_map(Step::Redact),
+        2 => Just(Step::Sync),
+    ]
+}
+
+fn content(memory: u8) -> String {
+    format!("Shared memory number {memory}, written on several devices")
+}
+
+/// A device: its own data directory, store and replication engine (no worker: the test decides when).
+struct Device {
+    _data: DataDir,
+    store: Store,
+    sync: Sync,
+}
+
+impl Device {
+    fn open(standin: &Standin) -> Device {
+        use clap::Parser;
+        let data = DataDir::new();
+        let base = data.path().to_string_lossy().into_owned();
+        let mut args = vec!["mcp-memory-service".to_string(), "--base-dir".into(), base.clone()];
+        args.extend(["--storage-backend".into(), "hybrid".into()]);
+        for (name, value) in standin.env() {
+            let flag = match name {
+                "MMS_CLOUDFLARE_TIMEOUT_SECONDS" => "--cloudflare-timeout".to_string(),
+                other => format!("--{}", other.to_lowercase().replace('_', "-")),
+            };
+            args.push(format!("{flag}={value}"));
+        }
+        args.push("stats".into());
+        let config = Config::parse_from(args);
+        let store = Store::open(&config, false).expect("open the store");
+        let sync = Sync::open(&store.service, &config, data.path()).expect("configured").expect("a hybrid store");
+        Device { _data: data, store, sync }
+    }
+
+    fn service(&self) -> &Service {
+        &self.store.service
+    }
+
+    async fn sync_now(&self) {
+        self.sync.sync_now(true, true, |_, _, _| {}).await.expect("a sync round");
+    }
+}
+
+async fn apply(device: &Device, step: &Step) {
+    let actor = || Actor::new(Interface::Cli, Some("proptest".into()));
+    let hash = |m: u8| content_hash(&content(m));
+    let service = device.service();
+    // Steps that do not apply (a delete of a deleted memory...) are refused and change nothing.
+    let _ = match step {
+        Step::Store(m) => {
+            service.store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor()).await.map(|_| ())
+        }
+        Step::Tag(m, t) => {
+            let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
+            let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
+            service.update(&hash(*m), request, actor()).await.map(|_| ())
+        }
+        Step::Delete(m) => service.delete(&hash(*m), None, actor()).await,
+        Step::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
+        Step::Redact(m) => service.redact(&hash(*m), None, actor()).await.map(|_| ()),
+        Step::Sync => {
+            device.sync_now().await;
+            Ok(())
+        }
+    };
+}
+
+/// Every live memory, by hash, as the API shows it.
+async fn state(service: &Service) -> BTreeMap<String, serde_json::Value> {
+    let request =
+        ListRequest { page: 1, page_size: 100, tags: vec![], match_all: false, memory_type: None, created: None };
+    let page = service.list(request).await.expect("list");
+    page.memories.into_iter().map(|m| (m.content_hash.clone(), serde_json::to_value(&m).expect("JSON"))).collect()
+}
+
+async fn run(steps: &[(bool, Step)]) -> Result<(), TestCaseError> {
+    let standin = Standin::start();
+    let (a, b) = (Device::open(&standin), Device::open(&standin));
+    for (on_b, step) in steps {
+        apply(if *on_b { &b } else { &a }, step).await;
+    }
+    // Each pushes, then each pulls what the other pushed.
+    for device in [&a, &b, &a] {
+        device.sync_now().await;
+    }
+    let on_a = state(a.service()).await;
+    prop_assert_eq!(&on_a, &state(b.service()).await, "devices A and B differ after {:?}", steps);
+    let c = Device::open(&standin);
+    c.sync_now().await;
+    prop_assert_eq!(&on_a, &state(c.service()).await, "a fresh device differs");
+    for device in [a, b, c] {
+        device.store.close();
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn devices_converge_whatever_the_interleaving(steps in prop::collection::vec((any::<bool>(), step()), 4..24)) {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        runtime.block_on(run(&steps))?;
+    }
+}
