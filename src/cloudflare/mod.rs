@@ -13,7 +13,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Requests the API allows per token in [`BUDGET_WINDOW`] (Cloudflare blocks every call for 5 minutes past it).
@@ -110,7 +109,6 @@ pub struct Cloudflare {
     base_delay: Duration,
     /// Start times of the requests inside the current budget window.
     sent: Mutex<VecDeque<Instant>>,
-    requests: AtomicU64,
 }
 
 impl std::fmt::Debug for Cloudflare {
@@ -138,13 +136,7 @@ impl Cloudflare {
             max_retries: config.max_retries,
             base_delay: Duration::from_secs_f64(config.base_delay),
             sent: Mutex::new(VecDeque::new()),
-            requests: AtomicU64::new(0),
         })
-    }
-
-    /// How many HTTP requests this client has sent (retries included).
-    pub fn requests_sent(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
     }
 
     /// Waits until one more request fits the account's budget, and counts it.
@@ -173,14 +165,13 @@ impl Cloudflare {
         }
     }
 
-    /// One API call under the account URL: returns the envelope's `result` (or the raw body for R2 reads,
-    /// as a JSON string of the bytes' UTF-8 text). Retries transient failures up to CLOUDFLARE_MAX_RETRIES.
+    /// One API call under the account URL: the envelope's `result`, the bytes of a non-JSON answer (an R2
+    /// object) or a 404. Retries transient failures up to CLOUDFLARE_MAX_RETRIES times.
     async fn call(&self, method: Method, path: &str, body: Body) -> Result<Reply, CloudflareError> {
         let url = format!("{}{path}", self.account_url);
         let mut attempt = 0u32;
         loop {
             self.take_budget().await;
-            self.requests.fetch_add(1, Ordering::Relaxed);
             let mut request = self
                 .http
                 .request(method.clone(), &url)
