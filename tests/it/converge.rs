@@ -4,10 +4,10 @@
 //! hand), the real model, and the local Cloudflare.
 
 use crate::support::cloudflare::Standin;
-use crate::support::{DataDir, content_hash};
+use crate::support::{DataDir, Op, apply_op, content_hash};
 use mcp_memory_service::app::Store;
 use mcp_memory_service::config::Config;
-use mcp_memory_service::service::{ListRequest, Service, StoreRequest, UpdateRequest};
+use mcp_memory_service::service::{ListRequest, Service};
 use mcp_memory_service::sync::Sync;
 use mms_log::{Actor, Interface};
 use proptest::prelude::*;
@@ -16,10 +16,8 @@ use std::collections::BTreeMap;
 /// What one device does next.
 #[derive(Clone, Debug)]
 enum Step {
-    Store(u8),
-    Tag(u8, u8),
-    Delete(u8),
-    Undelete(u8),
+    /// A store, tag edit, delete or undelete (never a restore).
+    Change(Op),
     Redact(u8),
     /// Push and pull now.
     Sync,
@@ -27,10 +25,10 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0u8..4).prop_map(Step::Store),
-        3 => (0u8..4, 0u8..3).prop_map(|(m, t)| Step::Tag(m, t)),
-        2 => (0u8..4).prop_map(Step::Delete),
-        1 => (0u8..4).prop_map(Step::Undelete),
+        3 => (0u8..4).prop_map(|m| Step::Change(Op::Store(m))),
+        3 => (0u8..4, 0u8..3).prop_map(|(m, t)| Step::Change(Op::Tag(m, t))),
+        2 => (0u8..4).prop_map(|m| Step::Change(Op::Delete(m))),
+        1 => (0u8..4).prop_map(|m| Step::Change(Op::Undelete(m))),
         1 => (0u8..4).prop_map(Step::Redact),
         2 => Just(Step::Sync),
     ]
@@ -78,27 +76,17 @@ impl Device {
 }
 
 async fn apply(device: &Device, step: &Step) {
-    let actor = || Actor::new(Interface::Cli, Some("proptest".into()));
-    let hash = |m: u8| content_hash(&content(m));
-    let service = device.service();
     // Steps that do not apply (a delete of a deleted memory...) are refused and change nothing.
-    let _ = match step {
-        Step::Store(m) => {
-            service.store(StoreRequest { content: content(*m), ..StoreRequest::default() }, actor()).await.map(|_| ())
+    match step {
+        Step::Change(op) => {
+            let _ = apply_op::<()>(device.service(), op, content, &[]).await;
         }
-        Step::Tag(m, t) => {
-            let tags = Some((0..=*t).map(|i| format!("tag{i}")).collect());
-            let request = UpdateRequest { tags, memory_type: None, metadata: None, expected_version: None };
-            service.update(&hash(*m), request, actor()).await.map(|_| ())
+        Step::Redact(m) => {
+            let actor = Actor::new(Interface::Cli, Some("proptest".into()));
+            let _ = device.service().redact(&content_hash(&content(*m)), None, actor).await;
         }
-        Step::Delete(m) => service.delete(&hash(*m), None, actor()).await,
-        Step::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
-        Step::Redact(m) => service.redact(&hash(*m), None, actor()).await.map(|_| ()),
-        Step::Sync => {
-            device.sync_now().await;
-            Ok(())
-        }
-    };
+        Step::Sync => device.sync_now().await,
+    }
 }
 
 /// Every live memory, by hash, as the API shows it.
