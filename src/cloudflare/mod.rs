@@ -32,12 +32,6 @@ pub enum CloudflareError {
     Permanent(String),
 }
 
-impl CloudflareError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, CloudflareError::Transient(_))
-    }
-}
-
 /// Which Cloudflare resources the service uses, checked complete at start.
 #[derive(Clone, Debug)]
 pub struct Resources {

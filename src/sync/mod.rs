@@ -13,8 +13,6 @@ mod search;
 mod stamp;
 mod state;
 
-pub use pull::Pulled;
-pub use push::Pushed;
 pub use state::{Failure, SyncState};
 
 use crate::cloudflare::{Cloudflare, CloudflareError};
@@ -117,7 +115,6 @@ struct Live {
     running: bool,
     reachable: Option<bool>,
     last_error: Option<String>,
-    last_sync: Option<chrono::DateTime<chrono::Utc>>,
     processed: u64,
     pulled: u64,
 }
@@ -210,13 +207,6 @@ impl Sync {
         self.engine.pushed.subscribe()
     }
 
-    /// Waits until Cloudflare has every event up to `seq`, at most `timeout`; false when it has not.
-    pub async fn wait_pushed(&self, seq: Seq, timeout: Duration) -> bool {
-        self.engine.wake.notify_one();
-        let mut pushed = self.pushed();
-        tokio::time::timeout(timeout, pushed.wait_for(|p| *p >= seq)).await.is_ok_and(|r| r.is_ok())
-    }
-
     /// Starts the worker; it stops when `stop` is cancelled.
     pub fn spawn(&self, stop: tokio_util::sync::CancellationToken) -> tokio::task::JoinHandle<()> {
         let engine = self.engine.clone();
@@ -258,9 +248,7 @@ impl Sync {
         let log_seq = engine.service.log().last_seq();
         let pending = log_seq.0.saturating_sub(pushed.0);
         let live = engine.live.lock().unwrap_or_else(|e| e.into_inner());
-        let last_sync = live
-            .last_sync
-            .or_else(|| last.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc()));
+        let last_sync = last.as_deref().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.to_utc());
         let since = last_sync.map(|t| (chrono::Utc::now() - t).num_milliseconds().max(0) as f64 / 1000.0);
         let interval = engine.interval.as_secs_f64();
         let status = if live.running {
@@ -310,7 +298,6 @@ impl Engine {
                 let now = chrono::Utc::now();
                 live.reachable = Some(true);
                 live.last_error = None;
-                live.last_sync = Some(now);
                 drop(live);
                 let _ = self.with_state(|s| s.set_last_sync(&now.to_rfc3339()));
             }

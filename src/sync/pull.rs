@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 
 /// What a pull did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pulled {
+pub(super) struct Pulled {
     /// Other devices' events read.
-    pub events: usize,
+    pub(super) events: usize,
     /// Of those, the ones that changed a memory here.
-    pub applied: usize,
+    pub(super) applied: usize,
 }
 
 /// One event read from D1.

@@ -21,13 +21,13 @@ const METADATA_BUDGET: usize = 9 * 1024;
 
 /// What one push batch did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Pushed {
+pub(super) struct Pushed {
     /// Log events the checkpoint moved over.
-    pub events: usize,
+    pub(super) events: usize,
     /// This device's events sent to Cloudflare.
-    pub sent: usize,
+    pub(super) sent: usize,
     /// Events Cloudflare refused for good (recorded as failures).
-    pub failed: usize,
+    pub(super) failed: usize,
 }
 
 impl Engine {

@@ -303,27 +303,8 @@ async fn oauth_works(server: &Server, key: &str) -> String {
     assert_eq!(status, StatusCode::OK, "OAuth discovery: {metadata}");
     assert_eq!(metadata["issuer"], "http://localhost:8000", "{metadata}");
     assert_eq!(metadata["token_endpoint"], "http://localhost:8000/oauth/token", "{metadata}");
-    let client: Value = http
-        .post(server.url("/oauth/register"))
-        .bearer_auth(key)
-        .json(&json!({"grant_types": ["client_credentials"], "client_name": "guide"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("JSON");
-    let (id, secret) = (client["client_id"].as_str().expect("an id"), client["client_secret"].as_str());
-    let token: Value = http
-        .post(server.url("/oauth/token"))
-        .basic_auth(id, secret)
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("JSON");
+    let (id, secret) = crate::oauth::trusted_client(&http, server, key).await;
+    let token = crate::oauth::client_credentials(&http, server, &id, &secret).await;
     let access = token["access_token"].as_str().unwrap_or_else(|| panic!("a token: {token}")).to_string();
     assert_eq!(curl(server, "/api/memories", Some(&access)).await.0, StatusCode::OK, "the token opens the API");
     access

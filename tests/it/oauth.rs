@@ -12,12 +12,12 @@ fn oauth_env() -> [(&'static str, &'static str); 2] {
     [("MCP_OAUTH_ENABLED", "true"), ("MCP_API_KEY", KEY)]
 }
 
-/// A client registered with the API key (trusted with client_credentials): its id and secret.
-async fn trusted_client(http: &reqwest::Client, server: &Server) -> (String, String) {
+/// A client registered with the API key `key` (trusted with client_credentials): its id and secret.
+pub(crate) async fn trusted_client(http: &reqwest::Client, server: &Server, key: &str) -> (String, String) {
     let answer: Value = http
         .post(server.url("/oauth/register"))
-        .bearer_auth(KEY)
-        .json(&json!({"grant_types": ["client_credentials"], "client_name": "restart"}))
+        .bearer_auth(key)
+        .json(&json!({"grant_types": ["client_credentials"], "client_name": "trusted"}))
         .send()
         .await
         .expect("register")
@@ -27,7 +27,8 @@ async fn trusted_client(http: &reqwest::Client, server: &Server) -> (String, Str
     (answer["client_id"].as_str().expect("id").into(), answer["client_secret"].as_str().expect("secret").into())
 }
 
-async fn client_credentials(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> Value {
+/// A client_credentials token answer (checked not cacheable).
+pub(crate) async fn client_credentials(http: &reqwest::Client, server: &Server, id: &str, secret: &str) -> Value {
     let response = http
         .post(server.url("/oauth/token"))
         .basic_auth(id, Some(secret))
@@ -74,7 +75,7 @@ async fn tokens_and_clients_outlive_a_restart_and_oauth_is_off_by_default() {
         .await
         .expect("JSON");
     assert_eq!(metadata["token_endpoint"], "https://memory.example.org/oauth/token");
-    let (id, secret) = trusted_client(&http, &server).await;
+    let (id, secret) = trusted_client(&http, &server, KEY).await;
     let token = client_credentials(&http, &server, &id, &secret).await;
     let access = token["access_token"].as_str().expect("a token").to_string();
     assert_eq!(status_with(&http, &server, &access).await, StatusCode::OK);
