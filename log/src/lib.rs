@@ -8,6 +8,9 @@
 //! This crate has no async runtime: the writer is a thread, and callers are told of commits by callbacks
 //! or by blocking on a [`SeqWatch`].
 
+// The modules' order, bottom to top, is in log/DESIGN.md; tests/tidy.rs checks that they form no cycle.
+mod copy;
+mod error;
 mod event;
 mod ids;
 mod redact;
@@ -18,14 +21,15 @@ mod tables;
 mod watch;
 mod writer;
 
+pub use copy::{SnapshotInfo, apply_increment};
+pub use error::{AppendError, OpenError, ReadError, SnapshotError};
 pub use event::{
     Actor, DecodeError, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode, encode,
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
 pub use redact::{Erasure, erase_in_file};
-pub use snapshot::{SnapshotError, SnapshotInfo, apply_increment};
 pub use state::{MemoryState, fold_history};
-pub use store::{Log, OpenError, ReadError};
+pub use store::Log;
 pub use tables::Head;
 pub use watch::SeqWatch;
-pub use writer::{AppendError, Appended, Expect, NewEvent, VectorEntry};
+pub use writer::{Appended, Expect, NewEvent, VectorEntry};

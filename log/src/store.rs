@@ -1,10 +1,14 @@
 //! `Log`: opening the redb file, submitting appends to the writer thread, and every read.
 
-use crate::event::{Event, decode};
-use crate::ids::{ContentHash, Seq, Timestamp};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, vector_from_bytes};
+use crate::error::{AppendError, OpenError, ReadError};
+use crate::event::{Event, SCHEMA_VERSION, decode};
+use crate::ids::{ContentHash, EventId, Seq, Timestamp};
+use crate::redact::scrub_if_pending;
+use crate::tables::{
+    BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, redactions_in, vector_from_bytes,
+};
 use crate::watch::SeqWatch;
-use crate::writer::{AppendError, Appended, NewEvent, Request, VectorEntry, Writer};
+use crate::writer::{Appended, NewEvent, Reply, Request, VectorEntry, Writer};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -12,50 +16,6 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-/// Why the log could not be opened.
-#[derive(Debug, thiserror::Error)]
-pub enum OpenError {
-    #[error(
-        "the event log {path} is open in another process; stop that process or point this one at another data directory"
-    )]
-    InUse { path: PathBuf },
-    #[error(
-        "the event log {path} was written with schema version {found}, newer than this build understands ({supported}); upgrade mcp-memory-service"
-    )]
-    TooNew { path: PathBuf, found: u64, supported: u64 },
-    #[error("cannot open the event log {path}: {source}")]
-    Storage { path: PathBuf, source: redb::Error },
-    #[error("cannot rewrite the event log {path} after a redaction: {message}")]
-    Scrub { path: PathBuf, message: String },
-    #[error("cannot create the directory for the event log {path}: {source}")]
-    Directory { path: PathBuf, source: std::io::Error },
-}
-
-/// Why a read failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("reading the event log failed: {0}")]
-    Storage(#[from] redb::Error),
-    #[error(transparent)]
-    Decode(#[from] crate::event::DecodeError),
-}
-
-impl From<redb::StorageError> for ReadError {
-    fn from(e: redb::StorageError) -> Self {
-        ReadError::Storage(e.into())
-    }
-}
-impl From<redb::TableError> for ReadError {
-    fn from(e: redb::TableError) -> Self {
-        ReadError::Storage(e.into())
-    }
-}
-impl From<redb::TransactionError> for ReadError {
-    fn from(e: redb::TransactionError) -> Self {
-        ReadError::Storage(e.into())
-    }
-}
 
 /// What readers share with the writer: the last committed position and its time.
 struct Shared {
@@ -101,7 +61,7 @@ impl Log {
         }
         let db = match Database::create(&path) {
             // A redaction since the last open may have left erased bytes in free pages: rewrite the file.
-            Ok(db) => crate::redact::scrub_if_pending(&path, db)
+            Ok(db) => scrub_if_pending(&path, db)
                 .map(|(db, scrubbed)| {
                     if scrubbed {
                         tracing::info!(path = %path.display(), "rewrote the event log after a redaction");
@@ -129,9 +89,9 @@ impl Log {
         };
         let (last_seq, last_at) = initialise(&db).map_err(storage)?;
         if let Some(found) = schema_version(&db).map_err(storage)?
-            && found > u64::from(crate::SCHEMA_VERSION)
+            && found > u64::from(SCHEMA_VERSION)
         {
-            return Err(OpenError::TooNew { path, found, supported: u64::from(crate::SCHEMA_VERSION) });
+            return Err(OpenError::TooNew { path, found, supported: u64::from(SCHEMA_VERSION) });
         }
         set_schema_version(&db).map_err(storage)?;
         let db = Arc::new(db);
@@ -178,7 +138,7 @@ impl Log {
         vectors: Vec<VectorEntry>,
         reply: impl FnOnce(Result<Vec<Appended>, AppendError>) + Send + 'static,
     ) {
-        let reply: crate::writer::Reply = Box::new(reply);
+        let reply: Reply = Box::new(reply);
         let sender = self.inner.sender.lock().ok().and_then(|s| s.clone());
         match sender {
             Some(sender) => {
@@ -267,7 +227,7 @@ impl Log {
     }
 
     /// The sequence number of the event appended with this id, if any.
-    pub fn seq_of(&self, event_id: crate::EventId) -> Result<Option<Seq>, ReadError> {
+    pub fn seq_of(&self, event_id: EventId) -> Result<Option<Seq>, ReadError> {
         let txn = self.inner.db.begin_read()?;
         let ids = txn.open_table(EVENT_IDS)?;
         Ok(ids.get(event_id.0.as_u128())?.map(|v| Seq(v.value())))
@@ -306,7 +266,7 @@ impl Log {
 
     /// Every redacted memory with the sequence number of its latest redaction.
     pub fn redactions(&self) -> Result<Vec<(ContentHash, Seq)>, ReadError> {
-        crate::redact::redactions_in(&self.inner.db)
+        redactions_in(&self.inner.db)
     }
 
     /// The size of the log file in bytes.
@@ -327,7 +287,7 @@ fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
         txn.open_table(REDACTIONS)?;
         let mut meta = txn.open_table(META)?;
         if meta.get("schema_version")?.is_none() {
-            meta.insert("schema_version", u64::from(crate::SCHEMA_VERSION))?;
+            meta.insert("schema_version", u64::from(SCHEMA_VERSION))?;
         }
     }
     txn.commit()?;
@@ -344,11 +304,11 @@ fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
 
 /// Records that the file now holds events of the current schema version (new events are written in it).
 fn set_schema_version(db: &Database) -> Result<(), redb::Error> {
-    if schema_version(db)? == Some(u64::from(crate::SCHEMA_VERSION)) {
+    if schema_version(db)? == Some(u64::from(SCHEMA_VERSION)) {
         return Ok(());
     }
     let txn = db.begin_write()?;
-    txn.open_table(META)?.insert("schema_version", u64::from(crate::SCHEMA_VERSION))?;
+    txn.open_table(META)?.insert("schema_version", u64::from(SCHEMA_VERSION))?;
     txn.commit()?;
     Ok(())
 }

@@ -1,6 +1,10 @@
-//! The redb tables of the log file and the small typed rows stored in them.
+//! The redb tables of the log file, the small typed rows stored in them, and the row-level operations on
+//! them that more than one module needs (erasing a redacted memory's events, its cached vectors).
 
-use redb::TableDefinition;
+use crate::error::ReadError;
+use crate::event::{EventKind, decode, encode};
+use crate::ids::{ContentHash, Seq};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 /// seq → encoded event. The only source of truth.
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
@@ -17,6 +21,8 @@ pub(crate) const REDACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::
 /// name → value: "schema_version", and "scrub_pending" (the seq of a redaction whose erased bytes may
 /// still sit in free pages of the file, until the file is rewritten at the next open).
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The meta key holding the seq of a redaction whose erased bytes may remain in free pages.
+pub(crate) const SCRUB_PENDING: &str = "scrub_pending";
 
 /// The writer-side state of one memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,4 +53,78 @@ pub(crate) fn vector_to_bytes(vector: &[f32]) -> Vec<u8> {
 /// Decodes little-endian f32 bytes; a trailing partial float is ignored.
 pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Rewrites the events of `memory` before `before` to `Erased`; returns how many were rewritten.
+pub(crate) fn erase_before(
+    events: &mut redb::Table<u64, &[u8]>,
+    by_memory: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
+    memory: &ContentHash,
+    before: Seq,
+) -> Result<usize, redb::Error> {
+    let mut seqs = Vec::new();
+    for row in by_memory.range((&memory.0, 0)..(&memory.0, before.0))? {
+        seqs.push(row?.0.value().1);
+    }
+    let mut erased = 0;
+    for seq in seqs {
+        let Some(bytes) = events.get(seq)?.map(|b| b.value().to_vec()) else { continue };
+        let mut event = decode(&bytes).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        if matches!(event.kind, EventKind::Redacted { .. } | EventKind::Erased { .. }) {
+            continue;
+        }
+        event.kind = EventKind::Erased { was: event.kind.name().to_string() };
+        events.insert(seq, encode(&event).as_slice())?;
+        erased += 1;
+    }
+    Ok(erased)
+}
+
+/// Removes the cached vectors of `memory` under every model; returns how many there were.
+pub(crate) fn drop_vectors(
+    vectors: &mut redb::Table<(&'static str, &'static [u8; 32]), &[u8]>,
+    memory: &ContentHash,
+) -> Result<usize, redb::Error> {
+    let models = models_in(vectors)?;
+    let mut removed = 0;
+    for model in models {
+        if vectors.remove((model.as_str(), &memory.0))?.is_some() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// The models the embedding cache holds vectors of. Keys are ordered by model first: each model is
+/// visited once, jumping past its keys.
+pub(crate) fn models_in(
+    vectors: &impl ReadableTable<(&'static str, &'static [u8; 32]), &'static [u8]>,
+) -> Result<Vec<String>, redb::Error> {
+    let mut models = Vec::new();
+    let mut next = vectors.first()?.map(|(k, _)| k.value().0.to_string());
+    while let Some(model) = next {
+        next = vectors
+            .range((model.as_str(), &[0xff; 32])..)?
+            .map(|row| row.map(|(k, _)| k.value().0.to_string()))
+            .find(|m| !matches!(m, Ok(m) if *m == model))
+            .transpose()?;
+        models.push(model);
+    }
+    Ok(models)
+}
+
+/// Every redacted memory with the seq of its latest redaction, from any log file (old files have none).
+pub(crate) fn redactions_in(db: &Database) -> Result<Vec<(ContentHash, Seq)>, ReadError> {
+    let txn = db.begin_read()?;
+    let table = match txn.open_table(REDACTIONS) {
+        Ok(table) => table,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for row in table.iter()? {
+        let (memory, seq) = row?;
+        out.push((ContentHash(*memory.value()), Seq(seq.value())));
+    }
+    Ok(out)
 }

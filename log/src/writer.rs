@@ -8,9 +8,13 @@
 //! A failed commit is fatal to the writer: redb's state after an I/O error during commit is not something
 //! to retry in place, so every later append fails until the log is reopened.
 
-use crate::event::{Actor, Event, EventKind, encode};
+use crate::error::AppendError;
+use crate::event::{Actor, Event, EventKind, decode, encode};
 use crate::ids::{ContentHash, EventId, Seq, Timestamp};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, vector_to_bytes};
+use crate::tables::{
+    BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, SCRUB_PENDING, VECTORS, drop_vectors, erase_before,
+    vector_to_bytes,
+};
 use redb::{Database, ReadableTable};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,27 +59,6 @@ pub struct Appended {
     pub version: u32,
     /// False when the event id had been appended before and this append was answered from the log.
     pub fresh: bool,
-}
-
-/// Why an append was refused or failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AppendError {
-    #[error("memory {memory} already exists")]
-    AlreadyExists { memory: ContentHash },
-    #[error("memory {memory} does not exist")]
-    NotFound { memory: ContentHash },
-    #[error("memory {memory} is not deleted, so it cannot be undeleted")]
-    NotDeleted { memory: ContentHash },
-    #[error("memory {memory} was redacted: its content is gone for good and it cannot be undeleted or redacted again")]
-    Redacted { memory: ContentHash },
-    #[error("an event of kind {0} is written by the log itself and cannot be appended")]
-    NotAppendable(&'static str),
-    #[error("memory {memory} is at version {actual}, not the expected {expected}; read it again and retry")]
-    VersionMismatch { memory: ContentHash, expected: u32, actual: u32 },
-    #[error("the log writer has stopped after a failed commit ({0}); restart the service to reopen the log")]
-    WriterFailed(String),
-    #[error("the log writer is shut down")]
-    Closed,
 }
 
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<Appended>, AppendError>) + Send>;
@@ -193,9 +176,8 @@ impl Writer {
                     let head = Head { last_seq: seq, version: event.version, live: event.kind.leaves_live() };
                     heads.insert(&event.memory.0, head.to_row()).map_err(|e| e.to_string())?;
                     if let EventKind::Redacted { .. } = event.kind {
-                        crate::redact::erase_before(&mut events, &by_memory, &event.memory, Seq(seq))
-                            .map_err(|e| e.to_string())?;
-                        crate::redact::drop_vectors(&mut vectors, &event.memory).map_err(|e| e.to_string())?;
+                        erase_before(&mut events, &by_memory, &event.memory, Seq(seq)).map_err(|e| e.to_string())?;
+                        drop_vectors(&mut vectors, &event.memory).map_err(|e| e.to_string())?;
                         redactions.insert(&event.memory.0, seq).map_err(|e| e.to_string())?;
                         scrub = Some(seq);
                     }
@@ -212,7 +194,7 @@ impl Writer {
         }
         if let Some(seq) = scrub {
             let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
-            meta.insert(crate::redact::SCRUB_PENDING, seq).map_err(|e| e.to_string())?;
+            meta.insert(SCRUB_PENDING, seq).map_err(|e| e.to_string())?;
         }
         txn.commit().map_err(|e| e.to_string())?;
         Ok((results, next_seq - 1, at))
@@ -246,7 +228,7 @@ fn accept(
             let bytes = events.get(existing_seq).map_err(storage)?.ok_or_else(|| {
                 AppendError::WriterFailed(format!("event id index points at missing seq {existing_seq}"))
             })?;
-            let event = crate::event::decode(bytes.value()).map_err(|e| AppendError::WriterFailed(e.to_string()))?;
+            let event = decode(bytes.value()).map_err(|e| AppendError::WriterFailed(e.to_string()))?;
             accepted.outcomes.push(Appended {
                 seq: event.seq,
                 event_id: event.event_id,
