@@ -4,6 +4,7 @@
 use crate::event::DecodeError;
 use crate::ids::{ContentHash, Seq};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Why the log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +65,9 @@ pub enum AppendError {
     NotAppendable(&'static str),
     #[error("memory {memory} is at version {actual}, not the expected {expected}; read it again and retry")]
     VersionMismatch { memory: ContentHash, expected: u32, actual: u32 },
+    /// The storage error that failed the commit; every later append carries the same one.
     #[error("the log writer has stopped after a failed commit ({0}); restart the service to reopen the log")]
-    WriterFailed(String),
+    WriterFailed(#[source] Arc<dyn std::error::Error + Send + Sync>),
     #[error("the log writer is shut down")]
     Closed,
 }

@@ -23,6 +23,13 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 /// How many requests one group commit takes at most.
 const MAX_GROUP: usize = 4096;
 
+/// The storage error that failed a commit, kept whole for every append it fails.
+type Failure = Arc<dyn std::error::Error + Send + Sync>;
+
+fn failure(error: impl std::error::Error + Send + Sync + 'static) -> Failure {
+    Arc::new(error)
+}
+
 /// A precondition on the memory's version, for optimistic concurrency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Expect {
@@ -77,7 +84,7 @@ pub(crate) struct Writer {
     rx: Receiver<Request>,
     last_seq: u64,
     last_at: Timestamp,
-    failed: Option<String>,
+    failed: Option<Failure>,
     on_commit: OnCommit,
 }
 
@@ -144,19 +151,19 @@ impl Writer {
     fn write_group(
         &self,
         group: &[Request],
-    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), String> {
-        let txn = self.db.begin_write().map_err(|e| e.to_string())?;
+    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), Failure> {
+        let txn = self.db.begin_write().map_err(failure)?;
         let mut results = Vec::with_capacity(group.len());
         let mut next_seq = self.last_seq + 1;
         let at = Timestamp::now().max(self.last_at);
         let mut scrub = None;
         {
-            let mut events = txn.open_table(EVENTS).map_err(|e| e.to_string())?;
-            let mut ids = txn.open_table(EVENT_IDS).map_err(|e| e.to_string())?;
-            let mut by_memory = txn.open_table(BY_MEMORY).map_err(|e| e.to_string())?;
-            let mut heads = txn.open_table(HEADS).map_err(|e| e.to_string())?;
-            let mut vectors = txn.open_table(VECTORS).map_err(|e| e.to_string())?;
-            let mut redactions = txn.open_table(REDACTIONS).map_err(|e| e.to_string())?;
+            let mut events = txn.open_table(EVENTS).map_err(failure)?;
+            let mut ids = txn.open_table(EVENT_IDS).map_err(failure)?;
+            let mut by_memory = txn.open_table(BY_MEMORY).map_err(failure)?;
+            let mut heads = txn.open_table(HEADS).map_err(failure)?;
+            let mut vectors = txn.open_table(VECTORS).map_err(failure)?;
+            let mut redactions = txn.open_table(REDACTIONS).map_err(failure)?;
             // Requests earlier in this group wrote into the same transaction, so reading the tables sees
             // their effect: each request is checked against the state the previous ones left.
             for request in group {
@@ -170,33 +177,31 @@ impl Writer {
                 };
                 for (event, bytes) in &accepted.rows {
                     let seq = event.seq.0;
-                    events.insert(seq, bytes.as_slice()).map_err(|e| e.to_string())?;
-                    ids.insert(event.event_id.0.as_u128(), seq).map_err(|e| e.to_string())?;
-                    by_memory.insert((&event.memory.0, seq), ()).map_err(|e| e.to_string())?;
+                    events.insert(seq, bytes.as_slice()).map_err(failure)?;
+                    ids.insert(event.event_id.0.as_u128(), seq).map_err(failure)?;
+                    by_memory.insert((&event.memory.0, seq), ()).map_err(failure)?;
                     let head = Head { last_seq: seq, version: event.version, live: event.kind.leaves_live() };
-                    heads.insert(&event.memory.0, head.to_row()).map_err(|e| e.to_string())?;
+                    heads.insert(&event.memory.0, head.to_row()).map_err(failure)?;
                     if let EventKind::Redacted { .. } = event.kind {
-                        erase_before(&mut events, &by_memory, &event.memory, Seq(seq)).map_err(|e| e.to_string())?;
-                        drop_vectors(&mut vectors, &event.memory).map_err(|e| e.to_string())?;
-                        redactions.insert(&event.memory.0, seq).map_err(|e| e.to_string())?;
+                        erase_before(&mut events, &by_memory, &event.memory, Seq(seq)).map_err(failure)?;
+                        drop_vectors(&mut vectors, &event.memory).map_err(failure)?;
+                        redactions.insert(&event.memory.0, seq).map_err(failure)?;
                         scrub = Some(seq);
                     }
                     next_seq = seq + 1;
                 }
                 for entry in &request.vectors {
                     let bytes = vector_to_bytes(&entry.vector);
-                    vectors
-                        .insert((entry.model.as_str(), &entry.memory.0), bytes.as_slice())
-                        .map_err(|e| e.to_string())?;
+                    vectors.insert((entry.model.as_str(), &entry.memory.0), bytes.as_slice()).map_err(failure)?;
                 }
                 results.push(Ok(accepted.outcomes));
             }
         }
         if let Some(seq) = scrub {
-            let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
-            meta.insert(SCRUB_PENDING, seq).map_err(|e| e.to_string())?;
+            let mut meta = txn.open_table(META).map_err(failure)?;
+            meta.insert(SCRUB_PENDING, seq).map_err(failure)?;
         }
-        txn.commit().map_err(|e| e.to_string())?;
+        txn.commit().map_err(failure)?;
         Ok((results, next_seq - 1, at))
     }
 }
@@ -211,7 +216,7 @@ fn accept(
     events: &redb::Table<u64, &[u8]>,
     redactions: &redb::Table<&[u8; 32], u64>,
 ) -> Result<Accepted, AppendError> {
-    let storage = |e: redb::StorageError| AppendError::WriterFailed(e.to_string());
+    let storage = |e: redb::StorageError| AppendError::WriterFailed(failure(e));
     // Heads (and whether the last event was a redaction) as this request's own earlier events leave them.
     let mut local: HashMap<ContentHash, (Head, bool)> = HashMap::new();
     let mut accepted = Accepted { rows: Vec::new(), outcomes: Vec::new() };
@@ -226,9 +231,11 @@ fn accept(
         if let Some(existing) = ids.get(new.event_id.0.as_u128()).map_err(storage)? {
             let existing_seq = existing.value();
             let bytes = events.get(existing_seq).map_err(storage)?.ok_or_else(|| {
-                AppendError::WriterFailed(format!("event id index points at missing seq {existing_seq}"))
+                let missing: Box<dyn std::error::Error + Send + Sync> =
+                    format!("event id index points at missing seq {existing_seq}").into();
+                AppendError::WriterFailed(missing.into())
             })?;
-            let event = decode(bytes.value()).map_err(|e| AppendError::WriterFailed(e.to_string()))?;
+            let event = decode(bytes.value()).map_err(|e| AppendError::WriterFailed(failure(e)))?;
             accepted.outcomes.push(Appended {
                 seq: event.seq,
                 event_id: event.event_id,

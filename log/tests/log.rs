@@ -414,7 +414,11 @@ fn a_failed_commit_stops_the_writer_and_loses_no_acknowledged_event() {
         let acknowledged = log.append(vec![store("kept")], vec![]).expect("append before the fault");
         failing.store(true, std::sync::atomic::Ordering::SeqCst);
         match log.append(vec![store("lost")], vec![]) {
-            Err(AppendError::WriterFailed(reason)) => assert!(reason.contains("injected"), "{reason}"),
+            Err(error @ AppendError::WriterFailed(_)) => {
+                // The storage error is kept as the source, not only in the message.
+                let source = std::error::Error::source(&error).map(|s| s.to_string()).unwrap_or_default();
+                assert!(source.contains("injected"), "{error}");
+            }
             other => panic!("a failed commit must fail the append, got {other:?}"),
         }
         // No silent retry: even with the disk healthy again, this writer refuses until the log is reopened.
