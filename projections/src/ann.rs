@@ -57,8 +57,9 @@ pub struct AnnIndex {
     state: RwLock<State>,
 }
 
-fn ann_error(message: impl std::fmt::Display) -> ProjectionError {
-    ProjectionError::Storage { name: NAME, message: message.to_string() }
+/// A usearch or file system error, or a message where there is no error value (a poisoned lock).
+fn ann_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> ProjectionError {
+    ProjectionError::Storage { name: NAME, source: error.into() }
 }
 
 fn new_index(options: &AnnOptions) -> Result<Index, ProjectionError> {

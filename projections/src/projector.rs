@@ -16,8 +16,9 @@ pub struct Applied<'a> {
 /// Why a projection could not make progress.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
-    #[error("projection {name}: storage failed: {message}")]
-    Storage { name: &'static str, message: String },
+    /// The storage error itself (SQLite, usearch or the file system) is the source.
+    #[error("projection {name}: storage failed: {source}")]
+    Storage { name: &'static str, source: Box<dyn std::error::Error + Send + Sync> },
     #[error("reading the log failed: {0}")]
     Log(#[from] mms_log::ReadError),
     #[error("vectors are unavailable: {0}")]

@@ -70,7 +70,7 @@ impl SqliteProjection {
     }
 
     fn storage(error: rusqlite::Error) -> ProjectionError {
-        ProjectionError::Storage { name: NAME, message: error.to_string() }
+        ProjectionError::Storage { name: NAME, source: Box::new(error) }
     }
 }
 
