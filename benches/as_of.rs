@@ -1,6 +1,6 @@
 //! Time travel: what an `as_of` query costs on a store of 10,000 memories (500 under `cargo test --benches`).
 //!
-//! The store is a real one (`app::Store` on a data directory) whose log holds the memories with their
+//! The store is a real one (`store::Store` on a data directory) whose log holds the memories with their
 //! vectors in the embedding cache, as after normal use; the live read model and ANN index have caught up
 //! before anything is measured. Measured through `Service`:
 //! - `first_list`: a list as of an event no earlier query asked for, so the sqlite read model is
@@ -16,10 +16,10 @@ mod common;
 
 use clap::Parser;
 use criterion::SamplingMode;
-use mcp_memory_service::app::Store;
-use mcp_memory_service::config::Config;
+use mcp_memory_service::cli::Cli;
 use mcp_memory_service::embed::MODEL_NAME;
 use mcp_memory_service::service::{ListRequest, RestoreTarget, SearchMode, SearchRequest};
+use mcp_memory_service::store::{Settings, Store};
 use mms_log::{Log, VectorEntry};
 use std::time::{Duration, Instant};
 
@@ -46,10 +46,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     fill_log(dir.path(), n as usize);
     let base = dir.path().to_string_lossy().into_owned();
-    let config = Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
+    let config = Cli::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]).config;
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-    let store = Store::open(&config, false).expect("the store opens");
+    let store = Store::open(&Settings::of(&config).expect("valid settings"), false).expect("the store opens");
     let service = store.service.clone();
     // Measure nothing while the live projections catch up (they would compete for the two cores).
     let started = Instant::now();

@@ -1,360 +1,32 @@
-//! Wiring: opens the log, the projections, the embedder and the service, and runs the server.
-//! Used by `main` and by tests; the only module that sees every piece.
+//! Wiring of the two long-running modes: `serve` (the HTTP server, owning the store and hosting the MCP
+//! sessions of the `mcp` processes) and `mcp` (the stdio relay). Only `main` names this module; everything
+//! it wires lives below it (`store`, `http`, `mcp`, `tls`, `mdns`).
 
-use crate::backup::Backups;
-use crate::config::{Config, Paths, ServeArgs};
-use crate::embed::{Embedder, ModelPaths, ModelStatus};
+use crate::config::{Config, ServeConfig};
+use crate::http::{EventHub, Served, router};
 use crate::mcp::McpServer;
-use crate::mcp::host::{Host, HostKind};
-use crate::service::{CachedVectors, Service, ServiceOptions};
-use crate::sync::{Backend, Sync};
-use anyhow::{Context, bail};
-use mms_log::{Log, Seq};
-use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
+use crate::mcp::host::{DRAIN_GRACE, HostKind, Ownership, own};
+use crate::oauth::OAuth;
+use crate::store::{self, Settings, Store};
+use anyhow::Context;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-
-/// An open store: the service plus the projector threads that keep the read models current.
-///
-/// The sqlite read model and the ANN index follow the log on separate threads: commands wait only for the
-/// read model (read-your-writes), and a slow ANN insert never delays an acknowledgement. Semantic search
-/// uses the ANN index only once it has caught up with the read model.
-pub struct Store {
-    pub service: Service,
-    pub paths: Paths,
-    stop: Arc<AtomicBool>,
-    projectors: Vec<JoinHandle<()>>,
-    /// The Cloudflare replication worker, once `replicate` started it; stopped when the store closes.
-    replication: Option<(Sync, tokio_util::sync::CancellationToken)>,
-}
-
-struct Parts {
-    log: Log,
-    reader: Arc<SqliteReader>,
-    ann: Arc<AnnIndex>,
-    embedder: Embedder,
-    options: ServiceOptions,
-    paths: Paths,
-}
-
-fn check_backend(config: &Config) -> anyhow::Result<()> {
-    if Backend::of(config) != Backend::SqliteVec {
-        crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|e| {
-            anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", config.storage.storage_backend.trim())
-        })?;
-    }
-    if config.model.embedding_model != crate::embed::MODEL_NAME {
-        bail!(
-            "MCP_EMBEDDING_MODEL={} is not supported; only {} is",
-            config.model.embedding_model,
-            crate::embed::MODEL_NAME
-        );
-    }
-    Ok(())
-}
-
-fn open_parts(config: &Config, eager_model: bool) -> anyhow::Result<(Parts, SqliteProjection)> {
-    check_backend(config)?;
-    let paths = config.paths();
-    std::fs::create_dir_all(&paths.base_dir)
-        .with_context(|| format!("cannot create the data directory {}", paths.base_dir.display()))?;
-    let log = Log::open(&paths.log)?;
-    move_original_aside(&paths, &log)?;
-    let sqlite = SqliteProjection::open(&paths.sqlite)?;
-    let reader = Arc::new(SqliteReader::new(&paths.sqlite));
-    let ann = Arc::new(AnnIndex::open(&paths.ann_dir, AnnOptions::default())?);
-    let threads =
-        config.model.embedding_threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let embedder = Embedder::start(ModelPaths {
-        model_dir: paths.model_dir.clone(),
-        runtime_library: paths.runtime_library.clone(),
-        threads,
-        eager: eager_model,
-    });
-    let hostname = if config.storage.include_hostname {
-        std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
-    } else {
-        None
-    };
-    let options = ServiceOptions {
-        max_content_length: config.max_content_length().map_err(anyhow::Error::msg)?,
-        ann_threshold: config.storage.ann_threshold,
-        hostname,
-    };
-    Ok((Parts { log, reader, ann, embedder, options, paths }, sqlite))
-}
-
-/// `path` with `suffix` appended to its file name.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
-}
-
-/// The file beside the read model that names an original database moved aside and not yet fully imported.
-/// An interrupted import is resumed from it at the next start (an import skips what is already stored).
-fn migration_marker(paths: &Paths) -> PathBuf {
-    with_suffix(&paths.sqlite, ".migrating")
-}
-
-/// Whether an original database moved aside waits to be imported.
-pub fn migration_pending(config: &Config) -> bool {
-    migration_marker(&config.paths()).exists()
-}
-
-/// The drop-in start: when the read model's path holds the original service's database (our read model has
-/// a checkpoint table, the original's has not), moves it with its `-wal` and `-shm` files aside to
-/// `sqlite_vec.db.original` (`.original.1`... when that exists: nothing is ever overwritten), so the read
-/// model can be created in its place. With an empty log it is then imported (see [`Store::finish_migration`]);
-/// a log that already holds memories is the truth, and the file is only kept.
-fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
-    if !mms_projections::is_original_database(&paths.sqlite)? {
-        return Ok(());
-    }
-    let taken = |path: &Path| path.exists() || with_suffix(path, "-wal").exists() || with_suffix(path, "-shm").exists();
-    let aside = (0..)
-        .map(|n| with_suffix(&paths.sqlite, &if n == 0 { ".original".into() } else { format!(".original.{n}") }))
-        .find(|path| !taken(path))
-        .expect("some numbered name is free");
-    let marker = migration_marker(paths);
-    let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
-    // A marker that names this very file: a start that crashed between writing it and moving the file.
-    // A marker that names another file is a pending import of its own, which this one must not replace.
-    let import = match std::fs::read_to_string(&marker) {
-        Ok(pending) => pending.trim_end() == named,
-        Err(_) => log.last_seq() == Seq::ZERO,
-    };
-    if import {
-        // Written first, so a crash before the import completes resumes it rather than starting empty.
-        std::fs::write(&marker, named).with_context(|| format!("cannot write {}", marker.display()))?;
-    }
-    for suffix in ["-wal", "-shm", ""] {
-        let from = with_suffix(&paths.sqlite, suffix);
-        if from.exists() {
-            let to = with_suffix(&aside, suffix);
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
-        }
-    }
-    if import {
-        tracing::warn!(
-            original = %aside.display(),
-            "{} was the original service's database: moved aside, to be imported into the event log now",
-            paths.sqlite.display()
-        );
-    } else {
-        tracing::warn!(
-            original = %aside.display(),
-            "{} was the original service's database, but the event log already holds memories (or another import \
-             is pending): moved aside and not imported (`mcp-memory-service import {}` brings its memories in, \
-             skipping those already stored)",
-            paths.sqlite.display(),
-            aside.display()
-        );
-    }
-    Ok(())
-}
-
-/// One projector for the sqlite read model and one for the ANN index, over the same vector source.
-fn projectors(parts: &Parts, sqlite: SqliteProjection) -> (Projector, Projector) {
-    let source = Arc::new(CachedVectors::new(parts.log.clone(), parts.embedder.clone()));
-    let read_model: Vec<Box<dyn Projection>> = vec![Box::new(sqlite)];
-    let ann: Vec<Box<dyn Projection>> = vec![Box::new(parts.ann.clone())];
-    (Projector::new(parts.log.clone(), read_model, source.clone()), Projector::new(parts.log.clone(), ann, source))
-}
-
-impl Store {
-    /// Opens the store in `config`'s data directory and starts the projector thread. With `eager_model`
-    /// the embedding model starts loading at once; otherwise at the first request that needs it.
-    pub fn open(config: &Config, eager_model: bool) -> anyhow::Result<Store> {
-        let (parts, sqlite) = open_parts(config, eager_model)?;
-        let (read_model, ann) = projectors(&parts, sqlite);
-        let service = Service::new(
-            parts.log.clone(),
-            parts.reader.clone(),
-            parts.ann.clone(),
-            &read_model.applied(),
-            parts.embedder.clone(),
-            parts.options.clone(),
-        );
-        let stop = Arc::new(AtomicBool::new(false));
-        let projectors = vec![
-            read_model.spawn("project-sqlite", stop.clone()).context("cannot start the read model's projector")?,
-            ann.spawn("project-ann", stop.clone()).context("cannot start the ANN projector")?,
-        ];
-        Ok(Store { service, paths: parts.paths, stop, projectors, replication: None })
-    }
-
-    /// Starts replicating to Cloudflare when the backend is hybrid or cloudflare (once; later calls return
-    /// the same engine). Must run inside the async runtime.
-    pub fn replicate(&mut self, config: &Config) -> anyhow::Result<Option<Sync>> {
-        if let Some((sync, _)) = &self.replication {
-            return Ok(Some(sync.clone()));
-        }
-        let Some(sync) = Sync::open(&self.service, config, &self.paths.base_dir)? else {
-            return Ok(None);
-        };
-        if sync.backend() == Backend::Cloudflare {
-            self.service.acknowledge_after(sync.pushed());
-            self.service.search_remotely(sync.remote_search());
-        }
-        let stop = tokio_util::sync::CancellationToken::new();
-        sync.spawn(stop.clone());
-        tracing::info!(backend = sync.backend().name(), device = sync.device(), "replicating to Cloudflare");
-        self.replication = Some((sync.clone(), stop));
-        Ok(Some(sync))
-    }
-
-    /// The replication engine, when one runs.
-    pub fn sync(&self) -> Option<Sync> {
-        self.replication.as_ref().map(|(sync, _)| sync.clone())
-    }
-
-    /// Waits until the read models have applied the whole log (after a start with a stale read model).
-    /// Fails at once when they cannot: replaying stored memories needs their vectors, and the model that
-    /// would compute missing ones cannot load.
-    pub async fn wait_current(&self) -> anyhow::Result<()> {
-        let last = self.service.log().last_seq();
-        while !self.service.wait_applied(last, std::time::Duration::from_millis(500)).await {
-            if let ModelStatus::Failed(reason) = self.service.embedder().status() {
-                bail!("the read model cannot catch up with the log: {reason}");
-            }
-        }
-        Ok(())
-    }
-
-    /// Imports the original's database that start-up moved aside, if one waits (see `move_original_aside`).
-    /// Progress goes to stderr; the marker is removed only when the import is complete.
-    pub async fn finish_migration(&self) -> anyhow::Result<()> {
-        let marker = migration_marker(&self.paths);
-        let Ok(named) = std::fs::read_to_string(&marker) else {
-            return Ok(());
-        };
-        let original = PathBuf::from(named.trim_end());
-        if !original.exists() {
-            tracing::warn!(marker = %marker.display(), "the original database to import, {}, is gone", original.display());
-        } else {
-            eprintln!("importing the original service's database {} into the event log", original.display());
-            let progress = crate::portability::progress_on_stderr();
-            let report = crate::portability::import_original_database(&self.service, &original, progress)
-                .await
-                .with_context(|| {
-                    format!(
-                        "cannot import the original service's database {} (it is kept, and the import resumes at the \
-                         next start; to start without it, remove {})",
-                        original.display(),
-                        marker.display()
-                    )
-                })?;
-            eprintln!("{} from {}", report.summary(), original.display());
-            tracing::info!(original = %original.display(), imported = report.imported, "migrated the original's database");
-        }
-        std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
-        Ok(())
-    }
-
-    /// Stops the projectors (the ANN one saves its index) and closes the store.
-    pub fn close(self) {
-        drop(self);
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        if let Some((_, stop)) = self.replication.take() {
-            stop.cancel();
-        }
-        self.stop.store(true, Ordering::Release);
-        for handle in self.projectors.drain(..) {
-            let _ = handle.join();
-        }
-    }
-}
-
-/// How long each part of a rebuild took.
-#[derive(Clone, Copy, Debug)]
-pub struct Rebuilt {
-    pub events: Seq,
-    pub read_model: std::time::Duration,
-    pub ann: std::time::Duration,
-}
-
-/// Drops the read models and replays the whole log into them, the sqlite read model and the ANN index on
-/// two threads at once. `progress(applied, total)` follows the read model.
-pub fn rebuild(config: &Config, progress: impl FnMut(Seq, Seq) + Send) -> anyhow::Result<Rebuilt> {
-    let (parts, sqlite) = open_parts(config, false)?;
-    let (mut read_model, mut ann) = projectors(&parts, sqlite);
-    let timed = |projector: &mut Projector, progress: &mut dyn FnMut(Seq, Seq)| {
-        let started = std::time::Instant::now();
-        projector.rebuild(progress).map(|seq| (seq, started.elapsed()))
-    };
-    let (read_model, ann) = std::thread::scope(|scope| {
-        let ann = scope.spawn(|| timed(&mut ann, &mut |_, _| {}));
-        let mut progress = progress;
-        let read_model = timed(&mut read_model, &mut progress);
-        (read_model, ann.join())
-    });
-    let (events, read_model) = read_model?;
-    let (_, ann) = ann.map_err(|_| anyhow::anyhow!("the ANN rebuild panicked"))??;
-    Ok(Rebuilt { events, read_model, ann })
-}
-
-/// Whether opening the store failed because another process has the event log open.
-pub fn is_in_use(error: &anyhow::Error) -> bool {
-    matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
-}
-
-/// Opens the store off the async runtime, waits until the read models are current and finishes a migration
-/// from the original's database; what every CLI command uses.
-pub async fn open(config: &Config, eager_model: bool) -> anyhow::Result<Store> {
-    let opener = config.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&opener, eager_model)).await??;
-    store.wait_current().await?;
-    store.finish_migration().await?;
-    Ok(store)
-}
-
-/// Opens the store (the model loading at once) off the async runtime; `None` when another process has it.
-pub async fn try_open(config: &Config) -> anyhow::Result<Option<Store>> {
-    let opener = config.clone();
-    match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
-        Ok(store) => {
-            store.finish_migration().await?;
-            Ok(Some(store))
-        }
-        Err(error) if is_in_use(&error) => Ok(None),
-        Err(error) => Err(error),
-    }
-}
-
-/// Makes this process the owner of an open store: hosts the other processes' MCP sessions on its socket
-/// and runs the backup schedule. Returns the MCP server (with the store's backups) and the host.
-pub fn host(store: &mut Store, config: &Config, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
-    let sync = store.replicate(config)?;
-    let backups = Arc::new(Backups::new(store.service.log().clone(), config));
-    let server = McpServer::new(store.service.clone(), backups, sync);
-    let host = Host::start(server.clone(), &store.paths.base_dir, kind).with_context(|| {
-        format!("cannot listen on {}", crate::mcp::host::socket_path(&store.paths.base_dir).display())
-    })?;
-    Ok((server, host))
-}
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Opens the store for `serve`. When an `mcp` process owns it, asks that process to hand it over and
 /// waits for the log's lock (the `mcp` processes then relay to this server). Asks again if a relay got
 /// the lock first in the meantime.
-async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
+async fn open_for_serve(settings: &Settings) -> anyhow::Result<Store> {
     use crate::mcp::host::{Takeover, request_takeover};
     use std::time::{Duration, Instant};
-    let base_dir = config.paths().base_dir;
+    let base_dir = &settings.paths.base_dir;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(store) = try_open(config).await? {
+        if let Some(store) = store::try_open(settings).await? {
             return Ok(store);
         }
-        let why = match request_takeover(&base_dir).await {
+        let why = match request_takeover(base_dir).await {
             Takeover::Agreed => {
                 tracing::info!("an MCP process owned the store and is handing it over");
                 None
@@ -366,7 +38,7 @@ async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
         let retry = Instant::now() + Duration::from_secs(if why.is_none() { 12 } else { 1 });
         while Instant::now() < retry.min(deadline) {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if let Some(store) = try_open(config).await? {
+            if let Some(store) = store::try_open(settings).await? {
                 return Ok(store);
             }
         }
@@ -385,10 +57,11 @@ async fn open_for_serve(config: &Config) -> anyhow::Result<Store> {
 /// `mcp` processes on the same data directory.
 pub async fn serve(
     config: &Config,
-    args: &ServeArgs,
+    args: &ServeConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    crate::envcheck::warn_unread();
+    crate::cli::envcheck::warn_unread();
+    let settings = Settings::of(config)?;
     let port = if args.https_enabled { args.https_port } else { args.port };
     let address = format!("{}:{}", args.host, port);
     let listener =
@@ -398,20 +71,19 @@ pub async fn serve(
             let files = crate::tls::cert_files(
                 args.ssl_cert_file.as_deref(),
                 args.ssl_key_file.as_deref(),
-                &config.paths().base_dir,
+                &settings.paths.base_dir,
                 &args.host,
             )?;
             Some(crate::tls::server_config(&files)?)
         }
         false => None,
     };
-    let mut store = open_for_serve(config).await?;
-    let (server, host) = self::host(&mut store, config, HostKind::Serve)?;
-    let backups = server.backups().clone();
+    let mut store = open_for_serve(&settings).await?;
+    let (server, host) = own(&mut store, config.backup.clone(), HostKind::Serve)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(address = %listener.local_addr()?, scheme, data = %store.paths.base_dir.display(), "serving");
-    let http = crate::http::router(store.service.clone(), backups, store.sync(), store.paths.clone(), args)?;
-    let router = http.router.clone().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tracing::info!(address = %listener.local_addr()?, scheme, data = %store.paths().base_dir.display(), "serving");
+    let (router, streams) = http(&store, server, args)?;
+    let router = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let advertisement = advertise(args, listener.local_addr()?, tls.is_some());
     // At shutdown mDNS says goodbye and the SSE streams end (they never would by themselves); in-flight
     // requests finish.
@@ -420,7 +92,7 @@ pub async fn serve(
         if let Some(advertisement) = advertisement {
             advertisement.withdraw().await;
         }
-        http.close_streams();
+        streams.close();
     };
     match tls {
         None => axum::serve(listener, router).with_graceful_shutdown(shutdown).await?,
@@ -436,13 +108,53 @@ pub async fn serve(
             axum_server::from_tcp_rustls(listener.into_std()?, config)?.handle(handle).serve(router).await?;
         }
     }
-    host.finish(crate::mcp::host::DRAIN_GRACE).await;
+    host.finish(DRAIN_GRACE).await;
     tokio::task::spawn_blocking(move || store.close()).await?;
     Ok(())
 }
 
+/// The streams that never end by themselves: the SSE change stream's and MCP's streamable HTTP sessions.
+struct Streams {
+    events: Arc<EventHub>,
+    mcp_sessions: CancellationToken,
+}
+
+impl Streams {
+    /// Ends every SSE stream (with a `connection_closed` event) and every MCP session, so a graceful
+    /// shutdown can finish.
+    fn close(&self) {
+        self.events.close();
+        self.mcp_sessions.cancel();
+    }
+}
+
+/// The HTTP router of an open store: starts the change stream's feeder (with the replication's notices),
+/// opens OAuth's state when it is on, and mounts MCP's streamable HTTP service at `/mcp`.
+fn http(store: &Store, server: McpServer, args: &ServeConfig) -> anyhow::Result<(axum::Router, Streams)> {
+    let service = store.service.clone();
+    let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
+    events.spawn_feeder();
+    let sync = store.sync();
+    if let Some(sync) = &sync {
+        events.relay_sync_notices(sync.subscribe());
+    }
+    let oauth = match args.oauth.oauth_enabled {
+        true => {
+            let base_dir = &store.paths().base_dir;
+            Some(Arc::new(OAuth::open(&args.oauth, base_dir, args.issuer(), args.api_key().is_none())?))
+        }
+        false => None,
+    };
+    let mcp_sessions = CancellationToken::new();
+    let backups = server.backups().clone();
+    let mcp = crate::mcp::streamable_http(server, args, mcp_sessions.clone());
+    let paths = store.paths().clone();
+    let served = Served { service, backups, sync, paths, events: events.clone(), oauth };
+    Ok((router(served, mcp, args)?, Streams { events, mcp_sessions }))
+}
+
 /// Starts the mDNS advertisement of a server bound to `bound`, when MCP_MDNS_ENABLED is set.
-fn advertise(args: &ServeArgs, bound: std::net::SocketAddr, https: bool) -> Option<crate::mdns::Advertisement> {
+fn advertise(args: &ServeConfig, bound: std::net::SocketAddr, https: bool) -> Option<crate::mdns::Advertisement> {
     if !args.mdns_enabled {
         return None;
     }
@@ -457,6 +169,6 @@ fn advertise(args: &ServeArgs, bound: std::net::SocketAddr, https: bool) -> Opti
 
 /// Runs the MCP server on stdin/stdout until the client closes the connection (see `mcp::relay`).
 pub async fn mcp(config: &Config) -> anyhow::Result<()> {
-    crate::envcheck::warn_unread();
-    crate::mcp::relay::run(config).await
+    crate::cli::envcheck::warn_unread();
+    crate::mcp::relay::run(Ownership { store: Settings::of(config)?, backups: config.backup.clone() }).await
 }

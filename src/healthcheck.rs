@@ -16,10 +16,10 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::HealthcheckArgs;
+use crate::config::HealthcheckConfig;
 
 /// Succeeds when the server answers 200 with status `healthy`; the error says what it got instead.
-pub fn check(args: &HealthcheckArgs) -> anyhow::Result<()> {
+pub fn check(args: &HealthcheckConfig) -> anyhow::Result<()> {
     let host = reachable_host(&args.host);
     let (scheme, port) = if args.https_enabled { ("https", args.https_port) } else { ("http", args.port) };
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };

@@ -1,11 +1,15 @@
 //! mcp-memory-service: long-term semantic memory for AI agents, event-sourced.
 //!
-//! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs:
-//! [`config`] (the one `Config`), [`envcheck`] (the variables nothing reads), [`embed`] (MiniLM through ONNX
-//! Runtime), [`service`] (every memory operation; the only code that appends to the log), [`http`] (the axum
-//! server), [`mcp`] (the MCP server), [`portability`] (import and export formats), [`oauth`] (the OAuth 2.1
-//! authorization server), [`tls`] (HTTPS certificates), [`mdns`] (the local-network advertisement),
-//! [`healthcheck`] (the container's health probe) and [`app`] (wiring).
+//! The binary's pieces as a library, so that tests and benches drive exactly what `main` runs. From the top
+//! down (each module uses only those below it; `tidy` checks the rules): [`app`] (wiring of `serve` and
+//! `mcp`, named only by `main`); the adapters [`http`] (the axum server), [`mcp`] (the MCP server) and
+//! [`cli`] (the command line); [`backup`] (backups, their schedule and verification); [`store`] (the store's
+//! lifecycle: open, rebuild, migration); [`sync`] (Cloudflare replication) over [`cloudflare`] (its REST
+//! client); [`oauth`] (the OAuth 2.1 authorization server, and the principal and scopes both adapters check);
+//! [`tls`], [`mdns`] and [`healthcheck`] (HTTPS certificates, the local-network advertisement, the
+//! container's health probe); [`config`] (the settings, a leaf); [`portability`] (import and export formats);
+//! [`service`] (every memory operation; the only code that appends to the log); [`embed`] (MiniLM through ONNX
+//! Runtime).
 
 pub mod app;
 pub mod backup;
@@ -13,7 +17,6 @@ pub mod cli;
 pub mod cloudflare;
 pub mod config;
 pub mod embed;
-pub mod envcheck;
 pub mod healthcheck;
 pub mod http;
 pub mod mcp;
@@ -21,5 +24,9 @@ pub mod mdns;
 pub mod oauth;
 pub mod portability;
 pub mod service;
+pub mod store;
 pub mod sync;
 pub mod tls;
+
+#[cfg(test)]
+mod tidy;

@@ -1,41 +1,28 @@
-//! The `mcp-memory-service` binary: reads `.env` and the configuration, sets up logging, runs a subcommand.
+//! The `mcp-memory-service` binary: reads `.env` and the command line, sets up logging, runs a command.
 
 use clap::Parser;
-use mcp_memory_service::config::{Command, Config};
+use mcp_memory_service::cli::{Cli, Command};
 use mcp_memory_service::{app, cli, healthcheck};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     // A missing .env is normal; a malformed one is reported by the variables it fails to set.
     let _ = dotenvy::dotenv();
-    let config = Config::parse();
+    let Cli { config, command } = Cli::parse();
     // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).
-    let default_level = if matches!(config.command, Command::Serve(_)) { "info" } else { "warn" };
-    // (In `mcp` mode stdout is the protocol channel: every log line goes to stderr, as here.)
+    let default_level = if matches!(command, Command::Serve(_)) { "info" } else { "warn" };
     let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // Colours only on a terminal: files, pipes, docker logs and journald get plain text.
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
-    let result = match &config.command {
-        Command::Serve(args) => app::serve(&config, args, shutdown_signal()).await,
+    let result = match command {
+        Command::Serve(args) => app::serve(&config, &args, shutdown_signal()).await,
         Command::Mcp => app::mcp(&config).await,
-        Command::Healthcheck(args) => healthcheck::check(args),
-        Command::Export { file, format } => {
-            cli::export(&config, file, *format).await.map(|n| eprintln!("exported {n} memories"))
-        }
-        Command::Keygen => {
-            let mut stdout = std::io::stdout().lock();
-            cli::keygen(&mut stdout).and_then(|()| Ok(stdout.flush()?))
-        }
-        _ => {
-            let mut stdout = std::io::stdout().lock();
-            let result = cli::run(&config, &mut stdout).await;
-            let _ = stdout.flush();
-            result
-        }
+        Command::Run(command) => cli::run(&config, command).await,
+        Command::Healthcheck(args) => healthcheck::check(&args),
     };
     // ONNX Runtime is torn down when the process exits: wait for a model still loading (or a batch) first.
     mcp_memory_service::embed::shut_down();

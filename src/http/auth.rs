@@ -4,59 +4,15 @@
 //! tool call is checked again (`mcp::McpServer::call_tool`). Error bodies are the original's.
 
 use super::error::ApiError;
-use crate::config::{Secret, ServeArgs};
+use crate::config::{Secret, ServeConfig};
 use crate::oauth::OAuth;
+use crate::oauth::scope::{Principal, Scope, scopes_of};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::json;
 use std::sync::Arc;
-
-/// What a credential allows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Scope {
-    Read,
-    Write,
-    Admin,
-}
-
-impl Scope {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Scope::Read => "read",
-            Scope::Write => "write",
-            Scope::Admin => "admin",
-        }
-    }
-}
-
-/// Who is calling, and what they may do. Put into the request's extensions by `authenticate`.
-#[derive(Clone, Debug)]
-pub(crate) struct Principal {
-    pub(crate) client_id: String,
-    pub(crate) scopes: Vec<Scope>,
-}
-
-impl Principal {
-    /// Whether the principal may do what needs `scope`: admin covers write, and write covers read.
-    pub(crate) fn allows(&self, scope: Scope) -> bool {
-        self.scopes.iter().any(|held| *held >= scope)
-    }
-}
-
-/// The scopes named in an OAuth scope string (offline_access and unknown names grant nothing here).
-fn scopes_of(scope: &str) -> Vec<Scope> {
-    scope
-        .split_whitespace()
-        .filter_map(|name| match name {
-            "read" => Some(Scope::Read),
-            "write" => Some(Scope::Write),
-            "admin" => Some(Scope::Admin),
-            _ => None,
-        })
-        .collect()
-}
 
 /// The authentication settings.
 pub(crate) struct Auth {
@@ -66,7 +22,7 @@ pub(crate) struct Auth {
 }
 
 /// Whether a request without credentials is refused (what mDNS advertises as `auth_required`).
-pub(crate) fn auth_required(args: &ServeArgs) -> bool {
+pub(crate) fn auth_required(args: &ServeConfig) -> bool {
     !args.allow_anonymous_access
 }
 

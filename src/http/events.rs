@@ -53,7 +53,7 @@ struct Connection {
 }
 
 /// The hub every SSE client subscribes to.
-pub(crate) struct EventHub {
+pub struct EventHub {
     service: Service,
     changes: broadcast::Sender<Arc<Change>>,
     notices: broadcast::Sender<Arc<Notice>>,
@@ -128,7 +128,7 @@ fn change_of(event: &Event) -> Change {
 
 impl EventHub {
     /// A hub over the service's log; `spawn_feeder` starts publishing.
-    pub(crate) fn new(service: Service, heartbeat: Duration) -> Arc<EventHub> {
+    pub fn new(service: Service, heartbeat: Duration) -> Arc<EventHub> {
         let start = *service.applied().borrow();
         Arc::new(EventHub {
             service,
@@ -142,7 +142,7 @@ impl EventHub {
     }
 
     /// Publishes every event the read model applies, until the hub closes.
-    pub(crate) fn spawn_feeder(self: &Arc<Self>) {
+    pub fn spawn_feeder(self: &Arc<Self>) {
         let hub = self.clone();
         tokio::spawn(async move {
             let mut applied = hub.service.applied();
@@ -193,7 +193,7 @@ impl EventHub {
     }
 
     /// Forwards the replication's `sync_progress` and `sync_completed` notices to every client.
-    pub(crate) fn relay_sync_notices(self: &Arc<Self>, mut notices: broadcast::Receiver<(&'static str, Value)>) {
+    pub fn relay_sync_notices(self: &Arc<Self>, mut notices: broadcast::Receiver<(&'static str, Value)>) {
         let hub = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
@@ -210,7 +210,7 @@ impl EventHub {
     }
 
     /// Ends every stream with a `connection_closed` event (at shutdown).
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         self.closing.send_replace(true);
     }
 

@@ -1,10 +1,10 @@
 //! `/api/health/detailed`, `/api/sync/status`, `/api/manage/*` and `/api/analytics/*`: operations and
 //! numbers, all implemented (none of the original's 501 placeholders).
 
-use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::tag_list;
 use super::{AppState, actor};
+use crate::oauth::scope::Principal;
 use crate::service::time_expr::TimeRange;
 use crate::service::{ActivityDay, DeleteRequest, GrowthPoint, ListRequest};
 use axum::extract::{Path, State};

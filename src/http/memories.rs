@@ -1,9 +1,9 @@
 //! `/api/memories`, their history, the event log and `/api/tags`: the original's shapes, plus history,
 //! restore and log paging.
 
-use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
+use crate::oauth::scope::Principal;
 use crate::service::{AsOf, Redaction, RestoreTarget, ServiceError, UpdateRequest};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use axum::extract::{Path, State};
@@ -390,7 +390,7 @@ pub(crate) async fn redact(
         .redact(&state.service, &hash, body.reason, actor(&principal, &headers))
         .await
         .map_err(memory_not_found)?;
-    let backups_scrubbed = scrubbed.map_err(|error| {
+    let backups_scrubbed = scrubbed.map(filenames).map_err(|error| {
         // The redaction itself is done; the schedule retries the backups at its next check.
         tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
         ServiceError::Internal(
@@ -399,6 +399,11 @@ pub(crate) async fn redact(
         )
     })?;
     Ok(Json(RedactAnswer { success: true, message: format!("Memory {hash} redacted"), redaction, backups_scrubbed }))
+}
+
+/// The names of the backups a redaction rewrote.
+fn filenames(scrubbed: Vec<crate::backup::Scrubbed>) -> Vec<String> {
+    scrubbed.into_iter().map(|s| s.filename).collect()
 }
 
 /// The whole event log (or from `since` on) as JSON lines, oldest first, for audit tools.

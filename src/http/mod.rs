@@ -6,7 +6,7 @@ pub(crate) mod auth;
 mod backup;
 mod docs;
 mod error;
-mod events;
+pub mod events;
 mod manage;
 mod memories;
 mod oauth;
@@ -14,12 +14,13 @@ mod portability;
 mod search;
 
 use crate::backup::Backups;
-use crate::config::{Paths, ServeArgs};
-use crate::mcp::McpServer;
+use crate::config::{Paths, ServeConfig};
+use crate::oauth::OAuth;
+use crate::oauth::scope::Principal;
 use crate::service::Service;
 use crate::sync::Sync;
+use auth::Auth;
 pub(crate) use auth::auth_required;
-use auth::{Auth, Principal};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -27,15 +28,12 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
-pub(crate) use events::EventHub;
+pub use events::EventHub;
 use mms_log::{Actor, Interface};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
@@ -51,45 +49,16 @@ pub(crate) struct AppState {
     sync: Option<Sync>,
 }
 
-/// The HTTP side of a running server: its router, and the streams to close at shutdown.
-pub struct Http {
-    pub router: Router,
-    events: Arc<EventHub>,
-    mcp_sessions: CancellationToken,
-}
-
-impl Http {
-    /// Ends every SSE stream (with a `connection_closed` event) and every MCP session, so a graceful
-    /// shutdown can finish.
-    pub fn close_streams(&self) {
-        self.events.close();
-        self.mcp_sessions.cancel();
-    }
-}
-
-/// MCP over streamable HTTP at `/mcp`, on the same service. Browsers may call it only from the origins in
-/// MCP_CORS_ORIGINS (a request with any other `Origin` is refused with 403); clients that send no `Origin`
-/// (every non-browser one) pass. The `Host` check rmcp does by default is off: a server on 0.0.0.0 is
-/// reached by names it cannot know, and the Origin check is what stops DNS rebinding.
-fn mcp_service(
-    server: McpServer,
-    args: &ServeArgs,
-    sessions: CancellationToken,
-) -> StreamableHttpService<McpServer, LocalSessionManager> {
-    let origins = cors_origins(args.cors_origins.as_deref());
-    let mut config = StreamableHttpServerConfig::default()
-        .disable_allowed_hosts()
-        .with_cancellation_token(sessions)
-        .with_max_request_body_bytes(args.max_body_bytes)
-        .with_sse_keep_alive(Some(Duration::from_secs(args.sse_heartbeat)));
-    config = if origins.contains(&"*") {
-        config.disable_allowed_origins()
-    } else if origins.is_empty() {
-        config.enforce_origin_validation()
-    } else {
-        config.with_allowed_origins(origins)
-    };
-    StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config)
+/// What the routes serve, made ready by the caller (`app`): the change stream's hub with its feeder started,
+/// and OAuth with its state opened. Building the router then starts and opens nothing.
+pub struct Served {
+    pub service: Service,
+    pub backups: Arc<Backups>,
+    /// Cloudflare replication, with the hybrid and cloudflare backends.
+    pub sync: Option<Sync>,
+    pub paths: Paths,
+    pub events: Arc<EventHub>,
+    pub oauth: Option<Arc<OAuth>>,
 }
 
 /// The actor of a write: the `X-Agent-ID` header when given, else the authenticated client.
@@ -144,14 +113,14 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// MCP_CORS_ORIGINS as a list: `*`, origins, or nothing (same origin only).
-fn cors_origins(origins: Option<&str>) -> Vec<&str> {
-    origins.unwrap_or_default().split(',').map(str::trim).filter(|o| !o.is_empty()).collect()
-}
+/// An origin in MCP_CORS_ORIGINS that is not one.
+#[derive(Debug, thiserror::Error)]
+#[error("MCP_CORS_ORIGINS: '{0}' is not an origin")]
+pub struct InvalidOrigin(String);
 
 /// CORS from MCP_CORS_ORIGINS: `*`, a comma-separated list, or nothing (same origin only).
-fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
-    let origins = cors_origins(origins);
+fn cors(origins: Option<&str>) -> Result<Option<CorsLayer>, InvalidOrigin> {
+    let origins = crate::config::origin_list(origins);
     if origins.is_empty() {
         return Ok(None);
     }
@@ -160,8 +129,8 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
     } else {
         let parsed = origins
             .iter()
-            .map(|o| HeaderValue::from_str(o).map_err(|_| anyhow::anyhow!("MCP_CORS_ORIGINS: '{o}' is not an origin")))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+            .map(|o| HeaderValue::from_str(o).map_err(|_| InvalidOrigin(o.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
         AllowOrigin::list(parsed)
     };
     let headers = [
@@ -182,22 +151,8 @@ fn cors(origins: Option<&str>) -> anyhow::Result<Option<CorsLayer>> {
     ))
 }
 
-/// MCP_OAUTH_ISSUER, or the address the server listens on (`localhost` for a wildcard host).
-fn issuer(args: &ServeArgs) -> String {
-    if let Some(issuer) = args.oauth.issuer.as_deref().map(str::trim).filter(|i| !i.is_empty()) {
-        return issuer.trim_end_matches('/').to_string();
-    }
-    let (scheme, port) = if args.https_enabled { ("https", args.https_port) } else { ("http", args.port) };
-    let host = match args.host.as_str() {
-        "0.0.0.0" | "::" | "[::]" | "" => "localhost".to_string(),
-        host if host.contains(':') && !host.starts_with('[') => format!("[{host}]"),
-        host => host.to_string(),
-    };
-    format!("{scheme}://{host}:{port}")
-}
-
 /// What the server says at start about who can get in, one line per fact.
-fn auth_warnings(args: &ServeArgs, api_key: bool, oauth: bool) -> Vec<String> {
+fn auth_warnings(args: &ServeConfig, api_key: bool, oauth: bool) -> Vec<String> {
     let address = format!("{}:{}", args.host, if args.https_enabled { args.https_port } else { args.port });
     let mut warnings = Vec::new();
     if args.allow_anonymous_access {
@@ -223,34 +178,17 @@ fn auth_warnings(args: &ServeArgs, api_key: bool, oauth: bool) -> Vec<String> {
     warnings
 }
 
-/// The router over a service, with every layer, and its event hub (already feeding).
-pub fn router(
-    service: Service,
-    backups: Arc<Backups>,
-    sync: Option<Sync>,
-    paths: Paths,
-    args: &ServeArgs,
-) -> anyhow::Result<Http> {
-    let events = EventHub::new(service.clone(), Duration::from_secs(args.sse_heartbeat));
-    events.spawn_feeder();
-    if let Some(sync) = &sync {
-        events.relay_sync_notices(sync.subscribe());
-    }
-    let mcp_sessions = CancellationToken::new();
-    let mcp = mcp_service(McpServer::new(service.clone(), backups.clone(), sync.clone()), args, mcp_sessions.clone());
-    let state =
-        AppState { service, backups, events: events.clone(), paths, dashboard_dir: args.dashboard_dir.clone(), sync };
-    // An empty MCP_API_KEY (the original's guide says "remove or leave MCP_API_KEY empty") is no key.
-    let api_key = args.api_key.clone().filter(|key| !key.expose().trim().is_empty());
-    let oauth = match args.oauth.oauth_enabled {
-        true => Some(Arc::new(crate::oauth::OAuth::open(
-            &args.oauth,
-            &state.paths.base_dir,
-            issuer(args),
-            api_key.is_none(),
-        )?)),
-        false => None,
-    };
+/// The router over what is served, with every layer; `mcp` (MCP's streamable HTTP service, built by the
+/// caller) is mounted at `/mcp` behind the same authentication. Pure: it spawns and opens nothing.
+pub fn router<M>(served: Served, mcp: M, args: &ServeConfig) -> Result<Router, InvalidOrigin>
+where
+    M: tower::Service<Request, Error = std::convert::Infallible> + Clone + Send + std::marker::Sync + 'static,
+    M::Response: axum::response::IntoResponse + 'static,
+    M::Future: Send + 'static,
+{
+    let Served { service, backups, sync, paths, events, oauth } = served;
+    let state = AppState { service, backups, events, paths, dashboard_dir: args.dashboard_dir.clone(), sync };
+    let api_key = args.api_key().cloned();
     let auth =
         Arc::new(Auth { api_key: api_key.clone(), allow_anonymous: args.allow_anonymous_access, oauth: oauth.clone() });
     for warning in auth_warnings(args, api_key.is_some(), oauth.is_some()) {
@@ -318,7 +256,7 @@ pub fn router(
     if let Some(cors) = cors(args.cors_origins.as_deref())? {
         router = router.layer(cors);
     }
-    Ok(Http { router, events, mcp_sessions })
+    Ok(router)
 }
 
 #[cfg(test)]
@@ -328,12 +266,15 @@ mod tests {
     #[test]
     fn the_start_says_when_every_route_is_open_and_when_every_route_is_closed() {
         use clap::Parser;
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            serve: ServeConfig,
+        }
         let args = |extra: &[&str]| {
-            let mut argv = vec!["mcp-memory-service", "serve", "--host", "0.0.0.0"];
+            let mut argv = vec!["serve", "--host", "0.0.0.0"];
             argv.extend_from_slice(extra);
-            let config = crate::config::Config::parse_from(argv);
-            let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
-            *args
+            Serve::parse_from(argv).serve
         };
         let open = auth_warnings(&args(&["--allow-anonymous-access"]), false, false);
         assert_eq!(open.len(), 1, "{open:?}");

@@ -11,9 +11,14 @@
 //! an error that says so.
 
 use super::McpServer;
+use crate::backup::Backups;
+use crate::config::BackupConfig;
+use crate::store::{Settings, Store};
+use anyhow::Context;
 use rmcp::ServiceExt;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
@@ -25,6 +30,26 @@ use tokio_util::task::TaskTracker;
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// The socket of the store in `base_dir`: `mcp.sock` inside it, or, when that path is too long for a Unix
+/// What a process needs to become the store's owner: the store's settings and its backups' schedule.
+#[derive(Clone, Debug)]
+pub struct Ownership {
+    pub store: Settings,
+    pub backups: BackupConfig,
+}
+
+/// Makes this process the owner of an open store: replicates it when its backend says so, hosts the other
+/// processes' MCP sessions on its socket and runs the backup schedule. Returns the MCP server (with the
+/// store's backups) and the host.
+pub fn own(store: &mut Store, backups: BackupConfig, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
+    let sync = store.replicate()?;
+    let backups = Arc::new(Backups::new(store.service.log().clone(), backups, store.settings.clone()));
+    let server = McpServer::new(store.service.clone(), backups, sync);
+    let base_dir = &store.paths().base_dir;
+    let host = Host::start(server.clone(), base_dir, kind)
+        .with_context(|| format!("cannot listen on {}", socket_path(base_dir).display()))?;
+    Ok((server, host))
+}
+
 /// socket address (108 bytes), a name in the temp directory derived from the data directory's path.
 pub fn socket_path(base_dir: &Path) -> PathBuf {
     let inside = base_dir.join("mcp.sock");

@@ -12,9 +12,12 @@ pub mod host;
 mod prompts;
 pub mod relay;
 mod resources;
+mod streamable;
+
+pub use streamable::streamable_http;
 
 use crate::backup::Backups;
-use crate::http::auth::{Principal, Scope};
+use crate::oauth::scope::{Principal, Scope};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
@@ -868,7 +871,7 @@ impl McpServer {
         }
         let (redaction, scrubbed) =
             self.backups.redact(&self.service, &args.content_hash, args.reason, actor()).await.map_err(failure)?;
-        let backups_scrubbed = scrubbed.map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
+        let backups_scrubbed = scrubbed.map(|files| files.into_iter().map(|s| s.filename).collect()).map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
         Ok(Json(RedactResult {
             success: true,
             content_hash: redaction.content_hash,

@@ -9,9 +9,8 @@
 //! graceful handover it waits for their answers before it moves, so nothing is lost or answered twice; if
 //! the owner is killed, those requests (only those) are answered with an error that says what happened.
 
-use super::host::{Control, DRAIN_GRACE, Host, HostKind, Successor, socket_path};
-use crate::app::{Store, try_open};
-use crate::config::Config;
+use super::host::{Control, DRAIN_GRACE, Host, HostKind, Ownership, Successor, own, socket_path};
+use crate::store::{Store, try_open};
 use anyhow::Context;
 use rmcp::ServerHandler;
 use rmcp::model::{ErrorData, InitializeRequestParams, ServerConfig};
@@ -140,8 +139,8 @@ fn answer_initialize(request: &Value) -> String {
 }
 
 /// Runs the relay until the client closes stdin.
-pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let socket = socket_path(&config.paths().base_dir);
+pub async fn run(owner: Ownership) -> anyhow::Result<()> {
+    let socket = socket_path(&owner.store.paths.base_dir);
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     let mut stdout = tokio::io::stdout();
     let mut session = Session::default();
@@ -149,7 +148,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut hosted: Option<Hosted> = None;
     let mut draining: Option<Successor> = None;
     let mut connecting: Option<JoinHandle<Connected>> =
-        Some(tokio::spawn(connect(config.clone(), socket.clone(), None, Successor::Any)));
+        Some(tokio::spawn(connect(owner.clone(), socket.clone(), None, Successor::Any)));
 
     loop {
         // Lines for the client, lines for the owner, and whether the link must be dropped (and why).
@@ -249,7 +248,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
         if let Some(to) = moving {
             link = None;
             draining = None;
-            connecting = Some(tokio::spawn(connect(config.clone(), socket.clone(), hosted.take(), to)));
+            connecting = Some(tokio::spawn(connect(owner.clone(), socket.clone(), hosted.take(), to)));
         }
     }
 
@@ -269,7 +268,7 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
 /// Reaches the store's owner: closes `previous` (this process's own store, when it is handing over),
 /// then becomes the owner if the store is free (unless a `serve` has priority) or connects to the one that
 /// is, retrying while owners change.
-async fn connect(config: Config, socket: PathBuf, previous: Option<Hosted>, to: Successor) -> Connected {
+async fn connect(owner: Ownership, socket: PathBuf, previous: Option<Hosted>, to: Successor) -> Connected {
     if let Some(previous) = previous {
         previous.close().await;
     }
@@ -279,9 +278,9 @@ async fn connect(config: Config, socket: PathBuf, previous: Option<Hosted>, to: 
     loop {
         if hosted.is_none()
             && Instant::now() >= may_own_from
-            && let Some(mut store) = try_open(&config).await?
+            && let Some(mut store) = try_open(&owner.store).await?
         {
-            let (_, host) = crate::app::host(&mut store, &config, HostKind::Mcp)?;
+            let (_, host) = own(&mut store, owner.backups.clone(), HostKind::Mcp)?;
             hosted = Some(Hosted { store, host });
         }
         if let Ok(stream) = UnixStream::connect(&socket).await {

@@ -2,7 +2,7 @@
 //! HS256 secret, or else an RSA key made once and kept in `<base>/oauth/jwt-private.pem` (mode 0600), so that
 //! tokens outlive a restart (the original made a new pair at every start).
 
-use crate::config::OAuthArgs;
+use crate::config::OAuthConfig;
 use anyhow::{Context, bail};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
@@ -69,7 +69,7 @@ fn key_id(public_pem: &str) -> String {
 }
 
 /// The key the configuration names, or the one kept in `<base>/oauth`, made on first use.
-pub(crate) fn load(args: &OAuthArgs, base_dir: &Path) -> anyhow::Result<SigningKey> {
+pub(crate) fn load(args: &OAuthConfig, base_dir: &Path) -> anyhow::Result<SigningKey> {
     let private = match (&args.private_key, &args.private_key_path) {
         (Some(pem), _) => Some(pem.expose().to_string()),
         (None, Some(path)) => Some(read(path, "MCP_OAUTH_PRIVATE_KEY_PATH")?),
@@ -129,13 +129,16 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn args(extra: &[&str]) -> OAuthArgs {
-        let mut argv = vec!["mcp-memory-service", "serve"];
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        oauth: OAuthConfig,
+    }
+
+    fn args(extra: &[&str]) -> OAuthConfig {
+        let mut argv = vec!["serve"];
         argv.extend_from_slice(extra);
-        match crate::config::Config::parse_from(argv).command {
-            crate::config::Command::Serve(serve) => serve.oauth,
-            _ => unreachable!("serve"),
-        }
+        Args::parse_from(argv).oauth
     }
 
     #[test]

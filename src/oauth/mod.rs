@@ -5,9 +5,10 @@
 //! authorization), and access tokens as JWTs with the original's claims. `http::oauth` serves it.
 
 mod keys;
+pub mod scope;
 mod store;
 
-use crate::config::OAuthArgs;
+use crate::config::OAuthConfig;
 #[cfg(test)]
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::{Header, Validation};
@@ -220,7 +221,7 @@ pub(crate) struct TokenOwner {
 }
 
 /// The authorization server.
-pub(crate) struct OAuth {
+pub struct OAuth {
     pub(crate) issuer: String,
     key: SigningKey,
     access_seconds: i64,
@@ -236,7 +237,7 @@ pub(crate) struct OAuth {
 
 impl OAuth {
     /// The server for `issuer`, with its key and saved state from `<base>/oauth`.
-    pub(crate) fn open(args: &OAuthArgs, base_dir: &Path, issuer: String, open: bool) -> anyhow::Result<OAuth> {
+    pub(crate) fn open(args: &OAuthConfig, base_dir: &Path, issuer: String, open: bool) -> anyhow::Result<OAuth> {
         let key = keys::load(args, base_dir)?;
         tracing::info!(issuer, algorithm = ?key.algorithm, key = %key.origin, "OAuth 2.1 enabled");
         let file = StateFile::new(&base_dir.join("oauth"));

@@ -10,8 +10,12 @@ const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"; // RFC 76
 /// The server over `dir`, signing with an HS256 secret made of `fill`.
 fn open_in(dir: &Path, fill: &str, open: bool) -> OAuth {
     let secret = fill.repeat(40);
-    let config = crate::config::Config::parse_from(["mcp-memory-service", "serve", "--oauth-secret-key", &secret]);
-    let crate::config::Command::Serve(args) = config.command else { unreachable!("serve") };
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        oauth: crate::config::OAuthConfig,
+    }
+    let args = Args::parse_from(["serve", "--oauth-secret-key", &secret]);
     OAuth::open(&args.oauth, dir, "http://localhost:8000/".into(), open).expect("opened")
 }
 

@@ -16,7 +16,8 @@ mod state;
 pub use state::{Failure, SyncState};
 
 use crate::cloudflare::{Cloudflare, CloudflareError};
-use crate::config::Config;
+pub use crate::config::Backend;
+use crate::config::{CloudflareConfig, HybridConfig};
 use crate::service::Service;
 use mms_log::Seq;
 use serde_json::{Value, json};
@@ -24,42 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, watch};
-
-/// Which backend the configuration names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
-    SqliteVec,
-    Hybrid,
-    Cloudflare,
-}
-
-impl Backend {
-    /// The backend named by MCP_MEMORY_STORAGE_BACKEND; unknown names fall back to sqlite_vec, as in the
-    /// original, with a warning.
-    pub fn of(config: &Config) -> Backend {
-        match config.storage.storage_backend.trim().to_ascii_lowercase().as_str() {
-            "hybrid" => Backend::Hybrid,
-            "cloudflare" => Backend::Cloudflare,
-            "sqlite_vec" | "sqlite-vec" | "" => Backend::SqliteVec,
-            other => {
-                tracing::warn!(
-                    backend = other,
-                    "unknown MCP_MEMORY_STORAGE_BACKEND; using sqlite_vec as the original does"
-                );
-                Backend::SqliteVec
-            }
-        }
-    }
-
-    /// The name the original's health reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::SqliteVec => "sqlite-vec",
-            Backend::Hybrid => "hybrid",
-            Backend::Cloudflare => "cloudflare",
-        }
-    }
-}
 
 /// Why a sync round failed.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -146,6 +111,14 @@ impl Engine {
     }
 }
 
+/// What replication is configured by: the backend, the Cloudflare account and the hybrid settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub backend: Backend,
+    pub cloudflare: CloudflareConfig,
+    pub hybrid: HybridConfig,
+}
+
 /// A handle on the replication engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Sync {
@@ -155,12 +128,13 @@ pub struct Sync {
 impl Sync {
     /// The engine for a store, when the backend replicates; fails at once when the Cloudflare configuration
     /// is incomplete (naming what is missing).
-    pub fn open(service: &Service, config: &Config, base_dir: &Path) -> anyhow::Result<Option<Sync>> {
-        let backend = Backend::of(config);
+    pub fn open(service: &Service, settings: &Settings, base_dir: &Path) -> anyhow::Result<Option<Sync>> {
+        let Settings { backend, cloudflare, hybrid } = settings;
+        let backend = *backend;
         if backend == Backend::SqliteVec {
             return Ok(None);
         }
-        let cf = Cloudflare::new(&config.cloudflare)
+        let cf = Cloudflare::new(cloudflare)
             .map_err(|e| anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", backend.name()))?;
         let state = SyncState::open(&state_path(base_dir)).map_err(anyhow::Error::msg)?;
         let pushed = state.pushed().map_err(anyhow::Error::msg)?;
@@ -169,9 +143,9 @@ impl Sync {
             cf: Arc::new(cf),
             state: Mutex::new(state),
             me: device_id(base_dir).map_err(anyhow::Error::msg)?,
-            batch_size: config.hybrid.batch_size as usize,
-            interval: Duration::from_secs_f64(config.hybrid.sync_interval.max(0.05)),
-            on_startup: config.hybrid.sync_on_startup,
+            batch_size: hybrid.batch_size as usize,
+            interval: Duration::from_secs_f64(hybrid.sync_interval.max(0.05)),
+            on_startup: hybrid.sync_on_startup,
             backend,
             live: Mutex::new(Live::default()),
             wake: Notify::new(),

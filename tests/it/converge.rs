@@ -5,9 +5,9 @@
 
 use crate::support::cloudflare::Standin;
 use crate::support::{DataDir, Op, apply_op, content_hash};
-use mcp_memory_service::app::Store;
-use mcp_memory_service::config::Config;
+use mcp_memory_service::cli::Cli;
 use mcp_memory_service::service::{ListRequest, Service};
+use mcp_memory_service::store::{Settings, Store};
 use mcp_memory_service::sync::Sync;
 use mms_log::{Actor, Interface};
 use proptest::prelude::*;
@@ -60,9 +60,12 @@ impl Device {
             args.push(format!("{flag}={value}"));
         }
         args.push("stats".into());
-        let config = Config::parse_from(args);
-        let store = Store::open(&config, false).expect("open the store");
-        let sync = Sync::open(&store.service, &config, data.path()).expect("configured").expect("a hybrid store");
+        let config = Cli::parse_from(args).config;
+        let settings = Settings::of(&config).expect("the settings are valid");
+        let store = Store::open(&settings, false).expect("open the store");
+        let sync = Sync::open(&store.service, &settings.replication, data.path())
+            .expect("configured")
+            .expect("a hybrid store");
         Device { _data: data, store, sync }
     }
 

@@ -3,7 +3,7 @@
 //! similarity is the expected one. Uses the model wherever the binary finds it (the same `Config`).
 
 use clap::Parser;
-use mcp_memory_service::config::Config;
+use mcp_memory_service::cli::Cli;
 use mcp_memory_service::embed::{EmbedError, Embedder, ModelPaths};
 use std::sync::OnceLock;
 
@@ -27,7 +27,7 @@ fn fixture() -> Fixture {
 
 /// The model paths the binary would use: defaults under ~/.cache/mcp-memory-service, or the environment's.
 fn model_paths() -> ModelPaths {
-    let paths = Config::parse_from(["mcp-memory-service", "stats"]).paths();
+    let paths = Cli::parse_from(["mcp-memory-service", "stats"]).config.paths();
     ModelPaths { model_dir: paths.model_dir, runtime_library: paths.runtime_library, threads: 2, eager: true }
 }
 

@@ -58,7 +58,7 @@ fn reference() -> &'static Reference {
 /// Vectors from our own model (the same model as the original's), for more rows than the fixture has.
 fn embed(texts: Vec<String>) -> Vec<Vec<f32>> {
     use clap::Parser;
-    let paths = mcp_memory_service::config::Config::parse_from(["mcp-memory-service", "stats"]).paths();
+    let paths = mcp_memory_service::cli::Cli::parse_from(["mcp-memory-service", "stats"]).config.paths();
     let embedder = mcp_memory_service::embed::Embedder::start(mcp_memory_service::embed::ModelPaths {
         model_dir: paths.model_dir,
         runtime_library: paths.runtime_library,

@@ -496,13 +496,14 @@ pub(crate) fn op(stores: u32) -> impl proptest::strategy::Strategy<Value = Op> {
 }
 
 /// A store opened in-process in a fresh data directory, with a runtime to drive it (library-level tests).
-pub(crate) fn fresh_store() -> (DataDir, tokio::runtime::Runtime, mcp_memory_service::app::Store) {
+pub(crate) fn fresh_store() -> (DataDir, tokio::runtime::Runtime, mcp_memory_service::store::Store) {
     use clap::Parser;
     let data = DataDir::new();
     let base = data.path().to_string_lossy().into_owned();
-    let config = mcp_memory_service::config::Config::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]);
+    let config = mcp_memory_service::cli::Cli::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]).config;
+    let settings = mcp_memory_service::store::Settings::of(&config).expect("the settings are valid");
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-    let store = mcp_memory_service::app::Store::open(&config, false).expect("open the store");
+    let store = mcp_memory_service::store::Store::open(&settings, false).expect("open the store");
     (data, runtime, store)
 }

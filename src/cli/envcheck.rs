@@ -52,7 +52,7 @@ pub struct Unread {
 /// Every variable name that `Config` reads (its arguments' `env`, in every subcommand) or the Docker set-up does.
 pub fn known() -> BTreeSet<String> {
     let mut names: BTreeSet<String> = DOCKER.iter().map(|name| name.to_string()).collect();
-    collect(&crate::config::Config::command(), &mut names);
+    collect(&super::Cli::command(), &mut names);
     names
 }
 
@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_docker_variables_are_those_of_the_docker_section_of_env_example() {
-        let text = include_str!("../.env.example");
+        let text = include_str!("../../.env.example");
         let section = text.split("# --- Docker").nth(1).expect(".env.example has a Docker section");
         let listed: BTreeSet<&str> = section
             .lines()

@@ -1,0 +1,231 @@
+//! Backup files and their manifests: writing a full or incremental snapshot of the log with its manifest,
+//! listing the directory, following an increment's chain back to its full snapshot.
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, SecondsFormat, Utc};
+use mms_log::{Log, Seq, SnapshotInfo};
+use mms_projections::iso_utc;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The manifest's format; a reader refuses a newer one.
+pub const FORMAT_VERSION: u32 = 1;
+pub(super) const PREFIX: &str = "memory_backup_";
+pub(super) const EXTENSION: &str = "redb";
+
+/// What a backup holds, written beside it as JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub app_version: String,
+    pub filename: String,
+    pub created_at: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    pub first_event_at: Option<String>,
+    pub last_event_at: Option<String>,
+    pub events: u64,
+    pub memories: u64,
+    pub size_bytes: u64,
+    pub sha256: String,
+    /// The latest redaction (its seq) erased from this file; 0 when none was.
+    #[serde(default)]
+    pub redactions_applied: u64,
+    /// "full" (a whole log) or "incremental" (the events after `base`'s last one).
+    #[serde(default = "full_kind")]
+    pub kind: String,
+    /// The backup an incremental one continues.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The id of the event at `last_seq`: an increment is only taken on a backup of the same log.
+    #[serde(default)]
+    pub last_event_id: Option<String>,
+}
+
+fn full_kind() -> String {
+    "full".into()
+}
+
+/// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub filename: String,
+    pub size_bytes: u64,
+    pub created_at: String,
+    pub age_days: f64,
+    #[serde(flatten)]
+    pub manifest: Option<Manifest>,
+}
+
+pub(super) fn iso(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The SHA-256 of a file, in hex.
+pub(super) fn sha256_of(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buffer[..n]);
+    }
+}
+
+pub(super) fn manifest_path(backup: &Path) -> PathBuf {
+    backup.with_extension("json")
+}
+
+/// A chain of incremental backups is at most this long before the next backup is a full one.
+const MAX_CHAIN: usize = 8;
+
+/// What kind of backup to take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A full snapshot of the log.
+    Full,
+    /// The events since the newest backup, when that backup is from this log, the chain is short and the
+    /// increment small (under half the events of the chain's full snapshot); a full snapshot otherwise.
+    Auto,
+}
+
+/// A new, unused backup path in `dir` for a backup taken at `now`.
+fn new_path(dir: &Path, now: DateTime<Utc>, incremental: bool) -> PathBuf {
+    let stem = format!("{PREFIX}{}{}", now.format("%Y%m%d_%H%M%S"), if incremental { "_inc" } else { "" });
+    let mut path = dir.join(format!("{stem}.{EXTENSION}"));
+    let mut n = 1;
+    while path.exists() || manifest_path(&path).exists() {
+        n += 1;
+        path = dir.join(format!("{stem}_{n}.{EXTENSION}"));
+    }
+    path
+}
+
+/// The backup an incremental one would build on: the newest, when it is from this log (its last event is
+/// this log's event at that position), its chain is shorter than [`MAX_CHAIN`] and the events since it are
+/// fewer than half those of the chain's full snapshot.
+fn incremental_base(log: &Log, dir: &Path) -> anyhow::Result<Option<Manifest>> {
+    let entries = list(dir);
+    let Some(newest) = entries.first().and_then(|e| e.manifest.clone()) else { return Ok(None) };
+    let this_log = match (&newest.last_event_id, log.get(Seq(newest.last_seq))?) {
+        (Some(id), Some(event)) => *id == event.event_id.to_string(),
+        _ => false,
+    };
+    if !this_log || newest.last_seq >= log.last_seq().0 {
+        return Ok(None);
+    }
+    let Ok(chain) = chain(dir, &newest) else { return Ok(None) };
+    let full = &chain[0];
+    let small = (log.last_seq().0 - newest.last_seq) * 2 < full.events;
+    Ok((chain.len() < MAX_CHAIN && small).then_some(newest))
+}
+
+/// Writes a backup of `log` into `dir`, then its manifest: a full snapshot, or with [`Kind::Auto`] an
+/// increment when that keeps it small. Blocking.
+pub fn create(log: &Log, dir: &Path, kind: Kind) -> anyhow::Result<Manifest> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+    let now = Utc::now();
+    let base = match kind {
+        Kind::Full => None,
+        Kind::Auto => incremental_base(log, dir)?,
+    };
+    let path = new_path(dir, now, base.is_some());
+    let info: SnapshotInfo = match &base {
+        Some(base) => log.snapshot_since(&path, Seq(base.last_seq))?,
+        None => log.snapshot(&path)?,
+    };
+    let last_seq = if info.events == 0 { base.as_ref().map_or(0, |b| b.last_seq) } else { info.last_seq.0 };
+    let size_bytes = std::fs::metadata(&path)?.len();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        app_version: env!("CARGO_PKG_VERSION").into(),
+        filename: path.file_name().expect("a file name").to_string_lossy().into_owned(),
+        created_at: iso(now),
+        first_seq: info.first_seq.0,
+        last_seq,
+        first_event_at: (info.events > 0).then(|| iso_utc(info.first_at.0)),
+        last_event_at: (info.events > 0).then(|| iso_utc(info.last_at.0)),
+        events: info.events,
+        memories: info.memories,
+        size_bytes,
+        sha256: sha256_of(&path)?,
+        // The snapshot copies the live log, where every redaction so far is already erased.
+        redactions_applied: log.redactions()?.iter().map(|(_, seq)| seq.0).max().unwrap_or(0),
+        kind: if base.is_some() { "incremental" } else { "full" }.into(),
+        base: base.map(|b| b.filename),
+        last_event_id: log.get(Seq(last_seq))?.map(|e| e.event_id.to_string()),
+    };
+    write_manifest(&path, &manifest)?;
+    Ok(manifest)
+}
+
+/// The manifests of the chain a backup belongs to, from its full snapshot to itself.
+pub(super) fn chain(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Manifest>> {
+    let mut chain = vec![manifest.clone()];
+    while let Some(base) = chain.last().and_then(|m| m.base.clone()) {
+        if chain.len() > 10_000 {
+            bail!("the chain of {} does not end in a full backup", manifest.filename);
+        }
+        let json = manifest_path(&dir.join(&base));
+        let bytes = std::fs::read(&json).with_context(|| {
+            format!(
+                "{} is an increment of {base}, which is missing: restore from an older full backup",
+                manifest.filename
+            )
+        })?;
+        chain.push(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("the manifest {} is not readable", json.display()))?,
+        );
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Writes a backup's manifest beside it, atomically.
+pub(super) fn write_manifest(backup: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+    let json = manifest_path(backup);
+    let partial = json.with_extension("json.partial");
+    std::fs::write(&partial, serde_json::to_vec_pretty(manifest)?)?;
+    std::fs::File::open(&partial)?.sync_all()?;
+    std::fs::rename(&partial, &json)?;
+    Ok(())
+}
+
+/// The backups in `dir`, newest first (a missing directory has none).
+pub fn list(dir: &Path) -> Vec<Entry> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    let now = Utc::now();
+    let mut entries: Vec<Entry> = read
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.starts_with(PREFIX) || !name.ends_with(&format!(".{EXTENSION}")) {
+                return None;
+            }
+            let metadata = entry.metadata().ok()?;
+            let manifest = std::fs::read(manifest_path(&entry.path()))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok());
+            let created: DateTime<Utc> = manifest
+                .as_ref()
+                .and_then(|m| DateTime::parse_from_rfc3339(&m.created_at).ok().map(|t| t.with_timezone(&Utc)))
+                .or_else(|| metadata.modified().ok().map(DateTime::<Utc>::from))
+                .unwrap_or(now);
+            Some(Entry {
+                filename: name,
+                size_bytes: metadata.len(),
+                created_at: iso(created),
+                age_days: ((now - created).num_seconds().max(0) as f64 / 86_400.0 * 100.0).round() / 100.0,
+                manifest,
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.filename.cmp(&a.filename)));
+    entries
+}

@@ -1,0 +1,64 @@
+//! `backup`, `backup full`, `backup list`, `backup verify FILE`, and `rebuild`: the store's files, handled
+//! without a running server.
+
+use super::args::BackupAction;
+use super::memory::backup_path;
+use crate::backup::Kind;
+use crate::config::Config;
+use crate::store::Settings;
+use std::io::Write;
+
+/// `backup`, `backup list`, `backup verify FILE`. Taking a backup opens only the log; while a server or
+/// an MCP client holds the store, `POST /api/backup/now` or the `memory_backup` tool takes one instead.
+pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow::Result<()> {
+    let settings = Settings::of(config)?;
+    let paths = &settings.paths;
+    match action {
+        BackupAction::Now | BackupAction::Full => {
+            let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
+                mms_log::OpenError::InUse { .. } => anyhow::anyhow!(
+                    "{error}; while it runs, take the backup through it: POST /api/backup/now or the memory_backup tool"
+                ),
+                other => other.into(),
+            })?;
+            let kind = if let BackupAction::Full = action { Kind::Full } else { Kind::Auto };
+            let manifest = crate::backup::create(&log, &paths.backups, kind)?;
+            let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
+            writeln!(
+                out,
+                "{}: {} backup, events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
+                paths.backups.join(&manifest.filename).display(),
+                manifest.kind,
+                manifest.first_seq,
+                manifest.last_seq,
+                manifest.events,
+                manifest.memories,
+                manifest.size_bytes,
+                manifest.sha256
+            )?;
+            for name in removed {
+                writeln!(out, "removed {name} (retention)")?;
+            }
+        }
+        BackupAction::List => {
+            for entry in crate::backup::list(&paths.backups) {
+                let (events, memories, kind) =
+                    entry.manifest.as_ref().map_or((0, 0, "unknown"), |m| (m.last_seq, m.memories, m.kind.as_str()));
+                writeln!(
+                    out,
+                    "{}  {}  {} bytes  {kind}, up to event {events}, {memories} memories",
+                    entry.filename, entry.created_at, entry.size_bytes
+                )?;
+            }
+        }
+        BackupAction::Verify { file } => {
+            let verified = crate::backup::verify(&settings, &backup_path(&paths.backups, file))?;
+            writeln!(
+                out,
+                "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",
+                verified.filename, verified.events, verified.last_seq, verified.memories
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,277 @@
+//! The memory commands: each opens the store, runs one service call, writes a human-readable answer and
+//! closes the store. A command that wrote, with the cloudflare backend, ends only once Cloudflare has it.
+
+use super::args::{AsOfArg, DeleteArgs, FilterArgs, ListArgs, MemoryCommand, SearchArgs, StoreArgs, UpdateArgs};
+use crate::backup::Backups;
+use crate::config::{Backend, Config};
+use crate::service::time_expr::TimeRange;
+use crate::service::{
+    AsOf, DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, Service, StoreOutcome, StoreRequest,
+    UpdateRequest,
+};
+use crate::store::{self, Settings, Store};
+use crate::sync::Sync;
+use anyhow::{Context, bail};
+use mms_log::{Actor, Interface};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Runs one memory command against the store of `config`.
+pub(super) async fn run(config: &Config, command: MemoryCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    let settings = Settings::of(config)?;
+    let store = store::open(&settings, false).await?;
+    let redaction = matches!(command, MemoryCommand::Redact { .. });
+    let before = store.service.log().last_seq();
+    let mut result = apply(&store, config, command, out).await;
+    if result.is_ok() && store.service.log().last_seq() > before {
+        result = acknowledge_in_cloudflare(&store).await;
+    }
+    tokio::task::block_in_place(|| store.close());
+    if redaction && result.is_ok() {
+        // Opening the log again rewrites its file, so the erased bytes leave its free pages now.
+        tokio::task::block_in_place(|| mms_log::Log::open(&settings.paths.log))?;
+    }
+    result
+}
+
+/// The one place a memory command is dispatched.
+async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut dyn Write) -> anyhow::Result<()> {
+    let service = &store.service;
+    match command {
+        MemoryCommand::Store(args) => store_one(service, &args, out).await,
+        MemoryCommand::Search(args) => search(service, &args, false, out).await,
+        MemoryCommand::Recall(args) => search(service, &args, true, out).await,
+        MemoryCommand::List(args) => list(service, &args, out).await,
+        MemoryCommand::Get { hash, as_of } => get(service, &hash, &as_of, out).await,
+        MemoryCommand::Update(args) => update(service, &args, out).await,
+        MemoryCommand::Undelete { hash } => {
+            let memory = service.undelete(&hash, actor()).await?;
+            writeln!(out, "undeleted {}", memory.content_hash)?;
+            Ok(())
+        }
+        MemoryCommand::Delete(args) => delete(service, &args, out).await,
+        MemoryCommand::Restore(args) => super::audit::restore(store, &args, out).await,
+        MemoryCommand::Redact { hash, reason } => {
+            let backups = Arc::new(Backups::new(service.log().clone(), config.backup.clone(), store.settings.clone()));
+            super::audit::redact(service, &backups, &hash, reason, out).await
+        }
+        MemoryCommand::Log { from } => super::audit::log(service, from, out).await,
+        MemoryCommand::History { hash } => super::audit::history(service, &hash, out).await,
+        MemoryCommand::Stats => {
+            writeln!(out, "{}", serde_json::to_string_pretty(&service.stats().await?)?)?;
+            Ok(())
+        }
+        MemoryCommand::Import { file } => super::portability::import(service, &file, out).await,
+    }
+}
+
+/// With the cloudflare backend a change is done only once Cloudflare has it: a command that wrote pushes
+/// before it ends (with hybrid, the next server or `sync push` does).
+async fn acknowledge_in_cloudflare(store: &Store) -> anyhow::Result<()> {
+    let replication = &store.settings.replication;
+    if replication.backend != Backend::Cloudflare {
+        return Ok(());
+    }
+    let Some(sync) = Sync::open(&store.service, replication, &store.paths().base_dir)? else {
+        return Ok(());
+    };
+    sync.sync_now(true, false, |_, _, _| {}).await.map(|_| ()).with_context(
+        || "the change is saved locally but Cloudflare has not confirmed it; `mcp-memory-service sync push` retries",
+    )
+}
+
+pub(super) fn actor() -> Actor {
+    Actor::new(Interface::Cli, None)
+}
+
+pub(super) fn preview(content: &str) -> String {
+    let line = content.lines().next().unwrap_or("");
+    let short: String = line.chars().take(100).collect();
+    if short.len() < content.len() { format!("{short}…") } else { short }
+}
+
+fn json_object(text: &str, flag: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    match serde_json::from_str(text) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        _ => bail!("{flag} must be a JSON object, like '{{\"project\": \"billing\"}}'"),
+    }
+}
+
+/// The creation-time range of a filter's `--time` phrase, if any.
+fn created(service: &Service, filter: &FilterArgs) -> anyhow::Result<Option<TimeRange>> {
+    Ok(filter.time.as_deref().map(|phrase| service.time_range(phrase)).transpose()?)
+}
+
+fn write_memory(out: &mut dyn Write, memory: &Memory) -> std::io::Result<()> {
+    writeln!(out, "{}  {}", memory.content_hash, memory.created_at_iso)?;
+    if !memory.tags.is_empty() || memory.memory_type.is_some() {
+        writeln!(out, "  tags: {}  type: {}", memory.tags.join(", "), memory.memory_type.as_deref().unwrap_or("-"))?;
+    }
+    writeln!(out, "  {}", preview(&memory.content))
+}
+
+/// `get HASH [--as-of SEQ|TIME]`: one memory as JSON.
+async fn get(service: &Service, hash: &str, as_of: &AsOfArg, out: &mut dyn Write) -> anyhow::Result<()> {
+    let memory = match as_of_target(as_of)? {
+        Some(target) => {
+            let (memory, as_of) = service.get_as_of(hash, target).await?;
+            let mut value = serde_json::to_value(&memory)?;
+            value["as_of"] = serde_json::to_value(&as_of)?;
+            value
+        }
+        None => serde_json::to_value(service.get(hash).await?)?,
+    };
+    writeln!(out, "{}", serde_json::to_string_pretty(&memory)?)?;
+    Ok(())
+}
+
+async fn store_one(service: &Service, args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let content = match &args.content {
+        Some(content) => content.clone(),
+        None => std::io::read_to_string(std::io::stdin()).context("cannot read the content from standard input")?,
+    };
+    let metadata = args.metadata.as_deref().map(|m| json_object(m, "--metadata")).transpose()?.unwrap_or_default();
+    let request = StoreRequest {
+        content,
+        tags: args.tags.clone(),
+        memory_type: args.memory_type.clone(),
+        metadata,
+        ..StoreRequest::default()
+    };
+    match service.store(request, actor()).await? {
+        StoreOutcome::Stored(memory) => writeln!(out, "stored {}", memory.content_hash)?,
+        StoreOutcome::Duplicate { content_hash } => writeln!(out, "Duplicate content detected: {content_hash}")?,
+    }
+    Ok(())
+}
+
+/// `search` (the query literally) and `recall` (time phrases in the query filter by time).
+async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let created = created(service, &args.filter)?;
+    let request = SearchRequest {
+        query: args.query.clone(),
+        mode: args.mode,
+        limit: args.limit,
+        min_similarity: args.min_similarity.map(f64::from),
+        tags: args.filter.tags.clone(),
+        match_all: args.filter.all_tags,
+        memory_type: None,
+        created,
+        extract_time,
+    };
+    let hits = match as_of_target(&args.as_of)? {
+        Some(target) => {
+            let (hits, as_of) = service.search_as_of(request, target).await?;
+            write_as_of(out, &as_of)?;
+            hits
+        }
+        None => service.search(request).await?,
+    };
+    if hits.is_empty() {
+        writeln!(out, "no memories found")?;
+    }
+    for hit in hits {
+        write!(out, "{:.3}  ", hit.similarity_score)?;
+        write_memory(out, &hit.memory)?;
+    }
+    Ok(())
+}
+
+/// The `--as-of` target, when one is given.
+fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<RestoreTarget>> {
+    Ok(arg.as_of.as_deref().map(RestoreTarget::parse_as_of).transpose()?)
+}
+
+/// The first line of an answer as of an earlier point.
+fn write_as_of(out: &mut dyn Write, as_of: &AsOf) -> std::io::Result<()> {
+    match &as_of.at {
+        Some(at) => writeln!(out, "as of event {} ({at})", as_of.seq),
+        None => writeln!(out, "as of event 0 (before the first event: an empty store)"),
+    }
+}
+
+async fn list(service: &Service, args: &ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let created = created(service, &args.filter)?;
+    let request = ListRequest {
+        page: args.page,
+        page_size: args.page_size,
+        tags: args.filter.tags.clone(),
+        match_all: args.filter.all_tags,
+        memory_type: args.memory_type.clone(),
+        created,
+    };
+    let (page, as_of) = match as_of_target(&args.as_of)? {
+        Some(target) => service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of)))?,
+        None => (service.list(request).await?, None),
+    };
+    writeln!(out, "page {} ({} per page) of {} memories", page.page, page.page_size, page.total)?;
+    if let Some(as_of) = as_of {
+        write_as_of(out, &as_of)?;
+    }
+    for memory in &page.memories {
+        write_memory(out, memory)?;
+    }
+    Ok(())
+}
+
+async fn update(service: &Service, args: &UpdateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let request = UpdateRequest {
+        tags: args.tags.clone(),
+        memory_type: args.memory_type.clone().map(|t| Some(t).filter(|t| !t.trim().is_empty())),
+        metadata: args.metadata.as_deref().map(|m| json_object(m, "--metadata")).transpose()?,
+        expected_version: args.expect_version,
+    };
+    let memory = service.update(&args.hash, request, actor()).await?;
+    writeln!(out, "updated {}", memory.content_hash)?;
+    write_memory(out, &memory)?;
+    Ok(())
+}
+
+async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if let Some(hash) = &args.hash {
+        if !args.filter.tags.is_empty() || args.filter.time.is_some() || args.before.is_some() {
+            bail!("give either a hash or filters (--tags, --time, --before), not both");
+        }
+        if args.dry_run {
+            let memory = service.get(hash).await?;
+            writeln!(out, "would delete 1 memory: {}", memory.content_hash)?;
+        } else {
+            service.delete(hash, args.expect_version, actor()).await?;
+            writeln!(out, "deleted {hash}")?;
+        }
+        return Ok(());
+    }
+    let mut created = created(service, &args.filter)?;
+    if let Some(before) = &args.before {
+        let until = service.time_range(before)?;
+        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        created = Some(match created {
+            Some(range) => TimeRange { start: range.start, end: range.end.min(until.start) },
+            None => TimeRange { start: epoch, end: until.start },
+        });
+    }
+    let outcome = service
+        .delete_where(
+            DeleteRequest {
+                tags: args.filter.tags.clone(),
+                match_all: args.filter.all_tags,
+                memory_type: None,
+                created,
+                dry_run: args.dry_run,
+            },
+            actor(),
+        )
+        .await?;
+    if outcome.dry_run {
+        writeln!(out, "would delete {} memories", outcome.matched)?;
+    } else {
+        writeln!(out, "deleted {} of {} matching memories", outcome.deleted, outcome.matched)?;
+    }
+    Ok(())
+}
+
+/// A backup named on the command line: a file name in the backup directory, or a path.
+pub(super) fn backup_path(backups: &Path, file: &Path) -> PathBuf {
+    if file.components().count() == 1 && !file.exists() { backups.join(file) } else { file.to_path_buf() }
+}

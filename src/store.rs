@@ -1,0 +1,368 @@
+//! The store's lifecycle, shared by every command and adapter (like qdrant's `TableOfContent`): open the log,
+//! the read models, the embedder and the service (`open`, `try_open`), rebuild the read models from the log
+//! (`rebuild`, also on a backup's scratch copy), and the drop-in migration from the original's database. It
+//! knows nothing of HTTP, MCP or the command line.
+
+use crate::config::{Config, Paths};
+use crate::embed::{Embedder, ModelPaths, ModelStatus};
+use crate::service::{CachedVectors, Service, ServiceOptions};
+use crate::sync::{Backend, Sync};
+use anyhow::{Context, bail};
+use mms_log::{Log, Seq};
+use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+/// An open store: the service plus the projector threads that keep the read models current.
+///
+/// The sqlite read model and the ANN index follow the log on separate threads: commands wait only for the
+/// read model (read-your-writes), and a slow ANN insert never delays an acknowledgement. Semantic search
+/// uses the ANN index only once it has caught up with the read model.
+pub struct Store {
+    pub service: Service,
+    pub settings: Settings,
+    stop: Arc<AtomicBool>,
+    projectors: Vec<JoinHandle<()>>,
+    /// The Cloudflare replication worker, once `replicate` started it; stopped when the store closes.
+    replication: Option<(Sync, tokio_util::sync::CancellationToken)>,
+}
+
+struct Parts {
+    log: Log,
+    reader: Arc<SqliteReader>,
+    ann: Arc<AnnIndex>,
+    embedder: Embedder,
+    options: ServiceOptions,
+}
+
+/// What opening a store needs, taken from the configuration once: where its files are, the embedding model
+/// and the service's options.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub paths: Paths,
+    pub embedding_threads: usize,
+    pub options: ServiceOptions,
+    /// Where the store replicates to (the hybrid and cloudflare backends).
+    pub replication: crate::sync::Settings,
+}
+
+impl Settings {
+    /// The settings of `config`'s store; fails when the backend or the model it names cannot be used.
+    pub fn of(config: &Config) -> anyhow::Result<Settings> {
+        if config.storage.backend() != Backend::SqliteVec {
+            crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|e| {
+                anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", config.storage.storage_backend.trim())
+            })?;
+        }
+        if config.model.embedding_model != crate::embed::MODEL_NAME {
+            bail!(
+                "MCP_EMBEDDING_MODEL={} is not supported; only {} is",
+                config.model.embedding_model,
+                crate::embed::MODEL_NAME
+            );
+        }
+        let hostname = if config.storage.include_hostname {
+            std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
+        } else {
+            None
+        };
+        let options = ServiceOptions {
+            max_content_length: config.max_content_length().map_err(anyhow::Error::msg)?,
+            ann_threshold: config.storage.ann_threshold,
+            hostname,
+        };
+        let embedding_threads = config
+            .model
+            .embedding_threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let replication = crate::sync::Settings {
+            backend: config.storage.backend(),
+            cloudflare: config.cloudflare.clone(),
+            hybrid: config.hybrid.clone(),
+        };
+        Ok(Settings { paths: config.paths(), embedding_threads, options, replication })
+    }
+
+    /// The same store's settings for a log and read models inside `dir` (a backup's scratch replay): the
+    /// same model, never replicated.
+    pub fn scratch(&self, dir: &Path) -> Settings {
+        let paths = Paths {
+            base_dir: dir.to_path_buf(),
+            log: dir.join("events.redb"),
+            sqlite: dir.join("sqlite_vec.db"),
+            ann_dir: dir.join("ann"),
+            backups: dir.join("backups"),
+            ..self.paths.clone()
+        };
+        let replication = crate::sync::Settings { backend: Backend::SqliteVec, ..self.replication.clone() };
+        Settings { paths, replication, ..self.clone() }
+    }
+}
+
+fn open_parts(settings: &Settings, eager_model: bool) -> anyhow::Result<(Parts, SqliteProjection)> {
+    let paths = settings.paths.clone();
+    std::fs::create_dir_all(&paths.base_dir)
+        .with_context(|| format!("cannot create the data directory {}", paths.base_dir.display()))?;
+    let log = Log::open(&paths.log)?;
+    move_original_aside(&paths, &log)?;
+    let sqlite = SqliteProjection::open(&paths.sqlite)?;
+    let reader = Arc::new(SqliteReader::new(&paths.sqlite));
+    let ann = Arc::new(AnnIndex::open(&paths.ann_dir, AnnOptions::default())?);
+    let embedder = Embedder::start(ModelPaths {
+        model_dir: paths.model_dir.clone(),
+        runtime_library: paths.runtime_library.clone(),
+        threads: settings.embedding_threads,
+        eager: eager_model,
+    });
+    Ok((Parts { log, reader, ann, embedder, options: settings.options.clone() }, sqlite))
+}
+
+/// `path` with `suffix` appended to its file name.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The file beside the read model that names an original database moved aside and not yet fully imported.
+/// An interrupted import is resumed from it at the next start (an import skips what is already stored).
+fn migration_marker(paths: &Paths) -> PathBuf {
+    with_suffix(&paths.sqlite, ".migrating")
+}
+
+/// Whether an original database moved aside waits to be imported.
+pub fn migration_pending(paths: &Paths) -> bool {
+    migration_marker(paths).exists()
+}
+
+/// The drop-in start: when the read model's path holds the original service's database (our read model has
+/// a checkpoint table, the original's has not), moves it with its `-wal` and `-shm` files aside to
+/// `sqlite_vec.db.original` (`.original.1`... when that exists: nothing is ever overwritten), so the read
+/// model can be created in its place. With an empty log it is then imported (see [`Store::finish_migration`]);
+/// a log that already holds memories is the truth, and the file is only kept.
+fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
+    if !mms_projections::is_original_database(&paths.sqlite)? {
+        return Ok(());
+    }
+    let taken = |path: &Path| path.exists() || with_suffix(path, "-wal").exists() || with_suffix(path, "-shm").exists();
+    let aside = (0..)
+        .map(|n| with_suffix(&paths.sqlite, &if n == 0 { ".original".into() } else { format!(".original.{n}") }))
+        .find(|path| !taken(path))
+        .expect("some numbered name is free");
+    let marker = migration_marker(paths);
+    let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
+    // A marker that names this very file: a start that crashed between writing it and moving the file.
+    // A marker that names another file is a pending import of its own, which this one must not replace.
+    let import = match std::fs::read_to_string(&marker) {
+        Ok(pending) => pending.trim_end() == named,
+        Err(_) => log.last_seq() == Seq::ZERO,
+    };
+    if import {
+        // Written first, so a crash before the import completes resumes it rather than starting empty.
+        std::fs::write(&marker, named).with_context(|| format!("cannot write {}", marker.display()))?;
+    }
+    for suffix in ["-wal", "-shm", ""] {
+        let from = with_suffix(&paths.sqlite, suffix);
+        if from.exists() {
+            let to = with_suffix(&aside, suffix);
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+        }
+    }
+    if import {
+        tracing::warn!(
+            original = %aside.display(),
+            "{} was the original service's database: moved aside, to be imported into the event log now",
+            paths.sqlite.display()
+        );
+    } else {
+        tracing::warn!(
+            original = %aside.display(),
+            "{} was the original service's database, but the event log already holds memories (or another import \
+             is pending): moved aside and not imported (`mcp-memory-service import {}` brings its memories in, \
+             skipping those already stored)",
+            paths.sqlite.display(),
+            aside.display()
+        );
+    }
+    Ok(())
+}
+
+/// One projector for the sqlite read model and one for the ANN index, over the same vector source.
+fn projectors(parts: &Parts, sqlite: SqliteProjection) -> (Projector, Projector) {
+    let source = Arc::new(CachedVectors::new(parts.log.clone(), parts.embedder.clone()));
+    let read_model: Vec<Box<dyn Projection>> = vec![Box::new(sqlite)];
+    let ann: Vec<Box<dyn Projection>> = vec![Box::new(parts.ann.clone())];
+    (Projector::new(parts.log.clone(), read_model, source.clone()), Projector::new(parts.log.clone(), ann, source))
+}
+
+impl Store {
+    /// Opens the store in `config`'s data directory and starts the projector thread. With `eager_model`
+    /// the embedding model starts loading at once; otherwise at the first request that needs it.
+    pub fn open(settings: &Settings, eager_model: bool) -> anyhow::Result<Store> {
+        let (parts, sqlite) = open_parts(settings, eager_model)?;
+        let (read_model, ann) = projectors(&parts, sqlite);
+        let service = Service::new(
+            parts.log.clone(),
+            parts.reader.clone(),
+            parts.ann.clone(),
+            &read_model.applied(),
+            parts.embedder.clone(),
+            parts.options.clone(),
+        );
+        let stop = Arc::new(AtomicBool::new(false));
+        let projectors = vec![
+            read_model.spawn("project-sqlite", stop.clone()).context("cannot start the read model's projector")?,
+            ann.spawn("project-ann", stop.clone()).context("cannot start the ANN projector")?,
+        ];
+        Ok(Store { service, settings: settings.clone(), stop, projectors, replication: None })
+    }
+
+    /// Starts replicating to Cloudflare when the backend is hybrid or cloudflare (once; later calls return
+    /// the same engine). Must run inside the async runtime.
+    pub fn replicate(&mut self) -> anyhow::Result<Option<Sync>> {
+        if let Some((sync, _)) = &self.replication {
+            return Ok(Some(sync.clone()));
+        }
+        let Some(sync) = Sync::open(&self.service, &self.settings.replication, &self.paths().base_dir)? else {
+            return Ok(None);
+        };
+        if sync.backend() == Backend::Cloudflare {
+            self.service.acknowledge_after(sync.pushed());
+            self.service.search_remotely(sync.remote_search());
+        }
+        let stop = tokio_util::sync::CancellationToken::new();
+        sync.spawn(stop.clone());
+        tracing::info!(backend = sync.backend().name(), device = sync.device(), "replicating to Cloudflare");
+        self.replication = Some((sync.clone(), stop));
+        Ok(Some(sync))
+    }
+
+    /// Where the store's files are.
+    pub fn paths(&self) -> &Paths {
+        &self.settings.paths
+    }
+
+    /// The replication engine, when one runs.
+    pub fn sync(&self) -> Option<Sync> {
+        self.replication.as_ref().map(|(sync, _)| sync.clone())
+    }
+
+    /// Waits until the read models have applied the whole log (after a start with a stale read model).
+    /// Fails at once when they cannot: replaying stored memories needs their vectors, and the model that
+    /// would compute missing ones cannot load.
+    pub async fn wait_current(&self) -> anyhow::Result<()> {
+        let last = self.service.log().last_seq();
+        while !self.service.wait_applied(last, std::time::Duration::from_millis(500)).await {
+            if let ModelStatus::Failed(reason) = self.service.embedder().status() {
+                bail!("the read model cannot catch up with the log: {reason}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Imports the original's database that start-up moved aside, if one waits (see `move_original_aside`).
+    /// Progress goes to stderr; the marker is removed only when the import is complete.
+    pub async fn finish_migration(&self) -> anyhow::Result<()> {
+        let marker = migration_marker(self.paths());
+        let Ok(named) = std::fs::read_to_string(&marker) else {
+            return Ok(());
+        };
+        let original = PathBuf::from(named.trim_end());
+        if !original.exists() {
+            tracing::warn!(marker = %marker.display(), "the original database to import, {}, is gone", original.display());
+        } else {
+            eprintln!("importing the original service's database {} into the event log", original.display());
+            let progress = crate::portability::progress_on_stderr();
+            let report = crate::portability::import_original_database(&self.service, &original, progress)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot import the original service's database {} (it is kept, and the import resumes at the \
+                         next start; to start without it, remove {})",
+                        original.display(),
+                        marker.display()
+                    )
+                })?;
+            eprintln!("{} from {}", report.summary(), original.display());
+            tracing::info!(original = %original.display(), imported = report.imported, "migrated the original's database");
+        }
+        std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+        Ok(())
+    }
+
+    /// Stops the projectors (the ANN one saves its index) and closes the store.
+    pub fn close(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some((_, stop)) = self.replication.take() {
+            stop.cancel();
+        }
+        self.stop.store(true, Ordering::Release);
+        for handle in self.projectors.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// How long each part of a rebuild took.
+#[derive(Clone, Copy, Debug)]
+pub struct Rebuilt {
+    pub events: Seq,
+    pub read_model: std::time::Duration,
+    pub ann: std::time::Duration,
+}
+
+/// Drops the read models and replays the whole log into them, the sqlite read model and the ANN index on
+/// two threads at once. `progress(applied, total)` follows the read model.
+pub fn rebuild(settings: &Settings, progress: impl FnMut(Seq, Seq) + Send) -> anyhow::Result<Rebuilt> {
+    let (parts, sqlite) = open_parts(settings, false)?;
+    let (mut read_model, mut ann) = projectors(&parts, sqlite);
+    let timed = |projector: &mut Projector, progress: &mut dyn FnMut(Seq, Seq)| {
+        let started = std::time::Instant::now();
+        projector.rebuild(progress).map(|seq| (seq, started.elapsed()))
+    };
+    let (read_model, ann) = std::thread::scope(|scope| {
+        let ann = scope.spawn(|| timed(&mut ann, &mut |_, _| {}));
+        let mut progress = progress;
+        let read_model = timed(&mut read_model, &mut progress);
+        (read_model, ann.join())
+    });
+    let (events, read_model) = read_model?;
+    let (_, ann) = ann.map_err(|_| anyhow::anyhow!("the ANN rebuild panicked"))??;
+    Ok(Rebuilt { events, read_model, ann })
+}
+
+/// Whether opening the store failed because another process has the event log open.
+pub fn is_in_use(error: &anyhow::Error) -> bool {
+    matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
+}
+
+/// Opens the store off the async runtime, waits until the read models are current and finishes a migration
+/// from the original's database; what every CLI command uses.
+pub async fn open(settings: &Settings, eager_model: bool) -> anyhow::Result<Store> {
+    let opener = settings.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&opener, eager_model)).await??;
+    store.wait_current().await?;
+    store.finish_migration().await?;
+    Ok(store)
+}
+
+/// Opens the store (the model loading at once) off the async runtime; `None` when another process has it.
+pub async fn try_open(settings: &Settings) -> anyhow::Result<Option<Store>> {
+    let opener = settings.clone();
+    match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
+        Ok(store) => {
+            store.finish_migration().await?;
+            Ok(Some(store))
+        }
+        Err(error) if is_in_use(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
