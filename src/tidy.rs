@@ -1,1 +1,227 @@
-//! placeholder
+//! Tidiness of the source, checked the way rust-analyzer's `tidy` does: by reading the files. Each rule is an
+//! invariant of ARCHITECTURE.md stated as an absence, so a back-edge fails a test instead of waiting for a
+//! reviewer. (The modules of `log/` are checked for cycles by `log/tests/tidy.rs`.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The crate's top-level modules from the top down: a module may name only modules of a lower layer.
+/// Modules of one layer never name each other (`http`, `mcp` and `cli` are adapters that do not know each
+/// other).
+const LAYERS: &[&[&str]] = &[
+    &["main"],
+    &["app"],
+    &["http", "mcp", "cli"],
+    &["backup"],
+    &["store"],
+    &["sync"],
+    &["cloudflare", "oauth", "tls", "mdns", "healthcheck"],
+    &["config"],
+    &["portability"],
+    &["service"],
+    &["embed"],
+];
+
+/// Where `anyhow` may be used: the binary, the wiring and the command line (everything else keeps typed
+/// errors with their sources).
+const ANYHOW: &[&str] = &["main", "app", "cli"];
+
+/// The modules that may hold the whole `Config`; every other subsystem is handed its own part of it.
+const WHOLE_CONFIG: &[&str] = &["main", "app", "cli", "store", "config"];
+
+/// Every `.rs` file under `src/`, with its text less comment lines and `#[cfg(test)]` modules.
+fn sources() -> Vec<(PathBuf, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(std::fs::read_dir(&path).expect("read src").flatten().map(|e| e.path()));
+        } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("tidy.rs") {
+            let text = std::fs::read_to_string(&path).expect("read a source file");
+            let relative = path.strip_prefix(&root).expect("under src").to_path_buf();
+            files.push((relative, code_of(&text)));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The code of a file: without comment lines, and without its test module (tests may reach anything; by
+/// this crate's habit the `#[cfg(test)] mod` is at the end of a file).
+fn code_of(text: &str) -> String {
+    let tests = regex::Regex::new(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))? )?mod ").expect("a valid pattern");
+    let code = tests.find(text).map_or(text, |found| &text[..found.start()]);
+    code.lines().filter(|line| !line.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+/// The top-level module a file belongs to: `http/auth.rs` → `http`, `app.rs` → `app`.
+fn module_of(path: &Path) -> String {
+    let first = path.components().next().expect("a file name").as_os_str().to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The crate's modules that `code` names: the first segment after each `crate::` (and, in `main.rs`, after
+/// the library's name), including every item of a `crate::{..}` group.
+fn named(code: &str) -> Vec<String> {
+    let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
+    let mut found = Vec::new();
+    for prefix in ["crate::", "mcp_memory_service::"] {
+        for (at, _) in code.match_indices(prefix) {
+            let rest = &code[at + prefix.len()..];
+            match rest.strip_prefix('{') {
+                Some(group) => {
+                    let mut depth = 0;
+                    let mut starts = vec![0];
+                    for (i, c) in group.char_indices() {
+                        match c {
+                            '{' => depth += 1,
+                            '}' if depth == 0 => break,
+                            '}' => depth -= 1,
+                            ',' if depth == 0 => starts.push(i + 1),
+                            _ => {}
+                        }
+                    }
+                    found.extend(starts.into_iter().map(|i| ident(group[i..].trim_start())));
+                }
+                None => found.push(ident(rest)),
+            }
+        }
+    }
+    found.retain(|name| !name.is_empty());
+    found
+}
+
+fn layer_of(module: &str) -> Option<usize> {
+    LAYERS.iter().position(|layer| layer.contains(&module))
+}
+
+/// Each top-level module with the crate modules it names, and the file that names each first.
+fn module_graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
+    let mut graph: BTreeMap<String, BTreeMap<String, PathBuf>> = BTreeMap::new();
+    for (path, code) in sources() {
+        let module = module_of(&path);
+        let edges = graph.entry(module.clone()).or_default();
+        for used in named(&code).into_iter().filter(|used| *used != module) {
+            edges.entry(used).or_insert_with(|| path.clone());
+        }
+    }
+    graph
+}
+
+#[test]
+fn every_module_has_a_layer() {
+    let unplaced: Vec<_> = module_graph().into_keys().filter(|m| m != "lib" && layer_of(m).is_none()).collect();
+    assert!(unplaced.is_empty(), "modules missing from tidy::LAYERS (place them): {unplaced:?}");
+}
+
+#[test]
+fn dependencies_point_down() {
+    let mut upward = Vec::new();
+    for (module, edges) in module_graph() {
+        let Some(from) = layer_of(&module) else { continue };
+        for (used, path) in edges {
+            let to = layer_of(&used);
+            if to.is_some_and(|to| to <= from) {
+                upward.push(format!("{} names crate::{used} ({module} may only use lower layers)", path.display()));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "dependencies that do not point down:\n{}", upward.join("\n"));
+}
+
+#[test]
+fn only_main_names_app_and_the_adapters_do_not_know_each_other() {
+    let graph = module_graph();
+    let naming = |target: &str| -> Vec<String> {
+        graph.iter().filter(|(_, edges)| edges.contains_key(target)).map(|(m, _)| m.clone()).collect()
+    };
+    assert_eq!(naming("app"), ["main"], "only main.rs names crate::app");
+    assert!(!graph["http"].contains_key("mcp"), "http names crate::mcp");
+    assert!(!graph["mcp"].contains_key("http"), "mcp names crate::http");
+    assert!(graph["config"].is_empty(), "config.rs names the crate: {:?}", graph["config"]);
+}
+
+#[test]
+fn anyhow_stays_in_main_app_and_cli() {
+    let users: Vec<_> = sources()
+        .into_iter()
+        .filter(|(path, code)| !ANYHOW.contains(&module_of(path).as_str()) && code.contains("anyhow"))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(users.is_empty(), "anyhow outside main, app and cli (use a thiserror type): {users:?}");
+}
+
+#[test]
+fn subsystems_receive_their_own_settings() {
+    let whole = regex::Regex::new(r"\bConfig\b").expect("a valid pattern");
+    let holders: Vec<_> = sources()
+        .into_iter()
+        .filter(|(path, code)| !WHOLE_CONFIG.contains(&module_of(path).as_str()) && whole.is_match(code))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(holders.is_empty(), "these name the whole Config (hand them their own part): {holders:?}");
+}
+
+#[test]
+fn commands_and_restore_are_total() {
+    let partial: Vec<_> = sources()
+        .into_iter()
+        .filter(|(path, code)| {
+            (path.starts_with("cli") || path.starts_with("service/restore.rs")) && code.contains("unreachable!")
+        })
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(partial.is_empty(), "unreachable! where the types should say it: {partial:?}");
+}
+
+#[test]
+fn the_router_starts_nothing_and_redaction_has_one_entry_point() {
+    let sources = sources();
+    let router = sources.iter().find(|(path, _)| path == Path::new("http/mod.rs")).expect("http/mod.rs");
+    assert!(!router.1.contains("spawn"), "http/mod.rs builds routes; app starts the tasks");
+    // `Backups::redact` redacts in the log and erases from the backups; nothing else calls the service's.
+    let callers: Vec<_> = sources
+        .iter()
+        .filter(|(path, code)| !path.starts_with("backup") && code.contains("service.redact("))
+        .map(|(path, _)| path.display().to_string())
+        .collect();
+    assert!(callers.is_empty(), "redact through Backups::redact, which also erases the backups: {callers:?}");
+}
+
+#[test]
+fn every_source_file_says_what_it_owns() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut missing = Vec::new();
+    let mut stack: Vec<PathBuf> =
+        ["src", "log/src", "projections/src", "tests", "log/tests", "projections/tests", "benches"]
+            .iter()
+            .map(|d| root.join(d))
+            .collect();
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if !text.trim_start().starts_with("//!") {
+                missing.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(missing.is_empty(), "files without a //! module doc: {missing:?}");
+}
+
+#[test]
+fn the_rules_see_what_they_check() {
+    // The reader of `crate::` paths, on the forms the rules rely on.
+    let code =
+        "use crate::{app, http::auth::{A, B}, config};\nfn f() { crate::mcp::x(); mcp_memory_service::cli::run(); }";
+    assert_eq!(named(code), ["app", "http", "config", "mcp", "cli"]);
+    let text =
+        "#[cfg(test)]\nuse b;\nuse a;\n// use crate::app;\nfn f() {}\n#[cfg(test)]\nmod tests { use crate::app; }";
+    assert_eq!(code_of(text), "#[cfg(test)]\nuse b;\nuse a;\nfn f() {}");
+    assert_eq!(module_of(Path::new("http/auth.rs")), "http");
+    assert_eq!(module_of(Path::new("app.rs")), "app");
+}
