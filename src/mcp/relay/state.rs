@@ -76,8 +76,15 @@ impl Relay {
     }
 
     /// Takes back a line the driver could not send: the link is broken, and the read side reports it next.
+    /// A request that never left is not in flight; it waits for the next owner with the other lines. The
+    /// handshake is not kept: the next owner gets it replayed anyway.
     pub(super) fn undelivered(&mut self, line: String) {
-        self.session.queue.push(line);
+        if let FromClient::Other = classify(&line) {
+            if let Some(id) = request_id(&line) {
+                self.session.pending.remove(&id);
+            }
+            self.session.queue.push(line);
+        }
     }
 
     /// `initialize` is answered here and remembered; the rest goes to the owner, or waits for a link.
@@ -98,11 +105,8 @@ impl Relay {
                 if open { vec![Action::ToOwner(line)] } else { Vec::new() }
             }
             FromClient::Other => {
-                if let Some(id) = request_id(&line) {
-                    self.session.pending.insert(id);
-                }
                 if open {
-                    vec![Action::ToOwner(line)]
+                    vec![self.forward(line)]
                 } else {
                     self.session.queue.push(line);
                     Vec::new()
@@ -141,9 +145,19 @@ impl Relay {
     /// The new owner gets the handshake, then the lines that waited.
     fn on_connected(&mut self) -> Vec<Action> {
         self.link = LinkState::Open;
-        let mut lines = self.session.replay();
-        lines.append(&mut self.session.queue);
-        lines.into_iter().map(Action::ToOwner).collect()
+        let mut actions: Vec<Action> = self.session.replay().into_iter().map(Action::ToOwner).collect();
+        for line in std::mem::take(&mut self.session.queue) {
+            actions.push(self.forward(line));
+        }
+        actions
+    }
+
+    /// Sends a client's line to the owner; a request is in flight from now until its answer.
+    fn forward(&mut self, line: String) -> Action {
+        if let Some(id) = request_id(&line) {
+            self.session.pending.insert(id);
+        }
+        Action::ToOwner(line)
     }
 }
 
@@ -419,11 +433,12 @@ mod tests {
         // When the owner hands over to a starting server, and the client goes on sending.
         let told = handover(&mut relay, "serve");
         let notification = json!({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"});
-        let meanwhile = from_client(&mut relay, &notification);
+        let meanwhile = [from_client(&mut relay, &notification), from_client(&mut relay, &call(3))];
 
-        // Then the relay neither moves nor sends: the line waits.
+        // Then the relay neither moves nor sends: the lines wait, and the request is not in flight.
         assert_eq!(told, NOTHING);
-        assert_eq!(meanwhile, NOTHING);
+        assert_eq!(meanwhile, [NOTHING, NOTHING]);
+        assert_eq!(pending(&relay), ["2"]);
 
         // When the answer in flight comes.
         let answered = from_owner(&mut relay, &answer(json!(2)));
@@ -434,11 +449,17 @@ mod tests {
         // When the link to the new owner opens.
         let actions = did(relay.handle(Input::Connected));
 
-        // Then the new owner gets the handshake under a new relay id, then the line that waited.
+        // Then the new owner gets the handshake under a new relay id, then the lines that waited.
         assert_eq!(
             actions,
-            [Did::Owner(initialize(json!("mms-relay-2"))), Did::Owner(initialized()), Did::Owner(notification)]
+            [
+                Did::Owner(initialize(json!("mms-relay-2"))),
+                Did::Owner(initialized()),
+                Did::Owner(notification),
+                Did::Owner(call(3))
+            ]
         );
+        assert_eq!(pending(&relay), ["3"]);
         // And the answer to that replayed initialize is dropped, not given to the client.
         assert_eq!(from_owner(&mut relay, &answer(json!("mms-relay-2"))), NOTHING);
     }
@@ -485,6 +506,52 @@ mod tests {
         let actions = did(relay.handle(Input::Connected));
         assert_eq!(actions, [Did::Owner(initialize(json!("mms-relay-2"))), Did::Owner(initialized())]);
         assert!(relay.session.pending.is_empty());
+    }
+
+    #[test]
+    fn a_link_lost_while_draining_fails_only_what_was_sent() {
+        // Given a draining relay with a request in flight and one that waits.
+        let mut relay = linked_with_pending(&[2]);
+        handover(&mut relay, "any");
+        from_client(&mut relay, &call(3));
+
+        // When the link breaks (the departing owner cut the session).
+        let actions = did(relay.handle(Input::LinkLost));
+
+        // Then only the request in flight fails.
+        let [Did::Client(failed), Did::Reconnect(Successor::Any)] = actions.as_slice() else {
+            panic!("one error, then a reconnection: {actions:?}")
+        };
+        assert_eq!((&failed["id"], &failed["error"]["code"]), (&json!(2), &json!(-32603)), "{failed}");
+
+        // And the one that waited goes to the next owner, once.
+        let actions = did(relay.handle(Input::Connected));
+        assert_eq!(actions.last(), Some(&Did::Owner(call(3))));
+        assert_eq!(pending(&relay), ["3"]);
+    }
+
+    #[test]
+    fn a_line_that_could_not_be_sent_waits_for_the_next_owner_and_is_not_failed() {
+        // Given a linked relay that forwarded a request the driver could not send, nor the handshake.
+        let mut relay = linked();
+        let sent = from_client(&mut relay, &call(2));
+        let [Did::Owner(request)] = sent.as_slice() else { panic!("the request goes to the owner: {sent:?}") };
+        relay.undelivered(request.to_string());
+        relay.undelivered(initialize(json!("mms-relay-1")).to_string());
+        relay.undelivered(initialized().to_string());
+
+        // When the read side reports the loss.
+        let actions = did(relay.handle(Input::LinkLost));
+
+        // Then nothing is failed: the request never left.
+        assert_eq!(actions, [Did::Reconnect(Successor::Any)]);
+
+        // And the next owner gets the handshake once, then the request.
+        let actions = did(relay.handle(Input::Connected));
+        assert_eq!(
+            actions,
+            [Did::Owner(initialize(json!("mms-relay-2"))), Did::Owner(initialized()), Did::Owner(call(2))]
+        );
     }
 
     #[test]
