@@ -1,6 +1,6 @@
 //! Tidiness of the source, checked the way rust-analyzer's `tidy` does: by reading the files. Each rule is an
 //! invariant of ARCHITECTURE.md stated as an absence, so a back-edge fails a test instead of waiting for a
-//! reviewer. (The modules of `log/` are checked for cycles by `log/tests/tidy.rs`.)
+//! reviewer. The modules of `log/` are checked too: they must not form a cycle.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,12 +61,15 @@ fn module_of(path: &Path) -> String {
     first.trim_end_matches(".rs").to_string()
 }
 
-/// The crate's modules that `code` names: the first segment after each `crate::` (and, in `main.rs`, after
-/// the library's name), including every item of a `crate::{..}` group.
-fn named(code: &str) -> Vec<String> {
+/// How this crate's files name its modules: `crate::` (and, in `main.rs`, the library's name).
+const CRATE_PATHS: &[&str] = &["crate::", "mcp_memory_service::"];
+
+/// The modules that `code` names: the first segment after each of `prefixes`, including every item of a
+/// `crate::{..}` group.
+fn named(code: &str, prefixes: &[&str]) -> Vec<String> {
     let ident = |s: &str| s.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>();
     let mut found = Vec::new();
-    for prefix in ["crate::", "mcp_memory_service::"] {
+    for prefix in prefixes {
         for (at, _) in code.match_indices(prefix) {
             let rest = &code[at + prefix.len()..];
             match rest.strip_prefix('{') {
@@ -102,7 +105,7 @@ fn module_graph() -> BTreeMap<String, BTreeMap<String, PathBuf>> {
     for (path, code) in sources() {
         let module = module_of(&path);
         let edges = graph.entry(module.clone()).or_default();
-        for used in named(&code).into_iter().filter(|used| *used != module) {
+        for used in named(&code, CRATE_PATHS).into_iter().filter(|used| *used != module) {
             edges.entry(used).or_insert_with(|| path.clone());
         }
     }
@@ -189,6 +192,70 @@ fn the_router_starts_nothing_and_redaction_has_one_entry_point() {
     assert!(callers.is_empty(), "redact through Backups::redact, which also erases the backups: {callers:?}");
 }
 
+/// Each module of `log/src` (but the crate root) with the sibling modules its code names.
+fn log_graph() -> BTreeMap<String, Vec<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("log/src");
+    let mut sources = BTreeMap::new();
+    for entry in std::fs::read_dir(&src).expect("read log/src").flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_stem().and_then(|n| n.to_str()) else { continue };
+        if path.extension().is_some_and(|e| e == "rs") && name != "lib" {
+            let text = std::fs::read_to_string(&path).expect("read a module");
+            sources.insert(name.to_string(), code_of(&text));
+        }
+    }
+    let mut graph = BTreeMap::new();
+    for (module, code) in &sources {
+        let mut uses: Vec<String> = named(code, &["crate::", "super::"])
+            .into_iter()
+            .filter(|used| used != module && sources.contains_key(used))
+            .collect();
+        uses.sort();
+        uses.dedup();
+        graph.insert(module.clone(), uses);
+    }
+    graph
+}
+
+/// A cycle of the graph, as the modules along it with the first repeated at the end, if there is one.
+fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit<'a>(
+        module: &'a str,
+        graph: &'a BTreeMap<String, Vec<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(start) = path.iter().position(|m| *m == module) {
+            let mut cycle: Vec<String> = path[start..].iter().map(|m| m.to_string()).collect();
+            cycle.push(module.to_string());
+            return Some(cycle);
+        }
+        if done.contains(&module) {
+            return None;
+        }
+        path.push(module);
+        for used in graph.get(module).into_iter().flatten() {
+            if let Some(cycle) = visit(used, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.push(module);
+        None
+    }
+    let mut done = Vec::new();
+    graph.keys().find_map(|module| visit(module, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_log_modules_have_no_cycle() {
+    let graph = log_graph();
+    assert!(graph.len() > 5 && graph.contains_key("writer"), "log/src was not read: {graph:?}");
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("log/src has a module cycle (its order is in log/DESIGN.md): {}", cycle.join(" -> "));
+    }
+}
+
 #[test]
 fn every_source_file_says_what_it_owns() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -218,7 +285,16 @@ fn the_rules_see_what_they_check() {
     // The reader of `crate::` paths, on the forms the rules rely on.
     let code =
         "use crate::{app, http::auth::{A, B}, config};\nfn f() { crate::mcp::x(); mcp_memory_service::cli::run(); }";
-    assert_eq!(named(code), ["app", "http", "config", "mcp", "cli"]);
+    assert_eq!(named(code, CRATE_PATHS), ["app", "http", "config", "mcp", "cli"]);
+    assert_eq!(named("fn f() { super::d::g(); crate::SCHEMA; }", &["crate::", "super::"]), ["SCHEMA", "d"]);
+    let graph = |edges: &[(&str, &[&str])]| -> BTreeMap<String, Vec<String>> {
+        edges.iter().map(|(m, uses)| (m.to_string(), uses.iter().map(|u| u.to_string()).collect())).collect()
+    };
+    assert_eq!(find_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &[])])), None);
+    assert_eq!(
+        find_cycle(&graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])])),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
     let text =
         "#[cfg(test)]\nuse b;\nuse a;\n// use crate::app;\nfn f() {}\n#[cfg(test)]\nmod tests { use crate::app; }";
     assert_eq!(code_of(text), "#[cfg(test)]\nuse b;\nuse a;\nfn f() {}");
