@@ -393,9 +393,8 @@ pub(crate) async fn redact(
     let backups_scrubbed = scrubbed.map_err(|error| {
         // The redaction itself is done; the schedule retries the backups at its next check.
         tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
-        ServiceError::Internal(
-            "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check"
-                .into(),
+        ServiceError::internal(
+            "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check",
         )
     })?;
     Ok(Json(RedactAnswer { success: true, message: format!("Memory {hash} redacted"), redaction, backups_scrubbed }))
@@ -429,7 +428,7 @@ pub(crate) async fn log_export(
                     }
                     Ok(axum::body::Bytes::from(chunk))
                 }
-                Err(error) => Err(std::io::Error::other(error.to_string())),
+                Err(error) => Err(std::io::Error::other(error)),
             };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
@@ -442,7 +441,7 @@ pub(crate) async fn log_export(
     Ok(axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
         .body(body)
-        .map_err(|e| ServiceError::Internal(e.to_string()))?)
+        .map_err(ServiceError::internal)?)
 }
 
 #[derive(Deserialize, IntoParams)]

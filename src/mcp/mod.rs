@@ -482,8 +482,8 @@ pub struct HistoryResult {
 /// What a failed tool call says: the service's message, which says what to fix.
 fn failure(error: ServiceError) -> String {
     match error {
-        ServiceError::Internal(reason) => {
-            tracing::error!(%reason, "MCP tool failed");
+        ServiceError::Internal(_) => {
+            tracing::error!(reason = %error.report(), "MCP tool failed");
             "internal error; see the server log".to_string()
         }
         other => other.to_string(),

@@ -123,7 +123,7 @@ impl PastViews {
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
-        let _building = self.building.lock().map_err(|_| ServiceError::Internal("as-of cache poisoned".into()))?;
+        let _building = self.building.lock().map_err(|_| ServiceError::internal("as-of cache poisoned"))?;
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
@@ -154,22 +154,23 @@ fn materialise(
     folder: &Path,
     base: Option<&Materialised>,
 ) -> Result<Materialised, ServiceError> {
-    let internal = |what: &str, error: &dyn std::fmt::Display| ServiceError::Internal(format!("{what}: {error}"));
-    std::fs::create_dir_all(folder).map_err(|e| internal("creating the as-of folder", &e))?;
+    std::fs::create_dir_all(folder).map_err(|e| ServiceError::internal_while("creating the as-of folder", e))?;
     let dir = tempfile::Builder::new()
         .prefix("seq-")
         .tempdir_in(folder)
-        .map_err(|e| internal("creating an as-of read model", &e))?;
+        .map_err(|e| ServiceError::internal_while("creating an as-of read model", e))?;
     let path = dir.path().join("read_model.db");
     if let Some(base) = base {
         copy_base(&base.path, &path);
     }
-    let projection = SqliteProjection::open(&path).map_err(|e| internal("opening an as-of read model", &e))?;
+    let projection =
+        SqliteProjection::open(&path).map_err(|e| ServiceError::internal_while("opening an as-of read model", e))?;
     let mut projector =
         Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors)).with_batch_size(4096);
-    let reached = projector.catch_up_to(seq, |_, _| {}).map_err(|e| internal("replaying the log", &e))?;
+    let reached =
+        projector.catch_up_to(seq, |_, _| {}).map_err(|e| ServiceError::internal_while("replaying the log", e))?;
     if reached != seq {
-        return Err(ServiceError::Internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
+        return Err(ServiceError::internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
     }
     drop(projector);
     Ok(Materialised { seq, reader: Arc::new(SqliteReader::new(&path)), path, _dir: dir })

@@ -181,7 +181,7 @@ impl CachedVectors {
 
 impl VectorSource for CachedVectors {
     fn vectors(&self, wanted: &[(ContentHash, &str)]) -> Result<HashMap<ContentHash, Vec<f32>>, String> {
-        let vectors = self.lookup_or_embed(wanted).map_err(|e| e.to_string())?;
+        let vectors = self.lookup_or_embed(wanted).map_err(|e| e.report())?;
         // Caching is an optimisation: a failure to cache only means the next replay embeds again.
         if !vectors.to_cache.is_empty()
             && let Err(error) = self.log.append(Vec::new(), vectors.to_cache)

@@ -306,7 +306,7 @@ impl Service {
 
     async fn embed_query(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
         let mut vectors = self.inner.embedder.embed(vec![query.to_string()]).await?;
-        vectors.pop().ok_or_else(|| ServiceError::Internal("the model returned no vector".into()))
+        vectors.pop().ok_or_else(|| ServiceError::internal("the model returned no vector"))
     }
 
     /// Nearest memories to a vector. Without a filter, once the ANN index is large and close behind the
@@ -332,7 +332,8 @@ impl Service {
                     .collect());
             };
             let ann_at = ann.applied();
-            let found = ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let found =
+                ann.search(&query, limit).map_err(|e| ServiceError::internal_while("searching the ANN index", e))?;
             let mut distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
             let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
             // Rows gone from the read model (deleted after the index applied them) drop out here.
