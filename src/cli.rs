@@ -497,15 +497,9 @@ async fn delete(service: &crate::service::Service, args: &DeleteArgs, out: &mut 
         }
         return Ok(());
     }
-    let mut created = created(service, &args.filter)?;
-    if let Some(before) = &args.before {
-        let until = service.time_range(before)?;
-        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-        created = Some(match created {
-            Some(range) => TimeRange { start: range.start, end: range.end.min(until.start) },
-            None => TimeRange { start: epoch, end: until.start },
-        });
-    }
+    let created = created(service, &args.filter)?;
+    let before = args.before.as_deref().map(|before| service.time_range(before)).transpose()?;
+    let created = TimeRange::narrowed(created, None, before.map(|until| until.start))?;
     let outcome = service
         .delete_where(
             DeleteRequest {

@@ -20,7 +20,6 @@ use crate::service::{
     AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
     ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
 };
-use chrono::{DateTime, Utc};
 use mms_log::{Actor, Interface};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -534,17 +533,7 @@ impl McpServer {
         let range = self.time(phrase)?;
         let after = after.filter(|a| !a.trim().is_empty()).map(|a| aliases::instant("after", a)).transpose()?;
         let before = before.filter(|b| !b.trim().is_empty()).map(|b| aliases::instant("before", b)).transpose()?;
-        if after.is_none() && before.is_none() {
-            return Ok(range);
-        }
-        let start = [range.map(|r| r.start), after].into_iter().flatten().max().unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let end = [range.map(|r| r.end), before].into_iter().flatten().min().unwrap_or(DateTime::<Utc>::MAX_UTC);
-        if start >= end {
-            return Err(format!(
-                "no time is both on or after {start} and before {end}: check after, before and time_expr"
-            ));
-        }
-        Ok(Some(TimeRange { start, end }))
+        TimeRange::narrowed(range, after, before).map_err(|error| failure(error.into()))
     }
 
     /// Stores a memory; a duplicate is a result, not a failure. Shared by every tool and prompt that stores.
