@@ -9,7 +9,7 @@ use crate::config::{
 use crate::portability::{self, ExportFormat};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    AsOf, DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
+    AsOf, DeleteRequest, ListRequest, Memory, Point, SearchRequest, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface};
@@ -282,7 +282,7 @@ async fn dispatch(store: &Store, config: &Config, out: &mut dyn Write) -> anyhow
                     let (target, copy) = crate::backup::restore_target(&path, args.to_seq, args.to_time.as_deref())?;
                     (target, Some(copy))
                 }
-                None => (RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?, None),
+                None => (Point::parse(args.to_seq, args.to_time.as_deref())?.into(), None),
             };
             let last = std::sync::Mutex::new(std::time::Instant::now());
             let progress: crate::service::Progress = std::sync::Arc::new(move |phase: &str, done: u64, total: u64| {
@@ -434,8 +434,8 @@ async fn search(
 }
 
 /// The `--as-of` target, when one is given.
-fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<RestoreTarget>> {
-    Ok(arg.as_of.as_deref().map(RestoreTarget::parse_as_of).transpose()?)
+fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<Point>> {
+    Ok(Point::parse_as_of(arg.as_of.as_deref())?)
 }
 
 /// The first line of an answer as of an earlier point.

@@ -4,7 +4,7 @@
 use super::auth::Principal;
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
-use crate::service::{AsOf, Redaction, RestoreTarget, ServiceError, UpdateRequest};
+use crate::service::{AsOf, Point, Redaction, ServiceError, UpdateRequest};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -71,8 +71,8 @@ pub(crate) struct MemoryView {
 }
 
 /// Reads an `as_of` parameter; an unreadable one is a 400 saying what it accepts.
-pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, ApiError> {
-    as_of.map(|text| RestoreTarget::parse_as_of(text).map_err(|e| ApiError::bad_request(e.to_string()))).transpose()
+pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<Point>, ApiError> {
+    Point::parse_as_of(as_of).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 #[derive(Deserialize, IntoParams)]

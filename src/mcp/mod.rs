@@ -17,7 +17,7 @@ use crate::backup::Backups;
 use crate::http::auth::{Principal, Scope};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
+    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, Point, SearchMode, SearchRequest, Service,
     ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use mms_log::{Actor, Interface};
@@ -490,8 +490,8 @@ fn failure(error: ServiceError) -> String {
 }
 
 /// Reads an `as_of` argument.
-fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, String> {
-    as_of.map(RestoreTarget::parse_as_of).transpose().map_err(failure)
+fn as_of_target(as_of: Option<&str>) -> Result<Option<Point>, String> {
+    Point::parse_as_of(as_of).map_err(failure)
 }
 
 fn actor() -> Actor {

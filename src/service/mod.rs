@@ -9,21 +9,25 @@ mod commands;
 mod error;
 mod insight;
 mod memory;
+mod point;
 mod queries;
 mod remote;
 mod replica;
 mod restore;
 pub mod time_expr;
+mod view;
 
 pub use as_of::AsOf;
 pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
-pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
+pub use point::{Point, parse_moment};
+pub use queries::{Health, MAX_RESULTS, Stats, similarity};
 pub use remote::{RemoteHit, RemoteSearch};
 pub use replica::{Converged, Target};
-pub use restore::{Progress, RestorePlan, RestoreTarget, parse_moment};
+pub use restore::{Progress, RestorePlan, RestoreSource};
+pub use view::{ListPage, ListRequest, SearchMode, SearchRequest};
 
 use crate::embed::{Embedder, MODEL_NAME};
 use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};
