@@ -18,7 +18,7 @@ use clap::Parser;
 use criterion::SamplingMode;
 use mcp_memory_service::cli::Cli;
 use mcp_memory_service::embed::MODEL_NAME;
-use mcp_memory_service::service::{ListRequest, RestoreTarget, SearchMode, SearchRequest};
+use mcp_memory_service::service::{ListRequest, Point, SearchMode, SearchRequest};
 use mcp_memory_service::store::{Settings, Store};
 use mms_log::{Log, VectorEntry};
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ fn main() {
     group.bench_function("first_list", |b| {
         b.iter(|| {
             next = if next <= n / 2 { n } else { next - 1 };
-            let target = RestoreTarget::Seq(next);
+            let target = Point::Seq(next);
             let (page, _) = runtime.block_on(service.list_as_of(list_all(), target)).expect("a list");
             assert_eq!(page.total, next);
         })
@@ -79,13 +79,13 @@ fn main() {
     group.bench_function("next_event_list", |b| {
         b.iter(|| {
             forward = if forward >= n / 2 { n / 4 } else { forward + 1 };
-            let target = RestoreTarget::Seq(forward);
+            let target = Point::Seq(forward);
             let (page, _) = runtime.block_on(service.list_as_of(list_all(), target)).expect("a list");
             assert_eq!(page.total, forward);
         })
     });
     group.bench_function("cached_list", |b| {
-        b.iter(|| runtime.block_on(service.list_as_of(list_all(), RestoreTarget::Seq(n / 2))).expect("a list"))
+        b.iter(|| runtime.block_on(service.list_as_of(list_all(), Point::Seq(n / 2))).expect("a list"))
     });
     let keyword = SearchRequest {
         query: "missing index on the invoices table".into(),
@@ -94,10 +94,10 @@ fn main() {
         ..SearchRequest::default()
     };
     group.bench_function("cached_keyword_search", |b| {
-        b.iter(|| runtime.block_on(service.search_as_of(keyword.clone(), RestoreTarget::Seq(n / 2))).expect("a search"))
+        b.iter(|| runtime.block_on(service.search_as_of(keyword.clone(), Point::Seq(n / 2))).expect("a search"))
     });
     group.bench_function("get", |b| {
-        b.iter(|| runtime.block_on(service.get_as_of(&hash, RestoreTarget::Seq(n))).expect("a memory"))
+        b.iter(|| runtime.block_on(service.get_as_of(&hash, Point::Seq(n))).expect("a memory"))
     });
     group.finish();
     c.final_summary();

@@ -380,7 +380,7 @@ pub struct Export {
 
 /// Pretty JSON (two spaces, as Python's `json.dump(indent=2)`) indented by `indent` more spaces.
 fn pretty_at<T: Serialize>(value: &T, indent: usize) -> Result<String, ServiceError> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(ServiceError::internal)?;
     Ok(text.replace('\n', &format!("\n{}", " ".repeat(indent))))
 }
 
@@ -459,7 +459,7 @@ impl Export {
     fn write_memory(&self, memory: &Memory, out: &mut Vec<u8>) -> Result<(), ServiceError> {
         match self.format {
             ExportFormat::Jsonl => {
-                serde_json::to_writer(&mut *out, memory).map_err(|e| ServiceError::Internal(e.to_string()))?;
+                serde_json::to_writer(&mut *out, memory).map_err(ServiceError::internal)?;
                 out.push(b'\n');
             }
             ExportFormat::Original => {

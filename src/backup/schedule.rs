@@ -174,9 +174,9 @@ impl Backups {
         seq: Option<u64>,
         time: Option<String>,
         backup: Option<String>,
-    ) -> Result<(crate::service::RestoreTarget, Option<CheckedCopy>), crate::service::ServiceError> {
+    ) -> Result<(crate::service::RestoreSource, Option<CheckedCopy>), crate::service::ServiceError> {
         let Some(name) = backup else {
-            return Ok((crate::service::RestoreTarget::parse(seq, time.as_deref())?, None));
+            return Ok((crate::service::Point::parse(seq, time.as_deref())?.into(), None));
         };
         let backups = self.clone();
         tokio::task::spawn_blocking(move || restore_target(&backups.path_of(&name)?, seq, time.as_deref()))

@@ -74,13 +74,13 @@ pub fn restore_target(
     backup: &Path,
     seq: Option<u64>,
     time: Option<&str>,
-) -> anyhow::Result<(crate::service::RestoreTarget, CheckedCopy)> {
+) -> anyhow::Result<(crate::service::RestoreSource, CheckedCopy)> {
     if seq.is_some() || time.is_some_and(|t| !t.trim().is_empty()) {
         bail!("give where to restore to: a sequence number (to_seq), a moment (to_time) or a backup, only one");
     }
     let checked = checked_copy(backup)?;
     let name = backup.file_name().map_or_else(|| backup.display().to_string(), |n| n.to_string_lossy().into_owned());
-    Ok((crate::service::RestoreTarget::Backup { log: checked.log(), name }, checked))
+    Ok((crate::service::RestoreSource::Backup { log: checked.log(), name }, checked))
 }
 
 /// Checks a backup: its manifest, size and SHA-256, then replays it into a scratch read model and compares

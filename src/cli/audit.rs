@@ -4,7 +4,7 @@
 use super::args::RestoreArgs;
 use super::memory::{actor, backup_path, preview};
 use crate::backup::Backups;
-use crate::service::{RestoreTarget, Service};
+use crate::service::{Point, Service};
 use crate::store::Store;
 use std::io::Write;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub(super) async fn restore(store: &Store, args: &RestoreArgs, out: &mut dyn Wri
             let (target, copy) = crate::backup::restore_target(&path, args.to_seq, args.to_time.as_deref())?;
             (target, Some(copy))
         }
-        None => (RestoreTarget::parse(args.to_seq, args.to_time.as_deref())?, None),
+        None => (Point::parse(args.to_seq, args.to_time.as_deref())?.into(), None),
     };
     let last = std::sync::Mutex::new(std::time::Instant::now());
     let progress: crate::service::Progress = std::sync::Arc::new(move |phase: &str, done: u64, total: u64| {

@@ -6,8 +6,7 @@ use crate::backup::Backups;
 use crate::config::{Backend, Config};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    AsOf, DeleteRequest, ListRequest, Memory, RestoreTarget, SearchRequest, Service, StoreOutcome, StoreRequest,
-    UpdateRequest,
+    AsOf, DeleteRequest, ListRequest, Memory, Point, SearchRequest, Service, StoreOutcome, StoreRequest, UpdateRequest,
 };
 use crate::store::{self, Settings, Store};
 use crate::sync::Sync;
@@ -179,8 +178,8 @@ async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &
 }
 
 /// The `--as-of` target, when one is given.
-fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<RestoreTarget>> {
-    Ok(arg.as_of.as_deref().map(RestoreTarget::parse_as_of).transpose()?)
+fn as_of_target(arg: &AsOfArg) -> anyhow::Result<Option<Point>> {
+    Ok(Point::parse_as_of(arg.as_of.as_deref())?)
 }
 
 /// The first line of an answer as of an earlier point.
@@ -242,15 +241,9 @@ async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> an
         }
         return Ok(());
     }
-    let mut created = created(service, &args.filter)?;
-    if let Some(before) = &args.before {
-        let until = service.time_range(before)?;
-        let epoch = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
-        created = Some(match created {
-            Some(range) => TimeRange { start: range.start, end: range.end.min(until.start) },
-            None => TimeRange { start: epoch, end: until.start },
-        });
-    }
+    let created = created(service, &args.filter)?;
+    let before = args.before.as_deref().map(|before| service.time_range(before)).transpose()?;
+    let created = TimeRange::narrowed(created, None, before.map(|until| until.start))?;
     let outcome = service
         .delete_where(
             DeleteRequest {

@@ -52,8 +52,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(message) => ApiError::not_found(message),
             ServiceError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, message),
             ServiceError::Unavailable(message) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
-            ServiceError::Internal(message) => {
-                tracing::error!(error = %message, "request failed");
+            ServiceError::Internal(_) => {
+                tracing::error!(error = %error.report(), "request failed");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
             }
         }

@@ -155,7 +155,7 @@ impl EventHub {
                         Ok(events) if !events.is_empty() => events,
                         Ok(_) => break,
                         Err(error) => {
-                            tracing::error!(%error, "the event stream cannot read the log");
+                            tracing::error!(error = %error.report(), "the event stream cannot read the log");
                             break;
                         }
                     };

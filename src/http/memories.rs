@@ -4,7 +4,7 @@
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
 use crate::oauth::scope::Principal;
-use crate::service::{AsOf, Redaction, RestoreTarget, ServiceError, UpdateRequest};
+use crate::service::{AsOf, Point, Redaction, ServiceError, UpdateRequest};
 use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
@@ -71,8 +71,8 @@ pub(crate) struct MemoryView {
 }
 
 /// Reads an `as_of` parameter; an unreadable one is a 400 saying what it accepts.
-pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, ApiError> {
-    as_of.map(|text| RestoreTarget::parse_as_of(text).map_err(|e| ApiError::bad_request(e.to_string()))).transpose()
+pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<Point>, ApiError> {
+    Point::parse_as_of(as_of).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -393,9 +393,8 @@ pub(crate) async fn redact(
     let backups_scrubbed = scrubbed.map(filenames).map_err(|error| {
         // The redaction itself is done; the schedule retries the backups at its next check.
         tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
-        ServiceError::Internal(
-            "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check"
-                .into(),
+        ServiceError::internal(
+            "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check",
         )
     })?;
     Ok(Json(RedactAnswer { success: true, message: format!("Memory {hash} redacted"), redaction, backups_scrubbed }))
@@ -434,7 +433,7 @@ pub(crate) async fn log_export(
                     }
                     Ok(axum::body::Bytes::from(chunk))
                 }
-                Err(error) => Err(std::io::Error::other(error.to_string())),
+                Err(error) => Err(std::io::Error::other(error)),
             };
             let failed = chunk.is_err();
             if tx.send(chunk).await.is_err() || failed {
@@ -447,7 +446,7 @@ pub(crate) async fn log_export(
     Ok(axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/x-ndjson")
         .body(body)
-        .map_err(|e| ServiceError::Internal(e.to_string()))?)
+        .map_err(ServiceError::internal)?)
 }
 
 #[derive(Deserialize, IntoParams)]

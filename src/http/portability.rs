@@ -40,7 +40,7 @@ pub(crate) async fn export(
                 Ok(Some(chunk)) => Ok(Bytes::from(chunk)),
                 Ok(None) => break,
                 Err(error) => {
-                    tracing::error!(%error, "the export failed midway");
+                    tracing::error!(error = %error.report(), "the export failed midway");
                     Err(std::io::Error::other("the export failed"))
                 }
             };

@@ -4,9 +4,7 @@
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::{as_of_target, tag_list};
 use super::{AppState, hash_of};
-use crate::service::{
-    AsOf, Hit, ListPage, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, ServiceError,
-};
+use crate::service::{AsOf, Hit, ListPage, ListRequest, Memory, Point, SearchMode, SearchRequest, ServiceError};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -40,7 +38,7 @@ pub(crate) struct SearchResponse {
 async fn run_search(
     state: &AppState,
     request: SearchRequest,
-    target: Option<RestoreTarget>,
+    target: Option<Point>,
 ) -> Result<(Vec<Hit>, Option<AsOf>), ServiceError> {
     match target {
         Some(target) => state.service.search_as_of(request, target).await.map(|(hits, as_of)| (hits, Some(as_of))),
@@ -52,7 +50,7 @@ async fn run_search(
 async fn run_list(
     state: &AppState,
     request: ListRequest,
-    target: Option<RestoreTarget>,
+    target: Option<Point>,
 ) -> Result<(ListPage, Option<AsOf>), ServiceError> {
     match target {
         Some(target) => state.service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of))),

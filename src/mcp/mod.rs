@@ -20,10 +20,9 @@ use crate::backup::Backups;
 use crate::oauth::scope::{Principal, Scope};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
-    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service,
+    AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, Point, SearchMode, SearchRequest, Service,
     ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
 };
-use chrono::{DateTime, Utc};
 use mms_log::{Actor, Interface};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -485,8 +484,8 @@ pub struct HistoryResult {
 /// What a failed tool call says: the service's message, which says what to fix.
 fn failure(error: ServiceError) -> String {
     match error {
-        ServiceError::Internal(reason) => {
-            tracing::error!(%reason, "MCP tool failed");
+        ServiceError::Internal(_) => {
+            tracing::error!(reason = %error.report(), "MCP tool failed");
             "internal error; see the server log".to_string()
         }
         other => other.to_string(),
@@ -494,8 +493,8 @@ fn failure(error: ServiceError) -> String {
 }
 
 /// Reads an `as_of` argument.
-fn as_of_target(as_of: Option<&str>) -> Result<Option<RestoreTarget>, String> {
-    as_of.map(RestoreTarget::parse_as_of).transpose().map_err(failure)
+fn as_of_target(as_of: Option<&str>) -> Result<Option<Point>, String> {
+    Point::parse_as_of(as_of).map_err(failure)
 }
 
 fn actor() -> Actor {
@@ -537,17 +536,7 @@ impl McpServer {
         let range = self.time(phrase)?;
         let after = after.filter(|a| !a.trim().is_empty()).map(|a| aliases::instant("after", a)).transpose()?;
         let before = before.filter(|b| !b.trim().is_empty()).map(|b| aliases::instant("before", b)).transpose()?;
-        if after.is_none() && before.is_none() {
-            return Ok(range);
-        }
-        let start = [range.map(|r| r.start), after].into_iter().flatten().max().unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let end = [range.map(|r| r.end), before].into_iter().flatten().min().unwrap_or(DateTime::<Utc>::MAX_UTC);
-        if start >= end {
-            return Err(format!(
-                "no time is both on or after {start} and before {end}: check after, before and time_expr"
-            ));
-        }
-        Ok(Some(TimeRange { start, end }))
+        TimeRange::narrowed(range, after, before).map_err(|error| failure(error.into()))
     }
 
     /// Stores a memory; a duplicate is a result, not a failure. Shared by every tool and prompt that stores.

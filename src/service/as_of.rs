@@ -10,8 +10,8 @@
 
 use super::insight::last_at_or_before;
 use super::memory::{Hit, Memory};
-use super::queries::{ListPage, ListRequest, SearchRequest, View};
-use super::restore::RestoreTarget;
+use super::point::Point;
+use super::view::{ListPage, ListRequest, Materialised, SearchRequest, View};
 use super::{CachedVectors, Service, ServiceError, parse_hash};
 use mms_log::{ContentHash, Log, Seq, fold_history};
 use mms_projections::{Projector, SqliteProjection, SqliteReader, iso_utc};
@@ -31,45 +31,6 @@ const FOLDER: &str = "as-of";
 pub struct AsOf {
     pub seq: u64,
     pub at: Option<String>,
-}
-
-impl RestoreTarget {
-    /// An `as_of` argument: a sequence number (`1234` or `seq:1234`) or a moment in any form
-    /// [`RestoreTarget::parse`] reads (RFC 3339, `YYYY-MM-DD HH:MM`, a time phrase, whose end is taken).
-    pub fn parse_as_of(text: &str) -> Result<RestoreTarget, ServiceError> {
-        let text = text.trim();
-        let number = text.strip_prefix("seq:").map(str::trim).unwrap_or(text);
-        if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) {
-            return number
-                .parse()
-                .map(RestoreTarget::Seq)
-                .map_err(|_| ServiceError::Invalid(format!("as_of: {number} is not a sequence number (too large)")));
-        }
-        if text.starts_with("seq:") {
-            return Err(ServiceError::Invalid(format!("as_of: '{text}' is not a sequence number")));
-        }
-        if text.is_empty() {
-            return Err(ServiceError::Invalid(
-                "as_of is empty: give a sequence number (1234 or seq:1234) or a time (2026-01-31T12:00:00Z, \
-                 2026-01-31 12:00, yesterday...)"
-                    .into(),
-            ));
-        }
-        RestoreTarget::parse(None, Some(text)).map_err(|error| {
-            ServiceError::Invalid(format!(
-                "as_of: '{text}' is neither a sequence number (1234 or seq:1234) nor a time \
-                 (2026-01-31T12:00:00Z, 2026-01-31 12:00, yesterday...): {error}"
-            ))
-        })
-    }
-}
-
-/// A read model materialised at one event; its directory goes when the last user drops it.
-pub(super) struct Materialised {
-    seq: Seq,
-    path: PathBuf,
-    reader: Arc<SqliteReader>,
-    _dir: tempfile::TempDir,
 }
 
 /// The materialised read models, most recently used last.
@@ -123,7 +84,7 @@ impl PastViews {
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
-        let _building = self.building.lock().map_err(|_| ServiceError::Internal("as-of cache poisoned".into()))?;
+        let _building = self.building.lock().map_err(|_| ServiceError::internal("as-of cache poisoned"))?;
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
@@ -154,22 +115,23 @@ fn materialise(
     folder: &Path,
     base: Option<&Materialised>,
 ) -> Result<Materialised, ServiceError> {
-    let internal = |what: &str, error: &dyn std::fmt::Display| ServiceError::Internal(format!("{what}: {error}"));
-    std::fs::create_dir_all(folder).map_err(|e| internal("creating the as-of folder", &e))?;
+    std::fs::create_dir_all(folder).map_err(|e| ServiceError::internal_while("creating the as-of folder", e))?;
     let dir = tempfile::Builder::new()
         .prefix("seq-")
         .tempdir_in(folder)
-        .map_err(|e| internal("creating an as-of read model", &e))?;
+        .map_err(|e| ServiceError::internal_while("creating an as-of read model", e))?;
     let path = dir.path().join("read_model.db");
     if let Some(base) = base {
         copy_base(&base.path, &path);
     }
-    let projection = SqliteProjection::open(&path).map_err(|e| internal("opening an as-of read model", &e))?;
+    let projection =
+        SqliteProjection::open(&path).map_err(|e| ServiceError::internal_while("opening an as-of read model", e))?;
     let mut projector =
         Projector::new(log.clone(), vec![Box::new(projection)], Arc::new(vectors)).with_batch_size(4096);
-    let reached = projector.catch_up_to(seq, |_, _| {}).map_err(|e| internal("replaying the log", &e))?;
+    let reached =
+        projector.catch_up_to(seq, |_, _| {}).map_err(|e| ServiceError::internal_while("replaying the log", e))?;
     if reached != seq {
-        return Err(ServiceError::Internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
+        return Err(ServiceError::internal(format!("the as-of replay stopped at event {} of {}", reached.0, seq.0)));
     }
     drop(projector);
     Ok(Materialised { seq, reader: Arc::new(SqliteReader::new(&path)), path, _dir: dir })
@@ -194,17 +156,12 @@ fn copy_base(from: &Path, to: &Path) {
 impl Service {
     /// The event an `as_of` stands for: a sequence number (past the log's end: its end), or the last event
     /// committed at or before a moment (none before the first event: 0, the empty store).
-    pub async fn as_of(&self, target: RestoreTarget) -> Result<AsOf, ServiceError> {
+    pub async fn as_of(&self, point: Point) -> Result<AsOf, ServiceError> {
         self.blocking(move |inner| {
             let last = inner.log.last_seq();
-            let seq = match target {
-                RestoreTarget::Seq(seq) => Seq(seq.min(last.0)),
-                RestoreTarget::At(at) => last_at_or_before(&inner.log, at)?,
-                RestoreTarget::Backup { .. } => {
-                    return Err(ServiceError::Invalid(
-                        "as_of is an event or a moment of this store, not a backup".into(),
-                    ));
-                }
+            let seq = match point {
+                Point::Seq(seq) => Seq(seq.min(last.0)),
+                Point::At(at) => last_at_or_before(&inner.log, at)?,
             };
             let at = match seq.0 {
                 0 => None,
@@ -226,9 +183,9 @@ impl Service {
     }
 
     /// One memory as it was: its history folded up to the event (not found if absent or deleted then).
-    pub async fn get_as_of(&self, hash: &str, target: RestoreTarget) -> Result<(Memory, AsOf), ServiceError> {
+    pub async fn get_as_of(&self, hash: &str, point: Point) -> Result<(Memory, AsOf), ServiceError> {
         let hash: ContentHash = parse_hash(hash)?;
-        let as_of = self.as_of(target).await?;
+        let as_of = self.as_of(point).await?;
         let until = Seq(as_of.seq);
         let state = self.blocking(move |inner| Ok(fold_history(&inner.log.history(&hash)?, until))).await?;
         match state.filter(|s| s.live) {
@@ -238,42 +195,16 @@ impl Service {
     }
 
     /// A page of memories as they were, newest first.
-    pub async fn list_as_of(
-        &self,
-        request: ListRequest,
-        target: RestoreTarget,
-    ) -> Result<(ListPage, AsOf), ServiceError> {
-        let as_of = self.as_of(target).await?;
+    pub async fn list_as_of(&self, request: ListRequest, point: Point) -> Result<(ListPage, AsOf), ServiceError> {
+        let as_of = self.as_of(point).await?;
         let view = self.past(as_of.seq).await?;
         Ok((self.list_in(&view, request).await?, as_of))
     }
 
     /// A search of the store as it was (semantic search exact, without the ANN index).
-    pub async fn search_as_of(
-        &self,
-        request: SearchRequest,
-        target: RestoreTarget,
-    ) -> Result<(Vec<Hit>, AsOf), ServiceError> {
-        let as_of = self.as_of(target).await?;
+    pub async fn search_as_of(&self, request: SearchRequest, point: Point) -> Result<(Vec<Hit>, AsOf), ServiceError> {
+        let as_of = self.as_of(point).await?;
         let view = self.past(as_of.seq).await?;
         Ok((self.search_in(&view, request).await?, as_of))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RestoreTarget;
-
-    #[test]
-    fn as_of_reads_sequence_numbers_and_times() {
-        assert!(matches!(RestoreTarget::parse_as_of("42"), Ok(RestoreTarget::Seq(42))));
-        assert!(matches!(RestoreTarget::parse_as_of(" seq:7 "), Ok(RestoreTarget::Seq(7))));
-        assert!(matches!(RestoreTarget::parse_as_of("0"), Ok(RestoreTarget::Seq(0))));
-        assert!(matches!(RestoreTarget::parse_as_of("2026-01-31T12:00:00Z"), Ok(RestoreTarget::At(_))));
-        assert!(matches!(RestoreTarget::parse_as_of("2026-01-31 12:00"), Ok(RestoreTarget::At(_))));
-        assert!(matches!(RestoreTarget::parse_as_of("yesterday"), Ok(RestoreTarget::At(_))));
-        for bad in ["", "seq:", "seq:x", "-3", "99999999999999999999999", "the day the music died"] {
-            assert!(RestoreTarget::parse_as_of(bad).is_err(), "{bad:?} should be refused");
-        }
     }
 }

@@ -1,6 +1,8 @@
-//! `ServiceError`: user errors (what to fix) kept apart from internal failures.
+//! `ServiceError`: user errors (what to fix) kept apart from internal failures, which keep their cause.
 
 use mms_log::AppendError;
+use std::error::Error;
+use std::sync::Arc;
 
 /// Why a service operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +18,41 @@ pub enum ServiceError {
     /// A part the operation needs (the embedding model) is not available; the message says how to fix it.
     #[error("{0}")]
     Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// Something failed inside; the source says what. Interfaces log it and tell the client nothing of it.
+    #[error("internal error")]
+    Internal(#[source] Arc<dyn Error + Send + Sync>),
+}
+
+impl ServiceError {
+    /// An internal failure: an error, or a message where no error caused it.
+    pub fn internal(cause: impl Into<Box<dyn Error + Send + Sync>>) -> ServiceError {
+        ServiceError::Internal(Arc::from(cause.into()))
+    }
+
+    /// An internal failure while doing `what` (in a few words: "replaying the log"), caused by `error`.
+    pub fn internal_while(what: &str, error: impl Into<Box<dyn Error + Send + Sync>>) -> ServiceError {
+        ServiceError::internal(While { what: what.to_string(), source: error.into() })
+    }
+
+    /// This error and its causes, `outer: inner: ...`: what a log line or a plain-text channel says.
+    pub fn report(&self) -> String {
+        let mut report = self.to_string();
+        let mut cause = self.source();
+        while let Some(error) = cause {
+            report = format!("{report}: {error}");
+            cause = error.source();
+        }
+        report
+    }
+}
+
+/// What was being done when an internal error happened, and the error.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+struct While {
+    what: String,
+    #[source]
+    source: Box<dyn Error + Send + Sync>,
 }
 
 impl From<AppendError> for ServiceError {
@@ -29,20 +64,20 @@ impl From<AppendError> for ServiceError {
             | AppendError::Redacted { .. } => ServiceError::Conflict(error.to_string()),
             AppendError::NotAppendable(_) => ServiceError::Invalid(error.to_string()),
             AppendError::NotFound { memory } => ServiceError::NotFound(format!("memory {memory} not found")),
-            AppendError::WriterFailed(_) | AppendError::Closed => ServiceError::Internal(error.to_string()),
+            AppendError::WriterFailed(_) | AppendError::Closed => ServiceError::internal(error),
         }
     }
 }
 
 impl From<mms_log::ReadError> for ServiceError {
     fn from(error: mms_log::ReadError) -> Self {
-        ServiceError::Internal(error.to_string())
+        ServiceError::internal(error)
     }
 }
 
 impl From<mms_projections::ReadError> for ServiceError {
     fn from(error: mms_projections::ReadError) -> Self {
-        ServiceError::Internal(error.to_string())
+        ServiceError::internal(error)
     }
 }
 
@@ -60,6 +95,22 @@ impl From<super::time_expr::TimeExprError> for ServiceError {
 
 impl From<tokio::task::JoinError> for ServiceError {
     fn from(error: tokio::task::JoinError) -> Self {
-        ServiceError::Internal(format!("a background task failed: {error}"))
+        ServiceError::internal_while("a background task failed", error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_internal_error_keeps_its_cause_as_its_source() {
+        let io = std::io::Error::other("disk on fire");
+        let error = ServiceError::internal_while("replaying the log", io);
+        assert_eq!(error.to_string(), "internal error");
+        assert_eq!(error.source().map(ToString::to_string).as_deref(), Some("replaying the log"));
+        assert_eq!(error.report(), "internal error: replaying the log: disk on fire");
+        assert_eq!(ServiceError::internal("as-of cache poisoned").report(), "internal error: as-of cache poisoned");
+        assert_eq!(ServiceError::Invalid("page starts at 1".into()).report(), "page starts at 1");
     }
 }

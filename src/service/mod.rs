@@ -9,21 +9,25 @@ mod commands;
 mod error;
 mod insight;
 mod memory;
+mod point;
 mod queries;
 mod remote;
 mod replica;
 mod restore;
 pub mod time_expr;
+mod view;
 
 pub use as_of::AsOf;
 pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
-pub use queries::{Health, ListPage, ListRequest, MAX_RESULTS, SearchMode, SearchRequest, Stats, similarity};
+pub use point::{Point, parse_moment};
+pub use queries::{Health, MAX_RESULTS, Stats, similarity};
 pub use remote::{RemoteHit, RemoteSearch};
 pub use replica::{Converged, Target};
-pub use restore::{Progress, RestorePlan, RestoreTarget, parse_moment};
+pub use restore::{Progress, RestorePlan, RestoreSource};
+pub use view::{ListPage, ListRequest, SearchMode, SearchRequest};
 
 use crate::embed::{Embedder, MODEL_NAME};
 use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};
@@ -181,7 +185,7 @@ impl CachedVectors {
 
 impl VectorSource for CachedVectors {
     fn vectors(&self, wanted: &[(ContentHash, &str)]) -> Result<HashMap<ContentHash, Vec<f32>>, String> {
-        let vectors = self.lookup_or_embed(wanted).map_err(|e| e.to_string())?;
+        let vectors = self.lookup_or_embed(wanted).map_err(|e| e.report())?;
         // Caching is an optimisation: a failure to cache only means the next replay embeds again.
         if !vectors.to_cache.is_empty()
             && let Err(error) = self.log.append(Vec::new(), vectors.to_cache)

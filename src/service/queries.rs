@@ -3,30 +3,13 @@
 
 use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
+use super::view::{ListPage, ListRequest, SearchMode, SearchRequest, View};
 use super::{Service, ServiceError, parse_hash};
 use crate::embed::ModelStatus;
 use mms_log::{ContentHash, Seq, fold_history};
-use mms_projections::{AnnIndex, Filter, MemoryRow, SqliteReader, TagCount, TagMatch};
+use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::Arc;
-
-/// The read model a query runs on: the live one with its ANN index, or one materialised at an earlier
-/// event (without an index: search there is always exact).
-#[derive(Clone)]
-pub(super) struct View {
-    pub(super) reader: Arc<SqliteReader>,
-    pub(super) ann: Option<Arc<AnnIndex>>,
-    /// Keeps a materialised read model's files while a query uses them.
-    pub(super) _kept: Option<Arc<super::as_of::Materialised>>,
-}
-
-impl View {
-    /// Whether this is the store as it is now (not a materialised past).
-    fn is_live(&self) -> bool {
-        self._kept.is_none()
-    }
-}
 
 /// The most results one search or page returns.
 pub const MAX_RESULTS: usize = 1000;
@@ -35,72 +18,6 @@ pub const MAX_RESULTS: usize = 1000;
 const ANN_MAX_LAG: u64 = 10_000;
 /// Reciprocal-rank fusion constant, as in the original's hybrid search.
 const RRF_K: f64 = 60.0;
-
-/// How a search matches. Also the `--mode` of the CLI and the `mode` argument of MCP.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    clap::ValueEnum,
-    serde::Deserialize,
-    schemars::JsonSchema,
-    utoipa::ToSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchMode {
-    /// By meaning (vector similarity).
-    #[default]
-    Semantic,
-    /// By words (BM25).
-    Keyword,
-    /// Both, fused by reciprocal rank.
-    Hybrid,
-    /// Content equal to the query.
-    Exact,
-}
-
-/// A search.
-#[derive(Clone, Debug, Default)]
-pub struct SearchRequest {
-    pub query: String,
-    pub mode: SearchMode,
-    pub limit: usize,
-    /// Results below this similarity (original scale, 0..1) are left out; semantic mode only.
-    pub min_similarity: Option<f64>,
-    pub tags: Vec<String>,
-    pub match_all: bool,
-    pub memory_type: Option<String>,
-    /// Only memories created in this range.
-    pub created: Option<TimeRange>,
-    /// Take a time phrase out of the query ("... last week") and filter by it (not in exact mode, and not
-    /// when `created` is given). A query that is only a time phrase lists that time, newest first.
-    pub extract_time: bool,
-}
-
-/// A page request for `list`.
-#[derive(Clone, Debug)]
-pub struct ListRequest {
-    /// 1-based.
-    pub page: usize,
-    pub page_size: usize,
-    pub tags: Vec<String>,
-    pub match_all: bool,
-    pub memory_type: Option<String>,
-    pub created: Option<TimeRange>,
-}
-
-/// One page of memories.
-#[derive(Clone, Debug, Serialize)]
-pub struct ListPage {
-    pub memories: Vec<Memory>,
-    pub total: u64,
-    pub page: usize,
-    pub page_size: usize,
-    pub has_more: bool,
-}
 
 /// Service statistics.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -306,7 +223,7 @@ impl Service {
 
     async fn embed_query(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
         let mut vectors = self.inner.embedder.embed(vec![query.to_string()]).await?;
-        vectors.pop().ok_or_else(|| ServiceError::Internal("the model returned no vector".into()))
+        vectors.pop().ok_or_else(|| ServiceError::internal("the model returned no vector"))
     }
 
     /// Nearest memories to a vector. Without a filter, once the ANN index is large and close behind the
@@ -332,7 +249,8 @@ impl Service {
                     .collect());
             };
             let ann_at = ann.applied();
-            let found = ann.search(&query, limit).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let found =
+                ann.search(&query, limit).map_err(|e| ServiceError::internal_while("searching the ANN index", e))?;
             let mut distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
             let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
             // Rows gone from the read model (deleted after the index applied them) drop out here.

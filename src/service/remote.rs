@@ -3,7 +3,7 @@
 //! filters to what comes back. Time travel (`as_of`) and the other modes stay local.
 
 use super::memory::{Hit, Memory};
-use super::queries::SearchRequest;
+use super::view::SearchRequest;
 use super::{Service, ServiceError};
 use mms_log::MemoryRecord;
 use std::future::Future;

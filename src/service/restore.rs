@@ -1,79 +1,45 @@
-//! Point-in-time restore: the store brought back to how it was right after event N (or at a moment), by
-//! appending the events that make it so. History is never rewritten: the restore is itself in the log,
-//! every memory's history shows it, and restoring to the event just before the restore undoes it.
+//! Point-in-time restore: the store brought back to how it was at a point of its log (right after event N,
+//! or at a moment) or as a backup holds it, by appending the events that make it so. History is never
+//! rewritten: the restore is itself in the log, every memory's history shows it, and restoring to the event
+//! just before the restore undoes it.
 //!
-//! For every memory, the state after event N is the fold of its events up to N. A memory live then and
-//! deleted now is undeleted with its record of then; one live now and not then is deleted; one live in
-//! both whose tags, type, metadata or `updated_at` differ is updated back (or, when it was deleted and
-//! stored again since, with a new `created_at`, deleted and undeleted with its record of then). Each appended event expects the
-//! memory's current version, so a write that lands between the plan and the restore is a conflict (preview
-//! again), never overwritten.
+//! For every memory, the state at the source is the fold of its events up to N (or of the backup's log).
+//! [`plan`] compares it with the state now: a memory live then and deleted now is undeleted with its record
+//! of then; one live now and not then is deleted; one live in both whose tags, type, metadata or
+//! `updated_at` differ is updated back (or, when it was deleted and stored again since, with a new
+//! `created_at`, deleted and undeleted with its record of then). Each appended event expects the memory's
+//! current version, so a write that lands between the plan and the restore is a conflict (preview again),
+//! never overwritten.
 
 use super::insight::last_at_or_before;
+use super::point::Point;
 use super::{Service, ServiceError};
-use chrono::{DateTime, Utc};
-use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryState, NewEvent, Seq};
+use crate::embed::MODEL_NAME;
+use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, Log, MemoryState, NewEvent, Seq, VectorEntry};
 use mms_projections::iso_utc;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
-/// Where to restore to.
+/// What a restore brings the store back to.
 #[derive(Clone, Debug)]
-pub enum RestoreTarget {
-    /// Right after this event (0: before the first, an empty store).
-    Seq(u64),
-    /// As the store was at this instant: after the last event committed at or before it.
-    At(DateTime<Utc>),
+pub enum RestoreSource {
+    /// A point of this log.
+    Point(Point),
     /// As a backup holds it: `log` is a checked, private copy of the backup's log file (it is opened and
     /// may be written to), `name` the backup's name for messages.
-    Backup { log: std::path::PathBuf, name: String },
+    Backup { log: PathBuf, name: String },
+}
+
+impl From<Point> for RestoreSource {
+    fn from(point: Point) -> RestoreSource {
+        RestoreSource::Point(point)
+    }
 }
 
 /// Told how a long restore goes: a phase ("reading the log", "reading the backup", "appending") and how
 /// many of how many events it has done.
 pub type Progress = std::sync::Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
-
-impl RestoreTarget {
-    /// A target from a sequence number or a moment, exactly one of them. A moment is an RFC 3339 time,
-    /// `YYYY-MM-DD HH:MM[:SS]` or a date (UTC), or a time phrase, whose end is taken ("yesterday": as the
-    /// store was at the end of yesterday).
-    pub fn parse(seq: Option<u64>, time: Option<&str>) -> Result<RestoreTarget, ServiceError> {
-        let time = time.map(str::trim).filter(|t| !t.is_empty());
-        match (seq, time) {
-            (Some(seq), None) => Ok(RestoreTarget::Seq(seq)),
-            (None, Some(text)) => Ok(RestoreTarget::At(parse_moment(text, Utc::now())?)),
-            _ => Err(ServiceError::Invalid(
-                "give where to restore to: either a sequence number (to_seq) or a moment (to_time), not both".into(),
-            )),
-        }
-    }
-}
-
-/// A moment: an RFC 3339 time, `YYYY-MM-DD HH:MM[:SS]` (a `T` and a trailing `Z` allowed; UTC), a time phrase
-/// followed by a time of day (`yesterday 18:00`: that time on the phrase's first day), or a time phrase
-/// alone, whose end is taken (`yesterday`: the end of yesterday).
-pub fn parse_moment(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, ServiceError> {
-    let text = text.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    let bare = text.strip_suffix(['Z', 'z']).unwrap_or(text);
-    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
-        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(bare, format) {
-            return Ok(at.and_utc());
-        }
-    }
-    if let Some((phrase, clock)) = text.rsplit_once(' ') {
-        let time = chrono::NaiveTime::parse_from_str(clock, "%H:%M")
-            .or_else(|_| chrono::NaiveTime::parse_from_str(clock, "%H:%M:%S"));
-        if let Ok(time) = time {
-            let range = super::time_expr::parse(phrase, now)?;
-            return Ok(range.start.date_naive().and_time(time).and_utc());
-        }
-    }
-    let range = super::time_expr::parse(text, now)?;
-    Ok(range.end - chrono::Duration::microseconds(1))
-}
 
 /// What a restore does (or, on a dry run, would do).
 #[derive(Clone, Debug, Serialize)]
@@ -125,8 +91,123 @@ impl RestorePlan {
 /// Every memory's state, by hash.
 type States = HashMap<ContentHash, MemoryState>;
 
+/// What a restore changes, worked out by [`plan`].
+#[derive(Debug, Default, PartialEq)]
+struct Changes {
+    /// Memories (hashes in hex, in hash order) that come back, disappear or change back.
+    come_back: Vec<String>,
+    disappear: Vec<String>,
+    change: Vec<String>,
+    /// Memories the source has but that were redacted since: a restore never brings them back.
+    redacted_skipped: Vec<String>,
+    /// Live memories after the restore.
+    memories_after: usize,
+    /// The events to append, in order.
+    events: Vec<Step>,
+    /// Memories stored anew (only the source has them): their vectors come from the source's cache.
+    stored: Vec<ContentHash>,
+}
+
+/// One event a restore appends, before it gets an id and an actor.
+#[derive(Debug, PartialEq)]
+struct Step {
+    memory: ContentHash,
+    kind: EventKind,
+    /// The memory's version when this event is applied: a write in between makes the restore a conflict.
+    expect: Expect,
+}
+
+/// What a restore changes, given every memory's state at the source (`then`) and `now`, the memories redacted
+/// since, and the reason the deletions give. Pure: plain data in, plain data out.
+fn plan(then: &States, now: &States, redacted: &HashSet<ContentHash>, reason: &str) -> Changes {
+    let mut changes = Changes { memories_after: then.values().filter(|s| s.live).count(), ..Changes::default() };
+    let mut hashes: Vec<&ContentHash> = now.keys().chain(then.keys().filter(|h| !now.contains_key(*h))).collect();
+    hashes.sort();
+    for hash in hashes {
+        let (past, current) = (then.get(hash).filter(|s| s.live), now.get(hash));
+        let deleted = || EventKind::Deleted { reason: Some(reason.to_string()) };
+        let (list, kinds) = match (past, current) {
+            // Only a backup holds memories this log no longer has: redacted since, or never here.
+            (Some(_), None) if redacted.contains(hash) => {
+                changes.memories_after -= 1;
+                (&mut changes.redacted_skipped, Vec::new())
+            }
+            (Some(past), None) => {
+                changes.stored.push(*hash);
+                (&mut changes.come_back, vec![EventKind::Stored(past.record.clone())])
+            }
+            (Some(past), Some(current)) if !current.live => {
+                (&mut changes.come_back, vec![EventKind::Undeleted(past.record.clone())])
+            }
+            (None, Some(current)) if current.live => (&mut changes.disappear, vec![deleted()]),
+            // Deleted and stored again since: a new created_at, which only a new record resets.
+            (Some(past), Some(current)) if past.record.created_at != current.record.created_at => {
+                (&mut changes.change, vec![deleted(), EventKind::Undeleted(past.record.clone())])
+            }
+            (Some(past), Some(current)) if past.record.meta() != current.record.meta() => {
+                let kind = EventKind::Updated { before: current.record.meta(), after: past.record.meta() };
+                (&mut changes.change, vec![kind])
+            }
+            _ => continue,
+        };
+        list.push(hash.to_hex());
+        let version = current.map_or(0, |c| c.version);
+        let steps = (version..).zip(kinds).map(|(v, kind)| Step { memory: *hash, kind, expect: Expect::Version(v) });
+        changes.events.extend(steps);
+    }
+    changes
+}
+
+/// Every memory's state at the source and now, the source's last event and its commit time, and the backup's
+/// log when the source is a backup.
+struct Sides {
+    then: States,
+    now: States,
+    target: Seq,
+    target_at: Option<String>,
+    backup: Option<Log>,
+}
+
+/// Reads both sides of a restore, one pass over each log. Blocking.
+fn read_sides(log: &Log, source: &RestoreSource, progress: &Progress) -> Result<Sides, ServiceError> {
+    let reading = |done, total| progress("reading the log", done, total);
+    match source {
+        RestoreSource::Point(point) => {
+            let target = seq_of(log, *point)?;
+            let (then, now) = fold_log(log, target, &reading)?;
+            let target_at = match target.0 {
+                0 => None,
+                seq => log.get(Seq(seq))?.map(|e| iso_utc(e.at.0)),
+            };
+            Ok(Sides { then, now, target, target_at, backup: None })
+        }
+        RestoreSource::Backup { log: path, .. } => {
+            let backup = Log::open(path)
+                .map_err(|error| ServiceError::Invalid(format!("the backup cannot be opened as a log: {error}")))?;
+            let (_, then) =
+                fold_log(&backup, Seq(u64::MAX), &|done, total| progress("reading the backup", done, total))?;
+            let (_, now) = fold_log(log, Seq(u64::MAX), &reading)?;
+            let target_at = (backup.last_seq() > Seq::ZERO).then(|| iso_utc(backup.last_at().0));
+            Ok(Sides { then, now, target: backup.last_seq(), target_at, backup: Some(backup) })
+        }
+    }
+}
+
+/// The event a point stands for: a sequence number no later than the log's end, or the last event committed
+/// at or before a moment. Blocking.
+fn seq_of(log: &Log, point: Point) -> Result<Seq, ServiceError> {
+    let last = log.last_seq();
+    match point {
+        Point::Seq(seq) if seq > last.0 => {
+            Err(ServiceError::Invalid(format!("event {seq} does not exist yet: the log ends at {}", last.0)))
+        }
+        Point::Seq(seq) => Ok(Seq(seq)),
+        Point::At(at) => last_at_or_before(log, at),
+    }
+}
+
 /// Every memory's state right after `target` and now, from one pass over the log.
-fn fold_log(log: &mms_log::Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(States, States), ServiceError> {
+fn fold_log(log: &Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(States, States), ServiceError> {
     let (mut then, mut now) = (States::new(), States::new());
     let mut from = Seq(1);
     let end = log.last_seq().0;
@@ -148,158 +229,80 @@ fn fold_log(log: &mms_log::Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Res
     Ok((then, now))
 }
 
-impl Service {
-    /// The event a target stands for: a sequence number no later than the log's end, or the last event
-    /// committed at or before a moment.
-    async fn target_seq(&self, target: RestoreTarget) -> Result<Seq, ServiceError> {
-        let last = self.log().last_seq();
-        match target {
-            RestoreTarget::Seq(seq) if seq > last.0 => {
-                Err(ServiceError::Invalid(format!("event {seq} does not exist yet: the log ends at {}", last.0)))
-            }
-            RestoreTarget::Seq(seq) => Ok(Seq(seq)),
-            RestoreTarget::At(at) => self.blocking(move |inner| last_at_or_before(&inner.log, at)).await,
-            RestoreTarget::Backup { .. } => unreachable!("a backup is not a point of this log"),
-        }
-    }
+/// The vectors a backup cached for the memories a restore stores anew, so nothing is embedded again.
+fn backup_vectors(backup: Option<&Log>, stored: &[ContentHash]) -> Result<Vec<VectorEntry>, ServiceError> {
+    let Some(backup) = backup else { return Ok(Vec::new()) };
+    let cached = backup.cached_vectors(MODEL_NAME, stored)?;
+    Ok(cached.into_iter().map(|(memory, vector)| VectorEntry { model: MODEL_NAME.into(), memory, vector }).collect())
+}
 
+/// Reads both sides, plans the restore and makes its events: the plan (nothing appended yet), the events to
+/// append, and the vectors to cache with them. Blocking.
+fn prepare(
+    log: &Log,
+    source: RestoreSource,
+    dry_run: bool,
+    actor: &Actor,
+    progress: &Progress,
+) -> Result<(RestorePlan, Vec<NewEvent>, Vec<VectorEntry>), ServiceError> {
+    let from_seq = log.last_seq();
+    let sides = read_sides(log, &source, progress)?;
+    let redacted: HashSet<ContentHash> = log.redactions()?.into_iter().map(|(hash, _)| hash).collect();
+    let (reason, backup) = match source {
+        RestoreSource::Point(_) => (format!("restore to event {}", sides.target.0), None),
+        RestoreSource::Backup { name, .. } => ("restore from a backup".to_string(), Some(name)),
+    };
+    let changes = plan(&sides.then, &sides.now, &redacted, &reason);
+    let vectors = backup_vectors(sides.backup.as_ref(), &changes.stored)?;
+    let events = changes
+        .events
+        .into_iter()
+        .map(|step| NewEvent {
+            event_id: EventId::generate(),
+            actor: actor.clone(),
+            memory: step.memory,
+            kind: step.kind,
+            expect: step.expect,
+        })
+        .collect();
+    let plan = RestorePlan {
+        target_seq: sides.target.0,
+        target_at: sides.target_at,
+        from_seq: from_seq.0,
+        come_back: changes.come_back,
+        disappear: changes.disappear,
+        change: changes.change,
+        memories_after: changes.memories_after,
+        backup,
+        redacted_skipped: changes.redacted_skipped,
+        dry_run,
+        appended_seqs: Vec::new(),
+    };
+    Ok((plan, events, vectors))
+}
+
+impl Service {
     /// Plans a restore and, unless `dry_run`, applies it in one append.
     pub async fn restore(
         &self,
-        target: RestoreTarget,
+        source: impl Into<RestoreSource>,
         dry_run: bool,
         actor: Actor,
     ) -> Result<RestorePlan, ServiceError> {
-        self.restore_reporting(target, dry_run, actor, std::sync::Arc::new(|_: &str, _, _| {})).await
+        self.restore_reporting(source, dry_run, actor, std::sync::Arc::new(|_: &str, _, _| {})).await
     }
 
     /// [`Service::restore`], telling `progress` how it goes.
     pub async fn restore_reporting(
         &self,
-        target: RestoreTarget,
+        source: impl Into<RestoreSource>,
         dry_run: bool,
         actor: Actor,
         progress: Progress,
     ) -> Result<RestorePlan, ServiceError> {
-        let backup = match &target {
-            RestoreTarget::Backup { log, name } => Some((log.clone(), name.clone())),
-            _ => None,
-        };
-        let backup_name = backup.as_ref().map(|(_, name)| name.clone());
-        let report = progress.clone();
-        let target = match backup {
-            Some(_) => None,
-            None => Some(self.target_seq(target).await?),
-        };
-        let (plan, events, vectors) = self
-            .blocking(move |inner| {
-                let from_seq = inner.log.last_seq();
-                let reading = |done, total| progress("reading the log", done, total);
-                let redacted: std::collections::HashSet<ContentHash> =
-                    inner.log.redactions()?.into_iter().map(|(hash, _)| hash).collect();
-                let (then, now, target_seq, target_at, cached) = match (target, backup) {
-                    (Some(target), _) => {
-                        let (then, now) = fold_log(&inner.log, target, &reading)?;
-                        let target_at = match target.0 {
-                            0 => None,
-                            seq => inner.log.get(Seq(seq))?.map(|e| iso_utc(e.at.0)),
-                        };
-                        (then, now, target, target_at, None)
-                    }
-                    (None, Some((path, _))) => {
-                        let source = mms_log::Log::open(&path).map_err(|error| {
-                            ServiceError::Invalid(format!("the backup cannot be opened as a log: {error}"))
-                        })?;
-                        let (_, then) = fold_log(&source, Seq(u64::MAX), &|done, total| {
-                            progress("reading the backup", done, total)
-                        })?;
-                        let (_, now) = fold_log(&inner.log, Seq(u64::MAX), &reading)?;
-                        let target_at = (source.last_seq() > Seq::ZERO).then(|| iso_utc(source.last_at().0));
-                        (then, now, source.last_seq(), target_at, Some(source))
-                    }
-                    (None, None) => unreachable!("a target is a point of the log or a backup"),
-                };
-                let mut plan = RestorePlan {
-                    target_seq: target_seq.0,
-                    target_at,
-                    from_seq: from_seq.0,
-                    come_back: Vec::new(),
-                    disappear: Vec::new(),
-                    change: Vec::new(),
-                    memories_after: then.values().filter(|s| s.live).count(),
-                    backup: None,
-                    redacted_skipped: Vec::new(),
-                    dry_run,
-                    appended_seqs: Vec::new(),
-                };
-                let label = match &cached {
-                    Some(_) => "restore from a backup".to_string(),
-                    None => format!("restore to event {}", target_seq.0),
-                };
-                let mut events = Vec::new();
-                let mut hashes: Vec<&ContentHash> =
-                    now.keys().chain(then.keys().filter(|h| !now.contains_key(*h))).collect();
-                hashes.sort();
-                let mut new_records = Vec::new();
-                for hash in hashes {
-                    let current = now.get(hash);
-                    let past = then.get(hash).filter(|s| s.live);
-                    let reason = || EventKind::Deleted { reason: Some(label.clone()) };
-                    let kinds = match (past, current) {
-                        // Only a backup holds memories this log no longer has: redacted since, or never here.
-                        (Some(_), None) if redacted.contains(hash) => {
-                            plan.redacted_skipped.push(hash.to_hex());
-                            plan.memories_after -= 1;
-                            continue;
-                        }
-                        (Some(past), None) => {
-                            plan.come_back.push(hash.to_hex());
-                            new_records.push(*hash);
-                            vec![EventKind::Stored(past.record.clone())]
-                        }
-                        (None, None) => continue,
-                        (Some(past), Some(current)) if !current.live => {
-                            plan.come_back.push(hash.to_hex());
-                            vec![EventKind::Undeleted(past.record.clone())]
-                        }
-                        (None, Some(current)) if current.live => {
-                            plan.disappear.push(hash.to_hex());
-                            vec![reason()]
-                        }
-                        // Deleted and stored again since: a new created_at, which only a new record resets.
-                        (Some(past), Some(current)) if past.record.created_at != current.record.created_at => {
-                            plan.change.push(hash.to_hex());
-                            vec![reason(), EventKind::Undeleted(past.record.clone())]
-                        }
-                        (Some(past), Some(current)) if past.record.meta() != current.record.meta() => {
-                            plan.change.push(hash.to_hex());
-                            vec![EventKind::Updated { before: current.record.meta(), after: past.record.meta() }]
-                        }
-                        _ => continue,
-                    };
-                    let version = current.map_or(0, |c| c.version);
-                    for (offset, kind) in (0u32..).zip(kinds) {
-                        events.push(NewEvent {
-                            event_id: EventId::generate(),
-                            actor: actor.clone(),
-                            memory: *hash,
-                            kind,
-                            expect: Expect::Version(version + offset),
-                        });
-                    }
-                }
-                // Memories only the backup has keep the vectors it cached, so nothing is embedded again.
-                let mut vectors = Vec::new();
-                if let Some(source) = cached {
-                    for (memory, vector) in source.cached_vectors(crate::embed::MODEL_NAME, &new_records)? {
-                        vectors.push(mms_log::VectorEntry { model: crate::embed::MODEL_NAME.into(), memory, vector });
-                    }
-                }
-                Ok((plan, events, vectors))
-            })
-            .await?;
-        let mut plan = plan;
-        plan.backup = backup_name;
+        let (source, report) = (source.into(), progress.clone());
+        let (mut plan, events, vectors) =
+            self.blocking(move |inner| prepare(&inner.log, source, dry_run, &actor, &progress)).await?;
         if dry_run || events.is_empty() {
             return Ok(plan);
         }
@@ -320,18 +323,142 @@ impl Service {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mms_log::{MemoryRecord, Timestamp};
+
+    const REASON: &str = "restore to event 7";
+
+    fn record(content: &str, tags: &[&str], created_at: i64) -> MemoryRecord {
+        MemoryRecord {
+            content: content.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            memory_type: None,
+            metadata: "{}".into(),
+            created_at: Timestamp(created_at),
+            updated_at: Timestamp(created_at),
+        }
+    }
+
+    fn hash(record: &MemoryRecord) -> ContentHash {
+        ContentHash::of_content(&record.content)
+    }
+
+    /// Memories' states: each record, whether it is live, and its version.
+    fn states(memories: &[(&MemoryRecord, bool, u32)]) -> States {
+        memories
+            .iter()
+            .map(|(record, live, version)| {
+                let state = MemoryState {
+                    record: (*record).clone(),
+                    live: *live,
+                    version: *version,
+                    last_seq: Seq(u64::from(*version)),
+                    last_at: Timestamp(0),
+                };
+                (hash(record), state)
+            })
+            .collect()
+    }
+
+    fn step(record: &MemoryRecord, kind: EventKind, version: u32) -> Step {
+        Step { memory: hash(record), kind, expect: Expect::Version(version) }
+    }
+
+    fn deleted() -> EventKind {
+        EventKind::Deleted { reason: Some(REASON.into()) }
+    }
 
     #[test]
-    fn moments_in_every_form() {
-        let now = DateTime::parse_from_rfc3339("2026-11-25T10:30:00Z").expect("now").with_timezone(&Utc);
-        let at = |text: &str| parse_moment(text, now).expect(text).to_rfc3339();
-        assert_eq!(at("2026-11-20T14:00:00+01:00"), "2026-11-20T13:00:00+00:00");
-        assert_eq!(at("2026-11-20T14:00Z"), "2026-11-20T14:00:00+00:00");
-        assert_eq!(at("2026-11-20 14:00"), "2026-11-20T14:00:00+00:00");
-        assert_eq!(at("yesterday 18:00"), "2026-11-24T18:00:00+00:00");
-        assert_eq!(at("2026-11-20 14:00:30"), "2026-11-20T14:00:30+00:00");
-        assert_eq!(at("yesterday"), "2026-11-24T23:59:59.999999+00:00");
-        assert!(parse_moment("next blursday", now).is_err());
-        assert!(parse_moment("yesterday 25:00", now).is_err());
+    fn a_memory_deleted_since_comes_back() {
+        // Given: live at the target, deleted since (version 2).
+        let memory = record("the meeting moved to Tuesday", &["work"], 10);
+        let (then, now) = (states(&[(&memory, true, 1)]), states(&[(&memory, false, 2)]));
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: undeleted with its record of then.
+        assert_eq!(changes.come_back, [hash(&memory).to_hex()]);
+        assert_eq!(changes.events, [step(&memory, EventKind::Undeleted(memory.clone()), 2)]);
+        assert_eq!(changes.memories_after, 1);
+        assert!(changes.disappear.is_empty() && changes.change.is_empty() && changes.stored.is_empty());
+    }
+
+    #[test]
+    fn a_memory_stored_since_disappears() {
+        // Given: absent at the target, stored since.
+        let memory = record("a new idea", &[], 20);
+        let (then, now) = (States::new(), states(&[(&memory, true, 1)]));
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: deleted, giving the restore as the reason.
+        assert_eq!(changes.disappear, [hash(&memory).to_hex()]);
+        assert_eq!(changes.events, [step(&memory, deleted(), 1)]);
+        assert_eq!(changes.memories_after, 0);
+    }
+
+    #[test]
+    fn tags_changed_since_change_back() {
+        // Given: tagged `a` at the target, retagged `b` since.
+        let past = record("tagged", &["a"], 30);
+        let mut current = past.clone();
+        current.tags = vec!["b".into()];
+        current.updated_at = Timestamp(40);
+        let (then, now) = (states(&[(&past, true, 1)]), states(&[(&current, true, 2)]));
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: one update from the current meta back to the past one.
+        assert_eq!(changes.change, [hash(&past).to_hex()]);
+        let update = EventKind::Updated { before: current.meta(), after: past.meta() };
+        assert_eq!(changes.events, [step(&past, update, 2)]);
+    }
+
+    #[test]
+    fn a_memory_deleted_and_stored_again_since_is_deleted_and_undeleted() {
+        // Given: the same content stored again since, with a new created_at (version 3: stored, deleted,
+        // stored).
+        let past = record("twice", &["a"], 50);
+        let current = record("twice", &["a"], 60);
+        let (then, now) = (states(&[(&past, true, 1)]), states(&[(&current, true, 3)]));
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: only a new record resets created_at: deleted, then undeleted with the record of then.
+        assert_eq!(changes.change, [hash(&past).to_hex()]);
+        assert_eq!(changes.events, [step(&past, deleted(), 3), step(&past, EventKind::Undeleted(past.clone()), 4)]);
+    }
+
+    #[test]
+    fn a_memory_redacted_since_is_skipped() {
+        // Given: the source (a backup) holds a memory this log has redacted since.
+        let memory = record("a secret", &[], 70);
+        let (then, now) = (states(&[(&memory, true, 1)]), States::new());
+        let redacted = HashSet::from([hash(&memory)]);
+        // When
+        let changes = plan(&then, &now, &redacted, REASON);
+        // Then: never brought back, and not counted after the restore.
+        assert_eq!(changes.redacted_skipped, [hash(&memory).to_hex()]);
+        assert!(changes.events.is_empty() && changes.come_back.is_empty() && changes.stored.is_empty());
+        assert_eq!(changes.memories_after, 0);
+    }
+
+    #[test]
+    fn a_memory_only_the_source_has_is_stored() {
+        // Given: the source (a backup) holds a memory this log never had.
+        let memory = record("from the backup", &[], 80);
+        let (then, now) = (states(&[(&memory, true, 4)]), States::new());
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: stored with its record, expecting no version; its vector comes from the source.
+        assert_eq!(changes.come_back, [hash(&memory).to_hex()]);
+        assert_eq!(changes.stored, [hash(&memory)]);
+        assert_eq!(changes.events, [step(&memory, EventKind::Stored(memory.clone()), 0)]);
+    }
+
+    #[test]
+    fn nothing_differs_no_events() {
+        // Given: the same memories in the same states (one live, one deleted) at the target and now.
+        let (live, gone) = (record("kept", &["a"], 90), record("gone", &[], 91));
+        let both = states(&[(&live, true, 2), (&gone, false, 2)]);
+        // When
+        let changes = plan(&both, &both, &HashSet::new(), REASON);
+        // Then: nothing to do.
+        assert_eq!(changes, Changes { memories_after: 1, ..Changes::default() });
     }
 }

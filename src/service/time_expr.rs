@@ -111,6 +111,37 @@ impl TimeRange {
         }
     }
 
+    /// All of time chrono can represent.
+    pub const ALL: TimeRange = TimeRange { start: DateTime::<Utc>::MIN_UTC, end: DateTime::<Utc>::MAX_UTC };
+
+    /// `[start, end)`, or none when that is empty.
+    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>) -> Option<TimeRange> {
+        (start < end).then_some(TimeRange { start, end })
+    }
+
+    /// The time in both ranges, or none when they do not overlap.
+    pub fn intersect(self, other: TimeRange) -> Option<TimeRange> {
+        TimeRange::new(self.start.max(other.start), self.end.min(other.end))
+    }
+
+    /// A filter on creation time: `range` (a time phrase's, if any) narrowed to on or after `after` and
+    /// before `before`. None when nothing is given; an error when nothing is left.
+    pub fn narrowed(
+        range: Option<TimeRange>,
+        after: Option<DateTime<Utc>>,
+        before: Option<DateTime<Utc>>,
+    ) -> Result<Option<TimeRange>, TimeExprError> {
+        if after.is_none() && before.is_none() {
+            return Ok(range);
+        }
+        let range = range.unwrap_or(TimeRange::ALL);
+        let (start, end) = (after.unwrap_or(TimeRange::ALL.start), before.unwrap_or(TimeRange::ALL.end));
+        match TimeRange::new(start, end).and_then(|bounds| range.intersect(bounds)) {
+            Some(narrowed) => Ok(Some(narrowed)),
+            None => Err(TimeExprError::Disjoint { start: start.max(range.start), end: end.min(range.end) }),
+        }
+    }
+
     /// The smallest range covering both.
     fn hull(self, other: Self) -> Self {
         Self { start: self.start.min(other.start), end: self.end.max(other.end) }
@@ -189,6 +220,14 @@ pub enum TimeExprError {
         /// Where the range would start.
         start: DateTime<Utc>,
         /// Where the range would end.
+        end: DateTime<Utc>,
+    },
+    /// A time phrase and `after`/`before` bounds that leave no time between them.
+    #[error("no time is both on or after {start} and before {end}: check after, before and time_expr")]
+    Disjoint {
+        /// The latest start.
+        start: DateTime<Utc>,
+        /// The earliest end.
         end: DateTime<Utc>,
     },
 }
@@ -1019,6 +1058,42 @@ mod tests {
     fn fixed_nows_are_wednesdays() {
         assert_eq!(november().weekday(), Weekday::Wed);
         assert_eq!(january().weekday(), Weekday::Wed);
+    }
+
+    #[test]
+    fn ranges_intersect_where_they_overlap() {
+        let week = days_from("2026-11-23", "2026-11-30");
+        assert_eq!(week.intersect(days_from("2026-11-25", "2026-12-05")), Some(days_from("2026-11-25", "2026-11-30")));
+        assert_eq!(week.intersect(days_from("2026-11-01", "2026-12-31")), Some(week));
+        // Half-open: ranges that only touch share no instant.
+        assert_eq!(week.intersect(days_from("2026-11-30", "2026-12-01")), None);
+        assert_eq!(week.intersect(days_from("2026-10-01", "2026-10-02")), None);
+    }
+
+    #[test]
+    fn a_phrase_narrowed_by_after_and_before() {
+        let week = days_from("2026-11-23", "2026-11-30");
+        // Given nothing to narrow by: the phrase's range, or none.
+        assert_eq!(TimeRange::narrowed(Some(week), None, None), Ok(Some(week)));
+        assert_eq!(TimeRange::narrowed(None, None, None), Ok(None));
+        // Given bounds: phrase ∩ after ∩ before, each optional.
+        let (after, before) = (at("2026-11-25T00:00:00Z"), at("2026-11-27T12:00:00Z"));
+        let both = range("2026-11-25T00:00:00Z", "2026-11-27T12:00:00Z");
+        assert_eq!(TimeRange::narrowed(Some(week), Some(after), Some(before)), Ok(Some(both)));
+        assert_eq!(TimeRange::narrowed(None, Some(after), Some(before)), Ok(Some(both)));
+        assert_eq!(
+            TimeRange::narrowed(Some(week), None, Some(before)),
+            Ok(Some(range("2026-11-23T00:00:00Z", "2026-11-27T12:00:00Z")))
+        );
+        assert_eq!(
+            TimeRange::narrowed(None, Some(after), None),
+            Ok(Some(TimeRange { start: after, end: DateTime::<Utc>::MAX_UTC }))
+        );
+        // Given bounds that leave nothing: an error naming the bounds.
+        let error = TimeRange::narrowed(Some(week), Some(at("2026-12-01T00:00:00Z")), None).unwrap_err();
+        assert_eq!(error, TimeExprError::Disjoint { start: at("2026-12-01T00:00:00Z"), end: week.end });
+        assert!(error.to_string().starts_with("no time is both on or after 2026-12-01 00:00:00 UTC and before"));
+        assert!(TimeRange::narrowed(None, Some(before), Some(after)).is_err());
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Engine {
                     return Ok(false);
                 }
                 Err(ServiceError::Conflict(_)) => continue,
-                Err(error) => return Err(SyncError::Local(error.to_string())),
+                Err(error) => return Err(SyncError::Local(error.report())),
             }
         }
         Err(SyncError::Local(format!("memory {} kept changing while a synced event was applied", event.memory)))

@@ -4,9 +4,7 @@
 //! and the real model; then the CLI, HTTP (400 for an unreadable `as_of`) and MCP (Python SDK) surfaces.
 
 use crate::support::{DataDir, Op, Server, apply_op, op, run_python_client};
-use mcp_memory_service::service::{
-    Hit, ListRequest, Memory, RestoreTarget, SearchMode, SearchRequest, Service, ServiceError,
-};
+use mcp_memory_service::service::{Hit, ListRequest, Memory, Point, SearchMode, SearchRequest, Service, ServiceError};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -61,11 +59,11 @@ async fn live(service: &Service) -> Answers {
 }
 
 /// The same questions as of a point, and the event that point resolved to.
-async fn past(service: &Service, target: RestoreTarget) -> (Answers, u64) {
-    let (all, as_of) = service.list_as_of(list_all(), target.clone()).await.expect("list as of");
-    let (tagged, other) = service.list_as_of(tagged(), target.clone()).await.expect("list as of");
+async fn past(service: &Service, target: Point) -> (Answers, u64) {
+    let (all, as_of) = service.list_as_of(list_all(), target).await.expect("list as of");
+    let (tagged, other) = service.list_as_of(tagged(), target).await.expect("list as of");
     assert_eq!(as_of, other);
-    let (semantic, _) = service.search_as_of(search(SearchMode::Semantic), target.clone()).await.expect("search as of");
+    let (semantic, _) = service.search_as_of(search(SearchMode::Semantic), target).await.expect("search as of");
     let (keyword, _) = service.search_as_of(search(SearchMode::Keyword), target).await.expect("search as of");
     let answers = Answers {
         memories: by_hash(all.memories),
@@ -91,11 +89,11 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
     wanted.push(0);
     for index in wanted {
         let (seq, expected) = &points[index];
-        let (answers, resolved) = past(service, RestoreTarget::Seq(*seq)).await;
+        let (answers, resolved) = past(service, Point::Seq(*seq)).await;
         prop_assert_eq!(resolved, *seq);
         prop_assert_eq!(&answers, expected, "as of event {} = what the store answered then", seq);
         for memory in 0..6u8 {
-            let got = service.get_as_of(&hash(memory), RestoreTarget::Seq(*seq)).await;
+            let got = service.get_as_of(&hash(memory), Point::Seq(*seq)).await;
             match (got, expected.memories.get(&hash(memory))) {
                 (Ok((got, _)), Some(then)) => prop_assert_eq!(&serde_json::to_value(&got).expect("JSON"), then),
                 (Err(ServiceError::NotFound(_)), None) => {}
@@ -104,19 +102,19 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
         }
         // The moment of an event stands for it (or for a later event committed in the same microsecond).
         if *seq > 0 {
-            let (_, as_of) = service.list_as_of(list_all(), RestoreTarget::Seq(*seq)).await.expect("list");
+            let (_, as_of) = service.list_as_of(list_all(), Point::Seq(*seq)).await.expect("list");
             let at = as_of.at.clone().expect("an event has a time");
             let at = chrono::DateTime::parse_from_rfc3339(&at).expect("RFC 3339").with_timezone(&chrono::Utc);
-            let by_time = service.as_of(RestoreTarget::At(at)).await.expect("as of a moment");
+            let by_time = service.as_of(Point::At(at)).await.expect("as of a moment");
             prop_assert!(by_time.seq >= *seq && by_time.at == as_of.at, "{:?} by time: {:?}", as_of, by_time);
         }
     }
     // Past the end is now; before the first event, empty.
-    let (now, resolved) = past(service, RestoreTarget::Seq(last + 1000)).await;
+    let (now, resolved) = past(service, Point::Seq(last + 1000)).await;
     prop_assert_eq!(resolved, last);
     prop_assert_eq!(&now, &live(service).await);
     let long_ago = chrono::DateTime::parse_from_rfc3339("2001-01-01T00:00:00Z").expect("a time").to_utc();
-    let (empty, resolved) = past(service, RestoreTarget::At(long_ago)).await;
+    let (empty, resolved) = past(service, Point::At(long_ago)).await;
     prop_assert_eq!((resolved, empty.memories.len()), (0, 0));
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! then the CLI, HTTP and MCP surfaces, preview first, and bad targets (400 over HTTP).
 
 use crate::support::{DataDir, Op, Server, apply_op, op};
-use mcp_memory_service::service::{ListRequest, Memory, RestoreTarget, Service};
+use mcp_memory_service::service::{ListRequest, Memory, Point, Service};
 use mms_log::{Actor, Interface};
 use proptest::prelude::*;
 use reqwest::StatusCode;
@@ -39,10 +39,10 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
     for check in checks {
         let (seq, expected) = &points[*check as usize % points.len()];
         let before = state(service).await;
-        let preview = service.restore(RestoreTarget::Seq(*seq), true, actor()).await.expect("a preview");
+        let preview = service.restore(Point::Seq(*seq), true, actor()).await.expect("a preview");
         prop_assert!(preview.appended_seqs.is_empty());
         prop_assert_eq!(&state(service).await, &before, "a preview changes nothing");
-        let plan = service.restore(RestoreTarget::Seq(*seq), false, actor()).await.expect("a restore");
+        let plan = service.restore(Point::Seq(*seq), false, actor()).await.expect("a restore");
         let after = state(service).await;
         prop_assert_eq!(&after, expected, "restored to {} = the store as it was then", seq);
         prop_assert_eq!(plan.memories_after, expected.len());
@@ -51,7 +51,7 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
             differing <= plan.appended_seqs.len() && plan.appended_seqs.len() <= 2 * differing,
             "one or two events per memory that differs"
         );
-        let undo = service.restore(RestoreTarget::Seq(plan.from_seq), false, actor()).await.expect("an undo");
+        let undo = service.restore(Point::Seq(plan.from_seq), false, actor()).await.expect("an undo");
         prop_assert_eq!(&state(service).await, &before, "restoring to {} undoes it", undo.target_seq);
     }
     Ok(())

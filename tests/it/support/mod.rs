@@ -462,7 +462,7 @@ pub(crate) async fn apply_op<T>(
     content: impl Fn(u8) -> String,
     points: &[(u64, T)],
 ) -> Result<(), mcp_memory_service::service::ServiceError> {
-    use mcp_memory_service::service::{RestoreTarget, StoreRequest, UpdateRequest};
+    use mcp_memory_service::service::{Point, StoreRequest, UpdateRequest};
     let actor = || mms_log::Actor::new(mms_log::Interface::Cli, Some("proptest".into()));
     let hash = |m: u8| content_hash(&content(m));
     match op {
@@ -478,7 +478,7 @@ pub(crate) async fn apply_op<T>(
         Op::Undelete(m) => service.undelete(&hash(*m), actor()).await.map(|_| ()),
         Op::Restore(back) => {
             let (seq, _) = &points[points.len() - 1 - (*back as usize % points.len())];
-            service.restore(RestoreTarget::Seq(*seq), false, actor()).await.map(|_| ())
+            service.restore(Point::Seq(*seq), false, actor()).await.map(|_| ())
         }
     }
 }
