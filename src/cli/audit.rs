@@ -2,7 +2,8 @@
 //! one entry point that also erases the memory from the backups).
 
 use super::args::RestoreArgs;
-use super::memory::{actor, backup_path, preview};
+use super::backup::backup_path;
+use super::memory::{actor, preview};
 use crate::backup::Backups;
 use crate::service::{Point, Service};
 use crate::store::Store;

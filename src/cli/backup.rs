@@ -2,11 +2,11 @@
 //! without a running server.
 
 use super::args::BackupAction;
-use super::memory::backup_path;
 use crate::backup::Kind;
 use crate::config::Config;
 use crate::store::Settings;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// `backup`, `backup list`, `backup verify FILE`. Taking a backup opens only the log; while a server or
 /// an MCP client holds the store, `POST /api/backup/now` or the `memory_backup` tool takes one instead.
@@ -61,4 +61,9 @@ pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write
         }
     }
     Ok(())
+}
+
+/// A backup named on the command line: a file name in the backup directory, or a path.
+pub(super) fn backup_path(backups: &Path, file: &Path) -> PathBuf {
+    if file.components().count() == 1 && !file.exists() { backups.join(file) } else { file.to_path_buf() }
 }

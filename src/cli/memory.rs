@@ -13,7 +13,6 @@ use crate::sync::Sync;
 use anyhow::{Context, bail};
 use mms_log::{Actor, Interface};
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Runs one memory command against the store of `config`.
@@ -262,9 +261,4 @@ async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> an
         writeln!(out, "deleted {} of {} matching memories", outcome.deleted, outcome.matched)?;
     }
     Ok(())
-}
-
-/// A backup named on the command line: a file name in the backup directory, or a path.
-pub(super) fn backup_path(backups: &Path, file: &Path) -> PathBuf {
-    if file.components().count() == 1 && !file.exists() { backups.join(file) } else { file.to_path_buf() }
 }
