@@ -170,5 +170,6 @@ fn advertise(args: &ServeConfig, bound: std::net::SocketAddr, https: bool) -> Op
 /// Runs the MCP server on stdin/stdout until the client closes the connection (see `mcp::relay`).
 pub async fn mcp(config: &Config) -> anyhow::Result<()> {
     crate::cli::envcheck::warn_unread();
-    crate::mcp::relay::run(Ownership { store: Settings::of(config)?, backups: config.backup.clone() }).await
+    crate::mcp::relay::run(Ownership { store: Settings::of(config)?, backups: config.backup.clone() }).await?;
+    Ok(())
 }

@@ -6,7 +6,6 @@
 //! no credentials and reads one public word, so a forged answer could only make a broken server look
 //! healthy; checking would instead fail on every certificate that does not name 127.0.0.1 (most given ones).
 
-use anyhow::{Context, bail};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -18,14 +17,55 @@ use std::time::Duration;
 
 use crate::config::HealthcheckConfig;
 
+/// Why the health check failed: the URL it asked, and what went wrong (the source).
+#[derive(Debug, thiserror::Error)]
+#[error("healthcheck: {url}")]
+pub struct HealthcheckError {
+    url: String,
+    source: ProbeError,
+}
+
+/// What the probe got instead of a healthy answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot resolve {host}")]
+    Resolve { host: String, source: std::io::Error },
+    #[error("{0} has no address")]
+    NoAddress(String),
+    #[error("cannot connect")]
+    Connect(#[source] std::io::Error),
+    #[error("{host} is not a server name")]
+    ServerName { host: String, source: rustls::pki_types::InvalidDnsNameError },
+    #[error("cannot send the request")]
+    Send(#[source] std::io::Error),
+    #[error("no answer")]
+    NoAnswer(#[source] std::io::Error),
+    #[error("the answer is larger than a health status")]
+    TooLarge,
+    #[error("not an HTTP answer")]
+    NotHttp,
+    #[error("answered {0:?}")]
+    Status(String),
+    #[error("the answer is not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("status {0}")]
+    Unhealthy(String),
+    #[error("no status in {0}")]
+    NoStatus(serde_json::Value),
+    #[error(transparent)]
+    Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Succeeds when the server answers 200 with status `healthy`; the error says what it got instead.
-pub fn check(args: &HealthcheckConfig) -> anyhow::Result<()> {
+pub fn check(args: &HealthcheckConfig) -> Result<(), HealthcheckError> {
     let host = reachable_host(&args.host);
     let (scheme, port) = if args.https_enabled { ("https", args.https_port) } else { ("http", args.port) };
     let authority = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
     let url = format!("{scheme}://{authority}/api/health");
     probe(host, port, args.https_enabled, &authority, Duration::from_secs(args.timeout.max(1)))
-        .with_context(|| format!("healthcheck: {url}"))
+        .map_err(|source| HealthcheckError { url, source })
 }
 
 /// The address to reach a server that listens on `host`: the loopback address for the wildcard ones.
@@ -37,19 +77,20 @@ fn reachable_host(host: &str) -> &str {
     }
 }
 
-fn probe(host: &str, port: u16, tls: bool, authority: &str, timeout: Duration) -> anyhow::Result<()> {
+fn probe(host: &str, port: u16, tls: bool, authority: &str, timeout: Duration) -> Result<(), ProbeError> {
     let address = (host, port)
         .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {host}"))?
+        .map_err(|source| ProbeError::Resolve { host: host.to_string(), source })?
         .next()
-        .with_context(|| format!("{host} has no address"))?;
-    let stream = TcpStream::connect_timeout(&address, timeout).context("cannot connect")?;
+        .ok_or_else(|| ProbeError::NoAddress(host.to_string()))?;
+    let stream = TcpStream::connect_timeout(&address, timeout).map_err(ProbeError::Connect)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     // HTTP/1.0: the answer is neither chunked nor kept alive, so it ends where the connection does.
     let request = format!("GET /api/health HTTP/1.0\r\nHost: {authority}\r\nAccept: application/json\r\n\r\n");
     let response = if tls {
-        let name = ServerName::try_from(host.to_string()).with_context(|| format!("{host} is not a server name"))?;
+        let name = ServerName::try_from(host.to_string())
+            .map_err(|source| ProbeError::ServerName { host: host.to_string(), source })?;
         let connection = rustls::ClientConnection::new(client_config()?, name)?;
         exchange(rustls::StreamOwned::new(connection, stream), &request)?
     } else {
@@ -59,8 +100,8 @@ fn probe(host: &str, port: u16, tls: bool, authority: &str, timeout: Duration) -
 }
 
 /// Sends the request and reads the answer to its end.
-fn exchange(mut stream: impl Read + Write, request: &str) -> anyhow::Result<Vec<u8>> {
-    stream.write_all(request.as_bytes()).context("cannot send the request")?;
+fn exchange(mut stream: impl Read + Write, request: &str) -> Result<Vec<u8>, ProbeError> {
+    stream.write_all(request.as_bytes()).map_err(ProbeError::Send)?;
     stream.flush()?;
     let mut response = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -70,33 +111,33 @@ fn exchange(mut stream: impl Read + Write, request: &str) -> anyhow::Result<Vec<
             Ok(n) => response.extend_from_slice(&buffer[..n]),
             // A TLS peer that closes without close_notify: the answer is complete when its body parses.
             Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => break,
-            Err(error) => return Err(error).context("no answer"),
+            Err(error) => return Err(ProbeError::NoAnswer(error)),
         }
         if response.len() > 64 * 1024 {
-            bail!("the answer is larger than a health status");
+            return Err(ProbeError::TooLarge);
         }
     }
     Ok(response)
 }
 
 /// Whether a raw HTTP answer is 200 with `{"status": "healthy"}`.
-fn healthy(response: &[u8]) -> anyhow::Result<()> {
+fn healthy(response: &[u8]) -> Result<(), ProbeError> {
     let text = String::from_utf8_lossy(response);
-    let (head, body) = text.split_once("\r\n\r\n").context("not an HTTP answer")?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or(ProbeError::NotHttp)?;
     let status_line = head.lines().next().unwrap_or_default();
     let code = status_line.split_whitespace().nth(1).unwrap_or_default();
     if code != "200" {
-        bail!("answered {status_line:?}");
+        return Err(ProbeError::Status(status_line.to_string()));
     }
-    let body: serde_json::Value = serde_json::from_str(body.trim()).context("the answer is not JSON")?;
+    let body: serde_json::Value = serde_json::from_str(body.trim()).map_err(ProbeError::NotJson)?;
     match body["status"].as_str() {
         Some("healthy") => Ok(()),
-        Some(status) => bail!("status {status}"),
-        None => bail!("no status in {body}"),
+        Some(status) => Err(ProbeError::Unhealthy(status.to_string())),
+        None => Err(ProbeError::NoStatus(body)),
     }
 }
 
-fn client_config() -> anyhow::Result<Arc<rustls::ClientConfig>> {
+fn client_config() -> Result<Arc<rustls::ClientConfig>, ProbeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?

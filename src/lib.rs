@@ -7,9 +7,9 @@
 //! lifecycle: open, rebuild, migration); [`sync`] (Cloudflare replication) over [`cloudflare`] (its REST
 //! client); [`oauth`] (the OAuth 2.1 authorization server, and the principal and scopes both adapters check);
 //! [`tls`], [`mdns`] and [`healthcheck`] (HTTPS certificates, the local-network advertisement, the
-//! container's health probe); [`config`] (the settings, a leaf); [`portability`] (import and export formats);
-//! [`service`] (every memory operation; the only code that appends to the log); [`embed`] (MiniLM through ONNX
-//! Runtime).
+//! container's health probe); [`config`] (the settings, a leaf); [`error`] (an error shown with its causes, a
+//! leaf); [`portability`] (import and export formats); [`service`] (every memory operation; the only code that
+//! appends to the log); [`embed`] (MiniLM through ONNX Runtime).
 
 pub mod app;
 pub mod backup;
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod cloudflare;
 pub mod config;
 pub mod embed;
+pub mod error;
 pub mod healthcheck;
 pub mod http;
 pub mod mcp;

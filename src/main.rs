@@ -22,7 +22,7 @@ async fn main() -> std::process::ExitCode {
         Command::Serve(args) => app::serve(&config, &args, shutdown_signal()).await,
         Command::Mcp => app::mcp(&config).await,
         Command::Run(command) => cli::run(&config, command).await,
-        Command::Healthcheck(args) => healthcheck::check(&args),
+        Command::Healthcheck(args) => healthcheck::check(&args).map_err(anyhow::Error::from),
     };
     // ONNX Runtime is torn down when the process exits: wait for a model still loading (or a batch) first.
     mcp_memory_service::embed::shut_down();

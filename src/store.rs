@@ -5,15 +5,71 @@
 
 use crate::config::{Config, Paths};
 use crate::embed::{Embedder, ModelPaths, ModelStatus};
+use crate::service::ServiceError;
 use crate::service::{CachedVectors, Service, ServiceOptions};
-use crate::sync::{Backend, Sync};
-use anyhow::{Context, bail};
+use crate::sync::{Backend, Sync, SyncError};
 use mms_log::{Log, Seq};
 use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+
+/// Why the store could not be opened, rebuilt or migrated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend's Cloudflare configuration is incomplete; the message names what is missing.
+    #[error("MCP_MEMORY_STORAGE_BACKEND={backend}: {message}")]
+    Backend { backend: String, message: String },
+    #[error("MCP_EMBEDDING_MODEL={model} is not supported; only {} is", crate::embed::MODEL_NAME)]
+    Model { model: String },
+    /// Another setting is not usable; the message says which and why.
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot create the data directory {path}")]
+    DataDirectory { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Log(#[from] mms_log::OpenError),
+    #[error(transparent)]
+    ReadModel(#[from] mms_projections::OpenError),
+    #[error(transparent)]
+    Original(#[from] mms_projections::OriginalError),
+    #[error(transparent)]
+    Projection(#[from] mms_projections::ProjectionError),
+    #[error("the read model's path is not valid UTF-8")]
+    NotUtf8,
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot move {from} to {to}")]
+    Move { from: PathBuf, to: PathBuf, source: std::io::Error },
+    #[error("cannot remove {path}")]
+    Remove { path: PathBuf, source: std::io::Error },
+    /// A projector's thread could not be started (`what` names the projector).
+    #[error("cannot start {what}")]
+    Projector { what: &'static str, source: std::io::Error },
+    #[error(transparent)]
+    Sync(#[from] SyncError),
+    /// Replaying stored memories needs their vectors, and the model that would compute missing ones failed.
+    #[error("the read model cannot catch up with the log: {0}")]
+    CatchUp(String),
+    /// The import of the original's database failed; it is resumed at the next start.
+    #[error(
+        "cannot import the original service's database {original} (it is kept, and the import resumes at the next \
+         start; to start without it, remove {marker})"
+    )]
+    Import { original: PathBuf, marker: PathBuf, source: ServiceError },
+    #[error("the ANN rebuild panicked")]
+    RebuildPanicked,
+    #[error(transparent)]
+    Join(#[from] tokio::task::JoinError),
+}
+
+impl StoreError {
+    /// Whether opening the store failed because another process has the event log open.
+    pub fn is_in_use(&self) -> bool {
+        matches!(self, StoreError::Log(mms_log::OpenError::InUse { .. }))
+    }
+}
 
 /// An open store: the service plus the projector threads that keep the read models current.
 ///
@@ -50,18 +106,15 @@ pub struct Settings {
 
 impl Settings {
     /// The settings of `config`'s store; fails when the backend or the model it names cannot be used.
-    pub fn of(config: &Config) -> anyhow::Result<Settings> {
+    pub fn of(config: &Config) -> Result<Settings, StoreError> {
         if config.storage.backend() != Backend::SqliteVec {
-            crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|e| {
-                anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", config.storage.storage_backend.trim())
+            crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|message| StoreError::Backend {
+                backend: config.storage.storage_backend.trim().to_string(),
+                message,
             })?;
         }
         if config.model.embedding_model != crate::embed::MODEL_NAME {
-            bail!(
-                "MCP_EMBEDDING_MODEL={} is not supported; only {} is",
-                config.model.embedding_model,
-                crate::embed::MODEL_NAME
-            );
+            return Err(StoreError::Model { model: config.model.embedding_model.clone() });
         }
         let hostname = if config.storage.include_hostname {
             std::fs::read_to_string("/etc/hostname").ok().map(|h| h.trim().to_string()).filter(|h| !h.is_empty())
@@ -69,7 +122,7 @@ impl Settings {
             None
         };
         let options = ServiceOptions {
-            max_content_length: config.max_content_length().map_err(anyhow::Error::msg)?,
+            max_content_length: config.max_content_length().map_err(StoreError::Config)?,
             ann_threshold: config.storage.ann_threshold,
             hostname,
         };
@@ -101,10 +154,10 @@ impl Settings {
     }
 }
 
-fn open_parts(settings: &Settings, eager_model: bool) -> anyhow::Result<(Parts, SqliteProjection)> {
+fn open_parts(settings: &Settings, eager_model: bool) -> Result<(Parts, SqliteProjection), StoreError> {
     let paths = settings.paths.clone();
     std::fs::create_dir_all(&paths.base_dir)
-        .with_context(|| format!("cannot create the data directory {}", paths.base_dir.display()))?;
+        .map_err(|source| StoreError::DataDirectory { path: paths.base_dir.clone(), source })?;
     let log = Log::open(&paths.log)?;
     move_original_aside(&paths, &log)?;
     let sqlite = SqliteProjection::open(&paths.sqlite)?;
@@ -142,7 +195,7 @@ pub fn migration_pending(paths: &Paths) -> bool {
 /// `sqlite_vec.db.original` (`.original.1`... when that exists: nothing is ever overwritten), so the read
 /// model can be created in its place. With an empty log it is then imported (see [`Store::finish_migration`]);
 /// a log that already holds memories is the truth, and the file is only kept.
-fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
+fn move_original_aside(paths: &Paths, log: &Log) -> Result<(), StoreError> {
     if !mms_projections::is_original_database(&paths.sqlite)? {
         return Ok(());
     }
@@ -152,7 +205,7 @@ fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
         .find(|path| !taken(path))
         .expect("some numbered name is free");
     let marker = migration_marker(paths);
-    let named = aside.to_str().context("the read model's path is not valid UTF-8")?;
+    let named = aside.to_str().ok_or(StoreError::NotUtf8)?;
     // A marker that names this very file: a start that crashed between writing it and moving the file.
     // A marker that names another file is a pending import of its own, which this one must not replace.
     let import = match std::fs::read_to_string(&marker) {
@@ -161,14 +214,13 @@ fn move_original_aside(paths: &Paths, log: &Log) -> anyhow::Result<()> {
     };
     if import {
         // Written first, so a crash before the import completes resumes it rather than starting empty.
-        std::fs::write(&marker, named).with_context(|| format!("cannot write {}", marker.display()))?;
+        std::fs::write(&marker, named).map_err(|source| StoreError::Write { path: marker.clone(), source })?;
     }
     for suffix in ["-wal", "-shm", ""] {
         let from = with_suffix(&paths.sqlite, suffix);
         if from.exists() {
             let to = with_suffix(&aside, suffix);
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("cannot move {} to {}", from.display(), to.display()))?;
+            std::fs::rename(&from, &to).map_err(|source| StoreError::Move { from, to, source })?;
         }
     }
     if import {
@@ -201,7 +253,7 @@ fn projectors(parts: &Parts, sqlite: SqliteProjection) -> (Projector, Projector)
 impl Store {
     /// Opens the store in `config`'s data directory and starts the projector thread. With `eager_model`
     /// the embedding model starts loading at once; otherwise at the first request that needs it.
-    pub fn open(settings: &Settings, eager_model: bool) -> anyhow::Result<Store> {
+    pub fn open(settings: &Settings, eager_model: bool) -> Result<Store, StoreError> {
         let (parts, sqlite) = open_parts(settings, eager_model)?;
         let (read_model, ann) = projectors(&parts, sqlite);
         let service = Service::new(
@@ -214,15 +266,18 @@ impl Store {
         );
         let stop = Arc::new(AtomicBool::new(false));
         let projectors = vec![
-            read_model.spawn("project-sqlite", stop.clone()).context("cannot start the read model's projector")?,
-            ann.spawn("project-ann", stop.clone()).context("cannot start the ANN projector")?,
+            read_model
+                .spawn("project-sqlite", stop.clone())
+                .map_err(|source| StoreError::Projector { what: "the read model's projector", source })?,
+            ann.spawn("project-ann", stop.clone())
+                .map_err(|source| StoreError::Projector { what: "the ANN projector", source })?,
         ];
         Ok(Store { service, settings: settings.clone(), stop, projectors, replication: None })
     }
 
     /// Starts replicating to Cloudflare when the backend is hybrid or cloudflare (once; later calls return
     /// the same engine). Must run inside the async runtime.
-    pub fn replicate(&mut self) -> anyhow::Result<Option<Sync>> {
+    pub fn replicate(&mut self) -> Result<Option<Sync>, StoreError> {
         if let Some((sync, _)) = &self.replication {
             return Ok(Some(sync.clone()));
         }
@@ -253,11 +308,11 @@ impl Store {
     /// Waits until the read models have applied the whole log (after a start with a stale read model).
     /// Fails at once when they cannot: replaying stored memories needs their vectors, and the model that
     /// would compute missing ones cannot load.
-    pub async fn wait_current(&self) -> anyhow::Result<()> {
+    pub async fn wait_current(&self) -> Result<(), StoreError> {
         let last = self.service.log().last_seq();
         while !self.service.wait_applied(last, std::time::Duration::from_millis(500)).await {
             if let ModelStatus::Failed(reason) = self.service.embedder().status() {
-                bail!("the read model cannot catch up with the log: {reason}");
+                return Err(StoreError::CatchUp(reason));
             }
         }
         Ok(())
@@ -265,7 +320,7 @@ impl Store {
 
     /// Imports the original's database that start-up moved aside, if one waits (see `move_original_aside`).
     /// Progress goes to stderr; the marker is removed only when the import is complete.
-    pub async fn finish_migration(&self) -> anyhow::Result<()> {
+    pub async fn finish_migration(&self) -> Result<(), StoreError> {
         let marker = migration_marker(self.paths());
         let Ok(named) = std::fs::read_to_string(&marker) else {
             return Ok(());
@@ -278,18 +333,11 @@ impl Store {
             let progress = crate::portability::progress_on_stderr();
             let report = crate::portability::import_original_database(&self.service, &original, progress)
                 .await
-                .with_context(|| {
-                    format!(
-                        "cannot import the original service's database {} (it is kept, and the import resumes at the \
-                         next start; to start without it, remove {})",
-                        original.display(),
-                        marker.display()
-                    )
-                })?;
+                .map_err(|source| StoreError::Import { original: original.clone(), marker: marker.clone(), source })?;
             eprintln!("{} from {}", report.summary(), original.display());
             tracing::info!(original = %original.display(), imported = report.imported, "migrated the original's database");
         }
-        std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
+        std::fs::remove_file(&marker).map_err(|source| StoreError::Remove { path: marker, source })?;
         Ok(())
     }
 
@@ -321,7 +369,7 @@ pub struct Rebuilt {
 
 /// Drops the read models and replays the whole log into them, the sqlite read model and the ANN index on
 /// two threads at once. `progress(applied, total)` follows the read model.
-pub fn rebuild(settings: &Settings, progress: impl FnMut(Seq, Seq) + Send) -> anyhow::Result<Rebuilt> {
+pub fn rebuild(settings: &Settings, progress: impl FnMut(Seq, Seq) + Send) -> Result<Rebuilt, StoreError> {
     let (parts, sqlite) = open_parts(settings, false)?;
     let (mut read_model, mut ann) = projectors(&parts, sqlite);
     let timed = |projector: &mut Projector, progress: &mut dyn FnMut(Seq, Seq)| {
@@ -335,18 +383,13 @@ pub fn rebuild(settings: &Settings, progress: impl FnMut(Seq, Seq) + Send) -> an
         (read_model, ann.join())
     });
     let (events, read_model) = read_model?;
-    let (_, ann) = ann.map_err(|_| anyhow::anyhow!("the ANN rebuild panicked"))??;
+    let (_, ann) = ann.map_err(|_| StoreError::RebuildPanicked)??;
     Ok(Rebuilt { events, read_model, ann })
-}
-
-/// Whether opening the store failed because another process has the event log open.
-pub fn is_in_use(error: &anyhow::Error) -> bool {
-    matches!(error.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
 }
 
 /// Opens the store off the async runtime, waits until the read models are current and finishes a migration
 /// from the original's database; what every CLI command uses.
-pub async fn open(settings: &Settings, eager_model: bool) -> anyhow::Result<Store> {
+pub async fn open(settings: &Settings, eager_model: bool) -> Result<Store, StoreError> {
     let opener = settings.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&opener, eager_model)).await??;
     store.wait_current().await?;
@@ -355,14 +398,14 @@ pub async fn open(settings: &Settings, eager_model: bool) -> anyhow::Result<Stor
 }
 
 /// Opens the store (the model loading at once) off the async runtime; `None` when another process has it.
-pub async fn try_open(settings: &Settings) -> anyhow::Result<Option<Store>> {
+pub async fn try_open(settings: &Settings) -> Result<Option<Store>, StoreError> {
     let opener = settings.clone();
     match tokio::task::spawn_blocking(move || Store::open(&opener, true)).await? {
         Ok(store) => {
             store.finish_migration().await?;
             Ok(Some(store))
         }
-        Err(error) if is_in_use(&error) => Ok(None),
+        Err(error) if error.is_in_use() => Ok(None),
         Err(error) => Err(error),
     }
 }

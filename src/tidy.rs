@@ -20,6 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["portability"],
     &["service"],
     &["embed"],
+    &["error"],
 ];
 
 /// Where `anyhow` may be used: the binary, the wiring and the command line (everything else keeps typed

@@ -6,12 +6,36 @@
 //! (`tls/cert.pem` + `tls/key.pem`). Kept across restarts, so clients that trust the CA keep working; the
 //! CA's own key is not kept, so nothing can sign another certificate with it later.
 
-use anyhow::{Context, bail};
 use chrono::Datelike;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Why the certificate could not be generated or read, or does not make a server configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("MCP_SSL_CERT_FILE and MCP_SSL_KEY_FILE go together: give both, or neither to use a generated certificate")]
+    HalfPair,
+    #[error("cannot create {path}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Generate(#[from] rcgen::Error),
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the certificate {path}")]
+    ReadCertificate { path: PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("{0} holds no certificate")]
+    NoCertificate(PathBuf),
+    #[error("cannot read the private key {path}")]
+    ReadKey { path: PathBuf, source: rustls::pki_types::pem::Error },
+    #[error("{cert} and {key} do not make a usable pair")]
+    Pair { cert: PathBuf, key: PathBuf, source: rustls::Error },
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// How long a generated certificate is valid.
 const VALID_YEARS: i32 = 10;
@@ -27,14 +51,10 @@ pub struct CertFiles {
 
 /// The certificate files to serve with: the given pair, or the pair generated in `<data>/tls` (generated
 /// now if it is not there yet). Giving only one of the two files is an error.
-pub fn cert_files(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, host: &str) -> anyhow::Result<CertFiles> {
+pub fn cert_files(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, host: &str) -> Result<CertFiles, TlsError> {
     match (cert, key) {
         (Some(cert), Some(key)) => Ok(CertFiles { cert: cert.into(), key: key.into(), ca: None }),
-        (Some(_), None) | (None, Some(_)) => {
-            bail!(
-                "MCP_SSL_CERT_FILE and MCP_SSL_KEY_FILE go together: give both, or neither to use a generated certificate"
-            )
-        }
+        (Some(_), None) | (None, Some(_)) => Err(TlsError::HalfPair),
         (None, None) => {
             let dir = data_dir.join("tls");
             let files =
@@ -49,11 +69,11 @@ pub fn cert_files(cert: Option<&Path>, key: Option<&Path>, data_dir: &Path, host
 }
 
 /// Writes a new CA certificate and a server certificate and key signed by it.
-fn generate(dir: &Path, files: &CertFiles, host: &str) -> anyhow::Result<()> {
+fn generate(dir: &Path, files: &CertFiles, host: &str) -> Result<(), TlsError> {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
     };
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Directory { path: dir.to_path_buf(), source })?;
     let today = chrono::Utc::now().date_naive();
     let not_before = rcgen::date_time_ymd(today.year(), today.month() as u8, 1);
     let not_after = rcgen::date_time_ymd(today.year() + VALID_YEARS, today.month() as u8, 1);
@@ -90,7 +110,7 @@ fn generate(dir: &Path, files: &CertFiles, host: &str) -> anyhow::Result<()> {
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
@@ -99,28 +119,28 @@ fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .map_err(|source| TlsError::Write { path: path.to_path_buf(), source })?;
     file.write_all(bytes)?;
     file.sync_all()?;
     Ok(())
 }
 
 /// The rustls server configuration for these files (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 by ALPN).
-pub fn server_config(files: &CertFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(files: &CertFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let chain = CertificateDer::pem_file_iter(&files.cert)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .with_context(|| format!("cannot read the certificate {}", files.cert.display()))?;
+        .map_err(|source| TlsError::ReadCertificate { path: files.cert.clone(), source })?;
     if chain.is_empty() {
-        bail!("{} holds no certificate", files.cert.display());
+        return Err(TlsError::NoCertificate(files.cert.clone()));
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
-        .with_context(|| format!("cannot read the private key {}", files.key.display()))?;
+        .map_err(|source| TlsError::ReadKey { path: files.key.clone(), source })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .with_context(|| format!("{} and {} do not make a usable pair", files.cert.display(), files.key.display()))?;
+        .map_err(|source| TlsError::Pair { cert: files.cert.clone(), key: files.key.clone(), source })?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -1,7 +1,7 @@
 //! Backup files and their manifests: writing a full or incremental snapshot of the log with its manifest,
 //! listing the directory, following an increment's chain back to its full snapshot.
 
-use anyhow::{Context, bail};
+use super::BackupError;
 use chrono::{DateTime, SecondsFormat, Utc};
 use mms_log::{Log, Seq, SnapshotInfo};
 use mms_projections::iso_utc;
@@ -109,7 +109,7 @@ fn new_path(dir: &Path, now: DateTime<Utc>, incremental: bool) -> PathBuf {
 /// The backup an incremental one would build on: the newest, when it is from this log (its last event is
 /// this log's event at that position), its chain is shorter than [`MAX_CHAIN`] and the events since it are
 /// fewer than half those of the chain's full snapshot.
-fn incremental_base(log: &Log, dir: &Path) -> anyhow::Result<Option<Manifest>> {
+fn incremental_base(log: &Log, dir: &Path) -> Result<Option<Manifest>, BackupError> {
     let entries = list(dir);
     let Some(newest) = entries.first().and_then(|e| e.manifest.clone()) else { return Ok(None) };
     let this_log = match (&newest.last_event_id, log.get(Seq(newest.last_seq))?) {
@@ -127,8 +127,8 @@ fn incremental_base(log: &Log, dir: &Path) -> anyhow::Result<Option<Manifest>> {
 
 /// Writes a backup of `log` into `dir`, then its manifest: a full snapshot, or with [`Kind::Auto`] an
 /// increment when that keeps it small. Blocking.
-pub fn create(log: &Log, dir: &Path, kind: Kind) -> anyhow::Result<Manifest> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create the backup directory {}", dir.display()))?;
+pub fn create(log: &Log, dir: &Path, kind: Kind) -> Result<Manifest, BackupError> {
+    std::fs::create_dir_all(dir).map_err(|source| BackupError::Directory { path: dir.to_path_buf(), source })?;
     let now = Utc::now();
     let base = match kind {
         Kind::Full => None,
@@ -165,30 +165,26 @@ pub fn create(log: &Log, dir: &Path, kind: Kind) -> anyhow::Result<Manifest> {
 }
 
 /// The manifests of the chain a backup belongs to, from its full snapshot to itself.
-pub(super) fn chain(dir: &Path, manifest: &Manifest) -> anyhow::Result<Vec<Manifest>> {
+pub(super) fn chain(dir: &Path, manifest: &Manifest) -> Result<Vec<Manifest>, BackupError> {
     let mut chain = vec![manifest.clone()];
     while let Some(base) = chain.last().and_then(|m| m.base.clone()) {
         if chain.len() > 10_000 {
-            bail!("the chain of {} does not end in a full backup", manifest.filename);
+            return Err(BackupError::EndlessChain(manifest.filename.clone()));
         }
         let json = manifest_path(&dir.join(&base));
-        let bytes = std::fs::read(&json).with_context(|| {
-            format!(
-                "{} is an increment of {base}, which is missing: restore from an older full backup",
-                manifest.filename
-            )
+        let bytes = std::fs::read(&json).map_err(|source| BackupError::MissingBase {
+            filename: manifest.filename.clone(),
+            base,
+            source,
         })?;
-        chain.push(
-            serde_json::from_slice(&bytes)
-                .with_context(|| format!("the manifest {} is not readable", json.display()))?,
-        );
+        chain.push(serde_json::from_slice(&bytes).map_err(|source| BackupError::Manifest { path: json, source })?);
     }
     chain.reverse();
     Ok(chain)
 }
 
 /// Writes a backup's manifest beside it, atomically.
-pub(super) fn write_manifest(backup: &Path, manifest: &Manifest) -> anyhow::Result<()> {
+pub(super) fn write_manifest(backup: &Path, manifest: &Manifest) -> Result<(), BackupError> {
     let json = manifest_path(backup);
     let partial = json.with_extension("json.partial");
     std::fs::write(&partial, serde_json::to_vec_pretty(manifest)?)?;

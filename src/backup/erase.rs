@@ -1,8 +1,8 @@
 //! Erasing redacted memories from the backups that still hold them.
 
+use super::BackupError;
 use super::archive::{list, sha256_of, write_manifest};
 use super::verify::checked_copy;
-use anyhow::Context;
 use mms_log::Log;
 use serde::Serialize;
 use std::path::Path;
@@ -18,7 +18,7 @@ pub struct Scrubbed {
 /// Erases every redaction of `log` from the backups in `dir` that still hold the redacted memories: each
 /// such file is rewritten whole (no erased bytes left in free pages) and its manifest gets the new size,
 /// checksum and memory count. Backups without a manifest are left alone (and reported in the log). Blocking.
-pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> {
+pub fn erase_redactions(log: &Log, dir: &Path) -> Result<Vec<Scrubbed>, BackupError> {
     let redactions = log.redactions()?;
     let Some(latest) = redactions.iter().map(|(_, seq)| seq.0).max() else { return Ok(Vec::new()) };
     let mut out = Vec::new();
@@ -34,7 +34,7 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> anyhow::Result<Vec<Scrubbed>> 
             continue;
         }
         let erased = mms_log::erase_in_file(&path, &redactions)
-            .with_context(|| format!("erasing redacted memories from {}", entry.filename))?;
+            .map_err(|source| BackupError::Erase { filename: entry.filename.clone(), source: Box::new(source) })?;
         manifest.redactions_applied = latest;
         manifest.size_bytes = std::fs::metadata(&path)?.len();
         manifest.sha256 = sha256_of(&path)?;

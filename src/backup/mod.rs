@@ -12,12 +12,14 @@
 
 mod archive;
 mod erase;
+mod error;
 mod retention;
 mod schedule;
 mod verify;
 
 pub use archive::{Entry, FORMAT_VERSION, Kind, Manifest, create, list};
 pub use erase::{Scrubbed, erase_redactions};
+pub use error::BackupError;
 pub use retention::prune;
 pub use schedule::{Backups, Created, Listing, Status};
 pub use verify::{CheckedCopy, Verified, checked_copy, restore_target, verify};

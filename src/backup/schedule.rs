@@ -1,13 +1,14 @@
 //! The owner of a running server's backups: taken on demand and on the schedule, one at a time, with their
 //! status; and the redaction that reaches the backups too (the one entry point every interface uses).
 
+use super::BackupError;
 use super::archive::{Entry, Kind, Manifest, PREFIX, create, iso, list};
 use super::erase::{Scrubbed, erase_redactions};
 use super::retention::prune;
 use super::verify::{CheckedCopy, Verified, restore_target, verify};
 use crate::config::BackupConfig;
+use crate::error::Chain;
 use crate::store::Settings;
-use anyhow::bail;
 use chrono::{DateTime, Utc};
 use mms_log::{Log, Seq};
 use serde::Serialize;
@@ -83,20 +84,20 @@ impl Backups {
     }
 
     /// The path of one backup of the directory, by file name; anything else is refused.
-    pub fn path_of(&self, filename: &str) -> anyhow::Result<PathBuf> {
+    pub fn path_of(&self, filename: &str) -> Result<PathBuf, BackupError> {
         let name = Path::new(filename);
         if name.components().count() != 1 || !filename.starts_with(PREFIX) {
-            bail!("'{filename}' is not a backup's file name (memory_backup_YYYYmmdd_HHMMSS.redb)");
+            return Err(BackupError::NotABackup(filename.to_string()));
         }
         let path = self.dir.join(name);
         if !path.exists() {
-            bail!("no backup named {filename}");
+            return Err(BackupError::NoSuchBackup(filename.to_string()));
         }
         Ok(path)
     }
 
     /// Verifies one backup of the directory, by file name. Blocking.
-    pub fn verify(&self, filename: &str) -> anyhow::Result<Verified> {
+    pub fn verify(&self, filename: &str) -> Result<Verified, BackupError> {
         verify(&self.store, &self.path_of(filename)?)
     }
 
@@ -122,14 +123,14 @@ impl Backups {
                 }
             }
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "backup failed");
+                tracing::error!(error = %Chain(&error), "backup failed");
                 Created {
                     success: false,
                     filename: None,
                     size_bytes: None,
                     created_at: None,
                     duration_seconds: started.elapsed().as_secs_f64(),
-                    error: Some(format!("{error:#}")),
+                    error: Some(Chain(&error).to_string()),
                     manifest: None,
                 }
             }
@@ -161,7 +162,7 @@ impl Backups {
     }
 
     /// Erases redacted memories from the backups that still hold them (see [`erase_redactions`]). Blocking.
-    pub fn erase_redactions(&self) -> anyhow::Result<Vec<Scrubbed>> {
+    pub fn erase_redactions(&self) -> Result<Vec<Scrubbed>, BackupError> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         erase_redactions(&self.log, &self.dir)
     }
@@ -182,7 +183,7 @@ impl Backups {
         tokio::task::spawn_blocking(move || restore_target(&backups.path_of(&name)?, seq, time.as_deref()))
             .await?
             .map(|(target, copy)| (target, Some(copy)))
-            .map_err(|error| crate::service::ServiceError::Invalid(format!("{error:#}")))
+            .map_err(|error| crate::service::ServiceError::Invalid(Chain(&error).to_string()))
     }
 
     /// Redacts a memory (`Service::redact`), then erases it from the backups at once: the one entry point of
@@ -194,7 +195,7 @@ impl Backups {
         hash: &str,
         reason: Option<String>,
         actor: mms_log::Actor,
-    ) -> Result<(crate::service::Redaction, anyhow::Result<Vec<Scrubbed>>), crate::service::ServiceError> {
+    ) -> Result<(crate::service::Redaction, Result<Vec<Scrubbed>, BackupError>), crate::service::ServiceError> {
         let redaction = service.redact(hash, reason, actor).await?;
         let backups = self.clone();
         let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions()).await?;
@@ -224,7 +225,7 @@ impl Backups {
             // Each cycle also catches up on redactions, in case erasing them at the time failed.
             let _ = tokio::task::spawn_blocking(move || {
                 if let Err(error) = backups.erase_redactions() {
-                    tracing::error!(error = %format!("{error:#}"), "erasing redacted memories from backups failed");
+                    tracing::error!(error = %Chain(&error), "erasing redacted memories from backups failed");
                 }
                 if due {
                     backups.now(Kind::Auto);

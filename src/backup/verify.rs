@@ -1,9 +1,9 @@
 //! Checking a backup: a private copy checked against its manifests (an increment applied to its chain),
 //! what a restore reads; and a replay of that copy into a scratch store, compared with the manifest.
 
+use super::BackupError;
 use super::archive::{FORMAT_VERSION, Manifest, chain, manifest_path, sha256_of};
 use crate::store::{Settings, rebuild};
-use anyhow::{Context, bail};
 use mms_log::Seq;
 use mms_projections::SqliteReader;
 use serde::Serialize;
@@ -34,14 +34,13 @@ impl CheckedCopy {
 
 /// Copies a backup aside and checks the copy against the manifest beside the original. A damaged file,
 /// a missing manifest or a newer format is an error that says so; nothing is touched.
-pub fn checked_copy(backup: &Path) -> anyhow::Result<CheckedCopy> {
+pub fn checked_copy(backup: &Path) -> Result<CheckedCopy, BackupError> {
     let json = manifest_path(backup);
-    let manifest: Manifest = serde_json::from_slice(
-        &std::fs::read(&json).with_context(|| format!("no manifest {} beside the backup", json.display()))?,
-    )
-    .with_context(|| format!("the manifest {} is not readable", json.display()))?;
+    let bytes = std::fs::read(&json).map_err(|source| BackupError::NoManifest { path: json.clone(), source })?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|source| BackupError::Manifest { path: json.clone(), source })?;
     if manifest.format_version > FORMAT_VERSION {
-        bail!("the backup's format {} is newer than this build reads ({FORMAT_VERSION})", manifest.format_version);
+        return Err(BackupError::TooNew { found: manifest.format_version });
     }
     let dir = tempfile::Builder::new().prefix("mms-backup-").tempdir()?;
     let copy = dir.path().join("events.redb");
@@ -51,17 +50,19 @@ pub fn checked_copy(backup: &Path) -> anyhow::Result<CheckedCopy> {
     for (i, link) in chain.iter().enumerate() {
         let file = if i + 1 == chain.len() { backup.to_path_buf() } else { folder.join(&link.filename) };
         let target = if i == 0 { copy.clone() } else { dir.path().join("increment.redb") };
-        std::fs::copy(&file, &target).with_context(|| format!("cannot read {}", file.display()))?;
+        std::fs::copy(&file, &target).map_err(|source| BackupError::Copy { path: file.clone(), source })?;
         let size = std::fs::metadata(&target)?.len();
         if size != link.size_bytes {
-            bail!("{} is {size} bytes, its manifest says {}: the file is damaged", file.display(), link.size_bytes);
+            return Err(BackupError::Size { path: file, size, expected: link.size_bytes });
         }
         if sha256_of(&target)? != link.sha256 {
-            bail!("{} does not match its manifest's SHA-256: the file is damaged", file.display());
+            return Err(BackupError::Checksum { path: file });
         }
         if i > 0 {
-            mms_log::apply_increment(&copy, &target)
-                .with_context(|| format!("applying the increment {} failed", link.filename))?;
+            mms_log::apply_increment(&copy, &target).map_err(|source| BackupError::Increment {
+                filename: link.filename.clone(),
+                source: Box::new(source),
+            })?;
             std::fs::remove_file(&target)?;
         }
     }
@@ -74,9 +75,9 @@ pub fn restore_target(
     backup: &Path,
     seq: Option<u64>,
     time: Option<&str>,
-) -> anyhow::Result<(crate::service::RestoreSource, CheckedCopy)> {
+) -> Result<(crate::service::RestoreSource, CheckedCopy), BackupError> {
     if seq.is_some() || time.is_some_and(|t| !t.trim().is_empty()) {
-        bail!("give where to restore to: a sequence number (to_seq), a moment (to_time) or a backup, only one");
+        return Err(BackupError::TwoTargets);
     }
     let checked = checked_copy(backup)?;
     let name = backup.file_name().map_or_else(|| backup.display().to_string(), |n| n.to_string_lossy().into_owned());
@@ -85,18 +86,18 @@ pub fn restore_target(
 
 /// Checks a backup: its manifest, size and SHA-256, then replays it into a scratch read model and compares
 /// the events and memories with the manifest. Touches nothing but a temporary directory.
-pub fn verify(store: &Settings, backup: &Path) -> anyhow::Result<Verified> {
+pub fn verify(store: &Settings, backup: &Path) -> Result<Verified, BackupError> {
     let checked = checked_copy(backup)?;
     let manifest = &checked.manifest;
     // The copy is `events.redb` in its directory: the log of a scratch store there.
     let scratch = store.scratch(checked.dir.path());
-    let rebuilt = rebuild(&scratch, |_, _| {}).context("replaying the backup failed")?;
+    let rebuilt = rebuild(&scratch, |_, _| {}).map_err(BackupError::Replay)?;
     let memories = SqliteReader::new(&scratch.paths.sqlite).count(&Default::default())?;
     if rebuilt.events != Seq(manifest.last_seq) {
-        bail!("the backup replays to event {} but its manifest says {}", rebuilt.events.0, manifest.last_seq);
+        return Err(BackupError::Events { replayed: rebuilt.events.0, expected: manifest.last_seq });
     }
     if memories != manifest.memories {
-        bail!("the backup replays to {memories} memories but its manifest says {}", manifest.memories);
+        return Err(BackupError::Memories { replayed: memories, expected: manifest.memories });
     }
     Ok(Verified { filename: manifest.filename.clone(), events: manifest.events, memories, last_seq: manifest.last_seq })
 }

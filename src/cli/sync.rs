@@ -15,28 +15,24 @@ pub(super) async fn sync(config: &Config, action: SyncAction, out: &mut dyn Writ
     }
     let base_dir = config.paths().base_dir;
     std::fs::create_dir_all(&base_dir)?;
-    let state = || SyncState::open(&state_path(&base_dir)).map_err(anyhow::Error::msg);
+    let state = || SyncState::open(&state_path(&base_dir));
     match action {
         SyncAction::Pause | SyncAction::Resume => {
             let paused = matches!(action, SyncAction::Pause);
-            state()?.set_paused(paused).map_err(anyhow::Error::msg)?;
+            state()?.set_paused(paused)?;
             writeln!(out, "replication {}", if paused { "paused (local writes go on)" } else { "resumed" })?;
         }
         SyncAction::Status => {
             let state = state()?;
-            let pushed = state.pushed().map_err(anyhow::Error::msg)?;
-            writeln!(out, "device: {}", crate::sync::device_id(&base_dir).map_err(anyhow::Error::msg)?)?;
+            let pushed = state.pushed()?;
+            writeln!(out, "device: {}", crate::sync::device_id(&base_dir)?)?;
             writeln!(out, "pushed: every event up to {pushed}")?;
-            writeln!(out, "paused: {}", state.paused().map_err(anyhow::Error::msg)?)?;
-            writeln!(
-                out,
-                "last sync: {}",
-                state.last_sync().map_err(anyhow::Error::msg)?.as_deref().unwrap_or("never")
-            )?;
-            for (origin, seq) in state.pulled().map_err(anyhow::Error::msg)? {
+            writeln!(out, "paused: {}", state.paused()?)?;
+            writeln!(out, "last sync: {}", state.last_sync()?.as_deref().unwrap_or("never"))?;
+            for (origin, seq) in state.pulled()? {
                 writeln!(out, "pulled from {origin}: up to its event {seq}")?;
             }
-            let failures = state.failures().map_err(anyhow::Error::msg)?;
+            let failures = state.failures()?;
             writeln!(out, "failed events: {} (retried by `sync push`)", failures.len())?;
             for failure in failures {
                 writeln!(out, "  event {} (memory {}): {}", failure.seq, failure.content_hash, failure.message)?;

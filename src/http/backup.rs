@@ -76,6 +76,6 @@ pub(crate) async fn verify(
     Ok(Json(match verified {
         Ok(verified) => json!({ "valid": true, "filename": verified.filename, "events": verified.events,
             "memories": verified.memories, "last_seq": verified.last_seq }),
-        Err(error) => json!({ "valid": false, "error": format!("{error:#}") }),
+        Err(error) => json!({ "valid": false, "error": crate::error::Chain(&error).to_string() }),
     }))
 }

@@ -392,7 +392,7 @@ pub(crate) async fn redact(
         .map_err(memory_not_found)?;
     let backups_scrubbed = scrubbed.map(filenames).map_err(|error| {
         // The redaction itself is done; the schedule retries the backups at its next check.
-        tracing::error!(error = %format!("{error:#}"), "erasing a redacted memory from the backups failed");
+        tracing::error!(error = %crate::error::Chain(&error), "erasing a redacted memory from the backups failed");
         ServiceError::internal(
             "the memory is redacted, but erasing it from the backups failed; it is retried at the next backup check",
         )

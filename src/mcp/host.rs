@@ -13,8 +13,7 @@
 use super::McpServer;
 use crate::backup::Backups;
 use crate::config::BackupConfig;
-use crate::store::{Settings, Store};
-use anyhow::Context;
+use crate::store::{Settings, Store, StoreError};
 use rmcp::ServiceExt;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -30,6 +29,26 @@ use tokio_util::task::TaskTracker;
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// The socket of the store in `base_dir`: `mcp.sock` inside it, or, when that path is too long for a Unix
+/// Why this process could not share the store with the others: become its owner, or reach the one that is.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {path}")]
+    Listen { path: PathBuf, source: std::io::Error },
+    #[error(
+        "cannot reach the memory store's owner at {socket} nor open the store: another process holds it \
+         without sharing it (a CLI command?)"
+    )]
+    Unreachable { socket: PathBuf },
+    #[error("reading stdin")]
+    Stdin(#[source] std::io::Error),
+    #[error("writing to stdout")]
+    Stdout(#[source] std::io::Error),
+    #[error("the connection task failed")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// What a process needs to become the store's owner: the store's settings and its backups' schedule.
 #[derive(Clone, Debug)]
 pub struct Ownership {
@@ -40,13 +59,13 @@ pub struct Ownership {
 /// Makes this process the owner of an open store: replicates it when its backend says so, hosts the other
 /// processes' MCP sessions on its socket and runs the backup schedule. Returns the MCP server (with the
 /// store's backups) and the host.
-pub fn own(store: &mut Store, backups: BackupConfig, kind: HostKind) -> anyhow::Result<(McpServer, Host)> {
+pub fn own(store: &mut Store, backups: BackupConfig, kind: HostKind) -> Result<(McpServer, Host), ShareError> {
     let sync = store.replicate()?;
     let backups = Arc::new(Backups::new(store.service.log().clone(), backups, store.settings.clone()));
     let server = McpServer::new(store.service.clone(), backups, sync);
     let base_dir = &store.paths().base_dir;
     let host = Host::start(server.clone(), base_dir, kind)
-        .with_context(|| format!("cannot listen on {}", socket_path(base_dir).display()))?;
+        .map_err(|source| ShareError::Listen { path: socket_path(base_dir), source })?;
     Ok((server, host))
 }
 

@@ -860,7 +860,7 @@ impl McpServer {
         }
         let (redaction, scrubbed) =
             self.backups.redact(&self.service, &args.content_hash, args.reason, actor()).await.map_err(failure)?;
-        let backups_scrubbed = scrubbed.map(|files| files.into_iter().map(|s| s.filename).collect()).map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({error:#}); it is retried at the next backup check"))?;
+        let backups_scrubbed = scrubbed.map(|files| files.into_iter().map(|s| s.filename).collect()).map_err(|error| format!("the memory is redacted, but erasing it from the backups failed ({}); it is retried at the next backup check", crate::error::Chain(&error)))?;
         Ok(Json(RedactResult {
             success: true,
             content_hash: redaction.content_hash,
@@ -890,7 +890,8 @@ impl McpServer {
                 BackupToolAction::Status => serde_json::to_value(backups.status()).unwrap_or_default(),
                 BackupToolAction::Verify => {
                     let filename = args.filename.ok_or("verify needs filename (see action list)")?;
-                    let verified = backups.verify(&filename).map_err(|error| format!("{error:#}"))?;
+                    let verified =
+                        backups.verify(&filename).map_err(|error| crate::error::Chain(&error).to_string())?;
                     serde_json::to_value(&verified).unwrap_or_default()
                 }
             })

@@ -15,9 +15,8 @@
 
 mod state;
 
-use super::host::{Control, DRAIN_GRACE, Host, HostKind, Ownership, Successor, own, socket_path};
+use super::host::{Control, DRAIN_GRACE, Host, HostKind, Ownership, ShareError, Successor, own, socket_path};
 use crate::store::{Store, try_open};
-use anyhow::Context;
 use state::{Action, Input, Relay};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
@@ -33,7 +32,7 @@ const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 const SERVE_PRIORITY: Duration = Duration::from_secs(30);
 
 /// Runs the relay until the client closes stdin.
-pub async fn run(owner: Ownership) -> anyhow::Result<()> {
+pub async fn run(owner: Ownership) -> Result<(), ShareError> {
     let mut driver = Driver::start(owner);
     loop {
         let input = driver.next_input().await?;
@@ -78,9 +77,9 @@ impl Driver {
     }
 
     /// Waits for the next line from the client or the owner, or for the connection attempt to end.
-    async fn next_input(&mut self) -> anyhow::Result<Input> {
+    async fn next_input(&mut self) -> Result<Input, ShareError> {
         tokio::select! {
-            line = self.stdin.next_line() => Ok(match line.context("reading stdin")? {
+            line = self.stdin.next_line() => Ok(match line.map_err(ShareError::Stdin)? {
                 Some(line) => Input::Client(line),
                 None => Input::ClientClosed,
             }),
@@ -90,7 +89,7 @@ impl Driver {
             }),
             connected = async { self.connecting.as_mut().expect("guarded").await }, if self.connecting.is_some() => {
                 self.connecting = None;
-                let (link, hosted) = connected.context("the connection task failed")??;
+                let (link, hosted) = connected??;
                 if hosted.is_some() {
                     tracing::debug!("this process owns the store");
                 }
@@ -102,20 +101,20 @@ impl Driver {
     }
 
     /// Performs `actions` in order; breaks once the relay is finished.
-    async fn perform(&mut self, actions: Vec<Action>) -> anyhow::Result<ControlFlow<()>> {
+    async fn perform(&mut self, actions: Vec<Action>) -> Result<ControlFlow<()>, ShareError> {
         let mut flow = ControlFlow::Continue(());
         for action in actions {
             match action {
                 Action::ToClient(line) => {
-                    self.stdout.write_all(line.as_bytes()).await?;
-                    self.stdout.write_all(b"\n").await?;
+                    self.stdout.write_all(line.as_bytes()).await.map_err(ShareError::Stdout)?;
+                    self.stdout.write_all(b"\n").await.map_err(ShareError::Stdout)?;
                 }
                 Action::ToOwner(line) => self.send(line).await,
                 Action::Reconnect(to) => self.reconnect(to),
                 Action::Finish => flow = ControlFlow::Break(()),
             }
         }
-        self.stdout.flush().await?;
+        self.stdout.flush().await.map_err(ShareError::Stdout)?;
         Ok(flow)
     }
 
@@ -182,7 +181,7 @@ impl Link {
 }
 
 /// What a connection attempt gives: the link, and this process's own store when it became the owner.
-type Connected = anyhow::Result<(Link, Option<Hosted>)>;
+type Connected = Result<(Link, Option<Hosted>), ShareError>;
 
 /// The next line from the link; never completes without one.
 async fn receive(link: &mut Option<Link>) -> std::io::Result<Option<String>> {
@@ -219,11 +218,7 @@ async fn connect(owner: Ownership, socket: PathBuf, previous: Option<Hosted>, to
             }
         }
         if started.elapsed() > CONNECT_PATIENCE {
-            anyhow::bail!(
-                "cannot reach the memory store's owner at {} nor open the store: another process holds it \
-                 without sharing it (a CLI command?)",
-                socket.display()
-            );
+            return Err(ShareError::Unreachable { socket });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -2,11 +2,54 @@
 //! HS256 secret, or else an RSA key made once and kept in `<base>/oauth/jwt-private.pem` (mode 0600), so that
 //! tokens outlive a restart (the original made a new pair at every start).
 
+use super::store::StateError;
 use crate::config::OAuthConfig;
-use anyhow::{Context, bail};
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why the signing key could not be made, read or used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read the system's random source")]
+    Random(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot encode the private key")]
+    EncodePrivate(#[source] rsa::pkcs8::Error),
+    #[error("cannot encode the public key")]
+    EncodePublic(#[source] rsa::pkcs8::spki::Error),
+    /// Deriving the public half of a private key failed.
+    #[error(transparent)]
+    Public(rsa::pkcs8::spki::Error),
+    #[error("MCP_OAUTH_PRIVATE_KEY is not an RSA private key in PEM (PKCS#8 or PKCS#1)")]
+    NotRsa(#[source] rsa::pkcs1::Error),
+    /// A key file named by the configuration (`what`) could not be read.
+    #[error("cannot read {what} from {path}")]
+    ReadConfigured { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("MCP_OAUTH_PRIVATE_KEY is not an RSA private key in PEM")]
+    PrivatePem(#[source] jsonwebtoken::errors::Error),
+    #[error("MCP_OAUTH_PUBLIC_KEY is not an RSA public key in PEM")]
+    PublicPem(#[source] jsonwebtoken::errors::Error),
+    #[error("cannot describe the key as a JWK")]
+    Jwk(#[source] jsonwebtoken::errors::Error),
+    #[error("MCP_OAUTH_PUBLIC_KEY does not match MCP_OAUTH_PRIVATE_KEY")]
+    Mismatch(#[source] jsonwebtoken::errors::Error),
+    /// The key could not sign (the check that a configured pair belongs together).
+    #[error(transparent)]
+    Probe(jsonwebtoken::errors::Error),
+    #[error("cannot sign a token")]
+    Sign(#[source] jsonwebtoken::errors::Error),
+    #[error("MCP_OAUTH_PUBLIC_KEY is set without MCP_OAUTH_PRIVATE_KEY: tokens cannot be signed")]
+    PublicWithoutPrivate,
+    #[error("MCP_OAUTH_SECRET_KEY must be at least 32 characters (`keygen` prints a suitable API key)")]
+    ShortSecret,
+    #[error("cannot read {path}")]
+    ReadKept { path: PathBuf, source: std::io::Error },
+    /// The kept key file does not hold a usable key.
+    #[error("{path} is damaged")]
+    Damaged { path: PathBuf, source: Box<KeyError> },
+    #[error(transparent)]
+    Write(#[from] StateError),
+}
 
 /// A signing key and its verifying half.
 pub(crate) struct SigningKey {
@@ -20,45 +63,43 @@ pub(crate) struct SigningKey {
 }
 
 /// A new RSA key pair as PEM: the private key (PKCS#8) and the public key (SPKI).
-pub fn generate_rsa_pair() -> anyhow::Result<(String, String)> {
+pub fn generate_rsa_pair() -> Result<(String, String), KeyError> {
     use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
     use rsa::{Generate, PrivateKey};
-    let key = PrivateKey::try_generate().context("cannot read the system's random source")?;
-    let private = key.to_pkcs8_pem(LineEnding::LF).context("cannot encode the private key")?.to_string();
-    let public = key.to_public_key().to_public_key_pem(LineEnding::LF).context("cannot encode the public key")?;
+    let key = PrivateKey::try_generate().map_err(|error| KeyError::Random(Box::new(error)))?;
+    let private = key.to_pkcs8_pem(LineEnding::LF).map_err(KeyError::EncodePrivate)?.to_string();
+    let public = key.to_public_key().to_public_key_pem(LineEnding::LF).map_err(KeyError::EncodePublic)?;
     Ok((private, public))
 }
 
 /// The public half of a private RSA key in PEM (PKCS#8 or PKCS#1).
-fn public_of(private_pem: &str) -> anyhow::Result<String> {
+fn public_of(private_pem: &str) -> Result<String, KeyError> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
     let key = rsa::PrivateKey::from_pkcs8_pem(private_pem)
         .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(private_pem))
-        .context("MCP_OAUTH_PRIVATE_KEY is not an RSA private key in PEM (PKCS#8 or PKCS#1)")?;
-    Ok(key.to_public_key().to_public_key_pem(LineEnding::LF)?)
+        .map_err(KeyError::NotRsa)?;
+    key.to_public_key().to_public_key_pem(LineEnding::LF).map_err(KeyError::Public)
 }
 
-fn read(path: &Path, what: &str) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} from {}", path.display()))
+fn read(path: &Path, what: &'static str) -> Result<String, KeyError> {
+    std::fs::read_to_string(path).map_err(|source| KeyError::ReadConfigured { what, path: path.to_path_buf(), source })
 }
 
 /// An RS256 key from PEM text.
-fn rs256(private_pem: &str, public_pem: &str, origin: String) -> anyhow::Result<SigningKey> {
-    let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes())
-        .context("MCP_OAUTH_PRIVATE_KEY is not an RSA private key in PEM")?;
-    let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes())
-        .context("MCP_OAUTH_PUBLIC_KEY is not an RSA public key in PEM")?;
-    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).context("cannot describe the key as a JWK")?;
+fn rs256(private_pem: &str, public_pem: &str, origin: String) -> Result<SigningKey, KeyError> {
+    let encoding = EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(KeyError::PrivatePem)?;
+    let decoding = DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(KeyError::PublicPem)?;
+    let mut jwk = Jwk::from_encoding_key(&encoding, Algorithm::RS256).map_err(KeyError::Jwk)?;
     jwk.common.key_id = Some(key_id(public_pem));
     // The pair must belong together, or every token would be refused: check once, here.
-    let probe = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), &serde_json::json!({}), &encoding)?;
+    let probe = jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::RS256), &serde_json::json!({}), &encoding)
+        .map_err(KeyError::Probe)?;
     let mut validation = jsonwebtoken::Validation::new(Algorithm::RS256);
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     validation.validate_aud = false;
-    jsonwebtoken::decode::<serde_json::Value>(&probe, &decoding, &validation)
-        .context("MCP_OAUTH_PUBLIC_KEY does not match MCP_OAUTH_PRIVATE_KEY")?;
+    jsonwebtoken::decode::<serde_json::Value>(&probe, &decoding, &validation).map_err(KeyError::Mismatch)?;
     Ok(SigningKey { algorithm: Algorithm::RS256, encoding, decoding, jwks: Some(JwkSet { keys: vec![jwk] }), origin })
 }
 
@@ -69,7 +110,7 @@ fn key_id(public_pem: &str) -> String {
 }
 
 /// The key the configuration names, or the one kept in `<base>/oauth`, made on first use.
-pub(crate) fn load(args: &OAuthConfig, base_dir: &Path) -> anyhow::Result<SigningKey> {
+pub(crate) fn load(args: &OAuthConfig, base_dir: &Path) -> Result<SigningKey, KeyError> {
     let private = match (&args.private_key, &args.private_key_path) {
         (Some(pem), _) => Some(pem.expose().to_string()),
         (None, Some(path)) => Some(read(path, "MCP_OAUTH_PRIVATE_KEY_PATH")?),
@@ -88,12 +129,10 @@ pub(crate) fn load(args: &OAuthConfig, base_dir: &Path) -> anyhow::Result<Signin
             };
             rs256(&private, &public, "MCP_OAUTH_PRIVATE_KEY".into())
         }
-        (None, Some(_), _) => {
-            bail!("MCP_OAUTH_PUBLIC_KEY is set without MCP_OAUTH_PRIVATE_KEY: tokens cannot be signed")
-        }
+        (None, Some(_), _) => Err(KeyError::PublicWithoutPrivate),
         (None, None, Some(secret)) => {
             if secret.expose().len() < 32 {
-                bail!("MCP_OAUTH_SECRET_KEY must be at least 32 characters (`keygen` prints a suitable API key)");
+                return Err(KeyError::ShortSecret);
             }
             Ok(SigningKey {
                 algorithm: Algorithm::HS256,
@@ -108,7 +147,7 @@ pub(crate) fn load(args: &OAuthConfig, base_dir: &Path) -> anyhow::Result<Signin
 }
 
 /// The RSA key kept in `dir`, made (and written with mode 0600) when missing.
-fn kept(dir: &Path) -> anyhow::Result<SigningKey> {
+fn kept(dir: &Path) -> Result<SigningKey, KeyError> {
     let path = dir.join("jwt-private.pem");
     let private = match std::fs::read_to_string(&path) {
         Ok(pem) => pem,
@@ -118,9 +157,10 @@ fn kept(dir: &Path) -> anyhow::Result<SigningKey> {
             super::store::write_private(&path, private.as_bytes())?;
             private
         }
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
+        Err(source) => return Err(KeyError::ReadKept { path, source }),
     };
-    let public = public_of(&private).with_context(|| format!("{} is damaged", path.display()))?;
+    let public =
+        public_of(&private).map_err(|error| KeyError::Damaged { path: path.clone(), source: Box::new(error) })?;
     rs256(&private, &public, path.display().to_string())
 }
 
@@ -176,9 +216,10 @@ mod tests {
         let (_, other_public) = generate_rsa_pair().expect("another pair");
         let [a, b] = pair(&private, &other_public);
         let error = load(&args(&[&a, &b]), dir.path()).err().expect("a mismatch");
-        assert!(format!("{error:#}").contains("does not match"), "{error:#}");
+        let error = crate::error::Chain(&error).to_string();
+        assert!(error.contains("does not match"), "{error}");
         let short = load(&args(&["--oauth-secret-key", "short"]), dir.path()).err().expect("too short");
-        assert!(format!("{short:#}").contains("32 characters"));
+        assert!(crate::error::Chain(&short).to_string().contains("32 characters"));
         let secret = load(&args(&["--oauth-secret-key", &"k".repeat(40)]), dir.path()).expect("HS256");
         assert_eq!(secret.algorithm, Algorithm::HS256);
         assert!(secret.jwks.is_none());

@@ -20,7 +20,17 @@ use std::path::Path;
 use std::sync::Mutex;
 use store::{Client, Refresh, State, StateFile};
 
-pub use keys::generate_rsa_pair;
+pub use keys::{KeyError, generate_rsa_pair};
+pub use store::StateError;
+
+/// Why the OAuth server could not start: its key or its saved state.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
 
 /// The audience of every access token (the original's).
 pub(crate) const AUDIENCE: &str = "mcp-memory-service";
@@ -50,8 +60,8 @@ impl OAuthError {
         OAuthError { status: 401, error: "invalid_client", description: "Client authentication failed".into() }
     }
 
-    fn internal(error: anyhow::Error) -> OAuthError {
-        tracing::error!(error = %format!("{error:#}"), "OAuth state could not be saved");
+    fn internal(error: &(dyn std::error::Error + 'static)) -> OAuthError {
+        tracing::error!(error = %crate::error::Chain(error), "OAuth state could not be saved");
         OAuthError { status: 500, error: "server_error", description: "The server could not save the change".into() }
     }
 }
@@ -237,7 +247,7 @@ pub struct OAuth {
 
 impl OAuth {
     /// The server for `issuer`, with its key and saved state from `<base>/oauth`.
-    pub(crate) fn open(args: &OAuthConfig, base_dir: &Path, issuer: String, open: bool) -> anyhow::Result<OAuth> {
+    pub(crate) fn open(args: &OAuthConfig, base_dir: &Path, issuer: String, open: bool) -> Result<OAuth, SetupError> {
         let key = keys::load(args, base_dir)?;
         tracing::info!(issuer, algorithm = ?key.algorithm, key = %key.origin, "OAuth 2.1 enabled");
         let file = StateFile::new(&base_dir.join("oauth"));
@@ -261,7 +271,7 @@ impl OAuth {
         let mut state = self.state.lock().expect("OAuth state lock");
         let result = change(&mut state);
         state.purge(now());
-        self.file.save(&state).map_err(OAuthError::internal)?;
+        self.file.save(&state).map_err(|error| OAuthError::internal(&error))?;
         Ok(result)
     }
 
@@ -653,7 +663,7 @@ impl OAuth {
         let mut header = Header::new(self.key.algorithm);
         header.kid = self.key.jwks.as_ref().and_then(|set| set.keys[0].common.key_id.clone());
         let token = jsonwebtoken::encode(&header, &claims, &self.key.encoding)
-            .map_err(|error| OAuthError::internal(anyhow::anyhow!("cannot sign a token: {error}")))?;
+            .map_err(|error| OAuthError::internal(&KeyError::Sign(error)))?;
         Ok(json!({
             "access_token": token,
             "token_type": "Bearer",

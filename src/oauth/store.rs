@@ -3,11 +3,30 @@
 //! codes live ten minutes and stay in memory. Every change is written whole to a temporary file, synced
 //! and renamed over the old one, so a crash leaves the old state or the new one.
 
-use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Why the state file (or another file OAuth keeps, such as its key) could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("{path} is damaged (move it aside to start over)")]
+    Damaged { path: PathBuf, source: serde_json::Error },
+    #[error("cannot read {path}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// A path without a parent directory (never one OAuth builds).
+    #[error("a file in a directory")]
+    NoDirectory,
+    #[error("cannot create {path}")]
+    Directory { path: PathBuf, source: std::io::Error },
+    #[error("cannot write {path}")]
+    Write { path: PathBuf, source: tempfile::PersistError },
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// A registered client.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -74,24 +93,25 @@ impl StateFile {
     }
 
     /// The saved state, or an empty one when there is no file yet.
-    pub(crate) fn load(&self) -> anyhow::Result<State> {
+    pub(crate) fn load(&self) -> Result<State, StateError> {
         match std::fs::read(&self.path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .with_context(|| format!("{} is damaged (move it aside to start over)", self.path.display())),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| StateError::Damaged { path: self.path.clone(), source })
+            }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-            Err(error) => Err(error).with_context(|| format!("cannot read {}", self.path.display())),
+            Err(source) => Err(StateError::Read { path: self.path.clone(), source }),
         }
     }
 
-    pub(crate) fn save(&self, state: &State) -> anyhow::Result<()> {
+    pub(crate) fn save(&self, state: &State) -> Result<(), StateError> {
         write_private(&self.path, &serde_json::to_vec_pretty(state)?)
     }
 }
 
 /// Writes `bytes` to `path` atomically, readable by the owner only, creating the directory (mode 0700).
-pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().context("a file in a directory")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let dir = path.parent().ok_or(StateError::NoDirectory)?;
+    std::fs::create_dir_all(dir).map_err(|source| StateError::Directory { path: dir.to_path_buf(), source })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -101,7 +121,7 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
-    file.persist(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.persist(path).map_err(|source| StateError::Write { path: path.to_path_buf(), source })?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
@@ -128,6 +148,6 @@ mod tests {
         assert_eq!(loaded.refresh.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(loaded.revoked.keys().collect::<Vec<_>>(), ["f2"]);
         std::fs::write(dir.path().join("oauth/state.json"), b"{not json").expect("damage");
-        assert!(format!("{:#}", file.load().expect_err("damaged")).contains("damaged"));
+        assert!(crate::error::Chain(&file.load().expect_err("damaged")).to_string().contains("damaged"));
     }
 }

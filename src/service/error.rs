@@ -36,13 +36,7 @@ impl ServiceError {
 
     /// This error and its causes, `outer: inner: ...`: what a log line or a plain-text channel says.
     pub fn report(&self) -> String {
-        let mut report = self.to_string();
-        let mut cause = self.source();
-        while let Some(error) = cause {
-            report = format!("{report}: {error}");
-            cause = error.source();
-        }
-        report
+        crate::error::Chain(self).to_string()
     }
 }
 

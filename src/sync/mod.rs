@@ -13,39 +13,61 @@ mod search;
 mod stamp;
 mod state;
 
-pub use state::{Failure, SyncState};
+pub use state::{Failure, StateError, SyncState};
 
 use crate::cloudflare::{Cloudflare, CloudflareError};
 pub use crate::config::Backend;
 use crate::config::{CloudflareConfig, HybridConfig};
-use crate::service::Service;
-use mms_log::Seq;
+use crate::service::{Service, ServiceError};
+use mms_log::{ContentHash, Seq};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, broadcast, watch};
 
-/// Why a sync round failed.
+/// Why replication could not start, or a sync round failed. Clone: the status keeps the last one.
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
     Cloudflare(#[from] CloudflareError),
-    #[error("{0}")]
-    Local(String),
+    /// The Cloudflare configuration is incomplete; the message names what is missing.
+    #[error("MCP_MEMORY_STORAGE_BACKEND={backend}: {message}")]
+    Incomplete { backend: &'static str, message: String },
+    #[error(transparent)]
+    State(Arc<StateError>),
+    #[error("cannot write {path}")]
+    DeviceId { path: PathBuf, source: Arc<std::io::Error> },
+    #[error(transparent)]
+    Read(Arc<mms_log::ReadError>),
+    #[error(transparent)]
+    Append(#[from] mms_log::AppendError),
+    /// Applying a pulled event failed.
+    #[error(transparent)]
+    Apply(Arc<ServiceError>),
+    #[error("memory {0} kept changing while a synced event was applied")]
+    KeptChanging(ContentHash),
+    #[error(transparent)]
+    Join(Arc<tokio::task::JoinError>),
 }
 
-impl From<String> for SyncError {
-    fn from(message: String) -> Self {
-        SyncError::Local(message)
+impl From<StateError> for SyncError {
+    fn from(error: StateError) -> Self {
+        SyncError::State(Arc::new(error))
+    }
+}
+
+impl From<mms_log::ReadError> for SyncError {
+    fn from(error: mms_log::ReadError) -> Self {
+        SyncError::Read(Arc::new(error))
     }
 }
 
 /// Runs blocking work (log and sync-state reads) off the async runtime.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+async fn blocking<T: Send + 'static, E: Into<SyncError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
 ) -> Result<T, SyncError> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Local(e.to_string()))?.map_err(SyncError::Local)
+    tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Join(Arc::new(e)))?.map_err(Into::into)
 }
 
 /// The file holding this device's id, beside the log.
@@ -54,7 +76,7 @@ fn device_file(base_dir: &Path) -> PathBuf {
 }
 
 /// This device's id: made once, kept in the data directory.
-pub fn device_id(base_dir: &Path) -> Result<String, String> {
+pub fn device_id(base_dir: &Path) -> Result<String, SyncError> {
     let path = device_file(base_dir);
     match std::fs::read_to_string(&path) {
         Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
@@ -63,7 +85,7 @@ pub fn device_id(base_dir: &Path) -> Result<String, String> {
             let temp = path.with_extension("tmp");
             std::fs::write(&temp, &id)
                 .and_then(|()| std::fs::rename(&temp, &path))
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                .map_err(|source| SyncError::DeviceId { path: path.clone(), source: Arc::new(source) })?;
             Ok(id)
         }
     }
@@ -105,9 +127,9 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    fn with_state<T>(&self, work: impl FnOnce(&mut SyncState) -> Result<T, String>) -> Result<T, SyncError> {
+    fn with_state<T>(&self, work: impl FnOnce(&mut SyncState) -> Result<T, StateError>) -> Result<T, SyncError> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        work(&mut state).map_err(SyncError::Local)
+        Ok(work(&mut state)?)
     }
 }
 
@@ -128,21 +150,21 @@ pub struct Sync {
 impl Sync {
     /// The engine for a store, when the backend replicates; fails at once when the Cloudflare configuration
     /// is incomplete (naming what is missing).
-    pub fn open(service: &Service, settings: &Settings, base_dir: &Path) -> anyhow::Result<Option<Sync>> {
+    pub fn open(service: &Service, settings: &Settings, base_dir: &Path) -> Result<Option<Sync>, SyncError> {
         let Settings { backend, cloudflare, hybrid } = settings;
         let backend = *backend;
         if backend == Backend::SqliteVec {
             return Ok(None);
         }
-        let cf = Cloudflare::new(cloudflare)
-            .map_err(|e| anyhow::anyhow!("MCP_MEMORY_STORAGE_BACKEND={}: {e}", backend.name()))?;
-        let state = SyncState::open(&state_path(base_dir)).map_err(anyhow::Error::msg)?;
-        let pushed = state.pushed().map_err(anyhow::Error::msg)?;
+        let cf =
+            Cloudflare::new(cloudflare).map_err(|message| SyncError::Incomplete { backend: backend.name(), message })?;
+        let state = SyncState::open(&state_path(base_dir))?;
+        let pushed = state.pushed()?;
         let engine = Engine {
             service: service.clone(),
             cf: Arc::new(cf),
             state: Mutex::new(state),
-            me: device_id(base_dir).map_err(anyhow::Error::msg)?,
+            me: device_id(base_dir)?,
             batch_size: hybrid.batch_size as usize,
             interval: Duration::from_secs_f64(hybrid.sync_interval.max(0.05)),
             on_startup: hybrid.sync_on_startup,

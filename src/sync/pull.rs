@@ -11,6 +11,7 @@ use crate::service::{Converged, ServiceError, Target};
 use mms_log::{Actor, ContentHash, EventId, Interface, Seq};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What a pull did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -136,9 +137,9 @@ impl Engine {
             let memory = event.memory;
             let log = self.service.log().clone();
             let (head, history) = blocking(move || {
-                let head = log.head(&memory).map_err(|e| e.to_string())?;
-                let history = log.history(&memory).map_err(|e| e.to_string())?;
-                Ok((head, history))
+                let head = log.head(&memory)?;
+                let history = log.history(&memory)?;
+                Ok::<_, mms_log::ReadError>((head, history))
             })
             .await?;
             let clock = self.with_state(|s| s.clock(&memory))?;
@@ -154,10 +155,10 @@ impl Engine {
                     return Ok(false);
                 }
                 Err(ServiceError::Conflict(_)) => continue,
-                Err(error) => return Err(SyncError::Local(error.report())),
+                Err(error) => return Err(SyncError::Apply(Arc::new(error))),
             }
         }
-        Err(SyncError::Local(format!("memory {} kept changing while a synced event was applied", event.memory)))
+        Err(SyncError::KeptChanging(event.memory))
     }
 }
 

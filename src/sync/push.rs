@@ -36,7 +36,7 @@ impl Engine {
         let from = self.with_state(|s| s.pushed())?;
         let log = self.service.log().clone();
         let limit = self.batch_size;
-        let mut events = blocking(move || log.read_from(from.next(), limit).map_err(|e| e.to_string())).await?;
+        let mut events = blocking(move || log.read_from(from.next(), limit)).await?;
         let local: Vec<&Event> = events.iter().filter(|e| e.actor.interface != Interface::Sync).collect();
         let mut outgoing = self.outgoing(&local).await?;
         // A batch carries each content twice (the event and the memory row): one D1 call's body stays bounded,
@@ -68,7 +68,7 @@ impl Engine {
         for failure in failures {
             let log = self.service.log().clone();
             let seq = Seq(failure.seq);
-            let Some(event) = blocking(move || log.get(seq).map_err(|e| e.to_string())).await? else {
+            let Some(event) = blocking(move || log.get(seq)).await? else {
                 continue;
             };
             let outgoing = self.outgoing(&[&event]).await?;
@@ -89,7 +89,7 @@ impl Engine {
             }
             let memory = event.memory;
             let log = self.service.log().clone();
-            let history = blocking(move || log.history(&memory).map_err(|e| e.to_string())).await?;
+            let history = blocking(move || log.history(&memory)).await?;
             let clock = self.with_state(|s| s.clock(&memory))?;
             let own = stamps(&history, clock.as_ref(), &self.me).own;
             histories.insert(memory, (history, own));
@@ -241,7 +241,7 @@ impl Engine {
     /// The content of a memory from the local log (its latest record), for content D1 keeps in R2.
     async fn local_content(&self, memory: ContentHash) -> Result<Option<String>, SyncError> {
         let log = self.service.log().clone();
-        let history = blocking(move || log.history(&memory).map_err(|e| e.to_string())).await?;
+        let history = blocking(move || log.history(&memory)).await?;
         Ok(fold_history(&history, Seq(u64::MAX)).map(|s| s.record.content))
     }
 
@@ -255,7 +255,7 @@ impl Engine {
         let hashes: Vec<ContentHash> = wanted.iter().map(|(h, _)| *h).collect();
         let log = self.service.log().clone();
         let cache_model = model.clone();
-        let mut found = blocking(move || log.cached_vectors(&cache_model, &hashes).map_err(|e| e.to_string())).await?;
+        let mut found = blocking(move || log.cached_vectors(&cache_model, &hashes)).await?;
         let missing: Vec<(ContentHash, &str)> =
             wanted.iter().filter(|(h, _)| !found.contains_key(h)).copied().collect();
         if missing.is_empty() {
@@ -273,7 +273,7 @@ impl Engine {
         }
         let log = self.service.log().clone();
         // Caching saves Workers AI calls later; failing to cache only costs them.
-        if let Err(error) = blocking(move || log.append(Vec::new(), entries).map_err(|e| e.to_string())).await {
+        if let Err(error) = blocking(move || log.append(Vec::new(), entries)).await {
             tracing::warn!(%error, "could not cache Workers AI vectors");
         }
         Ok(found)

@@ -21,14 +21,15 @@ pub struct SyncState {
     db: Connection,
 }
 
-fn sql(error: rusqlite::Error) -> String {
-    format!("the sync state cannot be read or written: {error}")
-}
+/// Why the sync state could not be read or written: the SQLite error is the source.
+#[derive(Debug, thiserror::Error)]
+#[error("the sync state cannot be read or written: {0}")]
+pub struct StateError(#[from] rusqlite::Error);
 
 impl SyncState {
-    pub fn open(path: &Path) -> Result<SyncState, String> {
-        let db = Connection::open(path).map_err(sql)?;
-        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(sql)?;
+    pub fn open(path: &Path) -> Result<SyncState, StateError> {
+        let db = Connection::open(path)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))?;
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -37,96 +38,95 @@ impl SyncState {
              CREATE TABLE IF NOT EXISTS clock (memory TEXT PRIMARY KEY, stamp TEXT NOT NULL, seq INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS failures (seq INTEGER PRIMARY KEY, memory TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL);",
         )
-        .map_err(sql)?;
+        ?;
         Ok(SyncState { db })
     }
 
-    fn setting(&self, key: &str) -> Result<Option<String>, String> {
-        self.db.query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0)).optional().map_err(sql)
+    fn setting(&self, key: &str) -> Result<Option<String>, StateError> {
+        self.db
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| row.get(0))
+            .optional()
+            .map_err(StateError)
     }
 
-    fn set_setting(&self, key: &str, value: &str) -> Result<(), String> {
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StateError> {
         self.db
             .execute("INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value", [key, value])
             .map(|_| ())
-            .map_err(sql)
+            .map_err(StateError)
     }
 
     /// The last log position Cloudflare has (every event up to it is pushed or recorded as failed).
-    pub fn pushed(&self) -> Result<Seq, String> {
+    pub fn pushed(&self) -> Result<Seq, StateError> {
         Ok(Seq(self.setting("pushed")?.and_then(|v| v.parse().ok()).unwrap_or(0)))
     }
 
     /// Moves the push checkpoint and records the failures of the same batch, in one transaction.
-    pub fn advance_push(&mut self, to: Seq, failures: &[Failure]) -> Result<(), String> {
-        let txn = self.db.transaction().map_err(sql)?;
+    pub fn advance_push(&mut self, to: Seq, failures: &[Failure]) -> Result<(), StateError> {
+        let txn = self.db.transaction()?;
         for failure in failures {
             txn.execute(
                 "INSERT INTO failures (seq, memory, message, at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(seq) DO UPDATE SET message = excluded.message, at = excluded.at",
                 params![failure.seq as i64, failure.content_hash, failure.message, failure.at],
-            )
-            .map_err(sql)?;
+            )?;
         }
         txn.execute(
             "INSERT INTO settings (key, value) VALUES ('pushed', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [to.0.to_string()],
         )
-        .map_err(sql)?;
-        txn.commit().map_err(sql)
+        ?;
+        txn.commit().map_err(StateError)
     }
 
-    pub fn failures(&self) -> Result<Vec<Failure>, String> {
-        let mut statement =
-            self.db.prepare("SELECT seq, memory, message, at FROM failures ORDER BY seq").map_err(sql)?;
-        let rows = statement
-            .query_map([], |row| {
-                Ok(Failure {
-                    seq: row.get::<_, i64>(0)? as u64,
-                    content_hash: row.get(1)?,
-                    message: row.get(2)?,
-                    at: row.get(3)?,
-                })
+    pub fn failures(&self) -> Result<Vec<Failure>, StateError> {
+        let mut statement = self.db.prepare("SELECT seq, memory, message, at FROM failures ORDER BY seq")?;
+        let rows = statement.query_map([], |row| {
+            Ok(Failure {
+                seq: row.get::<_, i64>(0)? as u64,
+                content_hash: row.get(1)?,
+                message: row.get(2)?,
+                at: row.get(3)?,
             })
-            .map_err(sql)?;
-        rows.collect::<Result<_, _>>().map_err(sql)
+        })?;
+        rows.collect::<Result<_, _>>().map_err(StateError)
     }
 
-    pub fn clear_failure(&self, seq: u64) -> Result<(), String> {
-        self.db.execute("DELETE FROM failures WHERE seq = ?1", [seq as i64]).map(|_| ()).map_err(sql)
+    pub fn clear_failure(&self, seq: u64) -> Result<(), StateError> {
+        self.db.execute("DELETE FROM failures WHERE seq = ?1", [seq as i64]).map(|_| ()).map_err(StateError)
     }
 
     /// How far each other device has been pulled.
-    pub fn pulled(&self) -> Result<BTreeMap<String, u64>, String> {
-        let mut statement = self.db.prepare("SELECT origin, seq FROM pulled").map_err(sql)?;
-        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64))).map_err(sql)?;
-        rows.collect::<Result<_, _>>().map_err(sql)
+    pub fn pulled(&self) -> Result<BTreeMap<String, u64>, StateError> {
+        let mut statement = self.db.prepare("SELECT origin, seq FROM pulled")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get::<_, i64>(1)? as u64)))?;
+        rows.collect::<Result<_, _>>().map_err(StateError)
     }
 
-    pub fn advance_pull(&mut self, reached: &BTreeMap<String, u64>) -> Result<(), String> {
-        let txn = self.db.transaction().map_err(sql)?;
+    pub fn advance_pull(&mut self, reached: &BTreeMap<String, u64>) -> Result<(), StateError> {
+        let txn = self.db.transaction()?;
         for (origin, seq) in reached {
             txn.execute(
                 "INSERT INTO pulled (origin, seq) VALUES (?1, ?2) ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)",
                 params![origin, *seq as i64],
             )
-            .map_err(sql)?;
+            ?;
         }
-        txn.commit().map_err(sql)
+        txn.commit().map_err(StateError)
     }
 
     /// The stamp recorded for a memory without an event, with the position it holds from.
-    pub(super) fn clock(&self, memory: &ContentHash) -> Result<Option<(Stamp, Seq)>, String> {
+    pub(super) fn clock(&self, memory: &ContentHash) -> Result<Option<(Stamp, Seq)>, StateError> {
         self.db
             .query_row("SELECT stamp, seq FROM clock WHERE memory = ?1", [memory.to_hex()], |row| {
                 Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
             })
             .optional()
-            .map_err(sql)
+            .map_err(StateError)
             .map(|row| row.and_then(|(stamp, seq)| Some((Stamp::parse(&stamp)?, Seq(seq as u64)))))
     }
 
-    pub(super) fn set_clock(&self, memory: &ContentHash, stamp: &Stamp, seq: Seq) -> Result<(), String> {
+    pub(super) fn set_clock(&self, memory: &ContentHash, stamp: &Stamp, seq: Seq) -> Result<(), StateError> {
         self.db
             .execute(
                 "INSERT INTO clock (memory, stamp, seq) VALUES (?1, ?2, ?3)
@@ -134,23 +134,23 @@ impl SyncState {
                 params![memory.to_hex(), stamp.as_str(), seq.0 as i64],
             )
             .map(|_| ())
-            .map_err(sql)
+            .map_err(StateError)
     }
 
-    pub fn paused(&self) -> Result<bool, String> {
+    pub fn paused(&self) -> Result<bool, StateError> {
         Ok(self.setting("paused")?.as_deref() == Some("true"))
     }
 
-    pub fn set_paused(&self, paused: bool) -> Result<(), String> {
+    pub fn set_paused(&self, paused: bool) -> Result<(), StateError> {
         self.set_setting("paused", if paused { "true" } else { "false" })
     }
 
     /// When the last complete push or pull ended (ISO 8601), if ever.
-    pub fn last_sync(&self) -> Result<Option<String>, String> {
+    pub fn last_sync(&self) -> Result<Option<String>, StateError> {
         self.setting("last_sync")
     }
 
-    pub fn set_last_sync(&self, at: &str) -> Result<(), String> {
+    pub fn set_last_sync(&self, at: &str) -> Result<(), StateError> {
         self.set_setting("last_sync", at)
     }
 }
