@@ -282,19 +282,7 @@ pub struct DeleteArgs {
 mod tests {
     use super::*;
     use crate::config::Secret;
-    use clap::CommandFactory;
     use std::collections::BTreeSet;
-
-    fn env_vars(command: &clap::Command, out: &mut BTreeSet<String>) {
-        for arg in command.get_arguments() {
-            if let Some(env) = arg.get_env() {
-                out.insert(env.to_string_lossy().into_owned());
-            }
-        }
-        for sub in command.get_subcommands() {
-            env_vars(sub, out);
-        }
-    }
 
     /// The section of `.env.example` that holds the variables of the Docker set-up (read by
     /// `docker/entrypoint.sh` and the compose files, not by `Config`): from its header to the next header.
@@ -388,16 +376,14 @@ mod tests {
 
     #[test]
     fn env_example_lists_exactly_the_configured_variables() {
-        let mut configured = BTreeSet::new();
-        env_vars(&Cli::command(), &mut configured);
+        let configured = crate::cli::envcheck::configured();
         let (listed, _) = env_example_variables();
         assert_eq!(listed, configured, ".env.example must list exactly the variables Config reads");
     }
 
     #[test]
     fn env_example_lists_exactly_the_variables_the_docker_files_read() {
-        let mut configured = BTreeSet::new();
-        env_vars(&Cli::command(), &mut configured);
+        let configured = crate::cli::envcheck::configured();
         let (_, docker) = env_example_variables();
         assert!(!docker.is_empty(), ".env.example has a section starting {DOCKER_SECTION:?}");
         let both: Vec<_> = docker.intersection(&configured).collect();

@@ -51,7 +51,14 @@ pub struct Unread {
 
 /// Every variable name that `Config` reads (its arguments' `env`, in every subcommand) or the Docker set-up does.
 pub fn known() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = DOCKER.iter().map(|name| name.to_string()).collect();
+    let mut names = configured();
+    names.extend(DOCKER.iter().map(|name| name.to_string()));
+    names
+}
+
+/// Every variable name the command line reads (its arguments' `env`, in every subcommand).
+pub fn configured() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
     collect(&super::Cli::command(), &mut names);
     names
 }

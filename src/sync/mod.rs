@@ -156,8 +156,8 @@ impl Sync {
         if backend == Backend::SqliteVec {
             return Ok(None);
         }
-        let cf =
-            Cloudflare::new(cloudflare).map_err(|message| SyncError::Incomplete { backend: backend.name(), message })?;
+        let cf = Cloudflare::new(cloudflare)
+            .map_err(|message| SyncError::Incomplete { backend: backend.name(), message })?;
         let state = SyncState::open(&state_path(base_dir))?;
         let pushed = state.pushed()?;
         let engine = Engine {
