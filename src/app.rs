@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 /// the lock first in the meantime.
 async fn open_for_serve(settings: &Settings) -> anyhow::Result<Store> {
     use crate::mcp::host::{Takeover, request_takeover};
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
     let base_dir = &settings.paths.base_dir;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
