@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 /// `backup`, `backup list`, `backup verify FILE`. Taking a backup opens only the log; while a server or
 /// an MCP client holds the store, `POST /api/backup/now` or the `memory_backup` tool takes one instead.
 pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write) -> anyhow::Result<()> {
-    let settings = Settings::of(config)?;
-    let paths = &settings.paths;
+    // Taking and listing backups needs only the files; verifying replays, with the store's settings.
+    let paths = &config.paths();
     match action {
         BackupAction::Now | BackupAction::Full => {
             let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
@@ -52,7 +52,7 @@ pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write
             }
         }
         BackupAction::Verify { file } => {
-            let verified = crate::backup::verify(&settings, &backup_path(&paths.backups, file))?;
+            let verified = crate::backup::verify(&Settings::of(config)?, &backup_path(&paths.backups, file))?;
             writeln!(
                 out,
                 "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",

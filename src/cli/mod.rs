@@ -35,8 +35,7 @@ pub async fn run(config: &Config, command: CliCommand) -> anyhow::Result<()> {
             portability::export(config, &file, format, out).await.map(|n| eprintln!("exported {n} memories"))
         }
     };
-    stdout.flush()?;
-    result
+    result.and_then(|()| Ok(stdout.flush()?))
 }
 
 /// `rebuild`: drops the read models and replays the log into them.
