@@ -1,7 +1,8 @@
 //! Authentication and scopes: an OAuth access token (a JWT, when OAuth is on), the API key (Bearer,
 //! `X-API-Key` or `?api_key=`, compared in constant time), or anonymous access when allowed. Every route but
 //! the public ones needs a principal with the scope the route asks for (`required_scope`); on `/mcp` each
-//! tool call is checked again (`mcp::McpServer::call_tool`). Error bodies are the original's.
+//! tool call, prompt and resource read is checked again, by the same rule (`mcp`'s `access`). Error bodies
+//! are the original's.
 
 use super::error::ApiError;
 use crate::config::{Secret, ServeConfig};

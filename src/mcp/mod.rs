@@ -2,11 +2,13 @@
 //!
 //! This module owns the advertised tools and the handler that routes every request; the original v8.9
 //! tool names live in `aliases` (callable, never listed), the `memory://` resources in `resources` and the
-//! original's prompts in `prompts`. Each tool is a thin call into the service. A tool that fails on the
+//! original's prompts in `prompts`; `access` decides the scope each of them needs over HTTP and checks it
+//! before anything runs. Each tool is a thin call into the service. A tool that fails on the
 //! user's input answers with `isError: true` and a message saying what to fix; an unknown tool is a
 //! JSON-RPC error. stdout carries only MCP messages (logs go to stderr), and `initialize` is answered
 //! before the embedding model has loaded: it loads in the background and the first search waits for it.
 
+mod access;
 mod aliases;
 pub mod host;
 mod prompts;
@@ -17,7 +19,6 @@ mod streamable;
 pub use streamable::streamable_http;
 
 use crate::backup::Backups;
-use crate::oauth::scope::{Principal, Scope};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, Point, SearchMode, SearchRequest, Service,
@@ -954,28 +955,10 @@ impl McpServer {
 }
 
 impl McpServer {
-    /// The scope a tool needs: admin for a redaction, read for the tools marked read-only, write for the rest.
-    fn scope_of(&self, tool: &str) -> Scope {
-        let read_only = self.get_tool(tool).and_then(|t| t.annotations).and_then(|a| a.read_only_hint);
-        match (tool, read_only) {
-            ("memory_redact", _) => Scope::Admin,
-            (_, Some(true)) => Scope::Read,
-            _ => Scope::Write,
-        }
-    }
-
-    /// Over HTTP, a call the caller's scopes do not cover gets an error result naming the scope (the route
-    /// itself only needs read). Over stdio there is no caller to check: the local user runs the process.
-    fn refused(&self, tool: &str, context: &RequestContext<RoleServer>) -> Option<rmcp::model::CallToolResult> {
-        let principal = context.extensions.get::<axum::http::request::Parts>()?.extensions.get::<Principal>()?;
-        let needed = self.scope_of(tool);
-        (!principal.allows(needed)).then(|| {
-            rmcp::model::CallToolResult::error(vec![rmcp::model::ContentBlock::text(format!(
-                "insufficient_scope: {tool} needs the scope '{}', and this token has {}",
-                needed.name(),
-                principal.scopes.iter().map(|s| s.name()).collect::<Vec<_>>().join(" ")
-            ))])
-        })
+    /// A tool call as an act to check: its name and its read-only annotation.
+    fn tool_act<'a>(&self, name: &'a str) -> access::Act<'a> {
+        let read_only = self.get_tool(name).and_then(|t| t.annotations).and_then(|a| a.read_only_hint);
+        access::Act::Tool { name, read_only: read_only == Some(true) }
     }
 }
 
@@ -1008,8 +991,10 @@ impl ServerHandler for McpServer {
                 None,
             ));
         };
-        if let Some(refusal) = self.refused(&request.name, &context) {
-            return Ok(refusal.into());
+        // A refused call is an error result naming the scope (the route itself only needs read).
+        if let Some(refusal) = self.tool_act(&request.name).refused(&context) {
+            let text = rmcp::model::ContentBlock::text(refusal.message);
+            return Ok(rmcp::model::CallToolResult::error(vec![text]).into());
         }
         router.call(ToolCallContext::new(self, request, context)).await
     }
@@ -1037,8 +1022,11 @@ impl ServerHandler for McpServer {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if let Some(refusal) = access::Act::Resource(&request.uri).refused(&context) {
+            return Err(refusal.error());
+        }
         self.read(&request.uri).await.map(ReadResourceResponse::from)
     }
 
@@ -1053,8 +1041,11 @@ impl ServerHandler for McpServer {
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        if let Some(refusal) = access::Act::Prompt(&request.name).refused(&context) {
+            return Err(refusal.error());
+        }
         self.prompt(&request.name, request.arguments.unwrap_or_default()).await.map(GetPromptResponse::from)
     }
 }

@@ -1,6 +1,7 @@
 //! The original's prompts: memory_review, memory_analysis, knowledge_export, memory_cleanup and
 //! learning_session. Each fills a user message with the memories it is about (read through the service);
-//! learning_session also stores the session's notes as a memory. A missing or unreadable argument is a
+//! learning_session also stores the session's notes as a memory, so over HTTP it needs the write scope (its
+//! `Effect` in the table; `access` checks it before the prompt runs). A missing or unreadable argument is a
 //! JSON-RPC invalid-params error saying which argument and what it takes.
 
 use super::aliases::{scored, unscored};
@@ -20,10 +21,20 @@ const CLEANUP_COMPARED: usize = 50;
 
 type Args = &'static [(&'static str, &'static str, bool)];
 
-const PROMPTS: &[(&str, &str, Args)] = &[
+/// What a prompt does besides reading memories; it decides the scope the prompt needs (`access`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// It only reads.
+    Reads,
+    /// It also stores a memory.
+    Stores,
+}
+
+const PROMPTS: &[(&str, &str, Effect, Args)] = &[
     (
         "memory_review",
         "Review and organize memories from a specific time period",
+        Effect::Reads,
         &[
             ("time_period", "Time period to review (e.g., 'last week', 'yesterday', '2 days ago')", true),
             ("focus_area", "Optional area to focus on (e.g., 'work', 'personal', 'learning')", false),
@@ -32,6 +43,7 @@ const PROMPTS: &[(&str, &str, Args)] = &[
     (
         "memory_analysis",
         "Analyze patterns and themes in stored memories",
+        Effect::Reads,
         &[
             ("tags", "Tags to analyze (comma-separated)", false),
             ("time_range", "Time range to analyze (e.g., 'last month', 'all time')", false),
@@ -40,6 +52,7 @@ const PROMPTS: &[(&str, &str, Args)] = &[
     (
         "knowledge_export",
         "Export memories in a specific format",
+        Effect::Reads,
         &[
             ("format", "Export format (json, markdown, text)", true),
             ("filter", "Filter criteria (tags or search query)", false),
@@ -48,6 +61,7 @@ const PROMPTS: &[(&str, &str, Args)] = &[
     (
         "memory_cleanup",
         "Identify and remove duplicate or outdated memories",
+        Effect::Reads,
         &[
             ("older_than", "Remove memories older than (e.g., '6 months', '1 year')", false),
             ("similarity_threshold", "Similarity threshold for duplicates (0.0-1.0)", false),
@@ -56,6 +70,7 @@ const PROMPTS: &[(&str, &str, Args)] = &[
     (
         "learning_session",
         "Store structured learning notes from a study session",
+        Effect::Stores,
         &[
             ("topic", "Learning topic or subject", true),
             ("key_points", "Key points learned (comma-separated)", true),
@@ -68,7 +83,7 @@ const PROMPTS: &[(&str, &str, Args)] = &[
 pub(super) fn list() -> Vec<Prompt> {
     PROMPTS
         .iter()
-        .map(|(name, description, args)| {
+        .map(|(name, description, _, args)| {
             let arguments = args
                 .iter()
                 .map(|(arg, about, required)| {
@@ -78,6 +93,11 @@ pub(super) fn list() -> Vec<Prompt> {
             Prompt::new(*name, Some(*description), Some(arguments))
         })
         .collect()
+}
+
+/// Whether the named prompt stores a memory (an unknown one stores nothing).
+pub(super) fn stores(name: &str) -> bool {
+    PROMPTS.iter().any(|(prompt, _, effect, _)| *prompt == name && *effect == Effect::Stores)
 }
 
 fn invalid(message: impl Into<String>) -> ErrorData {
@@ -102,7 +122,7 @@ fn required(args: &JsonObject, prompt: &str, name: &str) -> Result<String, Error
         let about = PROMPTS
             .iter()
             .find(|(p, ..)| *p == prompt)
-            .and_then(|(_, _, args)| args.iter().find(|(a, ..)| *a == name))
+            .and_then(|(.., args)| args.iter().find(|(a, ..)| *a == name))
             .map_or("", |(_, about, _)| about);
         invalid(format!("the prompt {prompt} needs the argument `{name}`: {about}"))
     })

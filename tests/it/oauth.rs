@@ -1,6 +1,7 @@
 //! OAuth 2.1 against the real binary: the full flow driven by a real OAuth client library (authlib, in
 //! `python/oauth_client.py`), tokens and clients that outlive a restart, OAuth off by default, `keygen`'s
-//! `.env` lines configuring RS256, and the original's auto-approval when no API key is set.
+//! `.env` lines configuring RS256, the original's auto-approval when no API key is set, and MCP's prompts and
+//! resources held to the token's scope over raw JSON-RPC (a read token cannot store through learning_session).
 
 use crate::support::{DataDir, Server, run_python_client};
 use reqwest::StatusCode;
@@ -166,4 +167,103 @@ async fn without_an_api_key_authorization_is_approved_at_once_as_in_the_original
     let body: Value = missing.json().await.expect("JSON");
     assert_eq!(body["detail"]["error_description"], "Authorization required. Provide valid OAuth Bearer token.");
     assert!(server.stderr().contains("approves every request"), "the start-up warns:\n{}", server.stderr());
+}
+
+/// A client_credentials access token limited to `scope`.
+async fn token_with_scope(http: &reqwest::Client, server: &Server, id: &str, secret: &str, scope: &str) -> String {
+    let answer: Value = http
+        .post(server.url("/oauth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(answer["scope"], scope, "{answer}");
+    answer["access_token"].as_str().expect("a token").to_string()
+}
+
+/// An MCP session over streamable HTTP, driven by raw JSON-RPC POSTs to `/mcp` with a Bearer token.
+struct McpSession<'a> {
+    http: &'a reqwest::Client,
+    url: String,
+    token: String,
+    session: String,
+}
+
+impl<'a> McpSession<'a> {
+    async fn open(http: &'a reqwest::Client, server: &Server, token: &str) -> McpSession<'a> {
+        let mut session =
+            McpSession { http, url: server.url("/mcp"), token: token.to_string(), session: String::new() };
+        let response = session
+            .post(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}))
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        session.session = response.headers()["mcp-session-id"].to_str().expect("a session id").to_string();
+        let initialized = session.post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        assert!(initialized.status().is_success(), "{}", initialized.status());
+        session
+    }
+
+    async fn post(&self, body: Value) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.url)
+            .bearer_auth(&self.token)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .json(&body);
+        if !self.session.is_empty() {
+            request = request.header("mcp-session-id", &self.session);
+        }
+        request.send().await.expect("an answer")
+    }
+
+    /// The JSON-RPC answer to one request: its `result` or its `error`.
+    async fn request(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let response = self.post(json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params})).await;
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        let text = response.text().await.expect("a body");
+        let answer: Value = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|message| message["id"] == 7)
+            .unwrap_or_else(|| panic!("no answer to {method} in {text}"));
+        match answer.get("error") {
+            Some(error) => Err(error.clone()),
+            None => Ok(answer["result"].clone()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_prompts_and_resources_need_the_scope_of_what_they_do() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &oauth_env()).await;
+    let http = reqwest::Client::new();
+    let (id, secret) = trusted_client(&http, &server, KEY).await;
+    let reader = McpSession::open(&http, &server, &token_with_scope(&http, &server, &id, &secret, "read").await).await;
+    let writer =
+        McpSession::open(&http, &server, &token_with_scope(&http, &server, &id, &secret, "read write").await).await;
+    let session = |topic: &str| json!({"name": "learning_session", "arguments": {"topic": topic, "key_points": "scopes, prompts"}});
+
+    let refused = reader.request("prompts/get", session("read tokens")).await.expect_err("a read token cannot store");
+    assert!(refused["message"].as_str().is_some_and(|m| m.contains("insufficient_scope")), "{refused}");
+    let stored = writer.request("prompts/get", session("write tokens")).await.expect("a write token may store");
+    assert!(stored["messages"][0]["content"]["text"].as_str().is_some_and(|t| t.contains("I stored")), "{stored}");
+
+    // A prompt that only reads, and the resources, need read only.
+    let review = reader.request("prompts/get", json!({"name": "memory_review", "arguments": {"time_period": "today"}}));
+    let review = review.await.expect("a read token may review");
+    assert!(review["messages"][0]["content"]["text"].as_str().is_some_and(|t| t.contains("write tokens")), "{review}");
+    let recent = reader.request("resources/read", json!({"uri": "memory://recent/10"})).await.expect("read");
+    let text = recent["contents"][0]["text"].as_str().expect("a JSON text");
+    let recent: Value = serde_json::from_str(text).expect("JSON");
+    let topics: Vec<&str> =
+        recent["memories"].as_array().expect("memories").iter().filter_map(|m| m["topic"].as_str()).collect();
+    assert_eq!(topics, ["write tokens"], "only the write token's session was stored: {recent}");
 }
