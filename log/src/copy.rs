@@ -20,6 +20,10 @@ pub struct SnapshotInfo {
     pub events: u64,
     /// Memories live at the last event.
     pub memories: u64,
+    /// The latest redaction (its seq) committed when the copy was read, zero when none was: the copy holds
+    /// nothing of a memory redacted up to it. For an increment this counts every redaction of the log, not
+    /// only those the increment holds: its events were read after those redactions erased them.
+    pub latest_redaction: Seq,
 }
 
 fn copy_table<K: Key + 'static, V: Value + 'static>(
@@ -183,7 +187,7 @@ pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, Snapsho
     Ok(last)
 }
 
-/// The positions, times and counts of what a read transaction sees.
+/// The positions, times, counts and latest redaction of what a read transaction sees.
 fn summarise(txn: &redb::ReadTransaction, events: u64) -> Result<SnapshotInfo, SnapshotError> {
     let table = txn.open_table(EVENTS).map_err(ReadError::from)?;
     let edge =
@@ -202,5 +206,16 @@ fn summarise(txn: &redb::ReadTransaction, events: u64) -> Result<SnapshotInfo, S
             memories += 1;
         }
     }
-    Ok(SnapshotInfo { first_seq, last_seq, first_at, last_at, events, memories })
+    let latest_redaction = match txn.open_table(REDACTIONS) {
+        Ok(table) => {
+            let mut latest = 0;
+            for row in table.iter().map_err(ReadError::from)? {
+                latest = latest.max(row.map_err(ReadError::from)?.1.value());
+            }
+            Seq(latest)
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => Seq::ZERO,
+        Err(e) => return Err(ReadError::from(e).into()),
+    };
+    Ok(SnapshotInfo { first_seq, last_seq, first_at, last_at, events, memories, latest_redaction })
 }

@@ -527,3 +527,30 @@ fn a_full_snapshot_plus_an_increment_is_the_whole_log() {
     let info = whole.snapshot_since(&empty, Seq(5)).expect("empty increment");
     assert_eq!((info.events, info.first_seq), (0, Seq::ZERO));
 }
+
+#[test]
+fn a_snapshot_names_the_latest_redaction_its_own_read_saw() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = Log::open(dir.path().join("log.redb")).expect("open");
+    let before = dir.path().join("before.redb");
+    assert_eq!(log.snapshot(&before).expect("empty log").latest_redaction, Seq::ZERO);
+    log.append(vec![store("a"), store("b"), store("c")], vec![]).expect("store");
+    let first = log.append(vec![redact("a")], vec![]).expect("redact a")[0].seq;
+
+    let full = dir.path().join("full.redb");
+    let info = log.snapshot(&full).expect("full");
+    let second = log.append(vec![redact("b")], vec![]).expect("redact b")[0].seq;
+    assert_eq!(info.latest_redaction, first, "a redaction after the snapshot is not in it");
+    let latest_in = |path: &std::path::Path| {
+        let copy = Log::open(path).expect("a snapshot opens as a log");
+        copy.redactions().expect("redactions").iter().map(|(_, seq)| *seq).max().unwrap_or(Seq::ZERO)
+    };
+    assert_eq!(latest_in(&full), info.latest_redaction, "the mark is the snapshot file's own");
+
+    // An increment after the first redaction holds no row of it, yet was read after it erased the log.
+    log.append(vec![store("d")], vec![]).expect("store d");
+    let increment = dir.path().join("inc.redb");
+    let info = log.snapshot_since(&increment, first).expect("increment");
+    assert_eq!(info.latest_redaction, second);
+    assert_eq!(latest_in(&increment), second, "the increment holds the redaction after its base");
+}

@@ -139,9 +139,23 @@ pub fn create(log: &Log, dir: &Path, kind: Kind) -> Result<Manifest, BackupError
         Some(base) => log.snapshot_since(&path, Seq(base.last_seq))?,
         None => log.snapshot(&path)?,
     };
+    let manifest = manifest_of(log, &path, &info, base, now)?;
+    write_manifest(&path, &manifest)?;
+    Ok(manifest)
+}
+
+/// The manifest of the snapshot just written at `path`: what it holds is what `info` says, as of the
+/// snapshot's read transaction, never what the log holds by now.
+fn manifest_of(
+    log: &Log,
+    path: &Path,
+    info: &SnapshotInfo,
+    base: Option<Manifest>,
+    now: DateTime<Utc>,
+) -> Result<Manifest, BackupError> {
     let last_seq = if info.events == 0 { base.as_ref().map_or(0, |b| b.last_seq) } else { info.last_seq.0 };
-    let size_bytes = std::fs::metadata(&path)?.len();
-    let manifest = Manifest {
+    let size_bytes = std::fs::metadata(path)?.len();
+    Ok(Manifest {
         format_version: FORMAT_VERSION,
         app_version: env!("CARGO_PKG_VERSION").into(),
         filename: path.file_name().expect("a file name").to_string_lossy().into_owned(),
@@ -153,15 +167,14 @@ pub fn create(log: &Log, dir: &Path, kind: Kind) -> Result<Manifest, BackupError
         events: info.events,
         memories: info.memories,
         size_bytes,
-        sha256: sha256_of(&path)?,
-        // The snapshot copies the live log, where every redaction so far is already erased.
-        redactions_applied: log.redactions()?.iter().map(|(_, seq)| seq.0).max().unwrap_or(0),
+        sha256: sha256_of(path)?,
+        // The snapshot copied the live log, where every redaction it saw was already erased; one committed
+        // since is not applied, even when it is already in the log (erasing must still visit this file).
+        redactions_applied: info.latest_redaction.0,
         kind: if base.is_some() { "incremental" } else { "full" }.into(),
         base: base.map(|b| b.filename),
         last_event_id: log.get(Seq(last_seq))?.map(|e| e.event_id.to_string()),
-    };
-    write_manifest(&path, &manifest)?;
-    Ok(manifest)
+    })
 }
 
 /// The manifests of the chain a backup belongs to, from its full snapshot to itself.
@@ -224,4 +237,66 @@ pub fn list(dir: &Path) -> Vec<Entry> {
         .collect();
     entries.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.filename.cmp(&a.filename)));
     entries
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, Interface, MemoryRecord, NewEvent, Timestamp};
+
+    fn event(content: &str, kind: EventKind) -> NewEvent {
+        NewEvent {
+            event_id: EventId::generate(),
+            actor: Actor::new(Interface::Cli, None),
+            memory: ContentHash::of_content(content),
+            kind,
+            expect: Expect::Any,
+        }
+    }
+
+    fn store(content: &str) -> NewEvent {
+        let record = MemoryRecord {
+            content: content.into(),
+            tags: vec![],
+            memory_type: None,
+            metadata: "{}".into(),
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        };
+        event(content, EventKind::Stored(record))
+    }
+
+    fn redact(content: &str) -> NewEvent {
+        event(content, EventKind::Redacted { reason: None })
+    }
+
+    fn file_contains(path: &Path, needle: &str) -> bool {
+        let bytes = std::fs::read(path).expect("read the backup");
+        bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    /// The race of issue #17: a redaction that commits after the snapshot's read transaction but before
+    /// the manifest is written is not in the file, so the manifest must not count it as applied, and
+    /// erasing the redactions must still visit the file.
+    #[test]
+    fn a_redaction_after_the_snapshot_is_not_counted_as_applied() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backups = dir.path().join("backups");
+        std::fs::create_dir_all(&backups).expect("backups dir");
+        let log = Log::open(dir.path().join("log.redb")).expect("open");
+        log.append(vec![store("forgotten early"), store("SECRET-RACED"), store("other")], vec![]).expect("store");
+        let early = log.append(vec![redact("forgotten early")], vec![]).expect("redact early")[0].seq;
+
+        let now = Utc::now();
+        let path = new_path(&backups, now, false);
+        let info = log.snapshot(&path).expect("snapshot");
+        log.append(vec![redact("SECRET-RACED")], vec![]).expect("redact during the backup");
+        let manifest = manifest_of(&log, &path, &info, None, now).expect("manifest");
+        write_manifest(&path, &manifest).expect("write the manifest");
+
+        assert_eq!(manifest.redactions_applied, early.0, "only the redaction the snapshot saw is applied");
+        assert!(file_contains(&path, "SECRET-RACED"));
+        crate::backup::erase_redactions(&log, &backups).expect("erase");
+        assert!(!file_contains(&path, "SECRET-RACED"), "the erasure visited the backup");
+    }
 }

@@ -248,13 +248,7 @@ fn describe(error: &reqwest::Error) -> String {
 
 async fn read_reply(response: reqwest::Response) -> Result<Reply, Failure> {
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64);
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(retry_after);
     let is_json =
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
     let bytes = response.bytes().await.map_err(|e| Failure::Retry(describe(&e), None))?;
@@ -282,6 +276,17 @@ async fn read_reply(response: reqwest::Response) -> Result<Reply, Failure> {
     }
 }
 
+/// The longest `retry-after` read as asked; a longer one reads as this, which is far past
+/// [`LONGEST_INLINE_WAIT`] all the same.
+const LONGEST_RETRY_AFTER: Duration = Duration::from_secs(7 * 86_400);
+
+/// A `retry-after` header in seconds, clamped to [`LONGEST_RETRY_AFTER`] (a huge one would overflow a
+/// `Duration`); none when it is not a finite, non-negative number (an HTTP date is not read).
+fn retry_after(value: &str) -> Option<Duration> {
+    let seconds = value.trim().parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::from_secs_f64(seconds.min(LONGEST_RETRY_AFTER.as_secs_f64())))
+}
+
 /// The envelope's errors as one line: `code: message; code: message`.
 fn envelope_errors(envelope: &Value) -> String {
     envelope
@@ -299,4 +304,21 @@ fn envelope_errors(envelope: &Value) -> String {
                 .join("; ")
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_clamped_and_refuses_what_is_not_a_duration() {
+        assert_eq!(retry_after(" 2.5 "), Some(Duration::from_millis(2500)));
+        assert_eq!(retry_after("0"), Some(Duration::ZERO));
+        for huge in ["1e30", "1e300", "18446744073709551616"] {
+            assert_eq!(retry_after(huge), Some(LONGEST_RETRY_AFTER), "{huge}");
+        }
+        for bad in ["NaN", "inf", "-inf", "-1", "", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(retry_after(bad), None, "{bad}");
+        }
+    }
 }

@@ -103,9 +103,11 @@ async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
     let server = Server::start(&data, &[("MCP_API_KEY", KEY), ("MCP_BACKUP_ENABLED", "false")]).await;
     let client = reqwest::Client::new();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let written = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let writers: Vec<_> = (0..4)
         .map(|w| {
             let (client, url, stop) = (client.clone(), server.url("/api/memories"), stop.clone());
+            let written = written.clone();
             tokio::spawn(async move {
                 let mut acknowledged = Vec::new();
                 let mut i = 0;
@@ -114,6 +116,7 @@ async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
                     let response = client.post(&url).bearer_auth(KEY).json(&json!({"content": content})).send().await;
                     if response.is_ok_and(|r| r.status() == StatusCode::OK) {
                         acknowledged.push(content_hash(&content));
+                        written.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     i += 1;
                 }
@@ -122,8 +125,15 @@ async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
         })
         .collect();
     let mut taken = Vec::new();
+    let mut seen = 0;
     for round in 0..3 {
         tokio::time::sleep(Duration::from_millis(700)).await;
+        // Each backup must hold new events, also on a loaded machine where the first writes are slow: past
+        // the (at most 4) requests in flight when the last backup returned, an ack is of a later write.
+        while written.load(std::sync::atomic::Ordering::Relaxed) <= seen + 4 && !writers.iter().all(|w| w.is_finished())
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         // The last one is opened as a store below, so it must be a full snapshot: an automatic one is an
         // increment when few events came since the previous one (a slow, loaded machine writes fewer).
         let path = if round == 2 { "/api/backup/now?full=true" } else { "/api/backup/now" };
@@ -132,6 +142,7 @@ async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
         assert_eq!(created["success"], true);
         assert!(created["duration_seconds"].as_f64().is_some() && created["error"].is_null(), "{created}");
         taken.push(created);
+        seen = written.load(std::sync::atomic::Ordering::Relaxed);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut acknowledged = Vec::new();
