@@ -1,7 +1,6 @@
 //! The ANN index against exact search: recall@10 within budget, every stored vector findable, deletes
 //! honoured, a deleted then redacted vector gone from the saved files, and a saved index reloads to the same
-//! answers. Thousands of stores arrive in one batch, as in
-//! a rebuild.
+//! answers. Thousands of stores arrive in one batch, as in a rebuild.
 
 use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
 use mms_projections::{AnnIndex, AnnOptions, Applied, DIMENSIONS};
