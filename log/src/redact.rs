@@ -3,9 +3,10 @@
 //! A `Redacted` event is appended like any other, and in the same write transaction the writer rewrites
 //! every earlier event of that memory to `Erased { was }` (its content, tags, type, metadata and any
 //! deletion reason dropped; sequence, time, actor and version kept) and removes the memory's cached vectors
-//! (the row-level steps live in `tables`). redb is copy-on-write, so the old bytes can survive in free pages
-//! of the file: this module rewrites whole files, the log at its next open while a scrub is pending, and
-//! closed files such as backups ([`erase_in_file`]).
+//! (the row-level steps live in `tables`); while the redaction is the memory's last event the writer also
+//! refuses to cache vectors for it. redb is copy-on-write, so the old bytes can survive in free pages of the
+//! file: this module rewrites whole files, the log at its next open while a scrub is pending, and closed
+//! files such as backups ([`erase_in_file`]).
 
 use crate::copy::copy_database;
 use crate::error::SnapshotError;

@@ -191,6 +191,11 @@ impl Writer {
                     next_seq = seq + 1;
                 }
                 for entry in &request.vectors {
+                    // An embedding can finish after its memory was redacted (in this group or any before):
+                    // checked here, in the transaction that would write it, no ordering brings it back.
+                    if redacted_now(&heads, &redactions, &entry.memory).map_err(failure)? {
+                        continue;
+                    }
                     let bytes = vector_to_bytes(&entry.vector);
                     vectors.insert((entry.model.as_str(), &entry.memory.0), bytes.as_slice()).map_err(failure)?;
                 }
@@ -204,6 +209,16 @@ impl Writer {
         txn.commit().map_err(failure)?;
         Ok((results, next_seq - 1, at))
     }
+}
+
+/// Whether the memory's last event is its redaction: two keyed lookups, for refusing to cache its vectors.
+fn redacted_now(
+    heads: &redb::Table<&[u8; 32], (u64, u32, bool)>,
+    redactions: &redb::Table<&[u8; 32], u64>,
+    memory: &ContentHash,
+) -> Result<bool, redb::StorageError> {
+    let Some(redacted_at) = redactions.get(&memory.0)?.map(|v| v.value()) else { return Ok(false) };
+    Ok(heads.get(&memory.0)?.is_some_and(|row| Head::from_row(row.value()).last_seq == redacted_at))
 }
 
 /// Checks one request against the heads and prepares its rows, or says why it is refused.

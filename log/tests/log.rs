@@ -554,3 +554,33 @@ fn a_snapshot_names_the_latest_redaction_its_own_read_saw() {
     assert_eq!(info.latest_redaction, second);
     assert_eq!(latest_in(&increment), second, "the increment holds the redaction after its base");
 }
+
+#[test]
+fn a_vector_cached_after_the_redaction_of_its_memory_is_not_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.redb");
+    let secret = "my diary says SECRET-LATE-VECTOR";
+    let hash = ContentHash::of_content(secret);
+    // Values unlikely to occur in a redb file by chance, to look for in its bytes.
+    let late = || VectorEntry { model: "m".into(), memory: hash, vector: vec![1234.5, -8765.25, 31.125, 0.0078125] };
+    let needle: Vec<u8> = late().vector.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let log = Log::open(&path).expect("open");
+    log.append(vec![store(secret), store("kept")], vec![]).expect("store");
+    // The embedding of the memory finishes only after it was redacted: the writer drops the vector,
+    // whether it comes on its own or with the redaction itself.
+    log.append(vec![redact(secret)], vec![late()]).expect("redact");
+    log.append(vec![], vec![late()]).expect("a late vector is not an error");
+    let kept = VectorEntry { model: "m".into(), memory: ContentHash::of_content("kept"), vector: vec![0.5; 4] };
+    log.append(vec![], vec![kept]).expect("cache another memory's vector");
+    assert!(log.cached_vectors("m", &[hash]).expect("vectors").is_empty());
+    assert_eq!(log.cached_vectors("m", &[ContentHash::of_content("kept")]).expect("vectors").len(), 1);
+    drop(log);
+    let bytes = std::fs::read(&path).expect("read file");
+    assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_slice()), "the vector's bytes are in the log file");
+
+    // Stored again, the memory lives again and its vector is cached as any other.
+    let log = Log::open(&path).expect("reopen");
+    log.append(vec![store(secret)], vec![]).expect("stored again");
+    log.append(vec![], vec![late()]).expect("cache");
+    assert_eq!(log.cached_vectors("m", &[hash]).expect("vectors")[&hash], late().vector);
+}

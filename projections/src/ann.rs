@@ -4,11 +4,15 @@
 //! content hashes beside the index. The index lives in memory and is saved with its checkpoint to
 //! `<dir>/ann.usearch` + `<dir>/ann.keys` every few thousand events and at shutdown; after a crash it
 //! loads the last save and catches up from that checkpoint. A damaged or missing save means a replay.
+//!
+//! usearch's `remove` only frees a slot: the vector's bytes stay in the index and in any file saved since.
+//! The index therefore remembers (and saves) which memories it removed, and a redaction of a memory it
+//! holds or once held starts the index over, so no save keeps the redacted vector.
 
 use crate::DIMENSIONS;
 use crate::projector::{Applied, Projection, ProjectionError};
 use mms_log::{ContentHash, EventKind, Seq};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -18,7 +22,9 @@ const NAME: &str = "usearch";
 /// usearch gives each concurrent search a per-thread context from a fixed pool; searches run in parallel
 /// under the read lock, so the pool is sized for many concurrent requests, not for the cores.
 const THREAD_SLOTS: usize = 64;
-const KEYS_MAGIC: &[u8; 8] = b"MMSANN01";
+/// Version 2 added the removed memories; a version-1 file may hold removed vectors it does not name, so
+/// it is not loaded (the index is rebuilt).
+const KEYS_MAGIC: &[u8; 8] = b"MMSANN02";
 
 /// Tuning of the HNSW graph.
 #[derive(Clone, Copy, Debug)]
@@ -46,6 +52,9 @@ struct State {
     index: Index,
     keys: HashMap<ContentHash, u64>,
     hashes: HashMap<u64, ContentHash>,
+    /// Memories whose vectors were removed from this index: their bytes may remain in its free slots and
+    /// in its saved files until it is started over.
+    removed: HashSet<ContentHash>,
     checkpoint: Seq,
     unsaved: usize,
 }
@@ -91,6 +100,7 @@ impl AnnIndex {
                     index: new_index(&options)?,
                     keys: HashMap::new(),
                     hashes: HashMap::new(),
+                    removed: HashSet::new(),
                     checkpoint: Seq::ZERO,
                     unsaved: 0,
                 }
@@ -145,12 +155,16 @@ impl AnnIndex {
         let index_tmp = self.dir.join("ann.usearch.tmp");
         let keys_tmp = self.dir.join("ann.keys.tmp");
         state.index.save(&index_tmp.to_string_lossy()).map_err(ann_error)?;
-        let mut bytes = Vec::with_capacity(24 + state.keys.len() * 40);
+        let mut bytes = Vec::with_capacity(32 + state.keys.len() * 40 + state.removed.len() * 32);
         bytes.extend_from_slice(KEYS_MAGIC);
         bytes.extend_from_slice(&state.checkpoint.0.to_le_bytes());
         bytes.extend_from_slice(&(state.keys.len() as u64).to_le_bytes());
         for (hash, key) in &state.keys {
             bytes.extend_from_slice(&key.to_le_bytes());
+            bytes.extend_from_slice(&hash.0);
+        }
+        bytes.extend_from_slice(&(state.removed.len() as u64).to_le_bytes());
+        for hash in &state.removed {
             bytes.extend_from_slice(&hash.0);
         }
         let mut file = std::fs::File::create(&keys_tmp).map_err(ann_error)?;
@@ -174,7 +188,12 @@ fn load(dir: &Path, options: &AnnOptions) -> Result<State, String> {
     let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
     let checkpoint = Seq(word(8));
     let count = word(16) as usize;
-    if bytes.len() != 24 + count * 40 {
+    let removed_at = 24 + count * 40;
+    if bytes.len() < removed_at + 8 {
+        return Err("ann.keys is truncated".into());
+    }
+    let removed_count = word(removed_at) as usize;
+    if bytes.len() != removed_at + 8 + removed_count * 32 {
         return Err("ann.keys is truncated".into());
     }
     let mut keys = HashMap::with_capacity(count);
@@ -186,13 +205,19 @@ fn load(dir: &Path, options: &AnnOptions) -> Result<State, String> {
         keys.insert(hash, key);
         hashes.insert(key, hash);
     }
+    let removed = (0..removed_count)
+        .map(|i| {
+            let at = removed_at + 8 + i * 32;
+            ContentHash(bytes[at..at + 32].try_into().expect("32 bytes"))
+        })
+        .collect();
     let index = new_index(options).map_err(|e| e.to_string())?;
     index.load(&dir.join("ann.usearch").to_string_lossy()).map_err(|e| e.to_string())?;
     if index.size() != count || index.dimensions() != DIMENSIONS {
         return Err(format!("ann.usearch holds {} vectors, ann.keys {count}", index.size()));
     }
     index.change_expansion_search(options.expansion_search);
-    Ok(State { index, keys, hashes, checkpoint, unsaved: 0 })
+    Ok(State { index, keys, hashes, removed, checkpoint, unsaved: 0 })
 }
 
 /// The projector holds one `Arc`, searches hold others: every method works through the index's lock.
@@ -200,6 +225,7 @@ fn remove(state: &mut State, memory: &ContentHash) -> Result<(), ProjectionError
     if let Some(key) = state.keys.remove(memory) {
         state.hashes.remove(&key);
         state.index.remove(key).map_err(ann_error)?;
+        state.removed.insert(*memory);
     }
     Ok(())
 }
@@ -272,10 +298,13 @@ impl AnnIndex {
                     insert_run(state, &mut run)?;
                     remove(state, &event.memory)?;
                 }
-                EventKind::Redacted { .. } if state.keys.contains_key(&event.memory) => {
-                    // usearch keeps a removed vector's bytes in the index and in its saved file: start
-                    // over. The projector replays the log, where the memory's events are now erased, so
-                    // this arm is not reached again; meanwhile searches score exactly.
+                EventKind::Redacted { .. }
+                    if state.keys.contains_key(&event.memory) || state.removed.contains(&event.memory) =>
+                {
+                    // usearch keeps a removed vector's bytes in the index and in its saved files, and a
+                    // deleted memory's vector was removed, not erased: start over. The projector replays the
+                    // log, where the memory's events are now erased, so this arm is not reached again;
+                    // meanwhile searches score exactly.
                     drop(guard);
                     tracing::info!(seq = event.seq.0, "rebuilding the ANN index after a redaction");
                     return self.reset();
@@ -299,6 +328,7 @@ impl AnnIndex {
             index: new_index(&self.options)?,
             keys: HashMap::new(),
             hashes: HashMap::new(),
+            removed: HashSet::new(),
             checkpoint: Seq::ZERO,
             unsaved: 0,
         };

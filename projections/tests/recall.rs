@@ -1,6 +1,6 @@
 //! The ANN index against exact search: recall@10 within budget, every stored vector findable, deletes
-//! honoured, and a saved index reloads to the same answers. Thousands of stores arrive in one batch, as in
-//! a rebuild.
+//! honoured, a deleted then redacted vector gone from the saved files, and a saved index reloads to the same
+//! answers. Thousands of stores arrive in one batch, as in a rebuild.
 
 use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
 use mms_projections::{AnnIndex, AnnOptions, Applied, DIMENSIONS};
@@ -89,4 +89,67 @@ fn ann_recall_against_exact_search_is_within_budget() {
     assert_eq!(reopened.len(), count - 1);
     assert_eq!(reopened.applied(), Seq(count as u64 + 1));
     assert_eq!(reopened.search(&queries[0], 10).expect("search"), ann.search(&queries[0], 10).expect("search"));
+}
+
+fn event(seq: u64, content: &str, kind: EventKind) -> Event {
+    Event { kind, version: 2, ..stored(seq, content) }
+}
+
+/// The little-endian f16 bytes of values that f16 holds exactly (normal, at most 10 mantissa bits).
+fn f16_bytes(vector: &[f32]) -> Vec<u8> {
+    vector
+        .iter()
+        .flat_map(|x| {
+            let bits = x.to_bits();
+            let (sign, exponent, mantissa) = (bits >> 31, (bits >> 23) & 0xff, bits & 0x7f_ffff);
+            let half = (sign << 15) | ((exponent - 112) << 10) | (mantissa >> 13);
+            (half as u16).to_le_bytes()
+        })
+        .collect()
+}
+
+fn saved_files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
+    ["ann.usearch", "ann.keys"].iter().any(|name| {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+#[test]
+fn a_deleted_then_redacted_vector_leaves_no_bytes_in_the_saved_index() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // Exact in f16, the index's quantization, and a pattern no other vector here has.
+    let secret: Vec<f32> = (0..DIMENSIONS).map(|i| (1 + i % 7) as f32 * if i % 2 == 0 { 0.5 } else { -0.25 }).collect();
+    let others = vectors(20, 3);
+    let needle = f16_bytes(&secret);
+    let mut events = vec![stored(1, "secret")];
+    events.extend((0..others.len()).map(|i| stored(i as u64 + 2, &format!("other {i}"))));
+    let mut batch = vec![Applied { event: &events[0], vector: Some(secret.as_slice()) }];
+    batch.extend(events[1..].iter().zip(&others).map(|(event, v)| Applied { event, vector: Some(v.as_slice()) }));
+    let ann = AnnIndex::open(dir.path(), AnnOptions::default()).expect("open");
+    ann.apply(&batch).expect("store");
+    let deleted = event(22, "secret", EventKind::Deleted { reason: None });
+    ann.apply(&[Applied { event: &deleted, vector: None }]).expect("delete");
+    ann.persist().expect("save");
+    assert!(saved_files_contain(dir.path(), &needle), "usearch keeps a removed vector's bytes");
+    drop(ann);
+
+    // Reopened from that save, the index still knows it once held the memory: the redaction starts it over.
+    let ann = AnnIndex::open(dir.path(), AnnOptions::default()).expect("reopen");
+    assert_eq!(ann.len(), others.len());
+    let redacted = event(23, "secret", EventKind::Redacted { reason: None });
+    ann.apply(&[Applied { event: &redacted, vector: None }]).expect("redact");
+    assert_eq!((ann.len(), ann.applied()), (0, Seq::ZERO), "the index starts over");
+    assert!(!saved_files_contain(dir.path(), &needle));
+    // The projector replays the log, where the memory's events are erased.
+    let erased = |seq, was: &str| event(seq, "secret", EventKind::Erased { was: was.into() });
+    let replay = [erased(1, "stored"), erased(22, "deleted"), redacted.clone()];
+    let mut batch: Vec<Applied<'_>> = vec![Applied { event: &replay[0], vector: None }];
+    batch.extend(events[1..].iter().zip(&others).map(|(event, v)| Applied { event, vector: Some(v.as_slice()) }));
+    batch.extend(replay[1..].iter().map(|event| Applied { event, vector: None }));
+    ann.apply(&batch).expect("replay");
+    assert_eq!((ann.len(), ann.applied()), (others.len(), Seq(23)), "the replay does not start over again");
+    ann.persist().expect("save");
+    assert!(!saved_files_contain(dir.path(), &needle), "the redacted vector is in the saved index");
+    assert_eq!(ann.search(&others[0], 1).expect("search")[0].0, ContentHash::of_content("other 0"));
 }
