@@ -271,10 +271,17 @@ pub struct HybridConfig {
     pub sync_on_startup: bool,
 }
 
-/// A non-negative, finite number of seconds.
+/// The longest delay, timeout or interval a setting may give: a week. Larger values are refused at parse
+/// time (they once panicked turning into a `Duration` when the Cloudflare client was made).
+const LONGEST_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// A non-negative, finite number of seconds, at most a week.
 fn parse_seconds(value: &str) -> Result<f64, String> {
     match value.trim().parse::<f64>() {
-        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => Ok(seconds),
+        Ok(seconds) if seconds.is_finite() && (0.0..=LONGEST_SECONDS).contains(&seconds) => Ok(seconds),
+        Ok(seconds) if seconds.is_finite() && seconds > LONGEST_SECONDS => {
+            Err(format!("'{value}' seconds is longer than a week ({LONGEST_SECONDS} seconds)"))
+        }
         _ => Err(format!("'{value}' is not a number of seconds")),
     }
 }
@@ -518,6 +525,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seconds_are_finite_non_negative_and_at_most_a_week() {
+        assert_eq!(parse_seconds(" 1.5 "), Ok(1.5));
+        assert_eq!(parse_seconds("604800"), Ok(LONGEST_SECONDS));
+        for bad in ["-1", "NaN", "inf", "1e300", "604801", "soon"] {
+            assert!(parse_seconds(bad).is_err(), "{bad} must be refused");
+        }
+        // What every accepted value becomes: a Duration, which panics on values too large for it.
+        for good in ["0", "0.05", "300", "604800"] {
+            let seconds = parse_seconds(good).expect("accepted");
+            assert!(std::time::Duration::try_from_secs_f64(seconds).is_ok());
+        }
+    }
 
     #[test]
     fn the_original_booleans_parse() {
