@@ -214,13 +214,12 @@ impl Backups {
 
     /// Runs the schedule until the task is aborted: checks every MMS_BACKUP_CHECK_SECONDS (5 minutes).
     pub async fn schedule(self: std::sync::Arc<Self>) {
-        if !self.config.enabled {
-            return;
-        }
+        // With scheduled backups off the loop still runs: a redaction pulled from another device reaches the
+        // backups only here (a local one erases them at once, through `redact`).
         let check_every = Duration::from_secs(self.config.check_seconds.max(1));
-        self.running.store(true, Ordering::Relaxed);
+        self.running.store(self.config.enabled, Ordering::Relaxed);
         loop {
-            let due = self.due();
+            let due = self.config.enabled && self.due();
             let backups = self.clone();
             // Each cycle also catches up on redactions, in case erasing them at the time failed.
             let _ = tokio::task::spawn_blocking(move || {

@@ -26,7 +26,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
+pub(crate) fn files_containing(dir: &Path, needle: &str) -> Vec<PathBuf> {
     files_under(dir)
         .into_iter()
         .filter(|path| {

@@ -251,6 +251,37 @@ async fn devices_writing_concurrently_converge_and_a_fresh_one_pulls_everything(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redaction_pulled_from_another_device_leaves_the_local_backups_with_scheduled_backups_off() {
+    let standin = Standin::start();
+    let a = Device::start(&standin, &[]).await;
+    // Scheduled backups off: the backups' check still runs, to erase redactions that arrive by sync.
+    let b = Device::start(&standin, &[("MCP_BACKUP_ENABLED", "false"), ("MMS_BACKUP_CHECK_SECONDS", "1")]).await;
+    let secret = "a secret both devices must forget";
+    let hash = a.store(secret, &["secret"]).await;
+    a.force().await;
+    b.force().await;
+    assert!(b.memories().await.contains_key(&hash), "B pulled the memory");
+    let backup = b.call(reqwest::Method::POST, "/api/backup/now", None).await;
+    assert_eq!(backup["success"], true, "{backup}");
+    let backups = b.data.path().join("backups");
+    assert!(!crate::redact::files_containing(&backups, secret).is_empty(), "B's backup holds the memory");
+
+    a.call(reqwest::Method::POST, &format!("/api/memories/{hash}/redact"), Some(json!({"reason": "test"}))).await;
+    a.force().await;
+    b.force().await;
+    assert!(!b.memories().await.contains_key(&hash), "B pulled the redaction");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let holding = crate::redact::files_containing(&backups, secret);
+        if holding.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B's backups still hold the redacted memory: {holding:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memories_an_original_service_left_in_d1_are_adopted() {
     let standin = Standin::start();
     // The original's schema and rows, as its Cloudflare backend wrote them.
