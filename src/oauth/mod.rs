@@ -243,6 +243,48 @@ pub struct OAuth {
     file: StateFile,
     state: Mutex<State>,
     codes: Mutex<HashMap<String, Code>>,
+    /// At most this many open registrations (not trusted) are kept; more are refused until some expire.
+    max_open_clients: usize,
+}
+
+/// How many open registrations may exist at once.
+const MAX_OPEN_CLIENTS: usize = 1_000;
+/// The longest client name, client URI, redirect URI and scope a registration may give, in bytes, and the
+/// most redirect URIs.
+const MAX_NAME: usize = 256;
+const MAX_URI: usize = 2_048;
+const MAX_SCOPE: usize = 256;
+const MAX_REDIRECT_URIS: usize = 16;
+
+/// Refuses metadata whose fields are larger than a client needs (they are stored and shown).
+fn check_sizes(metadata: &ClientMetadata) -> Result<(), OAuthError> {
+    let too_long = |field: &str, most: usize| {
+        OAuthError::bad("invalid_client_metadata", format!("{field} is longer than {most} bytes"))
+    };
+    if metadata.client_name.as_ref().is_some_and(|name| name.len() > MAX_NAME) {
+        return Err(too_long("client_name", MAX_NAME));
+    }
+    if metadata.client_uri.as_ref().is_some_and(|uri| uri.len() > MAX_URI) {
+        return Err(too_long("client_uri", MAX_URI));
+    }
+    if metadata.scope.as_ref().is_some_and(|scope| scope.len() > MAX_SCOPE) {
+        return Err(too_long("scope", MAX_SCOPE));
+    }
+    let uris = metadata.redirect_uris.as_deref().unwrap_or_default();
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::bad(
+            "invalid_client_metadata",
+            format!("at most {MAX_REDIRECT_URIS} redirect_uris may be registered"),
+        ));
+    }
+    if uris.iter().any(|uri| uri.len() > MAX_URI) {
+        return Err(too_long("a redirect URI", MAX_URI));
+    }
+    let lists = [&metadata.grant_types, &metadata.response_types];
+    if lists.iter().any(|list| list.as_ref().is_some_and(|list| list.len() > 8)) {
+        return Err(OAuthError::bad("invalid_client_metadata", "grant_types and response_types list at most 8 values"));
+    }
+    Ok(())
 }
 
 impl OAuth {
@@ -263,6 +305,7 @@ impl OAuth {
             file,
             state: Mutex::new(state),
             codes: Mutex::new(HashMap::new()),
+            max_open_clients: MAX_OPEN_CLIENTS,
         })
     }
 
@@ -316,6 +359,7 @@ impl OAuth {
     /// Registers a client. `trusted` says the request carried the registration key or the API key.
     pub(crate) fn register(&self, metadata: ClientMetadata, trusted: bool) -> Result<Value, OAuthError> {
         let invalid = |why: String| OAuthError::bad("invalid_client_metadata", why);
+        check_sizes(&metadata)?;
         let method = metadata.token_endpoint_auth_method.unwrap_or_else(|| "client_secret_basic".into());
         if !["client_secret_basic", "client_secret_post", "none"].contains(&method.as_str()) {
             return Err(invalid(format!("Unsupported token_endpoint_auth_method '{method}'")));
@@ -362,13 +406,32 @@ impl OAuth {
             scope,
             trusted,
             issued_at: now(),
+            used: false,
         };
         let mut answer = describe(&client);
         if let Some(secret) = secret {
             answer["client_secret"] = json!(secret);
             answer["client_secret_expires_at"] = json!(0);
         }
-        self.change(|state| state.clients.insert(client.client_id.clone(), client))?;
+        let most = self.max_open_clients;
+        let full = self.change(|state| {
+            state.purge(now());
+            let full = !trusted && state.open_clients() >= most;
+            if !full {
+                state.clients.insert(client.client_id.clone(), client);
+            }
+            full
+        })?;
+        if full {
+            return Err(OAuthError {
+                status: 429,
+                error: "temporarily_unavailable",
+                description: format!(
+                    "{most} open client registrations are waiting for their first token; unused ones expire after a \
+                     day (register with the registration key or the API key meanwhile)"
+                ),
+            });
+        }
         Ok(answer)
     }
 
@@ -520,11 +583,16 @@ impl OAuth {
         if !registered {
             return Err(OAuthError::bad("unauthorized_client", format!("This client is not registered for {grant}")));
         }
-        match grant.as_str() {
+        let issued = match grant.as_str() {
             "authorization_code" => self.exchange_code(&client, &request),
             "client_credentials" => self.client_credentials(&client, &request),
             _ => self.refresh(&client, &request),
+        }?;
+        if !client.used {
+            // Saved once per client: a used registration never expires.
+            self.change(|state| state.clients.get_mut(&client.client_id).map(|stored| stored.used = true))?;
         }
+        Ok(issued)
     }
 
     fn exchange_code(&self, client: &Client, request: &TokenRequest) -> Result<Value, OAuthError> {

@@ -44,7 +44,18 @@ pub(crate) struct Client {
     /// Registered with the registration key or the API key: may use client_credentials.
     pub(crate) trusted: bool,
     pub(crate) issued_at: i64,
+    /// A token was issued to it once: an open registration that never gets one expires (`purge`). A client
+    /// saved before this field existed is taken as used, so an upgrade drops no client in use.
+    #[serde(default = "saved_before_usage_was_kept")]
+    pub(crate) used: bool,
 }
+
+fn saved_before_usage_was_kept() -> bool {
+    true
+}
+
+/// How long an open registration (not trusted) may wait for its first token before it is dropped.
+pub(crate) const UNUSED_OPEN_CLIENT_SECONDS: i64 = 24 * 3600;
 
 /// A refresh token, keyed by its digest.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,10 +79,18 @@ pub(crate) struct State {
 }
 
 impl State {
-    /// Drops refresh tokens and revocations that have expired.
+    /// Drops refresh tokens and revocations that have expired, and open registrations that never got a
+    /// token within a day.
     pub(crate) fn purge(&mut self, now: i64) {
         self.refresh.retain(|_, token| token.expires_at > now);
         self.revoked.retain(|_, until| *until > now);
+        self.clients
+            .retain(|_, client| client.trusted || client.used || client.issued_at + UNUSED_OPEN_CLIENT_SECONDS > now);
+    }
+
+    /// How many open registrations (not trusted) there are.
+    pub(crate) fn open_clients(&self) -> usize {
+        self.clients.values().filter(|client| !client.trusted).count()
     }
 
     /// Revokes a family: its refresh tokens go, and its access tokens are refused until `until`.

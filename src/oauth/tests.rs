@@ -262,3 +262,55 @@ fn tokens_from_elsewhere_are_refused() {
     assert!(oauth.verify(&tampered).is_none(), "a tampered payload");
     assert!(oauth.verify("not.a.token").is_none());
 }
+
+#[test]
+fn registrations_are_bounded_in_size_and_number_and_unused_open_ones_expire() {
+    let (_dir, mut oauth) = server(true);
+    let error = |oauth: &OAuth, value: Value| oauth.register(metadata(value), false).expect_err("refused");
+    let cb = "https://a.example/cb";
+    // A 4 MB name was stored and written to state.json on every later change.
+    let huge = "x".repeat(4 << 20);
+    for value in [
+        json!({"redirect_uris": [cb], "client_name": huge}),
+        json!({"redirect_uris": [cb], "client_uri": format!("https://a.example/{huge}")}),
+        json!({"redirect_uris": vec![cb; 17]}),
+        json!({"redirect_uris": [format!("{cb}/{}", "y".repeat(3000))]}),
+    ] {
+        let refused = error(&oauth, value);
+        assert_eq!((refused.status, refused.error), (400, "invalid_client_metadata"), "{}", refused.description);
+    }
+    assert!(oauth.state.lock().expect("state").clients.is_empty(), "nothing refused is kept");
+
+    // Open registrations stop at the cap (a trusted one is still taken) until unused ones expire.
+    oauth.max_open_clients = 3;
+    let open = json!({"redirect_uris": [cb], "grant_types": ["authorization_code"]});
+    let first = oauth.register(metadata(open.clone()), false).expect("first");
+    for _ in 1..3 {
+        oauth.register(metadata(open.clone()), false).expect("under the cap");
+    }
+    let refused = error(&oauth, open.clone());
+    assert_eq!((refused.status, refused.error), (429, "temporarily_unavailable"));
+    oauth.register(metadata(json!({"grant_types": ["client_credentials"]})), true).expect("trusted");
+    let first = first["client_id"].as_str().expect("id").to_string();
+    {
+        let mut state = oauth.state.lock().expect("state");
+        state.clients.get_mut(&first).expect("first").used = true;
+        let day_later = now() + store::UNUSED_OPEN_CLIENT_SECONDS + 1;
+        state.purge(day_later);
+        let kept: Vec<_> = state.clients.values().map(|c| (c.trusted, c.used)).collect();
+        assert_eq!(kept.len(), 2, "the used and the trusted client stay, the unused open ones go: {kept:?}");
+        assert!(state.clients.contains_key(&first));
+    }
+    oauth.register(metadata(open), false).expect("room again");
+}
+
+#[test]
+fn a_client_saved_before_usage_was_kept_counts_as_used() {
+    let saved = json!({
+        "client_id": "mcp_client_old", "secret_sha256": null, "redirect_uris": ["https://a.example/cb"],
+        "grant_types": ["authorization_code"], "response_types": ["code"], "token_endpoint_auth_method": "none",
+        "client_name": null, "client_uri": null, "scope": "", "trusted": false, "issued_at": 0
+    });
+    let client: store::Client = serde_json::from_value(saved).expect("an old client reads");
+    assert!(client.used, "an upgrade must not expire clients in use");
+}
