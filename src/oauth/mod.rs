@@ -242,6 +242,11 @@ pub struct OAuth {
     pub(crate) open: bool,
     file: StateFile,
     state: Mutex<State>,
+    /// Held while the state file is written, with the number of the last change written: the state lock is
+    /// released before the disk is touched, so a token check never waits for a save.
+    saved: Mutex<u64>,
+    /// Counts changes, so a save overtaken by a later one is not written over it.
+    changes: std::sync::atomic::AtomicU64,
     codes: Mutex<HashMap<String, Code>>,
     /// At most this many open registrations (not trusted) are kept; more are refused until some expire.
     max_open_clients: usize,
@@ -304,17 +309,31 @@ impl OAuth {
             open,
             file,
             state: Mutex::new(state),
+            saved: Mutex::new(0),
+            changes: std::sync::atomic::AtomicU64::new(0),
             codes: Mutex::new(HashMap::new()),
             max_open_clients: MAX_OPEN_CLIENTS,
         })
     }
 
     /// Applies `change` to the state and saves it.
+    /// The state is encoded under its lock, and written after the lock is released (the fsyncs take
+    /// milliseconds, and `verify` reads the state on every request).
     fn change<T>(&self, change: impl FnOnce(&mut State) -> T) -> Result<T, OAuthError> {
-        let mut state = self.state.lock().expect("OAuth state lock");
-        let result = change(&mut state);
-        state.purge(now());
-        self.file.save(&state).map_err(|error| OAuthError::internal(&error))?;
+        let (result, bytes, number) = {
+            let mut state = self.state.lock().expect("OAuth state lock");
+            let result = change(&mut state);
+            state.purge(now());
+            let number = self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            (result, StateFile::encode(&state), number)
+        };
+        let bytes = bytes.map_err(|error| OAuthError::internal(&error))?;
+        let mut saved = self.saved.lock().expect("OAuth save lock");
+        // A later change already wrote a newer state (which includes this one).
+        if *saved < number {
+            self.file.write(&bytes).map_err(|error| OAuthError::internal(&error))?;
+            *saved = number;
+        }
         Ok(result)
     }
 

@@ -122,8 +122,14 @@ impl StateFile {
         }
     }
 
-    pub(crate) fn save(&self, state: &State) -> Result<(), StateError> {
-        write_private(&self.path, &serde_json::to_vec_pretty(state)?)
+    /// The state as the file holds it.
+    pub(crate) fn encode(state: &State) -> Result<Vec<u8>, StateError> {
+        Ok(serde_json::to_vec_pretty(state)?)
+    }
+
+    /// Writes encoded state, atomically and durably.
+    pub(crate) fn write(&self, bytes: &[u8]) -> Result<(), StateError> {
+        write_private(&self.path, bytes)
     }
 }
 
@@ -162,7 +168,7 @@ mod tests {
         }
         state.revoke("f2", 250);
         state.purge(200);
-        file.save(&state).expect("saved");
+        file.write(&StateFile::encode(&state).expect("encoded")).expect("saved");
         let loaded = file.load().expect("loaded");
         assert_eq!(loaded.refresh.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(loaded.revoked.keys().collect::<Vec<_>>(), ["f2"]);

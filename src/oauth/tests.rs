@@ -314,3 +314,25 @@ fn a_client_saved_before_usage_was_kept_counts_as_used() {
     let client: store::Client = serde_json::from_value(saved).expect("an old client reads");
     assert!(client.used, "an upgrade must not expire clients in use");
 }
+
+#[test]
+fn a_token_check_does_not_wait_for_the_state_file_to_be_written() {
+    let (_dir, oauth) = server(true);
+    let answer = oauth.register(metadata(json!({"grant_types": ["client_credentials"]})), true).expect("registered");
+    let id = answer["client_id"].as_str().expect("id").to_string();
+    let secret = answer["client_secret"].as_str().expect("secret").to_string();
+    let request = TokenRequest { grant_type: Some("client_credentials".into()), ..Default::default() };
+    let token = access(&oauth.token(request, Some((id.clone(), secret))).expect("a token")).to_string();
+    let oauth = std::sync::Arc::new(oauth);
+    // A save in progress (its lock held here, as a slow disk would) must not hold up `verify`, which every
+    // authenticated request runs on the async runtime; a registration meanwhile waits only for the save.
+    let saving = oauth.saved.lock().expect("the save lock");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let checker = oauth.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(checker.verify(&token).map(|owner| owner.client_id));
+    });
+    let verified = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("verify waited for the save");
+    assert_eq!(verified, Some(id));
+    drop(saving);
+}
