@@ -22,6 +22,8 @@ use std::sync::{Arc, Mutex};
 
 /// How many materialised read models are kept.
 const KEPT: usize = 4;
+/// How many time-travel queries may wait for a past read model at once.
+const MAX_WAITING: usize = 64;
 /// The folder, beside the log file, that holds them.
 const FOLDER: &str = "as-of";
 
@@ -38,8 +40,10 @@ pub(super) struct PastViews {
     folder: PathBuf,
     kept: Mutex<VecDeque<Arc<Materialised>>>,
     /// One materialisation at a time: they are CPU-bound, and a second request for the same event waits for
-    /// the first instead of doing the work again.
-    building: Mutex<()>,
+    /// the first instead of doing the work again. Waiters wait on the async runtime, holding no thread.
+    building: tokio::sync::Mutex<()>,
+    /// Places in the queue for `building`: a query that finds none is answered 503 at once.
+    waiting: tokio::sync::Semaphore,
     /// Counts redactions: a materialisation that started before one is not kept.
     generation: std::sync::atomic::AtomicU64,
 }
@@ -57,7 +61,8 @@ impl PastViews {
         PastViews {
             folder,
             kept: Mutex::new(VecDeque::new()),
-            building: Mutex::new(()),
+            building: tokio::sync::Mutex::new(()),
+            waiting: tokio::sync::Semaphore::new(MAX_WAITING),
             generation: Default::default(),
         }
     }
@@ -79,12 +84,22 @@ impl PastViews {
         Some(entry)
     }
 
-    /// The read model right after `seq`, from the cache or built now (blocking).
-    fn get(&self, log: &Log, vectors: CachedVectors, seq: Seq) -> Result<Arc<Materialised>, ServiceError> {
-        if let Some(found) = self.cached(seq) {
-            return Ok(found);
-        }
-        let _building = self.building.lock().map_err(|_| ServiceError::internal("as-of cache poisoned"))?;
+    /// Waits for the turn to build (the guard is the turn). Queries queue on the async runtime, so however
+    /// many arrive they hold no blocking thread, which every store and read needs; when `MAX_WAITING` already
+    /// wait, the answer is `Unavailable` at once.
+    async fn queue(&self) -> Result<tokio::sync::MutexGuard<'_, ()>, ServiceError> {
+        let _place = self.waiting.try_acquire().map_err(|_| {
+            ServiceError::Unavailable(format!(
+                "{MAX_WAITING} time-travel queries are already waiting for a past read model to be built; retry in \
+                 a moment"
+            ))
+        })?;
+        Ok(self.building.lock().await)
+    }
+
+    /// The read model right after `seq`, from the cache or built now (blocking; the caller has its turn
+    /// from `queue`).
+    fn build(&self, log: &Log, vectors: CachedVectors, seq: Seq) -> Result<Arc<Materialised>, ServiceError> {
         if let Some(found) = self.cached(seq) {
             return Ok(found);
         }
@@ -172,14 +187,22 @@ impl Service {
         .await
     }
 
-    /// The read model right after `seq`.
+    /// The read model right after `seq`, from the kept ones or built now, after queueing for the one
+    /// materialisation at a time (see `PastViews::queue`).
     async fn past(&self, seq: u64) -> Result<View, ServiceError> {
-        self.blocking(move |inner| {
-            let vectors = CachedVectors::new(inner.log.clone(), inner.embedder.clone());
-            let built = inner.past.get(&inner.log, vectors, Seq(seq))?;
-            Ok(View { reader: built.reader.clone(), ann: None, _kept: Some(built) })
-        })
-        .await
+        let view = |built: Arc<Materialised>| View { reader: built.reader.clone(), ann: None, _kept: Some(built) };
+        let past = &self.inner.past;
+        if let Some(kept) = past.cached(Seq(seq)) {
+            return Ok(view(kept));
+        }
+        let _turn = past.queue().await?;
+        let built = self
+            .blocking(move |inner| {
+                let vectors = CachedVectors::new(inner.log.clone(), inner.embedder.clone());
+                inner.past.build(&inner.log, vectors, Seq(seq))
+            })
+            .await?;
+        Ok(view(built))
     }
 
     /// One memory as it was: its history folded up to the event (not found if absent or deleted then).
@@ -206,5 +229,36 @@ impl Service {
         let as_of = self.as_of(point).await?;
         let view = self.past(as_of.seq).await?;
         Ok((self.search_in(&view, request).await?, as_of))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn waiting_queries_hold_no_thread_and_overflow_as_unavailable() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let past = Arc::new(PastViews::new(&dir.path().join("events.redb")));
+        let turn = past.queue().await.expect("the first turn");
+        // Every waiter shares this one thread: a wait that blocked its thread would hang the test here.
+        let mut waiting = Vec::new();
+        for _ in 0..MAX_WAITING {
+            let past = past.clone();
+            waiting.push(tokio::spawn(async move { past.queue().await.map(drop) }));
+        }
+        for _ in 0..10_000 {
+            if past.waiting.available_permits() == 0 {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(past.waiting.available_permits(), 0, "every waiter holds a place");
+        assert!(matches!(past.queue().await, Err(ServiceError::Unavailable(_))), "the queue is full");
+        drop(turn);
+        for waiter in waiting {
+            waiter.await.expect("the waiting task").expect("each waiter gets its turn");
+        }
+        drop(past.queue().await.expect("room again"));
     }
 }
