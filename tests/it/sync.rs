@@ -200,8 +200,11 @@ async fn a_kill_during_a_push_loses_and_duplicates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn devices_writing_concurrently_converge_and_a_fresh_one_pulls_everything() {
     let standin = Standin::start();
-    let a = Device::start(&standin, &[]).await;
-    let b = Device::start(&standin, &[]).await;
+    // The devices pull only when forced: with pulls every 0.3 s, B could pull A's memory before storing the
+    // same content itself (seen on a loaded machine), and the test is about both writing before they meet.
+    let forced_only = [("MCP_HYBRID_SYNC_INTERVAL", "3600"), ("MCP_HYBRID_SYNC_ON_STARTUP", "false")];
+    let a = Device::start(&standin, &forced_only).await;
+    let b = Device::start(&standin, &forced_only).await;
     // Both store the same content, and each its own.
     let shared = a.store("a fact both devices learned", &["shared", "from-a"]).await;
     assert_eq!(b.store("a fact both devices learned", &["shared", "from-b"]).await, shared);
@@ -225,8 +228,8 @@ async fn devices_writing_concurrently_converge_and_a_fresh_one_pulls_everything(
     assert_eq!(on_a[&shared][1], json!(["edited-on-b"]));
     assert!(!on_a.contains_key(&only_b));
 
-    // A fresh device pulls everything at start.
-    let c = Device::start(&standin, &[]).await;
+    // A fresh device pulls everything.
+    let c = Device::start(&standin, &forced_only).await;
     c.force().await;
     assert_eq!(c.memories().await, on_a, "the fresh device differs");
 
