@@ -608,8 +608,9 @@ impl OAuth {
             _ => self.refresh(&client, &request),
         }?;
         if !client.used {
-            // Saved once per client: a used registration never expires.
-            self.change(|state| state.clients.get_mut(&client.client_id).map(|stored| stored.used = true))?;
+            // Saved once per client: a used registration never expires. The token is issued either way (a
+            // failed save is logged by `internal`, and the mark is tried again at the next token).
+            let _ = self.change(|state| state.clients.get_mut(&client.client_id).map(|stored| stored.used = true));
         }
         Ok(issued)
     }
