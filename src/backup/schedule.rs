@@ -56,9 +56,8 @@ pub struct Status {
 
 /// The backups of a running server: on demand and on a schedule, one at a time.
 pub struct Backups {
-    pub dir: PathBuf,
     pub config: BackupConfig,
-    /// The store's settings, for `verify`'s scratch replay (the model).
+    /// The store's settings: where the backups go, and the model for `verify`'s scratch replay.
     store: Settings,
     log: Log,
     running: AtomicBool,
@@ -67,19 +66,17 @@ pub struct Backups {
 
 impl Backups {
     pub fn new(log: Log, config: BackupConfig, store: Settings) -> Backups {
-        Backups {
-            dir: store.paths.backups.clone(),
-            config,
-            store,
-            log,
-            running: AtomicBool::new(false),
-            busy: Mutex::new(()),
-        }
+        Backups { config, store, log, running: AtomicBool::new(false), busy: Mutex::new(()) }
+    }
+
+    /// The backup directory.
+    fn dir(&self) -> &Path {
+        &self.store.paths.backups
     }
 
     /// The backups, newest first, with their count and total size (`GET /api/backup/list`'s answer).
     pub fn listing(&self) -> Listing {
-        let backups = list(&self.dir);
+        let backups = list(self.dir());
         Listing { total_count: backups.len(), total_size_bytes: backups.iter().map(|e| e.size_bytes).sum(), backups }
     }
 
@@ -89,7 +86,7 @@ impl Backups {
         if name.components().count() != 1 || !filename.starts_with(PREFIX) {
             return Err(BackupError::NotABackup(filename.to_string()));
         }
-        let path = self.dir.join(name);
+        let path = self.dir().join(name);
         if !path.exists() {
             return Err(BackupError::NoSuchBackup(filename.to_string()));
         }
@@ -105,9 +102,9 @@ impl Backups {
     pub fn now(&self, kind: Kind) -> Created {
         let started = std::time::Instant::now();
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match create(&self.log, &self.dir, kind) {
+        match create(&self.log, self.dir(), kind) {
             Ok(manifest) => {
-                let removed = prune(&self.dir, self.config.retention_days, self.config.max_count);
+                let removed = prune(self.dir(), self.config.retention_days, self.config.max_count);
                 if !removed.is_empty() {
                     tracing::info!(?removed, "old backups removed");
                 }
@@ -138,7 +135,7 @@ impl Backups {
     }
 
     pub fn status(&self) -> Status {
-        let entries = list(&self.dir);
+        let entries = list(self.dir());
         let last = entries.first().and_then(|e| DateTime::parse_from_rfc3339(&e.created_at).ok());
         let now = Utc::now();
         let next = if self.config.enabled {
@@ -157,14 +154,14 @@ impl Backups {
             time_since_last_seconds: last.map(|t| (now - t.with_timezone(&Utc)).num_milliseconds() as f64 / 1000.0),
             next_backup_at: next.map(iso),
             scheduler_running: self.running.load(Ordering::Relaxed),
-            backup_directory: self.dir.display().to_string(),
+            backup_directory: self.dir().display().to_string(),
         }
     }
 
     /// Erases redacted memories from the backups that still hold them (see [`erase_redactions`]). Blocking.
     pub fn erase_redactions(&self) -> Result<Vec<Scrubbed>, BackupError> {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        erase_redactions(&self.log, &self.dir)
+        erase_redactions(&self.log, self.dir())
     }
 
     /// The target of a restore, named one of three ways: an event, a moment, or a backup of the directory by
@@ -205,7 +202,7 @@ impl Backups {
     /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
     /// something was written since (an unchanged log is not backed up again).
     fn due(&self) -> bool {
-        let entries = list(&self.dir);
+        let entries = list(self.dir());
         let Some(last) = entries.first() else { return self.log.last_seq() > Seq::ZERO };
         let changed = last.manifest.as_ref().is_none_or(|m| m.last_seq < self.log.last_seq().0);
         let at = DateTime::parse_from_rfc3339(&last.created_at).map(|t| t.with_timezone(&Utc)).unwrap_or_default();
