@@ -107,7 +107,9 @@ pub struct Settings {
 impl Settings {
     /// The settings of `config`'s store; fails when the backend or the model it names cannot be used.
     pub fn of(config: &Config) -> Result<Settings, StoreError> {
-        if config.storage.backend() != Backend::SqliteVec {
+        // Read once: an unknown name logs its warning each time it is read.
+        let backend = config.storage.backend();
+        if backend != Backend::SqliteVec {
             crate::cloudflare::Resources::from_config(&config.cloudflare).map_err(|message| StoreError::Backend {
                 backend: config.storage.storage_backend.trim().to_string(),
                 message,
@@ -130,11 +132,8 @@ impl Settings {
             .model
             .embedding_threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let replication = crate::sync::Settings {
-            backend: config.storage.backend(),
-            cloudflare: config.cloudflare.clone(),
-            hybrid: config.hybrid.clone(),
-        };
+        let replication =
+            crate::sync::Settings { backend, cloudflare: config.cloudflare.clone(), hybrid: config.hybrid.clone() };
         Ok(Settings { paths: config.paths(), embedding_threads, options, replication })
     }
 
