@@ -240,13 +240,10 @@ pub struct OAuth {
     /// No API key is configured: authorization is approved without asking, and any client may use
     /// client_credentials (the original's behaviour).
     pub(crate) open: bool,
+    /// Saves what each change touched; the disk is written after the state lock is released, so a token
+    /// check never waits for a save.
     file: StateFile,
     state: Mutex<State>,
-    /// Held while the state file is written, with the number of the last change written: the state lock is
-    /// released before the disk is touched, so a token check never waits for a save.
-    saved: Mutex<u64>,
-    /// Counts changes, so a save overtaken by a later one is not written over it.
-    changes: std::sync::atomic::AtomicU64,
     codes: Mutex<HashMap<String, Code>>,
     /// At most this many open registrations (not trusted) are kept; more are refused until some expire.
     max_open_clients: usize,
@@ -297,9 +294,10 @@ impl OAuth {
     pub(crate) fn open(args: &OAuthConfig, base_dir: &Path, issuer: String, open: bool) -> Result<OAuth, SetupError> {
         let key = keys::load(args, base_dir)?;
         tracing::info!(issuer, algorithm = ?key.algorithm, key = %key.origin, "OAuth 2.1 enabled");
-        let file = StateFile::new(&base_dir.join("oauth"));
-        let mut state = file.load()?;
+        let (file, mut state) = StateFile::open(&base_dir.join("oauth"))?;
         state.purge(now());
+        file.queue(state.take_changes());
+        file.save()?;
         Ok(OAuth {
             issuer: issuer.trim_end_matches('/').to_string(),
             key,
@@ -309,31 +307,23 @@ impl OAuth {
             open,
             file,
             state: Mutex::new(state),
-            saved: Mutex::new(0),
-            changes: std::sync::atomic::AtomicU64::new(0),
             codes: Mutex::new(HashMap::new()),
             max_open_clients: MAX_OPEN_CLIENTS,
         })
     }
 
-    /// Applies `change` to the state and saves it.
-    /// The state is encoded under its lock, and written after the lock is released (the fsyncs take
-    /// milliseconds, and `verify` reads the state on every request).
+    /// Applies `change` to the state and saves the entries it touched.
+    /// The changes are queued under the state's lock (so in the order they were made) and written after it
+    /// is released (the fsyncs take milliseconds, and `verify` reads the state on every request).
     fn change<T>(&self, change: impl FnOnce(&mut State) -> T) -> Result<T, OAuthError> {
-        let (result, bytes, number) = {
+        let result = {
             let mut state = self.state.lock().expect("OAuth state lock");
             let result = change(&mut state);
             state.purge(now());
-            let number = self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            (result, StateFile::encode(&state), number)
+            self.file.queue(state.take_changes());
+            result
         };
-        let bytes = bytes.map_err(|error| OAuthError::internal(&error))?;
-        let mut saved = self.saved.lock().expect("OAuth save lock");
-        // A later change already wrote a newer state (which includes this one).
-        if *saved < number {
-            self.file.write(&bytes).map_err(|error| OAuthError::internal(&error))?;
-            *saved = number;
-        }
+        self.file.save().map_err(|error| OAuthError::internal(&error))?;
         Ok(result)
     }
 

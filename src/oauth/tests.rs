@@ -268,7 +268,7 @@ fn registrations_are_bounded_in_size_and_number_and_unused_open_ones_expire() {
     let (_dir, mut oauth) = server(true);
     let error = |oauth: &OAuth, value: Value| oauth.register(metadata(value), false).expect_err("refused");
     let cb = "https://a.example/cb";
-    // A 4 MB name was stored and written to state.json on every later change.
+    // A 4 MB name was stored and written to the state file on every later change.
     let huge = "x".repeat(4 << 20);
     for value in [
         json!({"redirect_uris": [cb], "client_name": huge}),
@@ -279,7 +279,7 @@ fn registrations_are_bounded_in_size_and_number_and_unused_open_ones_expire() {
         let refused = error(&oauth, value);
         assert_eq!((refused.status, refused.error), (400, "invalid_client_metadata"), "{}", refused.description);
     }
-    assert!(oauth.state.lock().expect("state").clients.is_empty(), "nothing refused is kept");
+    assert_eq!(oauth.state.lock().expect("state").clients.values().count(), 0, "nothing refused is kept");
 
     // Open registrations stop at the cap (a trusted one is still taken) until unused ones expire.
     oauth.max_open_clients = 3;
@@ -326,7 +326,7 @@ fn a_token_check_does_not_wait_for_the_state_file_to_be_written() {
     let oauth = std::sync::Arc::new(oauth);
     // A save in progress (its lock held here, as a slow disk would) must not hold up `verify`, which every
     // authenticated request runs on the async runtime; a registration meanwhile waits only for the save.
-    let saving = oauth.saved.lock().expect("the save lock");
+    let saving = oauth.file.writing.lock().expect("the save lock");
     let (tx, rx) = std::sync::mpsc::channel();
     let checker = oauth.clone();
     std::thread::spawn(move || {
@@ -335,4 +335,17 @@ fn a_token_check_does_not_wait_for_the_state_file_to_be_written() {
     let verified = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("verify waited for the save");
     assert_eq!(verified, Some(id));
     drop(saving);
+}
+
+#[test]
+fn a_save_writes_what_changed_not_every_client() {
+    let (_dir, oauth) = server(true);
+    let open = json!({"redirect_uris": ["https://a.example/cb"], "client_name": "a client with a name of some length"});
+    for _ in 0..500 {
+        oauth.register(metadata(open.clone()), false).expect("registered");
+    }
+    let before = oauth.file.written();
+    oauth.register(metadata(open), false).expect("one more");
+    let wrote = oauth.file.written() - before;
+    assert!(wrote < 2_048, "one registration wrote {wrote} bytes with 500 clients saved");
 }
