@@ -27,17 +27,12 @@ pub(crate) struct OAuthState {
 
 /// The OAuth routes.
 pub(crate) fn routes(state: OAuthState) -> axum::Router<AppState> {
-    let discovery = [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/oauth-authorization-server/mcp",
-        "/.well-known/openid-configuration",
-        "/.well-known/openid-configuration/mcp",
-    ];
-    let mut router = axum::Router::new();
-    for path in discovery {
-        router = router.route(path, get(metadata));
-    }
-    router
+    // One literal `.route(path, methods)` per route: tests/it/scopes.rs reads them from this file.
+    axum::Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/oauth-authorization-server/mcp", get(metadata))
+        .route("/.well-known/openid-configuration", get(metadata))
+        .route("/.well-known/openid-configuration/mcp", get(metadata))
         .route("/.well-known/oauth-protected-resource", get(resource_metadata))
         .route("/.well-known/oauth-protected-resource/mcp", get(mcp_resource_metadata))
         .route("/.well-known/jwks.json", get(jwks))

@@ -95,6 +95,48 @@ mod tests {
         assert_eq!(tool_scope("memory_redact"), Scope::Admin);
     }
 
+    /// The README's MCP scope table: (column, name) → scope, where column 0 is the tools, 1 the original's
+    /// names, 2 the prompts, 3 the resources.
+    fn readme_table() -> std::collections::BTreeMap<(usize, String), Scope> {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+        let table = &readme[readme.find("| scope | MCP tools |").expect("the README's MCP scope table")..];
+        let quoted = regex::Regex::new("`([^`]+)`").expect("a regex");
+        let mut items = std::collections::BTreeMap::new();
+        for line in table.lines().skip(2).take_while(|line| line.starts_with('|')) {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').collect();
+            let scope = match cells[0].trim() {
+                "read" => Scope::Read,
+                "write" => Scope::Write,
+                "admin" => Scope::Admin,
+                other => panic!("a scope: {other}"),
+            };
+            for (column, cell) in cells[1..].iter().enumerate() {
+                for name in quoted.captures_iter(cell) {
+                    items.insert((column, name[1].to_string()), scope);
+                }
+            }
+        }
+        items
+    }
+
+    #[test]
+    fn the_readme_gives_every_tool_alias_and_prompt_the_scope_it_needs() {
+        let documented = readme_table();
+        let mut actual = std::collections::BTreeMap::new();
+        for (column, router) in [(0, McpServer::tool_router()), (1, McpServer::alias_router())] {
+            for tool in router.list_all() {
+                let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
+                actual.insert((column, tool.name.to_string()), Act::Tool { name: &tool.name, read_only }.scope());
+            }
+        }
+        for prompt in prompts::list() {
+            actual.insert((2, prompt.name.clone()), Act::Prompt(&prompt.name).scope());
+        }
+        let documented_tools: std::collections::BTreeMap<_, _> =
+            documented.into_iter().filter(|((column, _), _)| *column < 3).collect();
+        assert_eq!(documented_tools, actual, "the README's scope table (left) and the code (right)");
+    }
+
     #[test]
     fn prompts_that_store_need_write_and_the_others_and_resources_read() {
         assert_eq!(Act::Prompt("learning_session").scope(), Scope::Write);

@@ -21,6 +21,7 @@ mod oauth;
 mod rebuild;
 mod redact;
 mod restore;
+mod scopes;
 mod serve;
 mod support;
 mod sync;

@@ -171,7 +171,13 @@ async fn without_an_api_key_authorization_is_approved_at_once_as_in_the_original
 }
 
 /// A client_credentials access token limited to `scope`.
-async fn token_with_scope(http: &reqwest::Client, server: &Server, id: &str, secret: &str, scope: &str) -> String {
+pub(crate) async fn token_with_scope(
+    http: &reqwest::Client,
+    server: &Server,
+    id: &str,
+    secret: &str,
+    scope: &str,
+) -> String {
     let answer: Value = http
         .post(server.url("/oauth/token"))
         .basic_auth(id, Some(secret))
@@ -187,7 +193,7 @@ async fn token_with_scope(http: &reqwest::Client, server: &Server, id: &str, sec
 }
 
 /// An MCP session over streamable HTTP, driven by raw JSON-RPC POSTs to `/mcp` with a Bearer token.
-struct McpSession<'a> {
+pub(crate) struct McpSession<'a> {
     http: &'a reqwest::Client,
     url: String,
     token: String,
@@ -195,7 +201,7 @@ struct McpSession<'a> {
 }
 
 impl<'a> McpSession<'a> {
-    async fn open(http: &'a reqwest::Client, server: &Server, token: &str) -> McpSession<'a> {
+    pub(crate) async fn open(http: &'a reqwest::Client, server: &Server, token: &str) -> McpSession<'a> {
         let mut session =
             McpSession { http, url: server.url("/mcp"), token: token.to_string(), session: String::new() };
         let response = session
@@ -224,7 +230,7 @@ impl<'a> McpSession<'a> {
     }
 
     /// The JSON-RPC answer to one request: its `result` or its `error`.
-    async fn request(&self, method: &str, params: Value) -> Result<Value, Value> {
+    pub(crate) async fn request(&self, method: &str, params: Value) -> Result<Value, Value> {
         let response = self.post(json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params})).await;
         assert_eq!(response.status(), StatusCode::OK, "{method}");
         let text = response.text().await.expect("a body");
