@@ -3,6 +3,7 @@
 //! inside network namespaces, OAuth with a real client library, the Docker entrypoint, the Docker guide walked
 //! without Docker), and the embedding model's parity with sentence-transformers through the library API.
 
+mod abuse;
 mod asof;
 mod backup;
 mod cli;
