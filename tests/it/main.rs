@@ -16,6 +16,7 @@ mod exchange;
 mod http;
 mod https;
 mod import;
+mod many_clients;
 mod mcp;
 mod mdns;
 mod oauth;
