@@ -92,6 +92,17 @@ pub(crate) fn scrub_if_pending(path: &Path, db: Database) -> Result<(Database, b
     Ok((db, true))
 }
 
+/// Rewrites the log at `path` while `db` (open on it) stays in use: a fresh copy is renamed over the file and
+/// opened. The outer error: nothing changed (the old file, its scrub still pending). The inner one: the file
+/// was replaced but cannot be opened.
+pub(crate) fn rewrite_live(db: &Database, path: &Path) -> Result<Result<Database, redb::DatabaseError>, SnapshotError> {
+    let scratch = path.with_extension("scrub");
+    let _ = std::fs::remove_file(&scratch);
+    copy_database(db, &scratch)?;
+    replace(&scratch, path)?;
+    Ok(Database::create(path))
+}
+
 /// Renames `from` over `to` and makes the rename durable.
 fn replace(from: &Path, to: &Path) -> Result<(), SnapshotError> {
     let io = |source| SnapshotError::Io { path: to.to_path_buf(), source };

@@ -13,7 +13,7 @@ impl Log {
     /// the copy starts, nothing after. Appends go on meanwhile. The file appears under its name only once
     /// it is complete and durable.
     pub fn snapshot(&self, dest: &Path) -> Result<SnapshotInfo, SnapshotError> {
-        self.write_atomically(dest, |partial| copy_database(self.database(), partial))
+        self.write_atomically(dest, |partial| copy_database(&self.database(), partial))
     }
 
     /// Writes an increment to `dest` (which must not exist): the events after `after` with their index
@@ -22,7 +22,7 @@ impl Log {
     /// it gives the log as of the increment's last event. `memories` counts the live memories of the whole
     /// log then.
     pub fn snapshot_since(&self, dest: &Path, after: Seq) -> Result<SnapshotInfo, SnapshotError> {
-        self.write_atomically(dest, |partial| copy_since(self.database(), partial, after))
+        self.write_atomically(dest, |partial| copy_since(&self.database(), partial, after))
     }
 
     fn write_atomically(

@@ -8,10 +8,11 @@ use crate::tables::{
     BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, redactions_in, vector_from_bytes,
 };
 use crate::watch::SeqWatch;
-use crate::writer::{Appended, NewEvent, Reply, Request, VectorEntry, Writer};
+use crate::writer::{Appended, Current, NewEvent, Reply, Request, VectorEntry, Writer, current};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -24,7 +25,9 @@ struct Shared {
 }
 
 struct Inner {
-    db: Arc<Database>,
+    /// The database, replaced by the writer when it rewrites the file after a redaction (readers that
+    /// already hold the previous one finish on it).
+    db: Current,
     path: PathBuf,
     shared: Arc<Shared>,
     sender: Mutex<Option<Sender<Request>>>,
@@ -69,18 +72,20 @@ impl Log {
                     db
                 })
                 .map_err(|e| OpenError::Scrub { path: path.clone(), message: e.to_string() })?,
-            Err(e) => return Log::start(path, Err(e)),
+            Err(e) => return Log::start(path, Err(e), true),
         };
-        Log::start(path, Ok(db))
+        Log::start(path, Ok(db), true)
     }
 
     /// Opens a log on any redb storage backend (an in-memory one, or one that injects faults in tests).
     /// `name` stands for the storage in messages.
     pub fn open_with_backend(name: impl Into<PathBuf>, backend: impl redb::StorageBackend) -> Result<Log, OpenError> {
-        Log::start(name.into(), Database::builder().create_with_backend(backend))
+        Log::start(name.into(), Database::builder().create_with_backend(backend), false)
     }
 
-    fn start(path: PathBuf, db: Result<Database, redb::DatabaseError>) -> Result<Log, OpenError> {
+    /// `file`: the database is the file at `path` (not another storage backend), which the writer rewrites
+    /// after a redaction.
+    fn start(path: PathBuf, db: Result<Database, redb::DatabaseError>, file: bool) -> Result<Log, OpenError> {
         let storage = |source: redb::Error| OpenError::Storage { path: path.clone(), source };
         let db = match db {
             Ok(db) => db,
@@ -94,7 +99,7 @@ impl Log {
             return Err(OpenError::TooNew { path, found, supported: u64::from(SCHEMA_VERSION) });
         }
         set_schema_version(&db).map_err(storage)?;
-        let db = Arc::new(db);
+        let db: Current = Arc::new(RwLock::new(Arc::new(db)));
         let shared = Arc::new(Shared { committed: SeqWatch::new(last_seq), last_at: Mutex::new(last_at) });
         let (sender, receiver) = mpsc::channel();
         let notify = shared.clone();
@@ -104,7 +109,7 @@ impl Log {
             }
             notify.committed.advance(seq);
         });
-        let writer = Writer::new(db.clone(), receiver, last_seq, last_at, on_commit);
+        let writer = Writer::new(db.clone(), file.then(|| path.clone()), receiver, last_seq, last_at, on_commit);
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || writer.run())
@@ -121,8 +126,8 @@ impl Log {
     }
 
     /// The redb database, for the crate's own readers (snapshots).
-    pub(crate) fn database(&self) -> &Database {
-        &self.inner.db
+    pub(crate) fn database(&self) -> Arc<Database> {
+        current(&self.inner.db)
     }
 
     /// The file this log lives in.
@@ -182,7 +187,7 @@ impl Log {
 
     /// Up to `limit` events with sequence numbers from `from` on, in order.
     pub fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<Event>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let mut out = Vec::with_capacity(limit.min(4096));
         for row in table.range(from.0..)?.take(limit) {
@@ -194,7 +199,7 @@ impl Log {
 
     /// The event at `seq`, if there is one.
     pub fn get(&self, seq: Seq) -> Result<Option<Event>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let table = txn.open_table(EVENTS)?;
         let row = table.get(seq.0)?;
         Ok(match row {
@@ -205,7 +210,7 @@ impl Log {
 
     /// Every event about one memory, oldest first.
     pub fn history(&self, memory: &ContentHash) -> Result<Vec<Event>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let index = txn.open_table(BY_MEMORY)?;
         let events = txn.open_table(EVENTS)?;
         let mut out = Vec::new();
@@ -221,21 +226,21 @@ impl Log {
 
     /// The writer-side state of a memory: its version and whether it is live.
     pub fn head(&self, memory: &ContentHash) -> Result<Option<Head>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let heads = txn.open_table(HEADS)?;
         Ok(heads.get(&memory.0)?.map(|row| Head::from_row(row.value())))
     }
 
     /// The sequence number of the event appended with this id, if any.
     pub fn seq_of(&self, event_id: EventId) -> Result<Option<Seq>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let ids = txn.open_table(EVENT_IDS)?;
         Ok(ids.get(event_id.0.as_u128())?.map(|v| Seq(v.value())))
     }
 
     /// How many memories have ever existed and how many are live now.
     pub fn memory_counts(&self) -> Result<(u64, u64), ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let heads = txn.open_table(HEADS)?;
         let mut live = 0;
         for row in heads.iter()? {
@@ -253,7 +258,7 @@ impl Log {
         model: &str,
         memories: &[ContentHash],
     ) -> Result<HashMap<ContentHash, Vec<f32>>, ReadError> {
-        let txn = self.inner.db.begin_read()?;
+        let txn = self.database().begin_read()?;
         let table = txn.open_table(VECTORS)?;
         let mut out = HashMap::with_capacity(memories.len());
         for memory in memories {
@@ -266,7 +271,7 @@ impl Log {
 
     /// Every redacted memory with the sequence number of its latest redaction.
     pub fn redactions(&self) -> Result<Vec<(ContentHash, Seq)>, ReadError> {
-        redactions_in(&self.inner.db)
+        redactions_in(&self.database())
     }
 
     /// The size of the log file in bytes.

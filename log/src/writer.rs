@@ -17,8 +17,9 @@ use crate::tables::{
 };
 use redb::{Database, ReadableTable};
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::{Arc, RwLock};
 
 /// How many requests one group commit takes at most.
 const MAX_GROUP: usize = 4096;
@@ -79,8 +80,21 @@ pub(crate) struct Request {
 /// What the writer tells the log after each successful commit.
 pub(crate) type OnCommit = Box<dyn Fn(Seq, Timestamp) + Send>;
 
+/// The log's database as readers find it: the writer puts a new one here when it rewrites the file.
+pub(crate) type Current = Arc<RwLock<Arc<Database>>>;
+
+/// The database readers should use now.
+pub(crate) fn current(db: &Current) -> Arc<Database> {
+    db.read().map_or_else(|poisoned| poisoned.into_inner().clone(), |db| db.clone())
+}
+
 pub(crate) struct Writer {
     db: Arc<Database>,
+    /// Where readers find the database, and the file it lives in (none for another storage backend):
+    /// after committing a redaction the writer copies the log into a fresh file and swaps it in, so the
+    /// erased bytes leave the free pages of the file at once rather than at the next open.
+    current: Current,
+    file: Option<PathBuf>,
     rx: Receiver<Request>,
     last_seq: u64,
     last_at: Timestamp,
@@ -96,13 +110,15 @@ struct Accepted {
 
 impl Writer {
     pub(crate) fn new(
-        db: Arc<Database>,
+        current: Current,
+        file: Option<PathBuf>,
         rx: Receiver<Request>,
         last_seq: Seq,
         last_at: Timestamp,
         on_commit: OnCommit,
     ) -> Writer {
-        Writer { db, rx, last_seq: last_seq.0, last_at, failed: None, on_commit }
+        let db = self::current(&current);
+        Writer { db, current, file, rx, last_seq: last_seq.0, last_at, failed: None, on_commit }
     }
 
     /// Runs until every sender is gone.
@@ -127,9 +143,12 @@ impl Writer {
             return;
         }
         match self.write_group(&group) {
-            Ok((results, last_seq, last_at)) => {
+            Ok((results, last_seq, last_at, redacted)) => {
                 self.last_seq = last_seq;
                 self.last_at = last_at;
+                if redacted {
+                    self.rewrite_file();
+                }
                 (self.on_commit)(Seq(last_seq), last_at);
                 for (request, result) in group.into_iter().zip(results) {
                     (request.reply)(result);
@@ -151,7 +170,7 @@ impl Writer {
     fn write_group(
         &self,
         group: &[Request],
-    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp), Failure> {
+    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp, bool), Failure> {
         let txn = self.db.begin_write().map_err(failure)?;
         let mut results = Vec::with_capacity(group.len());
         let mut next_seq = self.last_seq + 1;
@@ -207,7 +226,38 @@ impl Writer {
             meta.insert(SCRUB_PENDING, seq).map_err(failure)?;
         }
         txn.commit().map_err(failure)?;
-        Ok((results, next_seq - 1, at))
+        Ok((results, next_seq - 1, at, scrub.is_some()))
+    }
+
+    /// After a redaction: copies the log into a fresh file, renames it over the old one and goes on with it
+    /// (readers too), so that no free page of the file keeps what the redaction erased. Writes wait meanwhile
+    /// (the copy takes about as long as a backup). A copy or rename that fails leaves the old file with its
+    /// scrub pending, done at the next open; a new file that cannot be opened stops the writer, since the
+    /// old one is no longer the file at the log's path.
+    fn rewrite_file(&mut self) {
+        let Some(path) = self.file.clone() else { return };
+        let swapped = match crate::redact::rewrite_live(&self.db, &path) {
+            Ok(swapped) => swapped,
+            Err(error) => {
+                tracing::warn!(path = %path.display(), %error, "rewriting the log after a redaction failed; it is rewritten at the next open");
+                return;
+            }
+        };
+        match swapped {
+            Ok(db) => {
+                let db = Arc::new(db);
+                self.db = db.clone();
+                match self.current.write() {
+                    Ok(mut current) => *current = db,
+                    Err(poisoned) => *poisoned.into_inner() = db,
+                }
+                tracing::info!(path = %path.display(), "rewrote the event log after a redaction");
+            }
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "the rewritten log cannot be opened; the writer stops accepting appends");
+                self.failed = Some(failure(error));
+            }
+        }
     }
 }
 

@@ -332,6 +332,32 @@ fn a_redaction_erases_the_memory_from_the_log_and_its_file() {
 }
 
 #[test]
+fn a_redaction_leaves_no_erased_bytes_in_the_log_file_while_it_stays_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("log.redb");
+    let secret = "the door code is 7731-LIVE-SECRET";
+    let log = Log::open(&path).expect("open");
+    let hash = ContentHash::of_content(secret);
+    let vector = VectorEntry { model: "m".into(), memory: hash, vector: vec![0.123_456_79; 8] };
+    let vector_bytes: Vec<u8> = 0.123_456_79_f32.to_le_bytes().repeat(8);
+    log.append(vec![store(secret), store("kept while open")], vec![vector]).expect("store");
+    let file_holds = |needle: &[u8]| std::fs::read(&path).expect("read").windows(needle.len()).any(|w| w == needle);
+    assert!(file_holds(b"LIVE-SECRET") && file_holds(&vector_bytes), "the file holds the memory before");
+    log.append(vec![redact(secret)], vec![]).expect("redact");
+    assert!(!file_holds(b"LIVE-SECRET"), "the content is still in the open log's file");
+    assert!(!file_holds(&vector_bytes), "the vector is still in the open log's file");
+    // The log goes on in the new file: reads, appends, and a reopen see everything.
+    assert_eq!(log.history(&hash).expect("history").len(), 2);
+    log.append(vec![store("written after the rewrite")], vec![]).expect("append after");
+    assert_eq!(log.last_seq(), Seq(4));
+    drop(log);
+    let log = Log::open(&path).expect("reopen");
+    assert_eq!(log.last_seq(), Seq(4));
+    let after = log.history(&ContentHash::of_content("written after the rewrite")).expect("history");
+    assert_eq!(after.len(), 1, "the append after the rewrite is in the file");
+}
+
+#[test]
 fn redactions_reach_backups_taken_before_them() {
     let dir = tempfile::tempdir().expect("temp dir");
     let secret = "the launch code is SECRET-IN-BACKUP";

@@ -129,10 +129,10 @@ async fn http_redaction_needs_admin_and_erases_the_read_model_while_serving() {
     let again = client.post(&url).bearer_auth(KEY).json(&json!({})).send().await.expect("again");
     assert_eq!(again.status(), StatusCode::CONFLICT);
 
-    // While the server runs: gone from the API, and from the read model's files and the backups.
+    // While the server runs: gone from the API, and from the log's file, the read model's files and the backups.
     let get = client.get(server.url(&format!("/api/memories/{hash}"))).bearer_auth(KEY).send().await.expect("get");
     assert_eq!(get.status(), StatusCode::NOT_FOUND);
-    for path in [data.sqlite_path(), data.sqlite_path().with_extension("db-wal")] {
+    for path in [data.path().join("events.redb"), data.sqlite_path(), data.sqlite_path().with_extension("db-wal")] {
         let bytes = std::fs::read(&path).unwrap_or_default();
         assert!(!bytes.windows(12).any(|w| w == b"Plonkfeather"), "the secret is still in {}", path.display());
     }
