@@ -38,6 +38,8 @@ pub enum StoreError {
     Projection(#[from] mms_projections::ProjectionError),
     #[error("the read model's path is not valid UTF-8")]
     NotUtf8,
+    #[error("cannot read {path}")]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("cannot write {path}")]
     Write { path: PathBuf, source: std::io::Error },
     #[error("cannot move {from} to {to}")]
@@ -189,12 +191,36 @@ pub fn migration_pending(paths: &Paths) -> bool {
     migration_marker(paths).exists()
 }
 
+/// The file that names where an original database is being moved: written before the first of its files
+/// is moved and removed after the last, so that a start after a crash in between finishes the move first.
+fn move_journal(paths: &Paths) -> PathBuf {
+    with_suffix(&paths.sqlite, ".moving")
+}
+
 /// The drop-in start: when the read model's path holds the original service's database (our read model has
 /// a checkpoint table, the original's has not), moves it with its `-wal` and `-shm` files aside to
 /// `sqlite_vec.db.original` (`.original.1`... when that exists: nothing is ever overwritten), so the read
 /// model can be created in its place. With an empty log it is then imported (see [`Store::finish_migration`]);
 /// a log that already holds memories is the truth, and the file is only kept.
+///
+/// The three files move one rename at a time, and the database needs its `-wal` (the rows the original
+/// committed but did not checkpoint): the destination is written to a journal first, and a start that
+/// finds the journal finishes the move before anything opens a file at the read model's path. A crash at
+/// any point leaves them apart only until the next start, which reunites them under the chosen name.
 fn move_original_aside(paths: &Paths, log: &Log) -> Result<(), StoreError> {
+    move_original_aside_with(paths, log, &mut |_| Ok(()))
+}
+
+/// [`move_original_aside`] with a fault seam: `after_step` is called with each file written or moved, and
+/// an error from it stops the move there, as a crash would.
+fn move_original_aside_with(
+    paths: &Paths,
+    log: &Log,
+    after_step: &mut dyn FnMut(&Path) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    if let Some(aside) = finish_move(paths, after_step)? {
+        tracing::warn!(original = %aside.display(), "finished moving the original service's database aside (a start was interrupted)");
+    }
     if !mms_projections::is_original_database(&paths.sqlite)? {
         return Ok(());
     }
@@ -213,15 +239,13 @@ fn move_original_aside(paths: &Paths, log: &Log) -> Result<(), StoreError> {
     };
     if import {
         // Written first, so a crash before the import completes resumes it rather than starting empty.
-        std::fs::write(&marker, named).map_err(|source| StoreError::Write { path: marker.clone(), source })?;
+        write_durably(&marker, named)?;
+        after_step(&marker)?;
     }
-    for suffix in ["-wal", "-shm", ""] {
-        let from = with_suffix(&paths.sqlite, suffix);
-        if from.exists() {
-            let to = with_suffix(&aside, suffix);
-            std::fs::rename(&from, &to).map_err(|source| StoreError::Move { from, to, source })?;
-        }
-    }
+    let journal = move_journal(paths);
+    write_durably(&journal, named)?;
+    after_step(&journal)?;
+    finish_move(paths, after_step)?;
     if import {
         tracing::warn!(
             original = %aside.display(),
@@ -239,6 +263,57 @@ fn move_original_aside(paths: &Paths, log: &Log) -> Result<(), StoreError> {
         );
     }
     Ok(())
+}
+
+/// Moves the original's files still at the read model's path to the name the journal gives, then removes
+/// the journal; returns that name, or `None` when no move was under way. A file already at its
+/// destination was moved before a crash; a destination is never overwritten.
+fn finish_move(
+    paths: &Paths,
+    after_step: &mut dyn FnMut(&Path) -> Result<(), StoreError>,
+) -> Result<Option<PathBuf>, StoreError> {
+    let journal = move_journal(paths);
+    let aside = match std::fs::read_to_string(&journal) {
+        Ok(named) => PathBuf::from(named.trim_end()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(StoreError::Read { path: journal, source }),
+    };
+    for suffix in ["-wal", "-shm", ""] {
+        let from = with_suffix(&paths.sqlite, suffix);
+        if !from.exists() {
+            continue;
+        }
+        let to = with_suffix(&aside, suffix);
+        if to.exists() {
+            let source =
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "both files exist; move one away by hand");
+            return Err(StoreError::Move { from, to, source });
+        }
+        std::fs::rename(&from, &to).map_err(|source| StoreError::Move { from, to: to.clone(), source })?;
+        after_step(&to)?;
+    }
+    sync_directory(&journal)?;
+    std::fs::remove_file(&journal).map_err(|source| StoreError::Remove { path: journal.clone(), source })?;
+    sync_directory(&journal)?;
+    Ok(Some(aside))
+}
+
+/// Writes `contents` to `path` so that a crash leaves the old file or the whole new one, and makes it durable.
+fn write_durably(path: &Path, contents: &str) -> Result<(), StoreError> {
+    let write = |source| StoreError::Write { path: path.to_path_buf(), source };
+    let partial = with_suffix(path, ".partial");
+    std::fs::write(&partial, contents).map_err(write)?;
+    std::fs::File::open(&partial).and_then(|file| file.sync_all()).map_err(write)?;
+    std::fs::rename(&partial, path).map_err(write)?;
+    sync_directory(path)
+}
+
+/// Makes the renames and removals in the directory of `path` durable.
+fn sync_directory(path: &Path) -> Result<(), StoreError> {
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else { return Ok(()) };
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|source| StoreError::Write { path: dir.to_path_buf(), source })
 }
 
 /// One projector for the sqlite read model and one for the ANN index, over the same vector source.
@@ -406,5 +481,106 @@ pub async fn try_open(settings: &Settings) -> Result<Option<Store>, StoreError> 
         }
         Err(error) if error.is_in_use() => Ok(None),
         Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> Paths {
+        Paths {
+            base_dir: dir.to_path_buf(),
+            log: dir.join("events.redb"),
+            sqlite: dir.join("sqlite_vec.db"),
+            ann_dir: dir.join("ann"),
+            backups: dir.join("backups"),
+            model_dir: dir.join("model"),
+            runtime_library: dir.join("libonnxruntime.so"),
+        }
+    }
+
+    const ROWS: usize = 30;
+
+    /// Puts at the read model's path what the original service leaves when it is killed mid-run: its
+    /// database with every row still in the `-wal` file (never checkpointed), and the `-shm` file.
+    fn killed_original(paths: &Paths) {
+        let running = paths.base_dir.join("running");
+        std::fs::create_dir_all(&running).expect("a directory");
+        let db = running.join("sqlite_vec.db");
+        let conn = rusqlite::Connection::open(&db).expect("the original's database");
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+             CREATE TABLE memories (id INTEGER PRIMARY KEY AUTOINCREMENT, content_hash TEXT UNIQUE NOT NULL, \
+             content TEXT NOT NULL, tags TEXT, memory_type TEXT, metadata TEXT, created_at REAL, updated_at REAL, \
+             created_at_iso TEXT, updated_at_iso TEXT);",
+        )
+        .expect("the original's schema");
+        for i in 0..ROWS {
+            conn.execute(
+                "INSERT INTO memories (content_hash, content, created_at, updated_at) VALUES (?, ?, 1.0, 1.0)",
+                rusqlite::params![format!("hash {i}"), format!("memory {i}")],
+            )
+            .expect("a row");
+        }
+        // Copied while the connection is open: the files as a kill leaves them.
+        for suffix in ["", "-wal", "-shm"] {
+            std::fs::copy(with_suffix(&db, suffix), with_suffix(&paths.sqlite, suffix)).expect("copy");
+        }
+        drop(conn);
+    }
+
+    fn crash(at: &Path) -> StoreError {
+        StoreError::Write { path: at.to_path_buf(), source: std::io::Error::other("simulated crash") }
+    }
+
+    /// Issue #17: the drop-in start moved the original's `-wal`, `-shm` and database one by one; a crash
+    /// after moving the `-wal` left the database without its committed rows, and the next start imported
+    /// nothing. A crash after any step of the move must leave the next start importing every row.
+    #[test]
+    fn a_crash_after_any_step_of_moving_the_original_aside_loses_no_row() {
+        let clean = tempfile::tempdir().expect("temp dir");
+        let paths_of_clean = paths(clean.path());
+        killed_original(&paths_of_clean);
+        let log = Log::open(&paths_of_clean.log).expect("open");
+        let mut steps = 0;
+        move_original_aside_with(&paths_of_clean, &log, &mut |_| {
+            steps += 1;
+            Ok(())
+        })
+        .expect("a move without a crash");
+        assert!(steps >= 3, "each file is a step");
+
+        for crash_at in 1..=steps {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let paths = paths(dir.path());
+            killed_original(&paths);
+            let log = Log::open(&paths.log).expect("open");
+            let mut step = 0;
+            let crashed = move_original_aside_with(&paths, &log, &mut |at| {
+                step += 1;
+                if step == crash_at { Err(crash(at)) } else { Ok(()) }
+            });
+            assert!(crashed.is_err(), "the crash after step {crash_at} stops the move");
+
+            // The next start.
+            move_original_aside(&paths, &log).expect("the next start");
+            let marker = std::fs::read_to_string(migration_marker(&paths)).expect("an import is pending");
+            let aside = PathBuf::from(marker.trim_end());
+            let rows = mms_projections::read_original(&aside).map_or(0, |original| original.rows.len());
+            assert_eq!(
+                rows,
+                ROWS,
+                "after a crash after step {crash_at}, {} holds every row to import",
+                aside.display()
+            );
+            for suffix in ["", "-wal", "-shm"] {
+                assert!(
+                    !with_suffix(&paths.sqlite, suffix).exists(),
+                    "nothing of the original is left at the read model's path"
+                );
+            }
+            SqliteProjection::open(&paths.sqlite).expect("the read model is created in its place");
+        }
     }
 }

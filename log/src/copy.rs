@@ -1,11 +1,13 @@
-//! Copying the log's tables from one redb file into another: a whole copy (snapshots, scrubs), the rows
-//! after a position (increments), and an increment onto the file it continues.
+//! Copying the log's tables from one redb file into another: a whole copy (snapshots, scrubs), possibly with
+//! some rows rewritten on the way (erasing redactions from a backup), the rows after a position
+//! (increments), and an increment onto the file it continues.
 
 use crate::error::{ReadError, SnapshotError};
 use crate::event::decode;
 use crate::ids::{Seq, Timestamp};
 use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, META, REDACTIONS, SCRUB_PENDING, VECTORS, models_in};
 use redb::{Database, Key, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// What a snapshot holds.
@@ -40,14 +42,63 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     Ok(from.len()?)
 }
 
+/// The rows a copy writes otherwise than its source holds them: what erasing redactions changes in a file.
+/// The replaced rows never reach the copy, so their bytes are nowhere in it, not even in free pages.
+#[derive(Debug, Default)]
+pub(crate) struct Rewrite {
+    /// seq → the event's new bytes.
+    pub(crate) events: BTreeMap<u64, Vec<u8>>,
+    /// memory → its new head row.
+    pub(crate) heads: BTreeMap<[u8; 32], (u64, u32, bool)>,
+    /// Memories whose cached vectors (under every model) are not copied.
+    pub(crate) without_vectors: BTreeSet<[u8; 32]>,
+}
+
+impl Rewrite {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.heads.is_empty() && self.without_vectors.is_empty()
+    }
+}
+
 /// Copies every row of the events, their indexes, the heads, the embedding cache and the redactions (a log
-/// written before redaction existed has none); returns the number of events.
-fn copy_log_tables(source: &redb::ReadTransaction, target: &redb::WriteTransaction) -> Result<u64, redb::Error> {
-    let events = copy_table(source, target, EVENTS)?;
+/// written before redaction existed has none), as `rewrite` says; returns the number of events.
+fn copy_log_tables(
+    source: &redb::ReadTransaction,
+    target: &redb::WriteTransaction,
+    rewrite: &Rewrite,
+) -> Result<u64, redb::Error> {
+    let events = {
+        let from = source.open_table(EVENTS)?;
+        let mut to = target.open_table(EVENTS)?;
+        for row in from.iter()? {
+            let (seq, bytes) = row?;
+            let seq = seq.value();
+            to.insert(seq, rewrite.events.get(&seq).map_or(bytes.value(), Vec::as_slice))?;
+        }
+        from.len()?
+    };
     copy_table(source, target, EVENT_IDS)?;
     copy_table(source, target, BY_MEMORY)?;
-    copy_table(source, target, HEADS)?;
-    copy_table(source, target, VECTORS)?;
+    {
+        let from = source.open_table(HEADS)?;
+        let mut to = target.open_table(HEADS)?;
+        for row in from.iter()? {
+            let (memory, head) = row?;
+            let memory = memory.value();
+            to.insert(memory, rewrite.heads.get(memory).copied().unwrap_or_else(|| head.value()))?;
+        }
+    }
+    {
+        let from = source.open_table(VECTORS)?;
+        let mut to = target.open_table(VECTORS)?;
+        for row in from.iter()? {
+            let (key, vector) = row?;
+            let key = key.value();
+            if !rewrite.without_vectors.contains(key.1) {
+                to.insert(key, vector.value())?;
+            }
+        }
+    }
     match copy_table(source, target, REDACTIONS) {
         Err(redb::Error::TableDoesNotExist(_)) => {}
         other => {
@@ -67,15 +118,33 @@ fn copy_meta(source: &redb::ReadTransaction, target: &redb::WriteTransaction) ->
 /// Copies every table of `db`, as of one read transaction, into a new file at `path` (replaced if it
 /// exists). The copy is a fresh file: nothing of `db`'s free pages comes along, and no scrub is pending.
 pub(crate) fn copy_database(db: &Database, path: &Path) -> Result<SnapshotInfo, SnapshotError> {
-    let _ = std::fs::remove_file(path);
+    let source = db.begin_read().map_err(ReadError::from)?;
+    let events = copy_rewritten(&source, path, &Rewrite::default())?;
+    summarise(&source, events)
+}
+
+/// Copies every table that `source` sees into a new file at `path` (replaced if it exists), writing the
+/// rows `rewrite` names as it says; returns the number of events. The copy is a fresh file: nothing of the
+/// source's free pages comes along, and no scrub is pending.
+pub(crate) fn copy_rewritten(
+    source: &redb::ReadTransaction,
+    path: &Path,
+    rewrite: &Rewrite,
+) -> Result<u64, SnapshotError> {
+    match std::fs::remove_file(path) {
+        // Creating the copy over an old file would open that file and keep what it holds.
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            return Err(SnapshotError::Io { path: path.to_path_buf(), source: error });
+        }
+        _ => {}
+    }
     let write = |source: redb::Error| SnapshotError::Write { path: path.to_path_buf(), source };
     let target = Database::create(path).map_err(|e| write(e.into()))?;
-    let source = db.begin_read().map_err(ReadError::from)?;
     let txn = target.begin_write().map_err(|e| write(e.into()))?;
-    let events = copy_log_tables(&source, &txn).map_err(write)?;
-    copy_meta(&source, &txn).map_err(write)?;
+    let events = copy_log_tables(source, &txn, rewrite).map_err(write)?;
+    copy_meta(source, &txn).map_err(write)?;
     txn.commit().map_err(|e| write(e.into()))?;
-    summarise(&source, events)
+    Ok(events)
 }
 
 /// Writes the rows of `db` that come after `after` into a new file (see
@@ -178,7 +247,7 @@ pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, Snapsho
             }
             _ => {}
         }
-        copy_log_tables(&source, &txn).map_err(write)?;
+        copy_log_tables(&source, &txn, &Rewrite::default()).map_err(write)?;
         let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
         let last = table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value());
         Seq(last)

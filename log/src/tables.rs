@@ -55,6 +55,29 @@ pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
+/// The events of `memory` before `before` that still hold their payload, each with its bytes as
+/// `Erased { was }` (content, tags, type, metadata and any reason dropped; sequence, time, actor and version
+/// kept), in order.
+pub(crate) fn erasures_before(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    by_memory: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
+    memory: &ContentHash,
+    before: Seq,
+) -> Result<Vec<(u64, Vec<u8>)>, redb::Error> {
+    let mut erasures = Vec::new();
+    for row in by_memory.range((&memory.0, 0)..(&memory.0, before.0))? {
+        let seq = row?.0.value().1;
+        let Some(bytes) = events.get(seq)? else { continue };
+        let mut event = decode(bytes.value()).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+        if matches!(event.kind, EventKind::Redacted { .. } | EventKind::Erased { .. }) {
+            continue;
+        }
+        event.kind = EventKind::Erased { was: event.kind.name().to_string() };
+        erasures.push((seq, encode(&event)));
+    }
+    Ok(erasures)
+}
+
 /// Rewrites the events of `memory` before `before` to `Erased`; returns how many were rewritten.
 pub(crate) fn erase_before(
     events: &mut redb::Table<u64, &[u8]>,
@@ -62,22 +85,11 @@ pub(crate) fn erase_before(
     memory: &ContentHash,
     before: Seq,
 ) -> Result<usize, redb::Error> {
-    let mut seqs = Vec::new();
-    for row in by_memory.range((&memory.0, 0)..(&memory.0, before.0))? {
-        seqs.push(row?.0.value().1);
+    let erasures = erasures_before(events, by_memory, memory, before)?;
+    for (seq, bytes) in &erasures {
+        events.insert(seq, bytes.as_slice())?;
     }
-    let mut erased = 0;
-    for seq in seqs {
-        let Some(bytes) = events.get(seq)?.map(|b| b.value().to_vec()) else { continue };
-        let mut event = decode(&bytes).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-        if matches!(event.kind, EventKind::Redacted { .. } | EventKind::Erased { .. }) {
-            continue;
-        }
-        event.kind = EventKind::Erased { was: event.kind.name().to_string() };
-        events.insert(seq, encode(&event).as_slice())?;
-        erased += 1;
-    }
-    Ok(erased)
+    Ok(erasures.len())
 }
 
 /// Removes the cached vectors of `memory` under every model; returns how many there were.
@@ -93,6 +105,19 @@ pub(crate) fn drop_vectors(
         }
     }
     Ok(removed)
+}
+
+/// Whether the embedding cache holds a vector of `memory` under any model.
+pub(crate) fn has_vectors(
+    vectors: &impl ReadableTable<(&'static str, &'static [u8; 32]), &'static [u8]>,
+    memory: &ContentHash,
+) -> Result<bool, redb::Error> {
+    for model in models_in(vectors)? {
+        if vectors.get((model.as_str(), &memory.0))?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The models the embedding cache holds vectors of. Keys are ordered by model first: each model is

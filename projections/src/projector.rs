@@ -40,6 +40,12 @@ pub trait Projection: Send {
     fn persist(&mut self) -> Result<(), ProjectionError> {
         Ok(())
     }
+    /// Work that waits for a quiet moment, such as a truncation of the sqlite read model's write-ahead log
+    /// that readers kept busy; the projector's thread calls it whenever it has caught up (at least every
+    /// 200 ms). A no-op for most projections.
+    fn upkeep(&mut self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
 }
 
 /// Where the projector gets vectors: the embedding cache, or the model on a cache miss.
@@ -181,6 +187,11 @@ impl Projector {
                 match self.catch_up(|_, _| {}) {
                     Ok(reached) => {
                         pause = Duration::from_millis(100);
+                        for projection in &mut self.projections {
+                            if let Err(error) = projection.upkeep() {
+                                tracing::warn!(%error, projection = projection.name(), "projection upkeep failed");
+                            }
+                        }
                         self.log.wait_for(reached.next(), Duration::from_millis(200));
                     }
                     Err(error) => {

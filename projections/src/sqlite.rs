@@ -6,8 +6,16 @@ use crate::sqlite_ext::register_sqlite_vec;
 use mms_log::{EventKind, MemoryRecord, Seq, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 const NAME: &str = "sqlite_vec";
+
+/// How long a connection waits for a lock (SQLite's busy handler retries until then).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the checkpoint right after a redaction waits for readers to move past it: queries are short.
+const TRUNCATE_WAIT: Duration = Duration::from_secs(1);
+/// How long each later try of a truncation still owed waits, so that the writes it runs after are not held up.
+const TRUNCATE_RETRY_WAIT: Duration = Duration::from_millis(50);
 
 /// Versioned migrations of the read model, applied in order at open.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -32,6 +40,9 @@ pub enum OpenError {
 pub struct SqliteProjection {
     conn: Connection,
     checkpoint: Seq,
+    /// The write-ahead log may still hold pages as they were before a redaction (or as a crashed run left
+    /// them): it is to be folded into the database and truncated at the next chance.
+    truncate_owed: bool,
 }
 
 /// Opens a connection with the pragmas every connection of the read model uses.
@@ -42,9 +53,10 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     // a projection that loses its last commits catches up from its checkpoint. secure_delete overwrites
     // deleted rows with zeros, so a redacted (or deleted) memory does not linger in free pages.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 15000; \
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
          PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
     )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }
 
@@ -56,6 +68,10 @@ impl SqliteProjection {
             std::fs::create_dir_all(parent)
                 .map_err(|e| sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         }
+        // A write-ahead log left by a run that stopped (crashed, or owed a truncation when it closed) may
+        // hold pages from before a redaction.
+        let wal = PathBuf::from(format!("{}-wal", path.display()));
+        let truncate_owed = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
         let mut conn = connect(path).map_err(sqlite)?;
         if is_foreign(&conn).map_err(sqlite)? {
             return Err(OpenError::Foreign { path: path.to_path_buf() });
@@ -66,7 +82,7 @@ impl SqliteProjection {
             .optional()
             .map_err(sqlite)?
             .map_or(Seq::ZERO, |s| Seq(s as u64));
-        Ok(SqliteProjection { conn, checkpoint })
+        Ok(SqliteProjection { conn, checkpoint, truncate_owed })
     }
 
     fn storage(error: rusqlite::Error) -> ProjectionError {
@@ -262,12 +278,19 @@ impl Projection for SqliteProjection {
         txn.commit().map_err(Self::storage)?;
         self.checkpoint = last;
         if batch.iter().any(|a| matches!(a.event.kind, EventKind::Redacted { .. })) {
-            // The write-ahead log still holds the pages as they were before the redaction: fold it into
-            // the database and truncate it. Readers in the middle of a query can keep it from finishing;
-            // the next checkpoint then completes it.
-            if let Err(error) = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
-                tracing::warn!(%error, "checkpointing the read model after a redaction failed");
-            }
+            // The write-ahead log still holds the pages as they were before the redaction (secure_delete
+            // zeroes them in the new pages only): fold it into the database and truncate it.
+            self.truncate_owed = true;
+            self.truncate_wal(true);
+        } else if self.truncate_owed {
+            self.truncate_wal(false);
+        }
+        Ok(())
+    }
+
+    fn upkeep(&mut self) -> Result<(), ProjectionError> {
+        if self.truncate_owed {
+            self.truncate_wal(false);
         }
         Ok(())
     }
@@ -310,6 +333,41 @@ fn is_storage_failure(error: &rusqlite::Error) -> bool {
 }
 
 impl SqliteProjection {
+    /// Folds the write-ahead log into the database and truncates it to nothing, waiting for readers still
+    /// on older pages ([`TRUNCATE_WAIT`] right after a redaction, [`TRUNCATE_RETRY_WAIT`] on later tries;
+    /// SQLite's busy handler retries until then). A reader that keeps it busy longer leaves the truncation
+    /// owed: [`Projection::apply`] and [`Projection::upkeep`] try again, so the log is rid of the old pages
+    /// as soon as the readers let go. A busy checkpoint is no error: it answers a row (busy, log frames,
+    /// checkpointed frames) with busy = 1.
+    fn truncate_wal(&mut self, after_redaction: bool) {
+        let wait = if after_redaction { TRUNCATE_WAIT } else { TRUNCATE_RETRY_WAIT };
+        let outcome = self.conn.busy_timeout(wait).and_then(|()| {
+            let busy = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0));
+            self.conn.busy_timeout(BUSY_TIMEOUT)?;
+            busy
+        });
+        match outcome {
+            Ok(0) => {
+                tracing::debug!("the read model's write-ahead log is truncated");
+                self.truncate_owed = false;
+            }
+            Ok(_) if after_redaction => tracing::warn!(
+                waited_ms = wait.as_millis() as u64,
+                "readers keep the read model's write-ahead log busy: pages from before a redaction stay in it \
+                 until they let go (truncating it is tried again at each write and every few hundred milliseconds)"
+            ),
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "truncating the read model's write-ahead log failed; tried again later")
+            }
+        }
+    }
+
+    /// Whether the write-ahead log may still hold pages from before a redaction (a truncation is owed).
+    pub fn truncate_owed(&self) -> bool {
+        self.truncate_owed
+    }
+
     /// The file of this read model.
     pub fn path(&self) -> Option<PathBuf> {
         self.conn.path().map(PathBuf::from)

@@ -33,22 +33,26 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> Result<Vec<Scrubbed>, BackupEr
         if manifest.redactions_applied >= latest {
             continue;
         }
+        // A file that no longer matches its manifest was rewritten by a pass that stopped before writing the
+        // manifest: this pass finds nothing left to erase in it, and must not take that for "nothing lost".
+        let interrupted = sha256_of(&path)? != manifest.sha256;
         let erased = mms_log::erase_in_file(&path, &redactions)
             .map_err(|source| BackupError::Erase { filename: entry.filename.clone(), source: Box::new(source) })?;
         manifest.redactions_applied = latest;
         manifest.size_bytes = std::fs::metadata(&path)?.len();
         manifest.sha256 = sha256_of(&path)?;
         let base_changed = manifest.base.as_ref().is_some_and(|base| changed.contains(base));
-        if erased.events > 0 || erased.memories > 0 || base_changed {
+        if erased.events > 0 || erased.memories > 0 || base_changed || interrupted {
             changed.insert(entry.filename.clone());
         }
-        if manifest.base.is_none() {
+        if manifest.base.is_none() && !interrupted {
             manifest.memories -= erased.memories as u64;
             write_manifest(&path, &manifest)?;
         } else {
-            // An increment counts the memories of its whole chain: count them on the chain as it is now.
+            // An increment counts the memories of its whole chain, and an interrupted pass left no count of
+            // what it erased: count them on the chain as it is now.
             write_manifest(&path, &manifest)?;
-            if base_changed || erased.memories > 0 {
+            if base_changed || erased.memories > 0 || interrupted {
                 let copy = checked_copy(&path)?;
                 manifest.memories = Log::open(copy.log())?.memory_counts()?.1;
                 write_manifest(&path, &manifest)?;
@@ -64,4 +68,75 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> Result<Vec<Scrubbed>, BackupEr
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backup::archive::{Kind, Manifest, create, manifest_path};
+    use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, Interface, MemoryRecord, NewEvent, Timestamp};
+
+    fn event(content: &str, kind: EventKind) -> NewEvent {
+        NewEvent {
+            event_id: EventId::generate(),
+            actor: Actor::new(Interface::Cli, None),
+            memory: ContentHash::of_content(content),
+            kind,
+            expect: Expect::Any,
+        }
+    }
+
+    fn store(content: &str) -> NewEvent {
+        let record = MemoryRecord {
+            content: content.into(),
+            tags: vec![],
+            memory_type: None,
+            metadata: "{}".into(),
+            created_at: Timestamp(1),
+            updated_at: Timestamp(1),
+        };
+        event(content, EventKind::Stored(record))
+    }
+
+    fn manifest(path: &Path) -> Manifest {
+        serde_json::from_slice(&std::fs::read(manifest_path(path)).expect("read")).expect("a manifest")
+    }
+
+    /// What the backup's chain replays to: its live memories.
+    fn replayed(path: &Path) -> u64 {
+        let copy = checked_copy(path).expect("the backup checks out against its manifest");
+        Log::open(copy.log()).expect("open").memory_counts().expect("counts").1
+    }
+
+    /// A pass that crashed after a backup was rewritten but before its manifest was: the next pass finds
+    /// nothing left to erase in the file, and must still leave the manifest saying what the file holds.
+    #[test]
+    fn a_pass_interrupted_between_a_backup_and_its_manifest_is_finished_with_the_right_counts() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let backups = dir.path().join("backups");
+        let log = Log::open(dir.path().join("log.redb")).expect("open");
+        log.append((0..10).map(|i| store(&format!("kept {i}"))).collect(), vec![]).expect("store");
+        log.append(vec![store("SECRET-IN-FULL")], vec![]).expect("store");
+        let full = backups.join(create(&log, &backups, Kind::Full).expect("full backup").filename);
+        log.append(vec![store("SECRET-IN-INCREMENT")], vec![]).expect("store");
+        let increment = backups.join(create(&log, &backups, Kind::Auto).expect("increment").filename);
+        assert!(manifest(&increment).base.is_some(), "the second backup is an increment");
+        assert_eq!((manifest(&full).memories, manifest(&increment).memories), (11, 12));
+        let redact = |content| event(content, EventKind::Redacted { reason: None });
+        log.append(vec![redact("SECRET-IN-FULL"), redact("SECRET-IN-INCREMENT")], vec![]).expect("redact");
+
+        // The interrupted pass: both files rewritten, neither manifest.
+        let redactions = log.redactions().expect("redactions");
+        for path in [&full, &increment] {
+            assert!(mms_log::erase_in_file(path, &redactions).expect("erase").memories > 0);
+        }
+        erase_redactions(&log, &backups).expect("the next pass");
+
+        for (path, live) in [(&full, 10), (&increment, 10)] {
+            let manifest = manifest(path);
+            assert_eq!(manifest.redactions_applied, redactions.iter().map(|(_, seq)| seq.0).max().expect("some"));
+            assert_eq!(manifest.memories, live, "{} counts what it holds", manifest.filename);
+            assert_eq!(replayed(path), live);
+        }
+    }
 }
