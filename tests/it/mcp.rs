@@ -480,3 +480,157 @@ fn a_relay_sends_nothing_to_an_owner_of_another_user() {
     assert!(status.is_some_and(|status| !status.success()), "the relay stops with an error ({status:?}):\n{stderr}");
     assert!(stderr.contains("uid 65534"), "the error names the other user:\n{stderr}");
 }
+
+/// What takes the store from the first `mcp` process while the others have requests in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Handover {
+    /// Its client leaves: one of the relays becomes the owner.
+    ToARelay,
+    /// A starting `serve` asks for the store.
+    ToServe,
+}
+
+/// The memory_store calls each client has in flight across the handover, and the ids they carry.
+const STORES: std::ops::Range<u64> = 100..150;
+/// The id of the last call of each client, sent once every store is answered.
+const LAST: u64 = 900;
+
+fn note(client: &str, id: u64) -> String {
+    format!("{client} stores note {id} while the store changes hands")
+}
+
+/// One owner and two relays; each client that stays has 50 memory_store calls in flight, sent without
+/// waiting, half before and half while the store changes hands. Whatever the interleaving: every request
+/// gets exactly one answer, none is executed twice (every content is new, so a second execution answers
+/// "Duplicate"), and every acknowledged store is in the log exactly once.
+fn parallel_requests_across_a_handover(handover: Handover) {
+    use crate::support::content_hash;
+    use std::collections::{BTreeMap, BTreeSet};
+    let data = DataDir::new();
+    let mut clients: Vec<(String, RawMcp)> = Vec::new();
+    for name in ["owner", "relay-b", "relay-c"] {
+        let mut client = RawMcp::start(data.command(&["mcp"]));
+        // Answered only once the process reached an owner: the first one owns the store, the others relay.
+        tool_result(&client.call(2, "memory_list", json!({})));
+        clients.push((name.to_string(), client));
+    }
+    let mut leaving = None;
+    if handover == Handover::ToARelay {
+        leaving = Some(clients.remove(0).1);
+    }
+    let store = |client: &mut RawMcp, name: &str, id: u64| {
+        client.send(&tool_call(id, "memory_store", json!({"content": note(name, id), "tags": ["handover"]})));
+    };
+    let half = STORES.start + (STORES.end - STORES.start) / 2;
+    for (name, client) in &mut clients {
+        for id in STORES.start..half {
+            store(client, name, id);
+        }
+    }
+
+    let port = crate::support::free_port();
+    let mut server = None;
+    match handover {
+        Handover::ToARelay => leaving.as_mut().expect("the owner's client").close(),
+        Handover::ToServe => {
+            let command = data.command(&["serve", "--port", &port.to_string()]);
+            server = Some(Server::spawn(&data, command, port));
+        }
+    }
+    // The rest in waves while the store changes hands (the pauses only spread them over the handover; no
+    // assertion depends on where they fall).
+    for wave in (half..STORES.end).collect::<Vec<_>>().chunks(5) {
+        for (name, client) in &mut clients {
+            for &id in wave {
+                store(client, name, id);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let ids: Vec<Value> = STORES.map(|id| json!(id)).collect();
+    for (name, client) in &mut clients {
+        client.wait_for_answers(&ids);
+        // A last call after every answer: it follows any late second answer on the same link.
+        let last = client.call(LAST, "memory_store", json!({"content": note(name, LAST)}));
+        assert_eq!(tool_result(&last)["success"], json!(true), "{name}: {last}");
+    }
+    if let Some(server) = server.take() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        // Healthy means it opened the store: it took it over.
+        let mut server = runtime.block_on(server.wait_healthy());
+        crate::support::signal(server.pid(), "TERM");
+        let status = server.wait_exit(Duration::from_secs(60));
+        assert!(status.is_some_and(|s| s.success()), "serve stops cleanly ({status:?}):\n{}", server.stderr());
+        assert!(!server.stderr().contains("open in another process"), "no lock error:\n{}", server.stderr());
+    }
+    if let Some(mut leaving) = leaving {
+        let (_, status, stderr) = leaving.finish();
+        assert!(status.is_some_and(|s| s.success()), "the leaving owner exits cleanly ({status:?}):\n{stderr}");
+    }
+
+    let mut acknowledged = BTreeSet::new();
+    let mut sent = BTreeSet::new();
+    let mut explained = 0;
+    for (name, client) in &mut clients {
+        let (lines, status, stderr) = client.finish();
+        assert!(status.is_some_and(|s| s.success()), "{name} exits cleanly ({status:?}):\n{stderr}");
+        let mut answers: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
+        for line in lines.iter().filter(|line| line.get("method").is_none()) {
+            answers.entry(line["id"].to_string()).or_default().push(line);
+        }
+        let twice: Vec<_> = answers.iter().filter(|(_, answers)| answers.len() > 1).collect();
+        assert!(twice.is_empty(), "{name}: requests answered more than once: {twice:?}");
+        let expected: BTreeSet<String> =
+            [1, 2, LAST].into_iter().chain(STORES).map(|id| json!(id).to_string()).collect();
+        let unexpected: Vec<_> = answers.keys().filter(|id| !expected.contains(*id)).collect();
+        assert!(unexpected.is_empty(), "{name}: answers to requests it never sent: {unexpected:?}");
+        for id in STORES.chain([LAST]) {
+            let content = note(name, id);
+            sent.insert(content_hash(&content));
+            let [answer] = answers.get(&json!(id).to_string()).map(Vec::as_slice).unwrap_or_default() else {
+                panic!("{name}: no answer to {id}")
+            };
+            if let Some(error) = answer.get("error") {
+                // Only a session cut by the departing owner's grace period fails a request, and says so.
+                let message = error["message"].as_str().unwrap_or_default();
+                assert!(message.contains("may or may not have been applied"), "{name} {id}: {answer}");
+                explained += 1;
+                continue;
+            }
+            let result = tool_result(answer);
+            assert_ne!(result["message"], json!("Duplicate content detected"), "{name} {id} executed twice");
+            assert_eq!(result["success"], json!(true), "{name} {id}: {answer}");
+            assert_eq!(result["content_hash"], json!(content_hash(&content)), "{name} {id}: {answer}");
+            acknowledged.insert(content_hash(&content));
+        }
+    }
+
+    // The log has every acknowledged store once, and no store that was not asked for.
+    let mut stored: BTreeMap<String, usize> = BTreeMap::new();
+    for line in data.ok(&["log"]).lines() {
+        let event: Value = serde_json::from_str(line).expect("log prints JSON lines");
+        if event["kind"] == json!("stored") {
+            *stored.entry(event["content_hash"].as_str().expect("a hash").to_string()).or_default() += 1;
+        }
+    }
+    let missing: Vec<_> = acknowledged.iter().filter(|hash| stored.get(*hash) != Some(&1)).collect();
+    assert!(missing.is_empty(), "acknowledged stores not in the log exactly once: {missing:?}");
+    let extra: Vec<_> = stored.iter().filter(|(hash, n)| **n != 1 || !sent.contains(*hash)).collect();
+    assert!(extra.is_empty(), "stores in the log twice, or never asked for: {extra:?}");
+    eprintln!(
+        "{handover:?}: {} stores acknowledged, {explained} failed with an explanation, {} in the log",
+        acknowledged.len(),
+        stored.len()
+    );
+}
+
+#[test]
+fn parallel_requests_across_a_handover_to_a_relay_are_answered_and_executed_once_each() {
+    parallel_requests_across_a_handover(Handover::ToARelay);
+}
+
+#[test]
+fn parallel_requests_across_a_takeover_by_serve_are_answered_and_executed_once_each() {
+    parallel_requests_across_a_handover(Handover::ToServe);
+}
