@@ -30,7 +30,10 @@ async fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            std::process::ExitCode::FAILURE
+            // Exit without dropping the runtime: that waits for every blocking task, and the MCP relay's
+            // read of stdin ends only when its client writes or closes it, so a refusal would hang.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            std::process::exit(1)
         }
     }
 }

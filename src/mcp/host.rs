@@ -9,6 +9,10 @@
 //! the answers to what it already sent, disconnects, and reconnects to the next owner, so no request is
 //! lost or answered twice. Only a killed owner leaves requests unanswered; the relay answers those with
 //! an error that says so.
+//!
+//! Only processes of one user share a store: both ends of a connection check the other's uid
+//! (SO_PEERCRED), and a socket whose path would be too long inside the data directory lives in a directory
+//! of that user's that no one else may enter ([`socket_path`]), never in the shared temp directory.
 
 use super::McpServer;
 use crate::backup::Backups;
@@ -28,7 +32,6 @@ use tokio_util::task::TaskTracker;
 /// How long a departing owner waits for relays to finish what they sent before it closes anyway.
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
-/// The socket of the store in `base_dir`: `mcp.sock` inside it, or, when that path is too long for a Unix
 /// Why this process could not share the store with the others: become its owner, or reach the one that is.
 #[derive(Debug, thiserror::Error)]
 pub enum ShareError {
@@ -47,6 +50,22 @@ pub enum ShareError {
     Stdout(#[source] std::io::Error),
     #[error("the connection task failed")]
     Task(#[from] tokio::task::JoinError),
+    #[error(
+        "refusing to use {dir} for the MCP socket: {why}. Another user may have made it, so it is left as it is: \
+         have it removed, or use a data directory whose path is shorter than 90 bytes (the socket then lives \
+         inside it)"
+    )]
+    UnsafeSocketDir { dir: PathBuf, why: String },
+    #[error("cannot make the private directory {dir} for the MCP socket")]
+    SocketDir { dir: PathBuf, source: std::io::Error },
+    #[error(
+        "refusing to talk to the process listening on {socket}: it runs as uid {peer}, not as this user (uid \
+         {ours}), and would see every memory and request. Stop it, or run this process as the same user; if \
+         none of yours started it, another user can write to that directory: make it this user's alone"
+    )]
+    ForeignOwner { socket: PathBuf, peer: u32, ours: u32 },
+    #[error("cannot tell who listens on {socket}")]
+    PeerUnknown { socket: PathBuf, source: std::io::Error },
 }
 
 /// What a process needs to become the store's owner: the store's settings and its backups' schedule.
@@ -63,22 +82,91 @@ pub fn own(store: &mut Store, backups: BackupConfig, kind: HostKind) -> Result<(
     let sync = store.replicate()?;
     let backups = Arc::new(Backups::new(store.service.log().clone(), backups, store.settings.clone()));
     let server = McpServer::new(store.service.clone(), backups, sync);
-    let base_dir = &store.paths().base_dir;
-    let host = Host::start(server.clone(), base_dir, kind)
-        .map_err(|source| ShareError::Listen { path: socket_path(base_dir), source })?;
+    let path = socket_path(&store.paths().base_dir)?;
+    let host = Host::start(server.clone(), &path, kind).map_err(|source| ShareError::Listen { path, source })?;
     Ok((server, host))
 }
 
-/// socket address (108 bytes), a name in the temp directory derived from the data directory's path.
-pub fn socket_path(base_dir: &Path) -> PathBuf {
+/// The socket of the store in `base_dir`: `mcp.sock` inside it, or, when that path is too long for a Unix
+/// socket address (108 bytes), a name derived from the data directory's path in this user's private
+/// directory of the temp directory ([`private_dir`]). Never a name in a directory others can write to (the
+/// temp directory itself): another user could bind it first and receive the relays' memories and tokens,
+/// or keep the store from being shared.
+pub fn socket_path(base_dir: &Path) -> Result<PathBuf, ShareError> {
     let inside = base_dir.join("mcp.sock");
     if inside.as_os_str().len() < 100 {
-        return inside;
+        return Ok(inside);
     }
     use sha2::{Digest, Sha256};
     let canonical = base_dir.canonicalize().unwrap_or_else(|_| base_dir.to_path_buf());
     let digest = hex::encode(Sha256::digest(canonical.as_os_str().as_encoded_bytes()));
-    std::env::temp_dir().join(format!("mcp-memory-{}.sock", &digest[..16]))
+    let dir = private_dir(&std::env::temp_dir(), our_uid())?;
+    Ok(dir.join(format!("{}.sock", &digest[..16])))
+}
+
+/// This process's effective user id: whom its files belong to, and whom its peers must be.
+fn our_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// `<parent>/mcp-memory-service-<uid>`, made with mode 0700 when it does not exist. One that exists is used
+/// only when it is a real directory (not a symbolic link), owned by `uid`, that no one else may enter; it is
+/// never repaired (chmod, chown or removed), since it may belong to someone else.
+fn private_dir(parent: &Path, uid: u32) -> Result<PathBuf, ShareError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = parent.join(format!("mcp-memory-service-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(ShareError::SocketDir { dir, source }),
+    }
+    // Checked after creating, on what is there now (lstat: a link is not followed). Once it is ours and
+    // closed to others, no one else can replace it (the temp directory is sticky) or put anything in it.
+    let metadata = match std::fs::symlink_metadata(&dir) {
+        Ok(metadata) => metadata,
+        Err(source) => return Err(ShareError::SocketDir { dir, source }),
+    };
+    match unfit(&metadata, uid) {
+        Some(why) => Err(ShareError::UnsafeSocketDir { dir, why }),
+        None => Ok(dir),
+    }
+}
+
+/// What makes a directory unfit to hold the sockets of user `uid`, if anything.
+fn unfit(metadata: &std::fs::Metadata, uid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = metadata.mode() & 0o7777;
+    if metadata.file_type().is_symlink() {
+        Some("it is a symbolic link".into())
+    } else if !metadata.is_dir() {
+        Some("it is not a directory".into())
+    } else if metadata.uid() != uid {
+        Some(format!("it belongs to uid {}, not to this user (uid {uid})", metadata.uid()))
+    } else if mode & 0o077 != 0 {
+        Some(format!("its mode {mode:o} lets other users in (it must be 700)"))
+    } else {
+        None
+    }
+}
+
+/// The uid of the process at the other end of `stream` (SO_PEERCRED), when it is not this user's.
+fn foreign_peer(stream: &UnixStream) -> std::io::Result<Option<u32>> {
+    Ok(foreign(stream.peer_cred()?.uid(), our_uid()))
+}
+
+/// `peer`, when it is not `ours`: only processes of the same user share a store, whatever the permissions
+/// of the socket file say (some systems ignore them; a careless chmod widens them).
+fn foreign(peer: u32, ours: u32) -> Option<u32> {
+    (peer != ours).then_some(peer)
+}
+
+/// Checks that the owner listening on `socket`, reached by `stream`, runs as this user.
+pub(crate) fn check_owner(stream: &UnixStream, socket: &Path) -> Result<(), ShareError> {
+    match foreign_peer(stream) {
+        Ok(None) => Ok(()),
+        Ok(Some(peer)) => Err(ShareError::ForeignOwner { socket: socket.to_path_buf(), peer, ours: our_uid() }),
+        Err(source) => Err(ShareError::PeerUnknown { socket: socket.to_path_buf(), source }),
+    }
 }
 
 /// Who may own the store after a handover.
@@ -137,11 +225,11 @@ pub struct Host {
 }
 
 impl Host {
-    /// Listens on the store's socket (replacing a stale one: the caller holds the log's lock, so no live
-    /// owner is using it) and serves every connection with a copy of `server`; runs the backup schedule
-    /// while it owns the store.
-    pub fn start(server: McpServer, base_dir: &Path, kind: HostKind) -> std::io::Result<Host> {
-        let path = socket_path(base_dir);
+    /// Listens on the store's socket `path` (replacing a stale one: the caller holds the log's lock, so no
+    /// live owner is using it) and serves every connection of this user's processes with a copy of `server`;
+    /// runs the backup schedule while it owns the store.
+    pub fn start(server: McpServer, path: &Path, kind: HostKind) -> std::io::Result<Host> {
+        let path = path.to_path_buf();
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
         #[cfg(unix)]
@@ -213,7 +301,17 @@ impl Acceptor {
         loop {
             let stream = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
+                    Ok((stream, _)) => match foreign_peer(&stream) {
+                        Ok(None) => stream,
+                        Ok(Some(uid)) => {
+                            tracing::warn!(uid, "refused a connection to the MCP socket from another user's process");
+                            continue;
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "refused a connection to the MCP socket: its peer is unknown");
+                            continue;
+                        }
+                    },
                     Err(error) => {
                         tracing::warn!(%error, "accepting an MCP relay failed");
                         continue;
@@ -339,13 +437,20 @@ pub enum Takeover {
     NoAnswer(String),
 }
 
-/// Asks the owner of the store in `base_dir` to hand it over (for a starting `serve`).
+/// Asks the owner of the store in `base_dir` to hand it over (for a starting `serve`). An owner of another
+/// user is refused, as is a socket in an unsafe directory.
 pub async fn request_takeover(base_dir: &Path) -> Takeover {
-    let path = socket_path(base_dir);
+    let path = match socket_path(base_dir) {
+        Ok(path) => path,
+        Err(error) => return Takeover::Refused(crate::error::Chain(&error).to_string()),
+    };
     let stream = match UnixStream::connect(&path).await {
         Ok(stream) => stream,
         Err(error) => return Takeover::NoAnswer(format!("{error} at {}", path.display())),
     };
+    if let Err(error) = check_owner(&stream, &path) {
+        return Takeover::Refused(crate::error::Chain(&error).to_string());
+    }
     let (read, mut write) = stream.into_split();
     let hello = Control::Takeover { pid: std::process::id() }.line();
     if let Err(error) = write.write_all(hello.as_bytes()).await {
@@ -359,5 +464,102 @@ pub async fn request_takeover(base_dir: &Path) -> Takeover {
             _ => Takeover::NoAnswer(format!("the owner answered {line:?}")),
         },
         _ => Takeover::NoAnswer(format!("no answer on {}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// The reason `private_dir` gives for refusing, or a panic when it accepts.
+    fn refusal(parent: &Path) -> String {
+        match private_dir(parent, our_uid()) {
+            Err(ShareError::UnsafeSocketDir { why, .. }) => why,
+            other => panic!("the directory is refused: {other:?}"),
+        }
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path).expect("lstat").mode() & 0o7777
+    }
+
+    #[test]
+    fn the_private_directory_is_made_closed_to_others_and_then_reused() {
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let dir = private_dir(parent.path(), our_uid()).expect("made");
+        assert_eq!(dir, parent.path().join(format!("mcp-memory-service-{}", our_uid())));
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(private_dir(parent.path(), our_uid()).expect("reused"), dir);
+    }
+
+    #[test]
+    fn a_private_directory_open_to_others_is_refused_and_left_as_it_is() {
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let dir = parent.path().join(format!("mcp-memory-service-{}", our_uid()));
+        std::fs::create_dir(&dir).expect("create");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        assert_eq!(refusal(parent.path()), "its mode 755 lets other users in (it must be 700)");
+        assert_eq!(mode(&dir), 0o755, "never chmod a directory that may be someone else's");
+    }
+
+    #[test]
+    fn a_symbolic_link_or_a_file_in_place_of_the_private_directory_is_refused() {
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let dir = parent.path().join(format!("mcp-memory-service-{}", our_uid()));
+        // Even a link to a directory that would pass: whoever made the link can point it elsewhere later.
+        let target = parent.path().join("elsewhere");
+        std::fs::create_dir(&target).expect("create");
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        std::os::unix::fs::symlink(&target, &dir).expect("link");
+        assert_eq!(refusal(parent.path()), "it is a symbolic link");
+        std::fs::remove_file(&dir).expect("unlink");
+        std::fs::write(&dir, "").expect("a file");
+        assert_eq!(refusal(parent.path()), "it is not a directory");
+    }
+
+    #[test]
+    fn a_private_directory_of_another_user_is_refused() {
+        let parent = tempfile::tempdir().expect("a temp dir");
+        let dir = parent.path().join(format!("mcp-memory-service-{}", our_uid()));
+        std::fs::create_dir(&dir).expect("create");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        if our_uid() == 0 {
+            // A real squatter's directory: closed to others, but not ours.
+            std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("give it to nobody");
+            assert_eq!(refusal(parent.path()), "it belongs to uid 65534, not to this user (uid 0)");
+            assert_eq!(std::fs::metadata(&dir).expect("stat").uid(), 65534, "left to its owner");
+        } else {
+            // Without root no directory can be given away: ask as if this process were another user.
+            let other = our_uid() + 1;
+            let refused = private_dir(parent.path(), other);
+            let Err(ShareError::UnsafeSocketDir { why, .. }) = refused else { panic!("refused: {refused:?}") };
+            assert_eq!(why, format!("it belongs to uid {}, not to this user (uid {other})", our_uid()));
+        }
+    }
+
+    #[test]
+    fn a_peer_of_another_user_is_foreign() {
+        assert_eq!(foreign(1000, 1000), None);
+        assert_eq!(foreign(0, 1000), Some(0));
+        assert_eq!(foreign(65534, 0), Some(65534));
+    }
+
+    #[tokio::test]
+    async fn a_peer_of_this_process_is_not_foreign() {
+        let (ours, theirs) = UnixStream::pair().expect("a socket pair");
+        assert_eq!(foreign_peer(&ours).expect("SO_PEERCRED"), None);
+        check_owner(&theirs, Path::new("pair")).expect("the same user");
+    }
+
+    #[test]
+    fn a_long_data_directory_gets_a_socket_in_the_private_directory() {
+        let short = Path::new("/srv/memory");
+        assert_eq!(socket_path(short).expect("inside"), short.join("mcp.sock"));
+        let long = PathBuf::from(format!("/srv/{}", "a".repeat(100)));
+        let socket = socket_path(&long).expect("a private socket");
+        let dir = socket.parent().expect("a directory");
+        assert_eq!(dir, std::env::temp_dir().join(format!("mcp-memory-service-{}", our_uid())));
+        assert!(socket.as_os_str().len() < 100, "{}", socket.display());
     }
 }

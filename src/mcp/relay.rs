@@ -15,7 +15,9 @@
 
 mod state;
 
-use super::host::{Control, DRAIN_GRACE, Host, HostKind, Ownership, ShareError, Successor, own, socket_path};
+use super::host::{
+    Control, DRAIN_GRACE, Host, HostKind, Ownership, ShareError, Successor, check_owner, own, socket_path,
+};
 use crate::store::{Store, try_open};
 use state::{Action, Input, Relay};
 use std::ops::ControlFlow;
@@ -33,7 +35,7 @@ const SERVE_PRIORITY: Duration = Duration::from_secs(30);
 
 /// Runs the relay until the client closes stdin.
 pub async fn run(owner: Ownership) -> Result<(), ShareError> {
-    let mut driver = Driver::start(owner);
+    let mut driver = Driver::start(owner)?;
     loop {
         let input = driver.next_input().await?;
         let actions = driver.relay.handle(input);
@@ -61,10 +63,10 @@ struct Driver {
 
 impl Driver {
     /// Starts the first connection attempt (to anyone, possibly this process).
-    fn start(owner: Ownership) -> Driver {
+    fn start(owner: Ownership) -> Result<Driver, ShareError> {
         let mut driver = Driver {
             relay: Relay::new(),
-            socket: socket_path(&owner.store.paths.base_dir),
+            socket: socket_path(&owner.store.paths.base_dir)?,
             owner,
             stdin: BufReader::new(tokio::io::stdin()).lines(),
             stdout: tokio::io::stdout(),
@@ -73,7 +75,7 @@ impl Driver {
             connecting: None,
         };
         driver.reconnect(Successor::Any);
-        driver
+        Ok(driver)
     }
 
     /// Waits for the next line from the client or the owner, or for the connection attempt to end.
@@ -193,7 +195,7 @@ async fn receive(link: &mut Option<Link>) -> std::io::Result<Option<String>> {
 
 /// Reaches the store's owner: closes `previous` (this process's own store, when it is handing over),
 /// then becomes the owner if the store is free (unless a `serve` has priority) or connects to the one that
-/// is, retrying while owners change.
+/// is, retrying while owners change. An owner running as another user gets nothing, not even the hello.
 async fn connect(owner: Ownership, socket: PathBuf, previous: Option<Hosted>, to: Successor) -> Connected {
     if let Some(previous) = previous {
         previous.close().await;
@@ -210,6 +212,7 @@ async fn connect(owner: Ownership, socket: PathBuf, previous: Option<Hosted>, to
             hosted = Some(Hosted { store, host });
         }
         if let Ok(stream) = UnixStream::connect(&socket).await {
+            check_owner(&stream, &socket)?;
             let (read, write) = stream.into_split();
             let mut link = Link { lines: BufReader::new(read).lines(), write };
             let hello = Control::Mcp { pid: std::process::id() }.line();
