@@ -5,8 +5,8 @@
 //!
 //! The default sizes keep the test to seconds for CI; `MMS_ABUSE_FULL=1` runs the sizes (200 SSE
 //! clients, 10,000 registrations, 600 concurrent `as_of` queries, a 1 GB body). The store latencies of each
-//! phase are printed (run with `--nocapture`, in release for meaningful figures: see BENCHMARKS.md), never
-//! asserted: timings on a shared machine flake.
+//! phase are printed (run with `--nocapture`; `MMS_ABUSE_BIN=<a release build of the binary>` for meaningful
+//! figures: see BENCHMARKS.md), never asserted: timings on a shared machine flake.
 
 use crate::support::{DataDir, Server};
 use reqwest::StatusCode;
@@ -117,7 +117,17 @@ async fn huge_body(port: u16, bytes: u64) -> (Option<String>, u64) {
 async fn a_plain_store_is_served_while_the_server_is_abused_and_each_abuse_is_bounded() {
     let sizes = sizes();
     let data = DataDir::new();
-    let server = Server::start(&data, &[("MCP_OAUTH_ENABLED", "true"), ("MCP_API_KEY", KEY)]).await;
+    let env = [("MCP_OAUTH_ENABLED", "true"), ("MCP_API_KEY", KEY)];
+    // For figures, a release binary (`MMS_ABUSE_BIN`) with the embedding threads of a real deployment.
+    let server = match std::env::var("MMS_ABUSE_BIN") {
+        Ok(binary) => {
+            let port = crate::support::free_port();
+            let mut command = data.command_for(&binary, &["serve", "--port", &port.to_string()]);
+            command.envs(env).env("MCP_EMBEDDING_THREADS", "2");
+            Server::spawn(&data, command, port).wait_healthy().await
+        }
+        Err(_) => Server::start(&data, &env).await,
+    };
     let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().expect("a client");
     let mut lines = vec![report("warm-up (alone)", stores(&http, &server, "warm-up", 20).await)];
     lines.push(report("quiet", stores(&http, &server, "quiet", sizes.stores_per_phase).await));
