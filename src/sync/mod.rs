@@ -15,7 +15,7 @@ mod search;
 mod stamp;
 mod state;
 
-pub use state::{Failure, StateError, SyncState};
+pub use state::{Failure, Skipped, StateError, SyncState};
 
 use crate::cloudflare::{Cloudflare, CloudflareError};
 pub use crate::config::Backend;
@@ -251,6 +251,8 @@ impl Sync {
         let (pushed, failures, paused, devices, last) = engine
             .with_state(|s| Ok((s.pushed()?, s.failures()?, s.paused()?, s.pulled()?, s.last_sync()?)))
             .unwrap_or_default();
+        let ((skipped_count, skipped), rehashed) =
+            engine.with_state(|s| Ok((s.skipped()?, s.rehashed()?.len()))).unwrap_or_default();
         let log_seq = engine.service.log().last_seq();
         let pending = log_seq.0.saturating_sub(pushed.0);
         let live = engine.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -288,6 +290,9 @@ impl Sync {
             "events_pulled": live.pulled,
             "devices": devices,
             "failures": failures,
+            "operations_skipped": skipped_count,
+            "skipped": skipped,
+            "rehashed": rehashed,
         })
     }
 }

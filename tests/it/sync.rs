@@ -318,6 +318,62 @@ async fn memories_an_original_service_left_in_d1_are_adopted() {
     assert_eq!(b.memories().await, memories);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memories_the_original_v8_9_hashed_with_their_metadata_are_adopted_and_nothing_is_skipped_silently() {
+    let standin = Standin::start();
+    let a = Device::start(&standin, &[]).await;
+    a.force().await;
+    // v8.9's MCP store_memory hashed the content plus its metadata (the reference's test vector).
+    let content = "Hello World";
+    let v8_9_hash = "0e6bb3c007c74a446188139e681d691dc9d6f5ab97e11ed30231157c6cc7a762";
+    let ours = content_hash(content);
+    assert_ne!(ours, v8_9_hash);
+    standin
+        .d1(
+            "INSERT INTO memories (content_hash, content, memory_type, created_at, created_at_iso, metadata_json, vector_id) \
+             VALUES (?1, ?2, 'note', 1700000000.5, '2023-11-14T22:13:20.500000Z', '{\"tags\": \"a,b\", \"type\": \"note\"}', ?1)",
+            json!([v8_9_hash, content]),
+        )
+        .await;
+    standin.d1("INSERT INTO tags (name) VALUES ('a'), ('b')", json!([])).await;
+    standin
+        .d1("INSERT INTO memory_tags (memory_id, tag_id) SELECT m.id, t.id FROM memories m, tags t", json!([]))
+        .await;
+    // And an event of another device whose content does not hash to its memory: not ours to rename.
+    let stranger = content_hash("what the event claims");
+    standin
+        .d1(
+            "INSERT INTO mms_events (event_id, origin, origin_seq, content_hash, stamp, kind, payload) VALUES \
+             ('0b5c2a8e-1f0e-4d7a-9d7e-6f1b7f0d2c11', 'device-x', 1, ?1, \
+              '00001700000000000000-device-x-00000000000000000001', 'stored', \
+              json_object('state', 'live', 'content', 'something else entirely', 'tags', json('[]'), \
+                'memory_type', NULL, 'metadata', json('{}'), 'created_at', 1700000000000000, 'updated_at', 1700000000000000))",
+            json!([stranger]),
+        )
+        .await;
+    a.force().await;
+
+    let memories = a.memories().await;
+    let adopted = memories.get(&ours).unwrap_or_else(|| panic!("the v8.9 memory is not adopted: {memories:?}"));
+    assert_eq!(adopted[0], content);
+    assert_eq!(adopted[1], json!(["a", "b"]));
+    assert_eq!(adopted[2], "note");
+    assert_eq!(adopted[3], json!({"tags": "a,b", "type": "note"}));
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    let status = a.status().await;
+    assert_eq!(status["rehashed"], 1, "{status}");
+    let skipped = status["skipped"].as_array().cloned().unwrap_or_default();
+    assert_eq!(skipped.len(), 1, "{status}");
+    assert_eq!(skipped[0]["origin"], "device-x", "{status}");
+    assert_eq!(skipped[0]["content_hash"], stranger, "{status}");
+    assert!(skipped[0]["reason"].as_str().is_some_and(|r| r.contains("hash")), "{status}");
+
+    // Every device adopts it the same way.
+    let b = Device::start(&standin, &[]).await;
+    b.force().await;
+    assert_eq!(b.memories().await, memories);
+}
+
 #[test]
 fn a_replicating_backend_without_its_variables_does_not_start() {
     let data = DataDir::new();
