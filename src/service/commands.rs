@@ -17,6 +17,8 @@ use std::time::Duration;
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 /// How long a write waits for Cloudflare's confirmation with the cloudflare backend.
 const REPLICA_ACKNOWLEDGE: Duration = Duration::from_secs(30);
+/// The longest a write waits after its commit before it answers: for the read model, then for Cloudflare.
+pub const LONGEST_ACKNOWLEDGEMENT: Duration = READ_YOUR_WRITES.saturating_add(REPLICA_ACKNOWLEDGE);
 /// Events per append when deleting or importing many memories.
 const CHUNK: usize = 500;
 

@@ -18,7 +18,9 @@ pub mod time_expr;
 mod view;
 
 pub use as_of::AsOf;
-pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
+pub use commands::{
+    DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
+};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
