@@ -37,6 +37,20 @@ pub(super) async fn sync(config: &Config, action: SyncAction, out: &mut dyn Writ
             for failure in failures {
                 writeln!(out, "  event {} (memory {}): {}", failure.seq, failure.content_hash, failure.message)?;
             }
+            let (count, skipped) = state.skipped()?;
+            writeln!(out, "skipped pulled events: {count}")?;
+            for skip in skipped {
+                writeln!(
+                    out,
+                    "  event {} of {} (memory {}): {}",
+                    skip.event_id, skip.origin, skip.content_hash, skip.reason
+                )?;
+            }
+            let rehashed = state.rehashed()?;
+            writeln!(out, "memories adopted from the original under a new content hash: {}", rehashed.len())?;
+            for (original, ours) in rehashed {
+                writeln!(out, "  {original} is now {ours}")?;
+            }
         }
         SyncAction::Push | SyncAction::Pull => {
             let settings = Settings::of(config)?;

@@ -2,7 +2,7 @@
 //! `cloudflare` backend use them. Every call goes through [`Cloudflare::call`], which keeps within the
 //! account's request budget, retries what is transient (429 with its `retry-after`, 5xx, timeouts, dropped
 //! connections) with a doubling delay, and turns the v4 envelope into a result or an error that says whether
-//! retrying later can help. The base URL is configurable, so tests point this exact client at a stand-in.
+//! retrying later can help, and whether the API token itself was refused. The base URL is configurable, so tests point this exact client at a stand-in.
 
 mod api;
 
@@ -30,6 +30,11 @@ pub enum CloudflareError {
     /// Refused: the same call will fail again until the request or the configuration changes.
     #[error("Cloudflare refused the call: {0}")]
     Permanent(String),
+    /// The API token was refused (401, 403, or an authentication code in the envelope: revoked, expired,
+    /// or without the permission the call needs). Not the request's fault: every call fails alike until
+    /// the token is fixed, and then the same call succeeds, so it is retried later, never given up.
+    #[error("Cloudflare refused the API token ({0}); check CLOUDFLARE_API_TOKEN and its permissions")]
+    Unauthorized(String),
 }
 
 /// Which Cloudflare resources the service uses, checked complete at start.
@@ -185,6 +190,7 @@ impl Cloudflare {
             let (why, retry_after) = match outcome {
                 Ok(reply) => return Ok(reply),
                 Err(Failure::Refused(why)) => return Err(CloudflareError::Permanent(why)),
+                Err(Failure::Unauthorized(why)) => return Err(CloudflareError::Unauthorized(why)),
                 Err(Failure::Retry(why, retry_after)) => (why, retry_after),
             };
             if attempt >= self.max_retries {
@@ -216,6 +222,7 @@ enum Body {
 }
 
 /// A successful reply: the envelope's `result`, or the bytes of an R2 object.
+#[derive(Debug)]
 enum Reply {
     Result(Value),
     Bytes(Vec<u8>),
@@ -223,9 +230,12 @@ enum Reply {
     Missing(String),
 }
 
+#[derive(Debug)]
 enum Failure {
     Retry(String, Option<Duration>),
     Refused(String),
+    /// The token was refused: not retried now (a revoked token does not heal within seconds), nor given up.
+    Unauthorized(String),
 }
 
 /// The text of a client error without the URL (which holds the account id) repeated in every message.
@@ -252,14 +262,32 @@ async fn read_reply(response: reqwest::Response) -> Result<Reply, Failure> {
     let is_json =
         response.headers().get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
     let bytes = response.bytes().await.map_err(|e| Failure::Retry(describe(&e), None))?;
+    reply_of(status, is_json, &bytes, retry_after)
+}
+
+/// Cloudflare's error codes that mean the credentials were refused, whatever the HTTP status: 10000
+/// "Authentication error", 9109 "Invalid access token" (also "Unauthorized to access requested resource"),
+/// 9103 "Unknown X-Auth-Key or X-Auth-Email", 9106 "Missing X-Auth-Key, X-Auth-Email or Authorization
+/// headers", 6111 "Invalid format for Authorization header" and 6103 "Invalid format for X-Auth-Key header"
+/// (these two come inside a 6003 "Invalid request headers"), 1000 "Invalid API Token".
+const AUTH_CODES: [i64; 7] = [10000, 9109, 9103, 9106, 6111, 6103, 1000];
+
+/// What a reply means: its status, whether it is JSON, its body and its `retry-after`.
+fn reply_of(status: StatusCode, is_json: bool, bytes: &[u8], retry_after: Option<Duration>) -> Result<Reply, Failure> {
     if status.is_success() && !is_json {
         return Ok(Reply::Bytes(bytes.to_vec()));
     }
-    let envelope: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let envelope: Option<Value> = serde_json::from_slice(bytes).ok();
     let errors = envelope.as_ref().map(envelope_errors).unwrap_or_default();
     let why = if errors.is_empty() { format!("HTTP {status}") } else { format!("HTTP {status}: {errors}") };
     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
         return Err(Failure::Retry(why, retry_after));
+    }
+    let refused_token = status == StatusCode::UNAUTHORIZED
+        || status == StatusCode::FORBIDDEN
+        || envelope.as_ref().is_some_and(|e| error_codes(e).iter().any(|code| AUTH_CODES.contains(code)));
+    if refused_token {
+        return Err(Failure::Unauthorized(why));
     }
     if status == StatusCode::NOT_FOUND {
         return Ok(Reply::Missing(why));
@@ -274,6 +302,19 @@ async fn read_reply(response: reqwest::Response) -> Result<Reply, Failure> {
         Some(_) => Err(Failure::Refused(why)),
         None => Err(Failure::Retry(format!("HTTP {status} with a body that is not the v4 envelope"), None)),
     }
+}
+
+/// Every error code of an envelope, those in the errors' `error_chain` too.
+fn error_codes(envelope: &Value) -> Vec<i64> {
+    fn collect(errors: Option<&Value>, codes: &mut Vec<i64>) {
+        for error in errors.and_then(Value::as_array).into_iter().flatten() {
+            codes.extend(error.get("code").and_then(Value::as_i64));
+            collect(error.get("error_chain"), codes);
+        }
+    }
+    let mut codes = Vec::new();
+    collect(envelope.get("errors"), &mut codes);
+    codes
 }
 
 /// The longest `retry-after` read as asked; a longer one reads as this, which is far past
@@ -320,5 +361,68 @@ mod tests {
         for bad in ["NaN", "inf", "-inf", "-1", "", "Wed, 21 Oct 2015 07:28:00 GMT"] {
             assert_eq!(retry_after(bad), None, "{bad}");
         }
+    }
+
+    fn envelope(code: i64, message: &str) -> Vec<u8> {
+        let body =
+            serde_json::json!({"success": false, "errors": [{"code": code, "message": message}], "result": null});
+        serde_json::to_vec(&body).expect("encodes")
+    }
+
+    fn classify(status: u16, body: &[u8]) -> Result<Reply, Failure> {
+        reply_of(StatusCode::from_u16(status).expect("a status"), true, body, Some(Duration::from_secs(1)))
+    }
+
+    #[test]
+    fn a_refused_token_is_unauthorized_not_refused_for_good() {
+        // 401 and 403 are the token's fault, whatever the envelope says (or when there is none).
+        for (status, body) in [
+            (401, envelope(10000, "Authentication error")),
+            (403, envelope(10000, "Authentication error")),
+            (403, envelope(9109, "Invalid access token")),
+            (403, envelope(9109, "Unauthorized to access requested resource")),
+            (401, envelope(1000, "Invalid API Token")),
+            (403, b"<html>Forbidden</html>".to_vec()),
+            (401, Vec::new()),
+        ] {
+            match classify(status, &body) {
+                Err(Failure::Unauthorized(why)) => assert!(why.starts_with(&format!("HTTP {status}")), "{why}"),
+                other => panic!("HTTP {status} {}: {other:?}", String::from_utf8_lossy(&body)),
+            }
+        }
+        // Cloudflare's authentication codes under another status, at the top or in an error chain.
+        let chained = serde_json::json!({"success": false, "errors": [{"code": 6003, "message": "Invalid request headers",
+            "error_chain": [{"code": 6111, "message": "Invalid format for Authorization header"}]}]});
+        for (status, body) in [
+            (400, envelope(10000, "Authentication error")),
+            (400, envelope(9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")),
+            (400, envelope(9103, "Unknown X-Auth-Key or X-Auth-Email")),
+            (400, serde_json::to_vec(&chained).expect("encodes")),
+            (200, envelope(9109, "Invalid access token")),
+        ] {
+            assert!(matches!(classify(status, &body), Err(Failure::Unauthorized(_))), "{status}");
+        }
+        let unauthorized = CloudflareError::Unauthorized("HTTP 403 Forbidden: 10000: Authentication error".into());
+        assert_eq!(
+            unauthorized.to_string(),
+            "Cloudflare refused the API token (HTTP 403 Forbidden: 10000: Authentication error); check \
+             CLOUDFLARE_API_TOKEN and its permissions"
+        );
+    }
+
+    #[test]
+    fn other_failures_keep_their_kind() {
+        // A bad request is refused for good; 429 and 5xx are retried, even with an authentication code (a
+        // failing Cloudflare says nothing about the token); 404 is an answer.
+        assert!(matches!(classify(400, &envelope(7500, "SQLITE_ERROR")), Err(Failure::Refused(_))));
+        assert!(matches!(classify(400, &envelope(10001, "Injected fault")), Err(Failure::Refused(_))));
+        assert!(matches!(classify(413, &envelope(40006, "too large")), Err(Failure::Refused(_))));
+        assert!(matches!(classify(200, &envelope(7500, "SQLITE_ERROR")), Err(Failure::Refused(_))));
+        assert!(matches!(classify(429, &envelope(971, "slow down")), Err(Failure::Retry(_, Some(_)))));
+        assert!(matches!(classify(503, &envelope(10000, "Authentication error")), Err(Failure::Retry(..))));
+        assert!(matches!(classify(404, &envelope(7404, "not found")), Ok(Reply::Missing(_))));
+        let ok =
+            serde_json::to_vec(&serde_json::json!({"success": true, "errors": [], "result": [1]})).expect("encodes");
+        assert!(matches!(classify(200, &ok), Ok(Reply::Result(Value::Array(_)))));
     }
 }

@@ -15,6 +15,7 @@
 //! of that user's that no one else may enter ([`socket_path`]), never in the shared temp directory.
 
 use super::McpServer;
+use super::drain::{Drained, IN_FLIGHT_LIMIT, InFlight, drain};
 use crate::backup::Backups;
 use crate::config::BackupConfig;
 use crate::store::{Settings, Store, StoreError};
@@ -29,7 +30,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long a departing owner waits for relays to finish what they sent before it closes anyway.
+/// How long a departing owner gives relays, once none of their requests is in flight, to take their last
+/// answers and disconnect before it closes their sessions (requests in flight are waited for: `drain`).
 pub(crate) const DRAIN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why this process could not share the store with the others: become its owner, or reach the one that is.
@@ -219,6 +221,8 @@ pub enum HostKind {
 /// The owner's side: the listener and its sessions.
 pub struct Host {
     handover: watch::Sender<Option<Successor>>,
+    /// Requests the sessions' server has not answered yet, all sessions together.
+    in_flight: watch::Sender<usize>,
     sessions: TaskTracker,
     cancel: CancellationToken,
     schedule: tokio::task::JoinHandle<()>,
@@ -239,7 +243,13 @@ impl Host {
         }
         let (handover, _) = watch::channel(None);
         let schedule = tokio::spawn(server.backups().clone().schedule());
-        let host = Host { handover, sessions: TaskTracker::new(), cancel: CancellationToken::new(), schedule };
+        let host = Host {
+            handover,
+            in_flight: watch::channel(0).0,
+            sessions: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            schedule,
+        };
         tracing::debug!(socket = %path.display(), "hosting MCP sessions for other processes");
         let accept = Acceptor {
             path,
@@ -247,6 +257,7 @@ impl Host {
             server,
             kind,
             handover: host.handover.clone(),
+            in_flight: host.in_flight.clone(),
             sessions: host.sessions.clone(),
             cancel: host.cancel.clone(),
         };
@@ -260,16 +271,27 @@ impl Host {
     }
 
     /// Hands over (to anyone, unless a handover already began) and waits for the sessions to end: relays
-    /// disconnect once their requests are answered; after `grace` the rest are cut.
+    /// disconnect once their requests are answered. Requests in flight are waited for (a long tool, or a
+    /// write waiting for Cloudflare, is not cut; up to `IN_FLIGHT_LIMIT`); once none is, relays still
+    /// connected after `grace` are cut.
     pub async fn finish(self, grace: Duration) {
         self.schedule.abort();
         self.begin_handover(Successor::Any);
         self.sessions.close();
-        if tokio::time::timeout(grace, self.sessions.wait()).await.is_err() {
-            tracing::warn!("some MCP relays did not finish within {grace:?}; closing their sessions");
-            self.cancel.cancel();
-            self.sessions.wait().await;
+        let waiting = *self.in_flight.borrow();
+        if waiting > 0 {
+            tracing::info!(requests = waiting, "waiting for the MCP requests in flight before handing the store over");
         }
+        match drain(self.sessions.wait(), self.in_flight.subscribe(), grace, IN_FLIGHT_LIMIT).await {
+            Drained::Ended => return,
+            Drained::Idle => tracing::warn!("some MCP relays did not leave within {grace:?}; closing their sessions"),
+            Drained::TooLong => tracing::warn!(
+                requests = *self.in_flight.borrow(),
+                "MCP requests still running after {IN_FLIGHT_LIMIT:?}; closing their sessions"
+            ),
+        }
+        self.cancel.cancel();
+        self.sessions.wait().await;
     }
 }
 
@@ -291,6 +313,7 @@ struct Acceptor {
     server: McpServer,
     kind: HostKind,
     handover: watch::Sender<Option<Successor>>,
+    in_flight: watch::Sender<usize>,
     sessions: TaskTracker,
     cancel: CancellationToken,
 }
@@ -328,6 +351,7 @@ impl Acceptor {
                 server: self.server.clone(),
                 kind: self.kind,
                 handover: self.handover.clone(),
+                in_flight: self.in_flight.clone(),
                 cancel: self.cancel.clone(),
             };
             self.sessions.spawn(connection.run(stream));
@@ -339,6 +363,7 @@ struct Connection {
     server: McpServer,
     kind: HostKind,
     handover: watch::Sender<Option<Successor>>,
+    in_flight: watch::Sender<usize>,
     cancel: CancellationToken,
 }
 
@@ -392,10 +417,14 @@ impl Connection {
         let mut from_server = BufReader::new(our_read).lines();
         let mut handover = self.handover.subscribe();
         let mut told = false;
+        let mut requests = InFlight::default();
         loop {
             tokio::select! {
                 line = from_relay.next_line() => match line {
                     Ok(Some(line)) => {
+                        let before = requests.len();
+                        requests.relay_sent(&line);
+                        self.count(before, requests.len());
                         if to_server.write_all(format!("{line}\n").as_bytes()).await.is_err() {
                             break;
                         }
@@ -404,6 +433,9 @@ impl Connection {
                 },
                 line = from_server.next_line() => match line {
                     Ok(Some(line)) => {
+                        let before = requests.len();
+                        requests.server_sent(&line);
+                        self.count(before, requests.len());
                         if to_relay.write_all(format!("{line}\n").as_bytes()).await.is_err() {
                             break;
                         }
@@ -420,9 +452,18 @@ impl Connection {
                 () = self.cancel.cancelled() => break,
             }
         }
+        // What is left unanswered is no longer waited for: the relay is gone or its session was cut.
+        self.count(requests.len(), 0);
         drop(to_server);
         drop(from_server);
         let _ = tokio::time::timeout(Duration::from_secs(5), rmcp).await;
+    }
+
+    /// Updates the host's count of requests in flight after this session's went from `before` to `after`.
+    fn count(&self, before: usize, after: usize) {
+        if before != after {
+            self.in_flight.send_modify(|n| *n = (*n + after).saturating_sub(before));
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 mod access;
 mod aliases;
+mod drain;
 pub mod host;
 mod prompts;
 pub mod relay;

@@ -17,6 +17,8 @@ use std::time::Duration;
 const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 /// How long a write waits for Cloudflare's confirmation with the cloudflare backend.
 const REPLICA_ACKNOWLEDGE: Duration = Duration::from_secs(30);
+/// The longest a write waits after its commit before it answers: for the read model, then for Cloudflare.
+pub const LONGEST_ACKNOWLEDGEMENT: Duration = READ_YOUR_WRITES.saturating_add(REPLICA_ACKNOWLEDGE);
 /// Events per append when deleting or importing many memories.
 const CHUNK: usize = 500;
 
@@ -198,20 +200,34 @@ impl Service {
     }
 
     /// Waits for the read model to show the appended events (read-your-writes) and, with the cloudflare
-    /// backend, for Cloudflare to have them: a write is acknowledged only then.
+    /// backend, for Cloudflare to have them: a write is acknowledged only then. When Cloudflare refuses the
+    /// API token, the write is answered at once, not acknowledged: its event stays in the log and is pushed
+    /// once the token is accepted again.
     pub(super) async fn settle(&self, appended: &[mms_log::Appended]) -> Result<(), ServiceError> {
         self.settle_locally(appended).await;
         let last = appended.iter().map(|a| a.seq).max().unwrap_or(Seq::ZERO);
-        if let Some(pushed) = self.inner.replica.get() {
-            let mut pushed = pushed.clone();
-            let confirmed = tokio::time::timeout(REPLICA_ACKNOWLEDGE, pushed.wait_for(|p| *p >= last)).await;
-            if !confirmed.is_ok_and(|r| r.is_ok()) {
-                return Err(ServiceError::Unavailable(format!(
+        if let Some(replica) = self.inner.replica.get() {
+            let mut replica = replica.clone();
+            let decided = |r: &super::ReplicaProgress| {
+                r.pushed >= last || r.refused.as_ref().is_some_and(|(through, _)| *through >= last)
+            };
+            let waited = tokio::time::timeout(REPLICA_ACKNOWLEDGE, replica.wait_for(decided)).await;
+            let refused = match waited {
+                Ok(Ok(progress)) if progress.pushed >= last => return Ok(()),
+                Ok(Ok(progress)) => progress.refused.as_ref().map(|(_, why)| why.clone()),
+                _ => None,
+            };
+            return Err(ServiceError::Unavailable(match refused {
+                Some(why) => format!(
+                    "the change is saved locally (event {last}) but not in Cloudflare: {why}; it is pushed once \
+                     Cloudflare accepts the token again (GET /api/sync/status shows the sync's state)"
+                ),
+                None => format!(
                     "the change is saved locally (event {last}) but Cloudflare has not confirmed it within {} s; it \
                      is pushed as soon as Cloudflare answers (GET /api/sync/status shows why it has not)",
                     REPLICA_ACKNOWLEDGE.as_secs()
-                )));
-            }
+                ),
+            }));
         }
         Ok(())
     }

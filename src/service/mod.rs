@@ -18,7 +18,9 @@ pub mod time_expr;
 mod view;
 
 pub use as_of::AsOf;
-pub use commands::{DeleteOutcome, DeleteRequest, Redaction, StoreOutcome, StoreRequest, UpdateRequest};
+pub use commands::{
+    DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
+};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
@@ -53,6 +55,16 @@ pub struct Service {
     inner: Arc<Inner>,
 }
 
+/// Where the Cloudflare replica stands, as the cloudflare backend's writes wait on it (sent by `sync`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplicaProgress {
+    /// The last event Cloudflare confirmed (the push checkpoint).
+    pub pushed: Seq,
+    /// While Cloudflare refuses the API token: the log's last event when the refused round began (the
+    /// round would have pushed everything up to it), and why. A write at or below it is not acknowledged.
+    pub refused: Option<(Seq, String)>,
+}
+
 struct Inner {
     log: Log,
     reader: Arc<SqliteReader>,
@@ -64,7 +76,7 @@ struct Inner {
     /// Read models materialised at earlier events, for `as_of` queries.
     past: as_of::PastViews,
     /// With the cloudflare backend: how far Cloudflare has the log. Writes wait for it.
-    replica: std::sync::OnceLock<tokio::sync::watch::Receiver<Seq>>,
+    replica: std::sync::OnceLock<tokio::sync::watch::Receiver<ReplicaProgress>>,
     /// With the cloudflare backend: where semantic search runs.
     remote: std::sync::OnceLock<Arc<dyn remote::RemoteSearch>>,
 }
@@ -103,9 +115,10 @@ impl Service {
         }
     }
 
-    /// Makes every write wait until `pushed` (Cloudflare's checkpoint) reaches it: the cloudflare backend.
-    pub fn acknowledge_after(&self, pushed: tokio::sync::watch::Receiver<Seq>) {
-        let _ = self.inner.replica.set(pushed);
+    /// Makes every write wait until Cloudflare's checkpoint reaches it, or until a push that would have taken
+    /// it was refused for the API token: the cloudflare backend.
+    pub fn acknowledge_after(&self, replica: tokio::sync::watch::Receiver<ReplicaProgress>) {
+        let _ = self.inner.replica.set(replica);
     }
 
     /// The event log.

@@ -4,7 +4,9 @@
 //!
 //! One worker task does all of it, one round at a time: push whatever the log has beyond the checkpoint as
 //! soon as it is committed, and pull every `MCP_HYBRID_SYNC_INTERVAL`. A failing round is retried with a
-//! growing pause while local reads and writes go on; the status says what failed.
+//! growing pause while local reads and writes go on; the status says what failed. A refused API token stops
+//! a round like an outage does (nothing is split, recorded as failed or skipped): the checkpoint stays, and
+//! the cloudflare backend's writes waiting for it are told at once.
 
 mod d1;
 mod pull;
@@ -13,12 +15,12 @@ mod search;
 mod stamp;
 mod state;
 
-pub use state::{Failure, StateError, SyncState};
+pub use state::{Failure, Skipped, StateError, SyncState};
 
 use crate::cloudflare::{Cloudflare, CloudflareError};
 pub use crate::config::Backend;
 use crate::config::{CloudflareConfig, HybridConfig};
-use crate::service::{Service, ServiceError};
+use crate::service::{ReplicaProgress, Service, ServiceError};
 use mms_log::{ContentHash, Seq};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -70,6 +72,9 @@ async fn blocking<T: Send + 'static, E: Into<SyncError> + Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|e| SyncError::Join(Arc::new(e)))?.map_err(Into::into)
 }
 
+/// With the cloudflare backend, how soon after a round refused for the API token a new write tries again.
+const REFUSED_TOKEN_RETRY: Duration = Duration::from_secs(1);
+
 /// The file holding this device's id, beside the log.
 fn device_file(base_dir: &Path) -> PathBuf {
     base_dir.join("device-id")
@@ -101,6 +106,8 @@ pub fn state_path(base_dir: &Path) -> PathBuf {
 struct Live {
     running: bool,
     reachable: Option<bool>,
+    /// The last round failed because Cloudflare refused the API token.
+    token_refused: bool,
     last_error: Option<String>,
     processed: u64,
     pulled: u64,
@@ -123,7 +130,9 @@ pub(crate) struct Engine {
     /// Set once the D1 schema is known to exist (created at the first successful round).
     schema_ready: std::sync::atomic::AtomicBool,
     notices: broadcast::Sender<(&'static str, Value)>,
-    pushed: watch::Sender<Seq>,
+    /// The push checkpoint, and whether the API token is being refused: what the cloudflare backend's
+    /// writes wait on.
+    replica: watch::Sender<ReplicaProgress>,
 }
 
 impl Engine {
@@ -174,7 +183,7 @@ impl Sync {
             round: tokio::sync::Mutex::new(()),
             schema_ready: std::sync::atomic::AtomicBool::new(false),
             notices: broadcast::channel(64).0,
-            pushed: watch::channel(pushed).0,
+            replica: watch::channel(ReplicaProgress { pushed, refused: None }).0,
         };
         Ok(Some(Sync { engine: Arc::new(engine) }))
     }
@@ -198,9 +207,10 @@ impl Sync {
         self.engine.notices.subscribe()
     }
 
-    /// The push checkpoint, to wait on (the `cloudflare` backend acknowledges a write once it is pushed).
-    pub fn pushed(&self) -> watch::Receiver<Seq> {
-        self.engine.pushed.subscribe()
+    /// The push checkpoint, to wait on (the `cloudflare` backend acknowledges a write once it is pushed, and
+    /// refuses to once a round that would have pushed it found the API token refused).
+    pub fn pushed(&self) -> watch::Receiver<ReplicaProgress> {
+        self.engine.replica.subscribe()
     }
 
     /// Starts the worker; it stops when `stop` is cancelled.
@@ -241,6 +251,8 @@ impl Sync {
         let (pushed, failures, paused, devices, last) = engine
             .with_state(|s| Ok((s.pushed()?, s.failures()?, s.paused()?, s.pulled()?, s.last_sync()?)))
             .unwrap_or_default();
+        let ((skipped_count, skipped), rehashed) =
+            engine.with_state(|s| Ok((s.skipped()?, s.rehashed()?.len()))).unwrap_or_default();
         let log_seq = engine.service.log().last_seq();
         let pending = log_seq.0.saturating_sub(pushed.0);
         let live = engine.live.lock().unwrap_or_else(|e| e.into_inner());
@@ -271,12 +283,16 @@ impl Sync {
             "device_id": engine.me,
             "paused": paused,
             "cloudflare_reachable": live.reachable,
+            "token_refused": live.token_refused,
             "last_error": live.last_error,
             "pushed_seq": pushed.0,
             "log_seq": log_seq.0,
             "events_pulled": live.pulled,
             "devices": devices,
             "failures": failures,
+            "operations_skipped": skipped_count,
+            "skipped": skipped,
+            "rehashed": rehashed,
         })
     }
 }
@@ -286,24 +302,37 @@ impl Engine {
         let _ = self.notices.send((name, data));
     }
 
-    fn record(&self, outcome: &Result<u64, SyncError>) {
+    /// Keeps a round's outcome for the status; `through` is the log's last event when the round began.
+    fn record(&self, outcome: &Result<u64, SyncError>, through: Seq) {
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.running = false;
-        match outcome {
+        let refused = match outcome {
             Ok(_) => {
                 let now = chrono::Utc::now();
                 live.reachable = Some(true);
+                live.token_refused = false;
                 live.last_error = None;
                 drop(live);
                 let _ = self.with_state(|s| s.set_last_sync(&now.to_rfc3339()));
+                None
             }
             Err(error) => {
-                if matches!(error, SyncError::Cloudflare(CloudflareError::Transient(_))) {
-                    live.reachable = Some(false);
+                let unauthorized = matches!(error, SyncError::Cloudflare(CloudflareError::Unauthorized(_)));
+                match error {
+                    SyncError::Cloudflare(CloudflareError::Transient(_)) => live.reachable = Some(false),
+                    SyncError::Cloudflare(_) => live.reachable = Some(true),
+                    _ => {}
                 }
+                live.token_refused = unauthorized;
                 live.last_error = Some(error.to_string());
+                unauthorized.then(|| (through, error.to_string()))
             }
-        }
+        };
+        self.replica.send_if_modified(|progress| {
+            let changed = progress.refused != refused;
+            progress.refused = refused;
+            changed
+        });
     }
 
     /// One round: push until the checkpoint reaches the log's end, then pull. Returns the events handled.
@@ -315,8 +344,9 @@ impl Engine {
         mut progress: impl FnMut(&str, u64, u64),
     ) -> Result<u64, SyncError> {
         self.live.lock().unwrap_or_else(|e| e.into_inner()).running = true;
+        let through = self.service.log().last_seq();
         let outcome = self.round_inner(push, pull, retry_failures, &mut progress).await;
-        self.record(&outcome);
+        self.record(&outcome, through);
         // Rounds that found nothing to do (the interval's pulls) stay quiet.
         if let Ok(handled) = outcome
             && handled > 0
@@ -350,7 +380,11 @@ impl Engine {
                 }
                 handled += batch.sent as u64;
                 let pushed = self.with_state(|s| s.pushed())?;
-                self.pushed.send_replace(pushed);
+                self.replica.send_if_modified(|progress| {
+                    let changed = progress.pushed != pushed;
+                    progress.pushed = pushed;
+                    changed
+                });
                 let total = self.service.log().last_seq().0;
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).processed += batch.sent as u64;
                 progress("push", pushed.0, total);
@@ -391,7 +425,18 @@ impl Engine {
                     }
                     Err(error) => {
                         tracing::warn!(%error, retry_in_s = pause.as_secs(), "Cloudflare sync failed; local reads and writes go on");
-                        tokio::time::sleep(pause).await;
+                        let refused = matches!(error, SyncError::Cloudflare(CloudflareError::Unauthorized(_)));
+                        if refused && self.backend == Backend::Cloudflare {
+                            // A write waits for its push: the next commit tries again (at most once a second),
+                            // so that it hears at once whether the token is still refused.
+                            tokio::time::sleep(REFUSED_TOKEN_RETRY).await;
+                            tokio::select! {
+                                () = self.wake.notified() => {}
+                                () = tokio::time::sleep(pause.saturating_sub(REFUSED_TOKEN_RETRY)) => {}
+                            }
+                        } else {
+                            tokio::time::sleep(pause).await;
+                        }
                         pause = (pause * 2).min(Duration::from_secs(60));
                         continue;
                     }

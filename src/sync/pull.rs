@@ -3,9 +3,16 @@
 //! appended (actor `sync`, its id the event's own, its actor id the stamp), so the same event is never
 //! applied twice and the log shows where every change came from. A losing event appends nothing. A winning
 //! event that finds the memory already in its state appends nothing either, and its stamp is recorded.
+//!
+//! A memory the original service left in D1 under another content hash (v8.9 hashed content plus metadata
+//! in some paths) is adopted under ours, as the import of the original's database does; the sync state
+//! keeps the original's hash beside ours. An event that cannot be applied (another device's whose content
+//! does not hash to its memory, content missing from R2, a row that cannot be read) is skipped and recorded
+//! with the reason, for the status: nothing is dropped silently.
 
-use super::d1::{self, Payload};
+use super::d1::{self, ORIGINAL, Payload};
 use super::stamp::{Stamp, stamps};
+use super::state::Skipped;
 use super::{Engine, SyncError, blocking};
 use crate::service::{Converged, ServiceError, Target};
 use mms_log::{Actor, ContentHash, EventId, Interface, Seq};
@@ -25,9 +32,13 @@ pub(super) struct Pulled {
 /// One event read from D1.
 struct Incoming {
     event_id: EventId,
+    /// The event id as D1 has it.
+    id_text: String,
     origin: String,
     origin_seq: u64,
-    memory: ContentHash,
+    /// The content hash as D1 has it; `memory` is it read as one of ours, when it is one.
+    hash_text: String,
+    memory: Option<ContentHash>,
     stamp: Stamp,
     payload: Option<Payload>,
 }
@@ -47,16 +58,49 @@ fn event_id(text: &str) -> EventId {
     }
 }
 
-fn incoming(row: &Map<String, Value>) -> Option<Incoming> {
+/// An event row from D1, or what could be read of it and why it cannot be applied.
+fn incoming(row: &Map<String, Value>) -> Result<Incoming, Box<Skipped>> {
     let text = |key: &str| row.get(key).and_then(Value::as_str);
-    Some(Incoming {
-        event_id: event_id(text("event_id")?),
-        origin: text("origin")?.to_string(),
-        origin_seq: row.get("origin_seq").and_then(Value::as_u64)?,
-        memory: text("content_hash")?.parse().ok()?,
-        stamp: Stamp::parse(text("stamp")?)?,
-        payload: text("payload").and_then(|p| serde_json::from_str(p).ok()),
+    let unreadable = |what: &str| {
+        Box::new(Skipped {
+            event_id: text("event_id").unwrap_or_default().to_string(),
+            origin: text("origin").unwrap_or_default().to_string(),
+            origin_seq: row.get("origin_seq").and_then(Value::as_u64).unwrap_or_default(),
+            content_hash: text("content_hash").unwrap_or_default().to_string(),
+            reason: format!("the event's row in D1 cannot be read: {what}"),
+            at: mms_projections::iso_utc(mms_log::Timestamp::now().0),
+        })
+    };
+    let id_text = text("event_id").ok_or_else(|| unreadable("no event_id"))?;
+    let payload = match text("payload") {
+        None => None,
+        Some(payload) => Some(serde_json::from_str(payload).map_err(|e| unreadable(&format!("its payload: {e}")))?),
+    };
+    let hash_text = text("content_hash").ok_or_else(|| unreadable("no content_hash"))?;
+    Ok(Incoming {
+        event_id: event_id(id_text),
+        id_text: id_text.to_string(),
+        origin: text("origin").ok_or_else(|| unreadable("no origin"))?.to_string(),
+        origin_seq: row.get("origin_seq").and_then(Value::as_u64).ok_or_else(|| unreadable("no origin_seq"))?,
+        hash_text: hash_text.to_string(),
+        memory: hash_text.parse().ok(),
+        stamp: text("stamp").and_then(Stamp::parse).ok_or_else(|| unreadable("its stamp"))?,
+        payload,
     })
+}
+
+impl Incoming {
+    /// This event, skipped for `reason`.
+    fn skipped(&self, reason: String) -> Skipped {
+        Skipped {
+            event_id: self.id_text.clone(),
+            origin: self.origin.clone(),
+            origin_seq: self.origin_seq,
+            content_hash: self.hash_text.clone(),
+            reason,
+            at: mms_projections::iso_utc(mms_log::Timestamp::now().0),
+        }
+    }
 }
 
 impl Engine {
@@ -84,13 +128,23 @@ impl Engine {
             }
             let statements: Vec<_> =
                 behind.iter().map(|(origin, done)| d1::events_after(origin, *done, self.batch_size)).collect();
-            let mut events: Vec<Incoming> =
-                self.cf.d1(&statements).await?.iter().flatten().filter_map(incoming).collect();
+            let rows = self.cf.d1(&statements).await?;
+            let mut events = Vec::new();
             let mut reached: BTreeMap<String, u64> = BTreeMap::new();
-            for event in &events {
-                let seq = reached.entry(event.origin.clone()).or_default();
-                *seq = (*seq).max(event.origin_seq);
+            for read in rows.iter().flatten().map(incoming) {
+                let (origin, seq) = match &read {
+                    Ok(event) => (&event.origin, event.origin_seq),
+                    Err(skipped) => (&skipped.origin, skipped.origin_seq),
+                };
+                let reached = reached.entry(origin.clone()).or_default();
+                *reached = (*reached).max(seq);
+                match read {
+                    Ok(event) => events.push(event),
+                    Err(skipped) => self.skip(&skipped)?,
+                }
             }
+            // A row read without its origin or sequence names no position.
+            reached.retain(|origin, seq| *seq > 0 && !origin.is_empty());
             events.sort_by(|a, b| a.stamp.cmp(&b.stamp));
             let mut round = Pulled { events: events.len(), applied: 0 };
             for event in events {
@@ -105,36 +159,60 @@ impl Engine {
         }
     }
 
+    /// Records a pulled event that is not applied, and says so in the log.
+    fn skip(&self, skipped: &Skipped) -> Result<(), SyncError> {
+        tracing::warn!(
+            event = %skipped.event_id,
+            origin = %skipped.origin,
+            memory = %skipped.content_hash,
+            reason = %skipped.reason,
+            "a synced event is skipped"
+        );
+        self.with_state(|s| s.record_skipped(skipped))
+    }
+
     /// Applies one event if it wins; returns whether the memory changed here.
     async fn apply(&self, event: Incoming) -> Result<bool, SyncError> {
-        let Some(payload) = event.payload else {
+        let Some(payload) = event.payload.clone() else {
             // Erased by a later redaction, which arrives (or arrived) as an event of its own.
             return Ok(false);
         };
-        let target = match payload {
-            Payload::Deleted => Target::Deleted,
-            Payload::Redacted { reason } => Target::Redacted { reason },
+        let (memory, target) = match payload {
+            Payload::Deleted => (event.memory, Target::Deleted),
+            Payload::Redacted { reason } => (event.memory, Target::Redacted { reason }),
             live => {
                 let Some(mut record) = live.record() else { return Ok(false) };
                 if let (Some(key), Some(bucket)) = (d1::r2_key_of(&record.content), &self.cf.resources.r2_bucket) {
                     match self.cf.get_object(bucket, key).await? {
                         Some(bytes) => record.content = String::from_utf8_lossy(&bytes).into_owned(),
                         None => {
-                            tracing::warn!(memory = %event.memory, key, "R2 has no object for a synced memory; skipped");
+                            self.skip(&event.skipped(format!("R2 has no object {key} for its content")))?;
                             return Ok(false);
                         }
                     }
                 }
-                if ContentHash::of_content(&record.content) != event.memory {
-                    tracing::warn!(memory = %event.memory, origin = %event.origin, "a synced event's content does not match its hash; skipped");
-                    return Ok(false);
+                let ours = ContentHash::of_content(&record.content);
+                if event.memory != Some(ours) {
+                    if event.origin != ORIGINAL {
+                        let reason = format!("its content hashes to {ours}, not to the memory it names");
+                        self.skip(&event.skipped(reason))?;
+                        return Ok(false);
+                    }
+                    // The original v8.9 hashed content plus metadata in some paths: the memory is adopted
+                    // under our hash (on every device alike), and the original's stays findable.
+                    let at = mms_projections::iso_utc(mms_log::Timestamp::now().0);
+                    self.with_state(|s| s.record_rehashed(&event.hash_text, &ours, &at))?;
+                    tracing::info!(original = %event.hash_text, memory = %ours, "a memory the original left in D1 is adopted under its content hash");
                 }
-                Target::Live(record)
+                (Some(ours), Target::Live(record))
             }
+        };
+        let Some(memory) = memory else {
+            self.skip(&event.skipped("its content hash is not a SHA-256 in hex".into()))?;
+            return Ok(false);
         };
         let actor = Actor::new(Interface::Sync, Some(event.stamp.to_string()));
         for _ in 0..5 {
-            let memory = event.memory;
             let log = self.service.log().clone();
             let (head, history) = blocking(move || {
                 let head = log.head(&memory)?;
@@ -158,7 +236,7 @@ impl Engine {
                 Err(error) => return Err(SyncError::Apply(Arc::new(error))),
             }
         }
-        Err(SyncError::KeptChanging(event.memory))
+        Err(SyncError::KeptChanging(memory))
     }
 }
 

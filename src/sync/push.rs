@@ -131,7 +131,8 @@ impl Engine {
     }
 
     /// Sends events: R2 objects, one D1 batch, then Vectorize. When D1 refuses the batch for good, each event
-    /// is sent alone so that only the ones at fault are recorded as failures (and returned).
+    /// is sent alone so that only the ones at fault are recorded as failures (and returned). A refused API
+    /// token is no event's fault: it fails the whole send, like an outage, and nothing is recorded.
     async fn send(&self, outgoing: &[Outgoing]) -> Result<Vec<Failure>, SyncError> {
         if outgoing.is_empty() {
             return Ok(Vec::new());

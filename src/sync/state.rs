@@ -1,6 +1,7 @@
 //! The replica's own durable state, in `sync.sqlite3` beside the log: how far the log has been pushed, how
-//! far each other device has been pulled, stamps recorded without an event, push failures, and the pause
-//! switch. SQLite, so that `sync pause` and `sync status` work from another process while a server runs.
+//! far each other device has been pulled, stamps recorded without an event, push failures, pulled events
+//! that were skipped (with why), memories the original left in D1 that were adopted under a new content
+//! hash (with the original's), and the pause switch. SQLite, so that `sync pause` and `sync status` work from another process while a server runs.
 
 use super::stamp::Stamp;
 use mms_log::{ContentHash, Seq};
@@ -16,6 +17,22 @@ pub struct Failure {
     pub message: String,
     pub at: String,
 }
+
+/// An event pulled from D1 that was not applied here, and why: kept for the status, never dropped silently.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Skipped {
+    /// The event's id as D1 has it.
+    pub event_id: String,
+    pub origin: String,
+    pub origin_seq: u64,
+    /// The content hash as D1 has it.
+    pub content_hash: String,
+    pub reason: String,
+    pub at: String,
+}
+
+/// How many skipped events the status lists (the newest); it counts them all.
+const SKIPPED_LISTED: usize = 100;
 
 pub struct SyncState {
     db: Connection,
@@ -36,7 +53,9 @@ impl SyncState {
              CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS pulled (origin TEXT PRIMARY KEY, seq INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS clock (memory TEXT PRIMARY KEY, stamp TEXT NOT NULL, seq INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS failures (seq INTEGER PRIMARY KEY, memory TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS failures (seq INTEGER PRIMARY KEY, memory TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS skipped (event_id TEXT PRIMARY KEY, origin TEXT NOT NULL, origin_seq INTEGER NOT NULL, memory TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS rehashed (original TEXT PRIMARY KEY, memory TEXT NOT NULL, at TEXT NOT NULL);",
         )
         ?;
         Ok(SyncState { db })
@@ -137,6 +156,62 @@ impl SyncState {
             .map_err(StateError)
     }
 
+    /// Records a pulled event that was not applied, and why (again: the latest reason).
+    pub(super) fn record_skipped(&self, skipped: &Skipped) -> Result<(), StateError> {
+        self.db
+            .execute(
+                "INSERT INTO skipped (event_id, origin, origin_seq, memory, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                params![
+                    skipped.event_id,
+                    skipped.origin,
+                    skipped.origin_seq as i64,
+                    skipped.content_hash,
+                    skipped.reason,
+                    skipped.at
+                ],
+            )
+            .map(|_| ())
+            .map_err(StateError)
+    }
+
+    /// How many pulled events were skipped, and the newest [`SKIPPED_LISTED`] of them.
+    pub fn skipped(&self) -> Result<(u64, Vec<Skipped>), StateError> {
+        let count = self.db.query_row("SELECT COUNT(*) FROM skipped", [], |row| row.get::<_, i64>(0))? as u64;
+        let mut statement = self.db.prepare(
+            "SELECT event_id, origin, origin_seq, memory, reason, at FROM skipped ORDER BY at DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([SKIPPED_LISTED as i64], |row| {
+            Ok(Skipped {
+                event_id: row.get(0)?,
+                origin: row.get(1)?,
+                origin_seq: row.get::<_, i64>(2)? as u64,
+                content_hash: row.get(3)?,
+                reason: row.get(4)?,
+                at: row.get(5)?,
+            })
+        })?;
+        Ok((count, rows.collect::<Result<_, _>>()?))
+    }
+
+    /// Records that the original's memory `original` (its content hash in D1) is `memory` here.
+    pub(super) fn record_rehashed(&self, original: &str, memory: &ContentHash, at: &str) -> Result<(), StateError> {
+        self.db
+            .execute(
+                "INSERT INTO rehashed (original, memory, at) VALUES (?1, ?2, ?3) ON CONFLICT(original) DO NOTHING",
+                params![original, memory.to_hex(), at],
+            )
+            .map(|_| ())
+            .map_err(StateError)
+    }
+
+    /// The memories the original left in D1 under another content hash: (the original's hash, ours).
+    pub fn rehashed(&self) -> Result<Vec<(String, String)>, StateError> {
+        let mut statement = self.db.prepare("SELECT original, memory FROM rehashed ORDER BY original")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<_, _>>().map_err(StateError)
+    }
+
     pub fn paused(&self) -> Result<bool, StateError> {
         Ok(self.setting("paused")?.as_deref() == Some("true"))
     }
@@ -183,5 +258,30 @@ mod tests {
         assert!(state.paused().expect("reads"));
         state.clear_failure(3).expect("clears");
         assert!(state.failures().expect("reads").is_empty());
+    }
+
+    #[test]
+    fn skipped_events_and_rehashed_memories_persist() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sync.sqlite3");
+        let memory = ContentHash::of_content("Hello World");
+        let skipped = |reason: &str| Skipped {
+            event_id: "e1".into(),
+            origin: "device-x".into(),
+            origin_seq: 1,
+            content_hash: "not-a-hash".into(),
+            reason: reason.into(),
+            at: "2026-01-01T00:00:00Z".into(),
+        };
+        {
+            let state = SyncState::open(&path).expect("opens");
+            state.record_skipped(&skipped("first reason")).expect("records");
+            state.record_skipped(&skipped("its content does not hash to it")).expect("records again");
+            state.record_rehashed("0e6b", &memory, "now").expect("records");
+            state.record_rehashed("0e6b", &memory, "later").expect("records again");
+        }
+        let state = SyncState::open(&path).expect("reopens");
+        assert_eq!(state.skipped().expect("reads"), (1, vec![skipped("its content does not hash to it")]));
+        assert_eq!(state.rehashed().expect("reads"), [("0e6b".to_string(), memory.to_hex())]);
     }
 }

@@ -1,7 +1,8 @@
 //! Hybrid sync against the local Cloudflare, black-box: real servers on their own data directories, the
 //! stand-in as Cloudflare, the production client between them. An outage and a kill -9 lose and duplicate
-//! nothing; devices writing concurrently converge; a fresh device pulls everything; a redaction propagates;
-//! memories an original service left in D1 are adopted.
+//! nothing; a revoked API token holds the push back whole and the cloudflare backend acknowledges nothing
+//! Cloudflare refused; devices writing concurrently converge; a fresh device pulls everything; a redaction
+//! propagates; memories an original service left in D1 are adopted.
 
 use crate::support::cloudflare::Standin;
 use crate::support::{DataDir, Server, content_hash, signal};
@@ -317,6 +318,62 @@ async fn memories_an_original_service_left_in_d1_are_adopted() {
     assert_eq!(b.memories().await, memories);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memories_the_original_v8_9_hashed_with_their_metadata_are_adopted_and_nothing_is_skipped_silently() {
+    let standin = Standin::start();
+    let a = Device::start(&standin, &[]).await;
+    a.force().await;
+    // v8.9's MCP store_memory hashed the content plus its metadata (the reference's test vector).
+    let content = "Hello World";
+    let v8_9_hash = "0e6bb3c007c74a446188139e681d691dc9d6f5ab97e11ed30231157c6cc7a762";
+    let ours = content_hash(content);
+    assert_ne!(ours, v8_9_hash);
+    standin
+        .d1(
+            "INSERT INTO memories (content_hash, content, memory_type, created_at, created_at_iso, metadata_json, vector_id) \
+             VALUES (?1, ?2, 'note', 1700000000.5, '2023-11-14T22:13:20.500000Z', '{\"tags\": \"a,b\", \"type\": \"note\"}', ?1)",
+            json!([v8_9_hash, content]),
+        )
+        .await;
+    standin.d1("INSERT INTO tags (name) VALUES ('a'), ('b')", json!([])).await;
+    standin
+        .d1("INSERT INTO memory_tags (memory_id, tag_id) SELECT m.id, t.id FROM memories m, tags t", json!([]))
+        .await;
+    // And an event of another device whose content does not hash to its memory: not ours to rename.
+    let stranger = content_hash("what the event claims");
+    standin
+        .d1(
+            "INSERT INTO mms_events (event_id, origin, origin_seq, content_hash, stamp, kind, payload) VALUES \
+             ('0b5c2a8e-1f0e-4d7a-9d7e-6f1b7f0d2c11', 'device-x', 1, ?1, \
+              '00001700000000000000-device-x-00000000000000000001', 'stored', \
+              json_object('state', 'live', 'content', 'something else entirely', 'tags', json('[]'), \
+                'memory_type', NULL, 'metadata', json('{}'), 'created_at', 1700000000000000, 'updated_at', 1700000000000000))",
+            json!([stranger]),
+        )
+        .await;
+    a.force().await;
+
+    let memories = a.memories().await;
+    let adopted = memories.get(&ours).unwrap_or_else(|| panic!("the v8.9 memory is not adopted: {memories:?}"));
+    assert_eq!(adopted[0], content);
+    assert_eq!(adopted[1], json!(["a", "b"]));
+    assert_eq!(adopted[2], "note");
+    assert_eq!(adopted[3], json!({"tags": "a,b", "type": "note"}));
+    assert_eq!(memories.len(), 1, "{memories:?}");
+    let status = a.status().await;
+    assert_eq!(status["rehashed"], 1, "{status}");
+    let skipped = status["skipped"].as_array().cloned().unwrap_or_default();
+    assert_eq!(skipped.len(), 1, "{status}");
+    assert_eq!(skipped[0]["origin"], "device-x", "{status}");
+    assert_eq!(skipped[0]["content_hash"], stranger, "{status}");
+    assert!(skipped[0]["reason"].as_str().is_some_and(|r| r.contains("hash")), "{status}");
+
+    // Every device adopts it the same way.
+    let b = Device::start(&standin, &[]).await;
+    b.force().await;
+    assert_eq!(b.memories().await, memories);
+}
+
 #[test]
 fn a_replicating_backend_without_its_variables_does_not_start() {
     let data = DataDir::new();
@@ -417,6 +474,92 @@ async fn the_cloudflare_backend_acknowledges_after_cloudflare_and_searches_with_
     device.wait_pushed().await;
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
     let _ = lunch;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cloudflare_backend_does_not_acknowledge_a_write_while_cloudflare_refuses_the_token() {
+    let standin = Standin::start();
+    let device = Device::start(&standin, &[("MCP_MEMORY_STORAGE_BACKEND", "cloudflare")]).await;
+    device.store("stored while the API token is accepted", &["before"]).await;
+    let before = device.status().await;
+    assert_eq!(before["pushed_seq"], before["log_seq"], "{before}");
+
+    // The token is revoked: Cloudflare answers every call with 403 and code 10000. The write is kept locally
+    // but not acknowledged, and the status says why.
+    standin.refuse_token(403).await;
+    let content = "stored after the API token was revoked";
+    let response = device
+        .client
+        .post(device.server.url("/api/memories"))
+        .json(&json!({"content": content, "tags": ["refused"]}))
+        .send()
+        .await
+        .expect("the server answers");
+    let code = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(code, reqwest::StatusCode::SERVICE_UNAVAILABLE, "a write Cloudflare refused was acknowledged: {body}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("saved locally") && detail.contains("API token"), "{body}");
+    let status = device.status().await;
+    assert_eq!(status["pushed_seq"], before["pushed_seq"], "the checkpoint moved past a refused write: {status}");
+    assert_eq!(status["operations_failed"], 0, "a refused token is not the event's fault: {status}");
+    assert_eq!(status["token_refused"], true, "{status}");
+    let why = status["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("API token") && why.contains("403"), "{status}");
+
+    // The token is accepted again: the write goes out, once.
+    standin.faults(json!([])).await;
+    device.force().await;
+    let status = device.wait_pushed().await;
+    assert_eq!(status["pushed_seq"], status["log_seq"], "{status}");
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    assert_eq!(status["token_refused"], false, "{status}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM mms_events").await, 2);
+    let rows = standin.d1("SELECT content_hash FROM memories WHERE content = ?1", json!([content])).await;
+    assert_eq!(rows, [json!({"content_hash": content_hash(content)})]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_holds_the_push_back_whole_until_it_is_accepted_again() {
+    let standin = Standin::start();
+    let forced_only = [("MCP_HYBRID_SYNC_INTERVAL", "3600"), ("MCP_HYBRID_SYNC_ON_STARTUP", "false")];
+    let device = Device::start(&standin, &forced_only).await;
+    device.force().await;
+    // The worker is paused, so that the forced rounds below are the only pushes.
+    let mut pause = device.data.command(&["sync", "pause"]);
+    pause.envs(env(&standin, &forced_only));
+    assert!(pause.output().expect("runs").status.success());
+    let before = device.status().await;
+    for i in 0..3 {
+        device.store(&format!("memory {i} waiting for a good token"), &["token"]).await;
+    }
+
+    // Cloudflare refuses the token (401, code 10000): the round stops at the batch's one D1 call, splits
+    // nothing, records no event as failed and keeps the checkpoint.
+    standin.refuse_token(401).await;
+    standin.reset_requests().await;
+    let forced = device.call(reqwest::Method::POST, "/api/sync/force", None).await;
+    let requests = standin.requests().await;
+    let status = device.status().await;
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    assert_eq!(status["pushed_seq"], before["pushed_seq"], "the checkpoint moved: {status}");
+    assert_eq!(requests["total"], 1, "the refused batch was split or retried: {requests}");
+    assert_eq!(forced["success"], false, "{forced}");
+    assert!(forced["message"].as_str().is_some_and(|m| m.contains("API token")), "{forced}");
+    assert_eq!(status["operations_pending"], 3, "{status}");
+    assert_eq!(status["status"], "error", "{status}");
+    assert!(status["last_error"].as_str().is_some_and(|e| e.contains("API token") && e.contains("401")), "{status}");
+
+    // Accepted again: the three go out, once.
+    standin.faults(json!([])).await;
+    let forced = device.force().await;
+    assert_eq!(forced["operations_synced"], 3, "{forced}");
+    let status = device.status().await;
+    assert_eq!(status["pushed_seq"], status["log_seq"], "{status}");
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM mms_events").await, 3);
 }
 
 #[test]

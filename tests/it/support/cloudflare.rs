@@ -154,6 +154,13 @@ impl Standin {
         self.control_post("/__standin/faults", json!({"rules": rules})).await;
     }
 
+    /// Answers every API call as Cloudflare answers a revoked API token (`status`, 401 or 403, with the v4
+    /// envelope's code 10000 "Authentication error"), the test's own D1 and Vectorize calls too, until
+    /// `faults(json!([]))`.
+    pub(crate) async fn refuse_token(&self, status: u16) {
+        self.faults(json!([{"status": status, "code": 10000, "message": "Authentication error", "times": 0}])).await;
+    }
+
     /// Takes the whole API off the network (every call's connection drops) or brings it back.
     pub(crate) async fn offline(&self, offline: bool) {
         self.control_post("/__standin/offline", json!({"offline": offline})).await;
