@@ -440,6 +440,35 @@ mod tests {
         assert!(text.contains("MCP_MEMORY_USE_ONNX") && !listed.contains("MCP_MEMORY_USE_ONNX"));
     }
 
+    /// The variables `Config` reads that `docker/env.template` leaves out on purpose, and why.
+    const NOT_IN_ENV_TEMPLATE: &[(&str, &str)] = &[
+        ("MCP_MEMORY_BASE_DIR", "the image sets it to /app/data, the volume"),
+        ("MCP_MEMORY_ASSETS_DIR", "the image sets it: the model and ONNX Runtime are in the image"),
+        ("MCP_MEMORY_MODEL_DIR", "in the image, under MCP_MEMORY_ASSETS_DIR"),
+        ("ORT_DYLIB_PATH", "in the image, under MCP_MEMORY_ASSETS_DIR"),
+        ("XDG_CACHE_HOME", "only locates the default assets directory, which the image sets"),
+        ("MCP_MEMORY_SQLITEVEC_PATH", "the original's older name for MCP_MEMORY_SQLITE_PATH, which is listed"),
+        ("MMS_BACKUP_CHECK_SECONDS", "development and tests"),
+        ("MMS_CLOUDFLARE_TIMEOUT_SECONDS", "development and tests"),
+        ("MMS_DASHBOARD_DIR", "development: the dashboard is built into the binary"),
+    ];
+
+    #[test]
+    fn env_template_lists_every_configured_variable_but_the_images_own() {
+        let listed: BTreeSet<&str> =
+            include_str!("../../docker/env.template").lines().filter_map(variable_of).collect();
+        let left_out: BTreeSet<&str> = NOT_IN_ENV_TEMPLATE.iter().map(|(name, _)| *name).collect();
+        let configured = crate::cli::envcheck::configured();
+        let missing: Vec<_> = configured
+            .iter()
+            .filter(|name| !listed.contains(name.as_str()) && !left_out.contains(name.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "docker/env.template lacks variables Config reads: {missing:?}");
+        let stale: Vec<_> =
+            left_out.iter().filter(|name| listed.contains(**name) || !configured.contains(**name)).collect();
+        assert!(stale.is_empty(), "NOT_IN_ENV_TEMPLATE names variables it should not: {stale:?}");
+    }
+
     /// Every `$NAME` and `${NAME...}` in the files of `docker/` that the set-up runs: the entrypoint and the
     /// compose files (not `test-docker-modes.sh`, which tests a built image from the host).
     fn docker_file_variables() -> BTreeSet<String> {
