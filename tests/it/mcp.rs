@@ -86,3 +86,75 @@ fn three_stdio_clients_and_the_server_share_one_store_and_survive_the_owner_bein
     assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
     assert!(!serve_log.contains("open in another process"), "no lock error:\n{serve_log}");
 }
+
+/// The `mcp` subcommand over pipes, for tests that write raw lines: what it answers, line by line.
+struct StdioSession {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    answers: std::sync::mpsc::Receiver<std::io::Result<String>>,
+}
+
+impl StdioSession {
+    fn start(data: &DataDir) -> StdioSession {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = data
+            .command(&["mcp"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the MCP server");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StdioSession { child, stdin, answers }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin.as_mut().expect("stdin is open"), "{line}").expect("write to the server");
+    }
+
+    /// The next line the server writes, as JSON.
+    fn next(&self) -> serde_json::Value {
+        let line = self.answers.recv_timeout(std::time::Duration::from_secs(60)).expect("an answer").expect("a line");
+        serde_json::from_str(&line).expect("each answer is one JSON line")
+    }
+
+    /// Closes stdin, waits for the exit and returns what the server logged.
+    fn close(mut self) -> String {
+        use std::io::Read;
+        drop(self.stdin.take());
+        let _ = crate::support::wait_exit(&mut self.child, std::time::Duration::from_secs(30));
+        let _ = self.child.kill();
+        let mut stderr = String::new();
+        let _ = self.child.stderr.take().expect("stderr is piped").read_to_string(&mut stderr);
+        stderr
+    }
+}
+
+#[test]
+fn a_line_that_is_not_json_is_answered_with_a_parse_error_and_logged() {
+    let data = DataDir::new();
+    let mut session = StdioSession::start(&data);
+    session.send("{\"jsonrpc\": \"2.0\", \"id\": 7, \"method\": ");
+    session.send(&initialize().to_string());
+    // JSON-RPC 2.0: a message that cannot be parsed is answered with -32700 and a null id.
+    let refused = session.next();
+    assert_eq!(refused["id"], serde_json::Value::Null, "{refused}");
+    assert_eq!(refused["error"]["code"], -32700, "{refused}");
+    // The session goes on.
+    let answer = session.next();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert!(answer["result"]["serverInfo"].is_object(), "{answer}");
+    let stderr = session.close();
+    assert!(stderr.contains("not JSON"), "the refused line is logged: {stderr}");
+}
