@@ -80,6 +80,15 @@ pub struct ModelConfig {
     pub embedding_threads: Option<usize>,
 }
 
+impl ModelConfig {
+    /// The embedding model's name, without the `sentence-transformers/` organisation the original's
+    /// configurations usually write (`sentence-transformers/all-MiniLM-L6-v2` is all-MiniLM-L6-v2).
+    pub fn model_name(&self) -> &str {
+        let name = self.embedding_model.trim();
+        name.strip_prefix("sentence-transformers/").unwrap_or(name)
+    }
+}
+
 /// Scheduled backups while `serve` runs (the original's MCP_BACKUP_* variables).
 #[derive(Clone, Debug, Args)]
 pub struct BackupConfig {
