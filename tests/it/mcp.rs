@@ -158,3 +158,80 @@ fn a_line_that_is_not_json_is_answered_with_a_parse_error_and_logged() {
     let stderr = session.close();
     assert!(stderr.contains("not JSON"), "the refused line is logged: {stderr}");
 }
+
+/// The formats JSON Schema (2020-12) defines; schemars adds Rust's number widths (`uint`, `uint64`,
+/// `int32`, `double`), which Ajv-based clients (the MCP Inspector, the TypeScript SDK) warn about.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Every place in `schema` (a JSON pointer) where a `format` is not one of JSON Schema's, and every
+/// integer without `minimum` whose schema the `format` did mark unsigned.
+fn nonstandard_formats(schema: &serde_json::Value, at: String, found: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(format)) = map.get("format")
+                && !STANDARD_FORMATS.contains(&format.as_str())
+            {
+                found.push(format!("{at}: format {format}"));
+            }
+            for (key, value) in map {
+                nonstandard_formats(value, format!("{at}/{key}"), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                nonstandard_formats(value, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_tool_schema_is_standard_json_schema() {
+    let data = DataDir::new();
+    let mut session = StdioSession::start(&data);
+    session.send(&initialize().to_string());
+    assert_eq!(session.next()["id"], 1);
+    session.send(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
+    session.send(r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#);
+    let listed = loop {
+        let message = session.next();
+        if message["id"] == 2 {
+            break message;
+        }
+    };
+    let tools = listed["result"]["tools"].as_array().expect("tools/list answers a list of tools").clone();
+    session.close();
+    assert!(tools.len() > 5, "{listed}");
+    let mut found = Vec::new();
+    let mut unsigned = 0;
+    for tool in &tools {
+        let name = tool["name"].as_str().expect("a tool has a name");
+        for key in ["inputSchema", "outputSchema"] {
+            nonstandard_formats(&tool[key], format!("{name}/{key}"), &mut found);
+            unsigned += tool[key].to_string().matches(r#""minimum":0"#).count();
+        }
+    }
+    assert!(found.is_empty(), "schemas with formats JSON Schema does not define:\n{}", found.join("\n"));
+    assert!(unsigned > 0, "unsigned integers keep their lower bound as `minimum: 0`");
+}
