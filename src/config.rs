@@ -80,6 +80,15 @@ pub struct ModelConfig {
     pub embedding_threads: Option<usize>,
 }
 
+impl ModelConfig {
+    /// The embedding model's name, without the `sentence-transformers/` organisation the original's
+    /// configurations usually write (`sentence-transformers/all-MiniLM-L6-v2` is all-MiniLM-L6-v2).
+    pub fn model_name(&self) -> &str {
+        let name = self.embedding_model.trim();
+        name.strip_prefix("sentence-transformers/").unwrap_or(name)
+    }
+}
+
 /// Scheduled backups while `serve` runs (the original's MCP_BACKUP_* variables).
 #[derive(Clone, Debug, Args)]
 pub struct BackupConfig {
@@ -488,9 +497,7 @@ impl Config {
     /// Resolves every path from the options and their defaults.
     pub fn paths(&self) -> Paths {
         let base_dir = self.storage.base_dir.clone().unwrap_or_else(|| home().join(".local/share/mcp-memory"));
-        let assets = self.model.assets_dir.clone().unwrap_or_else(|| {
-            self.model.xdg_cache_home.clone().unwrap_or_else(|| home().join(".cache")).join("mcp-memory-service")
-        });
+        let assets = self.assets_dir();
         Paths {
             log: self.storage.log_path.clone().unwrap_or_else(|| base_dir.join("events.redb")),
             sqlite: self
@@ -511,6 +518,59 @@ impl Config {
         }
     }
 
+    /// Expands the path settings wherever they came from (`.env`, the environment, the command line): a
+    /// leading `~` is the home directory, and `$NAME`, `${NAME}` and `${NAME:-fallback}` are replaced by
+    /// MCP_MEMORY_BASE_DIR, MCP_MEMORY_ASSETS_DIR or XDG_CACHE_HOME as this configuration resolves them
+    /// (their defaults when unset), or by any other environment variable. A name that is not set is an
+    /// error naming the setting, never an empty string (which once turned `$NAME/events.redb` into a new,
+    /// empty log at the root).
+    pub fn expand_paths(&mut self) -> Result<(), ExpandError> {
+        self.expand_paths_with(&environment)
+    }
+
+    /// [`Config::expand_paths`] over the environment `env` gives.
+    pub fn expand_paths_with(&mut self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), ExpandError> {
+        // The directories the others name, each expanded before the ones that may name it.
+        expand_setting("XDG_CACHE_HOME", &mut self.model.xdg_cache_home, env)?;
+        let cache = self.model.xdg_cache_home.clone().unwrap_or_else(|| home().join(".cache"));
+        let with_cache = |name: &str| match name {
+            "XDG_CACHE_HOME" => Some(cache.to_string_lossy().into_owned()),
+            _ => env(name),
+        };
+        expand_setting("MCP_MEMORY_ASSETS_DIR", &mut self.model.assets_dir, &with_cache)?;
+        expand_setting("MCP_MEMORY_BASE_DIR", &mut self.storage.base_dir, &with_cache)?;
+        let vars = self.path_variables(env);
+        let storage = &mut self.storage;
+        expand_setting("MCP_MEMORY_SQLITE_PATH", &mut storage.sqlite_path, &vars)?;
+        expand_setting("MCP_MEMORY_SQLITEVEC_PATH", &mut storage.sqlitevec_path, &vars)?;
+        expand_setting("MCP_MEMORY_BACKUPS_PATH", &mut storage.backups_path, &vars)?;
+        expand_setting("MCP_MEMORY_LOG_PATH", &mut storage.log_path, &vars)?;
+        expand_setting("MCP_MEMORY_MODEL_DIR", &mut self.model.model_dir, &vars)?;
+        expand_setting("ORT_DYLIB_PATH", &mut self.model.ort_dylib_path, &vars)
+    }
+
+    /// Looks up a name in a path setting: the directory settings as resolved, then the environment.
+    pub fn path_variables<'a>(
+        &self,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> impl Fn(&str) -> Option<String> + use<'a> {
+        let paths = self.paths();
+        let assets = self.assets_dir();
+        let cache = self.model.xdg_cache_home.clone().unwrap_or_else(|| home().join(".cache"));
+        move |name: &str| match name {
+            "MCP_MEMORY_BASE_DIR" => Some(paths.base_dir.to_string_lossy().into_owned()),
+            "MCP_MEMORY_ASSETS_DIR" => Some(assets.to_string_lossy().into_owned()),
+            "XDG_CACHE_HOME" => Some(cache.to_string_lossy().into_owned()),
+            _ => env(name),
+        }
+    }
+
+    fn assets_dir(&self) -> PathBuf {
+        self.model.assets_dir.clone().unwrap_or_else(|| {
+            self.model.xdg_cache_home.clone().unwrap_or_else(|| home().join(".cache")).join("mcp-memory-service")
+        })
+    }
+
     /// The content length limit in bytes.
     pub fn max_content_length(&self) -> Result<usize, String> {
         match self.storage.max_content_length.as_deref().map(str::trim) {
@@ -519,6 +579,96 @@ impl Config {
                 format!("MCP_SQLITEVEC_MAX_CONTENT_LENGTH must be a positive number or 'none', not '{n}'")
             }),
         }
+    }
+}
+
+impl ServeConfig {
+    /// Expands the server's path settings as [`Config::expand_paths`] does; `vars` is
+    /// [`Config::path_variables`].
+    pub fn expand_paths(&mut self, vars: &dyn Fn(&str) -> Option<String>) -> Result<(), ExpandError> {
+        expand_setting("MMS_DASHBOARD_DIR", &mut self.dashboard_dir, vars)?;
+        expand_setting("MCP_SSL_CERT_FILE", &mut self.ssl_cert_file, vars)?;
+        expand_setting("MCP_SSL_KEY_FILE", &mut self.ssl_key_file, vars)?;
+        expand_setting("MCP_OAUTH_PRIVATE_KEY_PATH", &mut self.oauth.private_key_path, vars)?;
+        expand_setting("MCP_OAUTH_PUBLIC_KEY_PATH", &mut self.oauth.public_key_path, vars)
+    }
+}
+
+/// An environment variable's value, for the path settings that name it; empty is unset.
+pub fn environment(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// A path setting that names a variable that is not set, or writes `${` without its `}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}={value:?}: {problem}")]
+pub struct ExpandError {
+    /// The setting's environment variable.
+    pub setting: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+/// Expands one optional path setting in place.
+fn expand_setting(
+    setting: &'static str,
+    path: &mut Option<PathBuf>,
+    vars: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), ExpandError> {
+    // A path that is not UTF-8 cannot name a variable: it is kept as it is.
+    let Some(value) = path.as_deref().and_then(|p| p.to_str()) else { return Ok(()) };
+    let expanded = expand(value, vars).map_err(|problem| ExpandError { setting, value: value.to_string(), problem })?;
+    *path = Some(PathBuf::from(expanded));
+    Ok(())
+}
+
+/// `~` at the start (alone or before `/`) is the home directory; `$NAME`, `${NAME}` and `${NAME:-fallback}`
+/// are the variable's value (the fallback when it is unset or empty); `$$` is one `$`. Expanded text is
+/// not expanded again.
+fn expand(value: &str, vars: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some(braced) = rest.strip_prefix('{') {
+            let end = braced.find('}').ok_or_else(|| format!("'${{' without its '}}' in {value:?}"))?;
+            let (name, fallback) = match braced[..end].split_once(":-") {
+                Some((name, fallback)) => (name, Some(fallback)),
+                None => (&braced[..end], None),
+            };
+            match (vars(name), fallback) {
+                (Some(found), _) => out.push_str(&found),
+                (None, Some(fallback)) => out.push_str(&expand_home(fallback)),
+                (None, None) => return Err(unset(name)),
+            }
+            rest = &braced[end + 1..];
+        } else {
+            let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+            if end == 0 {
+                out.push('$');
+                continue;
+            }
+            out.push_str(&vars(&rest[..end]).ok_or_else(|| unset(&rest[..end]))?);
+            rest = &rest[end..];
+        }
+    }
+    out.push_str(rest);
+    Ok(expand_home(&out))
+}
+
+fn unset(name: &str) -> String {
+    format!("${name} is not set (set it, or write the path out)")
+}
+
+/// `~` or `~/...` with the home directory in place of the `~`.
+fn expand_home(path: &str) -> String {
+    match path.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => format!("{}{rest}", home().display()),
+        _ => path.to_string(),
     }
 }
 
@@ -538,6 +688,28 @@ mod tests {
             let seconds = parse_seconds(good).expect("accepted");
             assert!(std::time::Duration::try_from_secs_f64(seconds).is_ok());
         }
+    }
+
+    #[test]
+    fn path_settings_expand_the_home_and_variables() {
+        let vars = |name: &str| match name {
+            "MCP_MEMORY_BASE_DIR" => Some("/data/mem".to_string()),
+            "EMPTY_IS_UNSET" => None,
+            _ => None,
+        };
+        let home = home().display().to_string();
+        assert_eq!(expand("~", &vars).as_deref(), Ok(home.as_str()));
+        assert_eq!(expand("~/x", &vars), Ok(format!("{home}/x")));
+        assert_eq!(expand("~user/x", &vars).as_deref(), Ok("~user/x"));
+        assert_eq!(expand("a/~/b", &vars).as_deref(), Ok("a/~/b"));
+        assert_eq!(expand("$MCP_MEMORY_BASE_DIR/events.redb", &vars).as_deref(), Ok("/data/mem/events.redb"));
+        assert_eq!(expand("${MCP_MEMORY_BASE_DIR}.d/x", &vars).as_deref(), Ok("/data/mem.d/x"));
+        assert_eq!(expand("${EMPTY_IS_UNSET:-~/.cache}/m", &vars), Ok(format!("{home}/.cache/m")));
+        assert_eq!(expand("${MCP_MEMORY_BASE_DIR:-/other}", &vars).as_deref(), Ok("/data/mem"));
+        assert_eq!(expand("cost$$5 and $ alone", &vars).as_deref(), Ok("cost$5 and $ alone"));
+        let unset = expand("$MCP_MEMORY_BASE/x", &vars).expect_err("an unset name is an error");
+        assert!(unset.contains("$MCP_MEMORY_BASE is not set"), "{unset}");
+        assert!(expand("${MCP_MEMORY_BASE_DIR/x", &vars).is_err());
     }
 
     #[test]

@@ -1,15 +1,13 @@
 //! The `mcp-memory-service` binary: reads `.env` and the command line, sets up logging, runs a command.
 
-use clap::Parser;
 use mcp_memory_service::cli::{Cli, Command};
 use mcp_memory_service::{app, cli, healthcheck};
 use std::io::IsTerminal;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // A missing .env is normal; a malformed one is reported by the variables it fails to set.
-    let _ = dotenvy::dotenv();
-    let Cli { config, command } = Cli::parse();
+    // `.env` (when there is one), the environment and the command line.
+    let Cli { config, command } = Cli::load();
     // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).
     let default_level = if matches!(command, Command::Serve(_)) { "info" } else { "warn" };
     let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();

@@ -117,7 +117,7 @@ impl Settings {
                 message,
             })?;
         }
-        if config.model.embedding_model != crate::embed::MODEL_NAME {
+        if config.model.model_name() != crate::embed::MODEL_NAME {
             return Err(StoreError::Model { model: config.model.embedding_model.clone() });
         }
         let hostname = if config.storage.include_hostname {

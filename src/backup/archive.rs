@@ -49,14 +49,39 @@ fn full_kind() -> String {
 }
 
 /// One backup in the directory, as `GET /api/backup/list` shows it (the original's fields, then ours).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub filename: String,
     pub size_bytes: u64,
     pub created_at: String,
     pub age_days: f64,
-    #[serde(flatten)]
     pub manifest: Option<Manifest>,
+}
+
+/// The original's fields, then the manifest's others: the manifest repeats `filename`, `size_bytes` and
+/// `created_at`, and a flattened manifest wrote each of them twice in one object, which strict JSON
+/// decoders refuse.
+impl Serialize for Entry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeMap};
+        let manifest = match &self.manifest {
+            Some(manifest) => match serde_json::to_value(manifest).map_err(S::Error::custom)? {
+                serde_json::Value::Object(fields) => fields,
+                _ => return Err(S::Error::custom("a manifest serializes as an object")),
+            },
+            None => serde_json::Map::new(),
+        };
+        const OWN: [&str; 4] = ["filename", "size_bytes", "created_at", "age_days"];
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("filename", &self.filename)?;
+        map.serialize_entry("size_bytes", &self.size_bytes)?;
+        map.serialize_entry("created_at", &self.created_at)?;
+        map.serialize_entry("age_days", &self.age_days)?;
+        for (key, value) in manifest.iter().filter(|(key, _)| !OWN.contains(&key.as_str())) {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
 }
 
 pub(super) fn iso(at: DateTime<Utc>) -> String {

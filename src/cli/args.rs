@@ -1,9 +1,9 @@
 //! The command line: the subcommands and their arguments, over the settings of [`Config`].
 
-use crate::config::{Config, HealthcheckConfig, ServeConfig};
+use crate::config::{Config, ExpandError, HealthcheckConfig, ServeConfig, environment};
 use crate::portability::ExportFormat;
 use crate::service::SearchMode;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
 /// The command line: the settings, then what to do.
@@ -14,6 +14,90 @@ pub struct Cli {
     pub config: Config,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The command line over the environment, `.env` included (loaded first: real environment variables
+    /// win). A variable set to an empty value counts as unset, so the setting takes its default
+    /// (`MCP_EMBEDDING_THREADS=` as `.env.example` shows it). An invalid value read from a variable is
+    /// reported by the variable's name, not by the option's. The path settings are expanded
+    /// ([`Config::expand_paths`]). Exits with clap's usage status (2) on an error.
+    pub fn load() -> Cli {
+        super::dotenv::load();
+        let command = without_empty_variables(Cli::command());
+        let matches = command.clone().try_get_matches().unwrap_or_else(|error| name_variable(error, &command).exit());
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+        if let Err(error) = cli.expand_paths() {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{error}\n")).with_cmd(&command).exit();
+        }
+        cli
+    }
+
+    /// Expands the path settings of the configuration and of `serve`.
+    fn expand_paths(&mut self) -> Result<(), ExpandError> {
+        self.config.expand_paths()?;
+        if let Command::Serve(args) = &mut self.command {
+            args.expand_paths(&self.config.path_variables(&environment))?;
+        }
+        Ok(())
+    }
+}
+
+/// `command` with the `env` of every argument whose variable is set to an empty (or blank) value removed,
+/// in every subcommand: the argument then takes its default.
+fn without_empty_variables(mut command: clap::Command) -> clap::Command {
+    let empty: Vec<clap::Id> = command
+        .get_arguments()
+        .filter(|arg| {
+            arg.get_env().and_then(std::env::var_os).is_some_and(|value| value.to_string_lossy().trim().is_empty())
+        })
+        .map(|arg| arg.get_id().clone())
+        .collect();
+    for id in empty {
+        command = command.mut_arg(id, |arg| arg.env(clap::builder::Resettable::Reset));
+    }
+    let subcommands: Vec<String> = command.get_subcommands().map(|sub| sub.get_name().to_string()).collect();
+    for name in subcommands {
+        command = command.mut_subcommand(name, without_empty_variables);
+    }
+    command
+}
+
+/// A parse error about an option whose value came from its environment variable, reworded to name the
+/// variable (the one the user set) instead of the option; other errors as they are.
+fn name_variable(error: clap::Error, command: &clap::Command) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let (Some(ContextValue::String(option)), Some(ContextValue::String(value))) =
+        (error.get(ContextKind::InvalidArg), error.get(ContextKind::InvalidValue))
+    else {
+        return error;
+    };
+    // Only a built command's arguments render as in errors (a bare one panics in `to_string`).
+    let mut built = command.clone();
+    built.build();
+    let Some(arg) = find_argument(&built, option) else { return error };
+    let Some(variable) = arg.get_env() else { return error };
+    // The value came from the variable when the variable holds it and the command line does not name the option.
+    let long = arg.get_long().map(|long| format!("--{long}"));
+    let on_command_line = std::env::args()
+        .any(|given| long.as_deref().is_some_and(|long| given == long || given.starts_with(&format!("{long}="))));
+    if on_command_line || std::env::var_os(variable).is_none_or(|set| set.to_string_lossy() != *value) {
+        return error;
+    }
+    let reason = std::error::Error::source(&error).map(|source| format!(": {source}")).unwrap_or_default();
+    let message = format!(
+        "invalid value '{value}' for {variable} (from the environment or .env; the option {option}){reason}\n",
+        variable = variable.to_string_lossy()
+    );
+    clap::Error::raw(error.kind(), message).with_cmd(command)
+}
+
+/// The argument that clap's errors render as `rendered` (`--port <PORT>`), in `command` or a subcommand.
+fn find_argument<'a>(command: &'a clap::Command, rendered: &str) -> Option<&'a clap::Arg> {
+    command
+        .get_arguments()
+        .find(|arg| arg.to_string() == rendered)
+        .or_else(|| command.get_subcommands().find_map(|sub| find_argument(sub, rendered)))
 }
 
 /// What to do: run a server, or one command and exit.
@@ -354,6 +438,35 @@ mod tests {
         let missing: Vec<_> = guide.iter().filter(|name| !listed.contains(**name)).collect();
         assert!(missing.is_empty(), "docker/env.template lacks variables the guide names: {missing:?}");
         assert!(text.contains("MCP_MEMORY_USE_ONNX") && !listed.contains("MCP_MEMORY_USE_ONNX"));
+    }
+
+    /// The variables `Config` reads that `docker/env.template` leaves out on purpose, and why.
+    const NOT_IN_ENV_TEMPLATE: &[(&str, &str)] = &[
+        ("MCP_MEMORY_BASE_DIR", "the image sets it to /app/data, the volume"),
+        ("MCP_MEMORY_ASSETS_DIR", "the image sets it: the model and ONNX Runtime are in the image"),
+        ("MCP_MEMORY_MODEL_DIR", "in the image, under MCP_MEMORY_ASSETS_DIR"),
+        ("ORT_DYLIB_PATH", "in the image, under MCP_MEMORY_ASSETS_DIR"),
+        ("XDG_CACHE_HOME", "only locates the default assets directory, which the image sets"),
+        ("MCP_MEMORY_SQLITEVEC_PATH", "the original's older name for MCP_MEMORY_SQLITE_PATH, which is listed"),
+        ("MMS_BACKUP_CHECK_SECONDS", "development and tests"),
+        ("MMS_CLOUDFLARE_TIMEOUT_SECONDS", "development and tests"),
+        ("MMS_DASHBOARD_DIR", "development: the dashboard is built into the binary"),
+    ];
+
+    #[test]
+    fn env_template_lists_every_configured_variable_but_the_images_own() {
+        let listed: BTreeSet<&str> =
+            include_str!("../../docker/env.template").lines().filter_map(variable_of).collect();
+        let left_out: BTreeSet<&str> = NOT_IN_ENV_TEMPLATE.iter().map(|(name, _)| *name).collect();
+        let configured = crate::cli::envcheck::configured();
+        let missing: Vec<_> = configured
+            .iter()
+            .filter(|name| !listed.contains(name.as_str()) && !left_out.contains(name.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "docker/env.template lacks variables Config reads: {missing:?}");
+        let stale: Vec<_> =
+            left_out.iter().filter(|name| listed.contains(**name) || !configured.contains(**name)).collect();
+        assert!(stale.is_empty(), "NOT_IN_ENV_TEMPLATE names variables it should not: {stale:?}");
     }
 
     /// Every `$NAME` and `${NAME...}` in the files of `docker/` that the set-up runs: the entrypoint and the

@@ -7,6 +7,7 @@
 pub mod args;
 mod audit;
 mod backup;
+mod dotenv;
 pub mod envcheck;
 mod memory;
 mod portability;

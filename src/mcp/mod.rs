@@ -15,6 +15,7 @@ pub mod host;
 mod prompts;
 pub mod relay;
 mod resources;
+mod schema;
 mod streamable;
 
 pub use streamable::streamable_http;
@@ -516,7 +517,9 @@ pub(crate) fn server_info() -> ServerConfig {
 #[tool_router]
 impl McpServer {
     pub fn new(service: Service, backups: Arc<Backups>, sync: Option<crate::sync::Sync>) -> McpServer {
-        McpServer { service, backups, sync, tool_router: Self::tool_router(), alias_router: Self::alias_router() }
+        let (tool_router, alias_router) =
+            (schema::standardize(Self::tool_router()), schema::standardize(Self::alias_router()));
+        McpServer { service, backups, sync, tool_router, alias_router }
     }
 
     /// The backups of the store this server serves.

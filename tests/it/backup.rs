@@ -324,3 +324,78 @@ fn small_changes_are_backed_up_as_increments_that_verify_restore_and_keep_their_
     data.import_all((0..30).map(|i| json!({"content": format!("Another batch {i}")})));
     assert!(data.ok(&["backup"]).contains("full backup"));
 }
+
+/// Every key that appears twice in one object of `json`: serde_json's `Value` keeps the last one silently,
+/// while strict decoders refuse such a document.
+fn repeated_keys(json: &str) -> Vec<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+    use std::collections::HashSet;
+
+    struct Walk<'a>(&'a RefCell<Vec<String>>);
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+            deserializer.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<(), A::Error> {
+            while items.next_element_seed(Walk(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    self.0.borrow_mut().push(key);
+                }
+                map.next_value_seed(Walk(self.0))?;
+            }
+            Ok(())
+        }
+    }
+    let repeated = RefCell::new(Vec::new());
+    Walk(&repeated).deserialize(&mut serde_json::Deserializer::from_str(json)).expect("the body is JSON");
+    repeated.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_list_entries_name_each_field_once() {
+    let data = DataDir::new();
+    data.store("A memory for a backup to hold", &[]);
+    data.ok(&["backup"]);
+    let server = Server::start(&data, &[("MCP_API_KEY", KEY), ("MCP_BACKUP_ENABLED", "false")]).await;
+    let response =
+        reqwest::Client::new().get(server.url("/api/backup/list")).bearer_auth(KEY).send().await.expect("an answer");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.expect("a body");
+    assert_eq!(repeated_keys(&body), Vec::<String>::new(), "repeated keys in {body}");
+    let listed: Value = serde_json::from_str(&body).expect("JSON");
+    let entry = &listed["backups"][0];
+    for field in ["filename", "size_bytes", "created_at", "age_days", "sha256", "last_seq", "kind"] {
+        assert!(!entry[field].is_null(), "the entry carries {field}: {entry}");
+    }
+}

@@ -440,6 +440,20 @@ fn content_length_backend_and_model_settings_are_checked() {
 }
 
 #[test]
+fn the_originals_spelling_of_the_model_names_the_same_model() {
+    let data = DataDir::new();
+    data.ok(&["--embedding-model", "sentence-transformers/all-MiniLM-L6-v2", "stats"]);
+    let output = data
+        .command(&["store", "The original writes the model with its organisation."])
+        .env("MCP_EMBEDDING_MODEL", "sentence-transformers/all-MiniLM-L6-v2")
+        .output()
+        .expect("run the binary");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let error = data.fails(&["--embedding-model", "sentence-transformers/all-mpnet-base-v2", "stats"]);
+    assert!(error.contains("only all-MiniLM-L6-v2 is"), "{error}");
+}
+
+#[test]
 fn include_hostname_tags_the_source_machine() {
     let data = DataDir::new();
     // The original uses socket.gethostname(), which is the kernel's host name.

@@ -12,6 +12,7 @@ mod crash;
 mod docker;
 mod docker_guide;
 mod embedding;
+mod env_file;
 mod exchange;
 mod http;
 mod https;

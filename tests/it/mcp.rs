@@ -634,3 +634,152 @@ fn parallel_requests_across_a_handover_to_a_relay_are_answered_and_executed_once
 fn parallel_requests_across_a_takeover_by_serve_are_answered_and_executed_once_each() {
     parallel_requests_across_a_handover(Handover::ToServe);
 }
+
+/// The `mcp` subcommand over pipes, for tests that write raw lines: what it answers, line by line.
+struct StdioSession {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    answers: std::sync::mpsc::Receiver<std::io::Result<String>>,
+}
+
+impl StdioSession {
+    fn start(data: &DataDir) -> StdioSession {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+        let mut child = data
+            .command(&["mcp"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the MCP server");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (sender, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        StdioSession { child, stdin, answers }
+    }
+
+    fn send(&mut self, line: &str) {
+        use std::io::Write;
+        writeln!(self.stdin.as_mut().expect("stdin is open"), "{line}").expect("write to the server");
+    }
+
+    /// The next line the server writes, as JSON.
+    fn next(&self) -> serde_json::Value {
+        let line = self.answers.recv_timeout(std::time::Duration::from_secs(60)).expect("an answer").expect("a line");
+        serde_json::from_str(&line).expect("each answer is one JSON line")
+    }
+
+    /// Closes stdin, waits for the exit and returns what the server logged.
+    fn close(mut self) -> String {
+        use std::io::Read;
+        drop(self.stdin.take());
+        let _ = crate::support::wait_exit(&mut self.child, std::time::Duration::from_secs(30));
+        let _ = self.child.kill();
+        let mut stderr = String::new();
+        let _ = self.child.stderr.take().expect("stderr is piped").read_to_string(&mut stderr);
+        stderr
+    }
+}
+
+#[test]
+fn a_line_that_is_not_json_is_answered_with_a_parse_error_and_logged() {
+    let data = DataDir::new();
+    let mut session = StdioSession::start(&data);
+    session.send("{\"jsonrpc\": \"2.0\", \"id\": 7, \"method\": ");
+    session.send(&initialize().to_string());
+    // JSON-RPC 2.0: a message that cannot be parsed is answered with -32700 and a null id.
+    let refused = session.next();
+    assert_eq!(refused["id"], serde_json::Value::Null, "{refused}");
+    assert_eq!(refused["error"]["code"], -32700, "{refused}");
+    // The session goes on.
+    let answer = session.next();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert!(answer["result"]["serverInfo"].is_object(), "{answer}");
+    let stderr = session.close();
+    assert!(stderr.contains("not JSON"), "the refused line is logged: {stderr}");
+}
+
+/// The formats JSON Schema (2020-12) defines; schemars adds Rust's number widths (`uint`, `uint64`,
+/// `int32`, `double`), which Ajv-based clients (the MCP Inspector, the TypeScript SDK) warn about.
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Every place in `schema` (a JSON pointer) where a `format` is not one of JSON Schema's, and every
+/// integer without `minimum` whose schema the `format` did mark unsigned.
+fn nonstandard_formats(schema: &serde_json::Value, at: String, found: &mut Vec<String>) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::String(format)) = map.get("format")
+                && !STANDARD_FORMATS.contains(&format.as_str())
+            {
+                found.push(format!("{at}: format {format}"));
+            }
+            for (key, value) in map {
+                nonstandard_formats(value, format!("{at}/{key}"), found);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, value) in items.iter().enumerate() {
+                nonstandard_formats(value, format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn every_tool_schema_is_standard_json_schema() {
+    let data = DataDir::new();
+    let mut session = StdioSession::start(&data);
+    session.send(&initialize().to_string());
+    assert_eq!(session.next()["id"], 1);
+    session.send(r#"{"jsonrpc": "2.0", "method": "notifications/initialized"}"#);
+    session.send(r#"{"jsonrpc": "2.0", "id": 2, "method": "tools/list"}"#);
+    let listed = loop {
+        let message = session.next();
+        if message["id"] == 2 {
+            break message;
+        }
+    };
+    let tools = listed["result"]["tools"].as_array().expect("tools/list answers a list of tools").clone();
+    session.close();
+    assert!(tools.len() > 5, "{listed}");
+    let mut found = Vec::new();
+    let mut unsigned = 0;
+    for tool in &tools {
+        let name = tool["name"].as_str().expect("a tool has a name");
+        for key in ["inputSchema", "outputSchema"] {
+            nonstandard_formats(&tool[key], format!("{name}/{key}"), &mut found);
+            unsigned += tool[key].to_string().matches(r#""minimum":0"#).count();
+        }
+    }
+    assert!(found.is_empty(), "schemas with formats JSON Schema does not define:\n{}", found.join("\n"));
+    assert!(unsigned > 0, "unsigned integers keep their lower bound as `minimum: 0`");
+}

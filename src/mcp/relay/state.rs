@@ -104,6 +104,14 @@ impl Relay {
                 self.session.initialized = true;
                 if open { vec![Action::ToOwner(line)] } else { Vec::new() }
             }
+            FromClient::Malformed(error) => {
+                // JSON-RPC 2.0: a message that cannot be parsed is answered with a parse error and a null id.
+                tracing::warn!(%error, "a line from the MCP client is not JSON; answered with a parse error");
+                let message = format!("Parse error: the line is not JSON ({error})");
+                vec![Action::ToClient(
+                    json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": message}}).to_string(),
+                )]
+            }
             FromClient::Other => {
                 if open {
                     vec![self.forward(line)]
@@ -232,12 +240,18 @@ enum FromClient {
     Initialize(Value),
     /// The `notifications/initialized` notification.
     Initialized,
-    /// Anything else: requests, notifications, answers, lines that are not JSON.
+    /// A line that is not JSON (a blank line is not a message, and goes on as `Other`).
+    Malformed(serde_json::Error),
+    /// Anything else: requests, notifications, answers.
     Other,
 }
 
 fn classify(line: &str) -> FromClient {
-    let Ok(message) = serde_json::from_str::<Value>(line) else { return FromClient::Other };
+    let message = match serde_json::from_str::<Value>(line) {
+        Ok(message) => message,
+        Err(_) if line.trim().is_empty() => return FromClient::Other,
+        Err(error) => return FromClient::Malformed(error),
+    };
     let method = message.get("method").and_then(Value::as_str);
     let has_id = message.get("id").is_some_and(|id| !id.is_null());
     match (method, has_id) {
@@ -552,6 +566,16 @@ mod tests {
             actions,
             [Did::Owner(initialize(json!("mms-relay-2"))), Did::Owner(initialized()), Did::Owner(call(2))]
         );
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_is_answered_with_a_parse_error_and_not_forwarded() {
+        let mut relay = linked();
+        let did = did(relay.handle(Input::Client("{\"jsonrpc\": \"2.0\", \"id\": 3,".to_string())));
+        let [Did::Client(answer)] = &did[..] else { panic!("one answer to the client: {did:?}") };
+        assert_eq!(answer["id"], Value::Null, "{answer}");
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+        assert!(pending(&relay).is_empty());
     }
 
     #[test]
