@@ -18,6 +18,10 @@ pub mod cloudflare;
 pub mod config;
 pub mod embed;
 pub mod error;
+// The bodies of the fuzz targets in `fuzz/`, for them (feature `fuzzing`) and for their smoke test.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod http;
 pub mod mcp;

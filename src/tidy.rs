@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// other).
 const LAYERS: &[&[&str]] = &[
     &["main"],
-    &["app"],
+    &["app", "fuzzing"],
     &["http", "mcp", "cli"],
     &["backup"],
     &["store"],

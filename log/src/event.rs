@@ -257,10 +257,27 @@ pub fn encode(event: &Event) -> Vec<u8> {
         .expect("events are plain data and always encode")
 }
 
+/// Reads the on-disk form with bincode's claims on memory bounded by the input: bincode allocates a
+/// string's length before it reads the string, so a damaged length would ask for any amount (fuzzing found
+/// one asking for 3.5 PB, which aborts the process). The strings are inside `bytes`, so claims beyond twice
+/// its length are damage; the limit is a type parameter, hence a few sizes to choose from.
+fn decode_on_disk(bytes: &[u8]) -> Result<(OnDisk, usize), bincode::error::DecodeError> {
+    fn limited<const LIMIT: usize>(bytes: &[u8]) -> Result<(OnDisk, usize), bincode::error::DecodeError> {
+        bincode::serde::decode_from_slice(bytes, codec_config().with_limit::<LIMIT>())
+    }
+    match bytes.len() {
+        n if n <= 1 << 16 => limited::<{ 1 << 17 }>(bytes),
+        n if n <= 1 << 20 => limited::<{ 1 << 21 }>(bytes),
+        n if n <= 1 << 24 => limited::<{ 1 << 25 }>(bytes),
+        n if n <= 1 << 28 => limited::<{ 1 << 29 }>(bytes),
+        // An event of more than 256 MiB: no service writes one; it is read without a limit.
+        _ => bincode::serde::decode_from_slice(bytes, codec_config()),
+    }
+}
+
 /// Decodes an event of any released version, upcast to the current one.
 pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-    let (on_disk, read): (OnDisk, usize) =
-        bincode::serde::decode_from_slice(bytes, codec_config()).map_err(|e| DecodeError(e.to_string()))?;
+    let (on_disk, read) = decode_on_disk(bytes).map_err(|e| DecodeError(e.to_string()))?;
     if read != bytes.len() {
         return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
     }
@@ -306,5 +323,19 @@ mod tests {
         let mut padded = bytes.clone();
         padded.push(0);
         assert!(decode(&padded).is_err());
+    }
+
+    #[test]
+    fn a_damaged_length_is_an_error_not_an_allocation() {
+        // Found by fuzzing (fuzz/regressions/event_decode/huge-string-length): bincode reads a string's length
+        // and allocates it before reading the string, so a damaged length asked for 3.5 PB and aborted.
+        let bytes = encode(&sample());
+        let at = bytes.windows(7).position(|w| w == b"\x06tester").expect("the actor id as its length and text");
+        let mut damaged = bytes[..at].to_vec();
+        damaged.push(0xfd); // a u64 length follows
+        damaged.extend_from_slice(&0x000c_88bf_ebfe_c000_u64.to_le_bytes());
+        damaged.extend_from_slice(&bytes[at + 7..]);
+        let error = decode(&damaged).expect_err("a length beyond the bytes is damage");
+        assert!(error.to_string().contains("damaged"), "{error}");
     }
 }

@@ -13,7 +13,8 @@
 //! stdin, stdout, the link to the owner and this process's own store, waits for the next input and
 //! performs the actions the state machine returns.
 
-mod state;
+// `pub(crate)` for the fuzz harness (`crate::fuzzing`), which drives the state machine with arbitrary inputs.
+pub(crate) mod state;
 
 use super::host::{
     Control, DRAIN_GRACE, Host, HostKind, Ownership, ShareError, Successor, check_owner, own, socket_path,

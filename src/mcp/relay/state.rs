@@ -14,7 +14,7 @@ const RELAY_ID: &str = "mms-relay-";
 
 /// Something that happened to the relay.
 #[derive(Debug)]
-pub(super) enum Input {
+pub(crate) enum Input {
     /// A line from the client (stdin).
     Client(String),
     /// The client closed stdin.
@@ -29,7 +29,7 @@ pub(super) enum Input {
 
 /// What the driver does next.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Action {
+pub(crate) enum Action {
     /// Write the line to the client (stdout).
     ToClient(String),
     /// Send the line to the owner; a line that cannot be sent goes back through [`Relay::undelivered`].
@@ -53,19 +53,19 @@ enum LinkState {
 }
 
 /// The relay: its client's session and its link to the owner.
-pub(super) struct Relay {
+pub(crate) struct Relay {
     session: Session,
     link: LinkState,
 }
 
 impl Relay {
     /// A relay whose first connection attempt is under way.
-    pub(super) fn new() -> Relay {
+    pub(crate) fn new() -> Relay {
         Relay { session: Session::default(), link: LinkState::Connecting }
     }
 
     /// What to do about `input`.
-    pub(super) fn handle(&mut self, input: Input) -> Vec<Action> {
+    pub(crate) fn handle(&mut self, input: Input) -> Vec<Action> {
         match input {
             Input::Client(line) => self.on_client(line),
             Input::ClientClosed => vec![Action::Finish],
@@ -78,7 +78,7 @@ impl Relay {
     /// Takes back a line the driver could not send: the link is broken, and the read side reports it next.
     /// A request that never left is not in flight; it waits for the next owner with the other lines. The
     /// handshake is not kept: the next owner gets it replayed anyway.
-    pub(super) fn undelivered(&mut self, line: String) {
+    pub(crate) fn undelivered(&mut self, line: String) {
         if let FromClient::Other = classify(&line) {
             if let Some(id) = request_id(&line) {
                 self.session.pending.remove(&id);
