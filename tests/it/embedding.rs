@@ -37,7 +37,7 @@ fn embedder() -> &'static Embedder {
     EMBEDDER.get_or_init(|| Embedder::start(model_paths()))
 }
 
-fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
+pub(crate) fn embed(texts: &[&str]) -> Vec<Vec<f32>> {
     let texts: Vec<String> = texts.iter().map(|t| t.to_string()).collect();
     let count = texts.len();
     let vectors = embedder().embed_blocking(texts).unwrap_or_else(|e| panic!("embedding failed: {e}"));

@@ -23,6 +23,7 @@ mod mdns;
 mod oauth;
 mod rebuild;
 mod redact;
+mod redaction_law;
 mod restore;
 mod scopes;
 mod serve;

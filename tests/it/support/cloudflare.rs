@@ -126,6 +126,24 @@ impl Standin {
         found.as_array().cloned().unwrap_or_default()
     }
 
+    /// The Workers AI vector of `text` under the service's default model (`@cf/baai/bge-base-en-v1.5`),
+    /// read as the service reads it (JSON numbers as f64, then f32).
+    pub(crate) async fn workers_ai_vector(&self, text: &str) -> Vec<f32> {
+        let reply: Value = self
+            .client
+            .post(self.api("/ai/run/@cf/baai/bge-base-en-v1.5"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"text": [text]}))
+            .send()
+            .await
+            .expect("Workers AI answers")
+            .json()
+            .await
+            .expect("JSON");
+        let values = reply["result"]["data"][0].as_array().unwrap_or_else(|| panic!("no vector in {reply}"));
+        values.iter().filter_map(Value::as_f64).map(|x| x as f32).collect()
+    }
+
     /// The keys of the R2 bucket's objects.
     pub(crate) async fn r2_keys(&self) -> Vec<String> {
         let reply: Value = self

@@ -3,6 +3,7 @@
 //! and kills it on drop.
 
 pub(crate) mod cloudflare;
+pub(crate) mod device;
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
