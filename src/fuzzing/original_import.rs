@@ -210,7 +210,7 @@ pub fn original_import(data: &[u8]) {
     let path = harness.scratch.dir.path().join("original.db");
     remove_database(&path);
     let mut bytes = Bytes::new(data);
-    let model_sized = if bytes.byte() % 4 == 0 {
+    let model_sized = if bytes.byte().is_multiple_of(4) {
         std::fs::write(&path, bytes.rest()).expect("the database file is written");
         // Unknown until read: a damaged file may hold vectors of any size.
         true

@@ -133,8 +133,8 @@ impl Harness {
         let actions = self.relay.handle(input);
         for action in actions {
             match action {
-                Action::ToOwner(line) => self.to_owner(line),
-                Action::ToClient(line) => self.to_client(&line, lost_link),
+                Action::ToOwner(line) => self.send_to_owner(line),
+                Action::ToClient(line) => self.send_to_client(&line, lost_link),
                 Action::Reconnect(_) => {
                     assert!(from_owner || lost, "the relay reconnects only after a handover or a lost link");
                     if let Some(link) = &self.link {
@@ -161,7 +161,7 @@ impl Harness {
         assert!(waiting.is_empty(), "initialize {waiting:?} was not answered at once");
     }
 
-    fn to_owner(&mut self, line: String) {
+    fn send_to_owner(&mut self, line: String) {
         let Some(link) = self.link.as_mut() else { panic!("the relay sent {line} with no link open") };
         assert!(!link.handed_over, "the relay sent {line} after the owner announced a handover");
         if link.write_broken {
@@ -177,7 +177,7 @@ impl Harness {
         }
     }
 
-    fn to_client(&mut self, line: &str, lost_link: Option<u32>) {
+    fn send_to_client(&mut self, line: &str, lost_link: Option<u32>) {
         let Ok(message) = serde_json::from_str::<Value>(line) else { return };
         let Some(id) = response_id(&message) else { return };
         assert!(
@@ -266,7 +266,7 @@ impl Harness {
                 self.feed(Input::Owner(progress.to_string()));
             }
             8 if linked => {
-                let to = if bytes.byte() % 2 == 0 { "any" } else { "serve" };
+                let to = if bytes.byte().is_multiple_of(2) { "any" } else { "serve" };
                 if let Some(link) = self.link.as_mut() {
                     link.handed_over = true;
                 }
