@@ -8,8 +8,9 @@
 //! files are searched.
 //!
 //! Each device starts with unrelated memories and a full backup, so most backups the operations take are
-//! incremental. Six cases of up to 13 operations by default (each with fresh devices); `MMS_REDACTION_LAW_CASES=N` runs
-//! N. The log file (`events.redb`) is the one known exception while a server runs: redb is copy-on-write, so
+//! incremental. Six cases of up to 13 operations by default, each with fresh devices;
+//! `MMS_REDACTION_LAW_CASES=N` runs N.
+//! The log file (`events.redb`) is the one known exception while a server runs: redb is copy-on-write, so
 //! erased bytes may sit in its free pages until the store is next opened, when the file is rewritten whole.
 //! Each settled redaction is therefore checked twice: every file but `events.redb` while both servers run,
 //! then every file after both restarted.
