@@ -7,8 +7,10 @@
 //! tags, or its vectors' bytes (the model's as f32 and as the ANN index's f16, and Workers AI's): the raw
 //! files are searched.
 //!
-//! Six cases of up to 13 operations by default (each with fresh devices); `MMS_REDACTION_LAW_CASES=N` runs
-//! N. The log file (`events.redb`) is the one known exception while a server runs: redb is copy-on-write, so
+//! Each device starts with unrelated memories and a full backup, so most backups the operations take are
+//! incremental. Six cases of up to 13 operations by default, each with fresh devices;
+//! `MMS_REDACTION_LAW_CASES=N` runs N.
+//! The log file (`events.redb`) is the one known exception while a server runs: redb is copy-on-write, so
 //! erased bytes may sit in its free pages until the store is next opened, when the file is rewritten whole.
 //! Each settled redaction is therefore checked twice: every file but `events.redb` while both servers run,
 //! then every file after both restarted.
@@ -25,6 +27,8 @@ use std::time::{Duration, Instant};
 
 /// Memories per case.
 const POOL: u8 = 4;
+/// Unrelated memories each device starts with.
+const FILLER: usize = 16;
 /// The log's file: redb is copy-on-write, so erased bytes would sit in its free pages if the writer did not
 /// rewrite it right after a redaction (README, Redaction).
 const LOG_FILE: &str = "events.redb";
@@ -565,6 +569,15 @@ async fn check(devices: &mut Devices, forgotten: &[&Secret], ops: &[Op]) -> Resu
     Ok(())
 }
 
+/// Stores unrelated memories and takes a full backup, so that the backups the operations take are mostly
+/// incremental (an increment is taken while it has fewer events than half of its chain's full snapshot).
+async fn fill(device: &Device, name: &str) {
+    for i in 0..FILLER {
+        device.store(&format!("Filler note {i} of device {name}, about nothing in particular"), &["filler"]).await;
+    }
+    backup(device, true).await;
+}
+
 async fn run(seed: u64, ops: &[Op], model_vectors: Vec<Vec<f32>>) -> Result<(), TestCaseError> {
     let standin = Standin::start();
     let mut secrets = Vec::new();
@@ -582,6 +595,7 @@ async fn run(seed: u64, ops: &[Op], model_vectors: Vec<Vec<f32>>) -> Result<(), 
         ("MMS_BACKUP_CHECK_SECONDS", "1"),
     ];
     let (a, b) = tokio::join!(Device::start(&standin, &extra), Device::start(&standin, &extra));
+    tokio::join!(fill(&a, "A"), fill(&b, "B"));
     let mut devices = Devices { slots: [Some(a), Some(b)] };
     let mut forgotten: BTreeSet<u8> = BTreeSet::new();
     let mut unchecked = false;
