@@ -265,11 +265,11 @@ pub fn list(dir: &Path) -> Vec<Entry> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, Interface, MemoryRecord, NewEvent, Timestamp};
 
-    fn event(content: &str, kind: EventKind) -> NewEvent {
+    pub(in crate::backup) fn event(content: &str, kind: EventKind) -> NewEvent {
         NewEvent {
             event_id: EventId::generate(),
             actor: Actor::new(Interface::Cli, None),
@@ -279,7 +279,7 @@ mod tests {
         }
     }
 
-    fn store(content: &str) -> NewEvent {
+    pub(in crate::backup) fn store(content: &str) -> NewEvent {
         let record = MemoryRecord {
             content: content.into(),
             tags: vec![],
@@ -291,7 +291,7 @@ mod tests {
         event(content, EventKind::Stored(record))
     }
 
-    fn redact(content: &str) -> NewEvent {
+    pub(in crate::backup) fn redact(content: &str) -> NewEvent {
         event(content, EventKind::Redacted { reason: None })
     }
 

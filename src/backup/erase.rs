@@ -73,30 +73,8 @@ pub fn erase_redactions(log: &Log, dir: &Path) -> Result<Vec<Scrubbed>, BackupEr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backup::archive::tests::{redact, store};
     use crate::backup::archive::{Kind, Manifest, create, manifest_path};
-    use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, Interface, MemoryRecord, NewEvent, Timestamp};
-
-    fn event(content: &str, kind: EventKind) -> NewEvent {
-        NewEvent {
-            event_id: EventId::generate(),
-            actor: Actor::new(Interface::Cli, None),
-            memory: ContentHash::of_content(content),
-            kind,
-            expect: Expect::Any,
-        }
-    }
-
-    fn store(content: &str) -> NewEvent {
-        let record = MemoryRecord {
-            content: content.into(),
-            tags: vec![],
-            memory_type: None,
-            metadata: "{}".into(),
-            created_at: Timestamp(1),
-            updated_at: Timestamp(1),
-        };
-        event(content, EventKind::Stored(record))
-    }
 
     fn manifest(path: &Path) -> Manifest {
         serde_json::from_slice(&std::fs::read(manifest_path(path)).expect("read")).expect("a manifest")
@@ -122,7 +100,6 @@ mod tests {
         let increment = backups.join(create(&log, &backups, Kind::Auto).expect("increment").filename);
         assert!(manifest(&increment).base.is_some(), "the second backup is an increment");
         assert_eq!((manifest(&full).memories, manifest(&increment).memories), (11, 12));
-        let redact = |content| event(content, EventKind::Redacted { reason: None });
         log.append(vec![redact("SECRET-IN-FULL"), redact("SECRET-IN-INCREMENT")], vec![]).expect("redact");
 
         // The interrupted pass: both files rewritten, neither manifest.
