@@ -20,12 +20,13 @@ pub struct Config {
     #[command(flatten)]
     pub hybrid: HybridConfig,
     /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
-    #[arg(long, env = "LOG_LEVEL", global = true)]
+    #[arg(long, env = "LOG_LEVEL", global = true, help_heading = "Logging (every command)")]
     pub log_level: Option<String>,
 }
 
 /// Where the data lives.
 #[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Storage (every command)")]
 pub struct StorageConfig {
     /// Base data directory; the other paths default to files inside it.
     #[arg(long, env = "MCP_MEMORY_BASE_DIR", global = true)]
@@ -59,6 +60,7 @@ pub struct StorageConfig {
 
 /// The embedding model.
 #[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Embedding model (every command)")]
 pub struct ModelConfig {
     /// Embedding model; only all-MiniLM-L6-v2 is supported.
     #[arg(long, env = "MCP_EMBEDDING_MODEL", default_value = "all-MiniLM-L6-v2", global = true)]
@@ -91,6 +93,7 @@ impl ModelConfig {
 
 /// Scheduled backups while `serve` runs (the original's MCP_BACKUP_* variables).
 #[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Backups (every command)")]
 pub struct BackupConfig {
     /// Take backups on a schedule while `serve` runs (only when something changed since the last one).
     #[arg(long = "backup-enabled", env = "MCP_BACKUP_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
@@ -190,6 +193,7 @@ impl StorageConfig {
 
 /// The Cloudflare account the `hybrid` and `cloudflare` backends replicate to (the original's variables).
 #[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Cloudflare (hybrid and cloudflare backends)")]
 pub struct CloudflareConfig {
     /// API token with D1, Vectorize, Workers AI (and R2) permissions.
     #[arg(
@@ -268,6 +272,7 @@ pub struct CloudflareConfig {
 
 /// How the replica follows the log (the original's MCP_HYBRID_* variables that still mean something here).
 #[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Hybrid sync")]
 pub struct HybridConfig {
     /// Seconds between pulls of other devices' changes (pushes follow each write at once).
     #[arg(id = "hybrid-sync-interval", long = "hybrid-sync-interval", env = "MCP_HYBRID_SYNC_INTERVAL", default_value_t = 300.0, value_parser = parse_seconds, global = true)]

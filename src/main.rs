@@ -27,11 +27,14 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // A command that printed its whole answer (a duplicate store) only sets the status.
+            if error.downcast_ref::<cli::Exit>().is_none() {
+                eprintln!("error: {error:#}");
+            }
             // Exit without dropping the runtime: that waits for every blocking task, and the MCP relay's
             // read of stdin ends only when its client writes or closes it, so a refusal would hang.
             let _ = std::io::Write::flush(&mut std::io::stdout());
-            std::process::exit(1)
+            std::process::exit(i32::from(cli::exit_status(&error)))
         }
     }
 }

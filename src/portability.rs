@@ -59,8 +59,12 @@ fn is_zero(n: &usize) -> bool {
 impl ImportReport {
     /// One line for people.
     pub fn summary(&self) -> String {
-        let mut line =
-            format!("imported {} of {} memories ({} duplicates skipped)", self.imported, self.total, self.duplicates);
+        let mut line = format!(
+            "imported {} of {} ({} skipped)",
+            self.imported,
+            crate::service::count(self.total as u64, "memory", "memories"),
+            crate::service::count(self.duplicates as u64, "duplicate", "duplicates")
+        );
         let mut notes = Vec::new();
         if self.skipped_deleted > 0 {
             notes.push(format!("{} deleted in the original, not imported", self.skipped_deleted));

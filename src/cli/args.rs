@@ -185,6 +185,9 @@ pub enum MemoryCommand {
         /// Why (kept in the tombstone; do not repeat what is being forgotten).
         #[arg(long)]
         reason: Option<String>,
+        /// Do not ask: redaction cannot be undone, so without a terminal to ask on it needs this flag.
+        #[arg(long, short)]
+        yes: bool,
     },
     /// Print the event log as JSON lines (one event per line, oldest first), for audit tools.
     Log {
@@ -237,6 +240,9 @@ pub struct RestoreArgs {
     /// Do it (without it, only show what would change).
     #[arg(long)]
     pub apply: bool,
+    /// Print the plan as JSON (for scripts) instead of a line per memory.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// What `backup` does.
@@ -258,7 +264,7 @@ pub enum BackupAction {
 
 #[derive(Clone, Debug, Args)]
 pub struct StoreArgs {
-    /// The content; read from standard input when absent.
+    /// The content; `-` or absent: read from standard input (its trailing line break dropped).
     pub content: Option<String>,
     /// Tags, comma-separated or repeated.
     #[arg(long, short, value_delimiter = ',')]
@@ -354,9 +360,15 @@ pub struct DeleteArgs {
     /// Delete memories created before this date or phrase.
     #[arg(long)]
     pub before: Option<String>,
-    /// Only count what would be deleted.
+    /// Only memories of this type (note, decision...).
+    #[arg(long = "type")]
+    pub memory_type: Option<String>,
+    /// Only show what would be deleted (each memory's hash, creation time and first line).
     #[arg(long)]
     pub dry_run: bool,
+    /// Print the outcome as JSON (for scripts): the matched count and the hashes.
+    #[arg(long)]
+    pub json: bool,
     /// With a hash: fail if the memory is no longer at this version (see `history`).
     #[arg(long, requires = "hash")]
     pub expect_version: Option<u32>,

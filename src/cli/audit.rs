@@ -5,7 +5,7 @@ use super::args::RestoreArgs;
 use super::backup::backup_path;
 use super::memory::{actor, preview};
 use crate::backup::Backups;
-use crate::service::{Point, Service};
+use crate::service::{Point, Service, count};
 use crate::store::Store;
 use std::io::Write;
 use std::sync::Arc;
@@ -26,23 +26,46 @@ pub(super) async fn restore(store: &Store, args: &RestoreArgs, out: &mut dyn Wri
         let mut last = last.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if phase == "appending" || last.elapsed().as_millis() >= 500 || done == total {
             match phase {
-                "appending" => eprintln!("restore: appending {total} events"),
+                "appending" => eprintln!("restore: appending {}", count(total, "event", "events")),
                 _ => eprintln!("restore: {phase}: {done}/{total} events"),
             }
             *last = std::time::Instant::now();
         }
     });
     let plan = service.restore_reporting(target, !args.apply, actor(), progress).await?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&plan)?)?;
+        return Ok(());
+    }
     writeln!(out, "{}", plan.summary())?;
     for (mark, hashes) in [("+", &plan.come_back), ("-", &plan.disappear), ("~", &plan.change)] {
         for hash in hashes {
-            writeln!(out, "{mark} {hash}")?;
+            writeln!(out, "{mark} {hash}  {}", first_line(service, hash).await)?;
         }
     }
-    if plan.dry_run && plan.come_back.len() + plan.disappear.len() + plan.change.len() > 0 {
+    let changes = plan.come_back.len() + plan.disappear.len() + plan.change.len();
+    if plan.dry_run && changes > 0 {
         writeln!(out, "(a preview: add --apply to restore)")?;
+    } else if !plan.dry_run && changes > 0 {
+        writeln!(
+            out,
+            "to undo it: mcp-memory-service restore --to-seq {} --apply (the store as it was before)",
+            plan.from_seq
+        )?;
     }
     Ok(())
+}
+
+/// The first line of the newest content a memory had (a memory's content never changes, but a deleted one
+/// is read from its history), or nothing when it cannot be read.
+async fn first_line(service: &Service, hash: &str) -> String {
+    let history = service.history(hash).await.unwrap_or_default();
+    history
+        .iter()
+        .rev()
+        .find_map(|entry| entry.after.as_ref())
+        .map(|memory| preview(&memory.content))
+        .unwrap_or_default()
 }
 
 /// `redact HASH`: the memory erased from the log and the backups.
@@ -51,21 +74,60 @@ pub(super) async fn redact(
     backups: &Arc<Backups>,
     hash: &str,
     reason: Option<String>,
+    yes: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    if !yes {
+        confirm_redaction(service, hash).await?;
+    }
     let (redaction, scrubbed) = backups.redact(service, hash, reason, actor()).await?;
     writeln!(
         out,
-        "redacted {} (event {}): {} earlier events erased{}",
+        "redacted {} (event {}): {} erased{}",
         redaction.content_hash,
         redaction.seq,
-        redaction.events_erased,
+        count(redaction.events_erased as u64, "earlier event", "earlier events"),
         if redaction.was_live { "" } else { "; it was already deleted" }
     )?;
     for scrubbed in scrubbed? {
-        writeln!(out, "erased from backup {} ({} events)", scrubbed.filename, scrubbed.events_erased)?;
+        writeln!(
+            out,
+            "erased from backup {} ({})",
+            scrubbed.filename,
+            count(scrubbed.events_erased as u64, "event", "events")
+        )?;
     }
     Ok(())
+}
+
+/// Redaction cannot be undone: on a terminal, shows the memory and asks; without one, refuses (`--yes`
+/// runs it from a script, as the MCP tool's `confirm: true` does).
+async fn confirm_redaction(service: &Service, hash: &str) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "redact cannot be undone and there is no terminal to ask on: add --yes to redact {hash} from a script"
+        );
+    }
+    let shown = first_line(service, hash).await;
+    let mut stderr = std::io::stderr();
+    write!(
+        stderr,
+        "Redact {hash} ({shown})? Its content, tags and vector are erased from the log and every backup, for \
+         good. Type yes to go on: "
+    )?;
+    stderr.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if !confirmed(&answer) {
+        anyhow::bail!("not redacted: the answer was not yes");
+    }
+    Ok(())
+}
+
+/// Whether an answer to a confirmation says yes.
+fn confirmed(answer: &str) -> bool {
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "yes" | "y")
 }
 
 /// `log --from N`: the event log as JSON lines.
@@ -108,4 +170,17 @@ pub(super) async fn history(service: &Service, hash: &str, out: &mut dyn Write) 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_yes_confirms_a_redaction() {
+        for yes in ["yes", "y", "YES\n", " Yes \r\n"] {
+            assert!(super::confirmed(yes), "{yes:?}");
+        }
+        for no in ["", "\n", "no", "yess", "sure", "n"] {
+            assert!(!super::confirmed(no), "{no:?}");
+        }
+    }
 }

@@ -4,6 +4,7 @@
 use super::args::BackupAction;
 use crate::backup::Kind;
 use crate::config::Config;
+use crate::service::{ServiceError, count};
 use crate::store::Settings;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,24 +16,20 @@ pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write
     let paths = &config.paths();
     match action {
         BackupAction::Now | BackupAction::Full => {
-            let log = mms_log::Log::open(&paths.log).map_err(|error| match error {
-                mms_log::OpenError::InUse { .. } => anyhow::anyhow!(
-                    "{error}; while it runs, take the backup through it: POST /api/backup/now or the memory_backup tool"
-                ),
-                other => other.into(),
-            })?;
+            // While a server holds the log, `cli::run` points to POST /api/backup/now and the memory_backup tool.
+            let log = mms_log::Log::open(&paths.log)?;
             let kind = if let BackupAction::Full = action { Kind::Full } else { Kind::Auto };
             let manifest = crate::backup::create(&log, &paths.backups, kind)?;
             let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
             writeln!(
                 out,
-                "{}: {} backup, events {}..{} ({} events, {} memories), {} bytes, sha256 {}",
+                "{}: {} backup, events {}..{} ({}, {}), {} bytes, sha256 {}",
                 paths.backups.join(&manifest.filename).display(),
                 manifest.kind,
                 manifest.first_seq,
                 manifest.last_seq,
-                manifest.events,
-                manifest.memories,
+                count(manifest.events, "event", "events"),
+                count(manifest.memories, "memory", "memories"),
                 manifest.size_bytes,
                 manifest.sha256
             )?;
@@ -52,11 +49,23 @@ pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write
             }
         }
         BackupAction::Verify { file } => {
-            let verified = crate::backup::verify(&Settings::of(config)?, &backup_path(&paths.backups, file))?;
+            let path = backup_path(&paths.backups, file);
+            if !path.is_file() {
+                return Err(ServiceError::NotFound(format!(
+                    "no such backup: {} (`backup list` shows those in {})",
+                    path.display(),
+                    paths.backups.display()
+                ))
+                .into());
+            }
+            let verified = crate::backup::verify(&Settings::of(config)?, &path)?;
             writeln!(
                 out,
-                "{}: checksum ok; replayed {} events up to {} into {} memories, as its manifest says",
-                verified.filename, verified.events, verified.last_seq, verified.memories
+                "{}: checksum ok; replayed {} up to {} into {}, as its manifest says",
+                verified.filename,
+                count(verified.events, "event", "events"),
+                verified.last_seq,
+                count(verified.memories, "memory", "memories")
             )?;
         }
     }

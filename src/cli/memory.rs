@@ -7,6 +7,7 @@ use crate::config::{Backend, Config};
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteRequest, ListRequest, Memory, Point, SearchRequest, Service, StoreOutcome, StoreRequest, UpdateRequest,
+    count,
 };
 use crate::store::{self, Settings, Store};
 use crate::sync::Sync;
@@ -50,9 +51,9 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
         }
         MemoryCommand::Delete(args) => delete(service, &args, out).await,
         MemoryCommand::Restore(args) => super::audit::restore(store, &args, out).await,
-        MemoryCommand::Redact { hash, reason } => {
+        MemoryCommand::Redact { hash, reason, yes } => {
             let backups = Arc::new(Backups::new(service.log().clone(), config.backup.clone(), store.settings.clone()));
-            super::audit::redact(service, &backups, &hash, reason, out).await
+            super::audit::redact(service, &backups, &hash, reason, yes, out).await
         }
         MemoryCommand::Log { from } => super::audit::log(service, from, out).await,
         MemoryCommand::History { hash } => super::audit::history(service, &hash, out).await,
@@ -124,10 +125,17 @@ async fn get(service: &Service, hash: &str, as_of: &AsOfArg, out: &mut dyn Write
     Ok(())
 }
 
+/// `store [CONTENT|-]`: a duplicate is answered on stdout, like a store, and exits with
+/// [`EXIT_DUPLICATE`](super::EXIT_DUPLICATE).
 async fn store_one(service: &Service, args: &StoreArgs, out: &mut dyn Write) -> anyhow::Result<()> {
-    let content = match &args.content {
-        Some(content) => content.clone(),
-        None => std::io::read_to_string(std::io::stdin()).context("cannot read the content from standard input")?,
+    let content = match args.content.as_deref() {
+        Some("-") | None => {
+            let text =
+                std::io::read_to_string(std::io::stdin()).context("cannot read the content from standard input")?;
+            // `echo`, a here-string or a file ends with a line break that is not part of the memory.
+            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_string()
+        }
+        Some(content) => content.to_string(),
     };
     let metadata = args.metadata.as_deref().map(|m| json_object(m, "--metadata")).transpose()?.unwrap_or_default();
     let request = StoreRequest {
@@ -139,7 +147,10 @@ async fn store_one(service: &Service, args: &StoreArgs, out: &mut dyn Write) -> 
     };
     match service.store(request, actor()).await? {
         StoreOutcome::Stored(memory) => writeln!(out, "stored {}", memory.content_hash)?,
-        StoreOutcome::Duplicate { content_hash } => writeln!(out, "Duplicate content detected: {content_hash}")?,
+        StoreOutcome::Duplicate { content_hash } => {
+            writeln!(out, "Duplicate content detected: {content_hash}")?;
+            return Err(super::Exit(super::EXIT_DUPLICATE).into());
+        }
     }
     Ok(())
 }
@@ -228,12 +239,17 @@ async fn update(service: &Service, args: &UpdateArgs, out: &mut dyn Write) -> an
 
 async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     if let Some(hash) = &args.hash {
-        if !args.filter.tags.is_empty() || args.filter.time.is_some() || args.before.is_some() {
-            bail!("give either a hash or filters (--tags, --time, --before), not both");
+        if !args.filter.tags.is_empty()
+            || args.filter.time.is_some()
+            || args.before.is_some()
+            || args.memory_type.is_some()
+        {
+            bail!("give either a hash or filters (--tags, --type, --time, --before), not both");
         }
         if args.dry_run {
             let memory = service.get(hash).await?;
-            writeln!(out, "would delete 1 memory: {}", memory.content_hash)?;
+            writeln!(out, "would delete 1 memory:")?;
+            write_memory(out, &memory)?;
         } else {
             service.delete(hash, args.expect_version, actor()).await?;
             writeln!(out, "deleted {hash}")?;
@@ -248,17 +264,31 @@ async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> an
             DeleteRequest {
                 tags: args.filter.tags.clone(),
                 match_all: args.filter.all_tags,
-                memory_type: None,
+                memory_type: args.memory_type.clone(),
                 created,
                 dry_run: args.dry_run,
             },
             actor(),
         )
         .await?;
-    if outcome.dry_run {
-        writeln!(out, "would delete {} memories", outcome.matched)?;
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&outcome)?)?;
+    } else if outcome.dry_run {
+        writeln!(out, "would delete {}{}", count(outcome.matched as u64, "memory", "memories"), tail(outcome.matched))?;
+        for hash in &outcome.content_hashes {
+            match service.get(hash).await {
+                Ok(memory) => write_memory(out, &memory)?,
+                Err(_) => writeln!(out, "{hash}")?,
+            }
+        }
     } else {
-        writeln!(out, "deleted {} of {} matching memories", outcome.deleted, outcome.matched)?;
+        let noun = if outcome.matched == 1 { "memory" } else { "memories" };
+        writeln!(out, "deleted {} of {} matching {noun}", outcome.deleted, outcome.matched)?;
     }
     Ok(())
+}
+
+/// The end of a count's line: a colon when memories follow it.
+fn tail(n: usize) -> &'static str {
+    if n > 0 { ":" } else { "" }
 }

@@ -16,9 +16,45 @@ mod sync;
 pub use args::{Cli, CliCommand, Command};
 
 use crate::config::Config;
-use crate::store::{self, Settings};
+use crate::service::{ServiceError, count};
+use crate::store::{self, Settings, StoreError};
 use args::BackupAction;
 use std::io::Write;
+
+/// Exit status 3: the command wrote nothing because the content is already stored (its answer says so).
+pub const EXIT_DUPLICATE: u8 = 3;
+/// Exit status 4: what the command names does not exist (a memory, a backup).
+pub const EXIT_NOT_FOUND: u8 = 4;
+/// Exit status 5: another process (`serve`, an MCP client) holds the store.
+pub const EXIT_IN_USE: u8 = 5;
+
+/// A command that printed its whole answer but did not do what was asked: exit with this status and say
+/// nothing more.
+#[derive(Debug, thiserror::Error)]
+#[error("exit status {0}")]
+pub struct Exit(pub u8);
+
+/// The exit status of a command that failed: one of the `EXIT_*` statuses when a cause says which, else 1
+/// (README, "Exit status"; clap's usage errors exit with 2 before anything runs).
+pub fn exit_status(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if let Some(Exit(status)) = cause.downcast_ref::<Exit>() {
+            return *status;
+        }
+        if let Some(ServiceError::NotFound(_)) = cause.downcast_ref::<ServiceError>() {
+            return EXIT_NOT_FOUND;
+        }
+        if is_in_use(cause) {
+            return EXIT_IN_USE;
+        }
+    }
+    1
+}
+
+fn is_in_use(cause: &(dyn std::error::Error + 'static)) -> bool {
+    cause.downcast_ref::<StoreError>().is_some_and(StoreError::is_in_use)
+        || matches!(cause.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))
+}
 
 /// Runs one command that exits when done; the one place these commands are dispatched.
 pub async fn run(config: &Config, command: CliCommand) -> anyhow::Result<()> {
@@ -32,10 +68,20 @@ pub async fn run(config: &Config, command: CliCommand) -> anyhow::Result<()> {
         }
         CliCommand::Keygen => keygen(out),
         CliCommand::Sync { action } => sync::sync(config, action, out).await,
-        CliCommand::Export { file, format } => {
-            portability::export(config, &file, format, out).await.map(|n| eprintln!("exported {n} memories"))
-        }
+        CliCommand::Export { file, format } => portability::export(config, &file, format, out)
+            .await
+            .map(|n| eprintln!("exported {}", count(n as u64, "memory", "memories"))),
     };
+    let result = result.map_err(|error| {
+        if error.chain().any(is_in_use) {
+            error.context(
+                "a running `serve` or MCP client holds this store: while it runs, go through it with the HTTP \
+                 API or the MCP tools (a backup: POST /api/backup/now or memory_backup), or stop it first",
+            )
+        } else {
+            error
+        }
+    });
     result.and_then(|()| Ok(stdout.flush()?))
 }
 
@@ -54,8 +100,8 @@ async fn rebuild(config: &Config, out: &mut dyn Write) -> anyhow::Result<()> {
     })?;
     writeln!(
         out,
-        "rebuilt the read models from {} events in {:.1} s (sqlite read model {:.1} s, ANN index {:.1} s, in parallel)",
-        rebuilt.events,
+        "rebuilt the read models from {} in {:.1} s (sqlite read model {:.1} s, ANN index {:.1} s, in parallel)",
+        count(rebuilt.events.0, "event", "events"),
         started.elapsed().as_secs_f64(),
         rebuilt.read_model.as_secs_f64(),
         rebuilt.ann.as_secs_f64()

@@ -38,6 +38,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// `n` and a noun, singular for one ("1 event", "2 events"): the counts in answers for people.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Limits and switches of the service.
 #[derive(Clone, Debug)]
 pub struct ServiceOptions {

@@ -74,13 +74,13 @@ impl RestorePlan {
             None => format!("event {}", self.target_seq),
         };
         format!(
-            "restore to {target}: {} {verb}, {} {}, {} {}; {} memories after",
+            "restore to {target}: {} {verb}, {} {}, {} {}; {} after",
             self.come_back.len(),
             self.disappear.len(),
             if self.dry_run { "would disappear" } else { "disappeared" },
             self.change.len(),
             if self.dry_run { "would change back" } else { "changed back" },
-            self.memories_after
+            super::count(self.memories_after as u64, "memory", "memories")
         ) + &match self.redacted_skipped.len() {
             0 => String::new(),
             n => format!(" ({n} redacted since, never brought back)"),

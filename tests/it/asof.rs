@@ -164,7 +164,7 @@ fn the_cli_answers_as_of_an_event_or_a_moment() {
     assert_eq!(then["as_of"]["seq"], 1, "{then}");
     assert_eq!(data.get(&a)["tags"], json!(["x", "y"]));
     assert!(data.get(&a).get("as_of").is_none(), "a live get is unchanged");
-    assert!(data.fails(&["get", &b, "--as-of", "4"]).contains("not found"));
+    assert!(data.fails_with(4, &["get", &b, "--as-of", "4"]).contains("not found"));
     let then: Value = serde_json::from_str(&data.ok(&["get", &b, "--as-of", "3"])).expect("JSON");
     assert_eq!(then["content_hash"], json!(b));
 

@@ -64,27 +64,39 @@ fn the_hash_normalises_unicode_like_the_python_original() {
     let content = "  Ünïcödé CAFÉ Straße ΣΟΦΟΣ İstanbul \n";
     let python = "648a032d6e2bebe552fe9c25ccee3d00fa839f9486f5947746001c3a5f0831c9";
     assert_eq!(data.ok(&["store", content]), format!("stored {python}\n"));
-    let duplicate = data.ok(&["store", "ünïcödé café straße σοφος i\u{307}stanbul"]);
-    assert_eq!(duplicate, format!("Duplicate content detected: {python}\n"));
+    let duplicate = data.run(&["store", "ünïcödé café straße σοφος i\u{307}stanbul"]);
+    assert_eq!(duplicate.status.code(), Some(3), "a duplicate exits with 3: {duplicate:?}");
+    assert_eq!(duplicate.stdout, format!("Duplicate content detected: {python}\n"));
 }
 
 #[test]
-fn store_reads_the_content_from_standard_input_when_none_is_given() {
+fn store_reads_the_content_from_standard_input_when_none_or_a_dash_is_given() {
     let data = DataDir::new();
     let run = data.run_with_stdin(&["store", "--tags", "piped"], "Remember to rotate the API keys.\n");
     assert!(run.status.success(), "{}", run.stderr);
     let hash = content_hash("Remember to rotate the API keys.");
     assert_eq!(run.stdout, format!("stored {hash}\n"));
     let memory = data.get(&hash);
-    assert_eq!(memory["content"], "Remember to rotate the API keys.\n");
+    // The line break that ends the input (echo, a here-string) is not part of the memory.
+    assert_eq!(memory["content"], "Remember to rotate the API keys.");
     assert_eq!(memory["tags"], serde_json::json!(["piped"]));
+    // `-` reads standard input too; lines inside the content are kept, a CRLF ending dropped.
+    let run = data.run_with_stdin(&["store", "-"], "Two lines:\nthe second one.\r\n");
+    assert!(run.status.success(), "{}", run.stderr);
+    let hash = content_hash("Two lines:\nthe second one.");
+    assert_eq!(run.stdout, format!("stored {hash}\n"));
+    assert_eq!(data.get(&hash)["content"], "Two lines:\nthe second one.");
+    assert!(data.run(&["get", &content_hash("-")]).status.code() == Some(4), "`-` itself was stored");
 }
 
 #[test]
 fn storing_the_same_content_modulo_case_and_whitespace_is_a_duplicate() {
     let data = DataDir::new();
     let hash = data.store("Hello World", &["first"]);
-    let out = data.ok(&["store", "  hello WORLD \n", "--tags", "second"]);
+    let run = data.run(&["store", "  hello WORLD \n", "--tags", "second"]);
+    assert_eq!(run.status.code(), Some(3), "a duplicate has its own exit status: {run:?}");
+    assert!(run.stderr.is_empty(), "a duplicate is an answer, not an error: {:?}", run.stderr);
+    let out = run.stdout;
     assert!(out.starts_with("Duplicate content detected"), "{out:?}");
     assert!(out.contains(&hash), "the duplicate answer names the existing memory: {out:?}");
     // Nothing was written: one memory, one event, the first store's tags.
@@ -175,8 +187,9 @@ fn time_phrases_filter_by_creation_time() {
     assert!(literal.contains(&cats) && literal.contains(&dogs), "search does not read time phrases: {literal:?}");
     assert_eq!(data.search(&["pets", "--time", "between 2019-01-01 and 2024-01-01"]).len(), 2);
 
-    assert_eq!(data.ok(&["delete", "--before", "2022-01-01", "--dry-run"]), "would delete 1 memories\n");
-    assert_eq!(data.ok(&["delete", "--before", "2022-01-01"]), "deleted 1 of 1 matching memories\n");
+    let preview = data.ok(&["delete", "--before", "2022-01-01", "--dry-run"]);
+    assert!(preview.starts_with(&format!("would delete 1 memory:\n{cats}  2020-")), "{preview}");
+    assert_eq!(data.ok(&["delete", "--before", "2022-01-01"]), "deleted 1 of 1 matching memory\n");
     assert_eq!(data.list(&[]).0, vec![now, dogs]);
 }
 
@@ -277,7 +290,7 @@ fn a_deleted_memory_is_gone_but_its_history_stays() {
     let keep = data.store("A note that stays.", &[]);
     assert_eq!(data.ok(&["delete", &hash]), format!("deleted {hash}\n"));
 
-    let error = data.fails(&["get", &hash]);
+    let error = data.fails_with(4, &["get", &hash]);
     assert!(error.contains("not found") && error.contains(&hash), "{error}");
     let (found, total) = data.list(&[]);
     assert_eq!((found, total), (vec![keep.clone()], 1));
@@ -294,11 +307,13 @@ fn a_deleted_memory_is_gone_but_its_history_stays() {
     // A hash and filters together are refused; a dry run by hash names the memory.
     let error = data.fails(&["delete", &keep, "--tags", "temp"]);
     assert!(error.contains("either a hash or filters"), "{error}");
-    assert_eq!(data.ok(&["delete", &keep, "--dry-run"]), format!("would delete 1 memory: {keep}\n"));
+    let preview = data.ok(&["delete", &keep, "--dry-run"]);
+    assert!(preview.starts_with(&format!("would delete 1 memory:\n{keep}  ")), "{preview}");
+    assert!(preview.ends_with("\n  A note that stays.\n"), "{preview}");
     assert_eq!(data.list(&[]).1, 1);
 
     // Deleting again is an error, and the stored content can be stored anew.
-    let again = data.fails(&["delete", &hash]);
+    let again = data.fails_with(4, &["delete", &hash]);
     assert!(again.contains("not found"), "{again}");
     data.store("Temporary note about the staging password rotation.", &[]);
     let kinds: Vec<String> = history(&data, &hash).into_iter().map(|e| e.kind).collect();
@@ -312,14 +327,24 @@ fn bulk_delete_by_tag_counts_on_a_dry_run_and_deletes_otherwise() {
     let old_b = data.store("Old meeting notes from February.", &["old", "meetings"]);
     let fresh = data.store("Current sprint goals.", &["oldish"]);
 
-    assert_eq!(data.ok(&["delete", "--tags", "old", "--dry-run"]), "would delete 2 memories\n");
+    // A dry run lists what it would delete: hash and time, tags and type, the first line.
+    let preview = data.ok(&["delete", "--tags", "old", "--dry-run"]);
+    assert!(preview.starts_with("would delete 2 memories:\n"), "{preview}");
+    for (hash, line) in [(&old_a, "Old meeting notes from January."), (&old_b, "Old meeting notes from February.")] {
+        assert!(preview.contains(hash.as_str()) && preview.contains(&format!("  {line}\n")), "{preview}");
+    }
+    assert!(!preview.contains(&fresh), "{preview}");
+    let json: serde_json::Value =
+        serde_json::from_str(&data.ok(&["delete", "--tags", "old", "--dry-run", "--json"])).expect("JSON");
+    assert_eq!((&json["matched"], &json["deleted"], &json["dry_run"]), (&2.into(), &0.into(), &true.into()));
+    assert_eq!(json["content_hashes"].as_array().map(Vec::len), Some(2), "{json}");
     assert_eq!(data.list(&[]).1, 3, "a dry run deletes nothing");
     assert_eq!(data.stats()["events"], 3, "a dry run appends nothing");
 
     assert_eq!(data.ok(&["delete", "--tags", "old"]), "deleted 2 of 2 matching memories\n");
     assert_eq!(data.list(&[]), (vec![fresh], 1));
     for hash in [old_a, old_b] {
-        assert!(data.fails(&["get", &hash]).contains("not found"));
+        assert!(data.fails_with(4, &["get", &hash]).contains("not found"));
     }
 }
 
@@ -363,9 +388,13 @@ fn a_malformed_or_unknown_hash_is_a_clear_error() {
         let error = data.fails(&["delete", bad]);
         assert!(error.contains("not a content hash"), "{bad}: {error}");
     }
+    // A well-formed hash that names no memory: exit status 4 (README, "Exit status").
     let absent = content_hash("never stored");
-    let error = data.fails(&["get", &absent]);
-    assert!(error.contains("not found") && error.contains(&absent), "{error}");
+    for command in ["get", "history", "delete", "undelete"] {
+        let error = data.fails_with(4, &[command, &absent]);
+        let said = ["not found", "no history", "never existed"].iter().any(|words| error.contains(words));
+        assert!(said && error.contains(&absent), "{command}: {error}");
+    }
     assert_eq!(data.stats()["events"], 0, "failed deletes append nothing");
 }
 
@@ -538,4 +567,49 @@ fn updates_and_deletes_can_require_the_version_they_read() {
     data.ok(&["delete", &hash, "--expect-version", "2"]);
     let history = data.ok(&["history", &hash]);
     assert_eq!(history.lines().filter(|l| l.starts_with('#')).count(), 3, "{history}");
+}
+
+#[test]
+fn bulk_delete_filters_by_type_as_its_error_suggests() {
+    let data = DataDir::new();
+    let scratch = content_hash("A scratch note to throw away.");
+    assert_eq!(
+        data.ok(&["store", "A scratch note to throw away.", "--type", "scratch"]),
+        format!("stored {scratch}\n")
+    );
+    let kept = data.store("A decision to keep.", &[]);
+    let error = data.fails(&["delete"]);
+    assert!(error.contains("a memory type"), "the error names the type filter: {error}");
+    assert_eq!(data.ok(&["delete", "--type", "scratch"]), "deleted 1 of 1 matching memory\n");
+    data.fails_with(4, &["get", &scratch]);
+    assert_eq!(data.list(&[]), (vec![kept.clone()], 1));
+    let both = data.fails(&["delete", &kept, "--type", "scratch"]);
+    assert!(both.contains("not both"), "{both}");
+}
+
+#[test]
+fn a_missing_backup_is_named_as_missing() {
+    let data = DataDir::new();
+    data.store("Something to back up.", &[]);
+    let error = data.fails_with(4, &["backup", "verify", "nonexistent.redb"]);
+    assert!(error.contains("no such backup") && error.contains("nonexistent.redb"), "{error}");
+    assert!(!error.contains("manifest"), "{error}");
+}
+
+#[test]
+fn a_subcommands_help_shows_its_own_options_before_the_shared_settings() {
+    let data = DataDir::new();
+    let help = data.ok(&["store", "--help"]);
+    let own = help.find("--metadata").expect("store's own option");
+    let shared = help.find("Storage (every command):").expect("the shared settings under their own heading");
+    assert!(own < shared, "{help}");
+    for heading in
+        ["Embedding model (every command):", "Backups (every command):", "Cloudflare (hybrid and cloudflare backends):"]
+    {
+        let at = help.find(heading).unwrap_or_else(|| panic!("no {heading:?} in\n{help}"));
+        assert!(own < at, "{help}");
+    }
+    // Options keep their place under the heading: --base-dir is a storage setting, not one of store's.
+    let options = &help[..shared];
+    assert!(!options.contains("--base-dir") && !options.contains("--cloudflare-api-token"), "{help}");
 }

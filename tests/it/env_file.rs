@@ -55,6 +55,19 @@ impl Home {
         output
     }
 
+    /// `scripts/serve` with its dry run (it stops before building and says what it would do), run like
+    /// the binary; returns what it said on standard error.
+    fn serve_script(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/serve");
+        let mut command = Command::new(script);
+        command.args(args).current_dir(self.project()).env_clear().env("HOME", self.path());
+        command.env("PATH", std::env::var_os("PATH").unwrap_or_default()).env("MMS_SERVE_DRY_RUN", "1");
+        let output = command.envs(env.iter().copied()).stdin(Stdio::null()).output().expect("run scripts/serve");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "scripts/serve {args:?} failed ({}): {stderr}", output.status);
+        stderr
+    }
+
     fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
         let output = self.run(args, env);
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
@@ -158,4 +171,42 @@ fn an_empty_variable_is_its_default() {
     }
     let output = command.stdin(Stdio::null()).output().expect("run the binary");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[test]
+fn scripts_serve_uses_the_key_data_directory_and_port_the_binary_reads() {
+    let home = Home::new();
+    // A key in .env (as `keygen >> .env` puts it) is the one used: no key file is made, none exported.
+    home.write_env("MCP_API_KEY=0123456789abcdef  # from keygen\nMCP_HTTP_PORT=8123\n");
+    let said = home.serve_script(&[], &[]);
+    assert!(said.contains("API key: MCP_API_KEY from .env"), "{said}");
+    assert!(said.contains("http://127.0.0.1:8123/"), "the port from .env: {said}");
+    assert!(!said.contains("0123456789abcdef"), "the key is never printed: {said}");
+    assert!(!home.path().join(".local/share/mcp-memory/api-key").exists(), "a key file was made");
+    // --port on the command line wins, as it does for the binary.
+    let said = home.serve_script(&["--port", "9001"], &[]);
+    assert!(said.contains("http://127.0.0.1:9001/"), "{said}");
+    let said = home.serve_script(&["--port=9002"], &[]);
+    assert!(said.contains("http://127.0.0.1:9002/"), "{said}");
+
+    // Without a key, one is made in the data directory .env names (with ~ expanded), where the README's
+    // quick start reads it.
+    home.write_env("MCP_MEMORY_BASE_DIR=~/memories\n");
+    let said = home.serve_script(&[], &[]);
+    let key_file = home.path().join("memories/api-key");
+    assert!(said.contains(&format!("API key: the one in {}", key_file.display())), "{said}");
+    assert!(said.contains("http://127.0.0.1:8000/"), "{said}");
+    let key = std::fs::read_to_string(&key_file).expect("the key file");
+    assert!(key.trim().len() >= 32 && !said.contains(key.trim()), "{said}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key_file).expect("the key file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the key file is for its owner only");
+    // Made once: a second start uses the same key.
+    home.serve_script(&[], &[]);
+    assert_eq!(std::fs::read_to_string(&key_file).expect("the key file"), key);
+    // The real environment wins over .env; anonymous access needs no key at all.
+    let said = home.serve_script(&[], &[("MCP_API_KEY", "from-the-environment")]);
+    assert!(said.contains("API key: MCP_API_KEY from"), "{said}");
+    let said = home.serve_script(&[], &[("MCP_ALLOW_ANONYMOUS_ACCESS", "true")]);
+    assert!(!said.contains("API key"), "{said}");
 }

@@ -46,7 +46,12 @@ fn the_cli_redacts_a_memory_from_every_file_and_keeps_a_tombstone() {
     data.ok(&["backup"]);
     assert!(!files_containing(data.path(), "Quorpel").is_empty(), "the secret is on disk before the redaction");
 
-    let redacted = data.ok(&["redact", &hash, "--reason", "GDPR erasure request"]);
+    // Redaction cannot be undone: without a terminal to ask on, it needs --yes, and refuses otherwise.
+    let refused = data.fails(&["redact", &hash, "--reason", "GDPR erasure request"]);
+    assert!(refused.contains("add --yes"), "{refused}");
+    assert!(!files_containing(data.path(), "Quorpel").is_empty(), "a refused redaction erased something");
+    assert_eq!(data.get(&hash)["content"], secret);
+    let redacted = data.ok(&["redact", &hash, "--reason", "GDPR erasure request", "--yes"]);
     assert!(redacted.contains("2 earlier events erased"), "{redacted}");
     assert!(redacted.contains("erased from backup memory_backup_"), "{redacted}");
     for needle in ["Quorpel", "Zyxwvut", "zyxwvut"] {
@@ -62,7 +67,7 @@ fn the_cli_redacts_a_memory_from_every_file_and_keeps_a_tombstone() {
     assert!(!get.status.success(), "{}", get.stdout);
     let undelete = data.run(&["undelete", &hash]);
     assert!(!undelete.status.success() && undelete.stderr.contains("redacted"), "{}", undelete.stderr);
-    let again = data.run(&["redact", &hash]);
+    let again = data.run(&["redact", &hash, "--yes"]);
     assert!(!again.status.success() && again.stderr.contains("redacted"), "{}", again.stderr);
     let found = data.ok(&["search", "Secret Lane customer address", "--mode", "exact"]);
     assert!(!found.contains(&hash), "{found}");
@@ -71,7 +76,7 @@ fn the_cli_redacts_a_memory_from_every_file_and_keeps_a_tombstone() {
     let listed = data.ok(&["backup", "list"]);
     let name = listed.split_whitespace().next().expect("a backup").to_string();
     let verified = data.ok(&["backup", "verify", &name]);
-    assert!(verified.contains("checksum ok") && verified.contains("into 1 memories"), "{verified}");
+    assert!(verified.contains("checksum ok") && verified.contains("into 1 memory,"), "{verified}");
 
     // The log as JSON lines: every event once, the redaction with its reason, nothing of the content.
     let lines: Vec<Value> = data.ok(&["log"]).lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();

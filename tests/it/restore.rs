@@ -80,11 +80,20 @@ async fn restore_previews_then_applies_from_the_cli_http_and_by_time() {
     data.ok(&["update", &kept, "--tags", "keep,edited"]);
     // Events: 1 store, 2 store, 3 update. Restore to 1.
     let preview = data.ok(&["restore", "--to-seq", "1"]);
-    assert!(preview.contains("would disappear") && preview.contains(&format!("- {later}")), "{preview}");
-    assert!(preview.contains(&format!("~ {kept}")) && preview.contains("--apply"), "{preview}");
+    // Each memory with the first line of its content.
+    assert!(preview.contains(&format!("- {later}  Stored after the restore point\n")), "{preview}");
+    assert!(preview.contains(&format!("~ {kept}  Kept all along\n")) && preview.contains("--apply"), "{preview}");
+    let plan: serde_json::Value =
+        serde_json::from_str(&data.ok(&["restore", "--to-seq", "1", "--json"])).expect("the plan as JSON");
+    assert_eq!(
+        (&plan["disappear"], &plan["change"], &plan["dry_run"]),
+        (&json!([later]), &json!([kept]), &json!(true))
+    );
     assert_eq!(data.list(&[]).1, 2, "a preview changes nothing");
     let applied = data.ok(&["restore", "--to-seq", "1", "--apply"]);
-    assert!(applied.contains("1 disappeared, 1 changed back; 1 memories after"), "{applied}");
+    assert!(applied.contains("1 disappeared, 1 changed back; 1 memory after"), "{applied}");
+    // The answer says how to undo it: restoring to the event before the restore.
+    assert!(applied.contains("to undo it: mcp-memory-service restore --to-seq 3 --apply"), "{applied}");
     assert_eq!(data.list(&[]).0, vec![kept.clone()]);
     assert_eq!(data.get(&kept)["tags"], json!(["keep"]));
     let history = data.ok(&["history", &later]);
@@ -217,11 +226,11 @@ fn a_backup_restores_into_an_empty_store_and_never_brings_back_a_redacted_memory
     for file in [name.clone(), name.replace(".redb", ".json")] {
         std::fs::copy(source.path().join("backups").join(&file), outside.join(&file)).expect("copy");
     }
-    source.ok(&["redact", &secret]);
+    source.ok(&["redact", &secret, "--yes"]);
     let copy = outside.join(&name);
     let plan = source.ok(&["restore", "--from-backup", copy.to_str().expect("utf-8"), "--apply"]);
     assert!(plan.contains("0 came back") && plan.contains("(1 redacted since, never brought back)"), "{plan}");
-    assert!(source.fails(&["get", &secret]).contains("not found"));
+    assert!(source.fails_with(4, &["get", &secret]).contains("not found"));
 
     // A new machine with only the backup: every memory comes back with its times and metadata.
     let target = DataDir::new();

@@ -69,8 +69,10 @@ async fn sigterm_shuts_the_server_down_cleanly() {
     let mut server = Server::start(&data, &[]).await;
     assert!(health(&server).await["status"].is_string());
     // The server holds the data directory: a second process is told so, and writes nothing.
-    let error = data.fails(&["store", "written while the server runs"]);
+    // Exit status 5, and the error points to the ways in while the server runs.
+    let error = data.fails_with(5, &["store", "written while the server runs"]);
     assert!(error.contains("open in another process"), "{error}");
+    assert!(error.contains("HTTP API") && error.contains("MCP tools"), "{error}");
     signal(server.pid(), "TERM");
     let status = server.wait_exit(Duration::from_secs(10));
     let status = status.unwrap_or_else(|| panic!("still running 10 s after SIGTERM:\n{}", server.stderr()));

@@ -176,11 +176,17 @@ impl DataDir {
 
     /// Runs a subcommand that must fail with exit code 1; returns its standard error.
     pub(crate) fn fails(&self, args: &[&str]) -> String {
+        self.fails_with(1, args)
+    }
+
+    /// Runs a subcommand that must fail with exit code `status` (README, "Exit status"); returns its
+    /// standard error.
+    pub(crate) fn fails_with(&self, status: i32, args: &[&str]) -> String {
         let run = self.run(args);
         assert_eq!(
             run.status.code(),
-            Some(1),
-            "`{}` should fail with exit code 1:\nstdout: {}\nstderr: {}",
+            Some(status),
+            "`{}` should fail with exit code {status}:\nstdout: {}\nstderr: {}",
             args.join(" "),
             run.stdout,
             run.stderr
