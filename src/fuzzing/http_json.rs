@@ -91,7 +91,7 @@ impl Harness {
             EventHub::new(service.clone(), Duration::from_secs(30))
         };
         let paths = scratch.store.paths().clone();
-        let served = Served { service, backups, sync: None, paths, events, oauth: None };
+        let served = Served { service, backups, sync: None, paths, events, oauth: None, mcp_tools: Vec::new() };
         let mcp = tower::service_fn(|_: Request<Body>| async { Ok::<_, Infallible>(StatusCode::NOT_FOUND) });
         let router = router(served, mcp, &scratch.serve).expect("the router builds");
         Harness { runtime, scratch, router, inputs: 0 }
@@ -109,11 +109,11 @@ impl Harness {
     /// Caches vectors for the content a body would store, so that storing it needs no model.
     fn cache_for(&self, route: usize, body: &[u8]) {
         let contents: Vec<String> = match ROUTES[route].1 {
-            "/api/memories" => serde_json::from_slice::<Value>(body)
-                .ok()
-                .and_then(|v| v.get("content").and_then(Value::as_str).map(str::to_string))
-                .into_iter()
-                .collect(),
+            // Read as the route reads it, a typed body: serde skips an unknown field without checking its
+            // UTF-8 (found by fuzzing: a `Value` refused such a body that the route accepted and stored).
+            "/api/memories" => {
+                serde_json::from_slice::<ContentOnly>(body).ok().map(|b| b.content).into_iter().collect()
+            }
             "/api/import" => std::str::from_utf8(body)
                 .ok()
                 .and_then(|text| crate::portability::parse_json(text).ok())
@@ -123,6 +123,12 @@ impl Harness {
         };
         self.scratch.cache_vectors(contents.iter().map(String::as_str));
     }
+}
+
+/// The one field of a store's body the harness needs.
+#[derive(serde::Deserialize)]
+struct ContentOnly {
+    content: String,
 }
 
 pub fn http_json(data: &[u8]) {

@@ -30,7 +30,7 @@ pub(crate) fn auth_required(args: &ServeConfig) -> bool {
 /// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files, and
 /// OAuth's own endpoints (mounted only when OAuth is on).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/api/health" | "/api/docs" | "/favicon.ico")
+    matches!(path, "/" | "/api/health" | "/api/docs" | "/favicon.ico" | "/api-overview" | "/mcp/health")
         || path.starts_with("/static/")
         || path.starts_with("/api/docs/")
         || path.starts_with("/oauth/")
@@ -104,7 +104,7 @@ impl Auth {
 fn required_scope(method: &Method, route: &str) -> Scope {
     match route {
         "/api/memories/{content_hash}/redact" => Scope::Admin,
-        "/mcp" | "/api/search" | "/api/search/by-tag" | "/api/search/by-time" => Scope::Read,
+        "/mcp" | "/mcp/" | "/api/search" | "/api/search/by-tag" | "/api/search/by-time" => Scope::Read,
         _ if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) => Scope::Read,
         _ => Scope::Write,
     }
@@ -115,7 +115,7 @@ fn required_scope(method: &Method, route: &str) -> Scope {
 fn challenge(oauth: Option<&OAuth>, route: &str, insufficient: Option<Scope>) -> HeaderValue {
     let mut value = String::from("Bearer");
     if let Some(oauth) = oauth {
-        let resource = if route == "/mcp" { "/mcp" } else { "" };
+        let resource = if route.starts_with("/mcp") { "/mcp" } else { "" };
         value.push_str(&format!(
             " resource_metadata=\"{}/.well-known/oauth-protected-resource{resource}\"",
             oauth.issuer

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{backup, events, manage, memories, portability, search};
+use super::{backup, compat, events, manage, memories, portability, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -40,6 +40,7 @@ impl Modify for Security {
         manage::overview, manage::memory_growth, manage::tag_usage, manage::memory_types, manage::activity,
         events::stats, backup::status, backup::list, backup::now, backup::verify,
         portability::export, portability::import,
+        compat::search_analytics, compat::performance, compat::sync_progress, compat::mcp_tools,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

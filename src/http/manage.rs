@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 
 /// The backend the original's health and analytics report.
-fn backend(state: &AppState) -> &'static str {
+pub(crate) fn backend(state: &AppState) -> &'static str {
     state.sync.as_ref().map_or("sqlite-vec", |sync| sync.backend().name())
 }
 
@@ -261,6 +261,9 @@ pub(crate) async fn system(
 pub(crate) struct TagStat {
     tag: String,
     count: u64,
+    /// The original's fields, which it leaves null and empty; so does this.
+    last_used: Option<f64>,
+    memory_types: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -273,8 +276,13 @@ pub(crate) struct TagStats {
 #[utoipa::path(get, path = "/api/manage/tags/stats", tag = "manage",
     responses((status = 200, description = "Tag statistics", body = TagStats)))]
 pub(crate) async fn tag_stats(State(state): State<AppState>) -> Result<Json<TagStats>, ApiError> {
-    let tags: Vec<TagStat> =
-        state.service.tags().await?.into_iter().map(|t| TagStat { tag: t.tag, count: t.count }).collect();
+    let tags: Vec<TagStat> = state
+        .service
+        .tags()
+        .await?
+        .into_iter()
+        .map(|t| TagStat { tag: t.tag, count: t.count, last_used: None, memory_types: Vec::new() })
+        .collect();
     Ok(Json(TagStats { total_tags: tags.len(), tags }))
 }
 
@@ -423,6 +431,8 @@ pub(crate) struct TagUse {
     tag: String,
     count: u64,
     percentage: f64,
+    /// The original's field, null: this counts every memory, not a period against the one before.
+    growth_rate: Option<f64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -452,14 +462,14 @@ pub(crate) async fn tag_usage(
         .await?
         .into_iter()
         .take(limit as usize)
-        .map(|t| TagUse { percentage: percent(t.count, total), tag: t.tag, count: t.count })
+        .map(|t| TagUse { percentage: percent(t.count, total), tag: t.tag, count: t.count, growth_rate: None })
         .collect();
     Ok(Json(TagUsage { tags, total_memories: total, period: "all".into() }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TypeUse {
-    memory_type: Option<String>,
+    memory_type: String,
     count: u64,
     percentage: f64,
 }
@@ -470,7 +480,10 @@ pub(crate) struct TypeUsage {
     total_memories: u64,
 }
 
-/// Memory types and their shares.
+/// What `/api/analytics/memory-types` calls the memories that have no type.
+const UNTYPED: &str = "untyped";
+
+/// Memory types and their shares; memories without a type as `untyped`.
 #[utoipa::path(get, path = "/api/analytics/memory-types", tag = "analytics",
     responses((status = 200, description = "Types", body = TypeUsage)))]
 pub(crate) async fn memory_types(State(state): State<AppState>) -> Result<Json<TypeUsage>, ApiError> {
@@ -478,7 +491,12 @@ pub(crate) async fn memory_types(State(state): State<AppState>) -> Result<Json<T
     let total = types.iter().map(|t| t.count).sum();
     let types = types
         .into_iter()
-        .map(|t| TypeUse { percentage: percent(t.count, total), memory_type: t.memory_type, count: t.count })
+        .map(|t| TypeUse {
+            percentage: percent(t.count, total),
+            // The original's schema has a string here: memories without a type count as "untyped".
+            memory_type: t.memory_type.unwrap_or_else(|| UNTYPED.to_string()),
+            count: t.count,
+        })
         .collect();
     Ok(Json(TypeUsage { types, total_memories: total }))
 }

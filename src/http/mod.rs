@@ -4,6 +4,7 @@
 
 pub(crate) mod auth;
 mod backup;
+mod compat;
 mod docs;
 mod error;
 pub mod events;
@@ -25,7 +26,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use error::ApiError;
 pub use events::EventHub;
@@ -47,6 +48,10 @@ pub(crate) struct AppState {
     dashboard_dir: Option<PathBuf>,
     /// Cloudflare replication, with the hybrid and cloudflare backends.
     sync: Option<Sync>,
+    /// The searches answered since the start (`/api/analytics/search-analytics`).
+    searches: Arc<compat::SearchTally>,
+    /// The tools `/mcp` advertises, as JSON (`/mcp/tools`).
+    mcp_tools: Arc<Vec<Value>>,
 }
 
 /// What the routes serve, made ready by the caller (`app`): the change stream's hub with its feeder started,
@@ -59,6 +64,8 @@ pub struct Served {
     pub paths: Paths,
     pub events: Arc<EventHub>,
     pub oauth: Option<Arc<OAuth>>,
+    /// The tools the MCP service mounted at `/mcp` advertises, as JSON (`GET /mcp/tools`).
+    pub mcp_tools: Vec<Value>,
 }
 
 /// The actor of a write: the `X-Agent-ID` header when given, else the authenticated client.
@@ -82,11 +89,18 @@ fn hash_of(text: &str) -> Result<String, ApiError> {
     }
 }
 
-/// Public and minimal: no version, path or count leaks to an unauthenticated caller.
+/// Public, with the original's four fields: `status`, `version` (which a client of the original reads, and
+/// mDNS advertises anyway), `timestamp`, `uptime_seconds`; no path, count or setting.
 #[utoipa::path(get, path = "/api/health", tag = "health", security(()),
-    responses((status = 200, description = "healthy, or degraded when the embedding model cannot load", body = Object)))]
+    responses((status = 200, description = "{status: healthy, or degraded when the embedding model cannot load; version; timestamp; uptime_seconds}", body = Object)))]
 async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": state.service.health().status }))
+    let health = state.service.health();
+    Json(json!({
+        "status": health.status,
+        "version": env!("CARGO_PKG_VERSION"),
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
+        "uptime_seconds": health.uptime_seconds,
+    }))
 }
 
 async fn not_found() -> ApiError {
@@ -186,8 +200,17 @@ where
     M::Response: axum::response::IntoResponse + 'static,
     M::Future: Send + 'static,
 {
-    let Served { service, backups, sync, paths, events, oauth } = served;
-    let state = AppState { service, backups, events, paths, dashboard_dir: args.dashboard_dir.clone(), sync };
+    let Served { service, backups, sync, paths, events, oauth, mcp_tools } = served;
+    let state = AppState {
+        service,
+        backups,
+        events,
+        paths,
+        dashboard_dir: args.dashboard_dir.clone(),
+        sync,
+        searches: Arc::default(),
+        mcp_tools: Arc::new(mcp_tools),
+    };
     let api_key = args.api_key().cloned();
     let auth =
         Arc::new(Auth { api_key: api_key.clone(), allow_anonymous: args.allow_anonymous_access, oauth: oauth.clone() });
@@ -223,6 +246,17 @@ where
         .route("/api/analytics/tag-usage", get(manage::tag_usage))
         .route("/api/analytics/memory-types", get(manage::memory_types))
         .route("/api/analytics/activity", get(manage::activity))
+        .route("/api/analytics/search-analytics", get(compat::search_analytics))
+        .route("/api/analytics/performance", get(compat::performance))
+        .route("/api/health/sync-status", get(compat::sync_progress))
+        .route("/mcp/tools", get(compat::mcp_tools))
+        .route("/api/documents/upload", post(compat::documents))
+        .route("/api/documents/batch-upload", post(compat::documents))
+        .route("/api/documents/status/{upload_id}", get(compat::documents))
+        .route("/api/documents/history", get(compat::documents))
+        .route("/api/documents/remove/{upload_id}", delete(compat::documents))
+        .route("/api/documents/remove-by-tags", delete(compat::documents))
+        .route("/api/documents/search-content/{upload_id}", get(compat::documents))
         .route("/api/events/stats", get(events::stats))
         .route("/api/backup/status", get(backup::status))
         .route("/api/backup/list", get(backup::list))
@@ -240,7 +274,10 @@ where
     let mut router = Router::new()
         .route("/api/health", get(health))
         .route("/api/events", get(events::stream))
-        .route_service("/mcp", mcp)
+        .route_service("/mcp", mcp.clone())
+        .route_service("/mcp/", mcp)
+        .route("/mcp/health", get(compat::mcp_health))
+        .route("/api-overview", get(compat::api_overview))
         .route("/", get(docs::dashboard_index))
         .route("/static/{file}", get(docs::dashboard_file))
         .route("/api/docs", get(docs::swagger_index))

@@ -76,9 +76,11 @@ fn respond(
     kind: &str,
     started: Instant,
     as_of: Option<AsOf>,
+    tags: &[String],
 ) -> Json<SearchResponse> {
     let processing_time_ms = started.elapsed().as_secs_f64() * 1000.0;
     let count = results.len();
+    state.searches.count(kind, processing_time_ms, tags);
     state.events.notify(
         "search_completed",
         json!({
@@ -176,7 +178,7 @@ pub(crate) async fn search(
         mode,
         limit,
         min_similarity: body.similarity_threshold,
-        tags: body.tags,
+        tags: body.tags.clone(),
         match_all: body.match_all,
         memory_type: body.memory_type,
         created,
@@ -189,7 +191,8 @@ pub(crate) async fn search(
         SearchMode::Hybrid => "hybrid",
         SearchMode::Exact => "exact",
     };
-    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), body.query, kind, started, as_of))
+    let results = hits.into_iter().map(SearchResult::from).collect();
+    Ok(respond(&state, results, body.query, kind, started, as_of, &body.tags))
 }
 
 /// Memories with any (or all) of some tags.
@@ -250,7 +253,8 @@ pub(crate) async fn by_tag(
             SearchResult { memory, similarity_score: None, relevance_reason }
         })
         .collect();
-    Ok(respond(&state, results, format!("Tags: {} ({how})", tags.join(", ")), "tag", started, as_of))
+    let query = format!("Tags: {} ({how})", tags.join(", "));
+    Ok(respond(&state, results, query, "tag", started, as_of, &tags))
 }
 
 /// Memories from a time, optionally ranked by meaning.
@@ -320,7 +324,7 @@ pub(crate) async fn by_time(
             (results, as_of)
         }
     };
-    Ok(respond(&state, results, body.query, "time", started, as_of))
+    Ok(respond(&state, results, body.query, "time", started, as_of, &[]))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -349,5 +353,5 @@ pub(crate) async fn similar(
         ServiceError::NotFound(_) => ApiError::not_found("Memory not found"),
         other => other.into(),
     })?;
-    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), hash, "similar", started, None))
+    Ok(respond(&state, hits.into_iter().map(SearchResult::from).collect(), hash, "similar", started, None, &[]))
 }

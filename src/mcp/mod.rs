@@ -523,6 +523,11 @@ impl McpServer {
     }
 
     /// The backups of the store this server serves.
+    /// The tools this server advertises (what `tools/list` answers), as JSON.
+    pub fn advertised_tools(&self) -> Vec<serde_json::Value> {
+        self.tool_router.list_all().iter().filter_map(|tool| serde_json::to_value(tool).ok()).collect()
+    }
+
     pub fn backups(&self) -> &Arc<Backups> {
         &self.backups
     }

@@ -431,7 +431,8 @@ async fn manage_and_analytics_work_for_real() {
     assert_eq!(points.len(), 7);
     assert_eq!(points[6]["count"], 1, "growth counts the live memories created each day: {growth}");
     let usage = api.get("/api/analytics/tag-usage?limit=5").await;
-    assert_eq!(usage["tags"][0], json!({ "tag": "process", "count": 1, "percentage": 100.0 }), "{usage}");
+    let first = json!({ "tag": "process", "count": 1, "percentage": 100.0, "growth_rate": null });
+    assert_eq!(usage["tags"][0], first, "{usage}");
     let types = api.get("/api/analytics/memory-types").await;
     assert_eq!(types["types"], json!([{ "memory_type": "decision", "count": 1, "percentage": 100.0 }]));
     let activity = api.get("/api/analytics/activity?days=2").await;
@@ -703,6 +704,88 @@ async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
         server.stderr()
     );
     assert!(stdout.contains("passed"), "{stdout}");
+}
+
+/// The original v8.9.0's own OpenAPI document, recorded from its `/openapi.json`, run against this server as
+/// a client of the original sees it (OAuth on, so its OAuth routes exist): no 5xx (the documents routes'
+/// deliberate 501 aside, see `schemathesis/original.toml`) and every answer its schema describes matches it.
+/// The statuses and refusals that still differ are deliberate; the README lists them.
+#[tokio::test]
+async fn the_originals_recorded_contract_finds_no_server_error_and_no_schema_violation() {
+    let data = DataDir::new();
+    let server = server(&data, &[("MCP_OAUTH_ENABLED", "true")]).await;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/schemathesis");
+    let output = Command::new(test_python())
+        .args(["-m", "schemathesis.cli", "--config-file", &format!("{dir}/original.toml"), "run"])
+        .args([&format!("{dir}/original-v8.9.0-openapi.json"), "--url", &server.url("")])
+        .args(["--header", &format!("Authorization: Bearer {KEY}")])
+        .args(["--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "20"])
+        .args(["--seed", "4242", "--workers", "1", "--no-color"])
+        .current_dir(data.path())
+        .output()
+        .expect("run schemathesis");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the original's recorded contract found failures:\n{stdout}\n{stderr}\nserver log:\n{}",
+        server.stderr()
+    );
+    // Every operation of the recorded document was exercised.
+    assert!(stdout.contains("Tested: 49"), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_originals_routes_without_a_place_elsewhere_answer_in_its_shapes() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let client = reqwest::Client::new();
+    let get = |path: &str, key: bool| {
+        let request = client.get(server.url(path));
+        if key { request.bearer_auth(KEY) } else { request }.send()
+    };
+    // Health, public, with the original's four fields.
+    let health: Value = get("/api/health", false).await.expect("health").json().await.expect("JSON");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"), "{health}");
+    assert!(health["timestamp"].is_string() && health["uptime_seconds"].is_number(), "{health}");
+    // The overview page and MCP's health are public; MCP's tool list needs a credential.
+    let overview = get("/api-overview", false).await.expect("overview");
+    assert_eq!(overview.status(), StatusCode::OK);
+    assert!(overview.text().await.expect("HTML").contains("/api/docs"));
+    let mcp: Value = get("/mcp/health", false).await.expect("mcp health").json().await.expect("JSON");
+    assert_eq!((&mcp["status"], &mcp["protocol"]), (&json!("healthy"), &json!("mcp")), "{mcp}");
+    assert!(mcp.get("statistics").is_none(), "a public answer says nothing of the memories: {mcp}");
+    assert_eq!(get("/mcp/tools", false).await.expect("tools").status(), StatusCode::UNAUTHORIZED);
+    let tools: Value = get("/mcp/tools", true).await.expect("tools").json().await.expect("JSON");
+    let names: Vec<&str> =
+        tools["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str()).collect();
+    assert!(names.contains(&"memory_store") && names.contains(&"memory_search"), "{tools}");
+    assert_eq!(mcp["tools_available"], names.len(), "{mcp}");
+    // Searches are counted by kind and by the tags searched by.
+    let post = |path: &str, body: Value| client.post(server.url(path)).bearer_auth(KEY).json(&body).send();
+    post("/api/memories", json!({ "content": "Counted by the analytics", "tags": ["counted"] })).await.expect("store");
+    post("/api/search/by-tag", json!({ "tags": ["counted"] })).await.expect("by tag");
+    post("/api/search", json!({ "query": "analytics", "mode": "keyword" })).await.expect("search");
+    let searches: Value =
+        get("/api/analytics/search-analytics", true).await.expect("analytics").json().await.expect("JSON");
+    assert_eq!(searches["total_searches"], 2, "{searches}");
+    assert_eq!(searches["search_types"], json!({ "keyword": 1, "tag": 1 }), "{searches}");
+    assert_eq!(searches["popular_tags"], json!([{ "tag": "counted", "count": 1 }]), "{searches}");
+    let performance: Value =
+        get("/api/analytics/performance", true).await.expect("performance").json().await.expect("JSON");
+    assert!(performance["memory_usage_mb"].as_f64().is_some_and(|mb| mb > 1.0), "{performance}");
+    // Without replication there is no sync to report; the documents routes say why they are not here.
+    let sync: Value = get("/api/health/sync-status", true).await.expect("sync").json().await.expect("JSON");
+    assert_eq!(sync, json!({ "sync_supported": false, "status": null }));
+    let documents = get("/api/documents/history", true).await.expect("documents");
+    assert_eq!(documents.status(), StatusCode::NOT_IMPLEMENTED);
+    let body: Value = documents.json().await.expect("JSON");
+    assert!(body["detail"].as_str().is_some_and(|d| d.contains("POST /api/memories")), "{body}");
+    // The original's item shapes.
+    let stats: Value = get("/api/manage/tags/stats", true).await.expect("stats").json().await.expect("JSON");
+    assert_eq!(stats["tags"][0], json!({ "tag": "counted", "count": 1, "last_used": null, "memory_types": [] }));
+    let types: Value = get("/api/analytics/memory-types", true).await.expect("types").json().await.expect("JSON");
+    assert_eq!(types["types"][0]["memory_type"], "untyped", "{types}");
 }
 
 #[tokio::test]

@@ -702,7 +702,7 @@ function renderOverview(data) {
 }
 
 function renderTypeOptions(types) {
-  $('type-options').replaceChildren(...types.filter((t) => t.memory_type).map((t) => el('option', { value: t.memory_type })));
+  $('type-options').replaceChildren(...types.filter((t) => t.memory_type && t.memory_type !== 'untyped').map((t) => el('option', { value: t.memory_type })));
 }
 
 function chartProps(width, height, label, testid) {
