@@ -26,6 +26,8 @@ async fn main() -> std::process::ExitCode {
     mcp_memory_service::embed::shut_down();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader of the output went away (`… | head`): nothing more to say to anyone.
+        Err(error) if cli::is_broken_pipe(&error) => std::process::exit(0),
         Err(error) => {
             // A command that printed its whole answer (a duplicate store) only sets the status.
             if error.downcast_ref::<cli::Exit>().is_none() {

@@ -51,6 +51,14 @@ pub fn exit_status(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// Whether a command failed only because the reader of its output went away (`… | head`): then it stops
+/// quietly, as a Unix tool does, instead of reporting "Broken pipe".
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 fn is_in_use(cause: &(dyn std::error::Error + 'static)) -> bool {
     cause.downcast_ref::<StoreError>().is_some_and(StoreError::is_in_use)
         || matches!(cause.downcast_ref::<mms_log::OpenError>(), Some(mms_log::OpenError::InUse { .. }))

@@ -613,3 +613,18 @@ fn a_subcommands_help_shows_its_own_options_before_the_shared_settings() {
     let options = &help[..shared];
     assert!(!options.contains("--base-dir") && !options.contains("--cloudflare-api-token"), "{help}");
 }
+
+#[test]
+fn output_to_a_reader_that_went_away_ends_quietly() {
+    let data = DataDir::new();
+    data.store("Something to print.", &[]);
+    for args in [&["keygen"][..], &["log"], &["list"]] {
+        // `… | head` that already exited: the pipe's read end is closed before the command writes.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let output = data.command(args).stdin(std::process::Stdio::null()).stdout(writer).output().expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {} {stderr}", output.status);
+        assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
+    }
+}

@@ -272,13 +272,13 @@ pub(crate) fn listed_scores(output: &str) -> Vec<f64> {
         .collect()
 }
 
-/// The total of `list`'s header line, `page 1 (10 per page) of N memories`.
+/// The total of `list`'s header line, `page 1 (10 per page) of N memories` (`of 1 memory`).
 pub(crate) fn listed_total(output: &str) -> u64 {
     let header = output.lines().next().unwrap_or_default();
     let total = header
         .strip_prefix("page ")
         .and_then(|rest| rest.split(" of ").nth(1))
-        .and_then(|rest| rest.strip_suffix(" memories"))
+        .and_then(|rest| rest.strip_suffix(" memories").or_else(|| rest.strip_suffix(" memory")))
         .unwrap_or_else(|| panic!("unexpected list header {header:?}"));
     total.parse().unwrap_or_else(|_| panic!("unexpected list header {header:?}"))
 }
