@@ -214,13 +214,7 @@ async fn list(service: &Service, args: &ListArgs, out: &mut dyn Write) -> anyhow
         Some(target) => service.list_as_of(request, target).await.map(|(page, as_of)| (page, Some(as_of)))?,
         None => (service.list(request).await?, None),
     };
-    writeln!(
-        out,
-        "page {} ({} per page) of {}",
-        page.page,
-        page.page_size,
-        count(page.total as u64, "memory", "memories")
-    )?;
+    writeln!(out, "page {} ({} per page) of {}", page.page, page.page_size, count(page.total, "memory", "memories"))?;
     if let Some(as_of) = as_of {
         write_as_of(out, &as_of)?;
     }
