@@ -354,10 +354,19 @@ fn changed_since_sql() -> String {
     )
 }
 
-/// Turns free text into an FTS5 query: every word quoted (so no user text is FTS syntax), any may match.
+/// Words shorter than this match whole words only: as prefixes they would match most of a store.
+const MIN_PREFIX_CHARS: usize = 3;
+
+/// Turns free text into an FTS5 query: every word quoted (so no user text is FTS syntax), any may match,
+/// as a whole word or as the beginning of one (`postgres` finds `PostgreSQL`). A word is both phrases,
+/// `"w" OR "w"*`, so a memory holding the whole word matches twice and ranks above one holding only a
+/// longer word that starts with it.
 fn fts_query(text: &str) -> Option<String> {
-    let words: Vec<String> =
-        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| format!("\"{w}\"")).collect();
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| if w.chars().count() < MIN_PREFIX_CHARS { format!("\"{w}\"") } else { format!("\"{w}\" OR \"{w}\"*") })
+        .collect();
     (!words.is_empty()).then(|| words.join(" OR "))
 }
 
@@ -395,9 +404,95 @@ mod tests {
         assert!(plan[0].contains("SEARCH m USING INDEX idx_last_seq"), "{plan:?}");
     }
 
+    /// A read model holding these contents, as rows 1, 2, … (the FTS index follows by trigger).
+    fn read_model_of(contents: &[&str]) -> (tempfile::TempDir, super::SqliteReader) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("read.db");
+        drop(crate::SqliteProjection::open(&path).expect("create the read model"));
+        let conn = crate::sqlite::connect(&path).expect("connect");
+        for (id, content) in (1..).zip(contents) {
+            conn.execute(
+                "INSERT INTO memories (id, content_hash, content, last_seq) VALUES (?, ?, ?, ?)",
+                rusqlite::params![id, format!("h{id}"), content, id],
+            )
+            .expect("insert a memory");
+        }
+        (dir, super::SqliteReader::new(&path))
+    }
+
+    fn keyword_hits(reader: &super::SqliteReader, query: &str) -> Vec<String> {
+        let hits = reader.keyword(query, 10, &crate::Filter::default());
+        hits.unwrap_or_else(|e| panic!("{query:?}: {e}")).into_iter().map(|(row, _)| row.content_hash).collect()
+    }
+
+    /// The README's example: a word is found by its beginning (`postgres` finds `PostgreSQL`), and a memory
+    /// holding the whole word ranks above one holding a longer word that starts with it.
+    #[test]
+    fn keywords_match_the_beginnings_of_words_and_whole_words_rank_first() {
+        let (_dir, reader) = read_model_of(&[
+            "Decided to use PostgreSQL 16 for billing",
+            "Our team runs postgres on the old server in the basement of the main office building",
+            "Redis caches the sessions",
+            "The quarterly budget review is on Tuesday",
+            "My cat sleeps in the sun by the window",
+        ]);
+        assert_eq!(keyword_hits(&reader, "postgres"), ["h2", "h1"]);
+        assert_eq!(keyword_hits(&reader, "Postgre"), ["h2", "h1"], "any beginning of a word");
+        assert_eq!(keyword_hits(&reader, "billing"), ["h1"]);
+        assert_eq!(keyword_hits(&reader, "bill"), ["h1"]);
+        assert_eq!(keyword_hits(&reader, "sessions redis"), ["h3"]);
+        assert!(keyword_hits(&reader, "mysql").is_empty());
+    }
+
+    /// Whatever a person types is text, never FTS5 syntax: no query is an error.
+    #[test]
+    fn no_keyword_query_is_an_fts5_syntax_error() {
+        let (_dir, reader) = read_model_of(&["Decided to use PostgreSQL 16 for billing", "NEAR the lake - a note"]);
+        for query in [
+            "\"",
+            "\"postgres",
+            "postgres\"",
+            "*",
+            "postgres*",
+            "(",
+            "(postgres",
+            ")",
+            "NEAR",
+            "NEAR(postgres billing)",
+            "NEAR/2",
+            "-",
+            "-postgres",
+            "postgres -billing",
+            "AND",
+            "OR",
+            "NOT",
+            "postgres AND",
+            "OR billing",
+            "content:postgres",
+            "{content}: postgres",
+            "^postgres",
+            "+",
+            "'",
+            "16",
+            "ß",
+            "日本語",
+            "a\u{0}b",
+            "",
+        ] {
+            keyword_hits(&reader, query);
+        }
+        assert_eq!(keyword_hits(&reader, "\"postgres*\""), ["h1"]);
+        let mut near = keyword_hits(&reader, "NEAR(postgres billing)");
+        near.sort();
+        assert_eq!(near, ["h1", "h2"], "each word, quoted");
+    }
+
     #[test]
     fn fts_queries_quote_every_word() {
-        assert_eq!(fts_query("rust: async AND \"io\"").as_deref(), Some("\"rust\" OR \"async\" OR \"AND\" OR \"io\""));
+        assert_eq!(
+            fts_query("rust: async AND \"io\"").as_deref(),
+            Some("\"rust\" OR \"rust\"* OR \"async\" OR \"async\"* OR \"AND\" OR \"AND\"* OR \"io\"")
+        );
         assert_eq!(fts_query("  ::  "), None);
     }
 }

@@ -193,6 +193,34 @@ fn time_phrases_filter_by_creation_time() {
     assert_eq!(data.list(&[]).0, vec![now, dogs]);
 }
 
+/// The README's example, as written: a keyword finds the words it begins (`postgres`, `PostgreSQL`), in
+/// keyword and hybrid mode, and no query, whatever FTS5 syntax it holds, is an error.
+#[test]
+fn the_readmes_keyword_search_finds_postgresql_by_postgres_and_no_query_is_an_error() {
+    let data = DataDir::new();
+    let stored = data.ok(&[
+        "store",
+        "Decided to use PostgreSQL 16 for billing",
+        "--tags",
+        "decision,database",
+        "--type",
+        "decision",
+    ]);
+    let hash = content_hash("Decided to use PostgreSQL 16 for billing");
+    assert!(stored.contains(&hash), "{stored}");
+    let other = data.store("The cat sleeps in the sun.", &[]);
+    assert_eq!(data.search(&["postgres", "--mode", "keyword"]), vec![hash.clone()]);
+    assert_eq!(data.search(&["postgres", "--mode", "hybrid"]).first(), Some(&hash));
+    for query in ["\"postgres", "postgres*", "(postgres", "NEAR(postgres billing)", "-postgres", "postgres -billing"] {
+        assert_eq!(data.search(&["--mode", "keyword", "--", query]), vec![hash.clone()], "{query}");
+    }
+    for query in ["\"", "*", "(", ")", "NEAR", "-", "AND", "OR NOT", "^", ":"] {
+        let found = data.search(&["--mode", "keyword", "--", query]);
+        assert!(found.iter().all(|h| *h == hash || *h == other), "{query}: {found:?}");
+        data.ok(&["search", "--mode", "hybrid", "--", query]);
+    }
+}
+
 #[test]
 fn keyword_hybrid_and_exact_searches_match_words_and_content() {
     let data = DataDir::new();
