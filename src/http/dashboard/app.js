@@ -624,13 +624,62 @@ async function openHistory(hash) {
 
 function historyItem(event) {
   const props = { class: `timeline-item kind-${event.kind}`, 'data-testid': 'history-event', 'data-kind': event.kind, 'data-seq': event.seq };
+  const diff = event.erased ? null : historyDiff(event);
   return el('li', props,
     el('div', { class: 'timeline-head' },
       el('span', { class: 'seq' }, `#${event.seq}`),
-      el('strong', { class: 'timeline-kind' }, event.kind),
-      el('span', { class: 'muted' }, `v${event.version} · via ${event.interface}${event.actor ? ` · ${event.actor}` : ''}`),
+      el('strong', { class: 'timeline-kind' }, event.erased ? `${event.kind} (erased)` : event.kind),
+      el('span', { class: 'muted', 'data-testid': 'history-who' },
+        `v${event.version} · via ${event.interface}${event.actor ? ` · by ${event.actor}` : ''}`),
       el('time', { class: 'muted', datetime: event.at, title: event.at }, new Date(event.at).toLocaleString())),
-    el('ul', { class: 'changes' }, describeChanges(event).map((line) => el('li', {}, line))));
+    diff || el('ul', { class: 'changes' }, describeChanges(event).map((line) => el('li', {}, line))),
+    historyActions(event));
+}
+
+// What the memory's changeable fields were before and after an update, one row per changed field.
+function fieldChanges(before, after) {
+  const rows = [];
+  const tagText = (tags) => (tags && tags.length ? tags.join(', ') : '∅');
+  if (tagText(before.tags) !== tagText(after.tags)) rows.push(['tags', tagText(before.tags), tagText(after.tags)]);
+  if ((before.memory_type || null) !== (after.memory_type || null)) {
+    rows.push(['type', before.memory_type || '∅', after.memory_type || '∅']);
+  }
+  if ((before.content || null) !== (after.content || null) && before.content != null && after.content != null) {
+    rows.push(['content', before.content, after.content]);
+  }
+  const was = before.metadata || {};
+  const now = after.metadata || {};
+  for (const key of new Set([...Object.keys(was), ...Object.keys(now)])) {
+    const a = JSON.stringify(was[key]);
+    const b = JSON.stringify(now[key]);
+    if (a !== b) rows.push([`metadata.${key}`, a ?? '∅', b ?? '∅']);
+  }
+  return rows;
+}
+
+// A before/after table for an update (or an undelete that changed the record back), else null.
+function historyDiff(event) {
+  if (!event.before || !event.after) return null;
+  const rows = fieldChanges(event.before, event.after);
+  const caption = event.kind === 'undeleted' ? 'restored, with these changes' : 'changes';
+  if (!rows.length) return null;
+  return el('table', { class: 'diff', 'data-testid': 'history-diff' },
+    el('caption', { class: 'muted' }, caption),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'field'), el('th', { scope: 'col' }, 'before'), el('th', { scope: 'col' }, 'after'))),
+    el('tbody', {}, rows.map(([field, before, after]) => el('tr', { 'data-field': field },
+      el('th', { scope: 'row' }, field),
+      el('td', {}, before === '∅' ? '∅' : el('del', {}, before)),
+      el('td', {}, after === '∅' ? '∅' : el('ins', {}, after))))));
+}
+
+// [label, testid, run(seq)]: what can be done from an event of a timeline (filled by the panels below).
+const HISTORY_ACTIONS = [];
+
+// Links from an event to the store as it was right after it (time travel) and to a restore to it.
+function historyActions(event) {
+  if (!HISTORY_ACTIONS.length) return null;
+  return el('div', { class: 'actions' }, HISTORY_ACTIONS.map(([label, testid, run]) =>
+    button(label, () => { closeModal('history-dialog'); guard(() => run(event.seq)); }, { 'data-testid': testid })));
 }
 
 // What an event changed, as short lines of text.
@@ -648,23 +697,7 @@ function describeChanges(event) {
     return lines;
   }
   if (!before || !after) return [event.kind];
-  const lines = [];
-  const removed = before.tags.filter((t) => !after.tags.includes(t));
-  const added = after.tags.filter((t) => !before.tags.includes(t));
-  if (added.length || removed.length) {
-    lines.push(`tags: ${before.tags.join(', ') || '∅'} → ${after.tags.join(', ') || '∅'}`);
-  }
-  if ((before.memory_type || null) !== (after.memory_type || null)) {
-    lines.push(`type: ${before.memory_type || '∅'} → ${after.memory_type || '∅'}`);
-  }
-  const keys = new Set([...Object.keys(before.metadata || {}), ...Object.keys(after.metadata || {})]);
-  for (const key of keys) {
-    const was = JSON.stringify((before.metadata || {})[key]);
-    const now = JSON.stringify((after.metadata || {})[key]);
-    if (was !== now) lines.push(`metadata.${key}: ${was ?? '∅'} → ${now ?? '∅'}`);
-  }
-  if (event.kind === 'undeleted') lines.unshift('restored');
-  return lines.length ? lines : ['no visible change'];
+  return [event.kind === 'undeleted' ? 'restored as it was' : 'no visible change'];
 }
 
 // ---------- stats and charts ----------
