@@ -27,6 +27,11 @@ const state = {
   editing: null,
   confirming: null,
   historyHash: null,
+  logUpper: null, // the newest event of the log page shown, or null for the newest page
+  logStack: [], // the pages above the one shown, for "Newer"
+  logNext: null,
+  logLastSeq: null,
+  logTicket: 0,
 };
 
 // ---------- DOM helpers ----------
@@ -300,6 +305,7 @@ function scheduleRefresh() {
     guard(refreshView);
     guard(loadStats);
     if (state.historyHash && $('history-dialog').open) guard(() => openHistory(state.historyHash));
+    followLog();
   }, 250);
 }
 
@@ -672,13 +678,13 @@ function historyDiff(event) {
       el('td', {}, after === '∅' ? '∅' : el('ins', {}, after))))));
 }
 
-// [label, testid, run(seq)]: what can be done from an event of a timeline (filled by the panels below).
-const HISTORY_ACTIONS = [];
+// [label, testid, run(seq)]: what can be done from an event, in a timeline or the log (filled by the panels).
+const EVENT_ACTIONS = [];
 
 // Links from an event to the store as it was right after it (time travel) and to a restore to it.
 function historyActions(event) {
-  if (!HISTORY_ACTIONS.length) return null;
-  return el('div', { class: 'actions' }, HISTORY_ACTIONS.map(([label, testid, run]) =>
+  if (!EVENT_ACTIONS.length) return null;
+  return el('div', { class: 'actions' }, EVENT_ACTIONS.map(([label, testid, run]) =>
     button(label, () => { closeModal('history-dialog'); guard(() => run(event.seq)); }, { 'data-testid': testid })));
 }
 
@@ -698,6 +704,110 @@ function describeChanges(event) {
   }
   if (!before || !after) return [event.kind];
   return [event.kind === 'undeleted' ? 'restored as it was' : 'no visible change'];
+}
+
+// ---------- event log ----------
+
+const LOG_CHUNK = 250; // events read per request while looking for a page of matches
+const LOG_SCAN_LIMIT = 5000; // events looked through for one page before stopping to ask
+
+function logFilters() {
+  return {
+    kind: $('log-kind').value,
+    hash: $('log-hash').value.trim().toLowerCase(),
+    iface: $('log-interface').value,
+  };
+}
+
+function logMatches(entry, f) {
+  if (f.kind && entry.kind !== f.kind) return false;
+  if (f.hash && !entry.content_hash.startsWith(f.hash)) return false;
+  if (f.iface && entry.interface !== f.iface) return false;
+  return true;
+}
+
+// One page of the log, newest first: events at or below `upper` (null: the newest) that match the filters.
+// The log is read backwards in chunks; the filters apply in the page, since /api/log pages by sequence only.
+async function loadLog() {
+  const ticket = ++state.logTicket;
+  const size = Number($('log-page-size').value);
+  const f = logFilters();
+  const head = await api('/api/log?limit=1');
+  const last = head.last_seq;
+  const top = state.logUpper == null ? last : Math.min(state.logUpper, last);
+  const found = [];
+  let cursor = top; // every event above cursor (up to top) has been looked at
+  while (cursor > 0 && found.length < size && top - cursor < LOG_SCAN_LIMIT) {
+    const since = Math.max(0, cursor - LOG_CHUNK);
+    const page = await api(`/api/log?since=${since}&limit=${cursor - since}`);
+    const events = (page.events || []).filter((e) => e.seq <= cursor).reverse();
+    let consumed = since;
+    for (const entry of events) {
+      if (found.length === size) { consumed = entry.seq; break; }
+      if (logMatches(entry, f)) found.push(entry);
+    }
+    cursor = consumed;
+  }
+  if (ticket !== state.logTicket) return;
+  state.logLastSeq = last;
+  state.logNext = cursor > 0 ? cursor : null; // where the next older page starts
+  $('log-rows').replaceChildren(...(found.length ? found.map(logRow)
+    : [el('tr', { 'data-testid': 'log-empty' }, el('td', { colspan: 8, class: 'muted' }, 'No events match.'))]));
+  const filtered = f.kind || f.hash || f.iface;
+  $('log-summary').textContent = `${formatNumber(last)} events${filtered ? ' · filtered' : ''}`;
+  $('log-page-info').textContent = top > 0
+    ? `events #${cursor + 1}–#${top}${state.logUpper == null ? ' (newest)' : ''}` : 'the log is empty';
+  $('log-newer').disabled = state.logStack.length === 0;
+  $('log-older').disabled = state.logNext == null;
+}
+
+function logRow(entry) {
+  const preview = entry.memory ? entry.memory.content
+    : entry.after ? `tags: ${entry.after.tags.join(', ') || '∅'}${entry.after.memory_type ? ` · type: ${entry.after.memory_type}` : ''}`
+      : entry.reason || '';
+  return el('tr', {
+    'data-testid': 'log-row', 'data-seq': entry.seq, 'data-kind': entry.kind, 'data-hash': entry.content_hash,
+    'data-interface': entry.interface, class: entry.erased ? 'erased' : null,
+  },
+  el('td', { class: 'num' }, String(entry.seq)),
+  el('td', { class: 'num' }, el('time', { datetime: entry.at, title: entry.at }, new Date(entry.at).toLocaleString())),
+  el('td', {}, el('span', { class: `kind-pill kind-${entry.kind}` }, entry.erased ? `${entry.kind} (erased)` : entry.kind)),
+  el('td', {},
+    el('button', {
+      type: 'button', class: 'link', 'data-testid': 'log-history', title: `History of ${entry.content_hash}`,
+      onclick: () => guard(() => openHistory(entry.content_hash)),
+    }, shortHash(entry.content_hash)),
+    preview ? el('span', { class: 'log-preview', title: preview }, preview) : null),
+  el('td', {}, entry.interface),
+  el('td', {}, entry.actor || '–'),
+  el('td', { class: 'num' }, `v${entry.version}`),
+  el('td', {}, EVENT_ACTIONS.length ? el('div', { class: 'actions' }, EVENT_ACTIONS.map(([label, testid, run]) =>
+    button(label, () => guard(() => run(entry.seq)), { 'data-testid': `log-${testid}`, 'aria-label': `${label}: event ${entry.seq}` })))
+    : null));
+}
+
+function logNewest() {
+  state.logUpper = null;
+  state.logStack = [];
+  return guard(loadLog);
+}
+
+function logOlder() {
+  if (state.logNext == null) return;
+  state.logStack.push(state.logUpper);
+  state.logUpper = state.logNext;
+  guard(loadLog);
+}
+
+function logNewer() {
+  if (!state.logStack.length) return;
+  state.logUpper = state.logStack.pop();
+  guard(loadLog);
+}
+
+// A change on the stream: the newest page follows it when "follow live" is on.
+function followLog() {
+  if (state.logUpper == null && $('log-follow').checked) guard(loadLog);
 }
 
 // ---------- stats and charts ----------
@@ -834,6 +944,12 @@ function bindEvents() {
   $('stats-refresh').addEventListener('click', () => guard(loadStats, $('stats-refresh')));
   $('growth-period').addEventListener('change', () => guard(loadStats));
   $('feed-clear').addEventListener('click', () => $('activity-feed').replaceChildren());
+  $('log-filters').addEventListener('submit', (e) => { e.preventDefault(); logNewest(); });
+  for (const id of ['log-kind', 'log-interface', 'log-page-size']) $(id).addEventListener('change', logNewest);
+  $('log-hash').addEventListener('input', () => { clearTimeout(state.logHashTimer); state.logHashTimer = setTimeout(logNewest, 250); });
+  $('log-follow').addEventListener('change', followLog);
+  $('log-older').addEventListener('click', logOlder);
+  $('log-newer').addEventListener('click', logNewer);
 }
 
 async function start() {
@@ -842,6 +958,7 @@ async function start() {
   setBrowsing(true);
   await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
   guard(loadStats);
+  logNewest();
   if (!state.events) connectEvents();
 }
 

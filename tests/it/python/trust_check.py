@@ -59,6 +59,48 @@ def timeline():
     return hash_
 
 
+def log_rows():
+    """The log panel's rows as (seq, kind, hash, interface)."""
+    return [(int(r.get_attribute("data-seq")), r.get_attribute("data-kind"), r.get_attribute("data-hash"),
+             r.get_attribute("data-interface")) for r in present('[data-testid="log-row"]')]
+
+
+def select(css, value):
+    ui.Select(find(css)).select_by_value(value)
+
+
+def event_log(hash_):
+    """The log panel pages the log newest first, filters it, and follows it live."""
+    last = api("GET", "/api/log?limit=1")["last_seq"]
+    check("the log panel shows the newest events first",
+          lambda d: [r[0] for r in log_rows()] == list(range(last, max(0, last - 25), -1)))
+    select("#log-kind", "updated")
+    check("filtered by kind it shows only the updates",
+          lambda d: log_rows() and all(r[1] == "updated" for r in log_rows()))
+    select("#log-kind", "")
+    type_into("#log-hash", hash_[:12])
+    check("filtered by memory it shows that memory's three events",
+          lambda d: [(r[1], r[2]) for r in log_rows()] == [("updated", hash_), ("updated", hash_), ("stored", hash_)])
+    select("#log-interface", "mcp")
+    check("filtered by an interface nobody used it says nothing matches",
+          lambda d: not log_rows() and present('[data-testid="log-empty"]'))
+    select("#log-interface", "")
+    type_into("#log-hash", "")
+    for i in range(12):
+        api("POST", "/api/memories", {"content": f"Filler memory {i} for paging (trust run {RUN}).", "tags": ["filler"]})
+    last = api("GET", "/api/log?limit=1")["last_seq"]
+    check("following live, the newest event appears at the top without a reload",
+          lambda d: log_rows() and log_rows()[0][0] == last)
+    select("#log-page-size", "10")
+    check("a page holds ten events", lambda d: [r[0] for r in log_rows()] == list(range(last, last - 10, -1)))
+    click("#log-older")
+    check("older goes on below the first page",
+          lambda d: [r[0] for r in log_rows()] == list(range(last - 10, max(0, last - 20), -1)))
+    click("#log-newer")
+    check("newer comes back to the newest page", lambda d: log_rows() and log_rows()[0][0] == last)
+    shot("event-log", "#log-panel")
+
+
 def main():
     ui.driver = ui.start_browser()
     ui.driver.get(ui.BASE_URL + "/")
@@ -67,7 +109,8 @@ def main():
     click("#api-key-submit")
     check("the key is accepted and the live stream connects",
           lambda d: not ui.dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
-    timeline()
+    hash_ = timeline()
+    event_log(hash_)
     ui.driver.quit()
     print(f"{ui.passed} passed, 0 failed")
 
