@@ -32,6 +32,7 @@ const state = {
   logNext: null,
   logLastSeq: null,
   logTicket: 0,
+  verified: {}, // filename -> the answer of its verification in this page
 };
 
 // ---------- DOM helpers ----------
@@ -810,6 +811,96 @@ function followLog() {
   if (state.logUpper == null && $('log-follow').checked) guard(loadLog);
 }
 
+// ---------- backups ----------
+
+function formatBytes(bytes) {
+  if (bytes == null) return '–';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${formatNumber(bytes / 1024, 1)} KiB`;
+  return `${formatNumber(bytes / 1024 / 1024, 1)} MiB`;
+}
+
+async function loadBackups() {
+  const [status, listing] = await Promise.all([api('/api/backup/status'), api('/api/backup/list')]);
+  renderSchedule(status);
+  const backups = listing.backups || [];
+  $('backup-rows').replaceChildren(...(backups.length ? backups.map(backupRow)
+    : [el('tr', { 'data-testid': 'backup-empty' }, el('td', { colspan: 7, class: 'muted' }, 'No backups yet.'))]));
+}
+
+function renderSchedule(s) {
+  const facts = [
+    ['Schedule', s.enabled ? `${s.interval}${s.scheduler_running ? '' : ' (scheduler not running)'}` : 'off (on demand only)', 'schedule'],
+    ['Retention', `${s.retention_days} days, at most ${s.max_count} backups`, 'retention'],
+    ['Next', s.enabled && s.next_backup_at ? new Date(s.next_backup_at).toLocaleString() : '–', 'next'],
+    ['Last', s.last_backup_time ? new Date(s.last_backup_time).toLocaleString() : 'never', 'last'],
+    ['Kept', `${formatNumber(s.backup_count)} backups, ${formatBytes(s.total_size_bytes)}`, 'kept'],
+    ['Directory', s.backup_directory, 'directory'],
+  ];
+  $('backup-schedule').replaceChildren(...facts.flatMap(([label, value, key]) =>
+    [el('dt', {}, label), el('dd', { 'data-testid': `backup-${key}` }, value)]));
+}
+
+function verdict(filename) {
+  const v = state.verified[filename];
+  if (!v) return el('span', { class: 'muted' }, 'not checked here');
+  if (v.running) return el('span', { class: 'muted', 'aria-busy': 'true' }, 'verifying…');
+  return v.valid
+    ? el('span', { class: 'verdict-ok', title: `replayed: ${v.events} events, ${v.memories} memories` }, 'valid')
+    : el('span', { class: 'verdict-bad', title: v.error }, `damaged: ${v.error}`);
+}
+
+function backupRow(b) {
+  const taken = new Date(b.created_at);
+  return el('tr', { 'data-testid': 'backup-row', 'data-filename': b.filename, 'data-kind': b.kind },
+    el('td', { class: 'num' }, el('time', { datetime: b.created_at, title: b.filename }, taken.toLocaleString())),
+    el('td', {}, b.kind || 'full'),
+    el('td', { class: 'num' }, formatBytes(b.size_bytes)),
+    el('td', { class: 'num' }, formatNumber(b.events)),
+    el('td', { class: 'num' }, formatNumber(b.memories)),
+    el('td', { 'data-testid': 'backup-verdict' }, verdict(b.filename)),
+    el('td', {}, el('div', { class: 'actions' },
+      button('Verify', (e) => guard(() => verifyBackup(b.filename), e.currentTarget),
+        { 'data-testid': 'backup-verify', 'aria-label': `Verify ${b.filename}` }),
+      BACKUP_ACTIONS.map(([label, testid, run]) =>
+        button(label, () => guard(() => run(b.filename)), { 'data-testid': testid, 'aria-label': `${label}: ${b.filename}` })))));
+}
+
+// [label, testid, run(filename)]: what else can be done with a backup (filled by the restore panel).
+const BACKUP_ACTIONS = [];
+
+async function backupNow() {
+  const full = $('backup-full').checked;
+  $('backup-progress').textContent = 'Backing up…';
+  try {
+    const res = await api(`/api/backup/now${full ? '?full=true' : ''}`, { method: 'POST' });
+    $('backup-progress').textContent = `Backed up: ${res.filename} (${res.manifest ? res.manifest.kind : 'full'}, ${formatBytes(res.size_bytes)}, ${formatNumber(res.duration_seconds, 2)} s).`;
+    $('backup-progress').dataset.filename = res.filename;
+    notify(`Backed up to ${res.filename}.`, 'success');
+  } catch (err) {
+    $('backup-progress').textContent = `The backup failed: ${err.message}`;
+    throw err;
+  } finally {
+    await loadBackups();
+  }
+}
+
+async function verifyBackup(filename) {
+  state.verified[filename] = { running: true };
+  await loadBackups();
+  try {
+    const res = await api(`/api/backup/verify/${encodeURIComponent(filename)}`, { method: 'POST' });
+    state.verified[filename] = res;
+    notify(res.valid ? `${filename} is valid: ${res.events} events, ${res.memories} memories.`
+      : `${filename} is damaged: ${res.error}`, res.valid ? 'success' : 'error');
+  } catch (err) {
+    state.verified[filename] = { valid: false, error: err.message };
+    throw err;
+  } finally {
+    await loadBackups();
+  }
+}
+
 // ---------- stats and charts ----------
 
 const OVERVIEW_FIELDS = [
@@ -949,6 +1040,7 @@ function bindEvents() {
   $('log-hash').addEventListener('input', () => { clearTimeout(state.logHashTimer); state.logHashTimer = setTimeout(logNewest, 250); });
   $('log-follow').addEventListener('change', followLog);
   $('log-older').addEventListener('click', logOlder);
+  $('backup-now').addEventListener('click', () => guard(backupNow, $('backup-now')));
   $('log-newer').addEventListener('click', logNewer);
 }
 
@@ -959,6 +1051,7 @@ async function start() {
   await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
   guard(loadStats);
   logNewest();
+  guard(loadBackups);
   if (!state.events) connectEvents();
 }
 

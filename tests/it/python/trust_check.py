@@ -101,6 +101,38 @@ def event_log(hash_):
     shot("event-log", "#log-panel")
 
 
+def backup_row(filename, inner=""):
+    return f'[data-testid="backup-row"][data-filename="{filename}"]' + (f" {inner}" if inner else "")
+
+
+def backups():
+    """A backup made from the page is listed with its manifest's numbers and verifies."""
+    status = api("GET", "/api/backup/status")
+    check("the schedule and retention in force are shown",
+          lambda d: find('[data-testid="backup-schedule"]').text.count("\n") >= 5
+          and f"{status['retention_days']} days, at most {status['max_count']} backups"
+          in find('[data-testid="backup-retention"]').text
+          and status["interval"] in find('[data-testid="backup-schedule"]').text)
+    before = {b["filename"] for b in api("GET", "/api/backup/list")["backups"]}
+    click("#backup-now")
+    made = check("backing up from the page says which file it made",
+                 lambda d: (find("#backup-progress").get_attribute("data-filename") or "") not in ("", *before)
+                 and find("#backup-progress").get_attribute("data-filename"))
+    listed = {b["filename"]: b for b in api("GET", "/api/backup/list")["backups"]}
+    assert made in listed, f"{made} is not in the API's list"
+    manifest = listed[made]
+    cells = lambda: [c.text for c in present(backup_row(made, "td"))]  # noqa: E731
+    check("the new backup is listed with its kind, events and memories",
+          lambda d: cells()[1] == manifest["kind"] and cells()[3:5] == [f"{manifest['events']:,}", f"{manifest['memories']:,}"])
+    check("it is not verified yet", lambda d: find(backup_row(made, '[data-testid="backup-verdict"]')).text
+          == "not checked here")
+    click(backup_row(made, '[data-testid="backup-verify"]'))
+    check("verifying it from the page says it is valid",
+          lambda d: find(backup_row(made, '[data-testid="backup-verdict"]')).text == "valid")
+    shot("backups", "#backup-panel")
+    return made
+
+
 def main():
     ui.driver = ui.start_browser()
     ui.driver.get(ui.BASE_URL + "/")
@@ -111,6 +143,7 @@ def main():
           lambda d: not ui.dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
     hash_ = timeline()
     event_log(hash_)
+    backups()
     ui.driver.quit()
     print(f"{ui.passed} passed, 0 failed")
 
