@@ -33,6 +33,8 @@ const state = {
   logLastSeq: null,
   logTicket: 0,
   verified: {}, // filename -> the answer of its verification in this page
+  restore: null, // {target, plan} of the previewed restore
+  lastRestore: null, // the plan of the restore applied last, for its undo
 };
 
 // ---------- DOM helpers ----------
@@ -824,6 +826,7 @@ async function loadBackups() {
   const [status, listing] = await Promise.all([api('/api/backup/status'), api('/api/backup/list')]);
   renderSchedule(status);
   const backups = listing.backups || [];
+  renderBackupChoices(backups);
   $('backup-rows').replaceChildren(...(backups.length ? backups.map(backupRow)
     : [el('tr', { 'data-testid': 'backup-empty' }, el('td', { colspan: 7, class: 'muted' }, 'No backups yet.'))]));
 }
@@ -900,6 +903,121 @@ async function verifyBackup(filename) {
     await loadBackups();
   }
 }
+
+// ---------- restore with preview ----------
+
+const PLAN_PREVIEWS = 50; // memories of each list whose content is fetched for the preview
+
+// The restore the form asks for, as POST /api/restore's body without dry_run.
+function restoreTarget() {
+  const by = document.querySelector('input[name="restore-by"]:checked').value;
+  if (by === 'seq') {
+    const seq = $('restore-seq').value.trim();
+    if (!/^\d+$/.test(seq)) throw new Error('Give the number of an event (the log panel shows them).');
+    return { to_seq: Number(seq) };
+  }
+  if (by === 'time') {
+    const local = $('restore-time').value;
+    if (!local) throw new Error('Pick a moment.');
+    return { to_time: new Date(local).toISOString() };
+  }
+  const backup = $('restore-backup').value;
+  if (!backup) throw new Error('There is no backup to restore.');
+  return { backup };
+}
+
+function describeTarget(target, plan) {
+  const when = plan.target_at ? ` (${new Date(plan.target_at).toLocaleString()})` : '';
+  if (target.backup) return `the backup ${target.backup}, event #${plan.target_seq}${when}`;
+  return `right after event #${plan.target_seq}${when}`;
+}
+
+async function previewRestore(event) {
+  if (event) event.preventDefault();
+  const target = restoreTarget();
+  const plan = await api('/api/restore', { method: 'POST', body: { ...target, dry_run: true } });
+  state.restore = { target, plan };
+  await renderPlan(target, plan, 'Preview');
+  $('restore-apply').disabled = false;
+}
+
+async function renderPlan(target, plan, label) {
+  const box = $('restore-plan');
+  box.dataset.targetSeq = plan.target_seq;
+  box.dataset.fromSeq = plan.from_seq;
+  box.dataset.dryRun = plan.dry_run;
+  const counts = [plan.come_back.length, plan.disappear.length, plan.change.length];
+  $('restore-summary').textContent = `${label}: restoring to ${describeTarget(target, plan)} brings ${counts[0]} back, `
+    + `removes ${counts[1]} and changes ${counts[2]} back; ${formatNumber(plan.memories_after)} memories after.`
+    + (plan.dry_run ? '' : ` Done: ${plan.appended_seqs.length} events appended after event #${plan.from_seq}.`);
+  const lists = [['come-back', plan.come_back, plan.target_seq], ['disappear', plan.disappear, null], ['change', plan.change, plan.target_seq]];
+  await Promise.all(lists.map(async ([name, hashes, asOf]) => {
+    $(`restore-count-${name}`).textContent = `(${hashes.length})`;
+    const items = await Promise.all(hashes.map((hash, i) => planItem(hash, i < PLAN_PREVIEWS && plan.dry_run ? asOf : undefined)));
+    $(`restore-${name}`).replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'none')]));
+  }));
+  box.hidden = false;
+}
+
+// One memory of a plan: its hash and, for the first few, the start of its content then (asOf) or now (null).
+async function planItem(hash, asOf) {
+  let content = '';
+  if (asOf !== undefined) {
+    const query = asOf == null ? '' : `?as_of=${asOf}`;
+    const memory = await api(`/api/memories/${encodeURIComponent(hash)}${query}`).catch(() => null);
+    if (memory && memory.content) content = memory.content.length > 90 ? `${memory.content.slice(0, 90)}…` : memory.content;
+  }
+  return el('li', { 'data-hash': hash },
+    el('button', { type: 'button', class: 'link', title: hash, onclick: () => guard(() => openHistory(hash)) }, el('code', {}, shortHash(hash))),
+    content);
+}
+
+async function applyRestore() {
+  const { target, plan: preview } = state.restore || {};
+  if (!target) return;
+  const total = preview.come_back.length + preview.disappear.length + preview.change.length;
+  if (!(await confirmAction('Apply this restore?',
+    `${total} memories change. History is kept: the restore appends events, and "Undo the restore" reverses it.`, 'Restore'))) return;
+  const plan = await api('/api/restore', { method: 'POST', body: { ...target, dry_run: false } });
+  state.restore = null;
+  state.lastRestore = plan;
+  $('restore-apply').disabled = true;
+  $('restore-undo').hidden = false;
+  await renderPlan(target, plan, 'Applied');
+  notify(`Restored to event #${plan.target_seq}.`, 'success',
+    { label: 'Undo', run: () => guard(undoRestore) });
+  await Promise.all([refreshView(), loadStats(), loadLog()]);
+}
+
+// Undo = a restore to the event just before the applied one; previewed first like any restore.
+async function undoRestore() {
+  if (!state.lastRestore) return;
+  await restoreTo({ to_seq: state.lastRestore.from_seq });
+  $('restore-undo').hidden = true;
+}
+
+// Fills the form with a target, brings the panel into view and previews.
+async function restoreTo(target) {
+  if (target.to_seq != null) {
+    document.querySelector('input[name="restore-by"][value="seq"]').checked = true;
+    $('restore-seq').value = target.to_seq;
+  } else if (target.backup) {
+    document.querySelector('input[name="restore-by"][value="backup"]').checked = true;
+    $('restore-backup').value = target.backup;
+  }
+  $('restore-panel').scrollIntoView({ block: 'start' });
+  $('restore-preview').focus();
+  await previewRestore();
+}
+
+function renderBackupChoices(backups) {
+  const chosen = $('restore-backup').value;
+  $('restore-backup').replaceChildren(...backups.map((b) =>
+    el('option', { value: b.filename, selected: b.filename === chosen }, `${new Date(b.created_at).toLocaleString()} · ${b.kind} · ${b.filename}`)));
+}
+
+EVENT_ACTIONS.push(['Restore to here', 'restore-to', (seq) => restoreTo({ to_seq: seq })]);
+BACKUP_ACTIONS.push(['Restore…', 'backup-restore', (backup) => restoreTo({ backup })]);
 
 // ---------- stats and charts ----------
 
@@ -1041,6 +1159,10 @@ function bindEvents() {
   $('log-follow').addEventListener('change', followLog);
   $('log-older').addEventListener('click', logOlder);
   $('backup-now').addEventListener('click', () => guard(backupNow, $('backup-now')));
+  $('restore-form').addEventListener('submit', (e) => guard(() => previewRestore(e), $('restore-preview')));
+  $('restore-form').addEventListener('change', () => { state.restore = null; $('restore-apply').disabled = true; });
+  $('restore-apply').addEventListener('click', () => guard(applyRestore, $('restore-apply')));
+  $('restore-undo').addEventListener('click', () => guard(undoRestore, $('restore-undo')));
   $('log-newer').addEventListener('click', logNewer);
 }
 

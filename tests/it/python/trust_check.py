@@ -133,6 +133,68 @@ def backups():
     return made
 
 
+def plan_hashes(name):
+    return sorted(li.get_attribute("data-hash") for li in present(f'[data-testid="restore-{name}"] li[data-hash]'))
+
+
+def plan_shown(expected, dry_run):
+    """The page's plan has the API's target, lists and counts."""
+    box = find("#restore-plan")
+    counts = [find(f'[data-testid="restore-count-{n}"]').text for n in ("come-back", "disappear", "change")]
+    return (box.is_displayed() and box.get_attribute("data-target-seq") == str(expected["target_seq"])
+            and box.get_attribute("data-dry-run") == str(dry_run).lower()
+            and plan_hashes("come-back") == sorted(expected["come_back"])
+            and plan_hashes("disappear") == sorted(expected["disappear"])
+            and plan_hashes("change") == sorted(expected["change"])
+            and counts == [f"({len(expected[k])})" for k in ("come_back", "disappear", "change")])
+
+
+def listed(hash_):
+    return bool(present(card(hash_)))
+
+
+def restore():
+    """A restore picked from the log previews what the API's dry run says, applies, and is undone."""
+    fillers = [content_hash(f"Filler memory {i} for paging (trust run {RUN}).") for i in range(3)]
+    mark = api("GET", "/api/log?limit=1")["last_seq"]
+    gone, changed, fresh = fillers[0], fillers[1], f"Stored after the restore point (trust run {RUN})."
+    api("DELETE", f"/api/memories/{gone}")
+    api("PUT", f"/api/memories/{changed}", {"tags": ["filler", "changed"]})
+    fresh = content_hash(api("POST", "/api/memories", {"content": fresh})["memory"]["content"])
+    expected = api("POST", "/api/restore", {"to_seq": mark, "dry_run": True})
+    assert (expected["come_back"], expected["disappear"], expected["change"]) == ([gone], [fresh], [changed]), expected
+    select("#log-page-size", "50")
+    row = f'[data-testid="log-row"][data-seq="{mark}"] [data-testid="log-restore-to"]'
+    check("the log offers a restore to the event before the changes", lambda d: present(row))
+    click(row)
+    check("the restore preview equals the API's dry run", lambda d: plan_shown(expected, True))
+    check("the preview says what each memory was then",
+          lambda d: "Filler memory 0" in find(f'[data-testid="restore-come-back"] li[data-hash="{gone}"]').text)
+    shot("restore-preview", "#restore-panel")
+    check("before applying, the deleted memory is not listed and the new one is",
+          lambda d: not listed(gone) and listed(fresh))
+    click("#restore-apply")
+    check("applying asks for confirmation", lambda d: ui.dialog_open("confirm-dialog"))
+    click("#confirm-ok")
+    check("the applied restore is shown with the appended events",
+          lambda d: find("#restore-plan").get_attribute("data-dry-run") == "false"
+          and "Done: 3 events appended" in find("#restore-summary").text)
+    check("applying brings the deleted memory back and removes the new one", lambda d: listed(gone) and not listed(fresh))
+    after = api("GET", "/api/log?limit=1")["last_seq"]
+    check("the restore's events are in the log panel", lambda d: log_rows() and log_rows()[0][0] == after)
+    from_seq = int(find("#restore-plan").get_attribute("data-from-seq"))
+    undo = api("POST", "/api/restore", {"to_seq": from_seq, "dry_run": True})
+    click("#restore-undo")
+    check("undo previews the restore to the event before the restore", lambda d: plan_shown(undo, True))
+    click("#restore-apply")
+    click("#confirm-ok")
+    check("undo brings the store back: the memory is deleted again and the new one is back",
+          lambda d: not listed(gone) and listed(fresh))
+    tags = api("GET", f"/api/memories/{changed}")["tags"]
+    assert tags == ["filler", "changed"], f"the undo gives the update back: {tags}"
+    return mark, gone
+
+
 def main():
     ui.driver = ui.start_browser()
     ui.driver.get(ui.BASE_URL + "/")
@@ -144,6 +206,7 @@ def main():
     hash_ = timeline()
     event_log(hash_)
     backups()
+    restore()
     ui.driver.quit()
     print(f"{ui.passed} passed, 0 failed")
 
