@@ -810,6 +810,37 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     eprintln!("dashboard screenshot: {}", screenshot.display());
 }
 
+/// The trust panels (timeline diffs, event log, backups, restore with preview, time travel, redaction) in
+/// headless Chromium, with a screenshot of each panel kept in the target's tmp directory.
+#[tokio::test]
+async fn the_dashboards_trust_panels_work_end_to_end_in_headless_chromium() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/trust_check.py");
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
+    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
+    let output = Command::new(test_python())
+        .args([script, &server.url(""), KEY, &shots.to_string_lossy()])
+        .output()
+        .expect("run the trust panels' check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the trust panels' check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        server.stderr()
+    );
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    for panel in PANELS {
+        let shot = shots.join(format!("panel-{panel}.png"));
+        assert!(shot.exists(), "the screenshot of {panel} is kept at {}", shot.display());
+    }
+    eprintln!("panel screenshots: {}", shots.display());
+}
+
+/// The panels whose screenshots the trust check saves.
+const PANELS: &[&str] = &["timeline", "event-log", "backups", "restore-preview"];
+
 #[tokio::test]
 async fn cors_lets_only_the_configured_origins_in() {
     let data = DataDir::new();

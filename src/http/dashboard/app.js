@@ -27,6 +27,14 @@ const state = {
   editing: null,
   confirming: null,
   historyHash: null,
+  logUpper: null, // the newest event of the log page shown, or null for the newest page
+  logStack: [], // the pages above the one shown, for "Newer"
+  logNext: null,
+  logLastSeq: null,
+  logTicket: 0,
+  verified: {}, // filename -> the answer of its verification in this page
+  restore: null, // {target, plan} of the previewed restore
+  lastRestore: null, // the plan of the restore applied last, for its undo
 };
 
 // ---------- DOM helpers ----------
@@ -300,6 +308,7 @@ function scheduleRefresh() {
     guard(refreshView);
     guard(loadStats);
     if (state.historyHash && $('history-dialog').open) guard(() => openHistory(state.historyHash));
+    followLog();
   }, 250);
 }
 
@@ -624,13 +633,62 @@ async function openHistory(hash) {
 
 function historyItem(event) {
   const props = { class: `timeline-item kind-${event.kind}`, 'data-testid': 'history-event', 'data-kind': event.kind, 'data-seq': event.seq };
+  const diff = event.erased ? null : historyDiff(event);
   return el('li', props,
     el('div', { class: 'timeline-head' },
       el('span', { class: 'seq' }, `#${event.seq}`),
-      el('strong', { class: 'timeline-kind' }, event.kind),
-      el('span', { class: 'muted' }, `v${event.version} · via ${event.interface}${event.actor ? ` · ${event.actor}` : ''}`),
+      el('strong', { class: 'timeline-kind' }, event.erased ? `${event.kind} (erased)` : event.kind),
+      el('span', { class: 'muted', 'data-testid': 'history-who' },
+        `v${event.version} · via ${event.interface}${event.actor ? ` · by ${event.actor}` : ''}`),
       el('time', { class: 'muted', datetime: event.at, title: event.at }, new Date(event.at).toLocaleString())),
-    el('ul', { class: 'changes' }, describeChanges(event).map((line) => el('li', {}, line))));
+    diff || el('ul', { class: 'changes' }, describeChanges(event).map((line) => el('li', {}, line))),
+    historyActions(event));
+}
+
+// What the memory's changeable fields were before and after an update, one row per changed field.
+function fieldChanges(before, after) {
+  const rows = [];
+  const tagText = (tags) => (tags && tags.length ? tags.join(', ') : '∅');
+  if (tagText(before.tags) !== tagText(after.tags)) rows.push(['tags', tagText(before.tags), tagText(after.tags)]);
+  if ((before.memory_type || null) !== (after.memory_type || null)) {
+    rows.push(['type', before.memory_type || '∅', after.memory_type || '∅']);
+  }
+  if ((before.content || null) !== (after.content || null) && before.content != null && after.content != null) {
+    rows.push(['content', before.content, after.content]);
+  }
+  const was = before.metadata || {};
+  const now = after.metadata || {};
+  for (const key of new Set([...Object.keys(was), ...Object.keys(now)])) {
+    const a = JSON.stringify(was[key]);
+    const b = JSON.stringify(now[key]);
+    if (a !== b) rows.push([`metadata.${key}`, a ?? '∅', b ?? '∅']);
+  }
+  return rows;
+}
+
+// A before/after table for an update (or an undelete that changed the record back), else null.
+function historyDiff(event) {
+  if (!event.before || !event.after) return null;
+  const rows = fieldChanges(event.before, event.after);
+  const caption = event.kind === 'undeleted' ? 'restored, with these changes' : 'changes';
+  if (!rows.length) return null;
+  return el('table', { class: 'diff', 'data-testid': 'history-diff' },
+    el('caption', { class: 'muted' }, caption),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, 'field'), el('th', { scope: 'col' }, 'before'), el('th', { scope: 'col' }, 'after'))),
+    el('tbody', {}, rows.map(([field, before, after]) => el('tr', { 'data-field': field },
+      el('th', { scope: 'row' }, field),
+      el('td', {}, before === '∅' ? '∅' : el('del', {}, before)),
+      el('td', {}, after === '∅' ? '∅' : el('ins', {}, after))))));
+}
+
+// [label, testid, run(seq)]: what can be done from an event, in a timeline or the log (filled by the panels).
+const EVENT_ACTIONS = [];
+
+// Links from an event to the store as it was right after it (time travel) and to a restore to it.
+function historyActions(event) {
+  if (!EVENT_ACTIONS.length) return null;
+  return el('div', { class: 'actions' }, EVENT_ACTIONS.map(([label, testid, run]) =>
+    button(label, () => { closeModal('history-dialog'); guard(() => run(event.seq)); }, { 'data-testid': testid })));
 }
 
 // What an event changed, as short lines of text.
@@ -648,24 +706,318 @@ function describeChanges(event) {
     return lines;
   }
   if (!before || !after) return [event.kind];
-  const lines = [];
-  const removed = before.tags.filter((t) => !after.tags.includes(t));
-  const added = after.tags.filter((t) => !before.tags.includes(t));
-  if (added.length || removed.length) {
-    lines.push(`tags: ${before.tags.join(', ') || '∅'} → ${after.tags.join(', ') || '∅'}`);
-  }
-  if ((before.memory_type || null) !== (after.memory_type || null)) {
-    lines.push(`type: ${before.memory_type || '∅'} → ${after.memory_type || '∅'}`);
-  }
-  const keys = new Set([...Object.keys(before.metadata || {}), ...Object.keys(after.metadata || {})]);
-  for (const key of keys) {
-    const was = JSON.stringify((before.metadata || {})[key]);
-    const now = JSON.stringify((after.metadata || {})[key]);
-    if (was !== now) lines.push(`metadata.${key}: ${was ?? '∅'} → ${now ?? '∅'}`);
-  }
-  if (event.kind === 'undeleted') lines.unshift('restored');
-  return lines.length ? lines : ['no visible change'];
+  return [event.kind === 'undeleted' ? 'restored as it was' : 'no visible change'];
 }
+
+// ---------- event log ----------
+
+const LOG_CHUNK = 250; // events read per request while looking for a page of matches
+const LOG_SCAN_LIMIT = 5000; // events looked through for one page before stopping to ask
+
+function logFilters() {
+  return {
+    kind: $('log-kind').value,
+    hash: $('log-hash').value.trim().toLowerCase(),
+    iface: $('log-interface').value,
+  };
+}
+
+function logMatches(entry, f) {
+  if (f.kind && entry.kind !== f.kind) return false;
+  if (f.hash && !entry.content_hash.startsWith(f.hash)) return false;
+  if (f.iface && entry.interface !== f.iface) return false;
+  return true;
+}
+
+// One page of the log, newest first: events at or below `upper` (null: the newest) that match the filters.
+// The log is read backwards in chunks; the filters apply in the page, since /api/log pages by sequence only.
+async function loadLog() {
+  const ticket = ++state.logTicket;
+  const size = Number($('log-page-size').value);
+  const f = logFilters();
+  const head = await api('/api/log?limit=1');
+  const last = head.last_seq;
+  const top = state.logUpper == null ? last : Math.min(state.logUpper, last);
+  const found = [];
+  let cursor = top; // every event above cursor (up to top) has been looked at
+  while (cursor > 0 && found.length < size && top - cursor < LOG_SCAN_LIMIT) {
+    const since = Math.max(0, cursor - LOG_CHUNK);
+    const page = await api(`/api/log?since=${since}&limit=${cursor - since}`);
+    const events = (page.events || []).filter((e) => e.seq <= cursor).reverse();
+    let consumed = since;
+    for (const entry of events) {
+      if (found.length === size) { consumed = entry.seq; break; }
+      if (logMatches(entry, f)) found.push(entry);
+    }
+    cursor = consumed;
+  }
+  if (ticket !== state.logTicket) return;
+  state.logLastSeq = last;
+  state.logNext = cursor > 0 ? cursor : null; // where the next older page starts
+  $('log-rows').replaceChildren(...(found.length ? found.map(logRow)
+    : [el('tr', { 'data-testid': 'log-empty' }, el('td', { colspan: 8, class: 'muted' }, 'No events match.'))]));
+  const filtered = f.kind || f.hash || f.iface;
+  $('log-summary').textContent = `${formatNumber(last)} events${filtered ? ' · filtered' : ''}`;
+  $('log-page-info').textContent = top > 0
+    ? `events #${cursor + 1}–#${top}${state.logUpper == null ? ' (newest)' : ''}` : 'the log is empty';
+  $('log-newer').disabled = state.logStack.length === 0;
+  $('log-older').disabled = state.logNext == null;
+}
+
+function logRow(entry) {
+  const preview = entry.memory ? entry.memory.content
+    : entry.after ? `tags: ${entry.after.tags.join(', ') || '∅'}${entry.after.memory_type ? ` · type: ${entry.after.memory_type}` : ''}`
+      : entry.reason || '';
+  return el('tr', {
+    'data-testid': 'log-row', 'data-seq': entry.seq, 'data-kind': entry.kind, 'data-hash': entry.content_hash,
+    'data-interface': entry.interface, class: entry.erased ? 'erased' : null,
+  },
+  el('td', { class: 'num' }, String(entry.seq)),
+  el('td', { class: 'num' }, el('time', { datetime: entry.at, title: entry.at }, new Date(entry.at).toLocaleString())),
+  el('td', {}, el('span', { class: `kind-pill kind-${entry.kind}` }, entry.erased ? `${entry.kind} (erased)` : entry.kind)),
+  el('td', {},
+    el('button', {
+      type: 'button', class: 'link', 'data-testid': 'log-history', title: `History of ${entry.content_hash}`,
+      onclick: () => guard(() => openHistory(entry.content_hash)),
+    }, shortHash(entry.content_hash)),
+    preview ? el('span', { class: 'log-preview', title: preview }, preview) : null),
+  el('td', {}, entry.interface),
+  el('td', {}, entry.actor || '–'),
+  el('td', { class: 'num' }, `v${entry.version}`),
+  el('td', {}, EVENT_ACTIONS.length ? el('div', { class: 'actions' }, EVENT_ACTIONS.map(([label, testid, run]) =>
+    button(label, () => guard(() => run(entry.seq)), { 'data-testid': `log-${testid}`, 'aria-label': `${label}: event ${entry.seq}` })))
+    : null));
+}
+
+function logNewest() {
+  state.logUpper = null;
+  state.logStack = [];
+  return guard(loadLog);
+}
+
+function logOlder() {
+  if (state.logNext == null) return;
+  state.logStack.push(state.logUpper);
+  state.logUpper = state.logNext;
+  guard(loadLog);
+}
+
+function logNewer() {
+  if (!state.logStack.length) return;
+  state.logUpper = state.logStack.pop();
+  guard(loadLog);
+}
+
+// A change on the stream: the newest page follows it when "follow live" is on.
+function followLog() {
+  if (state.logUpper == null && $('log-follow').checked) guard(loadLog);
+}
+
+// ---------- backups ----------
+
+function formatBytes(bytes) {
+  if (bytes == null) return '–';
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${formatNumber(bytes / 1024, 1)} KiB`;
+  return `${formatNumber(bytes / 1024 / 1024, 1)} MiB`;
+}
+
+async function loadBackups() {
+  const [status, listing] = await Promise.all([api('/api/backup/status'), api('/api/backup/list')]);
+  renderSchedule(status);
+  const backups = listing.backups || [];
+  renderBackupChoices(backups);
+  $('backup-rows').replaceChildren(...(backups.length ? backups.map(backupRow)
+    : [el('tr', { 'data-testid': 'backup-empty' }, el('td', { colspan: 7, class: 'muted' }, 'No backups yet.'))]));
+}
+
+function renderSchedule(s) {
+  const facts = [
+    ['Schedule', s.enabled ? `${s.interval}${s.scheduler_running ? '' : ' (scheduler not running)'}` : 'off (on demand only)', 'schedule'],
+    ['Retention', `${s.retention_days} days, at most ${s.max_count} backups`, 'retention'],
+    ['Next', s.enabled && s.next_backup_at ? new Date(s.next_backup_at).toLocaleString() : '–', 'next'],
+    ['Last', s.last_backup_time ? new Date(s.last_backup_time).toLocaleString() : 'never', 'last'],
+    ['Kept', `${formatNumber(s.backup_count)} backups, ${formatBytes(s.total_size_bytes)}`, 'kept'],
+    ['Directory', s.backup_directory, 'directory'],
+  ];
+  $('backup-schedule').replaceChildren(...facts.flatMap(([label, value, key]) =>
+    [el('dt', {}, label), el('dd', { 'data-testid': `backup-${key}` }, value)]));
+}
+
+function verdict(filename) {
+  const v = state.verified[filename];
+  if (!v) return el('span', { class: 'muted' }, 'not checked here');
+  if (v.running) return el('span', { class: 'muted', 'aria-busy': 'true' }, 'verifying…');
+  return v.valid
+    ? el('span', { class: 'verdict-ok', title: `replayed: ${v.events} events, ${v.memories} memories` }, 'valid')
+    : el('span', { class: 'verdict-bad', title: v.error }, `damaged: ${v.error}`);
+}
+
+function backupRow(b) {
+  const taken = new Date(b.created_at);
+  return el('tr', { 'data-testid': 'backup-row', 'data-filename': b.filename, 'data-kind': b.kind },
+    el('td', { class: 'num' }, el('time', { datetime: b.created_at, title: b.filename }, taken.toLocaleString())),
+    el('td', {}, b.kind || 'full'),
+    el('td', { class: 'num' }, formatBytes(b.size_bytes)),
+    el('td', { class: 'num' }, formatNumber(b.events)),
+    el('td', { class: 'num' }, formatNumber(b.memories)),
+    el('td', { 'data-testid': 'backup-verdict' }, verdict(b.filename)),
+    el('td', {}, el('div', { class: 'actions' },
+      button('Verify', (e) => guard(() => verifyBackup(b.filename), e.currentTarget),
+        { 'data-testid': 'backup-verify', 'aria-label': `Verify ${b.filename}` }),
+      BACKUP_ACTIONS.map(([label, testid, run]) =>
+        button(label, () => guard(() => run(b.filename)), { 'data-testid': testid, 'aria-label': `${label}: ${b.filename}` })))));
+}
+
+// [label, testid, run(filename)]: what else can be done with a backup (filled by the restore panel).
+const BACKUP_ACTIONS = [];
+
+async function backupNow() {
+  const full = $('backup-full').checked;
+  $('backup-progress').textContent = 'Backing up…';
+  try {
+    const res = await api(`/api/backup/now${full ? '?full=true' : ''}`, { method: 'POST' });
+    $('backup-progress').textContent = `Backed up: ${res.filename} (${res.manifest ? res.manifest.kind : 'full'}, ${formatBytes(res.size_bytes)}, ${formatNumber(res.duration_seconds, 2)} s).`;
+    $('backup-progress').dataset.filename = res.filename;
+    notify(`Backed up to ${res.filename}.`, 'success');
+  } catch (err) {
+    $('backup-progress').textContent = `The backup failed: ${err.message}`;
+    throw err;
+  } finally {
+    await loadBackups();
+  }
+}
+
+async function verifyBackup(filename) {
+  state.verified[filename] = { running: true };
+  await loadBackups();
+  try {
+    const res = await api(`/api/backup/verify/${encodeURIComponent(filename)}`, { method: 'POST' });
+    state.verified[filename] = res;
+    notify(res.valid ? `${filename} is valid: ${res.events} events, ${res.memories} memories.`
+      : `${filename} is damaged: ${res.error}`, res.valid ? 'success' : 'error');
+  } catch (err) {
+    state.verified[filename] = { valid: false, error: err.message };
+    throw err;
+  } finally {
+    await loadBackups();
+  }
+}
+
+// ---------- restore with preview ----------
+
+const PLAN_PREVIEWS = 50; // memories of each list whose content is fetched for the preview
+
+// The restore the form asks for, as POST /api/restore's body without dry_run.
+function restoreTarget() {
+  const by = document.querySelector('input[name="restore-by"]:checked').value;
+  if (by === 'seq') {
+    const seq = $('restore-seq').value.trim();
+    if (!/^\d+$/.test(seq)) throw new Error('Give the number of an event (the log panel shows them).');
+    return { to_seq: Number(seq) };
+  }
+  if (by === 'time') {
+    const local = $('restore-time').value;
+    if (!local) throw new Error('Pick a moment.');
+    return { to_time: new Date(local).toISOString() };
+  }
+  const backup = $('restore-backup').value;
+  if (!backup) throw new Error('There is no backup to restore.');
+  return { backup };
+}
+
+function describeTarget(target, plan) {
+  const when = plan.target_at ? ` (${new Date(plan.target_at).toLocaleString()})` : '';
+  if (target.backup) return `the backup ${target.backup}, event #${plan.target_seq}${when}`;
+  return `right after event #${plan.target_seq}${when}`;
+}
+
+async function previewRestore(event) {
+  if (event) event.preventDefault();
+  const target = restoreTarget();
+  const plan = await api('/api/restore', { method: 'POST', body: { ...target, dry_run: true } });
+  state.restore = { target, plan };
+  await renderPlan(target, plan, 'Preview');
+  $('restore-apply').disabled = false;
+}
+
+async function renderPlan(target, plan, label) {
+  const box = $('restore-plan');
+  box.dataset.targetSeq = plan.target_seq;
+  box.dataset.fromSeq = plan.from_seq;
+  box.dataset.dryRun = plan.dry_run;
+  const counts = [plan.come_back.length, plan.disappear.length, plan.change.length];
+  $('restore-summary').textContent = `${label}: restoring to ${describeTarget(target, plan)} brings ${counts[0]} back, `
+    + `removes ${counts[1]} and changes ${counts[2]} back; ${formatNumber(plan.memories_after)} memories after.`
+    + (plan.dry_run ? '' : ` Done: ${plan.appended_seqs.length} events appended after event #${plan.from_seq}.`);
+  const lists = [['come-back', plan.come_back, plan.target_seq], ['disappear', plan.disappear, null], ['change', plan.change, plan.target_seq]];
+  await Promise.all(lists.map(async ([name, hashes, asOf]) => {
+    $(`restore-count-${name}`).textContent = `(${hashes.length})`;
+    const items = await Promise.all(hashes.map((hash, i) => planItem(hash, i < PLAN_PREVIEWS && plan.dry_run ? asOf : undefined)));
+    $(`restore-${name}`).replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'none')]));
+  }));
+  box.hidden = false;
+}
+
+// One memory of a plan: its hash and, for the first few, the start of its content then (asOf) or now (null).
+async function planItem(hash, asOf) {
+  let content = '';
+  if (asOf !== undefined) {
+    const query = asOf == null ? '' : `?as_of=${asOf}`;
+    const memory = await api(`/api/memories/${encodeURIComponent(hash)}${query}`).catch(() => null);
+    if (memory && memory.content) content = memory.content.length > 90 ? `${memory.content.slice(0, 90)}…` : memory.content;
+  }
+  return el('li', { 'data-hash': hash },
+    el('button', { type: 'button', class: 'link', title: hash, onclick: () => guard(() => openHistory(hash)) }, el('code', {}, shortHash(hash))),
+    content);
+}
+
+async function applyRestore() {
+  const { target, plan: preview } = state.restore || {};
+  if (!target) return;
+  const total = preview.come_back.length + preview.disappear.length + preview.change.length;
+  if (!(await confirmAction('Apply this restore?',
+    `${total} memories change. History is kept: the restore appends events, and "Undo the restore" reverses it.`, 'Restore'))) return;
+  const plan = await api('/api/restore', { method: 'POST', body: { ...target, dry_run: false } });
+  state.restore = null;
+  state.lastRestore = plan;
+  $('restore-apply').disabled = true;
+  $('restore-undo').hidden = false;
+  await renderPlan(target, plan, 'Applied');
+  notify(`Restored to event #${plan.target_seq}.`, 'success',
+    { label: 'Undo', run: () => guard(undoRestore) });
+  await Promise.all([refreshView(), loadStats(), loadLog()]);
+}
+
+// Undo = a restore to the event just before the applied one; previewed first like any restore.
+async function undoRestore() {
+  if (!state.lastRestore) return;
+  await restoreTo({ to_seq: state.lastRestore.from_seq });
+  $('restore-undo').hidden = true;
+}
+
+// Fills the form with a target, brings the panel into view and previews.
+async function restoreTo(target) {
+  if (target.to_seq != null) {
+    document.querySelector('input[name="restore-by"][value="seq"]').checked = true;
+    $('restore-seq').value = target.to_seq;
+  } else if (target.backup) {
+    document.querySelector('input[name="restore-by"][value="backup"]').checked = true;
+    $('restore-backup').value = target.backup;
+  }
+  $('restore-panel').scrollIntoView({ block: 'start' });
+  $('restore-preview').focus();
+  await previewRestore();
+}
+
+function renderBackupChoices(backups) {
+  const chosen = $('restore-backup').value;
+  $('restore-backup').replaceChildren(...backups.map((b) =>
+    el('option', { value: b.filename, selected: b.filename === chosen }, `${new Date(b.created_at).toLocaleString()} · ${b.kind} · ${b.filename}`)));
+}
+
+EVENT_ACTIONS.push(['Restore to here', 'restore-to', (seq) => restoreTo({ to_seq: seq })]);
+BACKUP_ACTIONS.push(['Restore…', 'backup-restore', (backup) => restoreTo({ backup })]);
 
 // ---------- stats and charts ----------
 
@@ -801,6 +1153,17 @@ function bindEvents() {
   $('stats-refresh').addEventListener('click', () => guard(loadStats, $('stats-refresh')));
   $('growth-period').addEventListener('change', () => guard(loadStats));
   $('feed-clear').addEventListener('click', () => $('activity-feed').replaceChildren());
+  $('log-filters').addEventListener('submit', (e) => { e.preventDefault(); logNewest(); });
+  for (const id of ['log-kind', 'log-interface', 'log-page-size']) $(id).addEventListener('change', logNewest);
+  $('log-hash').addEventListener('input', () => { clearTimeout(state.logHashTimer); state.logHashTimer = setTimeout(logNewest, 250); });
+  $('log-follow').addEventListener('change', followLog);
+  $('log-older').addEventListener('click', logOlder);
+  $('backup-now').addEventListener('click', () => guard(backupNow, $('backup-now')));
+  $('restore-form').addEventListener('submit', (e) => guard(() => previewRestore(e), $('restore-preview')));
+  $('restore-form').addEventListener('change', () => { state.restore = null; $('restore-apply').disabled = true; });
+  $('restore-apply').addEventListener('click', () => guard(applyRestore, $('restore-apply')));
+  $('restore-undo').addEventListener('click', () => guard(undoRestore, $('restore-undo')));
+  $('log-newer').addEventListener('click', logNewer);
 }
 
 async function start() {
@@ -809,6 +1172,8 @@ async function start() {
   setBrowsing(true);
   await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
   guard(loadStats);
+  logNewest();
+  guard(loadBackups);
   if (!state.events) connectEvents();
 }
 
