@@ -684,25 +684,34 @@ async fn the_docs_render_from_our_own_files() {
     assert!(bundle.text().await.expect("JS").len() > 100_000);
 }
 
-#[tokio::test]
-async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
-    let data = DataDir::new();
-    let server = server(&data, &[]).await;
-    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/schemathesis/schemathesis.toml");
+/// Runs schemathesis with the settings file `config` (in `tests/it/schemathesis/`) and `target` (the schema and
+/// where to send requests) against `server` with the API key, 20 examples per operation, seed 4242, one
+/// worker, and `checks`; asserts that it found nothing and returns what it printed.
+fn schemathesis(server: &Server, data: &DataDir, config: &str, target: &[String], checks: &str) -> String {
+    let config = format!("{}/tests/it/schemathesis/{config}", env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(test_python())
-        .args(["-m", "schemathesis.cli", "--config-file", config, "run", &server.url("/openapi.json")])
-        .args(["--header", &format!("Authorization: Bearer {KEY}"), "--checks", "all", "--max-examples", "20"])
+        .args(["-m", "schemathesis.cli", "--config-file", &config, "run"])
+        .args(target)
+        .args(["--header", &format!("Authorization: Bearer {KEY}"), "--checks", checks, "--max-examples", "20"])
         .args(["--seed", "4242", "--workers", "1", "--no-color"])
         .current_dir(data.path())
         .output()
         .expect("run schemathesis");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "schemathesis found failures:\n{stdout}\n{stderr}\nserver log:\n{}",
+        "schemathesis ({config}) found failures:\n{stdout}\n{stderr}\nserver log:\n{}",
         server.stderr()
     );
+    stdout
+}
+
+#[tokio::test]
+async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let stdout = schemathesis(&server, &data, "schemathesis.toml", &[server.url("/openapi.json")], "all");
     assert!(stdout.contains("passed"), "{stdout}");
 }
 
@@ -714,23 +723,10 @@ async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
 async fn the_originals_recorded_contract_finds_no_server_error_and_no_schema_violation() {
     let data = DataDir::new();
     let server = server(&data, &[("MCP_OAUTH_ENABLED", "true")]).await;
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/schemathesis");
-    let output = Command::new(test_python())
-        .args(["-m", "schemathesis.cli", "--config-file", &format!("{dir}/original.toml"), "run"])
-        .args([&format!("{dir}/original-v8.9.0-openapi.json"), "--url", &server.url("")])
-        .args(["--header", &format!("Authorization: Bearer {KEY}")])
-        .args(["--checks", "not_a_server_error,response_schema_conformance", "--max-examples", "20"])
-        .args(["--seed", "4242", "--workers", "1", "--no-color"])
-        .current_dir(data.path())
-        .output()
-        .expect("run schemathesis");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the original's recorded contract found failures:\n{stdout}\n{stderr}\nserver log:\n{}",
-        server.stderr()
-    );
+    let schema = format!("{}/tests/it/schemathesis/original-v8.9.0-openapi.json", env!("CARGO_MANIFEST_DIR"));
+    let target = [schema, "--url".to_string(), server.url("")];
+    let stdout =
+        schemathesis(&server, &data, "original.toml", &target, "not_a_server_error,response_schema_conformance");
     // Every operation of the recorded document was exercised.
     assert!(stdout.contains("Tested: 49"), "{stdout}");
 }
