@@ -27,11 +27,14 @@ pub(crate) fn auth_required(args: &ServeConfig) -> bool {
     !args.allow_anonymous_access
 }
 
-/// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files, and
-/// OAuth's own endpoints (mounted only when OAuth is on).
+/// Paths anyone may fetch: the minimal health check, the dashboard's and the API docs' static files, the
+/// OpenAPI document the docs page renders (as the original serves it), and OAuth's own endpoints (mounted only
+/// when OAuth is on).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/" | "/api/health" | "/api/docs" | "/favicon.ico" | "/api-overview" | "/mcp/health")
-        || path.starts_with("/static/")
+    matches!(
+        path,
+        "/" | "/api/health" | "/api/docs" | "/favicon.ico" | "/api-overview" | "/mcp/health" | "/openapi.json"
+    ) || path.starts_with("/static/")
         || path.starts_with("/api/docs/")
         || path.starts_with("/oauth/")
         || path.starts_with("/.well-known/")
@@ -232,10 +235,10 @@ mod tests {
 
     #[test]
     fn only_health_and_static_files_are_public() {
-        for path in ["/", "/api/health", "/static/app.js", "/api/docs", "/api/docs/swagger-ui.css"] {
+        for path in ["/", "/api/health", "/static/app.js", "/api/docs", "/api/docs/swagger-ui.css", "/openapi.json"] {
             assert!(is_public(path), "{path}");
         }
-        for path in ["/api/health/detailed", "/api/memories", "/api/events", "/openapi.json", "/api/healthz"] {
+        for path in ["/api/health/detailed", "/api/memories", "/api/events", "/openapi.json/x", "/api/healthz"] {
             assert!(!is_public(path), "{path}");
         }
     }
