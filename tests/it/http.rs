@@ -278,7 +278,10 @@ async fn memories_store_list_update_delete_restore_and_keep_their_history() {
         json!({ "success": true, "message": format!("Successfully deleted memory {standup}"), "content_hash": standup })
     );
     assert_eq!(api.send(Method::GET, &format!("/api/memories/{standup}"), None).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(api.send(Method::DELETE, &format!("/api/memories/{standup}"), None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        api.send(Method::DELETE, &format!("/api/memories/{standup}"), None).await,
+        (StatusCode::NOT_FOUND, json!({ "detail": format!("Memory with hash {standup} not found") }))
+    );
     let restored = api.post(&format!("/api/memories/{standup}/restore"), json!({})).await;
     assert_eq!(restored["memory"]["content"], "Team standup moved to 9:30 every weekday.");
     assert_eq!(api.get(&format!("/api/memories/{standup}")).await["tags"], json!(["meeting"]));
