@@ -135,19 +135,57 @@ fn new_path(dir: &Path, now: DateTime<Utc>, incremental: bool) -> PathBuf {
 /// this log's event at that position), its chain is shorter than [`MAX_CHAIN`] and the events since it are
 /// fewer than half those of the chain's full snapshot.
 fn incremental_base(log: &Log, dir: &Path) -> Result<Option<Manifest>, BackupError> {
-    let entries = list(dir);
-    let Some(newest) = entries.first().and_then(|e| e.manifest.clone()) else { return Ok(None) };
-    let this_log = match (&newest.last_event_id, log.get(Seq(newest.last_seq))?) {
-        (Some(id), Some(event)) => *id == event.event_id.to_string(),
-        _ => false,
-    };
-    if !this_log || newest.last_seq >= log.last_seq().0 {
+    let Some(newest) = newest_manifest(dir) else { return Ok(None) };
+    if !of_this_log(log, &newest)? || newest.last_seq >= log.last_seq().0 {
         return Ok(None);
     }
     let Ok(chain) = chain(dir, &newest) else { return Ok(None) };
     let full = &chain[0];
     let small = (log.last_seq().0 - newest.last_seq) * 2 < full.events;
     Ok((chain.len() < MAX_CHAIN && small).then_some(newest))
+}
+
+/// The manifest of the newest backup in `dir`, if it has one.
+fn newest_manifest(dir: &Path) -> Option<Manifest> {
+    list(dir).into_iter().next().and_then(|e| e.manifest)
+}
+
+/// Whether a backup was taken of `log`: its last event is this log's event at that position.
+fn of_this_log(log: &Log, manifest: &Manifest) -> Result<bool, BackupError> {
+    Ok(match (&manifest.last_event_id, log.get(Seq(manifest.last_seq))?) {
+        (Some(id), Some(event)) => *id == event.event_id.to_string(),
+        _ => false,
+    })
+}
+
+/// What [`take`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Taken {
+    /// A new backup, with its manifest.
+    Written(Manifest),
+    /// Nothing: the newest backup already holds every event of the log (its manifest).
+    Unchanged(Manifest),
+}
+
+/// Backs `log` up into `dir` unless the newest backup there already holds all of it: from this log, up to
+/// its last event, (for [`Kind::Full`]) a full snapshot, and its files, with those of the backups it builds
+/// on, as their manifests' checksums say (a damaged one is replaced). An unchanged store is not backed up
+/// twice, so repeated backups neither fill the disk nor push older ones out of the retention. Blocking.
+pub fn take(log: &Log, dir: &Path, kind: Kind) -> Result<Taken, BackupError> {
+    if let Some(newest) = newest_manifest(dir) {
+        let current = newest.last_seq == log.last_seq().0 && newest.last_seq > 0 && of_this_log(log, &newest)?;
+        if current && (kind == Kind::Auto || newest.kind == "full") && intact(dir, &newest) {
+            return Ok(Taken::Unchanged(newest));
+        }
+    }
+    create(log, dir, kind).map(Taken::Written)
+}
+
+/// Whether every file of the chain `manifest` ends has the checksum its manifest records.
+fn intact(dir: &Path, manifest: &Manifest) -> bool {
+    chain(dir, manifest).is_ok_and(|chain| {
+        chain.iter().all(|m| sha256_of(&dir.join(&m.filename)).is_ok_and(|sha256| sha256 == m.sha256))
+    })
 }
 
 /// Writes a backup of `log` into `dir`, then its manifest: a full snapshot, or with [`Kind::Auto`] an

@@ -17,7 +17,7 @@ mod retention;
 mod schedule;
 mod verify;
 
-pub use archive::{Entry, FORMAT_VERSION, Kind, Manifest, create, list};
+pub use archive::{Entry, FORMAT_VERSION, Kind, Manifest, Taken, list, take};
 pub use erase::{Scrubbed, erase_redactions};
 pub use error::BackupError;
 pub use retention::prune;

@@ -2,7 +2,7 @@
 //! status; and the redaction that reaches the backups too (the one entry point every interface uses).
 
 use super::BackupError;
-use super::archive::{Entry, Kind, Manifest, PREFIX, create, iso, list};
+use super::archive::{Entry, Kind, Manifest, PREFIX, Taken, iso, list, take};
 use super::erase::{Scrubbed, erase_redactions};
 use super::retention::prune;
 use super::verify::{CheckedCopy, Verified, restore_target, verify};
@@ -34,6 +34,8 @@ pub struct Created {
     pub created_at: Option<String>,
     pub duration_seconds: f64,
     pub error: Option<String>,
+    /// True when nothing was written: the newest backup (the one named) already holds the whole log.
+    pub unchanged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<Manifest>,
 }
@@ -98,17 +100,24 @@ impl Backups {
         verify(&self.store, &self.path_of(filename)?)
     }
 
-    /// Takes a backup now, then applies the retention. Blocking.
+    /// Takes a backup now, then applies the retention; when the newest backup already holds the whole log,
+    /// writes nothing and answers with that one (`unchanged`). Blocking.
     pub fn now(&self, kind: Kind) -> Created {
         let started = std::time::Instant::now();
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        match create(&self.log, self.dir(), kind) {
-            Ok(manifest) => {
-                let removed = prune(self.dir(), self.config.retention_days, self.config.max_count);
-                if !removed.is_empty() {
-                    tracing::info!(?removed, "old backups removed");
+        match take(&self.log, self.dir(), kind) {
+            Ok(taken) => {
+                let unchanged = matches!(taken, Taken::Unchanged(_));
+                let (Taken::Written(manifest) | Taken::Unchanged(manifest)) = taken;
+                if unchanged {
+                    tracing::info!(file = %manifest.filename, "backup skipped: nothing written since this one");
+                } else {
+                    let removed = prune(self.dir(), self.config.retention_days, self.config.max_count);
+                    if !removed.is_empty() {
+                        tracing::info!(?removed, "old backups removed");
+                    }
+                    tracing::info!(file = %manifest.filename, events = manifest.events, "backup written");
                 }
-                tracing::info!(file = %manifest.filename, events = manifest.events, "backup written");
                 Created {
                     success: true,
                     filename: Some(manifest.filename.clone()),
@@ -116,6 +125,7 @@ impl Backups {
                     created_at: Some(manifest.created_at.clone()),
                     duration_seconds: started.elapsed().as_secs_f64(),
                     error: None,
+                    unchanged,
                     manifest: Some(manifest),
                 }
             }
@@ -128,6 +138,7 @@ impl Backups {
                     created_at: None,
                     duration_seconds: started.elapsed().as_secs_f64(),
                     error: Some(Chain(&error).to_string()),
+                    unchanged: false,
                     manifest: None,
                 }
             }

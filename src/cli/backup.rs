@@ -2,7 +2,7 @@
 //! without a running server.
 
 use super::args::BackupAction;
-use crate::backup::Kind;
+use crate::backup::{Kind, Taken};
 use crate::config::Config;
 use crate::service::{ServiceError, count};
 use crate::store::Settings;
@@ -19,7 +19,19 @@ pub(super) fn backup(config: &Config, action: &BackupAction, out: &mut dyn Write
             // While a server holds the log, `cli::run` points to POST /api/backup/now and the memory_backup tool.
             let log = mms_log::Log::open(&paths.log)?;
             let kind = if let BackupAction::Full = action { Kind::Full } else { Kind::Auto };
-            let manifest = crate::backup::create(&log, &paths.backups, kind)?;
+            let manifest = match crate::backup::take(&log, &paths.backups, kind)? {
+                Taken::Written(manifest) => manifest,
+                Taken::Unchanged(newest) => {
+                    writeln!(
+                        out,
+                        "nothing written since {} ({} backup up to event {}): no new backup taken",
+                        paths.backups.join(&newest.filename).display(),
+                        newest.kind,
+                        newest.last_seq
+                    )?;
+                    return Ok(());
+                }
+            };
             let removed = crate::backup::prune(&paths.backups, config.backup.retention_days, config.backup.max_count);
             writeln!(
                 out,

@@ -45,7 +45,7 @@ pub(crate) struct NowQuery {
 /// A backup of the event log now, while writes go on: the events since the newest backup when that keeps
 /// it small (`manifest.kind` "incremental"), a full snapshot otherwise; then the retention.
 #[utoipa::path(post, path = "/api/backup/now", tag = "backup", params(NowQuery),
-    responses((status = 200, description = "{success, filename, size_bytes, created_at, duration_seconds, error, manifest}", body = Object),
+    responses((status = 200, description = "{success, filename, size_bytes, created_at, duration_seconds, error, unchanged, manifest}: unchanged when the newest backup already holds the whole log (nothing written, that backup named)", body = Object),
         (status = 422, description = "full is not true or false"),
         (status = 500, description = "the backup failed: success false, error says why", body = Object)))]
 pub(crate) async fn now(State(state): State<AppState>, Params(query): Params<NowQuery>) -> Result<Response, ApiError> {

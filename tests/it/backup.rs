@@ -43,6 +43,12 @@ fn the_cli_backs_up_lists_verifies_and_keeps_the_newest() {
 
     let listed = data.ok(&["backup", "list"]);
     assert!(listed.contains(&name) && listed.contains("full, up to event 6, 4 memories"), "{listed}");
+    // An unchanged store is not backed up again, whatever the kind asked for.
+    for args in [&["backup"][..], &["backup", "full"]] {
+        let again = data.ok(args);
+        assert!(again.contains("no new backup taken") && again.contains(&name), "{again}");
+    }
+    assert_eq!(backup_files(&dir).len(), 1);
     let verified = data.ok(&["backup", "verify", &name]);
     assert!(verified.contains("checksum ok") && verified.contains("into 4 memories"), "{verified}");
 
@@ -73,6 +79,10 @@ fn a_damaged_backup_is_detected_and_nothing_is_touched() {
     std::fs::write(&file, &bytes).expect("damage the backup");
     let error = data.fails(&["backup", "verify", &name]);
     assert!(error.contains("damaged") && error.contains("SHA-256"), "{error}");
+    // The store is unchanged since, but its newest backup is damaged: backing up again writes a new one.
+    let again = data.ok(&["backup"]);
+    assert!(again.contains("full backup, events 1..1"), "{again}");
+    assert_eq!(backup_files(&data.path().join("backups")).len(), 2);
 
     std::fs::write(&file, &bytes[..middle]).expect("truncate the backup");
     let error = data.fails(&["backup", "verify", &name]);
@@ -187,6 +197,18 @@ async fn backups_taken_while_four_writers_write_are_consistent_snapshots() {
         assert!(status.as_object().expect("an object").contains_key(field), "status has {field}: {status}");
     }
     assert_eq!((status["enabled"].as_bool(), status["backup_count"].as_u64()), (Some(false), Some(3)));
+    // With the writers done, one more backup takes what came after the last; then the store is unchanged,
+    // and backing it up again writes nothing and names the newest backup.
+    let (_, caught_up) = post(&client, &server, "/api/backup/now", json!({})).await;
+    let (status, again) = post(&client, &server, "/api/backup/now", json!({})).await;
+    assert_eq!(
+        (status, &again["success"], &again["unchanged"]),
+        (StatusCode::OK, &json!(true), &json!(true)),
+        "{again}"
+    );
+    assert_eq!(again["filename"], caught_up["filename"], "{caught_up} {again}");
+    let expected = if caught_up["unchanged"] == true { 3 } else { 4 };
+    assert_eq!(get(&client, &server, "/api/backup/list").await["total_count"], expected);
     let anonymous = client.get(server.url("/api/backup/list")).send().await.expect("an answer");
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
@@ -230,27 +252,38 @@ async fn the_schedule_backs_up_a_changed_store_and_kill_9_mid_backup_leaves_it_w
     let status = get(&client, &server, "/api/backup/status").await;
     assert_eq!((status["scheduler_running"].as_bool(), status["interval"].as_str()), (Some(true), Some("hourly")));
 
-    // Backups back to back, and kill -9 while they run.
-    let (client2, url) = (client.clone(), server.url("/api/backup/now"));
+    // Writes and backups back to back (each backup has something new to take), and kill -9 while they run.
+    let (client2, backup_url, store_url) = (client.clone(), server.url("/api/backup/now"), server.url("/api/memories"));
     let hammer = tokio::spawn(async move {
-        for _ in 0..50 {
-            if client2.post(&url).bearer_auth(KEY).send().await.is_err() {
+        let mut acknowledged = Vec::new();
+        for i in 0..50 {
+            let content = format!("Written between backups {i}");
+            match client2.post(&store_url).bearer_auth(KEY).json(&json!({"content": content})).send().await {
+                Ok(response) if response.status() == StatusCode::OK => acknowledged.push(content_hash(&content)),
+                _ => break,
+            }
+            if client2.post(&backup_url).bearer_auth(KEY).send().await.is_err() {
                 break;
             }
         }
+        acknowledged
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(server.pid(), "KILL");
     server.wait_exit(Duration::from_secs(10)).expect("killed");
-    let _ = hammer.await;
+    let acknowledged = hammer.await.expect("the hammer");
 
     let hash = data.store("Written after the crash", &[]);
     assert_eq!(data.get(&hash)["content"], "Written after the crash", "the store is usable");
-    assert_eq!(data.list(&[]).1, 21, "and whole");
+    let (hashes, total) = data.list(&[]);
+    assert!(acknowledged.iter().all(|h| hashes.contains(h)), "every acknowledged write survived");
+    // The 20 from the start, the acknowledged ones, the one after the crash, and at most one in flight.
+    let floor = 21 + acknowledged.len() as u64;
+    assert!((floor..=floor + 1).contains(&total), "and nothing else: {total}, {} acknowledged", acknowledged.len());
     let taken = data.ok(&["backup"]);
     let name = backup_files(&dir).pop().expect("a backup").file_name().expect("a name").to_string_lossy().into_owned();
     assert!(taken.contains(&name));
-    assert!(data.ok(&["backup", "verify", &name]).contains("into 21 memories"));
+    assert!(data.ok(&["backup", "verify", &name]).contains(&format!("into {total} memories")));
     for file in backup_files(&dir) {
         let name = file.file_name().expect("a name").to_string_lossy().into_owned();
         if file.with_extension("json").exists() {

@@ -877,9 +877,11 @@ async function backupNow() {
   $('backup-progress').textContent = 'Backing up…';
   try {
     const res = await api(`/api/backup/now${full ? '?full=true' : ''}`, { method: 'POST' });
-    $('backup-progress').textContent = `Backed up: ${res.filename} (${res.manifest ? res.manifest.kind : 'full'}, ${formatBytes(res.size_bytes)}, ${formatNumber(res.duration_seconds, 2)} s).`;
+    $('backup-progress').textContent = res.unchanged
+      ? `Nothing written since ${res.filename}: it already holds every event, so no new backup was taken.`
+      : `Backed up: ${res.filename} (${res.manifest ? res.manifest.kind : 'full'}, ${formatBytes(res.size_bytes)}, ${formatNumber(res.duration_seconds, 2)} s).`;
     $('backup-progress').dataset.filename = res.filename;
-    notify(`Backed up to ${res.filename}.`, 'success');
+    notify(res.unchanged ? `No change since ${res.filename}.` : `Backed up to ${res.filename}.`, 'success');
   } catch (err) {
     $('backup-progress').textContent = `The backup failed: ${err.message}`;
     throw err;

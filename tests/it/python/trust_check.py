@@ -130,6 +130,10 @@ def backups():
     check("verifying it from the page says it is valid",
           lambda d: find(backup_row(made, '[data-testid="backup-verdict"]')).text == "valid")
     shot("backups", "#backup-panel")
+    click("#backup-now")
+    check("backing up the unchanged store again writes nothing and names the newest backup",
+          lambda d: f"Nothing written since {made}" in find("#backup-progress").text)
+    assert len(api("GET", "/api/backup/list")["backups"]) == len(listed), "no second backup"
     return made
 
 
