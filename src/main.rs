@@ -11,8 +11,8 @@ async fn main() -> std::process::ExitCode {
     // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).
     let default_level = if matches!(command, Command::Serve(_)) { "info" } else { "warn" };
     let level = config.log_level.as_deref().unwrap_or(default_level).to_ascii_lowercase();
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter = tracing_subscriber::EnvFilter::try_new(quiet_dependencies(&level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(quiet_dependencies(default_level)));
     // Colours only on a terminal: files, pipes, docker logs and journald get plain text.
     let ansi = std::io::stderr().is_terminal();
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
@@ -39,6 +39,13 @@ async fn main() -> std::process::ExitCode {
             std::process::exit(i32::from(cli::exit_status(&error)))
         }
     }
+}
+
+/// The log filter for `level`: rmcp logs every MCP session's and notification's Rust debug dump at INFO, so
+/// at INFO it only speaks of warnings, unless `level` names it (`LOG_LEVEL=info,rmcp=info`).
+fn quiet_dependencies(level: &str) -> String {
+    let info = level.split(',').any(|directive| directive.trim() == "info");
+    if info && !level.contains("rmcp") { format!("{level},rmcp=warn") } else { level.to_string() }
 }
 
 /// Completes on Ctrl-C or SIGTERM.

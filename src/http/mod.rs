@@ -118,7 +118,8 @@ async fn log_request(request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Milliseconds to one decimal: 0.3, not 0.30000000000000004.
+    let ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
     if status >= 500 {
         tracing::warn!(%method, %path, status, ms, "request");
     } else {

@@ -28,7 +28,18 @@ async fn the_python_sdk_drives_every_tool_over_streamable_http() {
     let server = Server::start(&data, &[("MCP_API_KEY", KEY)]).await;
     let url = server.url("/mcp");
     tokio::task::spawn_blocking(move || python_client(&["http", &url, KEY])).await.expect("the client ran");
-    assert!(!server.stderr().contains(KEY), "the key never reaches the log");
+    let log = server.stderr();
+    assert!(!log.contains(KEY), "the key never reaches the log");
+    // One line per request at INFO; no Rust debug dumps of the sessions (rmcp's `peer_info`, notifications).
+    assert!(log.contains("path=/mcp status=200"), "{log}");
+    for dump in ["peer_info", "InitializeRequestParam", "received notification", "Implementation {"] {
+        assert!(!log.contains(dump), "{dump} in the log:\n{log}");
+    }
+    // Request times to a tenth of a millisecond, never float noise such as 0.30000000000000004.
+    for line in log.lines().filter(|l| l.contains(" ms=")) {
+        let ms = line.split(" ms=").nth(1).and_then(|rest| rest.split_whitespace().next()).unwrap_or_default();
+        assert!(ms.split('.').nth(1).is_none_or(|decimals| decimals.len() <= 1), "{line}");
+    }
 }
 
 /// An initialize request as a client sends it first.
