@@ -2,11 +2,11 @@
 //! numbers, all implemented (none of the original's 501 placeholders).
 
 use super::error::{ApiError, Body, Params, check_range, integer};
-use super::memories::tag_list;
+use super::memories::{AsOfQuery, as_of_target, tag_list};
 use super::{AppState, actor};
 use crate::oauth::scope::Principal;
 use crate::service::time_expr::TimeRange;
-use crate::service::{ActivityDay, DeleteRequest, GrowthPoint, ListRequest};
+use crate::service::{ActivityDay, AsOf, DeleteRequest, GrowthPoint, ListRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -340,6 +340,10 @@ pub(crate) struct Overview {
     database_size_mb: f64,
     uptime_seconds: f64,
     backend_type: String,
+    /// Present when asked `as_of`: the event the totals reflect (the week and month end there; the database
+    /// size and uptime are today's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    as_of: Option<AsOf>,
 }
 
 /// Memories created in the last `days` days.
@@ -357,20 +361,36 @@ async fn created_within(state: &AppState, days: i64) -> Result<u64, ApiError> {
     Ok(state.service.list(request).await?.total)
 }
 
-/// Totals at a glance.
-#[utoipa::path(get, path = "/api/analytics/overview", tag = "analytics",
-    responses((status = 200, description = "Overview", body = Overview)))]
-pub(crate) async fn overview(State(state): State<AppState>) -> Result<Json<Overview>, ApiError> {
+/// Totals at a glance; with `as_of`, of the store as it was then.
+#[utoipa::path(get, path = "/api/analytics/overview", tag = "analytics", params(AsOfQuery),
+    responses((status = 200, description = "Overview", body = Overview), (status = 400, description = "Unreadable as_of")))]
+pub(crate) async fn overview(
+    State(state): State<AppState>,
+    Params(query): Params<AsOfQuery>,
+) -> Result<Json<Overview>, ApiError> {
     let stats = state.service.stats().await?;
-    Ok(Json(Overview {
+    let mut overview = Overview {
         total_memories: stats.total_memories,
         memories_this_week: stats.memories_this_week,
-        memories_this_month: created_within(&state, 30).await?,
+        memories_this_month: 0,
         unique_tags: stats.unique_tags,
         database_size_mb: mb(stats.database_size_bytes),
         uptime_seconds: state.service.health().uptime_seconds,
         backend_type: backend(&state).into(),
-    }))
+        as_of: None,
+    };
+    match as_of_target(query.as_of.as_deref())? {
+        Some(point) => {
+            let (past, as_of) = state.service.totals_as_of(point).await?;
+            overview.total_memories = past.total_memories;
+            overview.unique_tags = past.unique_tags;
+            overview.memories_this_week = past.created_week;
+            overview.memories_this_month = past.created_month;
+            overview.as_of = Some(as_of);
+        }
+        None => overview.memories_this_month = created_within(&state, 30).await?,
+    }
+    Ok(Json(overview))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -80,7 +80,7 @@ pub(crate) fn as_of_target(as_of: Option<&str>) -> Result<Option<Point>, ApiErro
 pub(crate) struct AsOfQuery {
     /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
     /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
-    as_of: Option<String>,
+    pub(crate) as_of: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]

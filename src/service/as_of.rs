@@ -11,6 +11,7 @@
 use super::insight::last_at_or_before;
 use super::memory::{Hit, Memory};
 use super::point::Point;
+use super::queries::secs;
 use super::view::{ListPage, ListRequest, Materialised, SearchRequest, View};
 use super::{CachedVectors, Service, ServiceError, parse_hash};
 use mms_log::{ContentHash, Log, Seq, fold_history};
@@ -33,6 +34,16 @@ const FOLDER: &str = "as-of";
 pub struct AsOf {
     pub seq: u64,
     pub at: Option<String>,
+}
+
+/// The overview's totals of the store as it was: its memories and distinct tags, and the memories created in
+/// the week and in the 30 days before that event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastTotals {
+    pub total_memories: u64,
+    pub unique_tags: u64,
+    pub created_week: u64,
+    pub created_month: u64,
 }
 
 /// The materialised read models, most recently used last.
@@ -222,6 +233,26 @@ impl Service {
         let as_of = self.as_of(point).await?;
         let view = self.past(as_of.seq).await?;
         Ok((self.list_in(&view, request).await?, as_of))
+    }
+
+    /// The overview's totals of the store as it was; "this week" and "this month" end at that event.
+    pub async fn totals_as_of(&self, point: Point) -> Result<(PastTotals, AsOf), ServiceError> {
+        let as_of = self.as_of(point).await?;
+        let view = self.past(as_of.seq).await?;
+        let then = as_of.at.as_deref().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
+        let then = then.map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
+        let totals = tokio::task::spawn_blocking(move || -> Result<PastTotals, ServiceError> {
+            let week = view.reader.stats(secs(then - chrono::Duration::days(7)))?;
+            let month = view.reader.stats(secs(then - chrono::Duration::days(30)))?;
+            Ok(PastTotals {
+                total_memories: week.total_memories,
+                unique_tags: week.unique_tags,
+                created_week: week.created_since,
+                created_month: month.created_since,
+            })
+        })
+        .await??;
+        Ok((totals, as_of))
     }
 
     /// A search of the store as it was (semantic search exact, without the ANN index).

@@ -17,7 +17,7 @@ mod restore;
 pub mod time_expr;
 mod view;
 
-pub use as_of::AsOf;
+pub use as_of::{AsOf, PastTotals};
 pub use commands::{
     DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
 };

@@ -47,7 +47,7 @@ pub struct Health {
     pub uptime_seconds: f64,
 }
 
-fn secs(at: chrono::DateTime<chrono::Utc>) -> f64 {
+pub(super) fn secs(at: chrono::DateTime<chrono::Utc>) -> f64 {
     at.timestamp_micros() as f64 / 1e6
 }
 

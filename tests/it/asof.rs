@@ -221,7 +221,19 @@ async fn http_answers_as_of_and_refuses_unreadable_points() {
         json(post("/api/search/by-time", json!({"query": "today", "as_of": "1"})).await.expect("an answer")).await;
     assert_eq!((found["total_found"].as_u64(), found["as_of"]["seq"].as_u64()), (Some(1), Some(1)), "{found}");
 
+    // The overview's totals as of an event: both memories and both tags after event 3, and created within
+    // the week before it; the live one has no as_of.
+    let overview = json(get("/api/analytics/overview?as_of=3").await.expect("an answer")).await;
+    let totals = ["total_memories", "unique_tags", "memories_this_week", "memories_this_month"].map(|k| &overview[k]);
+    assert_eq!(totals, [&json!(2), &json!(2), &json!(2), &json!(2)], "{overview}");
+    assert_eq!(overview["as_of"]["seq"], 3, "{overview}");
+    let overview = json(get("/api/analytics/overview?as_of=0").await.expect("an answer")).await;
+    assert_eq!((&overview["total_memories"], &overview["unique_tags"]), (&json!(0), &json!(0)), "{overview}");
+    let overview = json(get("/api/analytics/overview").await.expect("an answer")).await;
+    assert_eq!((&overview["total_memories"], overview.get("as_of")), (&json!(1), None), "{overview}");
+
     for response in [
+        get("/api/analytics/overview?as_of=someday").await,
         get("/api/memories?as_of=blursday").await,
         get(&format!("/api/memories/{a}?as_of=seq:minus")).await,
         post("/api/search", json!({"query": "x", "as_of": "not a time"})).await,
