@@ -190,7 +190,7 @@ fn intact(dir: &Path, manifest: &Manifest) -> bool {
 
 /// Writes a backup of `log` into `dir`, then its manifest: a full snapshot, or with [`Kind::Auto`] an
 /// increment when that keeps it small. Blocking.
-pub fn create(log: &Log, dir: &Path, kind: Kind) -> Result<Manifest, BackupError> {
+pub(super) fn create(log: &Log, dir: &Path, kind: Kind) -> Result<Manifest, BackupError> {
     std::fs::create_dir_all(dir).map_err(|source| BackupError::Directory { path: dir.to_path_buf(), source })?;
     let now = Utc::now();
     let base = match kind {
