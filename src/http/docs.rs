@@ -96,6 +96,7 @@ fn dashboard(state: &AppState, name: &str) -> Result<Response, ApiError> {
     let (built_in, content_type) = match name {
         "index.html" => (include_str!("dashboard/index.html"), "text/html; charset=utf-8"),
         "app.js" => (include_str!("dashboard/app.js"), "text/javascript; charset=utf-8"),
+        "sync.js" => (include_str!("dashboard/sync.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("dashboard/style.css"), "text/css; charset=utf-8"),
         _ => return Err(ApiError::not_found("Not Found")),
     };
