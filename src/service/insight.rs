@@ -1,7 +1,7 @@
 //! Reading the log and the read model for people: the event log page by page, growth and activity per
 //! day, memory types, and read-model maintenance.
 
-use super::memory::{EventHeader, Memory};
+use super::memory::{EventHeader, Memory, reason_of};
 use super::{Service, ServiceError};
 use mms_log::{Event, EventKind, MemoryMeta, Seq, Timestamp};
 use mms_projections::{TypeCount, iso_utc};
@@ -55,7 +55,7 @@ impl From<&MemoryMeta> for MetaView {
 impl From<&Event> for LogEntry {
     fn from(event: &Event) -> LogEntry {
         let hash = event.memory.to_hex();
-        let (mut memory, mut before, mut after, mut reason) = (None, None, None, None);
+        let (mut memory, mut before, mut after) = (None, None, None);
         match &event.kind {
             EventKind::Stored(record) | EventKind::Undeleted(record) => {
                 memory = Some(Memory::from_record(&hash, record));
@@ -64,10 +64,9 @@ impl From<&Event> for LogEntry {
                 before = Some(b.into());
                 after = Some(a.into());
             }
-            EventKind::Deleted { reason: r } | EventKind::Redacted { reason: r } => reason = r.clone(),
-            EventKind::Erased { .. } => {}
+            EventKind::Deleted { .. } | EventKind::Redacted { .. } | EventKind::Erased { .. } => {}
         }
-        LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason }
+        LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason: reason_of(event) }
     }
 }
 

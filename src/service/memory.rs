@@ -1,6 +1,6 @@
 //! The memory as every interface shows it, in the original service's JSON shape.
 
-use mms_log::{Event, MemoryRecord};
+use mms_log::{Event, EventKind, MemoryRecord};
 use mms_projections::{MemoryRow, iso_utc};
 use serde::{Deserialize, Serialize};
 
@@ -110,10 +110,21 @@ pub struct HistoryEntry {
     pub before: Option<Memory>,
     /// The memory after this event (absent after a delete).
     pub after: Option<Memory>,
+    /// A deletion's or a redaction's reason, when one was given (a redaction's tombstone keeps it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl HistoryEntry {
     pub(crate) fn new(event: &Event, before: Option<Memory>, after: Option<Memory>) -> HistoryEntry {
-        HistoryEntry { event: event.into(), before, after }
+        HistoryEntry { event: event.into(), before, after, reason: reason_of(event) }
+    }
+}
+
+/// The reason given for a deletion or a redaction.
+pub(crate) fn reason_of(event: &Event) -> Option<String> {
+    match &event.kind {
+        EventKind::Deleted { reason } | EventKind::Redacted { reason } => reason.clone(),
+        _ => None,
     }
 }

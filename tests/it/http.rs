@@ -845,7 +845,8 @@ async fn the_dashboards_trust_panels_work_end_to_end_in_headless_chromium() {
 }
 
 /// The panels whose screenshots the trust check saves.
-const PANELS: &[&str] = &["timeline", "event-log", "backups", "restore-preview"];
+const PANELS: &[&str] =
+    &["timeline", "event-log", "backups", "restore-preview", "time-travel", "redaction", "redaction-tombstone"];
 
 #[tokio::test]
 async fn cors_lets_only_the_configured_origins_in() {

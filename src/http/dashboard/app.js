@@ -35,6 +35,9 @@ const state = {
   verified: {}, // filename -> the answer of its verification in this page
   restore: null, // {target, plan} of the previewed restore
   lastRestore: null, // the plan of the restore applied last, for its undo
+  asOf: null, // {point, seq, at} while the page shows the store as it was; null for now
+  travelTimer: null,
+  redacting: null, // the memory the redaction dialog is about
 };
 
 // ---------- DOM helpers ----------
@@ -108,6 +111,11 @@ function formatUptime(seconds) {
 function formatScore(score) {
   const value = Number(score);
   return value !== 0 && Math.abs(value) < 0.01 ? value.toExponential(2) : value.toFixed(3);
+}
+
+// The start of a text, for previews.
+function clip(text, length) {
+  return text.length > length ? `${text.slice(0, length)}…` : text;
 }
 
 function formatNumber(value, digits = 0) {
@@ -297,6 +305,7 @@ function onServerEvent(kind, event) {
   if (data.seq != null) {
     if (state.lastSeq != null && data.seq <= state.lastSeq) return; // already seen (replayed on resume)
     state.lastSeq = data.seq;
+    setTravelEnd(data.seq);
   }
   addFeedItem(kind, data);
   if (CHANGE_EVENTS.includes(kind)) scheduleRefresh();
@@ -361,8 +370,10 @@ async function loadMemories() {
     params.set('tag_match', state.filter.match);
   }
   if (state.filter.type) params.set('memory_type', state.filter.type);
+  if (state.asOf) params.set('as_of', state.asOf.point);
   const data = await api(`/api/memories?${params}`);
   if (ticket !== state.listTicket) return;
+  noteAsOf(data.as_of);
   if (data.memories.length === 0 && state.page > 1) {
     state.page -= 1; // the last page emptied (a delete); show the one before
     await loadMemories();
@@ -379,7 +390,7 @@ function renderPager(data) {
   $('page-info').textContent = `Page ${data.page} · ${first}–${last} of ${data.total}`;
   $('page-prev').disabled = data.page <= 1;
   $('page-next').disabled = !data.has_more;
-  $('list-summary').textContent = `${formatNumber(data.total)} total`;
+  $('list-summary').textContent = `${formatNumber(data.total)} total${pastNote()}`;
 }
 
 async function runSearch() {
@@ -395,23 +406,25 @@ async function runSearch() {
     throw err;
   }
   if (ticket !== state.listTicket) return;
+  noteAsOf(data.as_of);
   renderList(data.results, 'Nothing found.');
   $('list-summary').textContent =
-    `${data.total_found} found · ${data.search_type} · ${formatNumber(data.processing_time_ms, 1)} ms`;
+    `${data.total_found} found · ${data.search_type} · ${formatNumber(data.processing_time_ms, 1)} ms${pastNote()}`;
 }
 
 function fetchSearch(s) {
   if (s.mode === 'similar') {
     return api(`/api/search/similar/${encodeURIComponent(s.query)}?n_results=${s.limit}`);
   }
+  const asOf = state.asOf ? { as_of: state.asOf.point } : {};
   if (s.mode === 'tag') {
-    const body = { tags: splitTags(s.query), match_all: s.matchAll, n_results: s.limit };
+    const body = { tags: splitTags(s.query), match_all: s.matchAll, n_results: s.limit, ...asOf };
     return api('/api/search/by-tag', { method: 'POST', body });
   }
   if (s.mode === 'time') {
-    return api('/api/search/by-time', { method: 'POST', body: { query: s.query, n_results: s.limit } });
+    return api('/api/search/by-time', { method: 'POST', body: { query: s.query, n_results: s.limit, ...asOf } });
   }
-  return api('/api/search', { method: 'POST', body: { query: s.query, n_results: s.limit, mode: s.mode } });
+  return api('/api/search', { method: 'POST', body: { query: s.query, n_results: s.limit, mode: s.mode, ...asOf } });
 }
 
 function setBrowsing(browsing) {
@@ -432,6 +445,7 @@ function renderList(items, emptyText) {
 
 function memoryCard(item) {
   const m = item.memory;
+  const now = !state.asOf; // the past is read-only, and "similar" looks at the present
   return el('li', { class: 'memory', 'data-testid': 'memory-card', 'data-hash': m.content_hash },
     memoryMeta(m),
     el('p', {
@@ -441,10 +455,13 @@ function memoryCard(item) {
     el('div', { class: 'tags', 'data-testid': 'memory-tags' }, (m.tags || []).map(tagChip)),
     memoryScore(item),
     el('div', { class: 'actions' },
-      button('Edit', () => openEdit(m), { 'data-testid': 'edit-btn' }),
+      now && button('Edit', () => openEdit(m), { 'data-testid': 'edit-btn' }),
       button('History', () => guard(() => openHistory(m.content_hash)), { 'data-testid': 'history-btn' }),
-      button('Similar', () => guard(() => showSimilar(m.content_hash)), { 'data-testid': 'similar-btn' }),
-      button('Delete', () => guard(() => deleteMemory(m)), { 'data-testid': 'delete-btn', class: 'btn btn-small btn-danger-ghost' })));
+      now && button('Similar', () => guard(() => showSimilar(m.content_hash)), { 'data-testid': 'similar-btn' }),
+      now && button('Delete', () => guard(() => deleteMemory(m)), { 'data-testid': 'delete-btn', class: 'btn btn-small btn-danger-ghost' }),
+      now && button('Forget…', () => openRedact(m), {
+        'data-testid': 'forget-btn', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Forget ${shortHash(m.content_hash)} for real`,
+      })));
 }
 
 function memoryMeta(m) {
@@ -593,8 +610,7 @@ function settleConfirm(answer) {
 }
 
 async function deleteMemory(memory) {
-  const preview = memory.content.length > 160 ? `${memory.content.slice(0, 160)}…` : memory.content;
-  if (!(await confirmAction('Delete this memory?', preview))) return;
+  if (!(await confirmAction('Delete this memory?', clip(memory.content, 160)))) return;
   const hash = memory.content_hash;
   const res = await api(`/api/memories/${encodeURIComponent(hash)}`, { method: 'DELETE' });
   if (res.success === false) {
@@ -696,10 +712,11 @@ function describeChanges(event) {
   const before = event.before;
   const after = event.after;
   if (event.erased) return ['erased by a later redaction'];
-  if (event.kind === 'redacted') return ['forgotten for real: content, tags, type, metadata and vector erased'];
-  if (event.kind === 'deleted') return ['removed from the store (kept in the log)'];
+  const why = event.reason ? [`reason: ${event.reason}`] : [];
+  if (event.kind === 'redacted') return ['forgotten for real: content, tags, type, metadata and vector erased', ...why];
+  if (event.kind === 'deleted') return ['removed from the store (kept in the log)', ...why];
   if (!before && after) {
-    const lines = [`content: ${after.content.length > 120 ? `${after.content.slice(0, 120)}…` : after.content}`];
+    const lines = [`content: ${clip(after.content, 120)}`];
     if (after.tags && after.tags.length) lines.push(`tags: ${after.tags.join(', ')}`);
     if (after.memory_type) lines.push(`type: ${after.memory_type}`);
     if (event.kind === 'undeleted') lines.unshift('restored');
@@ -967,7 +984,7 @@ async function planItem(hash, asOf) {
   if (asOf !== undefined) {
     const query = asOf == null ? '' : `?as_of=${asOf}`;
     const memory = await api(`/api/memories/${encodeURIComponent(hash)}${query}`).catch(() => null);
-    if (memory && memory.content) content = memory.content.length > 90 ? `${memory.content.slice(0, 90)}…` : memory.content;
+    if (memory && memory.content) content = clip(memory.content, 90);
   }
   return el('li', { 'data-hash': hash },
     el('button', { type: 'button', class: 'link', title: hash, onclick: () => guard(() => openHistory(hash)) }, el('code', {}, shortHash(hash))),
@@ -1021,6 +1038,129 @@ function renderBackupChoices(backups) {
 EVENT_ACTIONS.push(['Restore to here', 'restore-to', (seq) => restoreTo({ to_seq: seq })]);
 BACKUP_ACTIONS.push(['Restore…', 'backup-restore', (backup) => restoreTo({ backup })]);
 
+// ---------- time travel ----------
+
+// The event or moment the page shows the store at, from the slider or the time picker; the answers say which
+// event that was (noteAsOf), and the banner says so until "Back to now".
+async function travelTo(point) {
+  const before = state.asOf;
+  state.asOf = { point, seq: null, at: null };
+  state.page = 1;
+  try {
+    await Promise.all([refreshView(), loadStats()]);
+  } catch (err) {
+    state.asOf = before;
+    renderPast();
+    throw err;
+  }
+  renderPast();
+}
+
+function noteAsOf(asOf) {
+  if (state.asOf && asOf) Object.assign(state.asOf, { seq: asOf.seq, at: asOf.at });
+}
+
+function pastNote() {
+  return state.asOf && state.asOf.seq != null ? ` · as of event #${state.asOf.seq}` : '';
+}
+
+function renderPast() {
+  const past = state.asOf;
+  document.body.classList.toggle('past-view', Boolean(past));
+  $('past-banner').hidden = !past;
+  for (const control of $('store-form').elements) control.disabled = Boolean(past);
+  if (!past) return;
+  const when = past.at ? new Date(past.at).toLocaleString() : 'before the first event';
+  $('past-text').textContent = `Past view: the store as it was right after event #${past.seq} (${when}). `
+    + 'Nothing was restored; changes are off until you go back to now.';
+  $('past-banner').dataset.seq = past.seq;
+  $('travel-slider').value = past.seq;
+  $('travel-label').textContent = `#${past.seq}`;
+}
+
+async function backToNow() {
+  state.asOf = null;
+  state.page = 1;
+  renderPast();
+  setTravelEnd(Number($('travel-slider').max));
+  await Promise.all([refreshView(), loadStats()]);
+}
+
+// The slider spans the log; while showing the present it sits at the newest event.
+function setTravelEnd(lastSeq) {
+  const slider = $('travel-slider');
+  slider.max = Math.max(Number(slider.max), lastSeq);
+  if (!state.asOf) {
+    slider.value = slider.max;
+    $('travel-label').textContent = `#${slider.max} (now)`;
+  }
+}
+
+// Moving the slider (mouse or arrow keys) travels once it rests for a moment.
+function onTravelSlide() {
+  $('travel-label').textContent = `#${$('travel-slider').value}`;
+  clearTimeout(state.travelTimer);
+  state.travelTimer = setTimeout(() => guard(() => travelTo(`seq:${$('travel-slider').value}`)), 300);
+}
+
+function onTravelSubmit(event) {
+  event.preventDefault();
+  clearTimeout(state.travelTimer);
+  const local = $('travel-time').value;
+  const point = local ? new Date(local).toISOString() : `seq:${$('travel-slider').value}`;
+  guard(() => travelTo(point), $('travel-go'));
+}
+
+EVENT_ACTIONS.unshift(['View the store then', 'travel-to', (seq) => travelTo(`seq:${seq}`)]);
+
+// ---------- redaction ----------
+
+function openRedact(memory) {
+  state.redacting = memory;
+  $('redact-preview').textContent = clip(memory.content, 240);
+  $('redact-word').textContent = shortHash(memory.content_hash);
+  $('redact-reason').value = '';
+  $('redact-confirm').value = '';
+  $('redact-ok').disabled = true;
+  $('redact-error').hidden = true;
+  showModal('redact-dialog');
+  $('redact-reason').focus();
+}
+
+// Whether the confirmation typed is the memory's short hash.
+function redactConfirmed() {
+  const memory = state.redacting;
+  return Boolean(memory) && $('redact-confirm').value.trim() === shortHash(memory.content_hash);
+}
+
+function onRedactTyping() {
+  $('redact-ok').disabled = !redactConfirmed();
+}
+
+async function submitRedact(event) {
+  event.preventDefault();
+  const memory = state.redacting;
+  if (!redactConfirmed()) return;
+  const reason = $('redact-reason').value.trim();
+  let res;
+  try {
+    res = await api(`/api/memories/${encodeURIComponent(memory.content_hash)}/redact`,
+      { method: 'POST', body: reason ? { reason } : {} });
+  } catch (err) {
+    $('redact-error').textContent = err.status === 403
+      ? 'Refused: forgetting a memory needs the admin scope, which this credential lacks. Use the API key or a token granted admin.'
+      : err.message;
+    $('redact-error').hidden = false;
+    return;
+  }
+  state.redacting = null;
+  closeModal('redact-dialog');
+  const scrubbed = (res.backups_scrubbed || []).length;
+  notify(`Forgotten for real${scrubbed ? `, and erased from ${scrubbed} backup${scrubbed === 1 ? '' : 's'}` : ''}.`, 'success');
+  await refreshView();
+  await openHistory(memory.content_hash);
+}
+
 // ---------- stats and charts ----------
 
 const OVERVIEW_FIELDS = [
@@ -1035,12 +1175,15 @@ const OVERVIEW_FIELDS = [
 async function loadStats() {
   const period = $('growth-period').value;
   const [overview, growth, tags, types] = await Promise.allSettled([
-    api('/api/analytics/overview'),
+    api(`/api/analytics/overview${state.asOf ? `?as_of=${encodeURIComponent(state.asOf.point)}` : ''}`),
     api(`/api/analytics/memory-growth?period=${encodeURIComponent(period)}`),
     api('/api/analytics/tag-usage?limit=10'),
     api('/api/analytics/memory-types'),
   ]);
-  if (overview.status === 'fulfilled') renderOverview(overview.value);
+  if (overview.status === 'fulfilled') {
+    noteAsOf(overview.value.as_of);
+    renderOverview(overview.value);
+  }
   if (growth.status === 'fulfilled') $('chart-growth').replaceChildren(growthChart(growth.value.data_points || []));
   if (tags.status === 'fulfilled') $('chart-tags').replaceChildren(tagChart(tags.value.tags || []));
   if (types.status === 'fulfilled') renderTypeOptions(types.value.types || []);
@@ -1049,6 +1192,7 @@ async function loadStats() {
 }
 
 function renderOverview(data) {
+  $('stats-panel').dataset.asOf = data.as_of ? data.as_of.seq : '';
   $('stats-grid').replaceChildren(...OVERVIEW_FIELDS.map(([key, label, format]) =>
     el('div', { class: 'stat' },
       el('dt', {}, label),
@@ -1166,6 +1310,12 @@ function bindEvents() {
   $('restore-apply').addEventListener('click', () => guard(applyRestore, $('restore-apply')));
   $('restore-undo').addEventListener('click', () => guard(undoRestore, $('restore-undo')));
   $('log-newer').addEventListener('click', logNewer);
+  $('travel-slider').addEventListener('input', onTravelSlide);
+  $('travel-form').addEventListener('submit', onTravelSubmit);
+  $('past-now').addEventListener('click', () => guard(backToNow, $('past-now')));
+  $('redact-form').addEventListener('submit', (e) => guard(() => submitRedact(e), $('redact-ok')));
+  $('redact-confirm').addEventListener('input', onRedactTyping);
+  $('redact-cancel').addEventListener('click', () => closeModal('redact-dialog'));
 }
 
 async function start() {
@@ -1174,6 +1324,7 @@ async function start() {
   setBrowsing(true);
   await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
   guard(loadStats);
+  guard(async () => setTravelEnd((await api('/api/log?limit=1')).last_seq));
   logNewest();
   guard(loadBackups);
   if (!state.events) connectEvents();

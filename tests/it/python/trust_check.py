@@ -1,5 +1,5 @@
 """Drives the dashboard's trust panels end to end with headless Chromium (selenium): a memory's timeline,
-the event log, backups, restore with preview, time travel and redaction.
+the event log, backups, restore with preview, time travel and redaction from a memory's card.
 
 Usage: trust_check.py BASE_URL API_KEY SCREENSHOT_DIR
 
@@ -13,6 +13,7 @@ import os
 import sys
 
 import dashboard_check as ui
+from selenium.webdriver.common.keys import Keys
 from dashboard_check import api, card, check, click, content_hash, find, present, type_into, visible
 
 SHOTS = sys.argv[3]
@@ -199,6 +200,79 @@ def restore():
     return mark, gone
 
 
+def travel_slider_to_end_then_back(steps):
+    """Moves the time slider with the keyboard, as a person would: to the newest event, then `steps` back."""
+    slider = find("#travel-slider")
+    slider.send_keys(Keys.END)
+    for _ in range(steps):
+        slider.send_keys(Keys.ARROW_LEFT)
+
+
+def time_travel():
+    """The slider moved before a delete shows the deleted memory, marked as a past view, with the list, a search
+    and the overview of then; back to now it is gone again."""
+    content = f"A memory deleted after the point travelled to (trust run {RUN})."
+    hash_ = content_hash(content)
+    api("POST", "/api/memories", {"content": content, "tags": ["travel"]})
+    before_delete = api("GET", "/api/log?limit=1")["last_seq"]
+    api("DELETE", f"/api/memories/{hash_}")
+    last = before_delete + 1
+    then = api("GET", f"/api/memories?as_of={before_delete}&page_size=1")["total"]
+    overview = api("GET", f"/api/analytics/overview?as_of={before_delete}")
+    check("the deleted memory is not listed now, and the slider reaches the newest event",
+          lambda d: not listed(hash_) and find("#travel-slider").get_attribute("max") == str(last))
+    travel_slider_to_end_then_back(1)
+    check("the slider moved one event back shows a past view of the event before the delete",
+          lambda d: visible("#past-banner") and find("#past-banner").get_attribute("data-seq") == str(before_delete)
+          and f"event #{before_delete}" in find("#past-text").text)
+    check("the past list holds the deleted memory, with the total of then",
+          lambda d: listed(hash_) and find("#list-summary").text.startswith(f"{then} total"))
+    check("the overview is the one of then", lambda d: ui.stat("total_memories") == overview["total_memories"]
+          and find("#stats-panel").get_attribute("data-as-of") == str(before_delete))
+    check("the past is read-only: no store, edit or delete",
+          lambda d: not find("#store-submit").is_enabled() and not present(card(hash_, '[data-testid="delete-btn"]'))
+          and not present(card(hash_, '[data-testid="edit-btn"]')))
+    shot("time-travel", "#past-banner")
+    ui.search("keyword", "deleted after the point travelled")
+    check("a search in the past finds it too", lambda d: listed(hash_) and "as of event" in find("#list-summary").text)
+    click("#search-clear")
+    click("#past-now")
+    check("back to now the banner goes, the memory is gone and writes are on again",
+          lambda d: not visible("#past-banner") and not listed(hash_) and find("#store-submit").is_enabled())
+
+
+def redaction():
+    """A redaction from a memory's card, confirmed by typing its short hash, leaves a tombstone and erases the
+    content from the timeline."""
+    content = f"The door code is 4711-{RUN} (trust run)."
+    hash_ = content_hash(content)
+    api("POST", "/api/memories", {"content": content, "tags": ["secret"]})
+    api("PUT", f"/api/memories/{hash_}", {"tags": ["secret", "door"]})
+    check("the memory to forget is listed", lambda d: listed(hash_))
+    click(card(hash_, '[data-testid="forget-btn"]'))
+    check("the dialog spells out the consequences",
+          lambda d: ui.dialog_open("redact-dialog") and "cannot be undone" in find("#redact-dialog").text
+          and "every backup" in find("#redact-dialog").text and "admin scope" in find("#redact-dialog").text)
+    type_into("#redact-reason", "shared by mistake")
+    type_into("#redact-confirm", "not-the-hash")
+    check("a wrong confirmation keeps the button off", lambda d: not find("#redact-ok").is_enabled())
+    type_into("#redact-confirm", hash_[:10])
+    check("typing the short hash turns it on", lambda d: find("#redact-ok").is_enabled())
+    shot("redaction", "#redact-dialog")
+    click("#redact-ok")
+    tombstone = ui.history_event("redacted")
+    check("the timeline opens on the tombstone, with the reason",
+          lambda d: ui.dialog_open("history-dialog") and present(tombstone)
+          and "reason: shared by mistake" in find(tombstone).text)
+    check("the content is gone from the timeline", lambda d: "4711" not in find("#history-list").text
+          and len(present('[data-testid="history-event"]')) == 3)
+    shot("redaction-tombstone", "#history-dialog")
+    click("#history-close")
+    check("the memory is gone from the list", lambda d: not listed(hash_))
+    history = api("GET", f"/api/memories/{hash_}/history")["history"]
+    assert history[-1]["kind"] == "redacted" and "4711" not in str(history), history
+
+
 def main():
     ui.driver = ui.start_browser()
     ui.driver.get(ui.BASE_URL + "/")
@@ -211,6 +285,8 @@ def main():
     event_log(hash_)
     backups()
     restore()
+    time_travel()
+    redaction()
     ui.driver.quit()
     print(f"{ui.passed} passed, 0 failed")
 
