@@ -33,6 +33,7 @@ impl Modify for Security {
         `X-API-Key` or `?api_key=`. `GET /api/events` is a Server-Sent Events stream (see the README)."),
     paths(
         super::health, manage::health_detailed, manage::sync_status, manage::sync_force,
+        manage::sync_pause, manage::sync_resume,
         memories::store, memories::list, memories::get, memories::update, memories::delete, memories::restore,
         memories::history, memories::redact, memories::log, memories::log_export, memories::tags,
         search::search, search::by_tag, search::by_time, search::similar,

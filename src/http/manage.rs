@@ -6,7 +6,7 @@ use super::memories::{AsOfQuery, as_of_target, tag_list};
 use super::{AppState, actor};
 use crate::oauth::scope::Principal;
 use crate::service::time_expr::TimeRange;
-use crate::service::{ActivityDay, AsOf, DeleteRequest, GrowthPoint, ListRequest};
+use crate::service::{ActivityDay, AsOf, DeleteRequest, GrowthPoint, ListRequest, ServiceError};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -135,6 +135,36 @@ pub(crate) async fn sync_force(State(state): State<AppState>) -> Result<Json<Val
         "time_taken_seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
         "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
     })))
+}
+
+/// Pauses replication (kept in the sync state, so it holds across restarts); local writes go on and wait.
+#[utoipa::path(post, path = "/api/sync/pause", tag = "health",
+    responses(
+        (status = 200, description = "Paused: `{success, paused, message}`", body = Object),
+        (status = 404, description = "Not a replicating backend", body = Object),
+    ))]
+pub(crate) async fn sync_pause(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, true)
+}
+
+/// Resumes replication: what was written meanwhile is pushed at once.
+#[utoipa::path(post, path = "/api/sync/resume", tag = "health",
+    responses(
+        (status = 200, description = "Resumed: `{success, paused, message}`", body = Object),
+        (status = 404, description = "Not a replicating backend", body = Object),
+    ))]
+pub(crate) async fn sync_resume(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    set_paused(&state, false)
+}
+
+fn set_paused(state: &AppState, paused: bool) -> Result<Json<Value>, ApiError> {
+    let Some(sync) = &state.sync else {
+        return Err(ApiError::not_found("Sync pause and resume need the hybrid or cloudflare backend"));
+    };
+    let what = if paused { "pausing the sync" } else { "resuming the sync" };
+    sync.set_paused(paused).map_err(|error| ServiceError::internal_while(what, error))?;
+    let message = if paused { "Sync paused: local writes wait until it resumes" } else { "Sync resumed" };
+    Ok(Json(json!({"success": true, "paused": paused, "message": message})))
 }
 
 /// What a management operation did.

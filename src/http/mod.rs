@@ -222,6 +222,8 @@ where
         .route("/api/health/detailed", get(manage::health_detailed))
         .route("/api/sync/status", get(manage::sync_status))
         .route("/api/sync/force", post(manage::sync_force))
+        .route("/api/sync/pause", post(manage::sync_pause))
+        .route("/api/sync/resume", post(manage::sync_resume))
         .route("/api/memories", post(memories::store).get(memories::list))
         .route("/api/memories/{content_hash}", get(memories::get).put(memories::update).delete(memories::delete))
         .route("/api/memories/{content_hash}/restore", post(memories::restore))

@@ -2,11 +2,12 @@
 //! stand-in as Cloudflare, the production client between them. An outage and a kill -9 lose and duplicate
 //! nothing; a revoked API token holds the push back whole and the cloudflare backend acknowledges nothing
 //! Cloudflare refused; devices writing concurrently converge; a fresh device pulls everything; a redaction
-//! propagates; memories an original service left in D1 are adopted.
+//! propagates; memories an original service left in D1 are adopted; the dashboard's sync panel shows the
+//! replica and pauses, resumes and forces it.
 
 use crate::support::cloudflare::Standin;
-use crate::support::device::{Device, env};
-use crate::support::{DataDir, content_hash, signal};
+use crate::support::device::{API_KEY, Device, env};
+use crate::support::{DataDir, Server, content_hash, signal, test_python};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -614,4 +615,62 @@ async fn content_above_the_threshold_goes_to_r2_and_comes_back_on_another_device
     a.wait_pushed().await;
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 0);
     assert!(standin.r2_keys().await.is_empty());
+}
+
+/// The dashboard's sync panel in headless Chromium (`tests/it/python/sync_check.py`) against a hybrid device
+/// that has pulled another device's events: the status as `/api/sync/status` gives it, pause and resume, "Sync
+/// now", a refused event and an outage (the script drives the stand-in's faults); then, on a local-only
+/// server, the panel stays hidden. The screenshots are kept in the target's tmp directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboards_sync_panel_shows_the_replica_and_pauses_resumes_and_forces_in_headless_chromium() {
+    let standin = Standin::start();
+    let other = Device::start(&standin, &[]).await;
+    other.store("a memory another device pushed before the panel opened", &["elsewhere"]).await;
+    let other_id = other.wait_pushed().await["device_id"].as_str().expect("a device id").to_string();
+    drop(other.stop());
+    let device = Device::start(&standin, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while device.status().await["devices"].get(&other_id).is_none() {
+        assert!(Instant::now() < deadline, "the other device was never pulled: {}", device.status().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let local_data = DataDir::new();
+    let local = Server::start(&local_data, &[("MCP_API_KEY", API_KEY)]).await;
+    let client = reqwest::Client::new();
+    for route in ["/api/sync/pause", "/api/sync/resume"] {
+        let answer = client.post(local.url(route)).bearer_auth(API_KEY).send().await.expect("the server answers");
+        assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND, "{route} on a local-only store");
+        let body: Value = answer.json().await.expect("a JSON error");
+        assert!(body["detail"].as_str().is_some_and(|d| d.contains("hybrid")), "{route}: {body}");
+    }
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/sync_check.py");
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
+    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
+    let panels = ["sync", "sync-outage"].map(|panel| shots.join(format!("panel-{panel}.png")));
+    for shot in &panels {
+        let _ = std::fs::remove_file(shot); // a screenshot of an earlier run must not pass for this one's
+    }
+    let args =
+        [script, &device.server.url(""), API_KEY, &shots.to_string_lossy(), &standin.url, &local.url(""), &other_id];
+    let output = std::process::Command::new(test_python()).args(args).output().expect("run the sync panel's check");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the sync panel's check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
+        device.server.stderr()
+    );
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    for shot in &panels {
+        assert!(shot.exists(), "the screenshot {} is kept", shot.display());
+    }
+    eprintln!("panel screenshots: {}", shots.display());
+
+    // What the page did is what the replica did: resumed, nothing pending or failed, and Cloudflare holds
+    // the other device's memory and the three the script wrote (paused, refused once, during the outage).
+    let status = device.wait_pushed().await;
+    assert_eq!(status["paused"], false, "{status}");
+    assert_eq!(status["operations_failed"], 0, "{status}");
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 4);
 }
