@@ -181,10 +181,16 @@ async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &
         writeln!(out, "no memories found")?;
     }
     for hit in hits {
-        write!(out, "{:.3}  ", hit.similarity_score)?;
+        write!(out, "{}  ", score_text(hit.similarity_score))?;
         write_memory(out, &hit.memory)?;
     }
     Ok(())
+}
+
+/// A hit's score: three decimals, or, for the tiny ones (BM25 on a small store, RRF sums), two significant
+/// digits in scientific notation, so that a match never reads as 0.000.
+fn score_text(score: f64) -> String {
+    if score != 0.0 && score.abs() < 0.01 { format!("{score:.2e}") } else { format!("{score:.3}") }
 }
 
 /// The `--as-of` target, when one is given.
@@ -291,4 +297,17 @@ async fn delete(service: &Service, args: &DeleteArgs, out: &mut dyn Write) -> an
 /// The end of a count's line: a colon when memories follow it.
 fn tail(n: usize) -> &'static str {
     if n > 0 { ":" } else { "" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::score_text;
+
+    #[test]
+    fn a_tiny_score_is_not_printed_as_zero() {
+        assert_eq!(score_text(0.642_1), "0.642");
+        assert_eq!(score_text(0.000_012_34), "1.23e-5");
+        assert_eq!(score_text(0.0), "0.000");
+        assert_eq!("1.23e-5".parse::<f64>().ok(), Some(0.000_012_3), "scripts read it back as a number");
+    }
 }
