@@ -232,6 +232,22 @@ impl SqliteReader {
         self.by_distance(&sql, params)
     }
 
+    /// The cosine distances from `query` to the stored vectors of `hashes`, by content hash (a memory without
+    /// a vector is left out).
+    pub fn distances(&self, query: &[f32], hashes: &[String]) -> Result<Vec<(String, f32)>, ReadError> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = vec!["?"; hashes.len()].join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS}, vec_distance_cosine(e.content_embedding, ?) AS distance FROM memories m \
+             JOIN memory_embeddings e ON e.rowid = m.id WHERE m.content_hash IN ({marks})"
+        );
+        let mut params = vec![Value::Blob(vector_blob(query))];
+        params.extend(hashes.iter().map(|h| Value::Text(h.clone())));
+        Ok(self.by_distance(&sql, params)?.into_iter().map(|(row, d)| (row.content_hash, d)).collect())
+    }
+
     /// Keyword search with BM25 over the content, best first; the score is FTS5's rank (lower is better).
     pub fn keyword(&self, query: &str, k: usize, filter: &Filter) -> Result<Vec<(MemoryRow, f64)>, ReadError> {
         let Some(fts_query) = fts_query(query) else {
@@ -442,6 +458,37 @@ mod tests {
         assert_eq!(keyword_hits(&reader, "bill"), ["h1"]);
         assert_eq!(keyword_hits(&reader, "sessions redis"), ["h3"]);
         assert!(keyword_hits(&reader, "mysql").is_empty());
+    }
+
+    /// The cosine distances of the memories named, from their stored vectors; unknown hashes and memories
+    /// without a vector are left out.
+    #[test]
+    fn distances_are_cosine_distances_to_the_stored_vectors() {
+        let (dir, reader) = read_model_of(&["along the first axis", "along the second axis", "no vector"]);
+        let conn = crate::sqlite::connect(&dir.path().join("read.db")).expect("connect");
+        let axis = |i: usize| {
+            let mut v = vec![0f32; crate::DIMENSIONS];
+            v[i] = 1.0;
+            super::vector_blob(&v)
+        };
+        for (id, i) in [(1, 0), (2, 1)] {
+            conn.execute(
+                "INSERT INTO memory_embeddings (rowid, content_embedding) VALUES (?, ?)",
+                rusqlite::params![id, axis(i)],
+            )
+            .expect("insert a vector");
+        }
+        let mut query = vec![0f32; crate::DIMENSIONS];
+        query[0] = 1.0;
+        let names = ["h1", "h2", "h3", "unknown"].map(String::from);
+        let mut found = reader.distances(&query, &names).expect("distances");
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, "h1");
+        assert!(found[0].1.abs() < 1e-6, "the same direction: distance 0, {found:?}");
+        assert_eq!(found[1].0, "h2");
+        assert!((found[1].1 - 1.0).abs() < 1e-6, "orthogonal: distance 1, {found:?}");
+        assert!(reader.distances(&query, &[]).expect("none asked").is_empty());
     }
 
     /// Whatever a person types is text, never FTS5 syntax: no query is an error.

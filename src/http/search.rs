@@ -16,8 +16,11 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Serialize, ToSchema)]
 pub(crate) struct SearchResult {
     memory: Memory,
-    /// Semantic: 0..1, higher is closer. Keyword: BM25. Hybrid: reciprocal-rank fusion. Tag: null.
+    /// Semantic and hybrid: 0..1 (`1 - cosine_distance / 2`), higher is closer. Keyword: BM25. Tag: null.
     similarity_score: Option<f64>,
+    /// Hybrid: the reciprocal-rank-fusion score that ordered the results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fusion_score: Option<f64>,
     relevance_reason: String,
 }
 
@@ -63,6 +66,7 @@ impl From<Hit> for SearchResult {
         SearchResult {
             memory: hit.memory,
             similarity_score: Some(hit.similarity_score),
+            fusion_score: hit.fusion_score,
             relevance_reason: hit.relevance_reason,
         }
     }
@@ -250,7 +254,7 @@ pub(crate) async fn by_tag(
         .map(|memory| {
             let matched: Vec<&str> = tags.iter().filter(|t| memory.tags.contains(t)).map(String::as_str).collect();
             let relevance_reason = format!("Tags match ({how}): {}", matched.join(", "));
-            SearchResult { memory, similarity_score: None, relevance_reason }
+            SearchResult { memory, similarity_score: None, fusion_score: None, relevance_reason }
         })
         .collect();
     let query = format!("Tags: {} ({how})", tags.join(", "));
@@ -298,11 +302,7 @@ pub(crate) async fn by_time(
             let (hits, as_of) = run_search(&state, request, target).await?;
             let results = hits
                 .into_iter()
-                .map(|hit| SearchResult {
-                    memory: hit.memory,
-                    similarity_score: Some(hit.similarity_score),
-                    relevance_reason: reason.clone(),
-                })
+                .map(|hit| SearchResult { relevance_reason: reason.clone(), ..SearchResult::from(hit) })
                 .collect();
             (results, as_of)
         }
@@ -319,7 +319,12 @@ pub(crate) async fn by_time(
             let results = page
                 .memories
                 .into_iter()
-                .map(|memory| SearchResult { memory, similarity_score: None, relevance_reason: reason.clone() })
+                .map(|memory| SearchResult {
+                    memory,
+                    similarity_score: None,
+                    fusion_score: None,
+                    relevance_reason: reason.clone(),
+                })
                 .collect();
             (results, as_of)
         }

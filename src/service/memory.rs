@@ -60,9 +60,12 @@ impl Memory {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Hit {
     pub memory: Memory,
-    /// On the original's scale for semantic search: `1 - cosine_distance / 2` (1 identical, 0.5 unrelated).
-    /// Keyword search gives BM25 (higher is better), hybrid the reciprocal-rank-fusion score.
+    /// On the original's scale for semantic and hybrid search: `1 - cosine_distance / 2` (1 identical, 0.5
+    /// unrelated), whatever ranked the results. Keyword search gives BM25 (higher is better).
     pub similarity_score: f64,
+    /// Hybrid search: the reciprocal-rank-fusion score that ranked the results.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion_score: Option<f64>,
     pub relevance_reason: String,
 }
 

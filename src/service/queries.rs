@@ -74,7 +74,12 @@ pub fn similarity(distance: f32) -> f64 {
 
 fn semantic_hit(row: MemoryRow, distance: f32) -> Hit {
     let score = similarity(distance);
-    Hit { memory: row.into(), similarity_score: score, relevance_reason: format!("Semantic similarity: {score:.3}") }
+    Hit {
+        memory: row.into(),
+        similarity_score: score,
+        fusion_score: None,
+        relevance_reason: format!("Semantic similarity: {score:.3}"),
+    }
 }
 
 impl Service {
@@ -200,12 +205,13 @@ impl Service {
                         Hit {
                             memory: row.into(),
                             similarity_score: score,
+                            fusion_score: None,
                             relevance_reason: format!("Keyword match (BM25 {score:.3})"),
                         }
                     })
                     .collect())
             }
-            SearchMode::Hybrid => self.hybrid(view, &request.query, request.limit, filter).await,
+            SearchMode::Hybrid => self.hybrid(view, &request, filter).await,
             SearchMode::Exact => {
                 let (query, reader) = (request.query.clone(), view.reader.clone());
                 let rows = self.blocking(move |_| Ok(reader.exact(&query, request.limit, &filter)?)).await?;
@@ -214,6 +220,7 @@ impl Service {
                     .map(|row| Hit {
                         memory: row.into(),
                         similarity_score: 1.0,
+                        fusion_score: None,
                         relevance_reason: "Exact content match".into(),
                     })
                     .collect())
@@ -274,32 +281,51 @@ impl Service {
         .await
     }
 
-    /// BM25 and vector results fused by reciprocal rank: score = Σ 1 / (60 + rank).
-    async fn hybrid(&self, view: &View, query: &str, limit: usize, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
-        let pool = (limit * 3).clamp(10, MAX_RESULTS);
-        let vector = self.embed_query(query).await?;
-        let semantic = self.nearest(view, vector, pool, filter.clone()).await?;
-        let (text, reader) = (query.to_string(), view.reader.clone());
+    /// BM25 and vector results fused by reciprocal rank (Σ 1 / (60 + rank)), which orders them; each keeps
+    /// its similarity on the original's scale (a memory only BM25 found is measured against the query's
+    /// vector too), so `min_similarity` means what it means for semantic search.
+    async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
+        let pool = (request.limit * 3).clamp(10, MAX_RESULTS);
+        let vector = self.embed_query(&request.query).await?;
+        let semantic = self.nearest(view, vector.clone(), pool, filter.clone()).await?;
+        let (text, reader) = (request.query.clone(), view.reader.clone());
         let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &filter)?)).await?;
-        let mut fused: HashMap<String, (f64, Memory)> = HashMap::new();
+        // content hash -> (fusion score, similarity when known, memory)
+        let mut fused: HashMap<String, (f64, Option<f64>, Memory)> = HashMap::new();
         for (rank, hit) in semantic.into_iter().enumerate() {
-            let entry = fused.entry(hit.memory.content_hash.clone()).or_insert((0.0, hit.memory));
+            let entry = fused.entry(hit.memory.content_hash.clone()).or_insert((0.0, None, hit.memory));
             entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+            entry.1 = Some(hit.similarity_score);
         }
         for (rank, (row, _)) in keyword.into_iter().enumerate() {
-            let entry = fused.entry(row.content_hash.clone()).or_insert_with(|| (0.0, row.into()));
+            let entry = fused.entry(row.content_hash.clone()).or_insert_with(|| (0.0, None, row.into()));
             entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+        }
+        let unmeasured: Vec<String> = fused.iter().filter(|(_, f)| f.1.is_none()).map(|(h, _)| h.clone()).collect();
+        if !unmeasured.is_empty() {
+            let reader = view.reader.clone();
+            let measured = self.blocking(move |_| Ok(reader.distances(&vector, &unmeasured)?)).await?;
+            for (hash, distance) in measured {
+                if let Some(entry) = fused.get_mut(&hash) {
+                    entry.1 = Some(similarity(distance));
+                }
+            }
         }
         let mut hits: Vec<Hit> = fused
             .into_values()
-            .map(|(score, memory)| Hit {
-                memory,
-                similarity_score: score,
-                relevance_reason: format!("Hybrid (RRF {score:.4})"),
+            .map(|(fusion, similar, memory)| {
+                let score = similar.unwrap_or(0.0);
+                Hit {
+                    memory,
+                    similarity_score: score,
+                    fusion_score: Some(fusion),
+                    relevance_reason: format!("Hybrid: similarity {score:.3}, RRF {fusion:.4}"),
+                }
             })
+            .filter(|hit| request.min_similarity.is_none_or(|min| hit.similarity_score >= min))
             .collect();
-        hits.sort_by(|a, b| b.similarity_score.total_cmp(&a.similarity_score));
-        hits.truncate(limit);
+        hits.sort_by(|a, b| b.fusion_score.unwrap_or(0.0).total_cmp(&a.fusion_score.unwrap_or(0.0)));
+        hits.truncate(request.limit);
         Ok(hits)
     }
 
@@ -328,7 +354,12 @@ impl Service {
         Ok(page
             .memories
             .into_iter()
-            .map(|memory| Hit { memory, similarity_score: 1.0, relevance_reason: "Created in the time range".into() })
+            .map(|memory| Hit {
+                memory,
+                similarity_score: 1.0,
+                fusion_score: None,
+                relevance_reason: "Created in the time range".into(),
+            })
             .collect())
     }
 

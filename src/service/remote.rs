@@ -53,6 +53,7 @@ impl Service {
             .map(|hit| Hit {
                 memory: Memory::from_record(&hit.content_hash, &hit.record),
                 similarity_score: hit.score,
+                fusion_score: None,
                 relevance_reason: format!("Vectorize similarity {:.3}", hit.score),
             })
             .collect();

@@ -356,6 +356,28 @@ async fn searches_by_meaning_words_tags_and_time() {
     let hybrid =
         api.post("/api/search", json!({ "query": "TLS certificate expired", "mode": "hybrid", "n_results": 1 })).await;
     assert_eq!(hashes(&hybrid, "results"), vec![tls.clone()]);
+    // Hybrid ranks by fusion but scores on the original's similarity scale, as semantic search does; the
+    // fusion score is beside it, and similarity_threshold filters by similarity.
+    let meaning = api.post("/api/search", json!({ "query": "TLS certificate expired", "n_results": 5 })).await;
+    let tls_similarity = meaning["results"]
+        .as_array()
+        .and_then(|r| r.iter().find(|h| h["memory"]["content_hash"] == json!(tls)))
+        .and_then(|h| h["similarity_score"].as_f64())
+        .expect("the semantic score");
+    let first = &hybrid["results"][0];
+    let hybrid_similarity = first["similarity_score"].as_f64().expect("a score");
+    assert!((hybrid_similarity - tls_similarity).abs() < 1e-6, "{first} vs {tls_similarity}");
+    assert!(first["fusion_score"].as_f64().is_some_and(|f| f > 0.0 && f < 0.1), "{first}");
+    let above =
+        json!({ "query": "TLS certificate expired", "mode": "hybrid", "similarity_threshold": hybrid_similarity });
+    let above = api.post("/api/search", above).await;
+    let scores: Vec<f64> = above["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|h| h["similarity_score"].as_f64().expect("a score"))
+        .collect();
+    assert!(!scores.is_empty() && scores.iter().all(|s| *s >= hybrid_similarity), "{above}");
     let filtered =
         api.post("/api/search", json!({ "query": "database", "tags": ["rust"], "time_filter": "today" })).await;
     assert_eq!(hashes(&filtered, "results"), vec![tokio_note.clone()]);
