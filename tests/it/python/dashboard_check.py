@@ -151,6 +151,23 @@ def start_browser():
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
+def open_unlocked():
+    """Starts the browser on the dashboard and unlocks it (see unlock)."""
+    global driver
+    driver = start_browser()
+    unlock(BASE_URL)
+
+
+def unlock(url):
+    """Opens the dashboard at `url`, gives it the key when it asks, then waits for the live stream."""
+    driver.get(url + "/")
+    check("the page asks for the API key", lambda d: dialog_open("auth-dialog") and visible("#api-key-input"))
+    type_into("#api-key-input", API_KEY)
+    click("#api-key-submit")
+    check("the key is accepted and the live stream connects",
+          lambda d: not dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
+
+
 def main():
     global driver
     driver = start_browser()

@@ -19,7 +19,7 @@ import time
 import urllib.request
 
 import dashboard_check as ui
-from dashboard_check import api, check, click, content_hash, find, present, type_into, visible
+from dashboard_check import api, check, click, content_hash, find, present, visible
 
 SHOTS, STANDIN, LOCAL, OTHER = sys.argv[3], sys.argv[4].rstrip("/"), sys.argv[5].rstrip("/"), sys.argv[6]
 ui.SCREENSHOT = os.path.join(SHOTS, "sync-failure.png")
@@ -196,12 +196,7 @@ def outage():
 def local_only():
     """On a sqlite_vec store the panel stays hidden and the page logs no error."""
     ui.driver.get_log("browser")  # drops what the hybrid page logged
-    ui.driver.get(LOCAL + "/")
-    check("the local-only server's page asks for the key", lambda d: ui.dialog_open("auth-dialog"))
-    type_into("#api-key-input", ui.API_KEY)
-    click("#api-key-submit")
-    check("the key is accepted and the live stream connects",
-          lambda d: not ui.dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
+    ui.unlock(LOCAL)
     request = urllib.request.Request(LOCAL + "/api/sync/status", headers={"Authorization": f"Bearer {ui.API_KEY}"})
     with urllib.request.urlopen(request, timeout=ui.WAIT_S) as response:
         assert json.loads(response.read())["status"] == "not_hybrid", "the local server is not local-only"
@@ -219,13 +214,7 @@ def local_only():
 
 
 def main():
-    ui.driver = ui.start_browser()
-    ui.driver.get(ui.BASE_URL + "/")
-    check("the page asks for the API key", lambda d: ui.dialog_open("auth-dialog") and visible("#api-key-input"))
-    type_into("#api-key-input", ui.API_KEY)
-    click("#api-key-submit")
-    check("the key is accepted and the live stream connects",
-          lambda d: not ui.dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
+    ui.open_unlocked()
     replica()
     pause_and_resume()
     refused_event()

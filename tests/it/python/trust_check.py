@@ -274,13 +274,7 @@ def redaction():
 
 
 def main():
-    ui.driver = ui.start_browser()
-    ui.driver.get(ui.BASE_URL + "/")
-    check("the page asks for the API key", lambda d: ui.dialog_open("auth-dialog") and visible("#api-key-input"))
-    type_into("#api-key-input", ui.API_KEY)
-    click("#api-key-submit")
-    check("the key is accepted and the live stream connects",
-          lambda d: not ui.dialog_open("auth-dialog") and find("#sse-status").get_attribute("data-state") == "live")
+    ui.open_unlocked()
     hash_ = timeline()
     event_log(hash_)
     backups()
