@@ -221,13 +221,37 @@ HOBBIES = [
       ("temporal", "When did {P} complete the long-distance run?", None, "b")]),
 ]
 
+# Small talk: {slots} are filled from SMALL_TALK, so it seldom repeats word for word (the store keeps one
+# memory per content, and real chats rarely say the same sentence twice).
+SMALL_TALK = {
+    "day": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+    "dish": ["a lentil curry", "mushroom risotto", "fish tacos", "a giant pot of chilli", "pancakes", "ramen",
+             "a tray of roast vegetables", "shakshuka", "leftover pizza", "a very sad salad", "dumplings",
+             "spaghetti carbonara"],
+    "verdict": ["not bad at all", "a bit too salty", "honestly restaurant level", "edible, just about",
+                "my best one yet", "burnt on one side"],
+    "show": ["a cooking competition", "that detective series everyone talks about", "an old sitcom",
+             "a nature documentary about octopuses", "a baking show", "a true crime podcast", "a Korean drama",
+             "the football highlights", "a space documentary"],
+    "weather": ["pouring down", "weirdly warm", "foggy all day", "freezing", "windy enough to lose an umbrella",
+                "grey and drizzly", "gorgeous and sunny", "humid and sticky"],
+    "thing": ["the washing machine", "the boiler", "my laptop charger", "the kitchen tap", "the doorbell",
+              "the car radio", "my headphones", "the printer"],
+    "meeting": ["a two-hour", "a three-hour", "an all-afternoon", "a pointless", "a surprise", "a back-to-back"],
+    "errand": ["pick up a parcel", "get my hair cut", "do the big shop", "return some shoes", "go to the bank",
+               "drop off the recycling", "get the bike fixed"],
+    "snack": ["crisps", "chocolate biscuits", "an entire bag of grapes", "popcorn", "toast with jam", "olives"],
+}
 GREETINGS = [
+    ("Hey {Q}! How's your {day} going?", "Slowly! You?"),
     ("Hey {Q}! How's your week been?", "Hectic but good! You?"),
     ("Hi! Long time no talk, what's new?", "Oh, plenty, where do I start."),
     ("Morning! Got a minute to catch up?", "Always, coffee in hand."),
     ("Hey you, how are things?", "Not bad at all, busy as usual."),
     ("Hiya! Happy weekend!", "Happy weekend! Finally some rest."),
     ("Evening {Q}, are you around?", "Yep, just got home."),
+    ("Happy {day}! Got a sec?", "For you, always."),
+    ("Hi {Q}, it's {weather} here, how about you?", "Same-ish, I'm hiding indoors."),
 ]
 FILLERS = [
     ("Did you watch anything good lately?", "Not really, I keep falling asleep ten minutes into everything."),
@@ -244,6 +268,15 @@ FILLERS = [
     ("Any plans for the weekend?", "Nothing big, maybe a long walk."),
     ("I should really drink more water.", "Says everyone, always."),
     ("Just spilled soup all over my laptop bag.", "Oh no, is the laptop okay?"),
+    ("Just made {dish} for dinner, {verdict}.", "Ooh, save me some."),
+    ("Watching {show} tonight, no spoilers please.", "My lips are sealed."),
+    ("It's been {weather} here all {day}.", "Same story here."),
+    ("{thing} broke again, of course.", "Classic. Did you call someone?"),
+    ("Stuck in {meeting} meeting this afternoon.", "Bring {snack}, it helps."),
+    ("I need to {errand} before the shops close.", "Go go go!"),
+    ("I ate {snack} for lunch, don't judge.", "Zero judgement, I had {snack}."),
+    ("Have you seen {show}?", "Not yet, is it any good?"),
+    ("Remind me to {errand} tomorrow.", "Noted. I will absolutely forget."),
 ]
 REACTIONS = [
     "That's amazing, congrats!", "Wow, I'm so happy for you!", "Oh no, I'm sorry to hear that.",
@@ -255,6 +288,9 @@ CLOSINGS = [
     ("Okay, dinner's ready, catch you later.", "Enjoy! Bye!"),
     ("Gotta run, speak next week?", "Definitely, bye for now."),
     ("Right, back to work for me.", "Good luck, chat later!"),
+    ("Okay, I have to {errand}, talk later!", "Good luck, bye!"),
+    ("Time to start on {dish}, bye for now.", "Enjoy, talk soon!"),
+    ("I'm off to watch {show}, night!", "Night night!"),
 ]
 # Questions about topics no storyline ever raises.
 NEVER_SAID = [
@@ -586,6 +622,16 @@ class Conversation:
             for topic in self.rng.sample(missing, min(2, len(missing))):
                 self.ask("adversarial", self.fill(p, swapped[topic]), [], None)
 
+    def chat(self, lines, day, addressee):
+        """A small-talk exchange of `lines` with its slots filled (the day of the week is the session's)."""
+        exchange = []
+        for text in self.rng.choice(lines):
+            slots = {name: self.rng.choice(values) for name, values in SMALL_TALK.items()}
+            slots.update(day=day.strftime("%A"), Q=addressee.name)
+            text = text.format(**slots)
+            exchange.append(text[0].upper() + text[1:])
+        return exchange
+
     def render(self):
         """Orders each session (greeting, storyline blocks mixed with small talk, goodbye), numbers the turns
         and returns the conversation and its questions with turn ids."""
@@ -593,18 +639,18 @@ class Conversation:
         sessions = []
         for index, blocks in enumerate(self.blocks):
             starter, other = (a, b) if self.rng.random() < 0.5 else (b, a)
-            hello, reply = self.rng.choice(GREETINGS)
-            parts = [[Turn(starter.name, hello.format(Q=other.name)), Turn(other.name, reply)]]
+            day = self.dates[index]
+            hello, reply = self.chat(GREETINGS, day, other)
+            parts = [[Turn(starter.name, hello), Turn(other.name, reply)]]
             body = list(blocks)
             for _ in range(self.rng.randint(1, 3)):
-                line, answer = self.rng.choice(FILLERS)
+                line, answer = self.chat(FILLERS, day, other)
                 x, y = (a, b) if self.rng.random() < 0.5 else (b, a)
                 body.append([Turn(x.name, line), Turn(y.name, answer)])
             self.rng.shuffle(body)
             parts += body
-            bye, reply = self.rng.choice(CLOSINGS)
+            bye, reply = self.chat(CLOSINGS, day, other)
             parts.append([Turn(other.name, bye), Turn(starter.name, reply)])
-            day = self.dates[index]
             turns = []
             for turn in (t for part in parts for t in part):
                 turn.id = f"{self.cid}:s{index + 1}:t{len(turns) + 1}"
