@@ -25,6 +25,7 @@ mod rebuild;
 mod redact;
 mod redaction_law;
 mod restore;
+mod retrieval;
 mod scopes;
 mod serve;
 mod support;
