@@ -281,7 +281,8 @@ pub struct StoreArgs {
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
-    #[arg(long, value_enum, default_value_t = SearchMode::Semantic)]
+    /// hybrid: by meaning, with a bonus for matching words (the best ranking, see README "Search").
+    #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
     pub mode: SearchMode,
     /// Number of results.
     #[arg(long, short = 'n', default_value_t = 5)]

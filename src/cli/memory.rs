@@ -187,7 +187,7 @@ async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &
     Ok(())
 }
 
-/// A hit's score: three decimals, or, for the tiny ones (BM25 on a small store, RRF sums), two significant
+/// A hit's score: three decimals, or, for the tiny ones (BM25 on a small store), two significant
 /// digits in scientific notation, so that a match never reads as 0.000.
 fn score_text(score: f64) -> String {
     if score != 0.0 && score.abs() < 0.01 { format!("{score:.2e}") } else { format!("{score:.3}") }

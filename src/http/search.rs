@@ -135,7 +135,7 @@ pub(crate) struct SearchBody {
     memory_type: Option<String>,
     /// Only memories created in this time: "last week", "yesterday", "between 2026-01-01 and 2026-02-01"...
     time_filter: Option<String>,
-    /// semantic (default), keyword, hybrid or exact.
+    /// hybrid (default: by meaning, with a bonus for matching words), semantic, keyword or exact.
     mode: Option<SearchMode>,
     /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
     /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.

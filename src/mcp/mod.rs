@@ -104,7 +104,7 @@ pub struct StoreArgs {
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
-    /// semantic (by meaning, default), keyword (BM25), hybrid (both) or exact (same content).
+    /// hybrid (by meaning with a bonus for matching words, the default), semantic (by meaning), keyword (BM25) or exact (same content).
     #[serde(default)]
     pub mode: SearchMode,
     /// Results to return (default 5, at most 100).

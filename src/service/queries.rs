@@ -16,8 +16,9 @@ pub const MAX_RESULTS: usize = 1000;
 /// The ANN index serves semantic search while at most this many events behind the read model; the
 /// memories it has not seen are scored exactly beside it.
 const ANN_MAX_LAG: u64 = 10_000;
-/// Reciprocal-rank fusion constant, as in the original's hybrid search.
-const RRF_K: f64 = 60.0;
+/// In hybrid search, what matching the query's words adds to a memory's similarity: this much for the best
+/// BM25 match, half for the second, a third for the third… (tuned on the retrieval benchmark).
+const KEYWORD_BONUS: f64 = 0.03;
 
 /// Service statistics.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -152,9 +153,7 @@ impl Service {
 
     /// Semantic search from the remote index when one is set (the cloudflare backend), else locally.
     async fn semantic(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
-        if view.is_live()
-            && let Some(remote) = self.remote_semantic(request).await
-        {
+        if let Some(remote) = self.remote_semantic_for(view, request).await {
             return remote;
         }
         let query = self.embed_query(&request.query).await?;
@@ -163,6 +162,15 @@ impl Service {
             hits.retain(|h| h.similarity_score >= min);
         }
         Ok(hits)
+    }
+
+    /// The remote index's answer (the cloudflare backend) when `view` is the live store and one is set.
+    async fn remote_semantic_for(
+        &self,
+        view: &View,
+        request: &SearchRequest,
+    ) -> Option<Result<Vec<Hit>, ServiceError>> {
+        if view.is_live() { self.remote_semantic(request).await } else { None }
     }
 
     /// Searches `view` by meaning, words, both, or exact content.
@@ -281,45 +289,52 @@ impl Service {
         .await
     }
 
-    /// BM25 and vector results fused by reciprocal rank (Σ 1 / (60 + rank)), which orders them; each keeps
-    /// its similarity on the original's scale (a memory only BM25 found is measured against the query's
-    /// vector too), so `min_similarity` means what it means for semantic search.
+    /// Meaning first, words as a bonus: the memories nearest the query's vector and those BM25 ranks best
+    /// (a pool of three times the limit each) are ordered by their similarity plus [`KEYWORD_BONUS`] / (1 +
+    /// their BM25 rank), so a memory that also matches the query's words moves up, and one that only matches
+    /// them needs to be close in meaning too. Each hit keeps its similarity on the original's scale (one only
+    /// BM25 found is measured against the query's vector), so `min_similarity` means what it means for
+    /// semantic search; the ordering score is `fusion_score`. The weights were chosen on the retrieval
+    /// benchmark (`benches/retrieval`, see BENCHMARKS.md).
     async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         let pool = (request.limit * 3).clamp(10, MAX_RESULTS);
         let vector = self.embed_query(&request.query).await?;
-        let semantic = self.nearest(view, vector.clone(), pool, filter.clone()).await?;
+        let meaning = SearchRequest { limit: pool, min_similarity: None, ..request.clone() };
+        let semantic = match self.remote_semantic_for(view, &meaning).await {
+            Some(remote) => remote?,
+            None => self.nearest(view, vector.clone(), pool, filter.clone()).await?,
+        };
         let (text, reader) = (request.query.clone(), view.reader.clone());
         let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &filter)?)).await?;
-        // content hash -> (fusion score, similarity when known, memory)
-        let mut fused: HashMap<String, (f64, Option<f64>, Memory)> = HashMap::new();
-        for (rank, hit) in semantic.into_iter().enumerate() {
-            let entry = fused.entry(hit.memory.content_hash.clone()).or_insert((0.0, None, hit.memory));
-            entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
-            entry.1 = Some(hit.similarity_score);
+        // content hash -> (similarity when known, BM25 rank when found by words, memory)
+        let mut found: HashMap<String, (Option<f64>, Option<usize>, Memory)> = HashMap::new();
+        for hit in semantic {
+            found.insert(hit.memory.content_hash.clone(), (Some(hit.similarity_score), None, hit.memory));
         }
         for (rank, (row, _)) in keyword.into_iter().enumerate() {
-            let entry = fused.entry(row.content_hash.clone()).or_insert_with(|| (0.0, None, row.into()));
-            entry.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
+            found.entry(row.content_hash.clone()).or_insert_with(|| (None, None, row.into())).1 = Some(rank);
         }
-        let unmeasured: Vec<String> = fused.iter().filter(|(_, f)| f.1.is_none()).map(|(h, _)| h.clone()).collect();
+        let unmeasured: Vec<String> = found.iter().filter(|(_, f)| f.0.is_none()).map(|(h, _)| h.clone()).collect();
         if !unmeasured.is_empty() {
             let reader = view.reader.clone();
             let measured = self.blocking(move |_| Ok(reader.distances(&vector, &unmeasured)?)).await?;
             for (hash, distance) in measured {
-                if let Some(entry) = fused.get_mut(&hash) {
-                    entry.1 = Some(similarity(distance));
+                if let Some(entry) = found.get_mut(&hash) {
+                    entry.0 = Some(similarity(distance));
                 }
             }
         }
-        let mut hits: Vec<Hit> = fused
+        let mut hits: Vec<Hit> = found
             .into_values()
-            .map(|(fusion, similar, memory)| {
+            .map(|(similar, keyword_rank, memory)| {
                 let score = similar.unwrap_or(0.0);
+                let fusion = score + keyword_rank.map_or(0.0, |rank| KEYWORD_BONUS / (1.0 + rank as f64));
+                let words = keyword_rank.map_or(String::new(), |rank| format!(", words #{}", rank + 1));
                 Hit {
                     memory,
                     similarity_score: score,
                     fusion_score: Some(fusion),
-                    relevance_reason: format!("Hybrid: similarity {score:.3}, RRF {fusion:.4}"),
+                    relevance_reason: format!("Hybrid: similarity {score:.3}{words}, score {fusion:.3}"),
                 }
             })
             .filter(|hit| request.min_similarity.is_none_or(|min| hit.similarity_score >= min))

@@ -335,8 +335,8 @@ async fn searches_by_meaning_words_tags_and_time() {
         .store("Rust async runtimes: tokio is multi-threaded by default.", &["rust", "database"], Some("note"))
         .await;
 
-    let semantic =
-        api.post("/api/search", json!({ "query": "which database did we choose for billing", "n_results": 2 })).await;
+    let semantic = json!({ "query": "which database did we choose for billing", "n_results": 2, "mode": "semantic" });
+    let semantic = api.post("/api/search", semantic).await;
     assert_eq!(semantic["search_type"], "semantic");
     assert_eq!(hashes(&semantic, "results")[0], billing, "{semantic}");
     assert_eq!(semantic["total_found"], 2);
@@ -351,6 +351,14 @@ async fn searches_by_meaning_words_tags_and_time() {
         )
         .await;
     assert_eq!(strict["total_found"], 0, "{strict}");
+    // The default is hybrid: the same best memory, scored on the same scale, ordered by the fusion score.
+    let default =
+        api.post("/api/search", json!({ "query": "which database did we choose for billing", "n_results": 2 })).await;
+    assert_eq!(default["search_type"], "hybrid", "{default}");
+    assert_eq!(hashes(&default, "results")[0], billing, "{default}");
+    let best = &default["results"][0];
+    assert!((best["similarity_score"].as_f64().expect("a score") - score).abs() < 1e-6, "{best} vs {first}");
+    assert!(best["fusion_score"].as_f64() >= best["similarity_score"].as_f64(), "{best}");
     let keyword = api.post("/api/search", json!({ "query": "certificate", "mode": "keyword" })).await;
     assert_eq!(hashes(&keyword, "results"), vec![tls.clone()]);
     let hybrid =
@@ -367,7 +375,9 @@ async fn searches_by_meaning_words_tags_and_time() {
     let first = &hybrid["results"][0];
     let hybrid_similarity = first["similarity_score"].as_f64().expect("a score");
     assert!((hybrid_similarity - tls_similarity).abs() < 1e-6, "{first} vs {tls_similarity}");
-    assert!(first["fusion_score"].as_f64().is_some_and(|f| f > 0.0 && f < 0.1), "{first}");
+    // The best word match adds 0.03 to its similarity.
+    let fusion = first["fusion_score"].as_f64().expect("a fusion score");
+    assert!((fusion - hybrid_similarity - 0.03).abs() < 1e-6, "{first}");
     let above =
         json!({ "query": "TLS certificate expired", "mode": "hybrid", "similarity_threshold": hybrid_similarity });
     let above = api.post("/api/search", above).await;

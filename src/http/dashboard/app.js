@@ -107,7 +107,7 @@ function formatUptime(seconds) {
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
 
-// Scores differ by mode: cosine-based in 0..1, BM25 (tiny on small stores), or RRF sums near 0.03.
+// Scores differ by mode: cosine-based in 0..1 (semantic and hybrid), or BM25 (tiny on small stores).
 function formatScore(score) {
   const value = Number(score);
   return value !== 0 && Math.abs(value) < 0.01 ? value.toExponential(2) : value.toFixed(3);
@@ -529,7 +529,7 @@ function showSimilar(hash) {
 const SEARCH_PLACEHOLDERS = {
   semantic: 'Search by meaning…',
   keyword: 'Keywords (BM25)…',
-  hybrid: 'Keywords and meaning…',
+  hybrid: 'Search by meaning (matching words count too)…',
   tag: 'tags: a, b',
   time: 'a time phrase: yesterday, last week, since 2026-01-01…',
 };
