@@ -298,14 +298,20 @@ impl Service {
     /// benchmark (`benches/retrieval`, see BENCHMARKS.md).
     async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         let pool = (request.limit * 3).clamp(10, MAX_RESULTS);
-        let vector = self.embed_query(&request.query).await?;
-        let meaning = SearchRequest { limit: pool, min_similarity: None, ..request.clone() };
-        let semantic = match self.remote_semantic_for(view, &meaning).await {
-            Some(remote) => remote?,
-            None => self.nearest(view, vector.clone(), pool, filter.clone()).await?,
+        let (text, reader, words) = (request.query.clone(), view.reader.clone(), filter.clone());
+        // BM25 runs on a blocking thread while the query is embedded and its nearest memories found.
+        let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &words)?));
+        let meaning = async {
+            let vector = self.embed_query(&request.query).await?;
+            let asked = SearchRequest { limit: pool, min_similarity: None, ..request.clone() };
+            let semantic = match self.remote_semantic_for(view, &asked).await {
+                Some(remote) => remote?,
+                None => self.nearest(view, vector.clone(), pool, filter).await?,
+            };
+            Ok::<_, ServiceError>((vector, semantic))
         };
-        let (text, reader) = (request.query.clone(), view.reader.clone());
-        let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &filter)?)).await?;
+        let (keyword, meaning) = tokio::join!(keyword, meaning);
+        let (keyword, (vector, semantic)) = (keyword?, meaning?);
         // content hash -> (similarity when known, BM25 rank when found by words, memory)
         let mut found: HashMap<String, (Option<f64>, Option<usize>, Memory)> = HashMap::new();
         for hit in semantic {

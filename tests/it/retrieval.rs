@@ -21,7 +21,8 @@ struct Floors {
 
 /// About half of what was measured when the benchmark was added (BENCHMARKS.md, "Retrieval quality"): default
 /// 0.549, 0.634, 0.547, 0.553, then 0.818, 0.667, 1.0, 0.5; hybrid 0.415, 0.561, 0.475, 0.468, then 0.667, 0.704,
-/// 0.833, 0.4 (hybrid's figures move by a few hundredths between runs). Multi-hop counts here when any evidence
+/// 0.833, 0.4 (default was semantic then, and hybrid the reciprocal-rank fusion since replaced; both modes are
+/// now the similarity-plus-word-bonus ranking, which scores above both). Multi-hop counts here when any evidence
 /// is found: with all of it, 1 or 2 of 12 questions pass, too few for a floor.
 const FLOORS: &[Floors] = &[
     Floors {
