@@ -1,7 +1,8 @@
 //! OAuth 2.1 against the real binary: the full flow driven by a real OAuth client library (authlib, in
 //! `python/oauth_client.py`), tokens and clients that outlive a restart, OAuth off by default, `keygen`'s
 //! `.env` lines configuring RS256, the original's auto-approval when no API key is set, and MCP's prompts and
-//! resources held to the token's scope over raw JSON-RPC (a read token cannot store through learning_session).
+//! resources held to the token's scope over raw JSON-RPC (a read token cannot store through learning_session), and
+//! the dashboard with an OAuth session.
 
 use crate::support::{DataDir, Server, run_python_client};
 use reqwest::StatusCode;
@@ -273,4 +274,36 @@ async fn mcp_prompts_and_resources_need_the_scope_of_what_they_do() {
     let topics: Vec<&str> =
         recent["memories"].as_array().expect("memories").iter().filter_map(|m| m["topic"].as_str()).collect();
     assert_eq!(topics, ["write tokens"], "only the write token's session was stored: {recent}");
+}
+
+/// The dashboard with an OAuth session (`python/oauth_dashboard_check.py`, headless Chromium): a token with
+/// read and write works where the key does, live stream included, and "Forget…" without the admin scope is
+/// refused in the dialog, the memory untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_works_with_an_oauth_token_and_refuses_a_redaction_without_admin() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &oauth_env()).await;
+    let http = reqwest::Client::new();
+    let (id, secret) = trusted_client(&http, &server, KEY).await;
+    let token = token_with_scope(&http, &server, &id, &secret, "read write").await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/oauth_dashboard_check.py");
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
+    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
+    let url = server.url("");
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(crate::support::test_python())
+            .args([script, &url, &token, &shots.to_string_lossy()])
+            .output()
+            .expect("run the OAuth dashboard check")
+    })
+    .await
+    .expect("the check ran");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the OAuth dashboard check failed:\n{stdout}\n{}\nserver log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        server.stderr()
+    );
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
 }
