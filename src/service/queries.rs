@@ -19,6 +19,9 @@ const ANN_MAX_LAG: u64 = 10_000;
 /// In hybrid search, what matching the query's words adds to a memory's similarity: this much for the best
 /// BM25 match, half for the second, a third for the third… (tuned on the retrieval benchmark).
 const KEYWORD_BONUS: f64 = 0.03;
+/// In hybrid search, what being created in the time a query names ("in March 2026") adds to a memory's
+/// similarity (tuned on the retrieval benchmark: 0.03 gave less, 0.2 no more).
+const TIME_BONUS: f64 = 0.1;
 
 /// Service statistics.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -294,8 +297,9 @@ impl Service {
     /// their BM25 rank), so a memory that also matches the query's words moves up, and one that only matches
     /// them needs to be close in meaning too. Each hit keeps its similarity on the original's scale (one only
     /// BM25 found is measured against the query's vector), so `min_similarity` means what it means for
-    /// semantic search; the ordering score is `fusion_score`. The weights were chosen on the retrieval
-    /// benchmark (`benches/retrieval`, see BENCHMARKS.md).
+    /// semantic search; the ordering score is `fusion_score`. A time phrase in the query adds the memories
+    /// nearest it among those created then, and [`TIME_BONUS`] to those. The weights were chosen on the
+    /// retrieval benchmark (`benches/retrieval`, see BENCHMARKS.md).
     async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         let pool = (request.limit * 3).clamp(10, MAX_RESULTS);
         let (text, reader, words) = (request.query.clone(), view.reader.clone(), filter.clone());
@@ -320,6 +324,18 @@ impl Service {
         for (rank, (row, _)) in keyword.into_iter().enumerate() {
             found.entry(row.content_hash.clone()).or_insert_with(|| (None, None, row.into())).1 = Some(rank);
         }
+        // A time phrase in the query ("in March 2026") is a soft prior, not a filter: the nearest memories
+        // created then join the candidates, and being created then adds TIME_BONUS.
+        let window = match request.created {
+            None => time_expr::extract(&request.query, chrono::Utc::now()).ok().and_then(|e| e.range),
+            Some(_) => None,
+        };
+        if let Some(range) = &window {
+            let then = filter_of(&request.tags, request.match_all, &request.memory_type, &Some(range.clone()));
+            for hit in self.nearest(view, vector.clone(), pool, then).await? {
+                found.entry(hit.memory.content_hash.clone()).or_insert((Some(hit.similarity_score), None, hit.memory));
+            }
+        }
         let unmeasured: Vec<String> = found.iter().filter(|(_, f)| f.0.is_none()).map(|(h, _)| h.clone()).collect();
         if !unmeasured.is_empty() {
             let reader = view.reader.clone();
@@ -334,13 +350,19 @@ impl Service {
             .into_values()
             .map(|(similar, keyword_rank, memory)| {
                 let score = similar.unwrap_or(0.0);
-                let fusion = score + keyword_rank.map_or(0.0, |rank| KEYWORD_BONUS / (1.0 + rank as f64));
+                let then = window.as_ref().is_some_and(|range| {
+                    (secs(range.start)..secs(range.end)).contains(&memory.created_at)
+                });
+                let fusion = score
+                    + keyword_rank.map_or(0.0, |rank| KEYWORD_BONUS / (1.0 + rank as f64))
+                    + if then { TIME_BONUS } else { 0.0 };
                 let words = keyword_rank.map_or(String::new(), |rank| format!(", words #{}", rank + 1));
+                let when = if then { ", created in the query's time" } else { "" };
                 Hit {
                     memory,
                     similarity_score: score,
                     fusion_score: Some(fusion),
-                    relevance_reason: format!("Hybrid: similarity {score:.3}{words}, score {fusion:.3}"),
+                    relevance_reason: format!("Hybrid: similarity {score:.3}{words}{when}, score {fusion:.3}"),
                 }
             })
             .filter(|hit| request.min_similarity.is_none_or(|min| hit.similarity_score >= min))

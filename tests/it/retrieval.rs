@@ -89,3 +89,45 @@ async fn the_small_benchmark_stays_above_its_floors_over_http() {
         }
     }
 }
+
+/// A time phrase in a default search is a soft prior: the memory created in the time the query names gets
+/// the bonus (0.1 over its similarity) and ranks first; one created another time keeps its plain score, and
+/// nothing is filtered out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_phrase_in_a_query_lifts_what_was_created_then_without_filtering() {
+    let data = DataDir::new();
+    let server = Server::start(&data, &[("MCP_API_KEY", KEY)]).await;
+    let client = reqwest::Client::new();
+    let march = chrono::DateTime::parse_from_rfc3339("2025-03-12T10:00:00Z").expect("a date").timestamp() as f64;
+    let june = chrono::DateTime::parse_from_rfc3339("2025-06-20T10:00:00Z").expect("a date").timestamp() as f64;
+    let lines = [
+        serde_json::json!({"content": "Bought a road bike for the commute.", "created_at": march, "updated_at": march}),
+        serde_json::json!({"content": "Bought a new road bike helmet and lights.", "created_at": june, "updated_at": june}),
+    ]
+    .map(|l| l.to_string())
+    .join("\n");
+    let imported = client.post(server.url("/api/import")).bearer_auth(KEY).body(lines).send().await.expect("import");
+    assert!(imported.status().is_success(), "{:?}", imported.text().await);
+    let search = |query: &'static str| {
+        let body = serde_json::json!({ "query": query, "n_results": 5 });
+        client.post(server.url("/api/search")).bearer_auth(KEY).json(&body).send()
+    };
+    let found: Value =
+        search("what did I buy for cycling in March 2025").await.expect("search").json().await.expect("JSON");
+    let results = found["results"].as_array().expect("results");
+    assert_eq!(results.len(), 2, "nothing is filtered out: {found}");
+    let first = &results[0];
+    assert!(first["memory"]["content"].as_str().is_some_and(|c| c.contains("for the commute")), "{found}");
+    for hit in results {
+        let (similarity, fusion) = (hit["similarity_score"].as_f64().expect("a score"), hit["fusion_score"].as_f64());
+        let bonus = fusion.expect("a fusion score") - similarity;
+        let then = hit["relevance_reason"].as_str().is_some_and(|r| r.contains("created in the query's time"));
+        assert_eq!(then, hit == first, "only the March memory was created then: {hit}");
+        assert!(if then { bonus >= 0.1 - 1e-9 } else { bonus < 0.1 }, "{hit}");
+    }
+    // Without a time phrase, no bonus for anyone.
+    let plain: Value = search("what did I buy for cycling").await.expect("search").json().await.expect("JSON");
+    let reasons: Vec<&str> =
+        plain["results"].as_array().expect("results").iter().filter_map(|h| h["relevance_reason"].as_str()).collect();
+    assert!(reasons.iter().all(|r| !r.contains("query's time")), "{plain}");
+}
