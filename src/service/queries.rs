@@ -331,7 +331,7 @@ impl Service {
             Some(_) => None,
         };
         if let Some(range) = &window {
-            let then = filter_of(&request.tags, request.match_all, &request.memory_type, &Some(range.clone()));
+            let then = filter_of(&request.tags, request.match_all, &request.memory_type, &Some(*range));
             for hit in self.nearest(view, vector.clone(), pool, then).await? {
                 found.entry(hit.memory.content_hash.clone()).or_insert((Some(hit.similarity_score), None, hit.memory));
             }
@@ -350,9 +350,9 @@ impl Service {
             .into_values()
             .map(|(similar, keyword_rank, memory)| {
                 let score = similar.unwrap_or(0.0);
-                let then = window.as_ref().is_some_and(|range| {
-                    (secs(range.start)..secs(range.end)).contains(&memory.created_at)
-                });
+                let then = window
+                    .as_ref()
+                    .is_some_and(|range| (secs(range.start)..secs(range.end)).contains(&memory.created_at));
                 let fusion = score
                     + keyword_rank.map_or(0.0, |rank| KEYWORD_BONUS / (1.0 + rank as f64))
                     + if then { TIME_BONUS } else { 0.0 };
