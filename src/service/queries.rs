@@ -308,14 +308,16 @@ impl Service {
         let meaning = async {
             let vector = self.embed_query(&request.query).await?;
             let asked = SearchRequest { limit: pool, min_similarity: None, ..request.clone() };
+            // The cloudflare backend's index measures meaning there (Vectorize's similarity, as semantic
+            // search reports it on that backend).
             let semantic = match self.remote_semantic_for(view, &asked).await {
-                Some(remote) => remote?,
-                None => self.nearest(view, vector.clone(), pool, filter).await?,
+                Some(remote) => (remote?, "Vectorize similarity"),
+                None => (self.nearest(view, vector.clone(), pool, filter).await?, "Hybrid: similarity"),
             };
             Ok::<_, ServiceError>((vector, semantic))
         };
         let (keyword, meaning) = tokio::join!(keyword, meaning);
-        let (keyword, (vector, semantic)) = (keyword?, meaning?);
+        let (keyword, (vector, (semantic, measure))) = (keyword?, meaning?);
         // content hash -> (similarity when known, BM25 rank when found by words, memory)
         let mut found: HashMap<String, (Option<f64>, Option<usize>, Memory)> = HashMap::new();
         for hit in semantic {
@@ -362,7 +364,7 @@ impl Service {
                     memory,
                     similarity_score: score,
                     fusion_score: Some(fusion),
-                    relevance_reason: format!("Hybrid: similarity {score:.3}{words}{when}, score {fusion:.3}"),
+                    relevance_reason: format!("{measure} {score:.3}{words}{when}, score {fusion:.3}"),
                 }
             })
             .filter(|hit| request.min_similarity.is_none_or(|min| hit.similarity_score >= min))
