@@ -144,7 +144,7 @@ pub(crate) async fn sync_force(State(state): State<AppState>) -> Result<Json<Val
         (status = 404, description = "Not a replicating backend", body = Object),
     ))]
 pub(crate) async fn sync_pause(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, true)
+    set_paused(&state, true).await
 }
 
 /// Resumes replication: what was written meanwhile is pushed at once.
@@ -154,15 +154,17 @@ pub(crate) async fn sync_pause(State(state): State<AppState>) -> Result<Json<Val
         (status = 404, description = "Not a replicating backend", body = Object),
     ))]
 pub(crate) async fn sync_resume(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    set_paused(&state, false)
+    set_paused(&state, false).await
 }
 
-fn set_paused(state: &AppState, paused: bool) -> Result<Json<Value>, ApiError> {
-    let Some(sync) = &state.sync else {
+async fn set_paused(state: &AppState, paused: bool) -> Result<Json<Value>, ApiError> {
+    let Some(sync) = state.sync.clone() else {
         return Err(ApiError::not_found("Sync pause and resume need the hybrid or cloudflare backend"));
     };
     let what = if paused { "pausing the sync" } else { "resuming the sync" };
-    sync.set_paused(paused).map_err(|error| ServiceError::internal_while(what, error))?;
+    // Writing the sync state is file I/O: off the async runtime.
+    let written = tokio::task::spawn_blocking(move || sync.set_paused(paused)).await.map_err(ServiceError::from)?;
+    written.map_err(|error| ServiceError::internal_while(what, error))?;
     let message = if paused { "Sync paused: local writes wait until it resumes" } else { "Sync resumed" };
     Ok(Json(json!({"success": true, "paused": paused, "message": message})))
 }

@@ -229,6 +229,8 @@ def time_travel():
           lambda d: listed(hash_) and find("#list-summary").text.startswith(f"{then} total"))
     check("the overview is the one of then", lambda d: ui.stat("total_memories") == overview["total_memories"]
           and find("#stats-panel").get_attribute("data-as-of") == str(before_delete))
+    check("the charts, which show today, say so in the past view",
+          lambda d: visible('[data-testid="growth-now-note"]') and visible('[data-testid="tags-now-note"]'))
     check("the past is read-only: no store, edit or delete",
           lambda d: not find("#store-submit").is_enabled() and not present(card(hash_, '[data-testid="delete-btn"]'))
           and not present(card(hash_, '[data-testid="edit-btn"]')))
@@ -238,7 +240,8 @@ def time_travel():
     click("#search-clear")
     click("#past-now")
     check("back to now the banner goes, the memory is gone and writes are on again",
-          lambda d: not visible("#past-banner") and not listed(hash_) and find("#store-submit").is_enabled())
+          lambda d: not visible("#past-banner") and not listed(hash_) and find("#store-submit").is_enabled()
+          and not visible('[data-testid="growth-now-note"]'))
 
 
 def redaction():
