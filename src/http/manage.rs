@@ -400,29 +400,29 @@ pub(crate) async fn overview(
     State(state): State<AppState>,
     Params(query): Params<AsOfQuery>,
 ) -> Result<Json<Overview>, ApiError> {
+    // The database size is today's either way; the counts are of the store then when asked as of a point.
     let stats = state.service.stats().await?;
-    let mut overview = Overview {
-        total_memories: stats.total_memories,
-        memories_this_week: stats.memories_this_week,
-        memories_this_month: 0,
-        unique_tags: stats.unique_tags,
+    let (total_memories, unique_tags, memories_this_week, memories_this_month, as_of) =
+        match as_of_target(query.as_of.as_deref())? {
+            Some(point) => {
+                let (past, as_of) = state.service.totals_as_of(point).await?;
+                (past.total_memories, past.unique_tags, past.created_week, past.created_month, Some(as_of))
+            }
+            None => {
+                let month = created_within(&state, 30).await?;
+                (stats.total_memories, stats.unique_tags, stats.memories_this_week, month, None)
+            }
+        };
+    Ok(Json(Overview {
+        total_memories,
+        memories_this_week,
+        memories_this_month,
+        unique_tags,
         database_size_mb: mb(stats.database_size_bytes),
         uptime_seconds: state.service.health().uptime_seconds,
         backend_type: backend(&state).into(),
-        as_of: None,
-    };
-    match as_of_target(query.as_of.as_deref())? {
-        Some(point) => {
-            let (past, as_of) = state.service.totals_as_of(point).await?;
-            overview.total_memories = past.total_memories;
-            overview.unique_tags = past.unique_tags;
-            overview.memories_this_week = past.created_week;
-            overview.memories_this_month = past.created_month;
-            overview.as_of = Some(as_of);
-        }
-        None => overview.memories_this_month = created_within(&state, 30).await?,
-    }
-    Ok(Json(overview))
+        as_of,
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]

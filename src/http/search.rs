@@ -18,7 +18,8 @@ pub(crate) struct SearchResult {
     memory: Memory,
     /// Semantic and hybrid: 0..1 (`1 - cosine_distance / 2`), higher is closer. Keyword: BM25. Tag: null.
     similarity_score: Option<f64>,
-    /// Hybrid: the reciprocal-rank-fusion score that ordered the results.
+    /// Hybrid: the score that ordered the results (the similarity plus the bonuses for matching words and the
+    /// query's time).
     #[serde(skip_serializing_if = "Option::is_none")]
     fusion_score: Option<f64>,
     relevance_reason: String,

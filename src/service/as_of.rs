@@ -15,7 +15,7 @@ use super::queries::secs;
 use super::view::{ListPage, ListRequest, Materialised, SearchRequest, View};
 use super::{CachedVectors, Service, ServiceError, parse_hash};
 use mms_log::{ContentHash, Log, Seq, fold_history};
-use mms_projections::{Projector, SqliteProjection, SqliteReader, iso_utc};
+use mms_projections::{Filter, Projector, SqliteProjection, SqliteReader, iso_utc};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -243,12 +243,12 @@ impl Service {
         let then = then.map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
         let totals = tokio::task::spawn_blocking(move || -> Result<PastTotals, ServiceError> {
             let week = view.reader.stats(secs(then - chrono::Duration::days(7)))?;
-            let month = view.reader.stats(secs(then - chrono::Duration::days(30)))?;
+            let month = Filter { created_from: Some(secs(then - chrono::Duration::days(30))), ..Filter::default() };
             Ok(PastTotals {
                 total_memories: week.total_memories,
                 unique_tags: week.unique_tags,
                 created_week: week.created_since,
-                created_month: month.created_since,
+                created_month: view.reader.count(&month)?,
             })
         })
         .await??;

@@ -63,7 +63,8 @@ pub struct Hit {
     /// On the original's scale for semantic and hybrid search: `1 - cosine_distance / 2` (1 identical, 0.5
     /// unrelated), whatever ranked the results. Keyword search gives BM25 (higher is better).
     pub similarity_score: f64,
-    /// Hybrid search: the reciprocal-rank-fusion score that ranked the results.
+    /// Hybrid search: the score that ordered the results (the similarity plus the bonuses for matching words
+    /// and the query's time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fusion_score: Option<f64>,
     pub relevance_reason: String,
