@@ -770,6 +770,7 @@ async function loadLog() {
   }
   if (ticket !== state.logTicket) return;
   state.logLastSeq = last;
+  setTravelEnd(last);
   state.logNext = cursor > 0 ? cursor : null; // where the next older page starts
   $('log-rows').replaceChildren(...(found.length ? found.map(logRow)
     : [el('tr', { 'data-testid': 'log-empty' }, el('td', { colspan: 8, class: 'muted' }, 'No events match.'))]));
@@ -1086,11 +1087,11 @@ async function backToNow() {
   await Promise.all([refreshView(), loadStats()]);
 }
 
-// The slider spans the log; while showing the present it sits at the newest event.
+// The slider spans the log; while showing the present, and not being moved, it sits at the newest event.
 function setTravelEnd(lastSeq) {
   const slider = $('travel-slider');
   slider.max = Math.max(Number(slider.max), lastSeq);
-  if (!state.asOf) {
+  if (!state.asOf && !state.travelTimer) {
     slider.value = slider.max;
     $('travel-label').textContent = `#${slider.max} (now)`;
   }
@@ -1098,14 +1099,19 @@ function setTravelEnd(lastSeq) {
 
 // Moving the slider (mouse or arrow keys) travels once it rests for a moment.
 function onTravelSlide() {
-  $('travel-label').textContent = `#${$('travel-slider').value}`;
+  const seq = $('travel-slider').value;
+  $('travel-label').textContent = `#${seq}`;
   clearTimeout(state.travelTimer);
-  state.travelTimer = setTimeout(() => guard(() => travelTo(`seq:${$('travel-slider').value}`)), 300);
+  state.travelTimer = setTimeout(() => {
+    state.travelTimer = null;
+    guard(() => travelTo(`seq:${seq}`));
+  }, 300);
 }
 
 function onTravelSubmit(event) {
   event.preventDefault();
   clearTimeout(state.travelTimer);
+  state.travelTimer = null;
   const local = $('travel-time').value;
   const point = local ? new Date(local).toISOString() : `seq:${$('travel-slider').value}`;
   guard(() => travelTo(point), $('travel-go'));
@@ -1324,7 +1330,6 @@ async function start() {
   setBrowsing(true);
   await guard(loadMemories); // first alone: a 401 brings up the key form once, not once per panel
   guard(loadStats);
-  guard(async () => setTravelEnd((await api('/api/log?limit=1')).last_seq));
   logNewest();
   guard(loadBackups);
   if (!state.events) connectEvents();
