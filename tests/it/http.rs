@@ -2,7 +2,7 @@
 //! that writes nothing, the SSE stream's resume without gaps or duplicates and its close at shutdown,
 //! schemathesis against `/openapi.json`, and the dashboard in headless Chromium.
 
-use crate::support::{DataDir, Server, content_hash, signal, test_python};
+use crate::support::{DataDir, Server, browser_check, content_hash, panel_shots, signal, test_python};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::process::Command;
@@ -830,20 +830,8 @@ async fn the_originals_routes_without_a_place_elsewhere_answer_in_its_shapes() {
 async fn the_dashboard_works_end_to_end_in_headless_chromium() {
     let data = DataDir::new();
     let server = server(&data, &[]).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/dashboard_check.py");
     let screenshot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard.png");
-    let output = Command::new(test_python())
-        .args([script, &server.url(""), KEY, &screenshot.to_string_lossy()])
-        .output()
-        .expect("run the dashboard check");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the dashboard check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        server.stderr()
-    );
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    browser_check("dashboard_check.py", &[&server.url(""), KEY, &screenshot.to_string_lossy()], &server);
     assert!(screenshot.exists(), "the screenshot is kept at {}", screenshot.display());
     eprintln!("dashboard screenshot: {}", screenshot.display());
 }
@@ -854,21 +842,8 @@ async fn the_dashboard_works_end_to_end_in_headless_chromium() {
 async fn the_dashboards_trust_panels_work_end_to_end_in_headless_chromium() {
     let data = DataDir::new();
     let server = server(&data, &[]).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/trust_check.py");
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
-    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
-    let output = Command::new(test_python())
-        .args([script, &server.url(""), KEY, &shots.to_string_lossy()])
-        .output()
-        .expect("run the trust panels' check");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the trust panels' check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        server.stderr()
-    );
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    let shots = panel_shots();
+    browser_check("trust_check.py", &[&server.url(""), KEY, &shots.to_string_lossy()], &server);
     for panel in PANELS {
         let shot = shots.join(format!("panel-{panel}.png"));
         assert!(shot.exists(), "the screenshot of {panel} is kept at {}", shot.display());

@@ -286,24 +286,10 @@ async fn the_dashboard_works_with_an_oauth_token_and_refuses_a_redaction_without
     let http = reqwest::Client::new();
     let (id, secret) = trusted_client(&http, &server, KEY).await;
     let token = token_with_scope(&http, &server, &id, &secret, "read write").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/oauth_dashboard_check.py");
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
-    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
-    let url = server.url("");
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(crate::support::test_python())
-            .args([script, &url, &token, &shots.to_string_lossy()])
-            .output()
-            .expect("run the OAuth dashboard check")
-    })
-    .await
-    .expect("the check ran");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the OAuth dashboard check failed:\n{stdout}\n{}\nserver log:\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        server.stderr()
+    let shots = crate::support::panel_shots();
+    crate::support::browser_check(
+        "oauth_dashboard_check.py",
+        &[&server.url(""), &token, &shots.to_string_lossy()],
+        &server,
     );
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
 }

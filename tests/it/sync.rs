@@ -7,7 +7,7 @@
 
 use crate::support::cloudflare::Standin;
 use crate::support::device::{API_KEY, Device, env};
-use crate::support::{DataDir, Server, content_hash, signal, test_python};
+use crate::support::{DataDir, Server, browser_check, content_hash, panel_shots, signal};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -644,24 +644,14 @@ async fn the_dashboards_sync_panel_shows_the_replica_and_pauses_resumes_and_forc
         assert!(body["detail"].as_str().is_some_and(|d| d.contains("hybrid")), "{route}: {body}");
     }
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/python/sync_check.py");
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
-    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
+    let shots = panel_shots();
     let panels = ["sync", "sync-outage"].map(|panel| shots.join(format!("panel-{panel}.png")));
     for shot in &panels {
         let _ = std::fs::remove_file(shot); // a screenshot of an earlier run must not pass for this one's
     }
     let args =
-        [script, &device.server.url(""), API_KEY, &shots.to_string_lossy(), &standin.url, &local.url(""), &other_id];
-    let output = std::process::Command::new(test_python()).args(args).output().expect("run the sync panel's check");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the sync panel's check failed:\n{stdout}\n{stderr}\nserver log:\n{}",
-        device.server.stderr()
-    );
-    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+        [&device.server.url("") as &str, API_KEY, &shots.to_string_lossy(), &standin.url, &local.url(""), &other_id];
+    browser_check("sync_check.py", &args, &device.server);
     for shot in &panels {
         assert!(shot.exists(), "the screenshot {} is kept", shot.display());
     }

@@ -283,6 +283,25 @@ pub(crate) fn listed_total(output: &str) -> u64 {
     total.parse().unwrap_or_else(|_| panic!("unexpected list header {header:?}"))
 }
 
+/// The directory the dashboard's browser checks save their panel screenshots in, made if missing.
+pub(crate) fn panel_shots() -> PathBuf {
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-panels");
+    std::fs::create_dir_all(&shots).expect("make the screenshots' directory");
+    shots
+}
+
+/// Runs the browser check `tests/it/python/<script>` (selenium, headless Chromium) with `args` and asserts
+/// that it passed every one of its checks; a failure shows its output and `server`'s log. Its stdout.
+pub(crate) fn browser_check(script: &str, args: &[&str], server: &Server) -> String {
+    let path = format!("{}/tests/it/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let output = Command::new(test_python()).arg(&path).args(args).output().expect("run the browser check");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}\nserver log:\n{}", server.stderr());
+    assert!(stdout.trim_end().ends_with("passed, 0 failed"), "{stdout}");
+    stdout
+}
+
 /// The Python of the test tools (the MCP SDK, selenium, schemathesis): `MMS_TEST_PYTHON` (set by
 /// scripts/test), else the venv that scripts/install-test-tools makes in the default assets directory.
 pub(crate) fn test_python() -> String {
