@@ -136,8 +136,9 @@ fn http(store: &Store, server: McpServer, args: &ServeConfig) -> anyhow::Result<
     events.spawn_feeder();
     let sync = store.sync();
     if let Some(sync) = &sync {
-        events.relay_sync_notices(sync.subscribe());
+        events.relay_notices(sync.subscribe());
     }
+    events.relay_notices(service.document_notices());
     let oauth = match args.oauth.oauth_enabled {
         true => {
             let base_dir = &store.paths().base_dir;

@@ -19,6 +19,8 @@ pub struct Config {
     pub cloudflare: CloudflareConfig,
     #[command(flatten)]
     pub hybrid: HybridConfig,
+    #[command(flatten)]
+    pub documents: DocumentConfig,
     /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
     #[arg(long, env = "LOG_LEVEL", global = true, help_heading = "Logging (every command)")]
     pub log_level: Option<String>,
@@ -56,6 +58,32 @@ pub struct StorageConfig {
     /// Use the usearch ANN index for semantic search once it holds at least this many memories (exact search below).
     #[arg(long, env = "MCP_MEMORY_ANN_THRESHOLD", default_value_t = 5000, global = true)]
     pub ann_threshold: usize,
+}
+
+/// Document ingestion.
+#[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Documents (every command)")]
+pub struct DocumentConfig {
+    /// Characters per chunk when a request names none (100 to 10,000, as the original).
+    #[arg(long, env = "MCP_DOCUMENT_CHUNK_SIZE", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(100..=10_000), global = true)]
+    pub document_chunk_size: u32,
+    /// Characters repeated between neighbouring chunks when a request names none (0 to 1,000, as the original).
+    #[arg(long, env = "MCP_DOCUMENT_CHUNK_OVERLAP", default_value_t = 200, value_parser = clap::value_parser!(u32).range(0..=1_000), global = true)]
+    pub document_chunk_overlap: u32,
+    /// Largest file one upload may send, in megabytes (an upload over it is answered 413).
+    #[arg(long, env = "MCP_DOCUMENT_MAX_FILE_MB", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub document_max_file_mb: u32,
+    /// Directories that clients of MCP over HTTP (`/mcp`) may ingest files from, separated by `:` (default: none,
+    /// so a remote client cannot make the server read its files). MCP over stdio reads the user's own files.
+    #[arg(long, env = "MCP_DOCUMENT_ROOTS", value_delimiter = ':', global = true)]
+    pub document_roots: Vec<PathBuf>,
+}
+
+impl DocumentConfig {
+    /// The size limit in bytes.
+    pub fn max_file_bytes(&self) -> usize {
+        self.document_max_file_mb as usize * 1024 * 1024
+    }
 }
 
 /// The embedding model.

@@ -9,7 +9,8 @@
 //! [`tls`], [`mdns`] and [`healthcheck`] (HTTPS certificates, the local-network advertisement, the
 //! container's health probe); [`config`] (the settings, a leaf); [`error`] (an error shown with its causes, a
 //! leaf); [`portability`] (import and export formats); [`service`] (every memory operation; the only code that
-//! appends to the log); [`embed`] (MiniLM through ONNX Runtime).
+//! appends to the log); [`ingest`] (reading documents into chunks: formats, chunking, the files of a
+//! directory); [`embed`] (MiniLM through ONNX Runtime).
 
 pub mod app;
 pub mod backup;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fuzzing;
 pub mod healthcheck;
 pub mod http;
+pub mod ingest;
 pub mod mcp;
 pub mod mdns;
 pub mod oauth;

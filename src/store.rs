@@ -129,6 +129,10 @@ impl Settings {
             max_content_length: config.max_content_length().map_err(StoreError::Config)?,
             ann_threshold: config.storage.ann_threshold,
             hostname,
+            chunk_size: config.documents.document_chunk_size as usize,
+            chunk_overlap: config.documents.document_chunk_overlap as usize,
+            max_file_bytes: config.documents.max_file_bytes(),
+            document_roots: config.documents.document_roots.clone(),
         };
         let embedding_threads = config
             .model

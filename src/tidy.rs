@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["config"],
     &["portability"],
     &["service"],
+    &["ingest"],
     &["embed"],
     &["error"],
 ];

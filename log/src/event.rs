@@ -9,7 +9,7 @@ use crate::ids::{ContentHash, EventId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use v1::{Actor, Interface, MemoryMeta, MemoryRecord};
-pub use v2::{Event, EventKind};
+pub use v3::{DocumentUpload, Event, EventKind};
 
 /// Version 1 of the event schema, released with 0.1.0.
 pub(crate) mod v1 {
@@ -158,6 +158,107 @@ pub(crate) mod v2 {
     }
 }
 
+/// Version 3 of the event schema, released with 0.3.0: document uploads. An upload is recorded under a key of
+/// its own (`ContentHash::of_upload`), never a memory's; its chunks are ordinary `Stored` memories committed in
+/// the same append.
+pub(crate) mod v3 {
+    use super::*;
+
+    /// One committed change to one memory, or to one document upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Event {
+        /// Position in the log; gap-free and monotonic.
+        pub seq: Seq,
+        /// Idempotency key: an append that repeats it is answered with the event already committed.
+        pub event_id: EventId,
+        /// Commit time, assigned by the writer; never smaller than the previous event's.
+        pub at: Timestamp,
+        /// Who asked for the change.
+        pub actor: Actor,
+        /// The memory (or upload) the event is about.
+        pub memory: ContentHash,
+        /// The memory's version after this event: 1 for its first event, one more for each later event.
+        pub version: u32,
+        /// What happened.
+        pub kind: EventKind,
+    }
+
+    /// What an event did to its memory or upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum EventKind {
+        /// The memory was created (or created again after a deletion or a redaction).
+        Stored(MemoryRecord),
+        /// Tags, type or metadata changed; both sides are recorded for the audit trail.
+        Updated { before: MemoryMeta, after: MemoryMeta },
+        /// The memory was deleted; its history stays in the log.
+        Deleted { reason: Option<String> },
+        /// A deleted memory came back, exactly as recorded here.
+        Undeleted(MemoryRecord),
+        /// The memory was forgotten for real: it is gone, and every earlier event about it was rewritten to
+        /// `Erased`, so its content, tags, type, metadata and vector are no longer anywhere in the log.
+        Redacted { reason: Option<String> },
+        /// An event whose payload a later redaction erased. `was` names the kind it had ("stored",
+        /// "updated", "deleted", "undeleted", "document_ingested"); who made it, when and through which
+        /// interface are kept.
+        Erased { was: String },
+        /// A document was ingested: its chunks were stored by the events before this one in the same append.
+        DocumentIngested(DocumentUpload),
+        /// An ingested document was removed: its chunks were deleted by the events before this one in the
+        /// same append (none when the memories were kept).
+        DocumentRemoved { reason: Option<String>, chunks_deleted: u32 },
+    }
+
+    /// What one upload was: the file, how it was cut, and the memories it created.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct DocumentUpload {
+        pub upload_id: String,
+        pub file_name: String,
+        /// The extension the file was read as ("pdf", "md", ...).
+        pub file_type: String,
+        pub size: u64,
+        /// Hex sha256 of the file's bytes: the same file ingested again is recognised by it.
+        pub sha256: String,
+        /// The caller's tags (each chunk also gets `source_file:`, `file_type:` and `upload_id:` tags).
+        pub tags: Vec<String>,
+        pub memory_type: String,
+        pub chunk_size: u32,
+        pub chunk_overlap: u32,
+        /// Pages read (PDF), else 0.
+        pub pages: u32,
+        /// The memories this upload created, in chunk order.
+        pub chunks: Vec<ContentHash>,
+        /// Chunks whose content was already stored (by an earlier upload or anyone): not stored again.
+        pub duplicates: u32,
+    }
+
+    impl From<v2::EventKind> for EventKind {
+        fn from(kind: v2::EventKind) -> EventKind {
+            match kind {
+                v2::EventKind::Stored(record) => EventKind::Stored(record),
+                v2::EventKind::Updated { before, after } => EventKind::Updated { before, after },
+                v2::EventKind::Deleted { reason } => EventKind::Deleted { reason },
+                v2::EventKind::Undeleted(record) => EventKind::Undeleted(record),
+                v2::EventKind::Redacted { reason } => EventKind::Redacted { reason },
+                v2::EventKind::Erased { was } => EventKind::Erased { was },
+            }
+        }
+    }
+
+    impl From<v2::Event> for Event {
+        fn from(e: v2::Event) -> Event {
+            Event {
+                seq: e.seq,
+                event_id: e.event_id,
+                at: e.at,
+                actor: e.actor,
+                memory: e.memory,
+                version: e.version,
+                kind: e.kind.into(),
+            }
+        }
+    }
+}
+
 impl MemoryRecord {
     /// The mutable part of this record.
     pub fn meta(&self) -> MemoryMeta {
@@ -213,10 +314,17 @@ impl EventKind {
             EventKind::Undeleted(_) => "undeleted",
             EventKind::Redacted { .. } => "redacted",
             EventKind::Erased { .. } => "erased",
+            EventKind::DocumentIngested(_) => "document_ingested",
+            EventKind::DocumentRemoved { .. } => "document_removed",
         }
     }
 
-    /// Whether the memory exists after this event.
+    /// Whether the event is about a document upload rather than a memory.
+    pub fn is_document(&self) -> bool {
+        matches!(self, EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. })
+    }
+
+    /// Whether the memory exists after this event (never for an upload's key: uploads are not memories).
     pub fn leaves_live(&self) -> bool {
         matches!(self, EventKind::Stored(_) | EventKind::Updated { .. } | EventKind::Undeleted(_))
     }
@@ -235,10 +343,11 @@ impl EventKind {
 enum OnDisk {
     V1(v1::Event),
     V2(v2::Event),
+    V3(v3::Event),
 }
 
 /// The current schema version written by `encode`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Why stored bytes could not be read back as an event.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +362,7 @@ fn codec_config() -> bincode::config::Configuration {
 pub fn encode(event: &Event) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail: bincode only fails for writers that fail or for
     // serde types that reject serialisation, and every type here derives Serialize.
-    bincode::serde::encode_to_vec(OnDisk::V2(event.clone()), codec_config())
+    bincode::serde::encode_to_vec(OnDisk::V3(event.clone()), codec_config())
         .expect("events are plain data and always encode")
 }
 
@@ -282,8 +391,9 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
     }
     Ok(match on_disk {
-        OnDisk::V1(event) => event.into(),
-        OnDisk::V2(event) => event,
+        OnDisk::V1(event) => v2::Event::from(event).into(),
+        OnDisk::V2(event) => event.into(),
+        OnDisk::V3(event) => event,
     })
 }
 

@@ -64,6 +64,16 @@ impl ContentHash {
         ContentHash(Sha256::digest(normalised.as_bytes()).into())
     }
 
+    /// The key a document upload's events are recorded under. The hashed bytes end in 0xFF, which no UTF-8
+    /// text has, so no memory's content hashes to an upload's key.
+    pub fn of_upload(upload_id: &str) -> ContentHash {
+        let mut hasher = Sha256::new();
+        hasher.update(b"document upload ");
+        hasher.update(upload_id.as_bytes());
+        hasher.update([0xFF]);
+        ContentHash(hasher.finalize().into())
+    }
+
     /// The lower-case hex form used in every API.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)

@@ -27,6 +27,8 @@ impl MemoryState {
             // A redacted memory is forgotten: at any point of its history before the redaction it reads as
             // absent, since what it held is gone (the events were erased).
             (EventKind::Redacted { .. } | EventKind::Erased { .. }, _) => None,
+            // An upload's key is not a memory.
+            (EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. }, _) => None,
         };
         record.map(|(record, live)| MemoryState {
             record,

@@ -238,7 +238,8 @@ impl Log {
         Ok(ids.get(event_id.0.as_u128())?.map(|v| Seq(v.value())))
     }
 
-    /// How many memories have ever existed and how many are live now.
+    /// How many keys have ever had events (memories, and document uploads since schema 3) and how many
+    /// memories are live now (an upload is never live).
     pub fn memory_counts(&self) -> Result<(u64, u64), ReadError> {
         let txn = self.database().begin_read()?;
         let heads = txn.open_table(HEADS)?;

@@ -347,13 +347,16 @@ fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), Appen
     match &new.kind {
         EventKind::Erased { .. } => return Err(AppendError::NotAppendable("erased")),
         EventKind::Redacted { .. } if head.is_none() => return Err(AppendError::NotFound { memory }),
-        EventKind::Redacted { .. } | EventKind::Undeleted(_) if redacted => {
+        EventKind::Redacted { .. } | EventKind::Undeleted(_) | EventKind::DocumentRemoved { .. } if redacted => {
             return Err(AppendError::Redacted { memory });
         }
         EventKind::Stored(_) if live => return Err(AppendError::AlreadyExists { memory }),
         EventKind::Updated { .. } | EventKind::Deleted { .. } if !live => return Err(AppendError::NotFound { memory }),
         EventKind::Undeleted(_) if head.is_none() => return Err(AppendError::NotFound { memory }),
         EventKind::Undeleted(_) if live => return Err(AppendError::NotDeleted { memory }),
+        // An upload's key is recorded once, then removed or redacted at most once (the service checks which).
+        EventKind::DocumentIngested(_) if head.is_some() => return Err(AppendError::AlreadyExists { memory }),
+        EventKind::DocumentRemoved { .. } if head.is_none() => return Err(AppendError::NotFound { memory }),
         _ => {}
     }
     if let Expect::Version(expected) = new.expect {

@@ -1,8 +1,8 @@
 //! Black-box tests of the log: appends, the memory state machine, idempotency, group commit, reads and reopening.
 
 use mms_log::{
-    Actor, AppendError, ContentHash, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord,
-    NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
+    Actor, AppendError, ContentHash, DocumentUpload, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta,
+    MemoryRecord, NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -259,6 +259,80 @@ fn golden_v2_bytes_still_decode() {
         let bytes = std::fs::read(&path).expect("golden bytes are committed");
         assert_eq!(decode(&bytes).expect("decodes"), event);
     }
+}
+
+fn upload(id: &str, chunks: &[&str]) -> DocumentUpload {
+    DocumentUpload {
+        upload_id: id.into(),
+        file_name: "manual.pdf".into(),
+        file_type: "pdf".into(),
+        size: 1234,
+        sha256: "ab".repeat(32),
+        tags: vec!["docs".into()],
+        memory_type: "document".into(),
+        chunk_size: 1000,
+        chunk_overlap: 200,
+        pages: 2,
+        chunks: chunks.iter().map(|c| ContentHash::of_content(c)).collect(),
+        duplicates: 1,
+    }
+}
+
+fn upload_event(id: &str, kind: EventKind) -> NewEvent {
+    NewEvent { memory: ContentHash::of_upload(id), ..event("", kind) }
+}
+
+/// The golden events of schema version 3: the two kinds it added.
+fn golden_v3() -> Vec<Event> {
+    let base = Event { memory: ContentHash::of_upload("u-1"), version: 1, ..golden_v1() };
+    vec![
+        Event { kind: EventKind::DocumentIngested(upload("u-1", &["one", "two"])), ..base.clone() },
+        Event {
+            seq: Seq(50),
+            version: 2,
+            kind: EventKind::DocumentRemoved { reason: Some("outdated".into()), chunks_deleted: 2 },
+            ..base
+        },
+    ]
+}
+
+#[test]
+fn golden_v3_bytes_still_decode() {
+    for (i, event) in golden_v3().into_iter().enumerate() {
+        let path = format!("{}/tests/fixtures/events/v3-{i}.bin", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
+            std::fs::write(&path, encode(&event)).expect("write golden bytes");
+        }
+        let bytes = std::fs::read(&path).expect("golden bytes are committed");
+        assert_eq!(decode(&bytes).expect("decodes"), event);
+    }
+}
+
+#[test]
+fn an_upload_and_its_chunks_commit_together_and_its_key_is_no_memory() {
+    let (_dir, log) = open();
+    let ingested = EventKind::DocumentIngested(upload("u-1", &["one", "two"]));
+    let mut events = vec![store("one"), store("two"), upload_event("u-1", ingested.clone())];
+    let appended = log.append(events.clone(), vec![]).expect("append");
+    assert_eq!(appended.iter().map(|a| a.seq.0).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(log.memory_counts().expect("counts").1, 2, "the upload is not a live memory");
+    let key = ContentHash::of_upload("u-1");
+    assert_eq!(fold_history(&log.history(&key).expect("history"), Seq(u64::MAX)), None);
+
+    // The same upload id again is refused, and the chunk stored with it is not written either.
+    events = vec![store("three"), upload_event("u-1", ingested)];
+    assert!(matches!(log.append(events, vec![]), Err(AppendError::AlreadyExists { .. })));
+    assert_eq!(log.last_seq(), Seq(3));
+    assert_eq!(log.head(&ContentHash::of_content("three")).expect("head"), None);
+
+    // A removal needs the upload; it is then the key's second event.
+    let removed = || EventKind::DocumentRemoved { reason: None, chunks_deleted: 2 };
+    let unknown = upload_event("u-2", removed());
+    assert!(matches!(log.append(vec![unknown], vec![]), Err(AppendError::NotFound { .. })));
+    let appended = log.append(vec![delete("one"), delete("two"), upload_event("u-1", removed())], vec![]);
+    assert_eq!(appended.expect("remove").last().map(|a| a.version), Some(2));
+    assert_eq!(log.memory_counts().expect("counts"), (3, 0));
+    assert_ne!(ContentHash::of_upload("u-1"), ContentHash::of_content("document upload u-1"));
 }
 
 fn redact(content: &str) -> NewEvent {

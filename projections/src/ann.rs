@@ -309,7 +309,11 @@ impl AnnIndex {
                     tracing::info!(seq = event.seq.0, "rebuilding the ANN index after a redaction");
                     return self.reset();
                 }
-                EventKind::Redacted { .. } | EventKind::Erased { .. } | EventKind::Updated { .. } => {}
+                EventKind::Redacted { .. }
+                | EventKind::Erased { .. }
+                | EventKind::Updated { .. }
+                | EventKind::DocumentIngested(_)
+                | EventKind::DocumentRemoved { .. } => {}
             }
             state.checkpoint = event.seq;
             state.unsaved += 1;

@@ -18,6 +18,7 @@ mod read;
 mod row;
 mod sqlite;
 mod sqlite_ext;
+mod uploads;
 
 pub use ann::{AnnIndex, AnnOptions};
 pub use filter::{Filter, TagMatch};
@@ -29,6 +30,7 @@ pub use read::{DayCount, ReadError, SqliteReader, Stats, TagCount, TypeCount};
 pub use row::{MemoryRow, iso_utc};
 pub use sqlite::{OpenError, SqliteProjection};
 pub use sqlite_ext::register_sqlite_vec;
+pub use uploads::UploadRow;
 
 /// Dimensions of the vectors every projection stores (all-MiniLM-L6-v2).
 pub const DIMENSIONS: usize = 384;

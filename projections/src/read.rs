@@ -42,7 +42,7 @@ pub struct SqliteReader {
 }
 
 /// A pooled connection, returned to the pool on drop.
-struct Pooled<'a> {
+pub(crate) struct Pooled<'a> {
     conn: Option<Connection>,
     reader: &'a SqliteReader,
 }
@@ -74,7 +74,7 @@ impl SqliteReader {
         SqliteReader { path: path.to_path_buf(), idle: Mutex::new(Vec::new()) }
     }
 
-    fn conn(&self) -> Result<Pooled<'_>, ReadError> {
+    pub(crate) fn conn(&self) -> Result<Pooled<'_>, ReadError> {
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match reused {
             Some(conn) => conn,

@@ -22,6 +22,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "read_model", include_str!("../../migrations/0001_read_model.sql")),
     (2, "last_seq_index", include_str!("../../migrations/0002_last_seq_index.sql")),
     (3, "secure_delete", include_str!("../../migrations/0003_secure_delete.sql")),
+    (4, "document_uploads", include_str!("../../migrations/0004_document_uploads.sql")),
 ];
 
 /// Why the read model could not be opened.
@@ -221,8 +222,11 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
                  WHERE rowid = (SELECT id FROM memories WHERE content_hash = ?)",
                 params![zeros, hash],
             )?;
-            remove_memory(txn, &hash)
+            remove_memory(txn, &hash)?;
+            crate::uploads::forget(txn, &hash)
         }
+        EventKind::DocumentIngested(upload) => crate::uploads::insert(txn, event, upload),
+        EventKind::DocumentRemoved { chunks_deleted, .. } => crate::uploads::mark_removed(txn, event, *chunks_deleted),
         // Rewritten history of a memory redacted later; the memory was never live for this replay.
         EventKind::Erased { .. } => Ok(()),
     }
@@ -304,6 +308,7 @@ impl Projection for SqliteProjection {
                  DROP TABLE IF EXISTS memory_fts; DROP TABLE IF EXISTS memory_embeddings; \
                  DROP TABLE IF EXISTS memory_tags; DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS metadata; \
                  DROP TABLE IF EXISTS projection_errors; DROP TABLE IF EXISTS projection_state; \
+                 DROP TABLE IF EXISTS document_uploads; \
                  DELETE FROM sqlite_sequence; DELETE FROM schema_migrations; COMMIT;",
             )
             .map_err(Self::storage)?;

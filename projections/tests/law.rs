@@ -4,11 +4,12 @@
 //! there.
 
 use mms_log::{
-    Actor, ContentHash, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord, NewEvent, Timestamp,
+    Actor, ContentHash, DocumentUpload, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord, NewEvent,
+    Timestamp,
 };
 use mms_projections::{
     AnnIndex, AnnOptions, Filter, MemoryRow, Projection, Projector, SqliteProjection, SqliteReader, TagMatch,
-    VectorSource,
+    UploadRow, VectorSource,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -44,12 +45,36 @@ impl VectorSource for DerivedVectors {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Store { text: usize, tags: Vec<usize> },
-    Update { text: usize, tags: Vec<usize>, typed: bool },
-    Delete { text: usize },
-    Undelete { text: usize },
-    Redact { text: usize },
+    Store {
+        text: usize,
+        tags: Vec<usize>,
+    },
+    Update {
+        text: usize,
+        tags: Vec<usize>,
+        typed: bool,
+    },
+    Delete {
+        text: usize,
+    },
+    Undelete {
+        text: usize,
+    },
+    Redact {
+        text: usize,
+    },
+    /// A document upload: its chunks (the texts not live yet) and its record, in one append.
+    Ingest {
+        upload: usize,
+        texts: Vec<usize>,
+    },
+    /// Removing an upload: its live chunks' deletes and the removal, in one append.
+    RemoveUpload {
+        upload: usize,
+    },
 }
+
+const UPLOADS: usize = 3;
 
 const TEXTS: usize = 12;
 const TAGS: [&str; 5] = ["alpha", "beta", "gamma", "data", "database"];
@@ -66,6 +91,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..TEXTS).prop_map(|text| Op::Delete { text }),
         1 => (0..TEXTS).prop_map(|text| Op::Undelete { text }),
         1 => (0..TEXTS).prop_map(|text| Op::Redact { text }),
+        1 => (0..UPLOADS, proptest::collection::vec(0..TEXTS, 1..4)).prop_map(|(upload, texts)| Op::Ingest { upload, texts }),
+        1 => (0..UPLOADS).prop_map(|upload| Op::RemoveUpload { upload }),
     ]
 }
 
@@ -84,6 +111,88 @@ fn tag_names(tags: &[usize]) -> Vec<String> {
 struct Model {
     live: BTreeMap<String, (Vec<String>, Option<String>)>,
     deleted: BTreeMap<String, (Vec<String>, Option<String>)>,
+    /// Uploads by id: their chunks' hashes and whether they were removed.
+    uploads: BTreeMap<String, (Vec<String>, bool)>,
+}
+
+fn upload_id(i: usize) -> String {
+    format!("upload-{i}")
+}
+
+fn stored(content: String, tags: Vec<String>, tick: i64) -> (String, EventKind) {
+    let record = MemoryRecord {
+        content: content.clone(),
+        tags,
+        memory_type: None,
+        metadata: "{}".into(),
+        created_at: Timestamp(tick),
+        updated_at: Timestamp(tick),
+    };
+    (content, EventKind::Stored(record))
+}
+
+fn new_event(memory: ContentHash, kind: EventKind, expect: Expect) -> NewEvent {
+    NewEvent { event_id: EventId::generate(), actor: Actor::new(Interface::System, None), memory, kind, expect }
+}
+
+/// The events of an upload command, the way the service makes them; None when it does not apply.
+fn upload_events(op: &Op, model: &Model, tick: i64) -> Option<Vec<NewEvent>> {
+    match op {
+        Op::Ingest { upload, texts } => {
+            let mut events = Vec::new();
+            let mut chunks = Vec::new();
+            for i in texts {
+                let hash = ContentHash::of_content(&text(*i));
+                if model.live.contains_key(&hash.to_hex()) || chunks.contains(&hash) {
+                    continue;
+                }
+                let (_, kind) = stored(text(*i), vec![format!("upload_id:{}", upload_id(*upload))], tick);
+                events.push(new_event(hash, kind, Expect::Any));
+                chunks.push(hash);
+            }
+            let record = DocumentUpload {
+                upload_id: upload_id(*upload),
+                file_name: format!("file-{upload}.md"),
+                file_type: "md".into(),
+                size: 100,
+                sha256: format!("{upload:064}"),
+                tags: Vec::new(),
+                memory_type: "document".into(),
+                chunk_size: 1000,
+                chunk_overlap: 200,
+                pages: 0,
+                duplicates: (texts.len() - chunks.len()) as u32,
+                chunks,
+            };
+            let key = ContentHash::of_upload(&upload_id(*upload));
+            events.push(new_event(key, EventKind::DocumentIngested(record), Expect::Any));
+            Some(events)
+        }
+        Op::RemoveUpload { upload } => {
+            let (chunks, removed) = model.uploads.get(&upload_id(*upload))?;
+            if *removed {
+                return None;
+            }
+            let mut events: Vec<NewEvent> = chunks
+                .iter()
+                .filter(|h| model.live.contains_key(*h))
+                .map(|h| new_event(h.parse().expect("a hash"), EventKind::Deleted { reason: None }, Expect::Any))
+                .collect();
+            let chunks_deleted = events.len() as u32;
+            let removal = EventKind::DocumentRemoved { reason: None, chunks_deleted };
+            events.push(new_event(ContentHash::of_upload(&upload_id(*upload)), removal, Expect::Version(1)));
+            Some(events)
+        }
+        _ => None,
+    }
+}
+
+/// The events of a command: one, or an upload's several.
+fn events(op: &Op, model: &Model, tick: i64) -> Option<Vec<NewEvent>> {
+    match op {
+        Op::Ingest { .. } | Op::RemoveUpload { .. } => upload_events(op, model, tick),
+        _ => event(op, model, tick).map(|e| vec![e]),
+    }
 }
 
 /// Turns a command into an event the way the service does, or None when the command does not apply
@@ -132,6 +241,7 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
             (content, EventKind::Undeleted(record))
         }
         Op::Redact { text: i } => (text(*i), EventKind::Redacted { reason: None }),
+        Op::Ingest { .. } | Op::RemoveUpload { .. } => return None,
     };
     Some(NewEvent {
         event_id: EventId::generate(),
@@ -162,6 +272,16 @@ fn apply_to_model(model: &mut Model, event: &NewEvent) {
             model.deleted.remove(&hash);
         }
         EventKind::Erased { .. } => unreachable!("the log never accepts an erased event"),
+        EventKind::DocumentIngested(upload) => {
+            let chunks = upload.chunks.iter().map(|h| h.to_hex()).collect();
+            model.uploads.insert(upload.upload_id.clone(), (chunks, false));
+        }
+        EventKind::DocumentRemoved { .. } => {
+            let removed = model.uploads.iter_mut().find(|(id, _)| ContentHash::of_upload(id) == event.memory);
+            if let Some((_, (_, removed))) = removed {
+                *removed = true;
+            }
+        }
     }
 }
 
@@ -187,6 +307,7 @@ struct Observed {
     filtered: Vec<String>,
     keyword: Vec<String>,
     ann_exact: Vec<Vec<String>>,
+    uploads: Vec<UploadRow>,
 }
 
 fn observe(built: &Built) -> Observed {
@@ -213,6 +334,7 @@ fn observe(built: &Built) -> Observed {
             .iter()
             .map(|q| built.ann.exact_search(q, 5).expect("ann").into_iter().map(|(h, _)| h.to_hex()).collect())
             .collect(),
+        uploads: built.reader.uploads(100).expect("uploads"),
     }
 }
 
@@ -226,10 +348,10 @@ proptest! {
         let (mut live, live_built) = projector(&log, &dir.path().join("live"));
         let mut model = Model::default();
         for (tick, op) in ops.iter().enumerate() {
-            let Some(new) = event(op, &model, tick as i64) else { continue };
-            // The log is the judge of what applies: a refused event changes nothing anywhere.
-            if log.append(vec![new.clone()], Vec::new()).is_ok() {
-                apply_to_model(&mut model, &new);
+            let Some(new) = events(op, &model, tick as i64) else { continue };
+            // The log is the judge of what applies: a refused append changes nothing anywhere.
+            if log.append(new.clone(), Vec::new()).is_ok() {
+                new.iter().for_each(|e| apply_to_model(&mut model, e));
             }
             live.catch_up(|_, _| {}).expect("live catch-up");
         }
@@ -244,6 +366,12 @@ proptest! {
             .map(|r| (r.content_hash.clone(), (r.tags.clone(), r.memory_type.clone())))
             .collect();
         prop_assert_eq!(rows, model.live.clone());
+        let uploads: BTreeMap<String, (Vec<String>, bool)> = live_view
+            .uploads
+            .iter()
+            .map(|u| (u.upload_id.clone(), (u.chunks.clone(), u.removed.is_some())))
+            .collect();
+        prop_assert_eq!(uploads, model.uploads.clone());
         prop_assert_eq!(live_built.ann.len(), model.live.len());
         // Filters go through the tag index and the type column, not the joined tags: check them too.
         for tag in TAGS {
@@ -282,9 +410,9 @@ proptest! {
         // Without redactions: they erase earlier events, which cannot be appended to another log (that a
         // redacted memory reads as absent at every point is checked through the service).
         for (tick, op) in ops.iter().enumerate().filter(|(_, op)| !matches!(op, Op::Redact { .. })) {
-            let Some(new) = event(op, &model, tick as i64) else { continue };
-            if log.append(vec![new.clone()], Vec::new()).is_ok() {
-                apply_to_model(&mut model, &new);
+            let Some(new) = events(op, &model, tick as i64) else { continue };
+            if log.append(new.clone(), Vec::new()).is_ok() {
+                new.iter().for_each(|e| apply_to_model(&mut model, e));
             }
         }
         let last = log.last_seq().0;

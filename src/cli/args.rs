@@ -174,6 +174,11 @@ pub enum MemoryCommand {
     },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),
+    /// Ingest documents (txt, md, json, csv, pdf, docx, html): each file is cut into chunks, stored together
+    /// as one upload (all or nothing); a file ingested before (same sha256) is skipped unless --force.
+    Ingest(IngestArgs),
+    /// List the ingested documents, newest first, or remove one (`--remove UPLOAD_ID`).
+    Documents(DocumentsArgs),
     /// Bring the store back to how it was after an event or at a moment. Shows what would change;
     /// `--apply` does it (as new events: history is kept, and a restore can itself be undone).
     Restore(RestoreArgs),
@@ -275,6 +280,47 @@ pub struct StoreArgs {
     /// Metadata as a JSON object.
     #[arg(long)]
     pub metadata: Option<String>,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct IngestArgs {
+    /// Files and directories to ingest.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Take the files of subdirectories too.
+    #[arg(long, short)]
+    pub recursive: bool,
+    /// Tags for every chunk, comma-separated or repeated.
+    #[arg(long, short, value_delimiter = ',')]
+    pub tags: Vec<String>,
+    /// Characters per chunk (default MCP_DOCUMENT_CHUNK_SIZE, 1000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(100..=10_000))]
+    pub chunk_size: Option<u32>,
+    /// Characters repeated between neighbouring chunks (default MCP_DOCUMENT_CHUNK_OVERLAP, 200).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=1_000))]
+    pub chunk_overlap: Option<u32>,
+    /// The chunks' memory type.
+    #[arg(long = "type", default_value = "document")]
+    pub memory_type: String,
+    /// In directories, only files with these extensions (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub extensions: Vec<String>,
+    /// Read and chunk, and say what would be stored, without storing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Ingest a file even if the same file was ingested before.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct DocumentsArgs {
+    /// Remove this upload and delete its memories (their history is kept).
+    #[arg(long)]
+    pub remove: Option<String>,
+    /// With --remove: keep the memories, only mark the upload removed.
+    #[arg(long, requires = "remove")]
+    pub keep_memories: bool,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -50,6 +50,8 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
             Ok(())
         }
         MemoryCommand::Delete(args) => delete(service, &args, out).await,
+        MemoryCommand::Ingest(args) => super::ingest::ingest(service, &args, out).await,
+        MemoryCommand::Documents(args) => super::ingest::documents(service, &args, out).await,
         MemoryCommand::Restore(args) => super::audit::restore(store, &args, out).await,
         MemoryCommand::Redact { hash, reason, yes } => {
             let backups = Arc::new(Backups::new(service.log().clone(), config.backup.clone(), store.settings.clone()));

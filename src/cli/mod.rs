@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod dotenv;
 pub mod envcheck;
+mod ingest;
 mod memory;
 mod portability;
 mod sync;

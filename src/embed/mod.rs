@@ -6,12 +6,14 @@
 
 mod model;
 
-pub(crate) use model::DIMENSIONS;
+pub(crate) use model::{DIMENSIONS, MAX_WORD_PIECES};
 
 use model::MiniLm;
+use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokenizers::Tokenizer;
 
 /// The name under which vectors are cached.
 pub const MODEL_NAME: &str = "all-MiniLM-L6-v2";
@@ -63,6 +65,9 @@ type Reply = Box<dyn FnOnce(Result<Vec<Vec<f32>>, EmbedError>) + Send>;
 struct Job {
     texts: Vec<String>,
     reply: Reply,
+    /// Bulk work (a document's chunks): runs only when no other job waits, one job at a time, so a search
+    /// queued behind it waits for one batch at most.
+    background: bool,
 }
 
 /// A handle to the embedding thread. Cheap to clone.
@@ -70,6 +75,9 @@ struct Job {
 pub struct Embedder {
     jobs: Sender<Job>,
     status: Arc<Mutex<ModelStatus>>,
+    model_dir: PathBuf,
+    /// The tokenizer for counting word pieces, loaded at its first use.
+    counter: Arc<OnceLock<Result<Tokenizer, EmbedError>>>,
 }
 
 impl Embedder {
@@ -77,12 +85,13 @@ impl Embedder {
     pub fn start(paths: ModelPaths) -> Embedder {
         let (jobs, queue) = mpsc::channel::<Job>();
         let status = Arc::new(Mutex::new(ModelStatus::Loading));
+        let model_dir = paths.model_dir.clone();
         let shared = status.clone();
         let spawned = std::thread::Builder::new().name("embedder".into()).spawn(move || serve(paths, queue, shared));
         if let (Err(e), Ok(mut s)) = (spawned, status.lock()) {
             *s = ModelStatus::Failed(format!("cannot start the embedding thread: {e}"));
         }
-        Embedder { jobs, status }
+        Embedder { jobs, status, model_dir, counter: Arc::new(OnceLock::new()) }
     }
 
     /// Whether the model is loading, ready or failed.
@@ -92,9 +101,33 @@ impl Embedder {
 
     /// Queues texts and calls `reply` on the embedding thread with their vectors, in order.
     pub fn submit(&self, texts: Vec<String>, reply: impl FnOnce(Result<Vec<Vec<f32>>, EmbedError>) + Send + 'static) {
-        if let Err(mpsc::SendError(job)) = self.jobs.send(Job { texts, reply: Box::new(reply) }) {
+        self.queue(Job { texts, reply: Box::new(reply), background: false });
+    }
+
+    fn queue(&self, job: Job) {
+        if let Err(mpsc::SendError(job)) = self.jobs.send(job) {
             (job.reply)(Err(EmbedError::Closed));
         }
+    }
+
+    /// Embeds bulk texts (at most one model batch is worth sending at a time) behind every other request:
+    /// searches and stores queued meanwhile run first.
+    pub async fn embed_background(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let reply = move |result| {
+            let _ = tx.send(result);
+        };
+        self.queue(Job { texts, reply: Box::new(reply), background: true });
+        rx.await.unwrap_or(Err(EmbedError::Closed))
+    }
+
+    /// How many word pieces the model reads for `text`, its two special pieces included: the model sees at
+    /// most [`MAX_WORD_PIECES`] of them and truncates the rest.
+    pub fn word_pieces(&self, text: &str) -> Result<usize, EmbedError> {
+        let tokenizer = self.counter.get_or_init(|| model::counting_tokenizer(&self.model_dir));
+        let tokenizer = tokenizer.as_ref().map_err(Clone::clone)?;
+        let encoding = tokenizer.encode(text, true).map_err(|e| EmbedError::Model(e.to_string()))?;
+        Ok(encoding.len())
     }
 
     /// Embeds texts, waiting on the calling thread.
@@ -151,18 +184,8 @@ fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>
             return;
         }
     };
-    while let Some(first) = pending.take().or_else(|| queue.recv().ok()) {
-        let mut jobs = vec![first];
-        let mut queued: usize = jobs[0].texts.len();
-        while queued < MAX_BATCH {
-            match queue.try_recv() {
-                Ok(job) => {
-                    queued += job.texts.len();
-                    jobs.push(job);
-                }
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
+    let mut deferred: VecDeque<Job> = VecDeque::new();
+    while let Some(jobs) = next_jobs(&queue, &mut pending, &mut deferred) {
         let texts: Vec<&str> = jobs.iter().flat_map(|j| j.texts.iter().map(String::as_str)).collect();
         let mut vectors = Vec::with_capacity(texts.len());
         let mut failure = None;
@@ -183,5 +206,35 @@ fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>
             };
             (job.reply)(result);
         }
+    }
+}
+
+/// The jobs to run together next: every waiting request up to a batch, or else one background job; `None`
+/// once the queue is closed and nothing is left.
+fn next_jobs(queue: &Receiver<Job>, pending: &mut Option<Job>, deferred: &mut VecDeque<Job>) -> Option<Vec<Job>> {
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut next = pending.take();
+    loop {
+        if let Some(job) = next.take() {
+            if job.background {
+                deferred.push_back(job);
+            } else {
+                jobs.push(job);
+            }
+        }
+        let queued: usize = jobs.iter().map(|j| j.texts.len()).sum();
+        if queued < MAX_BATCH
+            && let Ok(job) = queue.try_recv()
+        {
+            next = Some(job);
+            continue;
+        }
+        if !jobs.is_empty() {
+            return Some(jobs);
+        }
+        if let Some(job) = deferred.pop_front() {
+            return Some(vec![job]);
+        }
+        next = Some(queue.recv().ok()?);
     }
 }

@@ -11,8 +11,8 @@ use tokenizers::{PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Dimensions of an all-MiniLM-L6-v2 vector.
 pub(crate) const DIMENSIONS: usize = 384;
-/// sentence-transformers truncates this model's input at 256 word pieces.
-const MAX_WORD_PIECES: usize = 256;
+/// sentence-transformers truncates this model's input at 256 word pieces (the two special ones included).
+pub(crate) const MAX_WORD_PIECES: usize = 256;
 
 /// ONNX Runtime is a process-wide library: it is loaded once and its environment kept for the process.
 static RUNTIME: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -65,6 +65,19 @@ impl Drop for MiniLm {
             None => std::mem::forget(self.session.take()),
         }
     }
+}
+
+/// The model's tokenizer without truncation or padding, for counting a text's word pieces.
+pub(crate) fn counting_tokenizer(model_dir: &Path) -> Result<Tokenizer, EmbedError> {
+    let file = model_dir.join("tokenizer.json");
+    if !file.is_file() {
+        return Err(EmbedError::ModelMissing { path: file });
+    }
+    let mut tokenizer =
+        Tokenizer::from_file(&file).map_err(|e| EmbedError::Model(format!("{}: {e}", file.display())))?;
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| EmbedError::Model(e.to_string()))?;
+    Ok(tokenizer)
 }
 
 impl MiniLm {

@@ -1,13 +1,11 @@
 //! Routes of the original's recorded contract (v8.9) that its clients may call and that the rest of this API
 //! has no other place for: the `/api-overview` page, the analytics of searches and of the process,
-//! `/api/health/sync-status`, `/mcp/health` and `/mcp/tools`, and the `/api/documents/*` family, which answers
-//! 501 until document ingestion exists here (README, "The original's recorded contract").
+//! `/api/health/sync-status`, `/mcp/health` and `/mcp/tools`.
 
 use super::AppState;
-use super::error::ApiError;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Mutex;
@@ -144,13 +142,4 @@ pub(crate) async fn mcp_health(State(state): State<AppState>) -> Json<Value> {
     responses((status = 200, description = "{tools: [{name, description, inputSchema, ...}], protocol: \"mcp\", version: \"1.0\"}", body = Object)))]
 pub(crate) async fn mcp_tools(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "tools": *state.mcp_tools, "protocol": "mcp", "version": "1.0" }))
-}
-
-/// Every `/api/documents/*` route of the original: 501 with the reason, until document ingestion exists here.
-pub(crate) async fn documents() -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "Document ingestion is not available in this version of mcp-memory-service: store each text with POST \
-         /api/memories (or `mcp-memory-service store -`)",
-    )
 }

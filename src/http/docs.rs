@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{backup, compat, events, manage, memories, portability, search};
+use super::{backup, compat, documents, events, manage, memories, portability, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -42,6 +42,8 @@ impl Modify for Security {
         events::stats, backup::status, backup::list, backup::now, backup::verify,
         portability::export, portability::import,
         compat::search_analytics, compat::performance, compat::sync_progress, compat::mcp_tools,
+        documents::upload, documents::batch_upload, documents::status, documents::history, documents::remove,
+        documents::remove_by_tags, documents::search_content,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

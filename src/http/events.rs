@@ -118,6 +118,20 @@ fn change_of(event: &Event) -> Change {
         // An earlier event of a memory redacted since; a client replaying from before the redaction gets
         // its position and who made it, not what it held.
         EventKind::Erased { was } => ("memory_erased", json!({ "was": was, "message": "Erased by a later redaction" })),
+        EventKind::DocumentIngested(upload) => (
+            "document_ingested",
+            json!({
+                "upload_id": upload.upload_id,
+                "filename": upload.file_name,
+                "file_size": upload.size,
+                "chunks_stored": upload.chunks.len(),
+                "duplicates": upload.duplicates,
+                "message": "Document ingested",
+            }),
+        ),
+        EventKind::DocumentRemoved { chunks_deleted, .. } => {
+            ("document_removed", json!({ "chunks_deleted": chunks_deleted, "message": "Document removed" }))
+        }
     };
     let mut data = common;
     if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {
@@ -192,8 +206,9 @@ impl EventHub {
         let _ = self.notices.send(Arc::new(Notice { name, data: data.to_string() }));
     }
 
-    /// Forwards the replication's `sync_progress` and `sync_completed` notices to every client.
-    pub fn relay_sync_notices(self: &Arc<Self>, mut notices: broadcast::Receiver<(&'static str, Value)>) {
+    /// Forwards notices (the replication's `sync_progress` and `sync_completed`, the documents'
+    /// `document_progress`) to every client.
+    pub fn relay_notices(self: &Arc<Self>, mut notices: broadcast::Receiver<(&'static str, Value)>) {
         let hub = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {

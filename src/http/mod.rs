@@ -6,6 +6,7 @@ pub(crate) mod auth;
 mod backup;
 mod compat;
 mod docs;
+mod documents;
 mod error;
 pub mod events;
 mod manage;
@@ -253,13 +254,11 @@ where
         .route("/api/analytics/performance", get(compat::performance))
         .route("/api/health/sync-status", get(compat::sync_progress))
         .route("/mcp/tools", get(compat::mcp_tools))
-        .route("/api/documents/upload", post(compat::documents))
-        .route("/api/documents/batch-upload", post(compat::documents))
-        .route("/api/documents/status/{upload_id}", get(compat::documents))
-        .route("/api/documents/history", get(compat::documents))
-        .route("/api/documents/remove/{upload_id}", delete(compat::documents))
-        .route("/api/documents/remove-by-tags", delete(compat::documents))
-        .route("/api/documents/search-content/{upload_id}", get(compat::documents))
+        .route("/api/documents/status/{upload_id}", get(documents::status))
+        .route("/api/documents/history", get(documents::history))
+        .route("/api/documents/remove/{upload_id}", delete(documents::remove))
+        .route("/api/documents/remove-by-tags", delete(documents::remove_by_tags))
+        .route("/api/documents/search-content/{upload_id}", get(documents::search_content))
         .route("/api/events/stats", get(events::stats))
         .route("/api/backup/status", get(backup::status))
         .route("/api/backup/list", get(backup::list))
@@ -274,6 +273,13 @@ where
             })
         }))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(args.request_timeout)));
+    // Uploads are read whole before the request is answered (a few multipart headers over the file limit).
+    let upload_limit = state.service.max_file_bytes().saturating_add(1 << 20);
+    let uploads = Router::new()
+        .route("/api/documents/upload", post(documents::upload))
+        .route("/api/documents/batch-upload", post(documents::batch_upload))
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(args.request_timeout)));
     let mut router = Router::new()
         .route("/api/health", get(health))
         .route("/api/events", get(events::stream))
@@ -286,6 +292,7 @@ where
         .route("/api/docs", get(docs::swagger_index))
         .route("/api/docs/{file}", get(docs::swagger_file))
         .merge(timed)
+        .merge(uploads)
         // Only matched routes authenticate, so an unknown path is a 404 for everyone (as in the original).
         .route_layer(middleware::from_fn_with_state(auth, auth::authenticate))
         .fallback(not_found)

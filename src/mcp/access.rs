@@ -76,7 +76,10 @@ mod tests {
     use crate::mcp::McpServer;
 
     fn tool_scope(name: &str) -> Scope {
-        let tool = McpServer::tool_router().get(name).cloned().or_else(|| McpServer::alias_router().get(name).cloned());
+        let tool = McpServer::advertised_router()
+            .get(name)
+            .cloned()
+            .or_else(|| McpServer::every_alias_router().get(name).cloned());
         let tool = tool.unwrap_or_else(|| panic!("a tool named {name}"));
         let read_only = tool.annotations.and_then(|a| a.read_only_hint) == Some(true);
         Act::Tool { name, read_only }.scope()
@@ -123,7 +126,7 @@ mod tests {
     fn the_readme_gives_every_tool_alias_and_prompt_the_scope_it_needs() {
         let documented = readme_table();
         let mut actual = std::collections::BTreeMap::new();
-        for (column, router) in [(0, McpServer::tool_router()), (1, McpServer::alias_router())] {
+        for (column, router) in [(0, McpServer::advertised_router()), (1, McpServer::every_alias_router())] {
             for tool in router.list_all() {
                 let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true);
                 actual.insert((column, tool.name.to_string()), Act::Tool { name: &tool.name, read_only }.scope());

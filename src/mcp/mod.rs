@@ -10,6 +10,7 @@
 
 mod access;
 mod aliases;
+mod documents;
 mod drain;
 pub mod host;
 mod prompts;
@@ -59,7 +60,7 @@ pub struct McpServer {
 }
 
 /// Tags as a list or as one comma-separated string: clients send both.
-#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Tags {
     #[default]
@@ -517,12 +518,21 @@ pub(crate) fn server_info() -> ServerConfig {
 #[tool_router]
 impl McpServer {
     pub fn new(service: Service, backups: Arc<Backups>, sync: Option<crate::sync::Sync>) -> McpServer {
-        let (tool_router, alias_router) =
-            (schema::standardize(Self::tool_router()), schema::standardize(Self::alias_router()));
+        let tool_router = schema::standardize(Self::advertised_router());
+        let alias_router = schema::standardize(Self::every_alias_router());
         McpServer { service, backups, sync, tool_router, alias_router }
     }
 
-    /// The backups of the store this server serves.
+    /// Every advertised tool: the memory tools and `memory_ingest`.
+    pub(super) fn advertised_router() -> ToolRouter<McpServer> {
+        Self::tool_router() + Self::document_router()
+    }
+
+    /// Every alias: the original's memory tool names and its document tools.
+    pub(super) fn every_alias_router() -> ToolRouter<McpServer> {
+        Self::alias_router() + Self::document_alias_router()
+    }
+
     /// The tools this server advertises (what `tools/list` answers), as JSON.
     pub fn advertised_tools(&self) -> Vec<serde_json::Value> {
         self.tool_router.list_all().iter().filter_map(|tool| serde_json::to_value(tool).ok()).collect()

@@ -99,7 +99,7 @@ pub struct DeleteOutcome {
     pub content_hashes: Vec<String>,
 }
 
-fn clean_tags(tags: &[String]) -> Result<Vec<String>, ServiceError> {
+pub(super) fn clean_tags(tags: &[String]) -> Result<Vec<String>, ServiceError> {
     let mut out: Vec<String> = Vec::new();
     for tag in tags.iter().flat_map(|t| t.split(',')) {
         let tag = tag.trim();
@@ -124,7 +124,7 @@ fn clean_type(memory_type: Option<&str>) -> Option<String> {
 }
 
 impl Service {
-    fn validate_content(&self, content: &str) -> Result<(), ServiceError> {
+    pub(super) fn check_content(&self, content: &str) -> Result<(), ServiceError> {
         if content.trim().is_empty() {
             return Err(ServiceError::Invalid("content must not be empty".into()));
         }
@@ -139,7 +139,7 @@ impl Service {
     }
 
     fn record(&self, request: &StoreRequest) -> Result<MemoryRecord, ServiceError> {
-        self.validate_content(&request.content)?;
+        self.check_content(&request.content)?;
         let mut tags = clean_tags(&request.tags)?;
         let mut metadata = request.metadata.clone();
         if let Some(server) = &self.inner.options.hostname {

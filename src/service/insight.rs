@@ -64,7 +64,11 @@ impl From<&Event> for LogEntry {
                 before = Some(b.into());
                 after = Some(a.into());
             }
-            EventKind::Deleted { .. } | EventKind::Redacted { .. } | EventKind::Erased { .. } => {}
+            EventKind::Deleted { .. }
+            | EventKind::Redacted { .. }
+            | EventKind::Erased { .. }
+            | EventKind::DocumentIngested(_)
+            | EventKind::DocumentRemoved { .. } => {}
         }
         LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason: reason_of(event) }
     }

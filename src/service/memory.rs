@@ -128,7 +128,9 @@ impl HistoryEntry {
 /// The reason given for a deletion or a redaction.
 pub(crate) fn reason_of(event: &Event) -> Option<String> {
     match &event.kind {
-        EventKind::Deleted { reason } | EventKind::Redacted { reason } => reason.clone(),
+        EventKind::Deleted { reason } | EventKind::Redacted { reason } | EventKind::DocumentRemoved { reason, .. } => {
+            reason.clone()
+        }
         _ => None,
     }
 }

@@ -6,6 +6,7 @@
 
 mod as_of;
 mod commands;
+mod documents;
 mod error;
 mod insight;
 mod memory;
@@ -21,6 +22,7 @@ pub use as_of::{AsOf, PastTotals};
 pub use commands::{
     DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
 };
+pub use documents::{IngestOutcome, IngestRequest, Upload};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
@@ -53,6 +55,13 @@ pub struct ServiceOptions {
     pub ann_threshold: usize,
     /// Added as `source:<host>` tag and `metadata.hostname` when set.
     pub hostname: Option<String>,
+    /// Document chunking when a request names none (MCP_DOCUMENT_CHUNK_SIZE, MCP_DOCUMENT_CHUNK_OVERLAP).
+    pub chunk_size: usize,
+    pub chunk_overlap: usize,
+    /// Largest document one upload may send, in bytes (MCP_DOCUMENT_MAX_FILE_MB).
+    pub max_file_bytes: usize,
+    /// Directories remote MCP clients may ingest files from (MCP_DOCUMENT_ROOTS).
+    pub document_roots: Vec<std::path::PathBuf>,
 }
 
 /// The memory service. Cheap to clone.
@@ -85,6 +94,8 @@ struct Inner {
     replica: std::sync::OnceLock<tokio::sync::watch::Receiver<ReplicaProgress>>,
     /// With the cloudflare backend: where semantic search runs.
     remote: std::sync::OnceLock<Arc<dyn remote::RemoteSearch>>,
+    /// Document uploads in progress, and failed ones.
+    jobs: documents::Jobs,
 }
 
 impl Service {
@@ -117,6 +128,7 @@ impl Service {
                 started: Instant::now(),
                 replica: std::sync::OnceLock::new(),
                 remote: std::sync::OnceLock::new(),
+                jobs: documents::Jobs::new(),
             }),
         }
     }
@@ -216,6 +228,6 @@ impl VectorSource for CachedVectors {
 }
 
 /// Parses a content hash given by a client.
-fn parse_hash(hash: &str) -> Result<ContentHash, ServiceError> {
+pub(super) fn parse_hash(hash: &str) -> Result<ContentHash, ServiceError> {
     hash.parse().map_err(|e: mms_log::ParseHashError| ServiceError::Invalid(e.to_string()))
 }

@@ -101,7 +101,9 @@ impl Engine {
                 continue;
             };
             let payload = match &event.kind {
-                EventKind::Erased { .. } => None,
+                // Uploads are recorded in the local log only; their chunks travel as the memories they are.
+                EventKind::Erased { .. } | EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. } => None,
+                EventKind::Redacted { .. } if is_upload(history) => None,
                 EventKind::Redacted { reason } => Some(Payload::Redacted { reason: reason.clone() }),
                 EventKind::Deleted { .. } => Some(Payload::Deleted),
                 EventKind::Stored(_) | EventKind::Undeleted(_) | EventKind::Updated { .. } => {
@@ -298,6 +300,14 @@ fn vector_metadata(memory: &ContentHash, row: &Map<String, Value>) -> Map<String
     metadata.insert("tags".into(), json!(tags));
     metadata.insert("created_at".into(), row.get("created_at_iso").cloned().unwrap_or(Value::Null));
     metadata
+}
+
+/// Whether a key's history is a document upload's (whose events stay local), even once redacted.
+fn is_upload(history: &[Event]) -> bool {
+    history.first().is_some_and(|first| match &first.kind {
+        EventKind::Erased { was } => was == "document_ingested",
+        kind => kind.is_document(),
+    })
 }
 
 #[cfg(test)]

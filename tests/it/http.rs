@@ -758,8 +758,8 @@ async fn schemathesis_finds_no_failure_in_the_openapi_contract() {
 }
 
 /// The original v8.9.0's own OpenAPI document, recorded from its `/openapi.json`, run against this server as
-/// a client of the original sees it (OAuth on, so its OAuth routes exist): no 5xx (the documents routes'
-/// deliberate 501 aside, see `schemathesis/original.toml`) and every answer its schema describes matches it.
+/// a client of the original sees it (OAuth on, so its OAuth routes exist): no 5xx and every answer its schema
+/// describes matches it.
 /// The statuses and refusals that still differ are deliberate; the README lists them.
 #[tokio::test]
 async fn the_originals_recorded_contract_finds_no_server_error_and_no_schema_violation() {
@@ -812,13 +812,9 @@ async fn the_originals_routes_without_a_place_elsewhere_answer_in_its_shapes() {
     let performance: Value =
         get("/api/analytics/performance", true).await.expect("performance").json().await.expect("JSON");
     assert!(performance["memory_usage_mb"].as_f64().is_some_and(|mb| mb > 1.0), "{performance}");
-    // Without replication there is no sync to report; the documents routes say why they are not here.
+    // Without replication there is no sync to report.
     let sync: Value = get("/api/health/sync-status", true).await.expect("sync").json().await.expect("JSON");
     assert_eq!(sync, json!({ "sync_supported": false, "status": null }));
-    let documents = get("/api/documents/history", true).await.expect("documents");
-    assert_eq!(documents.status(), StatusCode::NOT_IMPLEMENTED);
-    let body: Value = documents.json().await.expect("JSON");
-    assert!(body["detail"].as_str().is_some_and(|d| d.contains("POST /api/memories")), "{body}");
     // The original's item shapes.
     let stats: Value = get("/api/manage/tags/stats", true).await.expect("stats").json().await.expect("JSON");
     assert_eq!(stats["tags"][0], json!({ "tag": "counted", "count": 1, "last_used": null, "memory_types": [] }));

@@ -11,6 +11,7 @@ mod converge;
 mod crash;
 mod docker;
 mod docker_guide;
+mod documents;
 mod embedding;
 mod env_file;
 mod exchange;
