@@ -210,6 +210,22 @@ impl Backups {
         Ok((redaction, scrubbed))
     }
 
+    /// Forgets a document upload for real (its memories and its record, see `Service::redact_upload`), then
+    /// erases them from the backups, once for all of them.
+    pub async fn redact_upload(
+        self: &std::sync::Arc<Self>,
+        service: &crate::service::Service,
+        upload_id: &str,
+        reason: Option<String>,
+        actor: mms_log::Actor,
+    ) -> Result<(crate::service::UploadRedaction, Result<Vec<Scrubbed>, BackupError>), crate::service::ServiceError>
+    {
+        let redaction = service.redact_upload(upload_id, reason, actor).await?;
+        let backups = self.clone();
+        let scrubbed = tokio::task::spawn_blocking(move || backups.erase_redactions()).await?;
+        Ok((redaction, scrubbed))
+    }
+
     /// Whether the schedule calls for a backup now: there is none, or the last is an interval old, and
     /// something was written since (an unchanged log is not backed up again).
     fn due(&self) -> bool {

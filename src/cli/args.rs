@@ -321,6 +321,16 @@ pub struct DocumentsArgs {
     /// With --remove: keep the memories, only mark the upload removed.
     #[arg(long, requires = "remove")]
     pub keep_memories: bool,
+    /// Forget this upload for real: its memories and its record are erased from the log, the read models and
+    /// the backups (tombstones remain). Cannot be undone, so it needs --yes.
+    #[arg(long, conflicts_with = "remove")]
+    pub redact: Option<String>,
+    /// With --redact: why (kept in the tombstones).
+    #[arg(long, requires = "redact")]
+    pub reason: Option<String>,
+    /// With --redact: yes, really.
+    #[arg(long, short, requires = "redact")]
+    pub yes: bool,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -2,6 +2,7 @@
 //! terminal and plain lines otherwise.
 
 use super::args::{DocumentsArgs, IngestArgs};
+use crate::backup::Backups;
 use crate::ingest::files::{self, Walk};
 use crate::service::{IngestOutcome, IngestRequest, Service, count};
 use anyhow::Context;
@@ -9,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mms_log::{Actor, Interface};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 fn actor() -> Actor {
     Actor::new(Interface::Cli, std::env::var("USER").ok())
@@ -115,8 +117,29 @@ pub(super) async fn ingest(service: &Service, args: &IngestArgs, out: &mut dyn W
     Ok(())
 }
 
-/// `documents`: the uploads, newest first, or one removed.
-pub(super) async fn documents(service: &Service, args: &DocumentsArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+/// `documents`: the uploads, newest first, or one removed or redacted.
+pub(super) async fn documents(
+    service: &Service,
+    backups: &Arc<Backups>,
+    args: &DocumentsArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    if let Some(upload_id) = &args.redact {
+        if !args.yes {
+            anyhow::bail!("redacting upload {upload_id} erases its memories for good and cannot be undone: add --yes");
+        }
+        let (redaction, scrubbed) = backups.redact_upload(service, upload_id, args.reason.clone(), actor()).await?;
+        writeln!(
+            out,
+            "redacted upload {}: {} erased from the log",
+            redaction.upload_id,
+            count(redaction.memories_redacted as u64, "memory", "memories")
+        )?;
+        let scrubbed =
+            scrubbed.map_err(|e| anyhow::anyhow!("erasing it from the backups failed: {}", crate::error::Chain(&e)))?;
+        writeln!(out, "erased from {}", count(scrubbed.len() as u64, "backup", "backups"))?;
+        return Ok(());
+    }
     if let Some(upload_id) = &args.remove {
         let upload = service.remove_upload(upload_id, args.keep_memories, None, actor()).await?;
         writeln!(

@@ -20,7 +20,8 @@ use std::sync::Arc;
 pub(super) async fn run(config: &Config, command: MemoryCommand, out: &mut dyn Write) -> anyhow::Result<()> {
     let settings = Settings::of(config)?;
     let store = store::open(&settings, false).await?;
-    let redaction = matches!(command, MemoryCommand::Redact { .. });
+    let redaction = matches!(command, MemoryCommand::Redact { .. })
+        || matches!(&command, MemoryCommand::Documents(args) if args.redact.is_some());
     let before = store.service.log().last_seq();
     let mut result = apply(&store, config, command, out).await;
     if result.is_ok() && store.service.log().last_seq() > before {
@@ -51,7 +52,10 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
         }
         MemoryCommand::Delete(args) => delete(service, &args, out).await,
         MemoryCommand::Ingest(args) => super::ingest::ingest(service, &args, out).await,
-        MemoryCommand::Documents(args) => super::ingest::documents(service, &args, out).await,
+        MemoryCommand::Documents(args) => {
+            let backups = Arc::new(Backups::new(service.log().clone(), config.backup.clone(), store.settings.clone()));
+            super::ingest::documents(service, &backups, &args, out).await
+        }
         MemoryCommand::Restore(args) => super::audit::restore(store, &args, out).await,
         MemoryCommand::Redact { hash, reason, yes } => {
             let backups = Arc::new(Backups::new(service.log().clone(), config.backup.clone(), store.settings.clone()));

@@ -106,7 +106,7 @@ impl Auth {
 /// methods need read and the others write.
 fn required_scope(method: &Method, route: &str) -> Scope {
     match route {
-        "/api/memories/{content_hash}/redact" => Scope::Admin,
+        "/api/memories/{content_hash}/redact" | "/api/documents/redact/{upload_id}" => Scope::Admin,
         "/mcp" | "/mcp/" | "/api/search" | "/api/search/by-tag" | "/api/search/by-time" => Scope::Read,
         _ if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) => Scope::Read,
         _ => Scope::Write,
@@ -222,6 +222,7 @@ mod tests {
     #[test]
     fn routes_ask_for_their_scope_and_higher_scopes_cover_lower_ones() {
         assert_eq!(required_scope(&Method::POST, "/api/memories/{content_hash}/redact"), Scope::Admin);
+        assert_eq!(required_scope(&Method::POST, "/api/documents/redact/{upload_id}"), Scope::Admin);
         assert_eq!(required_scope(&Method::POST, "/api/search"), Scope::Read);
         assert_eq!(required_scope(&Method::POST, "/mcp"), Scope::Read);
         assert_eq!(required_scope(&Method::GET, "/api/memories"), Scope::Read);

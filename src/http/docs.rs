@@ -43,7 +43,7 @@ impl Modify for Security {
         portability::export, portability::import,
         compat::search_analytics, compat::performance, compat::sync_progress, compat::mcp_tools,
         documents::upload, documents::batch_upload, documents::status, documents::history, documents::remove,
-        documents::remove_by_tags, documents::search_content,
+        documents::remove_by_tags, documents::redact, documents::search_content,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

@@ -243,7 +243,8 @@ pub(crate) struct RemoveQuery {
 #[utoipa::path(delete, path = "/api/documents/remove/{upload_id}", tag = "documents",
     params(("upload_id" = String, Path, description = "The upload"), RemoveQuery),
     responses((status = 200, description = "{status: success, upload_id, filename, memories_deleted, message}", body = Object),
-              (status = 404, description = "No such upload"), (status = 409, description = "Removed already, or still processing")))]
+              (status = 404, description = "No such upload"), (status = 409, description = "Removed already, or still processing"),
+              (status = 422, description = "A mistyped query parameter")))]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -275,7 +276,7 @@ pub(crate) enum TagsBody {
 #[utoipa::path(delete, path = "/api/documents/remove-by-tags", tag = "documents",
     request_body(content = TagsBody, description = "[\"tag\", ...] or {\"tags\": [...]}"),
     responses((status = 200, description = "{status: success, tags, memories_deleted, affected_uploads, message}", body = Object),
-              (status = 400, description = "No tags")))]
+              (status = 400, description = "No tags"), (status = 422, description = "Not a list of tags")))]
 pub(crate) async fn remove_by_tags(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -317,6 +318,39 @@ pub(crate) async fn remove_by_tags(
     })))
 }
 
+/// Forget an upload for real: its memories (live or deleted) and its record are erased from the log, the
+/// read models and the backups; tombstones say when and by whom. Cannot be undone. Needs the admin scope.
+#[utoipa::path(post, path = "/api/documents/redact/{upload_id}", tag = "documents",
+    params(("upload_id" = String, Path, description = "The upload")),
+    request_body = super::memories::RedactBody,
+    responses((status = 200, description = "{success, upload_id, memories_redacted, seq, backups_scrubbed}", body = Object),
+              (status = 404, description = "No such upload"), (status = 409, description = "Still processing"),
+              (status = 422, description = "A bad reason")))]
+pub(crate) async fn redact(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    Path(upload_id): Path<String>,
+    super::error::Body(body): super::error::Body<super::memories::RedactBody>,
+) -> Result<Json<Value>, ApiError> {
+    let actor = actor(&principal, &headers);
+    let (redaction, scrubbed) =
+        state.backups.redact_upload(&state.service, &upload_id, body.reason, actor).await.map_err(upload_not_found)?;
+    let scrubbed = scrubbed.map(super::memories::filenames).map_err(|error| {
+        tracing::error!(error = %crate::error::Chain(&error), "erasing a redacted upload from the backups failed");
+        ServiceError::internal(
+            "the upload is redacted, but erasing it from the backups failed; it is retried at the next backup check",
+        )
+    })?;
+    Ok(Json(json!({
+        "success": true,
+        "upload_id": redaction.upload_id,
+        "memories_redacted": redaction.memories_redacted,
+        "seq": redaction.seq,
+        "backups_scrubbed": scrubbed,
+    })))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ContentQuery {
     /// At most this many chunks (default 1000).
@@ -328,7 +362,7 @@ pub(crate) struct ContentQuery {
 #[utoipa::path(get, path = "/api/documents/search-content/{upload_id}", tag = "documents",
     params(("upload_id" = String, Path, description = "The upload"), ContentQuery),
     responses((status = 200, description = "{status, upload_id, filename, total_found, memories: [{content_hash, content, tags, metadata, created_at, chunk_index, page}]}", body = Object),
-              (status = 404, description = "No such upload")))]
+              (status = 404, description = "No such upload"), (status = 422, description = "limit out of 1..=100000")))]
 pub(crate) async fn search_content(
     State(state): State<AppState>,
     Path(upload_id): Path<String>,

@@ -355,7 +355,7 @@ pub(crate) async fn restore(
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct RedactBody {
     /// Kept in the tombstone (at most 1000 characters); do not repeat what is being forgotten.
-    reason: Option<String>,
+    pub(super) reason: Option<String>,
 }
 
 /// What a redaction did, in the log and in the backups.
@@ -401,7 +401,7 @@ pub(crate) async fn redact(
 }
 
 /// The names of the backups a redaction rewrote.
-fn filenames(scrubbed: Vec<crate::backup::Scrubbed>) -> Vec<String> {
+pub(super) fn filenames(scrubbed: Vec<crate::backup::Scrubbed>) -> Vec<String> {
     scrubbed.into_iter().map(|s| s.filename).collect()
 }
 

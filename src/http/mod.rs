@@ -258,6 +258,7 @@ where
         .route("/api/documents/history", get(documents::history))
         .route("/api/documents/remove/{upload_id}", delete(documents::remove))
         .route("/api/documents/remove-by-tags", delete(documents::remove_by_tags))
+        .route("/api/documents/redact/{upload_id}", post(documents::redact))
         .route("/api/documents/search-content/{upload_id}", get(documents::search_content))
         .route("/api/events/stats", get(events::stats))
         .route("/api/backup/status", get(backup::status))

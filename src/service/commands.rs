@@ -241,7 +241,7 @@ impl Service {
     }
 
     /// The current state of a memory, from the log (the authority, never behind); None if it never existed.
-    async fn state(&self, hash: ContentHash) -> Result<Option<mms_log::MemoryState>, ServiceError> {
+    pub(super) async fn state(&self, hash: ContentHash) -> Result<Option<mms_log::MemoryState>, ServiceError> {
         let log = self.inner.log.clone();
         let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
         Ok(fold_history(&history, Seq(u64::MAX)))
@@ -370,7 +370,7 @@ impl Service {
             expect: Expect::Any,
         };
         let appended = self.append(vec![event], Vec::new()).await?;
-        self.inner.past.forget();
+        self.forget_past_views();
         self.settle(&appended).await?;
         let log = self.inner.log.clone();
         let history = tokio::task::spawn_blocking(move || log.history(&hash)).await??;
@@ -383,6 +383,11 @@ impl Service {
             was_live,
             reason,
         })
+    }
+
+    /// Drops the read models materialised for `as_of` queries: a redaction must not survive in them.
+    pub(super) fn forget_past_views(&self) {
+        self.inner.past.forget();
     }
 
     /// Deletes every memory matching tags and/or a creation-time range; a dry run only counts.

@@ -79,6 +79,16 @@ pub struct Upload {
     pub content_hashes: Vec<String>,
 }
 
+/// What redacting an upload did.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct UploadRedaction {
+    pub upload_id: String,
+    /// The upload's memories whose content is now erased from the log.
+    pub memories_redacted: usize,
+    /// The last `redacted` event (the upload's record).
+    pub seq: u64,
+}
+
 /// What an ingest did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum IngestOutcome {
@@ -506,13 +516,14 @@ impl Service {
             .ok_or_else(|| ServiceError::NotFound(format!("upload {upload_id} not found")))
     }
 
-    /// Uploads, newest first: those in progress or failed, then those in the log (removed ones included).
+    /// Uploads, newest first: those in progress or failed, and those in the log (removed ones included).
     pub async fn uploads(&self, limit: usize) -> Result<Vec<Upload>, ServiceError> {
         let mut out: Vec<Upload> = self.inner.jobs.with(|running| running.values().map(|(u, _)| u.clone()).collect());
-        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         let reader = self.inner.reader.clone();
         let rows = self.blocking(move |_| Ok(reader.uploads(limit)?)).await?;
         out.extend(rows.into_iter().map(Upload::from));
+        // ISO times of one form sort as text; the running and failed ones fall in among the finished ones.
+        out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         out.truncate(limit);
         Ok(out)
     }
@@ -570,6 +581,55 @@ impl Service {
         };
         self.settle(&appended).await?;
         self.upload(upload_id).await
+    }
+
+    /// Forgets an upload for real: every memory it created (live or deleted) and its own record (the file's
+    /// name, size and hash) are redacted in ONE append, so the log's file is rewritten once. Backups are the
+    /// caller's to scrub (`Backups::redact_upload`). The upload is gone from the status and history after.
+    pub async fn redact_upload(
+        &self,
+        upload_id: &str,
+        reason: Option<String>,
+        actor: Actor,
+    ) -> Result<UploadRedaction, ServiceError> {
+        let upload = self.upload(upload_id).await?;
+        if !matches!(upload.status.as_str(), "completed" | "removed") {
+            return Err(ServiceError::Conflict(format!(
+                "upload {upload_id} is {}; wait until it is done",
+                upload.status
+            )));
+        }
+        let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+        let mut events = Vec::new();
+        for hash in &upload.content_hashes {
+            let hash = super::parse_hash(hash)?;
+            // A chunk redacted on its own already folds to nothing; it has nothing left to erase.
+            if self.state(hash).await?.is_some() {
+                events.push(NewEvent {
+                    event_id: EventId::generate(),
+                    actor: actor.clone(),
+                    memory: hash,
+                    kind: EventKind::Redacted { reason: reason.clone() },
+                    expect: Expect::Any,
+                });
+            }
+        }
+        let memories_redacted = events.len();
+        events.push(NewEvent {
+            event_id: EventId::generate(),
+            actor,
+            memory: ContentHash::of_upload(upload_id),
+            kind: EventKind::Redacted { reason },
+            expect: Expect::Any,
+        });
+        let appended = self.append(events, Vec::new()).await?;
+        self.forget_past_views();
+        self.settle(&appended).await?;
+        Ok(UploadRedaction {
+            upload_id: upload_id.to_string(),
+            memories_redacted,
+            seq: appended.last().map_or(0, |a| a.seq.0),
+        })
     }
 
     /// The memories an upload created that are still live, in chunk order, at most `limit`.

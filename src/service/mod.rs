@@ -22,7 +22,7 @@ pub use as_of::{AsOf, PastTotals};
 pub use commands::{
     DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
 };
-pub use documents::{IngestOutcome, IngestRequest, Upload};
+pub use documents::{IngestOutcome, IngestRequest, Upload, UploadRedaction};
 pub use error::ServiceError;
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory};

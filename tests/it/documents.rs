@@ -366,3 +366,84 @@ async fn memory_ingest_over_stdio_reads_the_users_files_and_over_http_only_the_c
     let server = server(&open, &[]).await;
     run_python_client("ingest_client.py", &["http", &server.url("/mcp"), KEY, docs, outside, "none"]);
 }
+
+/// The dashboard's Documents panel in headless Chromium: uploads through the file input and a drop, each
+/// followed to its end; the history with its chunks and a removal; a refused file; an identical file sent
+/// again, refused, then forced. The panel's screenshot is kept in the target's tmp directory.
+#[tokio::test]
+async fn the_dashboards_documents_panel_works_end_to_end_in_headless_chromium() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let files = DataDir::new();
+    let notes = format!(
+        "# Team notes\n\nThe billing team chose PostgreSQL 16 for row-level security.\n\n{}",
+        paragraphs("billing", 8)
+    );
+    std::fs::write(files.path().join("notes.md"), notes).expect("write notes.md");
+    let pdf = fixtures::pdf(&[
+        "Page one speaks of the quarterly budget.",
+        "Page two: the submarine cable was repaired in March.",
+    ]);
+    std::fs::write(files.path().join("report.pdf"), pdf).expect("write report.pdf");
+    std::fs::write(files.path().join("tool.exe"), b"MZ\x90\x00junk").expect("write tool.exe");
+    let shots = crate::support::panel_shots();
+    let shot = shots.join("panel-documents.png");
+    let _ = std::fs::remove_file(&shot);
+    let args = [&server.url("") as &str, KEY, &shots.to_string_lossy(), &files.path().to_string_lossy()];
+    crate::support::browser_check("documents_check.py", &args, &server);
+    assert!(shot.exists(), "the screenshot is kept at {}", shot.display());
+}
+
+/// Every file under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(files_containing(&path, needle));
+        } else if std::fs::read(&path).unwrap_or_default().windows(needle.len()).any(|w| w == needle.as_bytes()) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn redacting_an_upload_erases_its_memories_and_record_from_the_log_and_the_backups() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let text =
+        format!("# Zorblax plan\n\nThe Zorblax launch code is kept by Quentin.\n\n{}", paragraphs("launches", 10));
+    let done = ingest(&server, "zorblax-secret.md", text.into_bytes(), &[]).await;
+    let upload_id = done["upload_id"].as_str().expect("id").to_string();
+    let chunk = done["content_hashes"][0].as_str().expect("a chunk").to_string();
+    // One chunk deleted by hand first: a redaction takes deleted memories too.
+    let (status, _) = send(client().delete(server.url(&format!("/api/memories/{chunk}")))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, backup) = send(client().post(server.url("/api/backup/now"))).await;
+    assert_eq!((status, &backup["success"]), (StatusCode::OK, &json!(true)), "{backup}");
+
+    let url = server.url(&format!("/api/documents/redact/{upload_id}"));
+    let (status, answer) = send(client().post(&url).json(&json!({ "reason": "asked to forget" }))).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["memories_redacted"], done["chunks_stored"], "{answer}");
+    assert_eq!(answer["backups_scrubbed"], json!([backup["filename"]]), "{answer}");
+    let (status, _) = send(client().post(&url).json(&json!({}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the upload is forgotten");
+    let (status, _) = get(&server, &format!("/api/documents/status/{upload_id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, history) = get(&server, &format!("/api/memories/{chunk}/history")).await;
+    let kinds: Vec<&str> =
+        history["history"].as_array().expect("history").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["stored", "deleted", "redacted"], "{history}");
+    for needle in ["Zorblax", "zorblax-secret.md", "Quentin"] {
+        for path in [data.path().join("events.redb"), data.sqlite_path()] {
+            let bytes = std::fs::read(&path).unwrap_or_default();
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} is still in {path:?}");
+        }
+        assert!(files_containing(&data.path().join("backups"), needle).is_empty(), "{needle} in a backup");
+    }
+    drop(server);
+    let refused = data.fails(&["documents", "--redact", &upload_id]);
+    assert!(refused.contains("--yes"), "{refused}");
+}
