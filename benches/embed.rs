@@ -1,6 +1,7 @@
 //! Embedding throughput with the real all-MiniLM-L6-v2 model through the service's `Embedder` (ONNX Runtime
-//! on its own thread, all cores, batches of up to 32): one short query, a batch of 32 short texts, and a
-//! batch of 8 long texts for reference.
+//! on its own thread, all cores, batches of up to 32): one short query, a batch of 32 short texts, a batch of
+//! 8 long texts for reference, and a batch of 32 document chunks of about 1,000 characters each (what
+//! document ingestion embeds, `embed_background`: the ceiling `scripts/bench-ingest` is compared with).
 //!
 //! Needs the model and ONNX Runtime (`scripts/install-assets`, or `MCP_MEMORY_MODEL_DIR` and
 //! `ORT_DYLIB_PATH`). Per-query percentiles are printed to stderr before criterion's figures.
@@ -23,6 +24,24 @@ fn short_texts(n: usize) -> Vec<String> {
 fn long_texts(n: usize) -> Vec<String> {
     let (sentences, _) = common::corpus(n * 10, 0);
     sentences.chunks(10).map(|chunk| chunk.join(" ")).collect()
+}
+
+/// Distinct chunks of about 1,000 characters, as document ingestion cuts them.
+fn chunk_texts(n: usize) -> Vec<String> {
+    let (sentences, _) = common::corpus(n * 20, 0);
+    let mut chunks = Vec::with_capacity(n);
+    let mut current = String::new();
+    for sentence in sentences {
+        if current.len() + sentence.len() > 1000 && !current.is_empty() {
+            chunks.push(std::mem::take(&mut current));
+            if chunks.len() == n {
+                break;
+            }
+        }
+        current.push_str(&sentence);
+        current.push(' ');
+    }
+    chunks
 }
 
 fn single_query_percentiles(embedder: &Embedder, queries: &[String]) {
@@ -77,6 +96,17 @@ fn benches(c: &mut Criterion, embedder: &Embedder) {
         b.iter(|| {
             next = (next + 1) % batches.len();
             embedder.embed_blocking(batches[next].to_vec()).expect("the batch embeds")
+        })
+    });
+    let chunks = chunk_texts(32 * 2);
+    group.throughput(Throughput::Elements(32));
+    let batches: Vec<&[String]> = chunks.chunks(32).collect();
+    let mut next = 0usize;
+    let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+    group.bench_function("background_32_chunks", |b| {
+        b.iter(|| {
+            next = (next + 1) % batches.len();
+            runtime.block_on(embedder.embed_background(batches[next].to_vec())).expect("the chunks embed")
         })
     });
     group.finish();

@@ -238,3 +238,46 @@ fn next_jobs(queue: &Receiver<Job>, pending: &mut Option<Job>, deferred: &mut Ve
         next = Some(queue.recv().ok()?);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(text: &str, background: bool) -> Job {
+        Job { texts: vec![text.to_string()], reply: Box::new(|_| {}), background }
+    }
+
+    fn texts(jobs: Option<Vec<Job>>) -> Vec<String> {
+        jobs.expect("jobs").into_iter().flat_map(|j| j.texts).collect()
+    }
+
+    #[test]
+    fn requests_run_before_background_work_and_background_jobs_run_one_at_a_time() {
+        let (sender, queue) = mpsc::channel();
+        for (text, background) in [("chunks 1", true), ("search 1", false), ("chunks 2", true), ("store 1", false)] {
+            sender.send(job(text, background)).expect("queued");
+        }
+        let (mut pending, mut deferred) = (None, VecDeque::new());
+        assert_eq!(texts(next_jobs(&queue, &mut pending, &mut deferred)), ["search 1", "store 1"]);
+        assert_eq!(texts(next_jobs(&queue, &mut pending, &mut deferred)), ["chunks 1"]);
+        // A search that arrives between two background jobs goes first.
+        sender.send(job("search 2", false)).expect("queued");
+        assert_eq!(texts(next_jobs(&queue, &mut pending, &mut deferred)), ["search 2"]);
+        assert_eq!(texts(next_jobs(&queue, &mut pending, &mut deferred)), ["chunks 2"]);
+        drop(sender);
+        assert!(next_jobs(&queue, &mut pending, &mut deferred).is_none(), "closed and empty: the thread ends");
+    }
+
+    #[test]
+    fn a_pending_job_is_taken_first_and_requests_stop_at_a_batch() {
+        let (sender, queue) = mpsc::channel();
+        for i in 0..MAX_BATCH + 3 {
+            sender.send(job(&format!("query {i}"), false)).expect("queued");
+        }
+        let (mut pending, mut deferred) = (Some(job("first", false)), VecDeque::new());
+        let batch = texts(next_jobs(&queue, &mut pending, &mut deferred));
+        assert_eq!(batch.len(), MAX_BATCH);
+        assert_eq!(batch[0], "first");
+        assert_eq!(texts(next_jobs(&queue, &mut pending, &mut deferred)).len(), 4);
+    }
+}

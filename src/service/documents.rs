@@ -75,6 +75,9 @@ pub struct Upload {
     pub chunks_deleted: Option<u32>,
     /// The log's `document_ingested` event.
     pub seq: Option<u64>,
+    /// The key the upload's own events are recorded under: its audit trail is the history of this hash
+    /// (`GET /api/memories/{record_hash}/history`, `history <record_hash>`).
+    pub record_hash: String,
     /// Hashes of the memories it created, in chunk order.
     pub content_hashes: Vec<String>,
 }
@@ -182,6 +185,7 @@ impl Upload {
             chunks_deleted: None,
             seq: None,
             content_hashes: Vec::new(),
+            record_hash: ContentHash::of_upload(upload_id).to_hex(),
         }
     }
 }
@@ -190,6 +194,7 @@ impl From<UploadRow> for Upload {
     fn from(row: UploadRow) -> Upload {
         let ingested = iso_utc((row.ingested_at * 1e6) as i64);
         Upload {
+            record_hash: ContentHash::of_upload(&row.upload_id).to_hex(),
             status: if row.removed.is_some() { "removed" } else { "completed" }.into(),
             upload_id: row.upload_id,
             filename: row.file_name,

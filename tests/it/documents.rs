@@ -182,6 +182,13 @@ async fn every_format_is_ingested_found_by_meaning_kept_across_a_restart_and_rem
     assert_eq!(kinds, ["stored", "deleted"], "{history}");
     let (_, after) = get(&server, &format!("/api/documents/status/{md_id}")).await;
     assert_eq!(after["status"], "removed", "{after}");
+    // The upload's own audit trail: who ingested and removed it, when.
+    let record = after["record_hash"].as_str().expect("the record's hash");
+    let (_, trail) = get(&server, &format!("/api/memories/{record}/history")).await;
+    let kinds: Vec<&str> =
+        trail["history"].as_array().expect("history").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["document_ingested", "document_removed"], "{trail}");
+    assert_eq!(trail["history"][0]["actor"], "api_key", "{trail}");
     let (status, twice) = send(client().delete(server.url(&format!("/api/documents/remove/{md_id}")))).await;
     assert_eq!(status, StatusCode::CONFLICT, "{twice}");
     // Keeping the memories only marks the upload removed; remove-by-tags takes the rest.
