@@ -168,13 +168,15 @@ function describeError(status, body) {
   return `The server answered ${status}`;
 }
 
-// Fetches JSON; on 401 it asks for the key and tries again with it.
+// Fetches JSON (a FormData body is sent as a multipart form); on 401 it asks for the key and tries again with it.
 async function api(path, { method = 'GET', body } = {}) {
+  const form = body instanceof FormData;
   for (;;) {
     const headers = { Accept: 'application/json' };
     if (state.key) headers.Authorization = `Bearer ${state.key}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
+    const sent = body === undefined || form ? body : JSON.stringify(body);
+    const res = await fetch(path, { method, headers, body: sent });
     const data = await res.json().catch(() => null);
     if (res.status === 401) {
       await askForKey(data);

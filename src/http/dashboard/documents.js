@@ -25,22 +25,6 @@ function docsInPast() {
 
 // ---------- upload ----------
 
-// POSTs a multipart form as api() does JSON: with the key, and on a 401 it asks for the key and tries again.
-async function postForm(path, form) {
-  for (;;) {
-    const headers = { Accept: 'application/json' };
-    if (state.key) headers.Authorization = `Bearer ${state.key}`;
-    const res = await fetch(path, { method: 'POST', headers, body: form });
-    const data = await res.json().catch(() => null);
-    if (res.status === 401) {
-      await askForKey(data);
-      continue;
-    }
-    if (!res.ok) throw new ApiError(res.status, describeError(res.status, data));
-    return data;
-  }
-}
-
 // The form fields sent with every file, as the options stand when it is dropped or chosen.
 function uploadFields() {
   const fields = [];
@@ -65,7 +49,7 @@ async function uploadFiles(files) {
     form.append('file', file, file.name);
     for (const [name, value] of fields) form.append(name, value);
     try {
-      const res = await postForm('/api/documents/upload', form);
+      const res = await api('/api/documents/upload', { method: 'POST', body: form });
       queued += 1;
       trackUpload({ upload_id: res.upload_id, filename: file.name, file_size: file.size, status: 'queued', progress: 0 });
     } catch (err) {
