@@ -422,7 +422,9 @@ def upload_phase(client, pid, name, size_mib, seed, baseline, args):
                   f"at {now - started:.1f} s", file=sys.stderr)
     seconds = time.perf_counter() - started
     searcher.stop()
-    during = latency_summary([ms for at, ms in searcher.latencies if started <= at <= started + seconds])
+    timeline = [(round(at - started, 3), round(ms, 2)) for at, ms in searcher.latencies
+                if 0 <= at - started <= seconds]
+    during = latency_summary([ms for _, ms in timeline])
     after = proc_status(pid)
     state.pop("content_hashes", None)
     if state["status"] != "completed":
@@ -443,6 +445,8 @@ def upload_phase(client, pid, name, size_mib, seed, baseline, args):
         "chunks_per_s": total / seconds if seconds else float("nan"),
         "search_ms": during,
         "search_failures": searcher.failures,
+        "slowest_searches": [{"began_s": at, "ms": ms} for at, ms in sorted(timeline, key=lambda t: -t[1])[:5]],
+        "search_timeline": timeline,
         "search_ratio": {"p50": ratio(during["p50"], base["p50"]), "p99": ratio(during["p99"], base["p99"]),
                          "max": ratio(during["max"], base["max"])},
         "load_average": load_average(),
@@ -463,7 +467,8 @@ def machine_rows(figures):
     if "rss_mib" in server:
         rows.append(("server RSS (MiB)", fmt(server["rss_mib"])))
     else:
-        rows += [("server RSS before / after (MiB)", f"{fmt(server['rss_before_mib'])} / {fmt(server['rss_after_mib'])}"),
+        before_after = f"{fmt(server['rss_before_mib'])} / {fmt(server['rss_after_mib'])}"
+        rows += [("server RSS before / after (MiB)", before_after),
                  ("server peak RSS, sampled every 0.5 s (MiB)", fmt(server["peak_rss_mib"])),
                  ("server VmHWM at the end (MiB)" + ("" if server["hwm_reset"] else ", since the server started"),
                   fmt(server["hwm_mib"]))]
@@ -485,6 +490,10 @@ def upload_markdown(title, u, baseline):
             ("first polled as processing (s)", fmt(u["queued_s"])),
             ("POST to completed (s)", u["seconds"]), ("chunks/s", u["chunks_per_s"]),
             ("search failures during the upload", len(u["search_failures"]))]
+    if u["slowest_searches"]:
+        slowest = u["slowest_searches"][0]
+        rows.append(("slowest search (ms), began at (s after the POST)",
+                     f"{slowest['ms']:,.1f} at {slowest['began_s']:.1f}"))
     rows += machine_rows(u)
     b, d, r = baseline["search_ms"], u["search_ms"], u["search_ratio"]
     searches = [(k, b[k], d[k], f"{fmt(r[k], 2)}x") for k in ("p50", "p99", "max")]

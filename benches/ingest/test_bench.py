@@ -113,12 +113,14 @@ class Tables(unittest.TestCase):
         upload = {"file": "f.md", "bytes": 1000, "total_chunks": 10, "chunks_stored": 10, "duplicates": 0, "errors": [],
                   "post_s": 0.01, "queued_s": None, "seconds": 2.0, "chunks_per_s": 5.0,
                   "search_ms": {"requests": 7, "p50": 30.0, "p99": 90.0, "max": 100.0}, "search_failures": [],
+                  "slowest_searches": [{"began_s": 1.25, "ms": 100.0}], "search_timeline": [(1.25, 100.0)],
                   "search_ratio": {"p50": 3.0, "p99": 4.5, "max": 4.0},
                   "load_average": {"1m": 2.0, "5m": 1.0, "15m": 0.5}, "peak_load_1m": 2.5,
                   "server": {"rss_before_mib": 100.0, "rss_after_mib": 150.0, "peak_rss_mib": 160.0, "hwm_mib": 161.0,
                              "hwm_reset": True}}
         text = bench.upload_markdown("b. upload", upload, baseline)
         self.assertIn("| chunks/s | 5.0 |", text)
+        self.assertIn("| slowest search (ms), began at (s after the POST) | 100.0 at 1.2 |", text)
         self.assertIn("| p99 | 20.0 | 90.0 | 4.50x |", text)
         self.assertIn("| server VmHWM at the end (MiB) | 161.0 |", text)
         self.assertIn("|---|---:|---:|---:|", text)
