@@ -19,10 +19,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::broadcast;
 
-/// Chunks embedded per request to the model. A search waits for one such batch at most, and ONNX Runtime
-/// keeps the memory of its largest batch: 8 chunks of up to 256 word pieces take about 0.25 s here, where
-/// 32 took over a second and raised the resident memory by hundreds of megabytes for good.
-const EMBED_BATCH: usize = 8;
+/// Chunks embedded per request to the model: a search waits for one such batch at most. Chunks of up to
+/// 256 word pieces embed at the same rate one by one as in batches (the model is compute-bound on them), so
+/// batches stay small: 2 chunks take about 85 ms here.
+const EMBED_BATCH: usize = 2;
 /// How long a failed upload's status is kept (nothing of it is in the log).
 const FAILED_KEPT: Duration = Duration::from_secs(24 * 3600);
 /// How often an append refused because a chunk was stored meanwhile is tried again.

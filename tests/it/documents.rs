@@ -454,3 +454,18 @@ async fn redacting_an_upload_erases_its_memories_and_record_from_the_log_and_the
     let refused = data.fails(&["documents", "--redact", &upload_id]);
     assert!(refused.contains("--yes"), "{refused}");
 }
+
+/// The ingest benchmark's own unit tests (benches/ingest/test_bench.py): its document generator, its
+/// percentiles, its multipart body and its tables.
+#[test]
+fn the_ingest_benchmarks_helpers_pass_their_unit_tests() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ingest");
+    let output = std::process::Command::new(crate::support::test_python())
+        .args(["-m", "unittest", "-v", "test_bench"])
+        .current_dir(&dir)
+        .output()
+        .expect("run the bench's unit tests");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the ingest bench's unit tests failed:\n{stderr}");
+    assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
+}
