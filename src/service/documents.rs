@@ -23,7 +23,8 @@ use tokio::sync::broadcast;
 /// 256 word pieces embed at the same rate one by one as in batches (the model is compute-bound on them), so
 /// batches stay small: 2 chunks take about 85 ms here.
 const EMBED_BATCH: usize = 2;
-/// How long a failed upload's status is kept (nothing of it is in the log).
+/// How long a finished upload's status is kept here: a failed one's (nothing of it is in the log) for a day,
+/// as the original kept every status; a completed one is read from the read model once it is there.
 const FAILED_KEPT: Duration = Duration::from_secs(24 * 3600);
 /// How often an append refused because a chunk was stored meanwhile is tried again.
 const APPEND_TRIES: usize = 3;
@@ -110,7 +111,7 @@ pub enum IngestOutcome {
     },
 }
 
-/// Uploads being processed, and failed ones (for a day), by upload id.
+/// Uploads being processed, and finished ones (for a day), by upload id.
 pub(super) struct Jobs {
     running: Mutex<HashMap<String, (Upload, Option<std::time::Instant>)>>,
     notices: broadcast::Sender<(&'static str, Value)>,
@@ -295,9 +296,10 @@ impl Service {
         };
         match finished {
             Ok(done) => {
-                // Now in the read model: the status route reads it there.
-                jobs.with(|running| running.remove(&upload_id));
+                // Kept here too: the read model may still be applying a large upload after `settle` stopped
+                // waiting; once it has the upload, the status route reads it there.
                 let _ = jobs.notices.send(("document_progress", progress_notice(&done)));
+                jobs.with(|running| running.insert(upload_id.clone(), (done, Some(std::time::Instant::now()))));
             }
             Err(message) => {
                 jobs.update(&upload_id, |u| {
@@ -532,24 +534,28 @@ impl Service {
         Ok(before - chunks.len())
     }
 
-    /// An upload by id: in progress or failed (tracked here), else as the read model records it.
+    /// An upload by id: as the read model records it (finished, perhaps removed since), else as tracked here
+    /// (in progress, failed, or finished but not in the read model yet).
     pub async fn upload(&self, upload_id: &str) -> Result<Upload, ServiceError> {
-        if let Some((upload, _)) = self.inner.jobs.with(|running| running.get(upload_id).cloned()) {
-            return Ok(upload);
-        }
         let reader = self.inner.reader.clone();
         let id = upload_id.to_string();
-        self.blocking(move |_| Ok(reader.upload(&id)?))
-            .await?
-            .map(Upload::from)
+        if let Some(row) = self.blocking(move |_| Ok(reader.upload(&id)?)).await? {
+            return Ok(row.into());
+        }
+        self.inner
+            .jobs
+            .with(|running| running.get(upload_id).map(|(upload, _)| upload.clone()))
             .ok_or_else(|| ServiceError::NotFound(format!("upload {upload_id} not found")))
     }
 
     /// Uploads, newest first: those in progress or failed, and those in the log (removed ones included).
     pub async fn uploads(&self, limit: usize) -> Result<Vec<Upload>, ServiceError> {
-        let mut out: Vec<Upload> = self.inner.jobs.with(|running| running.values().map(|(u, _)| u.clone()).collect());
         let reader = self.inner.reader.clone();
         let rows = self.blocking(move |_| Ok(reader.uploads(limit)?)).await?;
+        let recorded: HashSet<String> = rows.iter().map(|r| r.upload_id.clone()).collect();
+        let mut out: Vec<Upload> = self.inner.jobs.with(|running| {
+            running.values().filter(|(u, _)| !recorded.contains(&u.upload_id)).map(|(u, _)| u.clone()).collect()
+        });
         out.extend(rows.into_iter().map(Upload::from));
         // ISO times of one form sort as text; the running and failed ones fall in among the finished ones.
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at));
@@ -653,6 +659,8 @@ impl Service {
         });
         let appended = self.append(events, Vec::new()).await?;
         self.forget_past_views();
+        // Its status kept here since it finished would still name the file.
+        self.inner.jobs.with(|running| running.remove(upload_id));
         self.settle(&appended).await?;
         Ok(UploadRedaction {
             upload_id: upload_id.to_string(),

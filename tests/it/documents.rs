@@ -238,6 +238,7 @@ async fn bad_files_are_refused_at_once_and_store_nothing() {
     assert_eq!(empty["chunks_stored"], 0, "{empty}");
     let (_, stats) = get(&server, "/api/health/detailed").await;
     assert_eq!(stats["statistics"]["total_memories"], 0, "nothing was stored: {stats}");
+    assert_eq!(stats["storage"]["memories_ever"], 0, "an upload's record is not a memory: {stats}");
 }
 
 #[tokio::test]
