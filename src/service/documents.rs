@@ -23,9 +23,12 @@ use tokio::sync::broadcast;
 /// 256 word pieces embed at the same rate one by one as in batches (the model is compute-bound on them), so
 /// batches stay small: 2 chunks take about 85 ms here.
 const EMBED_BATCH: usize = 2;
-/// How long a finished upload's status is kept here: a failed one's (nothing of it is in the log) for a day,
-/// as the original kept every status; a completed one is read from the read model once it is there.
+/// How long a failed upload's status is kept here (nothing of it is in the log): a day, as the original
+/// kept every status.
 const FAILED_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// How long a completed upload's status is kept here: until the read model has surely applied it (it is
+/// read there first, and the copy holds every chunk's hash).
+const COMPLETED_KEPT: Duration = Duration::from_secs(600);
 /// How often an append refused because a chunk was stored meanwhile is tried again.
 const APPEND_TRIES: usize = 3;
 
@@ -124,7 +127,10 @@ impl Jobs {
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, (Upload, Option<std::time::Instant>)>) -> T) -> T {
         let mut running = self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        running.retain(|_, (_, failed)| failed.is_none_or(|at| at.elapsed() < FAILED_KEPT));
+        running.retain(|_, (upload, finished)| {
+            let kept = if upload.status == "failed" { FAILED_KEPT } else { COMPLETED_KEPT };
+            finished.is_none_or(|at| at.elapsed() < kept)
+        });
         f(&mut running)
     }
 
