@@ -288,6 +288,14 @@ impl Actor {
     pub fn new(interface: Interface, id: Option<String>) -> Actor {
         Actor { interface, id }
     }
+
+    /// "interface" or "interface:id", as an upload's record names who made it.
+    pub fn label(&self) -> String {
+        match &self.id {
+            Some(id) => format!("{}:{id}", self.interface.as_str()),
+            None => self.interface.as_str().to_string(),
+        }
+    }
 }
 
 impl Interface {

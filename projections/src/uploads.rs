@@ -65,10 +65,7 @@ impl UploadRow {
 
 /// Records an ingested upload.
 pub(crate) fn insert(txn: &Connection, event: &Event, upload: &DocumentUpload) -> rusqlite::Result<()> {
-    let actor = match &event.actor.id {
-        Some(id) => format!("{}:{id}", event.actor.interface.as_str()),
-        None => event.actor.interface.as_str().to_string(),
-    };
+    let actor = event.actor.label();
     let chunks: Vec<String> = upload.chunks.iter().map(|c| c.to_hex()).collect();
     txn.execute(
         &format!(

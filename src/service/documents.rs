@@ -187,7 +187,7 @@ impl Upload {
             memory_type: request.memory_type.clone().unwrap_or_else(|| "document".into()),
             chunk_size: request.chunk_size,
             chunk_overlap: request.chunk_overlap,
-            actor: actor_name(actor),
+            actor: actor.label(),
             created_at: now_iso(),
             completed_at: None,
             removed_at: None,
@@ -229,13 +229,6 @@ impl From<UploadRow> for Upload {
             seq: Some(row.ingested_seq),
             content_hashes: row.chunks,
         }
-    }
-}
-
-fn actor_name(actor: &Actor) -> String {
-    match &actor.id {
-        Some(id) => format!("{}:{id}", actor.interface.as_str()),
-        None => actor.interface.as_str().to_string(),
     }
 }
 
@@ -427,7 +420,7 @@ impl Service {
                         pages: record.pages,
                         chunks: record.chunks.iter().map(ContentHash::to_hex).collect(),
                         duplicates: record.duplicates,
-                        actor: actor_name(&actor),
+                        actor: actor.label(),
                         ingested_at: last.at.as_secs_f64(),
                         ingested_seq: last.seq.0,
                         removed: None,
