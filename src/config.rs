@@ -93,7 +93,8 @@ pub struct ModelConfig {
     /// Embedding model; only all-MiniLM-L6-v2 is supported.
     #[arg(long, env = "MCP_EMBEDDING_MODEL", default_value = "all-MiniLM-L6-v2", global = true)]
     pub embedding_model: String,
-    /// Directory holding model.onnx and tokenizer.json (installed by scripts/install-assets).
+    /// Directory holding model.onnx (weights in model.onnx.data beside it) and tokenizer.json (installed by
+    /// scripts/install-assets).
     #[arg(long, env = "MCP_MEMORY_MODEL_DIR", global = true)]
     pub model_dir: Option<PathBuf>,
     /// The ONNX Runtime library, 1.32 or newer (installed by scripts/install-assets).

@@ -157,6 +157,7 @@ fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>
             Err(_) => return,
         }
     }
+    let started = std::time::Instant::now();
     let loaded = MiniLm::load(&paths.model_dir, &paths.runtime_library, paths.threads);
     let set = |s: ModelStatus| {
         if let Ok(mut status) = status.lock() {
@@ -166,7 +167,11 @@ fn serve(paths: ModelPaths, queue: Receiver<Job>, status: Arc<Mutex<ModelStatus>
     let mut model = match loaded {
         Ok(model) => {
             set(ModelStatus::Ready);
-            tracing::info!(model = MODEL_NAME, "embedding model loaded");
+            tracing::info!(
+                model = MODEL_NAME,
+                load_ms = started.elapsed().as_millis() as u64,
+                "embedding model loaded"
+            );
             model
         }
         Err(error) => {

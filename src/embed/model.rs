@@ -80,6 +80,37 @@ pub(crate) fn counting_tokenizer(model_dir: &Path) -> Result<Tokenizer, EmbedErr
     Ok(tokenizer)
 }
 
+/// The ONNX Runtime session for `model_file` (whose weights may be in a file beside it, as
+/// `scripts/install-assets` installs them: read straight into their tensors, which loads faster and keeps
+/// less memory than one file).
+fn load_session(library: &Path, model_file: &Path, threads: usize) -> Result<Session, EmbedError> {
+    let environment = runtime(library)?;
+    let model_error = |e: ort::Error| EmbedError::Model(format!("{}: {e}", model_file.display()));
+    Session::builder(environment)
+        .map_err(model_error)?
+        .with_optimization_level(GraphOptimizationLevel::Level3)
+        .map_err(|e| model_error(e.into()))?
+        .with_intra_threads(threads.max(1))
+        .map_err(|e| model_error(e.into()))?
+        .commit_from_file(model_file)
+        .map_err(model_error)
+}
+
+/// The model's tokenizer as sentence-transformers runs it.
+fn load_tokenizer(file: &Path) -> Result<Tokenizer, EmbedError> {
+    let mut tokenizer =
+        Tokenizer::from_file(file).map_err(|e| EmbedError::Model(format!("{}: {e}", file.display())))?;
+    // The shipped tokenizer.json pads and truncates to a fixed 128; sentence-transformers truncates at
+    // 256 and pads to the longest text of the batch, and so must we to give the same vectors.
+    tokenizer
+        .with_truncation(Some(TruncationParams { max_length: MAX_WORD_PIECES, ..Default::default() }))
+        .map_err(|e| EmbedError::Model(e.to_string()))?;
+    let mut padding = tokenizer.get_padding().cloned().unwrap_or_default();
+    padding.strategy = PaddingStrategy::BatchLongest;
+    tokenizer.with_padding(Some(padding));
+    Ok(tokenizer)
+}
+
 impl MiniLm {
     /// Loads `model.onnx` and `tokenizer.json` from `model_dir` with ONNX Runtime from `library`.
     pub(crate) fn load(model_dir: &Path, library: &Path, threads: usize) -> Result<MiniLm, EmbedError> {
@@ -91,27 +122,15 @@ impl MiniLm {
             }
         }
         let _open = enter().ok_or(EmbedError::Closed)?;
-        let environment = runtime(library)?;
-        let model_error = |e: ort::Error| EmbedError::Model(format!("{}: {e}", model_file.display()));
-        let session = Session::builder(environment)
-            .map_err(model_error)?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| model_error(e.into()))?
-            .with_intra_threads(threads.max(1))
-            .map_err(|e| model_error(e.into()))?
-            .commit_from_file(&model_file)
-            .map_err(model_error)?;
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_file)
-            .map_err(|e| EmbedError::Model(format!("{}: {e}", tokenizer_file.display())))?;
-        // The shipped tokenizer.json pads and truncates to a fixed 128; sentence-transformers truncates at
-        // 256 and pads to the longest text of the batch, and so must we to give the same vectors.
-        tokenizer
-            .with_truncation(Some(TruncationParams { max_length: MAX_WORD_PIECES, ..Default::default() }))
-            .map_err(|e| EmbedError::Model(e.to_string()))?;
-        let mut padding = tokenizer.get_padding().cloned().unwrap_or_default();
-        padding.strategy = PaddingStrategy::BatchLongest;
-        tokenizer.with_padding(Some(padding));
-        Ok(MiniLm { session: Some(session), tokenizer })
+        // The tokenizer (about a third of the load) is read on a second thread while ONNX Runtime starts and
+        // builds the session.
+        let (session, tokenizer) = std::thread::scope(|scope| {
+            let tokenizer = scope.spawn(|| load_tokenizer(&tokenizer_file));
+            let session = load_session(library, &model_file, threads);
+            let tokenizer = tokenizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (session, tokenizer)
+        });
+        Ok(MiniLm { session: Some(session?), tokenizer: tokenizer? })
     }
 
     /// Embeds texts: unit-length 384-dimensional vectors, in input order.
