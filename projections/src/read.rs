@@ -64,6 +64,12 @@ impl Drop for Pooled<'_> {
     }
 }
 
+/// A reader keeps a small page cache of its own and reads the rest from the OS's page cache: with each of
+/// up to 8 readers caching 32 MB, searches over a store of 10,000 memories grew the server by about 35 MB
+/// of copies of the same pages. (A memory map would share them, but each connection maps the file anew and
+/// each mapping counts in the resident size again.)
+const READER_PRAGMAS: &str = "PRAGMA query_only = ON; PRAGMA cache_size = -2000;";
+
 fn hash_params(hashes: &[String]) -> String {
     vec!["?"; hashes.len()].join(", ")
 }
@@ -80,7 +86,7 @@ impl SqliteReader {
             Some(conn) => conn,
             None => {
                 let conn = connect(&self.path)?;
-                conn.execute_batch("PRAGMA query_only = ON")?;
+                conn.execute_batch(READER_PRAGMAS)?;
                 conn
             }
         };

@@ -5,7 +5,7 @@ use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
 use super::view::{ListPage, ListRequest, SearchMode, SearchRequest, View};
 use super::{Service, ServiceError, parse_hash};
-use crate::embed::ModelStatus;
+use crate::embed::{MODEL_NAME, ModelStatus};
 use mms_log::{ContentHash, Seq, fold_history};
 use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
 use serde::Serialize;
@@ -69,6 +69,19 @@ pub(super) fn filter_of(
         created_from: created.map(|r| secs(r.start)),
         created_before: created.map(|r| secs(r.end)),
     }
+}
+
+/// Cosine distance (1 - cosine similarity, from 0 to 2), as sqlite-vec's `vec_distance_cosine` measures it.
+fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut aa, mut bb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    // In f64 from here, as the C code computes it (its sqrt takes and gives doubles).
+    let norms = f64::from(aa).sqrt() * f64::from(bb).sqrt();
+    if norms == 0.0 { 1.0 } else { (1.0 - f64::from(dot) / norms) as f32 }
 }
 
 /// The original's similarity scale for cosine distance: 1 identical, 0.5 orthogonal, 0 opposite.
@@ -341,9 +354,7 @@ impl Service {
         }
         let unmeasured: Vec<String> = found.iter().filter(|(_, f)| f.0.is_none()).map(|(h, _)| h.clone()).collect();
         if !unmeasured.is_empty() {
-            let reader = view.reader.clone();
-            let measured = self.blocking(move |_| Ok(reader.distances(&vector, &unmeasured)?)).await?;
-            for (hash, distance) in measured {
+            for (hash, distance) in self.distances(view, vector, unmeasured).await? {
                 if let Some(entry) = found.get_mut(&hash) {
                     entry.0 = Some(similarity(distance));
                 }
@@ -373,6 +384,29 @@ impl Service {
         hits.sort_by(|a, b| b.fusion_score.unwrap_or(0.0).total_cmp(&a.fusion_score.unwrap_or(0.0)));
         hits.truncate(request.limit);
         Ok(hits)
+    }
+
+    /// The cosine distances from `query` to the given memories: from the vectors the log caches (a point
+    /// read each), else from the read model, whose vector table reads one memory's vector through its chunk
+    /// of a thousand (slow unless that chunk is in the reader's page cache).
+    async fn distances(
+        &self,
+        view: &View,
+        query: Vec<f32>,
+        hashes: Vec<String>,
+    ) -> Result<Vec<(String, f32)>, ServiceError> {
+        let reader = view.reader.clone();
+        self.blocking(move |inner| {
+            let parsed: Vec<ContentHash> = hashes.iter().filter_map(|h| h.parse().ok()).collect();
+            let cached = inner.log.cached_vectors(MODEL_NAME, &parsed)?;
+            let mut measured: Vec<(String, f32)> =
+                cached.iter().map(|(hash, vector)| (hash.to_hex(), cosine_distance(&query, vector))).collect();
+            let rest: Vec<String> =
+                hashes.into_iter().filter(|h| h.parse().map_or(true, |hash| !cached.contains_key(&hash))).collect();
+            measured.extend(reader.distances(&query, &rest)?);
+            Ok(measured)
+        })
+        .await
     }
 
     /// Recall by a query that may hold a time phrase ("what did we decide about billing last week"): the
