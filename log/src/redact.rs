@@ -131,7 +131,7 @@ pub(crate) fn scrub_if_pending(path: &Path, db: Database) -> Result<(Database, b
     copy_database(&db, &scratch)?;
     drop(db);
     replace(&scratch, path)?;
-    let db = Database::create(path).map_err(|e| write(e.into()))?;
+    let db = crate::tables::open_database(path).map_err(|e| write(e.into()))?;
     Ok((db, true))
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn rewrite_live(db: &Database, path: &Path) -> Result<Result<Database
     let scratch = scratch_of(path);
     copy_database(db, &scratch)?;
     replace(&scratch, path)?;
-    Ok(Database::create(path))
+    Ok(crate::tables::open_database(path))
 }
 
 /// Where the rewrite of `path` is written before it replaces it.

@@ -62,7 +62,7 @@ impl Log {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|source| OpenError::Directory { path: path.clone(), source })?;
         }
-        let db = match Database::create(&path) {
+        let db = match crate::tables::open_database(&path) {
             // A redaction since the last open may have left erased bytes in free pages: rewrite the file.
             Ok(db) => scrub_if_pending(&path, db)
                 .map(|(db, scrubbed)| {
@@ -80,7 +80,11 @@ impl Log {
     /// Opens a log on any redb storage backend (an in-memory one, or one that injects faults in tests).
     /// `name` stands for the storage in messages.
     pub fn open_with_backend(name: impl Into<PathBuf>, backend: impl redb::StorageBackend) -> Result<Log, OpenError> {
-        Log::start(name.into(), Database::builder().create_with_backend(backend), false)
+        Log::start(
+            name.into(),
+            Database::builder().set_cache_size(crate::tables::CACHE_BYTES).create_with_backend(backend),
+            false,
+        )
     }
 
     /// `file`: the database is the file at `path` (not another storage backend), which the writer rewrites

@@ -24,6 +24,16 @@ pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 /// The meta key holding the seq of a redaction whose erased bytes may remain in free pages.
 pub(crate) const SCRUB_PENDING: &str = "scrub_pending";
 
+/// How much of the log file redb keeps in memory. redb's default, 1 GiB, is a cache that only grows: a
+/// process that read a large log once (a rebuild, a long history) would keep holding it. The writer's pages
+/// and the recent events fit in far less, and older events are read from the OS's page cache.
+pub(crate) const CACHE_BYTES: usize = 64 << 20;
+
+/// Opens (or creates) the log file at `path` with the log's settings.
+pub(crate) fn open_database(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+}
+
 /// The writer-side state of one memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {
