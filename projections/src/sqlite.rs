@@ -52,10 +52,12 @@ pub(crate) fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     // The read model is derived data: NORMAL synchronous is enough, because the log is the durable copy and
     // a projection that loses its last commits catches up from its checkpoint. secure_delete overwrites
-    // deleted rows with zeros, so a redacted (or deleted) memory does not linger in free pages.
+    // deleted rows with zeros, so a redacted (or deleted) memory does not linger in free pages. The page
+    // cache (16 MB; readers lower theirs) holds the pages a write touches: the last vector chunk (1.5 MB),
+    // the FTS5 segments being merged, the b-tree paths.
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-         PRAGMA cache_size = -32000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
+         PRAGMA cache_size = -16000; PRAGMA temp_store = MEMORY; PRAGMA secure_delete = ON;",
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
