@@ -2,8 +2,8 @@
 
 use super::EmbedError;
 use ndarray::Array2;
-use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
+use ort::session::{RunOptions, Session};
 use ort::value::Tensor;
 use std::path::Path;
 use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard};
@@ -54,7 +54,14 @@ pub(crate) struct MiniLm {
     /// Always `Some` until dropped (see the `Drop` impl).
     session: Option<Session>,
     tokenizer: Tokenizer,
+    /// How a large batch runs: ONNX Runtime's arena keeps the memory of its largest run for good (a bulk
+    /// import of long texts left a server at 666 MB), so after one it gives back what is not in use.
+    shrink: RunOptions,
 }
+
+/// Batches above this many word pieces (all texts together, padded) give back their arena memory after
+/// running; smaller ones (a query, a store, a document's two chunks) keep it for the next run.
+const SHRINK_ABOVE_PIECES: usize = 1024;
 
 impl Drop for MiniLm {
     fn drop(&mut self) {
@@ -134,7 +141,9 @@ impl MiniLm {
             let tokenizer = tokenizer.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             (session, tokenizer)
         });
-        Ok(MiniLm { session: Some(session?), tokenizer: tokenizer? })
+        let mut shrink = RunOptions::new().map_err(|e| EmbedError::Model(e.to_string()))?;
+        shrink.set("memory.enable_memory_arena_shrinkage", "cpu:0").map_err(|e| EmbedError::Model(e.to_string()))?;
+        Ok(MiniLm { session: Some(session?), tokenizer: tokenizer?, shrink })
     }
 
     /// Embeds texts: unit-length 384-dimensional vectors, in input order.
@@ -169,7 +178,12 @@ impl MiniLm {
             "attention_mask" => Tensor::from_array(mask.clone()).map_err(run_error)?,
             "token_type_ids" => Tensor::from_array(types).map_err(run_error)?,
         ];
-        let outputs = session.run(inputs).map_err(run_error)?;
+        let outputs = if batch * seq > SHRINK_ABOVE_PIECES {
+            session.run_with_options(inputs, &self.shrink)
+        } else {
+            session.run(inputs)
+        }
+        .map_err(run_error)?;
         let (shape, hidden) = outputs["last_hidden_state"].try_extract_tensor::<f32>().map_err(run_error)?;
         if shape.len() != 3 || shape[2] as usize != DIMENSIONS {
             return Err(EmbedError::Model(format!("unexpected output shape {shape:?}")));
