@@ -245,10 +245,9 @@ fn request_of(row: &OriginalRow, n: usize) -> Result<StoreRequest, ServiceError>
     })
 }
 
+/// Cosine similarity, 0 when a vector is zero.
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b)).max(f64::MIN_POSITIVE)
+    1.0 - f64::from(crate::embed::cosine_distance(a, b))
 }
 
 /// A stored vector that could be ours: 384 finite values of unit length (the model's output is normalised).

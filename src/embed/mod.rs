@@ -45,6 +45,20 @@ pub struct ModelPaths {
     pub eager: bool,
 }
 
+/// Cosine distance (1 - cosine similarity, from 0 to 2) as sqlite-vec's `vec_distance_cosine` measures it,
+/// so a memory measured here and one measured by the read model compare exactly; 1 when a vector is zero.
+pub(crate) fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut aa, mut bb) = (0f32, 0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    // In f64 from here, as the C code computes it (its sqrt takes and gives doubles).
+    let norms = f64::from(aa).sqrt() * f64::from(bb).sqrt();
+    if norms == 0.0 { 1.0 } else { (1.0 - f64::from(dot) / norms) as f32 }
+}
+
 /// Waits for a call into ONNX Runtime in progress (a model still loading, a batch being embedded) and lets
 /// none start after it: `main` calls it once, before the process exits, because ONNX Runtime's teardown at
 /// exit crashes a thread that is still inside it. Requests made after it fail with [`EmbedError::Closed`].

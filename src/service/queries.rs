@@ -5,7 +5,7 @@ use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
 use super::view::{ListPage, ListRequest, SearchMode, SearchRequest, View};
 use super::{Service, ServiceError, parse_hash};
-use crate::embed::{MODEL_NAME, ModelStatus};
+use crate::embed::{MODEL_NAME, ModelStatus, cosine_distance};
 use mms_log::{ContentHash, Seq, fold_history};
 use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
 use serde::Serialize;
@@ -69,19 +69,6 @@ pub(super) fn filter_of(
         created_from: created.map(|r| secs(r.start)),
         created_before: created.map(|r| secs(r.end)),
     }
-}
-
-/// Cosine distance (1 - cosine similarity, from 0 to 2), as sqlite-vec's `vec_distance_cosine` measures it.
-fn cosine_distance(a: &[f32], b: &[f32]) -> f32 {
-    let (mut dot, mut aa, mut bb) = (0f32, 0f32, 0f32);
-    for (x, y) in a.iter().zip(b) {
-        dot += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    // In f64 from here, as the C code computes it (its sqrt takes and gives doubles).
-    let norms = f64::from(aa).sqrt() * f64::from(bb).sqrt();
-    if norms == 0.0 { 1.0 } else { (1.0 - f64::from(dot) / norms) as f32 }
 }
 
 /// The original's similarity scale for cosine distance: 1 identical, 0.5 orthogonal, 0 opposite.
