@@ -80,11 +80,7 @@ impl Log {
     /// Opens a log on any redb storage backend (an in-memory one, or one that injects faults in tests).
     /// `name` stands for the storage in messages.
     pub fn open_with_backend(name: impl Into<PathBuf>, backend: impl redb::StorageBackend) -> Result<Log, OpenError> {
-        Log::start(
-            name.into(),
-            Database::builder().set_cache_size(crate::tables::CACHE_BYTES).create_with_backend(backend),
-            false,
-        )
+        Log::start(name.into(), crate::tables::database_builder().create_with_backend(backend), false)
     }
 
     /// `file`: the database is the file at `path` (not another storage backend), which the writer rewrites

@@ -30,9 +30,16 @@ pub(crate) const SCRUB_PENDING: &str = "scrub_pending";
 /// older pages are read from the OS's page cache.
 pub(crate) const CACHE_BYTES: usize = 16 << 20;
 
+/// A redb builder with the log's settings, for a file or another storage backend.
+pub(crate) fn database_builder() -> redb::Builder {
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    builder
+}
+
 /// Opens (or creates) the log file at `path` with the log's settings.
 pub(crate) fn open_database(path: &std::path::Path) -> Result<Database, redb::DatabaseError> {
-    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+    database_builder().create(path)
 }
 
 /// The writer-side state of one memory.
