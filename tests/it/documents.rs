@@ -4,7 +4,7 @@
 //! leaving nothing of it, the CLI's `ingest` and `documents`, and MCP's memory_ingest over stdio and over
 //! HTTP with its path confinement (the official Python MCP SDK).
 
-use crate::support::{BIN, DataDir, Server, run_python_client, signal};
+use crate::support::{BIN, DataDir, Server, run_python_client, run_python_unittests, signal};
 use mcp_memory_service::ingest::extract::fixtures;
 use reqwest::StatusCode;
 use reqwest::multipart::{Form, Part};
@@ -461,12 +461,5 @@ async fn redacting_an_upload_erases_its_memories_and_record_from_the_log_and_the
 #[test]
 fn the_ingest_benchmarks_helpers_pass_their_unit_tests() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ingest");
-    let output = std::process::Command::new(crate::support::test_python())
-        .args(["-m", "unittest", "-v", "test_bench"])
-        .current_dir(&dir)
-        .output()
-        .expect("run the bench's unit tests");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the ingest bench's unit tests failed:\n{stderr}");
-    assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
+    run_python_unittests(&dir, &["-v", "test_bench"], "the ingest bench's unit tests");
 }

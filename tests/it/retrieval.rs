@@ -3,7 +3,7 @@
 //! The floors are about half the figures measured on this dataset when the benchmark was added, so a change
 //! that halves retrieval quality fails here; timings are printed, never asserted.
 
-use crate::support::{DataDir, Server, test_python};
+use crate::support::{DataDir, Server, run_python_unittests, test_python};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,16 +44,8 @@ fn bench_dir() -> PathBuf {
 #[test]
 fn the_harness_metrics_and_the_datasets_pass_their_unit_tests() {
     let dir = bench_dir();
-    let output = Command::new(test_python())
-        .args(["-m", "unittest", "discover", "-v", "-s"])
-        .arg(&dir)
-        .args(["-p", "test_*.py"])
-        .current_dir(&dir)
-        .output()
-        .expect("run the harness's unit tests");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the harness's unit tests failed:\n{stderr}");
-    assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
+    let start = dir.to_str().expect("a UTF-8 path");
+    run_python_unittests(&dir, &["discover", "-v", "-s", start, "-p", "test_*.py"], "the harness's unit tests");
 }
 
 #[tokio::test]

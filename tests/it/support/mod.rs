@@ -306,6 +306,20 @@ pub(crate) fn browser_check(script: &str, args: &[&str], server: &Server) -> Str
     stdout
 }
 
+/// Runs Python unit tests (`python -m unittest ARGS`) in `dir` and checks that all of them passed;
+/// `what` names them in the failure.
+pub(crate) fn run_python_unittests(dir: &Path, args: &[&str], what: &str) {
+    let output = Command::new(test_python())
+        .args(["-m", "unittest"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{what} failed:\n{stderr}");
+    assert!(stderr.trim_end().ends_with("OK"), "{stderr}");
+}
+
 /// The Python of the test tools (the MCP SDK, selenium, schemathesis): `MMS_TEST_PYTHON` (set by
 /// scripts/test), else the venv that scripts/install-test-tools makes in the default assets directory.
 pub(crate) fn test_python() -> String {
