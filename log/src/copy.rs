@@ -3,9 +3,13 @@
 //! (increments), and an increment onto the file it continues.
 
 use crate::error::{ReadError, SnapshotError};
-use crate::event::decode;
+use crate::event::{SCHEMA_VERSION, decode};
 use crate::ids::{Seq, Timestamp};
-use crate::tables::{BY_MEMORY, EVENT_IDS, EVENTS, HEADS, META, REDACTIONS, SCRUB_PENDING, VECTORS, models_in};
+use crate::legacy::{Events, migrate};
+use crate::tables::{
+    EVENT_IDS, HEADS, INDEXED_THROUGH, LOG, META, REDACTIONS, SCHEMA, SCRUB_PENDING, Unindexed, VECTORS, count_heads,
+    models_in, unindexed,
+};
 use redb::{Database, Key, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -42,6 +46,18 @@ fn copy_table<K: Key + 'static, V: Value + 'static>(
     Ok(from.len()?)
 }
 
+/// [`copy_table`] for a table older files may not have.
+fn copy_table_if_present<K: Key + 'static, V: Value + 'static>(
+    source: &redb::ReadTransaction,
+    target: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<(), redb::Error> {
+    match copy_table(source, target, table) {
+        Err(redb::Error::TableDoesNotExist(_)) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
 /// The rows a copy writes otherwise than its source holds them: what erasing redactions changes in a file.
 /// The replaced rows never reach the copy, so their bytes are nowhere in it, not even in free pages.
 #[derive(Debug, Default)]
@@ -60,25 +76,23 @@ impl Rewrite {
     }
 }
 
-/// Copies every row of the events, their indexes, the heads, the embedding cache and the redactions (a log
-/// written before redaction existed has none), as `rewrite` says; returns the number of events.
+/// Copies every event (into the current layout, whichever the source has), the index tables, the
+/// embedding cache and the redactions (a log written before redaction existed has none), as `rewrite`
+/// says; returns the number of events.
 fn copy_log_tables(
     source: &redb::ReadTransaction,
     target: &redb::WriteTransaction,
     rewrite: &Rewrite,
 ) -> Result<u64, redb::Error> {
-    let events = {
-        let from = source.open_table(EVENTS)?;
-        let mut to = target.open_table(EVENTS)?;
-        for row in from.iter()? {
-            let (seq, bytes) = row?;
-            let seq = seq.value();
-            to.insert(seq, rewrite.events.get(&seq).map_or(bytes.value(), Vec::as_slice))?;
-        }
-        from.len()?
-    };
+    let events = Events::open(source)?;
+    {
+        let mut to = target.open_table(LOG)?;
+        events.for_each(0, |seq, prev, bytes| {
+            to.insert(seq, (prev, rewrite.events.get(&seq).map_or(bytes, Vec::as_slice)))?;
+            Ok(())
+        })?;
+    }
     copy_table(source, target, EVENT_IDS)?;
-    copy_table(source, target, BY_MEMORY)?;
     {
         let from = source.open_table(HEADS)?;
         let mut to = target.open_table(HEADS)?;
@@ -99,19 +113,17 @@ fn copy_log_tables(
             }
         }
     }
-    match copy_table(source, target, REDACTIONS) {
-        Err(redb::Error::TableDoesNotExist(_)) => {}
-        other => {
-            other?;
-        }
-    }
-    Ok(events)
+    copy_table_if_present(source, target, REDACTIONS)?;
+    Ok(events.len()?)
 }
 
 /// Copies the meta table, except a pending scrub: a copy is a fresh file, with no erased bytes to scrub.
 fn copy_meta(source: &redb::ReadTransaction, target: &redb::WriteTransaction) -> Result<(), redb::Error> {
     copy_table(source, target, META)?;
-    target.open_table(META)?.remove(SCRUB_PENDING)?;
+    let mut meta = target.open_table(META)?;
+    meta.remove(SCRUB_PENDING)?;
+    // The copy is written in the current layout.
+    meta.insert(SCHEMA, u64::from(SCHEMA_VERSION))?;
     Ok(())
 }
 
@@ -148,7 +160,8 @@ pub(crate) fn copy_rewritten(
 }
 
 /// Writes the rows of `db` that come after `after` into a new file (see
-/// [`Log::snapshot_since`](crate::Log::snapshot_since)).
+/// [`Log::snapshot_since`](crate::Log::snapshot_since)): the events, their ids, the heads and cached vectors
+/// of the memories they touch, the redactions after `after`, and the meta table.
 pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<SnapshotInfo, SnapshotError> {
     let _ = std::fs::remove_file(path);
     let write = |source: redb::Error| SnapshotError::Write { path: path.to_path_buf(), source };
@@ -159,38 +172,34 @@ pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<Snaps
     let mut touched = std::collections::BTreeSet::new();
     let (mut events, mut first) = (0, None);
     {
-        let from = source.open_table(EVENTS).map_err(|e| read(e.into()))?;
-        let mut to = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
+        let from = source.open_table(LOG).map_err(|e| read(e.into()))?;
+        let mut to = txn.open_table(LOG).map_err(|e| write(e.into()))?;
         for row in from.range(after.0 + 1..).map_err(|e| read(e.into()))? {
-            let (seq, bytes) = row.map_err(|e| read(e.into()))?;
-            let event = decode(bytes.value()).map_err(ReadError::from)?;
+            let (seq, value) = row.map_err(|e| read(e.into()))?;
+            let (prev, bytes) = value.value();
+            let event = decode(bytes).map_err(ReadError::from)?;
             first.get_or_insert((event.seq, event.at));
             touched.insert(event.memory.0);
-            to.insert(seq.value(), bytes.value()).map_err(|e| write(e.into()))?;
+            to.insert(seq.value(), (prev, bytes)).map_err(|e| write(e.into()))?;
             events += 1;
         }
-        let from = source.open_table(EVENT_IDS).map_err(|e| read(e.into()))?;
-        let mut to = txn.open_table(EVENT_IDS).map_err(|e| write(e.into()))?;
-        for row in from.iter().map_err(|e| read(e.into()))? {
-            let (id, seq) = row.map_err(|e| read(e.into()))?;
-            if seq.value() > after.0 {
-                to.insert(id.value(), seq.value()).map_err(|e| write(e.into()))?;
-            }
+        // Its index tables hold its events' ids and the heads of the memories they touch, as of its last
+        // event (for erasing redactions from it as from any backup; applying it indexes its events anew).
+        let log = source.open_table(LOG).map_err(|e| read(e.into()))?;
+        let recent = unindexed(&log, &source.open_table(META).map_err(|e| read(e.into()))?)?;
+        let heads = source.open_table(HEADS).map_err(|e| read(e.into()))?;
+        let mut index = Unindexed::default();
+        for row in log.range(after.0 + 1..).map_err(|e| read(e.into()))? {
+            let event = decode(row.map_err(|e| read(e.into()))?.1.value().1).map_err(ReadError::from)?;
+            index.ids.insert(event.event_id.0.as_u128(), event.seq.0);
         }
-        let from = source.open_table(BY_MEMORY).map_err(|e| read(e.into()))?;
-        let mut to = txn.open_table(BY_MEMORY).map_err(|e| write(e.into()))?;
         for memory in &touched {
-            for row in from.range((memory, after.0 + 1)..=(memory, u64::MAX)).map_err(|e| read(e.into()))? {
-                to.insert(row.map_err(|e| read(e.into()))?.0.value(), ()).map_err(|e| write(e.into()))?;
+            let memory = crate::ids::ContentHash(*memory);
+            if let Some(head) = recent.head(&heads, &memory).map_err(|e| read(e.into()))? {
+                index.heads.insert(memory, head);
             }
         }
-        let from = source.open_table(HEADS).map_err(|e| read(e.into()))?;
-        let mut to = txn.open_table(HEADS).map_err(|e| write(e.into()))?;
-        for memory in &touched {
-            if let Some(head) = from.get(memory).map_err(|e| read(e.into()))? {
-                to.insert(memory, head.value()).map_err(|e| write(e.into()))?;
-            }
-        }
+        index.write_rows(&txn).map_err(write)?;
         let from = source.open_table(VECTORS).map_err(|e| read(e.into()))?;
         let mut to = txn.open_table(VECTORS).map_err(|e| write(e.into()))?;
         for model in models_in(&from).map_err(read)? {
@@ -201,6 +210,7 @@ pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<Snaps
             }
         }
         copy_meta(&source, &txn).map_err(write)?;
+        txn.open_table(META).map_err(|e| write(e.into()))?.remove(INDEXED_THROUGH).map_err(|e| write(e.into()))?;
         let mut to = txn.open_table(REDACTIONS).map_err(|e| write(e.into()))?;
         match source.open_table(REDACTIONS) {
             Err(redb::TableError::TableDoesNotExist(_)) => {}
@@ -225,32 +235,46 @@ pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<Snaps
 
 /// Applies an increment ([`Log::snapshot_since`](crate::Log::snapshot_since)) to a closed log file that
 /// ends right where the increment starts, in one transaction. Returns the file's new last sequence number.
+/// A file of an older schema is moved to the current layout first. The increment's events are linked to
+/// their memories' earlier events in the file and indexed from the events themselves, so an increment of
+/// an older schema applies too.
 pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, SnapshotError> {
     let write = |source: redb::Error| SnapshotError::Write { path: log_file.to_path_buf(), source };
     let read = |e: redb::Error| SnapshotError::Read(ReadError::Storage(e));
     let target = Database::open(log_file).map_err(|e| write(e.into()))?;
+    migrate(&target).map_err(write)?;
     let source = Database::open(increment).map_err(|e| read(e.into()))?;
     let source = source.begin_read().map_err(ReadError::from)?;
+    let from = Events::open(&source).map_err(|e| read(e.into()))?;
     let txn = target.begin_write().map_err(|e| write(e.into()))?;
     let last = {
-        let ends = {
-            let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
-            table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value())
-        };
-        let starts = {
-            let table = source.open_table(EVENTS).map_err(|e| read(e.into()))?;
-            table.first().map_err(|e| read(e.into()))?.map(|(seq, _)| seq.value())
-        };
-        match starts {
-            Some(starts) if starts != ends + 1 => {
+        let mut log = txn.open_table(LOG).map_err(|e| write(e.into()))?;
+        let ends = log.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value());
+        match from.edge(false).map_err(|e| read(e.into()))? {
+            Some((starts, _)) if starts != ends + 1 => {
                 return Err(SnapshotError::Gap { ends: Seq(ends), starts: Seq(starts) });
             }
             _ => {}
         }
-        copy_log_tables(&source, &txn, &Rewrite::default()).map_err(write)?;
-        let table = txn.open_table(EVENTS).map_err(|e| write(e.into()))?;
-        let last = table.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value());
-        Seq(last)
+        let mut indexed = unindexed(&log, &txn.open_table(META).map_err(|e| write(e.into()))?)?;
+        let mut added = Unindexed::default();
+        {
+            let heads = txn.open_table(HEADS).map_err(|e| write(e.into()))?;
+            from.for_each(0, |seq, _, bytes| {
+                let event = decode(bytes)?;
+                let prev = indexed.head(&heads, &event.memory)?.map_or(0, |h| h.last_seq);
+                log.insert(seq, (prev, bytes))?;
+                indexed.add(&event);
+                added.add(&event);
+                Ok(())
+            })?;
+        }
+        // The index tables take in the increment's events now; events of the file they did not hold yet
+        // stay after its `indexed_through`, and are read again when it opens.
+        added.write_rows(&txn).map_err(write)?;
+        copy_table(&source, &txn, VECTORS).map_err(write)?;
+        copy_table_if_present(&source, &txn, REDACTIONS).map_err(write)?;
+        Seq(log.last().map_err(|e| write(e.into()))?.map_or(0, |(seq, _)| seq.value()))
     };
     txn.commit().map_err(|e| write(e.into()))?;
     Ok(last)
@@ -258,23 +282,17 @@ pub fn apply_increment(log_file: &Path, increment: &Path) -> Result<Seq, Snapsho
 
 /// The positions, times, counts and latest redaction of what a read transaction sees.
 fn summarise(txn: &redb::ReadTransaction, events: u64) -> Result<SnapshotInfo, SnapshotError> {
-    let table = txn.open_table(EVENTS).map_err(ReadError::from)?;
-    let edge =
-        |row: Option<(redb::AccessGuard<u64>, redb::AccessGuard<&[u8]>)>| -> Result<(Seq, Timestamp), ReadError> {
-            Ok(match row {
-                Some((seq, bytes)) => (Seq(seq.value()), decode(bytes.value())?.at),
-                None => (Seq::ZERO, Timestamp::default()),
-            })
-        };
-    let (first_seq, first_at) = edge(table.first().map_err(ReadError::from)?)?;
-    let (last_seq, last_at) = edge(table.last().map_err(ReadError::from)?)?;
+    let table = Events::open(txn).map_err(ReadError::from)?;
+    let edge = |row: Option<(u64, Vec<u8>)>| -> Result<(Seq, Timestamp), ReadError> {
+        Ok(match row {
+            Some((seq, bytes)) => (Seq(seq), decode(&bytes)?.at),
+            None => (Seq::ZERO, Timestamp::default()),
+        })
+    };
+    let (first_seq, first_at) = edge(table.edge(false).map_err(ReadError::from)?)?;
+    let (last_seq, last_at) = edge(table.edge(true).map_err(ReadError::from)?)?;
     let heads = txn.open_table(HEADS).map_err(ReadError::from)?;
-    let mut memories = 0;
-    for row in heads.iter().map_err(ReadError::from)? {
-        if row.map_err(ReadError::from)?.1.value().2 {
-            memories += 1;
-        }
-    }
+    let (_, memories) = count_heads(&heads, &table.unindexed(txn)?.heads)?;
     let latest_redaction = match txn.open_table(REDACTIONS) {
         Ok(table) => {
             let mut latest = 0;

@@ -34,6 +34,17 @@ pub enum ReadError {
     Decode(#[from] DecodeError),
 }
 
+/// A read inside a storage operation (a migration, a scrub plan) fails that operation: a decoding failure
+/// means the file is corrupted.
+impl From<ReadError> for redb::Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Storage(e) => e,
+            ReadError::Decode(e) => redb::Error::Corrupted(e.to_string()),
+        }
+    }
+}
+
 impl From<redb::StorageError> for ReadError {
     fn from(e: redb::StorageError) -> Self {
         ReadError::Storage(e.into())

@@ -354,8 +354,9 @@ enum OnDisk {
     V3(v3::Event),
 }
 
-/// The current schema version written by `encode`.
-pub const SCHEMA_VERSION: u32 = 3;
+/// The log file's schema version: its events (written by `encode` as `V3` since version 3) and its
+/// tables' layout (version 4, see log/DESIGN.md). A file of a later version is refused as too new.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Why stored bytes could not be read back as an event.
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ mod copy;
 mod error;
 mod event;
 mod ids;
+mod legacy;
 mod redact;
 mod snapshot;
 mod state;

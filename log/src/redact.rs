@@ -16,7 +16,8 @@
 use crate::copy::{Rewrite, copy_database, copy_rewritten};
 use crate::error::{ReadError, SnapshotError};
 use crate::ids::{ContentHash, Seq};
-use crate::tables::{BY_MEMORY, EVENTS, HEADS, Head, META, SCRUB_PENDING, VECTORS, erasures_before, has_vectors};
+use crate::legacy::Events;
+use crate::tables::{HEADS, Head, META, SCRUB_PENDING, VECTORS, has_vectors};
 use redb::{Database, ReadOnlyDatabase, ReadableDatabase};
 use std::path::{Path, PathBuf};
 
@@ -86,18 +87,23 @@ fn copy_erased(
 
 /// The rows that erasing `redactions` rewrites in the file `txn` reads, with what that amounts to.
 fn plan(txn: &redb::ReadTransaction, redactions: &[(ContentHash, Seq)]) -> Result<(Rewrite, Erasure), redb::Error> {
-    let events = txn.open_table(EVENTS)?;
-    let by_memory = txn.open_table(BY_MEMORY)?;
+    let events = Events::open(txn)?;
     let heads = txn.open_table(HEADS)?;
+    let tail = events.unindexed(txn)?;
     let vectors = txn.open_table(VECTORS)?;
     let mut rewrite = Rewrite::default();
     let mut erased = Erasure::default();
     for (memory, seq) in redactions {
-        let events = erasures_before(&events, &by_memory, memory, *seq)?;
-        erased.events += events.len();
-        rewrite.events.extend(events);
+        let head = tail.head(&heads, memory)?;
+        for (earlier, bytes) in events.of_memory(memory, head.map(|h| h.last_seq))? {
+            if earlier < seq.0
+                && let Some(bytes) = crate::tables::erased(&bytes)?
+            {
+                rewrite.events.insert(earlier, bytes);
+                erased.events += 1;
+            }
+        }
         // A file that predates the redaction has the memory's last state in its head and cache.
-        let head = heads.get(&memory.0)?.map(|row| Head::from_row(row.value()));
         let Some(head) = head.filter(|head| head.last_seq < seq.0) else { continue };
         if has_vectors(&vectors, memory)? {
             rewrite.without_vectors.insert(memory.0);

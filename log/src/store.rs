@@ -3,13 +3,15 @@
 use crate::error::{AppendError, OpenError, ReadError};
 use crate::event::{Event, SCHEMA_VERSION, decode};
 use crate::ids::{ContentHash, EventId, Seq, Timestamp};
+use crate::legacy::migrate;
 use crate::redact::scrub_if_pending;
 use crate::tables::{
-    BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, VECTORS, redactions_in, vector_from_bytes,
+    EVENT_IDS, HEADS, Head, INDEXED_THROUGH, LOG, META, REDACTIONS, SCHEMA, Unindexed, VECTORS, chain_from,
+    count_heads, redactions_in, unindexed, vector_from_bytes,
 };
 use crate::watch::SeqWatch;
-use crate::writer::{Appended, Current, NewEvent, Reply, Request, VectorEntry, Writer, current};
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
+use crate::writer::{Appended, Current, NewEvent, Recent, Reply, Request, VectorEntry, Writer, current, read_recent};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -30,6 +32,8 @@ struct Inner {
     db: Current,
     path: PathBuf,
     shared: Arc<Shared>,
+    /// The index rows the writer has not yet written into the index tables.
+    recent: Recent,
     sender: Mutex<Option<Sender<Request>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
@@ -92,13 +96,17 @@ impl Log {
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => return Err(OpenError::InUse { path }),
             Err(e) => return Err(storage(e.into())),
         };
-        let (last_seq, last_at) = initialise(&db).map_err(storage)?;
         if let Some(found) = schema_version(&db).map_err(storage)?
             && found > u64::from(SCHEMA_VERSION)
         {
             return Err(OpenError::TooNew { path, found, supported: u64::from(SCHEMA_VERSION) });
         }
+        if migrate(&db).map_err(storage)? {
+            tracing::info!(path = %path.display(), "moved the event log to schema version {SCHEMA_VERSION}");
+        }
+        let (last_seq, last_at) = initialise(&db).map_err(storage)?;
         set_schema_version(&db).map_err(storage)?;
+        let recent: Recent = Arc::new(RwLock::new(recent_rows(&db).map_err(|e| storage(e.into()))?));
         let db: Current = Arc::new(RwLock::new(Arc::new(db)));
         let shared = Arc::new(Shared { committed: SeqWatch::new(last_seq), last_at: Mutex::new(last_at) });
         let (sender, receiver) = mpsc::channel();
@@ -109,7 +117,8 @@ impl Log {
             }
             notify.committed.advance(seq);
         });
-        let writer = Writer::new(db.clone(), file.then(|| path.clone()), receiver, last_seq, last_at, on_commit);
+        let writer =
+            Writer::new(db.clone(), file.then(|| path.clone()), receiver, last_seq, last_at, on_commit, recent.clone());
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || writer.run())
@@ -119,6 +128,7 @@ impl Log {
                 db,
                 path,
                 shared,
+                recent,
                 sender: Mutex::new(Some(sender)),
                 thread: Mutex::new(Some(thread)),
             }),
@@ -188,11 +198,11 @@ impl Log {
     /// Up to `limit` events with sequence numbers from `from` on, in order.
     pub fn read_from(&self, from: Seq, limit: usize) -> Result<Vec<Event>, ReadError> {
         let txn = self.database().begin_read()?;
-        let table = txn.open_table(EVENTS)?;
+        let table = txn.open_table(LOG)?;
         let mut out = Vec::with_capacity(limit.min(4096));
         for row in table.range(from.0..)?.take(limit) {
-            let (_, bytes) = row?;
-            out.push(decode(bytes.value())?);
+            let (_, value) = row?;
+            out.push(decode(value.value().1)?);
         }
         Ok(out)
     }
@@ -200,57 +210,62 @@ impl Log {
     /// The event at `seq`, if there is one.
     pub fn get(&self, seq: Seq) -> Result<Option<Event>, ReadError> {
         let txn = self.database().begin_read()?;
-        let table = txn.open_table(EVENTS)?;
+        let table = txn.open_table(LOG)?;
         let row = table.get(seq.0)?;
         Ok(match row {
-            Some(bytes) => Some(decode(bytes.value())?),
+            Some(value) => Some(decode(value.value().1)?),
             None => None,
         })
     }
 
     /// Every event about one memory, oldest first.
     pub fn history(&self, memory: &ContentHash) -> Result<Vec<Event>, ReadError> {
-        let txn = self.database().begin_read()?;
-        let index = txn.open_table(BY_MEMORY)?;
-        let events = txn.open_table(EVENTS)?;
+        let (head, txn) = self.head_and_read(memory)?;
+        let log = txn.open_table(LOG)?;
         let mut out = Vec::new();
-        for row in index.range((&memory.0, 0)..=(&memory.0, u64::MAX))? {
-            let (key, _) = row?;
-            let (_, seq) = key.value();
-            if let Some(bytes) = events.get(seq)? {
-                out.push(decode(bytes.value())?);
-            }
+        for (_, _, bytes) in chain_from(&log, head.map_or(0, |h| h.last_seq))? {
+            out.push(decode(&bytes)?);
         }
         Ok(out)
     }
 
     /// The writer-side state of a memory: its version and whether it is live.
     pub fn head(&self, memory: &ContentHash) -> Result<Option<Head>, ReadError> {
+        Ok(self.head_and_read(memory)?.0)
+    }
+
+    /// A memory's head, and a read transaction that sees at least the commit that made it.
+    fn head_and_read(&self, memory: &ContentHash) -> Result<(Option<Head>, redb::ReadTransaction), ReadError> {
+        let recent = read_recent(&self.inner.recent);
+        // Begun while the recent heads cannot change: if they no longer hold a head, the table does.
         let txn = self.database().begin_read()?;
-        let heads = txn.open_table(HEADS)?;
-        Ok(heads.get(&memory.0)?.map(|row| Head::from_row(row.value())))
+        if let Some(head) = recent.heads.get(memory) {
+            return Ok((Some(*head), txn));
+        }
+        drop(recent);
+        let head = txn.open_table(HEADS)?.get(&memory.0)?.map(|row| Head::from_row(row.value()));
+        Ok((head, txn))
     }
 
     /// The sequence number of the event appended with this id, if any.
     pub fn seq_of(&self, event_id: EventId) -> Result<Option<Seq>, ReadError> {
+        let recent = read_recent(&self.inner.recent);
+        // Begun while the recent rows cannot change, as in `head_and_read`.
         let txn = self.database().begin_read()?;
         let ids = txn.open_table(EVENT_IDS)?;
-        Ok(ids.get(event_id.0.as_u128())?.map(|v| Seq(v.value())))
+        Ok(recent.seq_of(&ids, event_id.0.as_u128())?.map(Seq))
     }
 
     /// How many keys have ever had events (memories, and document uploads since schema 3) and how many
     /// memories are live now (an upload is never live).
     pub fn memory_counts(&self) -> Result<(u64, u64), ReadError> {
-        let txn = self.database().begin_read()?;
+        let (recent, txn) = {
+            let recent = read_recent(&self.inner.recent);
+            let txn = self.database().begin_read()?;
+            (recent.heads.clone(), txn)
+        };
         let heads = txn.open_table(HEADS)?;
-        let mut live = 0;
-        for row in heads.iter()? {
-            let (_, head) = row?;
-            if head.value().2 {
-                live += 1;
-            }
-        }
-        Ok((heads.len()?, live))
+        count_heads(&heads, &recent)
     }
 
     /// Cached vectors of `model` for the given memories; memories without a cached vector are absent.
@@ -285,27 +300,37 @@ impl Log {
 fn initialise(db: &Database) -> Result<(Seq, Timestamp), redb::Error> {
     let txn = db.begin_write()?;
     {
-        txn.open_table(EVENTS)?;
+        let log = txn.open_table(LOG)?;
         txn.open_table(EVENT_IDS)?;
-        txn.open_table(BY_MEMORY)?;
         txn.open_table(HEADS)?;
         txn.open_table(VECTORS)?;
         txn.open_table(REDACTIONS)?;
         let mut meta = txn.open_table(META)?;
-        if meta.get("schema_version")?.is_none() {
-            meta.insert("schema_version", u64::from(SCHEMA_VERSION))?;
+        if meta.get(SCHEMA)?.is_none() {
+            meta.insert(SCHEMA, u64::from(SCHEMA_VERSION))?;
+        }
+        // Without the key (a file of schema 3 or older), the index tables hold every event; from here on
+        // the writer moves it along as it writes them.
+        if meta.get(INDEXED_THROUGH)?.is_none() {
+            meta.insert(INDEXED_THROUGH, log.last()?.map_or(0, |(seq, _)| seq.value()))?;
         }
     }
     txn.commit()?;
     let txn = db.begin_read()?;
-    let events = txn.open_table(EVENTS)?;
-    match events.last()? {
-        Some((seq, bytes)) => {
-            let at = decode(bytes.value()).map(|e| e.at).unwrap_or_default();
+    let log = txn.open_table(LOG)?;
+    match log.last()? {
+        Some((seq, value)) => {
+            let at = decode(value.value().1).map(|e| e.at).unwrap_or_default();
             Ok((Seq(seq.value()), at))
         }
         None => Ok((Seq::ZERO, Timestamp::default())),
     }
+}
+
+/// The index rows of the events after the index tables' last checkpoint.
+fn recent_rows(db: &Database) -> Result<Unindexed, ReadError> {
+    let txn = db.begin_read()?;
+    unindexed(&txn.open_table(LOG)?, &txn.open_table(META)?)
 }
 
 /// Records that the file now holds events of the current schema version (new events are written in it).
@@ -314,13 +339,18 @@ fn set_schema_version(db: &Database) -> Result<(), redb::Error> {
         return Ok(());
     }
     let txn = db.begin_write()?;
-    txn.open_table(META)?.insert("schema_version", u64::from(SCHEMA_VERSION))?;
+    txn.open_table(META)?.insert(SCHEMA, u64::from(SCHEMA_VERSION))?;
     txn.commit()?;
     Ok(())
 }
 
 fn schema_version(db: &Database) -> Result<Option<u64>, redb::Error> {
     let txn = db.begin_read()?;
-    let meta = txn.open_table(META)?;
-    Ok(meta.get("schema_version")?.map(|v| v.value()))
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        // A new file: nothing written yet.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(meta.get(SCHEMA)?.map(|v| v.value()))
 }

@@ -2,27 +2,40 @@
 //! them that more than one module needs (erasing a redacted memory's events, its cached vectors).
 
 use crate::error::ReadError;
-use crate::event::{EventKind, decode, encode};
+use crate::event::{Event, EventKind, decode, encode};
 use crate::ids::{ContentHash, Seq};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::HashMap;
 
-/// seq → encoded event. The only source of truth.
-pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-/// event id (as u128) → seq, so that a repeated append is answered with the event already committed.
+/// seq → (the seq of the same memory's previous event, 0 for its first; the encoded event). The only
+/// source of truth, and each memory's history: the chain of previous events back from its head. Keyed by
+/// seq, so a commit writes at the end of the table; it is the one table every commit writes.
+pub(crate) const LOG: TableDefinition<u64, (u64, &[u8])> = TableDefinition::new("log");
+/// event id (as u128) → seq, so that a repeated append is answered with the event already committed. An
+/// index: it holds the events up to `meta.indexed_through` (see [`Unindexed`]).
 pub(crate) const EVENT_IDS: TableDefinition<u128, u64> = TableDefinition::new("event_ids");
-/// (memory, seq) → (), the events of each memory in order.
-pub(crate) const BY_MEMORY: TableDefinition<(&[u8; 32], u64), ()> = TableDefinition::new("by_memory");
-/// memory → (last seq, version, live): the state the writer checks appends against.
+/// memory → (last seq, version, live): the state the writer checks appends against. An index: it holds the
+/// events up to `meta.indexed_through` (see [`Unindexed`]).
 pub(crate) const HEADS: TableDefinition<&[u8; 32], (u64, u32, bool)> = TableDefinition::new("heads");
 /// (model, memory) → little-endian f32 vector. A cache of derived data, never a source of truth.
 pub(crate) const VECTORS: TableDefinition<(&str, &[u8; 32]), &[u8]> = TableDefinition::new("vector_cache");
 /// memory → seq of its latest redaction, for refusing an undelete and for erasing it from backups.
 pub(crate) const REDACTIONS: TableDefinition<&[u8; 32], u64> = TableDefinition::new("redactions");
-/// name → value: "schema_version", and "scrub_pending" (the seq of a redaction whose erased bytes may
-/// still sit in free pages of the file, until the file is rewritten at the next open).
+/// name → value: "schema_version", "indexed_through" (the last event the index tables hold; absent in
+/// files of schema 3 and older, whose indexes hold every event), and "scrub_pending" (the seq of a
+/// redaction whose erased bytes may still sit in free pages of the file, until the file is rewritten at
+/// the next open).
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// The meta key holding the seq of a redaction whose erased bytes may remain in free pages.
 pub(crate) const SCRUB_PENDING: &str = "scrub_pending";
+/// The meta key holding the last event the index tables (heads, event ids) have taken in.
+pub(crate) const INDEXED_THROUGH: &str = "indexed_through";
+/// The meta key holding the file's schema version.
+pub(crate) const SCHEMA: &str = "schema_version";
+
+/// How many events the writer commits before it writes their index rows (see [`Unindexed`]) into the
+/// index tables in one go. At most this many events are read again when a log opens.
+pub(crate) const CHECKPOINT_EVENTS: usize = 32_768;
 
 /// How much of the log file redb keeps in memory. redb's default, 1 GiB, is a cache that only grows: a
 /// process that read a large log once (a rebuild, a long history) would keep holding it, and a server holds
@@ -73,41 +86,145 @@ pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Vec<f32> {
     bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
-/// The events of `memory` before `before` that still hold their payload, each with its bytes as
-/// `Erased { was }` (content, tags, type, metadata and any reason dropped; sequence, time, actor and version
-/// kept), in order.
-pub(crate) fn erasures_before(
-    events: &impl ReadableTable<u64, &'static [u8]>,
-    by_memory: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
-    memory: &ContentHash,
-    before: Seq,
-) -> Result<Vec<(u64, Vec<u8>)>, redb::Error> {
-    let mut erasures = Vec::new();
-    for row in by_memory.range((&memory.0, 0)..(&memory.0, before.0))? {
-        let seq = row?.0.value().1;
-        let Some(bytes) = events.get(seq)? else { continue };
-        let mut event = decode(bytes.value()).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-        if matches!(event.kind, EventKind::Redacted { .. } | EventKind::Erased { .. }) {
-            continue;
-        }
-        event.kind = EventKind::Erased { was: event.kind.name().to_string() };
-        erasures.push((seq, encode(&event)));
-    }
-    Ok(erasures)
+/// The head an event leaves its memory with.
+pub(crate) fn head_after(event: &Event) -> Head {
+    Head { last_seq: event.seq.0, version: event.version, live: event.kind.leaves_live() }
 }
 
-/// Rewrites the events of `memory` before `before` to `Erased`; returns how many were rewritten.
-pub(crate) fn erase_before(
-    events: &mut redb::Table<u64, &[u8]>,
-    by_memory: &impl ReadableTable<(&'static [u8; 32], u64), ()>,
-    memory: &ContentHash,
-    before: Seq,
-) -> Result<usize, redb::Error> {
-    let erasures = erasures_before(events, by_memory, memory, before)?;
-    for (seq, bytes) in &erasures {
-        events.insert(seq, bytes.as_slice())?;
+/// The index rows of the events after `meta.indexed_through`: the head each leaves its memory with, and
+/// its seq by id. Writing every commit's index rows would dirty a page of each index table per event (the
+/// heads are keyed by content hash, so scattered), and a commit's cost is mostly its scattered pages; so
+/// the writer keeps these rows in memory and writes them in one go every [`CHECKPOINT_EVENTS`] events,
+/// when many share pages. After a crash or a restart they are read again from the log.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Unindexed {
+    pub(crate) heads: HashMap<ContentHash, Head>,
+    pub(crate) ids: HashMap<u128, u64>,
+}
+
+impl Unindexed {
+    pub(crate) fn add(&mut self, event: &Event) {
+        self.heads.insert(event.memory, head_after(event));
+        self.ids.insert(event.event_id.0.as_u128(), event.seq.0);
     }
-    Ok(erasures.len())
+
+    /// A memory's head: from here when it has events here, else from the table.
+    pub(crate) fn head(
+        &self,
+        heads: &impl ReadableTable<&'static [u8; 32], (u64, u32, bool)>,
+        memory: &ContentHash,
+    ) -> Result<Option<Head>, redb::StorageError> {
+        if let Some(head) = self.heads.get(memory) {
+            return Ok(Some(*head));
+        }
+        Ok(heads.get(&memory.0)?.map(|row| Head::from_row(row.value())))
+    }
+
+    /// The seq of the event appended with this id: from here, else from the table.
+    pub(crate) fn seq_of(
+        &self,
+        ids: &impl ReadableTable<u128, u64>,
+        id: u128,
+    ) -> Result<Option<u64>, redb::StorageError> {
+        if let Some(seq) = self.ids.get(&id) {
+            return Ok(Some(*seq));
+        }
+        Ok(ids.get(id)?.map(|seq| seq.value()))
+    }
+
+    /// Writes the rows into the index tables and records that the tables now hold every event up to
+    /// `through`.
+    pub(crate) fn write(&self, txn: &redb::WriteTransaction, through: u64) -> Result<(), redb::Error> {
+        self.write_rows(txn)?;
+        txn.open_table(META)?.insert(INDEXED_THROUGH, through)?;
+        Ok(())
+    }
+
+    /// Writes the rows into the index tables, in key order so that rows sharing a page are written
+    /// together.
+    pub(crate) fn write_rows(&self, txn: &redb::WriteTransaction) -> Result<(), redb::Error> {
+        let mut heads: Vec<_> = self.heads.iter().map(|(memory, head)| (memory.0, head.to_row())).collect();
+        heads.sort_unstable_by_key(|(memory, _)| *memory);
+        let mut table = txn.open_table(HEADS)?;
+        for (memory, head) in &heads {
+            table.insert(memory, head)?;
+        }
+        let mut ids: Vec<_> = self.ids.iter().map(|(id, seq)| (*id, *seq)).collect();
+        ids.sort_unstable();
+        let mut table = txn.open_table(EVENT_IDS)?;
+        for (id, seq) in ids {
+            table.insert(id, seq)?;
+        }
+        Ok(())
+    }
+}
+
+/// The index rows of the events the index tables do not hold yet (none when `indexed_through` is absent).
+pub(crate) fn unindexed(
+    log: &impl ReadableTable<u64, (u64, &'static [u8])>,
+    meta: &impl ReadableTable<&'static str, u64>,
+) -> Result<Unindexed, ReadError> {
+    let mut tail = Unindexed::default();
+    let Some(through) = meta.get(INDEXED_THROUGH)?.map(|v| v.value()) else { return Ok(tail) };
+    for row in log.range(through + 1..)? {
+        tail.add(&decode(row?.1.value().1)?);
+    }
+    Ok(tail)
+}
+
+/// A memory's events as (seq, previous seq, bytes), oldest first, following the chain back from `last`
+/// (its last event, or any of them; 0 for none).
+#[allow(clippy::type_complexity)]
+pub(crate) fn chain_from(
+    log: &impl ReadableTable<u64, (u64, &'static [u8])>,
+    last: u64,
+) -> Result<Vec<(u64, u64, Vec<u8>)>, redb::StorageError> {
+    let mut rows = Vec::new();
+    let mut next = last;
+    while next != 0 {
+        let Some(row) = log.get(next)? else { break };
+        let (prev, bytes) = row.value();
+        rows.push((next, prev, bytes.to_vec()));
+        next = prev;
+    }
+    rows.reverse();
+    Ok(rows)
+}
+
+/// The bytes of `event` as `Erased { was }`: content, tags, type, metadata and any reason dropped;
+/// sequence, time, actor and version kept. None for an event that holds no payload (a redaction, or an
+/// event already erased).
+pub(crate) fn erased(bytes: &[u8]) -> Result<Option<Vec<u8>>, redb::Error> {
+    let mut event = decode(bytes).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+    if matches!(event.kind, EventKind::Redacted { .. } | EventKind::Erased { .. }) {
+        return Ok(None);
+    }
+    event.kind = EventKind::Erased { was: event.kind.name().to_string() };
+    Ok(Some(encode(&event)))
+}
+
+/// (keys, live) over the heads table with `recent` heads in place of the rows they replace.
+pub(crate) fn count_heads(
+    heads: &impl ReadableTable<&'static [u8; 32], (u64, u32, bool)>,
+    recent: &HashMap<ContentHash, Head>,
+) -> Result<(u64, u64), ReadError> {
+    let (mut keys, mut live) = (heads.len()?, 0);
+    for row in heads.iter()? {
+        if row?.1.value().2 {
+            live += 1;
+        }
+    }
+    for (memory, head) in recent {
+        match heads.get(&memory.0)? {
+            None => keys += 1,
+            Some(row) if row.value().2 => live -= 1,
+            Some(_) => {}
+        }
+        if head.live {
+            live += 1;
+        }
+    }
+    Ok((keys, live))
 }
 
 /// Removes the cached vectors of `memory` under every model; returns how many there were.

@@ -12,8 +12,8 @@ use crate::error::AppendError;
 use crate::event::{Actor, Event, EventKind, decode, encode};
 use crate::ids::{ContentHash, EventId, Seq, Timestamp};
 use crate::tables::{
-    BY_MEMORY, EVENT_IDS, EVENTS, HEADS, Head, META, REDACTIONS, SCRUB_PENDING, VECTORS, drop_vectors, erase_before,
-    vector_to_bytes,
+    CHECKPOINT_EVENTS, EVENT_IDS, HEADS, Head, LOG, META, REDACTIONS, SCRUB_PENDING, Unindexed, VECTORS, chain_from,
+    drop_vectors, erased, head_after, vector_to_bytes,
 };
 use redb::{Database, ReadableTable};
 use std::collections::HashMap;
@@ -29,6 +29,17 @@ type Failure = Arc<dyn std::error::Error + Send + Sync>;
 
 fn failure(error: impl std::error::Error + Send + Sync + 'static) -> Failure {
     Arc::new(error)
+}
+
+/// The index rows of the events after the index tables' last checkpoint, shared with readers, who look
+/// here before the tables. The writer changes it only after a commit, and readers begin their read
+/// transaction while they hold its lock: whichever they see, the tables they read are at least as recent.
+pub(crate) type Recent = Arc<RwLock<Unindexed>>;
+
+/// Reads the recent index rows even when a panicking thread poisoned the lock (the rows stay whole: they
+/// are only changed by whole inserts and a reset).
+pub(crate) fn read_recent(recent: &Recent) -> std::sync::RwLockReadGuard<'_, Unindexed> {
+    recent.read().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A precondition on the memory's version, for optimistic concurrency.
@@ -71,6 +82,17 @@ pub struct Appended {
 
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<Appended>, AppendError>) + Send>;
 
+/// The replies of one group with what each request gets.
+struct Replies(Vec<(Reply, Result<Vec<Appended>, AppendError>)>);
+
+impl Replies {
+    fn send(self) {
+        for (reply, result) in self.0 {
+            reply(result);
+        }
+    }
+}
+
 pub(crate) struct Request {
     pub(crate) events: Vec<NewEvent>,
     pub(crate) vectors: Vec<VectorEntry>,
@@ -100,12 +122,58 @@ pub(crate) struct Writer {
     last_at: Timestamp,
     failed: Option<Failure>,
     on_commit: OnCommit,
+    recent: Recent,
+}
+
+/// One accepted event, ready to write: the event, its bytes, and the seq of its memory's previous event
+/// (0 for the first).
+struct Row {
+    event: Event,
+    bytes: Vec<u8>,
+    prev: u64,
 }
 
 /// The effect of one accepted request, ready to write.
 struct Accepted {
-    rows: Vec<(Event, Vec<u8>)>,
+    rows: Vec<Row>,
     outcomes: Vec<Appended>,
+}
+
+/// What one group's transaction did, for the writer to pass on once it is committed.
+struct Written {
+    results: Vec<Result<Vec<Appended>, AppendError>>,
+    last_seq: u64,
+    at: Timestamp,
+    redacted: bool,
+    /// The group's index rows, and whether they (with every recent one) went into the index tables.
+    indexed: Unindexed,
+    checkpointed: bool,
+}
+
+/// Where the writer looks a memory's head or an event id up during a group: the group's own events, then
+/// the recent ones, then the index tables.
+struct Lookup<'a, 'txn> {
+    group: Unindexed,
+    recent: &'a Unindexed,
+    heads: redb::Table<'txn, &'static [u8; 32], (u64, u32, bool)>,
+    ids: redb::Table<'txn, u128, u64>,
+}
+
+impl Lookup<'_, '_> {
+    fn head(&self, memory: &ContentHash) -> Result<Option<Head>, redb::StorageError> {
+        match self.group.heads.get(memory) {
+            Some(head) => Ok(Some(*head)),
+            None => self.recent.head(&self.heads, memory),
+        }
+    }
+
+    fn seq_of(&self, id: EventId) -> Result<Option<u64>, redb::StorageError> {
+        let id = id.0.as_u128();
+        match self.group.ids.get(&id) {
+            Some(seq) => Ok(Some(*seq)),
+            None => self.recent.seq_of(&self.ids, id),
+        }
+    }
 }
 
 impl Writer {
@@ -116,9 +184,10 @@ impl Writer {
         last_seq: Seq,
         last_at: Timestamp,
         on_commit: OnCommit,
+        recent: Recent,
     ) -> Writer {
         let db = self::current(&current);
-        Writer { db, current, file, rx, last_seq: last_seq.0, last_at, failed: None, on_commit }
+        Writer { db, current, file, rx, last_seq: last_seq.0, last_at, failed: None, on_commit, recent }
     }
 
     /// Runs until every sender is gone.
@@ -131,62 +200,69 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            self.commit_group(group);
+            self.commit_group(group).send();
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
+    /// Commits a group; returns the replies to make, once it is durable (or failed).
+    fn commit_group(&mut self, group: Vec<Request>) -> Replies {
+        let failed = |group: Vec<Request>, reason: &Failure| {
+            Replies(group.into_iter().map(|r| (r.reply, Err(AppendError::WriterFailed(reason.clone())))).collect())
+        };
         if let Some(reason) = &self.failed {
-            for request in group {
-                (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
-            }
-            return;
+            return failed(group, reason);
         }
         match self.write_group(&group) {
-            Ok((results, last_seq, last_at, redacted)) => {
-                self.last_seq = last_seq;
-                self.last_at = last_at;
-                if redacted {
+            Ok(written) => {
+                self.last_seq = written.last_seq;
+                self.last_at = written.at;
+                {
+                    // Before anyone hears of the commit: a reader told of it finds its heads.
+                    let mut recent = self.recent.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if written.checkpointed {
+                        *recent = Unindexed::default();
+                    } else {
+                        recent.heads.extend(written.indexed.heads);
+                        recent.ids.extend(written.indexed.ids);
+                    }
+                }
+                if written.redacted {
                     self.rewrite_file();
                 }
-                (self.on_commit)(Seq(last_seq), last_at);
-                for (request, result) in group.into_iter().zip(results) {
-                    (request.reply)(result);
-                }
+                (self.on_commit)(Seq(written.last_seq), written.at);
+                Replies(group.into_iter().map(|request| request.reply).zip(written.results).collect())
             }
             Err(reason) => {
                 tracing::error!(error = %reason, "log commit failed; the writer stops accepting appends");
                 self.failed = Some(reason.clone());
-                for request in group {
-                    (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
-                }
+                failed(group, &reason)
             }
         }
     }
 
     /// Writes every acceptable request of the group in one transaction. The outer error is a storage
     /// failure (fatal); the inner results are per request.
-    #[allow(clippy::type_complexity)]
-    fn write_group(
-        &self,
-        group: &[Request],
-    ) -> Result<(Vec<Result<Vec<Appended>, AppendError>>, u64, Timestamp, bool), Failure> {
+    fn write_group(&self, group: &[Request]) -> Result<Written, Failure> {
         let txn = self.db.begin_write().map_err(failure)?;
+        let recent = read_recent(&self.recent);
         let mut results = Vec::with_capacity(group.len());
         let mut next_seq = self.last_seq + 1;
         let at = Timestamp::now().max(self.last_at);
         let mut scrub = None;
-        {
-            let mut events = txn.open_table(EVENTS).map_err(failure)?;
-            let mut ids = txn.open_table(EVENT_IDS).map_err(failure)?;
-            let mut by_memory = txn.open_table(BY_MEMORY).map_err(failure)?;
-            let mut heads = txn.open_table(HEADS).map_err(failure)?;
+        let (indexed, checkpointed) = {
+            let mut log = txn.open_table(LOG).map_err(failure)?;
             let mut vectors = txn.open_table(VECTORS).map_err(failure)?;
             let mut redactions = txn.open_table(REDACTIONS).map_err(failure)?;
-            // Requests earlier in this group wrote into the same transaction, so reading the tables sees
-            // their effect: each request is checked against the state the previous ones left.
+            let mut lookup = Lookup {
+                group: Unindexed::default(),
+                recent: &recent,
+                heads: txn.open_table(HEADS).map_err(failure)?,
+                ids: txn.open_table(EVENT_IDS).map_err(failure)?,
+            };
+            // Requests earlier in this group changed the heads the next ones are checked against: each
+            // request is checked against the state the previous ones left.
             for request in group {
-                let accepted = match accept(request, next_seq, at, &heads, &ids, &events, &redactions) {
+                let accepted = match accept(request, next_seq, at, &lookup, &log, &redactions) {
                     Ok(accepted) => accepted,
                     Err(AppendError::WriterFailed(reason)) => return Err(reason),
                     Err(refused) => {
@@ -194,15 +270,16 @@ impl Writer {
                         continue;
                     }
                 };
-                for (event, bytes) in &accepted.rows {
+                for Row { event, bytes, prev } in &accepted.rows {
                     let seq = event.seq.0;
-                    events.insert(seq, bytes.as_slice()).map_err(failure)?;
-                    ids.insert(event.event_id.0.as_u128(), seq).map_err(failure)?;
-                    by_memory.insert((&event.memory.0, seq), ()).map_err(failure)?;
-                    let head = Head { last_seq: seq, version: event.version, live: event.kind.leaves_live() };
-                    heads.insert(&event.memory.0, head.to_row()).map_err(failure)?;
+                    log.insert(seq, (*prev, bytes.as_slice())).map_err(failure)?;
+                    lookup.group.add(event);
                     if let EventKind::Redacted { .. } = event.kind {
-                        erase_before(&mut events, &by_memory, &event.memory, Seq(seq)).map_err(failure)?;
+                        for (earlier, prev, bytes) in chain_from(&log, *prev).map_err(failure)? {
+                            if let Some(bytes) = erased(&bytes).map_err(failure)? {
+                                log.insert(earlier, (prev, bytes.as_slice())).map_err(failure)?;
+                            }
+                        }
                         drop_vectors(&mut vectors, &event.memory).map_err(failure)?;
                         redactions.insert(&event.memory.0, seq).map_err(failure)?;
                         scrub = Some(seq);
@@ -212,7 +289,7 @@ impl Writer {
                 for entry in &request.vectors {
                     // An embedding can finish after its memory was redacted (in this group or any before):
                     // checked here, in the transaction that would write it, no ordering brings it back.
-                    if redacted_now(&heads, &redactions, &entry.memory).map_err(failure)? {
+                    if redacted_now(&lookup, &redactions, &entry.memory).map_err(failure)? {
                         continue;
                     }
                     let bytes = vector_to_bytes(&entry.vector);
@@ -220,13 +297,24 @@ impl Writer {
                 }
                 results.push(Ok(accepted.outcomes));
             }
-        }
+            let Lookup { group: indexed, heads, ids, .. } = lookup;
+            drop((heads, ids));
+            let checkpoint = !indexed.ids.is_empty() && recent.ids.len() + indexed.ids.len() >= CHECKPOINT_EVENTS;
+            if checkpoint {
+                let mut all = recent.clone();
+                all.heads.extend(indexed.heads.iter().map(|(memory, head)| (*memory, *head)));
+                all.ids.extend(indexed.ids.iter().map(|(id, seq)| (*id, *seq)));
+                all.write(&txn, next_seq - 1).map_err(failure)?;
+            }
+            (indexed, checkpoint)
+        };
+        drop(recent);
         if let Some(seq) = scrub {
             let mut meta = txn.open_table(META).map_err(failure)?;
             meta.insert(SCRUB_PENDING, seq).map_err(failure)?;
         }
         txn.commit().map_err(failure)?;
-        Ok((results, next_seq - 1, at, scrub.is_some()))
+        Ok(Written { results, last_seq: next_seq - 1, at, redacted: scrub.is_some(), indexed, checkpointed })
     }
 
     /// After a redaction: copies the log into a fresh file, renames it over the old one and goes on with it
@@ -263,12 +351,12 @@ impl Writer {
 
 /// Whether the memory's last event is its redaction: two keyed lookups, for refusing to cache its vectors.
 fn redacted_now(
-    heads: &redb::Table<&[u8; 32], (u64, u32, bool)>,
+    lookup: &Lookup,
     redactions: &redb::Table<&[u8; 32], u64>,
     memory: &ContentHash,
 ) -> Result<bool, redb::StorageError> {
     let Some(redacted_at) = redactions.get(&memory.0)?.map(|v| v.value()) else { return Ok(false) };
-    Ok(heads.get(&memory.0)?.is_some_and(|row| Head::from_row(row.value()).last_seq == redacted_at))
+    Ok(lookup.head(memory)?.is_some_and(|head| head.last_seq == redacted_at))
 }
 
 /// Checks one request against the heads and prepares its rows, or says why it is refused.
@@ -276,9 +364,8 @@ fn accept(
     request: &Request,
     first_seq: u64,
     at: Timestamp,
-    heads: &redb::Table<&[u8; 32], (u64, u32, bool)>,
-    ids: &redb::Table<u128, u64>,
-    events: &redb::Table<u64, &[u8]>,
+    lookup: &Lookup,
+    log: &redb::Table<u64, (u64, &[u8])>,
     redactions: &redb::Table<&[u8; 32], u64>,
 ) -> Result<Accepted, AppendError> {
     let storage = |e: redb::StorageError| AppendError::WriterFailed(failure(e));
@@ -293,14 +380,13 @@ fn accept(
             accepted.outcomes.push(repeat);
             continue;
         }
-        if let Some(existing) = ids.get(new.event_id.0.as_u128()).map_err(storage)? {
-            let existing_seq = existing.value();
-            let bytes = events.get(existing_seq).map_err(storage)?.ok_or_else(|| {
+        if let Some(existing_seq) = lookup.seq_of(new.event_id).map_err(storage)? {
+            let row = log.get(existing_seq).map_err(storage)?.ok_or_else(|| {
                 let missing: Box<dyn std::error::Error + Send + Sync> =
                     format!("event id index points at missing seq {existing_seq}").into();
                 AppendError::WriterFailed(missing.into())
             })?;
-            let event = decode(bytes.value()).map_err(|e| AppendError::WriterFailed(failure(e)))?;
+            let event = decode(row.value().1).map_err(|e| AppendError::WriterFailed(failure(e)))?;
             accepted.outcomes.push(Appended {
                 seq: event.seq,
                 event_id: event.event_id,
@@ -313,7 +399,7 @@ fn accept(
         let (head, redacted) = match local.get(&new.memory) {
             Some((head, redacted)) => (Some(*head), *redacted),
             None => {
-                let head = heads.get(&new.memory.0).map_err(storage)?.map(|row| Head::from_row(row.value()));
+                let head = lookup.head(&new.memory).map_err(storage)?;
                 let redacted_at = redactions.get(&new.memory.0).map_err(storage)?.map(|v| v.value());
                 (head, head.is_some_and(|h| Some(h.last_seq) == redacted_at))
             }
@@ -329,11 +415,10 @@ fn accept(
             version,
             kind: new.kind.clone(),
         };
-        let head = Head { last_seq: seq, version, live: event.kind.leaves_live() };
-        local.insert(new.memory, (head, matches!(event.kind, EventKind::Redacted { .. })));
+        local.insert(new.memory, (head_after(&event), matches!(event.kind, EventKind::Redacted { .. })));
         let bytes = encode(&event);
         accepted.outcomes.push(Appended { seq: event.seq, event_id: event.event_id, at, version, fresh: true });
-        accepted.rows.push((event, bytes));
+        accepted.rows.push(Row { event, bytes, prev: head.map_or(0, |h| h.last_seq) });
         seq += 1;
     }
     Ok(accepted)
