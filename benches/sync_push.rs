@@ -4,8 +4,10 @@
 //! 100 memories, R2 aside). The memories are imported first with the local-only backend, so the push
 //! measures replication alone: reading the log, one D1 batch, one Workers AI call, one Vectorize upsert.
 //!
-//! `cargo bench --bench sync_push` (MMS_SYNC_BENCH_MEMORIES sets N, default 2000). Not a criterion bench:
-//! one push of N memories is the measurement, repeated on fresh stand-ins.
+//! `cargo bench --bench sync_push` (MMS_SYNC_BENCH_MEMORIES sets N, default 2000;
+//! MMS_SYNC_BENCH_LATENCY_MS adds that much to every Cloudflare call the stand-in answers, as a real round
+//! trip would, default 0). Not a criterion bench: one push of N memories is the measurement, repeated on
+//! fresh stand-ins.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ fn standin_binary() -> PathBuf {
 
 fn main() {
     let memories: usize = std::env::var("MMS_SYNC_BENCH_MEMORIES").ok().and_then(|n| n.parse().ok()).unwrap_or(2000);
+    let latency_ms: u64 = std::env::var("MMS_SYNC_BENCH_LATENCY_MS").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
     let data = tempfile::tempdir().expect("a temp dir");
     let file = data.path().join("memories.jsonl");
     let mut out = std::fs::File::create(&file).expect("create the import file");
@@ -68,6 +71,12 @@ fn main() {
         let mut line = String::new();
         BufReader::new(standin.stdout.take().expect("stdout")).read_line(&mut line).expect("its first line");
         let url = line.trim().rsplit(' ').next().expect("a URL").to_string();
+        if latency_ms > 0 {
+            let rule =
+                format!(r#"{{"rules": [{{"path_contains": "/client/v4", "times": 0, "delay_ms": {latency_ms}}}]}}"#);
+            let reply = raw_request(&url, "POST", "/__standin/faults", &rule);
+            assert!(reply.contains("\"rules\":1"), "the stand-in took the latency rule: {reply}");
+        }
         // A fresh sync state: every run pushes the whole log to an empty Cloudflare.
         let _ = std::fs::remove_file(data.path().join("sync.sqlite3"));
         let mut push = Command::new(BIN);
@@ -85,13 +94,13 @@ fn main() {
         let status = push.status().expect("sync push runs");
         let elapsed = started.elapsed();
         assert!(status.success(), "sync push failed");
-        let counts = reqwest_free_get(&url, "/__standin/requests");
+        let counts = raw_request(&url, "GET", "/__standin/requests", "");
         let _ = standin.kill();
         let _ = standin.wait();
         let total = number_after(&counts, "\"total\":");
         let batches = memories.div_ceil(100);
         eprintln!(
-            "run {run}: {memories} memories pushed in {:.2} s = {:.0} memories/s; {total} Cloudflare requests for {batches} batches of 100 = {:.2} per batch ({counts})",
+            "run {run}: {memories} memories pushed in {:.2} s = {:.0} memories/s ({latency_ms} ms added per call); {total} Cloudflare requests for {batches} batches of 100 = {:.2} per batch ({counts})",
             elapsed.as_secs_f64(),
             memories as f64 / elapsed.as_secs_f64(),
             total as f64 / batches as f64
@@ -99,12 +108,17 @@ fn main() {
     }
 }
 
-/// A GET over a plain TCP socket (the bench needs no HTTP client for one control call).
-fn reqwest_free_get(url: &str, path: &str) -> String {
+/// One request over a plain TCP socket (the bench needs no HTTP client for two control calls).
+fn raw_request(url: &str, method: &str, path: &str, body: &str) -> String {
     use std::io::Read;
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).expect("connect to the stand-in");
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("send");
+    let length = body.len();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n{body}"
+    )
+    .expect("send");
     let mut reply = String::new();
     stream.read_to_string(&mut reply).expect("read");
     reply.split("\r\n\r\n").nth(1).unwrap_or("").to_string()

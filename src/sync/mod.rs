@@ -373,13 +373,9 @@ impl Engine {
             if retry_failures {
                 handled += self.retry_failures().await? as u64;
             }
-            loop {
-                let batch = self.push_batch().await?;
-                if batch.events == 0 {
-                    break;
-                }
+            self.push_all(|batch| {
                 handled += batch.sent as u64;
-                let pushed = self.with_state(|s| s.pushed())?;
+                let pushed = batch.last;
                 self.replica.send_if_modified(|progress| {
                     let changed = progress.pushed != pushed;
                     progress.pushed = pushed;
@@ -389,7 +385,8 @@ impl Engine {
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).processed += batch.sent as u64;
                 progress("push", pushed.0, total);
                 self.notice("sync_progress", json!({"phase": "push", "pushed_seq": pushed.0, "log_seq": total}));
-            }
+            })
+            .await?;
         }
         if pull {
             let pulled = self

@@ -28,15 +28,82 @@ pub(super) struct Pushed {
     pub(super) sent: usize,
     /// Events Cloudflare refused for good (recorded as failures).
     pub(super) failed: usize,
+    /// Where the checkpoint is now.
+    pub(super) last: Seq,
+}
+
+/// A batch read from the log and ready to send.
+struct Prepared {
+    /// Log events the checkpoint moves over once it is sent.
+    events: usize,
+    last: Seq,
+    /// This device's events among them, as they go to D1.
+    outgoing: Vec<Outgoing>,
+}
+
+/// A batch D1 has taken: what D1 holds now for its memories, and the Workers AI vectors of the contents
+/// this device sent (fetched beside the D1 call).
+struct Recorded {
+    rows: Vec<Map<String, Value>>,
+    local: HashMap<ContentHash, String>,
+    vectors: HashMap<ContentHash, Vec<f32>>,
 }
 
 impl Engine {
-    /// Pushes the next batch after the checkpoint; `Pushed::default()` when there is nothing to push.
-    pub(super) async fn push_batch(&self) -> Result<Pushed, SyncError> {
-        let from = self.with_state(|s| s.pushed())?;
+    /// Pushes every batch after the checkpoint, calling `pushed` after each one the checkpoint moved over.
+    ///
+    /// Batches go through two stages, D1 then Vectorize, and two batches are in flight at once: batch N's D1
+    /// call (with its Workers AI call beside it) runs while batch N-1's vectors are upserted. Each stage
+    /// still takes the batches in log order, so D1 sees the events in order and Vectorize is aligned with
+    /// D1's read-backs in the order D1 gave them. The checkpoint moves over a batch only once both of its
+    /// stages are confirmed; after a failure the next round starts again from it, and every write repeats
+    /// harmlessly.
+    pub(super) async fn push_all(&self, mut pushed: impl FnMut(Pushed)) -> Result<(), SyncError> {
+        let mut from = self.with_state(|s| s.pushed())?.next();
+        let mut in_flight: Option<(Prepared, Recorded)> = None;
+        loop {
+            let next = self.prepare(from).await?;
+            let Some(batch) = next else {
+                if let Some((batch, recorded)) = in_flight.take() {
+                    self.align_vectorize(recorded).await?;
+                    pushed(self.advance(&batch, &[])?);
+                }
+                return Ok(());
+            };
+            from = batch.last.next();
+            let aligned = async {
+                match in_flight.take() {
+                    Some((earlier, recorded)) => self.align_vectorize(recorded).await.map(|()| Some(earlier)),
+                    None => Ok(None),
+                }
+            };
+            let (recorded, aligned) = tokio::join!(self.record_in_d1(&batch.outgoing), aligned);
+            if let Some(earlier) = aligned? {
+                pushed(self.advance(&earlier, &[])?);
+            }
+            match recorded {
+                Ok(recorded) => in_flight = Some((batch, recorded)),
+                Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) => {
+                    let failures = self.refused(&batch.outgoing, why).await?;
+                    pushed(self.advance(&batch, &failures)?);
+                }
+                Err(other) => return Err(other),
+            }
+        }
+    }
+
+    /// Moves the checkpoint over a sent batch and records its failures.
+    fn advance(&self, batch: &Prepared, failures: &[Failure]) -> Result<Pushed, SyncError> {
+        self.with_state(|s| s.advance_push(batch.last, failures))?;
+        let sent = batch.outgoing.len() - failures.len();
+        Ok(Pushed { events: batch.events, sent, failed: failures.len(), last: batch.last })
+    }
+
+    /// Reads the batch that starts at `from`; `None` when the log has nothing there.
+    async fn prepare(&self, from: Seq) -> Result<Option<Prepared>, SyncError> {
         let log = self.service.log().clone();
         let limit = self.batch_size;
-        let mut events = blocking(move || log.read_from(from.next(), limit)).await?;
+        let mut events = blocking(move || log.read_from(from, limit)).await?;
         let local: Vec<&Event> = events.iter().filter(|e| e.actor.interface != Interface::Sync).collect();
         let mut outgoing = self.outgoing(&local).await?;
         // A batch carries each content twice (the event and the memory row): one D1 call's body stays bounded,
@@ -52,13 +119,7 @@ impl Engine {
                 events.retain(|e| e.seq.0 < first_left);
             }
         }
-        let Some(last) = events.last().map(|e| e.seq) else {
-            return Ok(Pushed::default());
-        };
-        let failures = self.send(&outgoing).await?;
-        let pushed = Pushed { events: events.len(), sent: outgoing.len() - failures.len(), failed: failures.len() };
-        self.with_state(|s| s.advance_push(last, &failures))?;
-        Ok(pushed)
+        Ok(events.last().map(|e| Prepared { events: events.len(), last: e.seq, outgoing }))
     }
 
     /// Pushes the events recorded as failed again; those that now succeed are cleared. Returns how many.
@@ -139,30 +200,50 @@ impl Engine {
         if outgoing.is_empty() {
             return Ok(Vec::new());
         }
-        match self.send_together(outgoing).await {
+        let sent = match self.record_in_d1(outgoing).await {
+            Ok(recorded) => self.align_vectorize(recorded).await,
+            Err(error) => Err(error),
+        };
+        match sent {
             Ok(()) => Ok(Vec::new()),
-            Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) if outgoing.len() == 1 => {
-                let out = &outgoing[0];
-                tracing::warn!(seq = out.seq, memory = %out.memory, %why, "Cloudflare refused an event; recorded as failed");
-                Ok(vec![Failure {
-                    seq: out.seq,
-                    content_hash: out.memory.to_hex(),
-                    message: why,
-                    at: mms_projections::iso_utc(mms_log::Timestamp::now().0),
-                }])
-            }
-            Err(SyncError::Cloudflare(CloudflareError::Permanent(_))) => {
-                let mut failures = Vec::new();
-                for one in outgoing.chunks(1) {
-                    failures.extend(Box::pin(self.send(one)).await?);
-                }
-                Ok(failures)
-            }
+            Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) => self.refused(outgoing, why).await,
             Err(other) => Err(other),
         }
     }
 
-    async fn send_together(&self, outgoing: &[Outgoing]) -> Result<(), SyncError> {
+    /// After Cloudflare refused events for good: a lone event is recorded as failed; several are sent
+    /// again one by one, so that only the ones at fault fail. Returns the failures.
+    async fn refused(&self, outgoing: &[Outgoing], why: String) -> Result<Vec<Failure>, SyncError> {
+        if let [out] = outgoing {
+            tracing::warn!(seq = out.seq, memory = %out.memory, %why, "Cloudflare refused an event; recorded as failed");
+            return Ok(vec![Failure {
+                seq: out.seq,
+                content_hash: out.memory.to_hex(),
+                message: why,
+                at: mms_projections::iso_utc(mms_log::Timestamp::now().0),
+            }]);
+        }
+        let mut failures = Vec::new();
+        for one in outgoing.chunks(1) {
+            failures.extend(Box::pin(self.send(one)).await?);
+        }
+        Ok(failures)
+    }
+
+    /// The first stage of a send: R2 objects, then one D1 batch that records the events and reads back what
+    /// D1 holds for their memories; beside the D1 call, the Workers AI vectors of the contents sent (from
+    /// the log's cache, else one Workers AI call), which the second stage will most likely upsert.
+    async fn record_in_d1(&self, outgoing: &[Outgoing]) -> Result<Recorded, SyncError> {
+        let local: HashMap<ContentHash, String> = outgoing
+            .iter()
+            .filter_map(|o| match &o.payload {
+                Some(Payload::Live { content, .. }) => Some((o.memory, content.clone())),
+                _ => None,
+            })
+            .collect();
+        if outgoing.is_empty() {
+            return Ok(Recorded { rows: Vec::new(), local, vectors: HashMap::new() });
+        }
         if let Some(bucket) = &self.cf.resources.r2_bucket {
             for out in outgoing {
                 if let (Some(key), Some(Payload::Live { content, .. })) = (&out.r2_key, &out.payload) {
@@ -175,23 +256,26 @@ impl Engine {
         memories.dedup();
         let mut statements: Vec<_> = outgoing.iter().flat_map(d1::statements).collect();
         statements.push(d1::readback(&memories));
-        let results = self.cf.d1(&statements).await?;
-        let rows = results.last().cloned().unwrap_or_default();
-        let local: HashMap<ContentHash, &str> = outgoing
-            .iter()
-            .filter_map(|o| match &o.payload {
-                Some(Payload::Live { content, .. }) => Some((o.memory, content.as_str())),
-                _ => None,
-            })
-            .collect();
-        self.align_vectors(&rows, &local).await
+        let wanted: Vec<(ContentHash, &str)> = local.iter().map(|(h, text)| (*h, text.as_str())).collect();
+        let (results, vectors) = tokio::join!(self.cf.d1(&statements), self.cloud_vectors(&wanted));
+        let rows = results?.last().cloned().unwrap_or_default();
+        Ok(Recorded { rows, local, vectors: vectors? })
+    }
+
+    /// The second stage of a send: Vectorize in line with what D1 read back.
+    async fn align_vectorize(&self, recorded: Recorded) -> Result<(), SyncError> {
+        let Recorded { rows, local, vectors } = recorded;
+        let local: HashMap<ContentHash, &str> = local.iter().map(|(h, text)| (*h, text.as_str())).collect();
+        self.align_vectors(&rows, &local, vectors).await
     }
 
     /// Makes Vectorize hold a vector for every memory D1 has live among `rows`, and none for the others.
+    /// `known` holds vectors already fetched; the others are fetched here.
     async fn align_vectors(
         &self,
         rows: &[Map<String, Value>],
         local: &HashMap<ContentHash, &str>,
+        mut known: HashMap<ContentHash, Vec<f32>>,
     ) -> Result<(), SyncError> {
         let mut live: BTreeMap<ContentHash, (String, Map<String, Value>)> = BTreeMap::new();
         let mut dead = Vec::new();
@@ -218,8 +302,12 @@ impl Engine {
             }
         }
         if !live.is_empty() {
-            let wanted: Vec<(ContentHash, &str)> = live.iter().map(|(h, (text, _))| (*h, text.as_str())).collect();
-            let vectors = self.cloud_vectors(&wanted).await?;
+            let wanted: Vec<(ContentHash, &str)> =
+                live.iter().filter(|(h, _)| !known.contains_key(h)).map(|(h, (text, _))| (*h, text.as_str())).collect();
+            if !wanted.is_empty() {
+                known.extend(self.cloud_vectors(&wanted).await?);
+            }
+            let vectors = known;
             let lines: Vec<VectorLine> = live
                 .into_iter()
                 .filter_map(|(memory, (_, metadata))| {
