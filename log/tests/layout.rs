@@ -9,12 +9,13 @@
 //! - `v3-base.redb`: a snapshot of that log after its first 11 events (up to the redaction).
 //! - `v3-increment.redb`: the increment after those 11 events, up to event 54.
 
-use mms_log::{
-    Actor, ContentHash, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord, NewEvent, Seq,
-    Timestamp, fold_history,
-};
+use mms_log::{ContentHash, Event, EventKind, Log, MemoryMeta, NewEvent, Seq, Timestamp, fold_history};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::{event, record, store};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/layout").join(name)
@@ -33,31 +34,6 @@ fn hash(content: &str) -> ContentHash {
 
 fn kinds(log: &Log, content: &str) -> Vec<&'static str> {
     log.history(&hash(content)).expect("history").iter().map(|e| e.kind.name()).collect()
-}
-
-fn record(content: &str) -> MemoryRecord {
-    MemoryRecord {
-        content: content.into(),
-        tags: vec!["t".into()],
-        memory_type: None,
-        metadata: "{}".into(),
-        created_at: Timestamp(1),
-        updated_at: Timestamp(1),
-    }
-}
-
-fn event(content: &str, kind: EventKind) -> NewEvent {
-    NewEvent {
-        event_id: EventId::generate(),
-        actor: Actor::new(Interface::Cli, None),
-        memory: hash(content),
-        kind,
-        expect: Expect::Any,
-    }
-}
-
-fn store(content: &str) -> NewEvent {
-    event(content, EventKind::Stored(record(content)))
 }
 
 fn update(content: &str) -> NewEvent {

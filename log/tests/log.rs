@@ -2,35 +2,14 @@
 
 use mms_log::{
     Actor, AppendError, ContentHash, DocumentUpload, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta,
-    MemoryRecord, NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
+    NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
 };
 use std::sync::Arc;
 use std::time::Duration;
 
-fn record(content: &str) -> MemoryRecord {
-    MemoryRecord {
-        content: content.into(),
-        tags: vec!["t".into()],
-        memory_type: None,
-        metadata: "{}".into(),
-        created_at: Timestamp(1),
-        updated_at: Timestamp(1),
-    }
-}
+mod common;
 
-fn event(content: &str, kind: EventKind) -> NewEvent {
-    NewEvent {
-        event_id: EventId::generate(),
-        actor: Actor::new(Interface::Cli, None),
-        memory: ContentHash::of_content(content),
-        kind,
-        expect: Expect::Any,
-    }
-}
-
-fn store(content: &str) -> NewEvent {
-    event(content, EventKind::Stored(record(content)))
-}
+use common::{event, record, store};
 
 fn update(content: &str, tags: &[&str]) -> NewEvent {
     let meta =
