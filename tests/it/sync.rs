@@ -292,9 +292,7 @@ async fn a_batch_of_100_memories_costs_at_most_5_requests_and_pause_holds_it_bac
         Device::start(&standin, &[("MCP_HYBRID_BATCH_SIZE", "100"), ("MCP_HYBRID_SYNC_INTERVAL", "300")]).await;
     device.wait_pushed().await;
     // `sync pause` works beside the running server: it is kept in the sync state the server reads.
-    let mut pause = device.data.command(&["sync", "pause"]);
-    pause.envs(env(&standin, &[]));
-    assert!(pause.output().expect("runs").status.success());
+    sync_cli(&device, &standin, "pause", &[]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let memories: Vec<Value> = (0..100)
         .map(|i| json!({"content": format!("batch member {i}: a note about topic {}", i % 7), "tags": ["batch", format!("t{}", i % 3)]}))
@@ -308,9 +306,7 @@ async fn a_batch_of_100_memories_costs_at_most_5_requests_and_pause_holds_it_bac
     assert_eq!(status["operations_pending"], 100, "{status}");
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 0);
     standin.reset_requests().await;
-    let mut resume = device.data.command(&["sync", "resume"]);
-    resume.envs(env(&standin, &[]));
-    assert!(resume.output().expect("runs").status.success());
+    sync_cli(&device, &standin, "resume", &[]);
     device.wait_pushed().await;
     let requests = standin.requests().await;
     assert!(requests["total"].as_u64().expect("a count") <= 5, "one batch of 100 took {requests}");
@@ -327,9 +323,7 @@ async fn pipelined_batches_leave_vectorize_with_the_last_state_of_each_memory() 
     let settings = [("MCP_HYBRID_BATCH_SIZE", "1"), ("MCP_HYBRID_SYNC_INTERVAL", "300")];
     let device = Device::start(&standin, &settings).await;
     device.wait_pushed().await;
-    let mut pause = device.data.command(&["sync", "pause"]);
-    pause.envs(env(&standin, &[]));
-    assert!(pause.output().expect("runs").status.success());
+    sync_cli(&device, &standin, "pause", &[]);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let memory = device.store("a memory retagged batch after batch", &["v0"]).await;
     for version in ["v1", "v2", "v3"] {
@@ -344,9 +338,7 @@ async fn pipelined_batches_leave_vectorize_with_the_last_state_of_each_memory() 
             {"path_contains": "/d1/", "delay_ms": 100, "times": 0}
         ]))
         .await;
-    let mut resume = device.data.command(&["sync", "resume"]);
-    resume.envs(env(&standin, &[]));
-    assert!(resume.output().expect("runs").status.success());
+    sync_cli(&device, &standin, "resume", &[]);
     let status = device.wait_pushed().await;
     assert_eq!(status["operations_failed"], 0, "{status}");
     standin.faults(json!([])).await;
@@ -465,9 +457,7 @@ async fn a_refused_token_holds_the_push_back_whole_until_it_is_accepted_again() 
     let device = Device::start(&standin, &forced_only).await;
     device.force().await;
     // The worker is paused, so that the forced rounds below are the only pushes.
-    let mut pause = device.data.command(&["sync", "pause"]);
-    pause.envs(env(&standin, &forced_only));
-    assert!(pause.output().expect("runs").status.success());
+    sync_cli(&device, &standin, "pause", &forced_only);
     let before = device.status().await;
     for i in 0..3 {
         device.store(&format!("memory {i} waiting for a good token"), &["token"]).await;
@@ -712,4 +702,11 @@ async fn the_dashboards_sync_panel_shows_the_replica_and_pauses_resumes_and_forc
     assert_eq!(status["paused"], false, "{status}");
     assert_eq!(status["operations_failed"], 0, "{status}");
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 4);
+}
+
+/// Runs `mcp-memory-service sync <what>` (pause, resume) beside the device's server, on its data directory.
+fn sync_cli(device: &Device, standin: &Standin, what: &str, settings: &[(&'static str, &str)]) {
+    let mut command = device.data.command(&["sync", what]);
+    command.envs(env(standin, settings));
+    assert!(command.output().expect("runs").status.success(), "sync {what} failed");
 }
