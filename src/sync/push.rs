@@ -62,39 +62,41 @@ impl Engine {
         let mut from = self.with_state(|s| s.pushed())?.next();
         let mut in_flight: Option<(Prepared, Recorded)> = None;
         loop {
-            let next = self.prepare(from).await?;
-            let Some(batch) = next else {
-                if let Some((batch, recorded)) = in_flight.take() {
-                    self.align_vectorize(recorded).await?;
-                    pushed(self.advance(&batch, &[])?);
+            let Some(batch) = self.prepare(from).await? else {
+                if let Some((earlier, recorded)) = in_flight.take() {
+                    let aligned = self.align_vectorize(recorded).await;
+                    pushed(self.settle(&earlier, aligned).await?);
                 }
                 return Ok(());
             };
             from = batch.last.next();
             let aligned = async {
                 match in_flight.take() {
-                    Some((earlier, recorded)) => self.align_vectorize(recorded).await.map(|()| Some(earlier)),
-                    None => Ok(None),
+                    Some((earlier, recorded)) => Some((self.align_vectorize(recorded).await, earlier)),
+                    None => None,
                 }
             };
             let (recorded, aligned) = tokio::join!(self.record_in_d1(&batch.outgoing), aligned);
-            if let Some(earlier) = aligned? {
-                pushed(self.advance(&earlier, &[])?);
+            if let Some((aligned, earlier)) = aligned {
+                pushed(self.settle(&earlier, aligned).await?);
             }
             match recorded {
                 Ok(recorded) => in_flight = Some((batch, recorded)),
-                Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) => {
-                    let failures = self.refused(&batch.outgoing, why).await?;
-                    pushed(self.advance(&batch, &failures)?);
-                }
-                Err(other) => return Err(other),
+                Err(error) => pushed(self.settle(&batch, Err(error)).await?),
             }
         }
     }
 
-    /// Moves the checkpoint over a sent batch and records its failures.
-    fn advance(&self, batch: &Prepared, failures: &[Failure]) -> Result<Pushed, SyncError> {
-        self.with_state(|s| s.advance_push(batch.last, failures))?;
+    /// Moves the checkpoint over a batch once Cloudflare confirmed it, or refused it for good (then as
+    /// [`send`](Self::send) does: a lone event is recorded as failed, several are sent again one by one).
+    /// Any other failure stops the round with the checkpoint before the batch.
+    async fn settle(&self, batch: &Prepared, sent: Result<(), SyncError>) -> Result<Pushed, SyncError> {
+        let failures = match sent {
+            Ok(()) => Vec::new(),
+            Err(SyncError::Cloudflare(CloudflareError::Permanent(why))) => self.refused(&batch.outgoing, why).await?,
+            Err(other) => return Err(other),
+        };
+        self.with_state(|s| s.advance_push(batch.last, &failures))?;
         let sent = batch.outgoing.len() - failures.len();
         Ok(Pushed { events: batch.events, sent, failed: failures.len(), last: batch.last })
     }

@@ -567,6 +567,24 @@ async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retri
     assert_eq!(status["operations_failed"], 0, "{status}");
     assert_ne!(status["status"], "error", "{status}");
     assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 3);
+
+    // Refused for good by Vectorize (the second stage of a push): recorded the same way.
+    standin.faults(json!([{"path_contains": "/upsert", "status": 400, "times": 1}])).await;
+    let refused = device.store("a memory whose vector Vectorize refuses the first time", &["refused"]).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        let status = device.status().await;
+        if status["operations_failed"] == 1 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the refusal was never recorded: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["operations_pending"], 0, "{status}");
+    assert_eq!(status["failures"][0]["content_hash"], refused, "{status}");
+    device.force().await;
+    assert_eq!(device.status().await["operations_failed"], 0);
+    assert_eq!(standin.vectors(std::slice::from_ref(&refused)).await.len(), 1, "the retry upserted its vector");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
