@@ -171,6 +171,9 @@ pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<Snaps
     let read = |e: redb::Error| SnapshotError::Read(ReadError::Storage(e));
     let mut touched = std::collections::BTreeSet::new();
     let (mut events, mut first) = (0, None);
+    // Its index tables hold its events' ids and the heads of the memories they touch, as of its last event
+    // (for erasing redactions from it as from any backup; applying it indexes its events anew).
+    let mut index = Unindexed::default();
     {
         let from = source.open_table(LOG).map_err(|e| read(e.into()))?;
         let mut to = txn.open_table(LOG).map_err(|e| write(e.into()))?;
@@ -180,19 +183,12 @@ pub(crate) fn copy_since(db: &Database, path: &Path, after: Seq) -> Result<Snaps
             let event = decode(bytes).map_err(ReadError::from)?;
             first.get_or_insert((event.seq, event.at));
             touched.insert(event.memory.0);
+            index.ids.insert(event.event_id.0.as_u128(), event.seq.0);
             to.insert(seq.value(), (prev, bytes)).map_err(|e| write(e.into()))?;
             events += 1;
         }
-        // Its index tables hold its events' ids and the heads of the memories they touch, as of its last
-        // event (for erasing redactions from it as from any backup; applying it indexes its events anew).
-        let log = source.open_table(LOG).map_err(|e| read(e.into()))?;
-        let recent = unindexed(&log, &source.open_table(META).map_err(|e| read(e.into()))?)?;
+        let recent = unindexed(&from, &source.open_table(META).map_err(|e| read(e.into()))?)?;
         let heads = source.open_table(HEADS).map_err(|e| read(e.into()))?;
-        let mut index = Unindexed::default();
-        for row in log.range(after.0 + 1..).map_err(|e| read(e.into()))? {
-            let event = decode(row.map_err(|e| read(e.into()))?.1.value().1).map_err(ReadError::from)?;
-            index.ids.insert(event.event_id.0.as_u128(), event.seq.0);
-        }
         for memory in &touched {
             let memory = crate::ids::ContentHash(*memory);
             if let Some(head) = recent.head(&heads, &memory).map_err(|e| read(e.into()))? {

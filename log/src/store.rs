@@ -239,11 +239,7 @@ impl Log {
         let recent = read_recent(&self.inner.recent);
         // Begun while the recent heads cannot change: if they no longer hold a head, the table does.
         let txn = self.database().begin_read()?;
-        if let Some(head) = recent.heads.get(memory) {
-            return Ok((Some(*head), txn));
-        }
-        drop(recent);
-        let head = txn.open_table(HEADS)?.get(&memory.0)?.map(|row| Head::from_row(row.value()));
+        let head = recent.head(&txn.open_table(HEADS)?, memory)?;
         Ok((head, txn))
     }
 

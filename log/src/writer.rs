@@ -82,17 +82,6 @@ pub struct Appended {
 
 pub(crate) type Reply = Box<dyn FnOnce(Result<Vec<Appended>, AppendError>) + Send>;
 
-/// The replies of one group with what each request gets.
-struct Replies(Vec<(Reply, Result<Vec<Appended>, AppendError>)>);
-
-impl Replies {
-    fn send(self) {
-        for (reply, result) in self.0 {
-            reply(result);
-        }
-    }
-}
-
 pub(crate) struct Request {
     pub(crate) events: Vec<NewEvent>,
     pub(crate) vectors: Vec<VectorEntry>,
@@ -200,17 +189,16 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
-            self.commit_group(group).send();
+            self.commit_group(group);
         }
     }
 
-    /// Commits a group; returns the replies to make, once it is durable (or failed).
-    fn commit_group(&mut self, group: Vec<Request>) -> Replies {
-        let failed = |group: Vec<Request>, reason: &Failure| {
-            Replies(group.into_iter().map(|r| (r.reply, Err(AppendError::WriterFailed(reason.clone())))).collect())
-        };
+    fn commit_group(&mut self, group: Vec<Request>) {
         if let Some(reason) = &self.failed {
-            return failed(group, reason);
+            for request in group {
+                (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
+            }
+            return;
         }
         match self.write_group(&group) {
             Ok(written) => {
@@ -230,12 +218,16 @@ impl Writer {
                     self.rewrite_file();
                 }
                 (self.on_commit)(Seq(written.last_seq), written.at);
-                Replies(group.into_iter().map(|request| request.reply).zip(written.results).collect())
+                for (request, result) in group.into_iter().zip(written.results) {
+                    (request.reply)(result);
+                }
             }
             Err(reason) => {
                 tracing::error!(error = %reason, "log commit failed; the writer stops accepting appends");
                 self.failed = Some(reason.clone());
-                failed(group, &reason)
+                for request in group {
+                    (request.reply)(Err(AppendError::WriterFailed(reason.clone())));
+                }
             }
         }
     }
