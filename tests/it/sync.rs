@@ -547,15 +547,7 @@ async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retri
     // Refused for good (a 400): recorded with the reason, the checkpoint moves on, a forced sync retries it.
     standin.faults(json!([{"path_contains": "/d1/", "status": 400, "times": 1}])).await;
     let refused = device.store("a memory Cloudflare refuses the first time", &["refused"]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = device.status().await;
-        if status["operations_failed"] == 1 {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the refusal was never recorded: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = one_failure_recorded(&device).await;
     assert_eq!(status["operations_pending"], 0, "{status}");
     assert_eq!(status["status"], "error", "a recorded failure is an error until retried: {status}");
     assert_eq!(status["failures"][0]["content_hash"], refused, "{status}");
@@ -571,15 +563,7 @@ async fn transient_faults_are_retried_and_a_refused_event_is_recorded_then_retri
     // Refused for good by Vectorize (the second stage of a push): recorded the same way.
     standin.faults(json!([{"path_contains": "/upsert", "status": 400, "times": 1}])).await;
     let refused = device.store("a memory whose vector Vectorize refuses the first time", &["refused"]).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        let status = device.status().await;
-        if status["operations_failed"] == 1 {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the refusal was never recorded: {status}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = one_failure_recorded(&device).await;
     assert_eq!(status["operations_pending"], 0, "{status}");
     assert_eq!(status["failures"][0]["content_hash"], refused, "{status}");
     device.force().await;
@@ -727,4 +711,17 @@ fn sync_cli(device: &Device, standin: &Standin, what: &str, settings: &[(&'stati
     let mut command = device.data.command(&["sync", what]);
     command.envs(env(standin, settings));
     assert!(command.output().expect("runs").status.success(), "sync {what} failed");
+}
+
+/// Waits (up to 30 s) until the device's sync status records one failed event; returns the status.
+async fn one_failure_recorded(device: &Device) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = device.status().await;
+        if status["operations_failed"] == 1 {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the refusal was never recorded: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
