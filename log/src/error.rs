@@ -74,6 +74,8 @@ pub enum AppendError {
     Redacted { memory: ContentHash },
     #[error("an event of kind {0} is written by the log itself and cannot be appended")]
     NotAppendable(&'static str),
+    #[error("memory {memory} cannot be related to itself")]
+    SelfRelation { memory: ContentHash },
     #[error("memory {memory} is at version {actual}, not the expected {expected}; read it again and retry")]
     VersionMismatch { memory: ContentHash, expected: u32, actual: u32 },
     /// The storage error that failed the commit; every later append carries the same one.

@@ -9,7 +9,8 @@ use crate::ids::{ContentHash, EventId, Seq, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use v1::{Actor, Interface, MemoryMeta, MemoryRecord};
-pub use v3::{DocumentUpload, Event, EventKind};
+pub use v3::DocumentUpload;
+pub use v4::{Event, EventKind, Relation};
 
 /// Version 1 of the event schema, released with 0.1.0.
 pub(crate) mod v1 {
@@ -259,6 +260,106 @@ pub(crate) mod v3 {
     }
 }
 
+/// Version 4 of the event schema, released with 0.4.0: the memory graph. A relation is an event of its
+/// source memory, so it is in that memory's history, replays, syncs and restores like any change.
+pub(crate) mod v4 {
+    use super::*;
+
+    /// One committed change to one memory, or to one document upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Event {
+        /// Position in the log; gap-free and monotonic.
+        pub seq: Seq,
+        /// Idempotency key: an append that repeats it is answered with the event already committed.
+        pub event_id: EventId,
+        /// Commit time, assigned by the writer; never smaller than the previous event's.
+        pub at: Timestamp,
+        /// Who asked for the change.
+        pub actor: Actor,
+        /// The memory (or upload) the event is about.
+        pub memory: ContentHash,
+        /// The memory's version after this event: 1 for its first event, one more for each later event.
+        pub version: u32,
+        /// What happened.
+        pub kind: EventKind,
+    }
+
+    /// What an event did to its memory or upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum EventKind {
+        /// The memory was created (or created again after a deletion or a redaction).
+        Stored(MemoryRecord),
+        /// Tags, type or metadata changed; both sides are recorded for the audit trail.
+        Updated { before: MemoryMeta, after: MemoryMeta },
+        /// The memory was deleted; its history stays in the log.
+        Deleted { reason: Option<String> },
+        /// A deleted memory came back, exactly as recorded here.
+        Undeleted(MemoryRecord),
+        /// The memory was forgotten for real: it is gone, and every earlier event about it was rewritten to
+        /// `Erased`, so its content, tags, type, metadata and vector are no longer anywhere in the log.
+        Redacted { reason: Option<String> },
+        /// An event whose payload a later redaction erased. `was` names the kind it had ("stored",
+        /// "updated", "deleted", "undeleted", "document_ingested", "related", "unrelated"); who made it, when
+        /// and through which interface are kept.
+        Erased { was: String },
+        /// A document was ingested: its chunks were stored by the events before this one in the same append.
+        DocumentIngested(DocumentUpload),
+        /// An ingested document was removed: its chunks were deleted by the events before this one in the
+        /// same append (none when the memories were kept).
+        DocumentRemoved { reason: Option<String>, chunks_deleted: u32 },
+        /// An edge of the memory graph from this memory to another was made (or made again, replacing the
+        /// earlier edge of the same type between the two).
+        Related(Relation),
+        /// The edge of this type from this memory to `target` was removed.
+        Unrelated { target: ContentHash, relation_type: String },
+    }
+
+    /// A typed edge of the memory graph, from the event's memory to `target`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Relation {
+        pub target: ContentHash,
+        /// "causes", "fixes", "contradicts", "supports", "follows" or "related" (checked by the service, so
+        /// that later types need no new schema).
+        pub relation_type: String,
+        /// How strong the link is, in [0, 1]: 1 for a link a person asserted, the similarity or confidence
+        /// for one a consolidation found.
+        pub strength: f64,
+        /// Why the two are linked: a person's note, or the reasons a consolidation found.
+        pub reason: Option<String>,
+    }
+
+    impl From<v3::EventKind> for EventKind {
+        fn from(kind: v3::EventKind) -> EventKind {
+            match kind {
+                v3::EventKind::Stored(record) => EventKind::Stored(record),
+                v3::EventKind::Updated { before, after } => EventKind::Updated { before, after },
+                v3::EventKind::Deleted { reason } => EventKind::Deleted { reason },
+                v3::EventKind::Undeleted(record) => EventKind::Undeleted(record),
+                v3::EventKind::Redacted { reason } => EventKind::Redacted { reason },
+                v3::EventKind::Erased { was } => EventKind::Erased { was },
+                v3::EventKind::DocumentIngested(upload) => EventKind::DocumentIngested(upload),
+                v3::EventKind::DocumentRemoved { reason, chunks_deleted } => {
+                    EventKind::DocumentRemoved { reason, chunks_deleted }
+                }
+            }
+        }
+    }
+
+    impl From<v3::Event> for Event {
+        fn from(e: v3::Event) -> Event {
+            Event {
+                seq: e.seq,
+                event_id: e.event_id,
+                at: e.at,
+                actor: e.actor,
+                memory: e.memory,
+                version: e.version,
+                kind: e.kind.into(),
+            }
+        }
+    }
+}
+
 impl MemoryRecord {
     /// The mutable part of this record.
     pub fn meta(&self) -> MemoryMeta {
@@ -324,6 +425,8 @@ impl EventKind {
             EventKind::Erased { .. } => "erased",
             EventKind::DocumentIngested(_) => "document_ingested",
             EventKind::DocumentRemoved { .. } => "document_removed",
+            EventKind::Related(_) => "related",
+            EventKind::Unrelated { .. } => "unrelated",
         }
     }
 
@@ -334,7 +437,14 @@ impl EventKind {
 
     /// Whether the memory exists after this event (never for an upload's key: uploads are not memories).
     pub fn leaves_live(&self) -> bool {
-        matches!(self, EventKind::Stored(_) | EventKind::Updated { .. } | EventKind::Undeleted(_))
+        matches!(
+            self,
+            EventKind::Stored(_)
+                | EventKind::Updated { .. }
+                | EventKind::Undeleted(_)
+                | EventKind::Related(_)
+                | EventKind::Unrelated { .. }
+        )
     }
 
     /// The record this event makes live (a store or an undelete), whose content needs a vector.
@@ -352,11 +462,13 @@ enum OnDisk {
     V1(v1::Event),
     V2(v2::Event),
     V3(v3::Event),
+    V4(v4::Event),
 }
 
-/// The log file's schema version: its events (written by `encode` as `V3` since version 3) and its
-/// tables' layout (version 4, see log/DESIGN.md). A file of a later version is refused as too new.
-pub const SCHEMA_VERSION: u32 = 4;
+/// The log file's schema version: its tables' layout (version 4, see log/DESIGN.md) and its events
+/// (written by `encode` as `V4` since version 5). A file of a later version is refused as too new, so a
+/// binary that cannot decode the graph's events never opens a log that may hold them.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Why stored bytes could not be read back as an event.
 #[derive(Debug, thiserror::Error)]
@@ -371,7 +483,7 @@ fn codec_config() -> bincode::config::Configuration {
 pub fn encode(event: &Event) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail: bincode only fails for writers that fail or for
     // serde types that reject serialisation, and every type here derives Serialize.
-    bincode::serde::encode_to_vec(OnDisk::V3(event.clone()), codec_config())
+    bincode::serde::encode_to_vec(OnDisk::V4(event.clone()), codec_config())
         .expect("events are plain data and always encode")
 }
 
@@ -400,9 +512,10 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
     }
     Ok(match on_disk {
-        OnDisk::V1(event) => v2::Event::from(event).into(),
-        OnDisk::V2(event) => event.into(),
-        OnDisk::V3(event) => event,
+        OnDisk::V1(event) => v3::Event::from(v2::Event::from(event)).into(),
+        OnDisk::V2(event) => v3::Event::from(event).into(),
+        OnDisk::V3(event) => event.into(),
+        OnDisk::V4(event) => event,
     })
 }
 

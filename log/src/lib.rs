@@ -25,8 +25,8 @@ mod writer;
 pub use copy::{SnapshotInfo, apply_increment};
 pub use error::{AppendError, OpenError, ReadError, SnapshotError};
 pub use event::{
-    Actor, DecodeError, DocumentUpload, Event, EventKind, Interface, MemoryMeta, MemoryRecord, SCHEMA_VERSION, decode,
-    encode,
+    Actor, DecodeError, DocumentUpload, Event, EventKind, Interface, MemoryMeta, MemoryRecord, Relation,
+    SCHEMA_VERSION, decode, encode,
 };
 pub use ids::{ContentHash, EventId, ParseHashError, Seq, Timestamp};
 pub use redact::{Erasure, erase_in_file};

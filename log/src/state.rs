@@ -22,8 +22,16 @@ impl MemoryState {
             (EventKind::Stored(record) | EventKind::Undeleted(record), _) => Some((record.clone(), true)),
             (EventKind::Updated { after, .. }, Some(state)) => Some((state.record.with_meta(after), true)),
             (EventKind::Deleted { .. }, Some(state)) => Some((state.record, false)),
-            // The writer never commits an update or delete of an absent memory; nothing to fold.
-            (EventKind::Updated { .. } | EventKind::Deleted { .. }, None) => None,
+            // A memory's edges are the graph's (the read model folds them); the memory itself is unchanged.
+            (EventKind::Related(_) | EventKind::Unrelated { .. }, Some(state)) => Some((state.record, true)),
+            // The writer never commits these for an absent memory; nothing to fold.
+            (
+                EventKind::Updated { .. }
+                | EventKind::Deleted { .. }
+                | EventKind::Related(_)
+                | EventKind::Unrelated { .. },
+                None,
+            ) => None,
             // A redacted memory is forgotten: at any point of its history before the redaction it reads as
             // absent, since what it held is gone (the events were erased).
             (EventKind::Redacted { .. } | EventKind::Erased { .. }, _) => None,

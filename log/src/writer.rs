@@ -416,8 +416,8 @@ fn accept(
     Ok(accepted)
 }
 
-/// The state machine every memory follows: absent → stored → (updated)* → deleted → undeleted or stored → ...,
-/// and from any state but absent → redacted → stored → ...
+/// The state machine every memory follows: absent → stored → (updated | related | unrelated)* → deleted →
+/// undeleted or stored → ..., and from any state but absent → redacted → stored → ...
 fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), AppendError> {
     let memory = new.memory;
     let live = head.is_some_and(|h| h.live);
@@ -428,7 +428,12 @@ fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), Appen
             return Err(AppendError::Redacted { memory });
         }
         EventKind::Stored(_) if live => return Err(AppendError::AlreadyExists { memory }),
-        EventKind::Updated { .. } | EventKind::Deleted { .. } if !live => return Err(AppendError::NotFound { memory }),
+        EventKind::Updated { .. } | EventKind::Deleted { .. } | EventKind::Related(_) | EventKind::Unrelated { .. }
+            if !live =>
+        {
+            return Err(AppendError::NotFound { memory });
+        }
+        EventKind::Related(relation) if relation.target == memory => return Err(AppendError::SelfRelation { memory }),
         EventKind::Undeleted(_) if head.is_none() => return Err(AppendError::NotFound { memory }),
         EventKind::Undeleted(_) if live => return Err(AppendError::NotDeleted { memory }),
         // An upload's key is recorded once, then removed or redacted at most once (the service checks which).

@@ -2,7 +2,7 @@
 
 use mms_log::{
     Actor, AppendError, ContentHash, DocumentUpload, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta,
-    NewEvent, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
+    NewEvent, Relation, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -230,11 +230,9 @@ fn golden_v2() -> Vec<Event> {
 
 #[test]
 fn golden_v2_bytes_still_decode() {
+    // Written by version 0.2.0 (schema 2); later builds encode a later version, so never regenerated.
     for (i, event) in golden_v2().into_iter().enumerate() {
         let path = format!("{}/tests/fixtures/events/v2-{i}.bin", env!("CARGO_MANIFEST_DIR"));
-        if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
-            std::fs::write(&path, encode(&event)).expect("write golden bytes");
-        }
         let bytes = std::fs::read(&path).expect("golden bytes are committed");
         assert_eq!(decode(&bytes).expect("decodes"), event);
     }
@@ -277,14 +275,78 @@ fn golden_v3() -> Vec<Event> {
 
 #[test]
 fn golden_v3_bytes_still_decode() {
+    // Written by version 0.3.0 (schema 3); later builds encode a later version, so never regenerated.
     for (i, event) in golden_v3().into_iter().enumerate() {
         let path = format!("{}/tests/fixtures/events/v3-{i}.bin", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("golden bytes are committed");
+        assert_eq!(decode(&bytes).expect("decodes"), event);
+    }
+}
+
+/// The golden events of schema version 4: the memory graph's two kinds.
+fn golden_v4() -> Vec<Event> {
+    let base = Event { seq: Seq(60), version: 4, ..golden_v1() };
+    let target = ContentHash::of_content("Goodbye World");
+    vec![
+        Event {
+            kind: EventKind::Related(Relation {
+                target,
+                relation_type: "causes".into(),
+                strength: 0.875,
+                reason: Some("the outage followed the deploy".into()),
+            }),
+            ..base.clone()
+        },
+        Event {
+            seq: Seq(61),
+            version: 5,
+            kind: EventKind::Unrelated { target, relation_type: "causes".into() },
+            ..base
+        },
+    ]
+}
+
+#[test]
+fn golden_v4_bytes_still_decode() {
+    for (i, event) in golden_v4().into_iter().enumerate() {
+        let path = format!("{}/tests/fixtures/events/v4-{i}.bin", env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
             std::fs::write(&path, encode(&event)).expect("write golden bytes");
         }
         let bytes = std::fs::read(&path).expect("golden bytes are committed");
+        assert_eq!(bytes, encode(&event), "schema 4 is what this build writes");
         assert_eq!(decode(&bytes).expect("decodes"), event);
     }
+}
+
+fn relate(source: &str, target: &str) -> NewEvent {
+    let relation = Relation {
+        target: ContentHash::of_content(target),
+        relation_type: "related".into(),
+        strength: 1.0,
+        reason: None,
+    };
+    event(source, EventKind::Related(relation))
+}
+
+#[test]
+fn relations_are_events_of_a_live_source_that_leave_it_live() {
+    let (_dir, log) = open();
+    assert!(matches!(log.append(vec![relate("a", "b")], vec![]), Err(AppendError::NotFound { .. })));
+    log.append(vec![store("a"), store("b")], vec![]).expect("store");
+    assert!(matches!(log.append(vec![relate("a", "a")], vec![]), Err(AppendError::SelfRelation { .. })));
+    log.append(vec![relate("a", "b")], vec![]).expect("relate");
+    let unrelate =
+        || event("a", EventKind::Unrelated { target: ContentHash::of_content("b"), relation_type: "related".into() });
+    log.append(vec![unrelate()], vec![]).expect("unrelate");
+    let a = ContentHash::of_content("a");
+    let head = log.head(&a).expect("head").expect("exists");
+    assert_eq!((head.version, head.live), (3, true));
+    let state = fold_history(&log.history(&a).expect("history"), Seq(u64::MAX)).expect("a state");
+    assert_eq!((state.live, state.version, state.record), (true, 3, record("a")));
+    log.append(vec![delete("a")], vec![]).expect("delete");
+    assert!(matches!(log.append(vec![unrelate()], vec![]), Err(AppendError::NotFound { .. })));
+    assert_eq!(log.last_seq(), Seq(5));
 }
 
 #[test]

@@ -313,7 +313,9 @@ impl AnnIndex {
                 | EventKind::Erased { .. }
                 | EventKind::Updated { .. }
                 | EventKind::DocumentIngested(_)
-                | EventKind::DocumentRemoved { .. } => {}
+                | EventKind::DocumentRemoved { .. }
+                | EventKind::Related(_)
+                | EventKind::Unrelated { .. } => {}
             }
             state.checkpoint = event.seq;
             state.unsaved += 1;

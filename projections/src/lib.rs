@@ -7,11 +7,13 @@
 //!
 //! - [`SqliteProjection`] / [`SqliteReader`]: the original service's sqlite-vec schema, plus exact tags and
 //!   FTS5, serving every read.
+//! - the memory graph: typed edges between memories in the same database, and the queries over it.
 //! - [`read_original`]: reading the original Python service's database, for migration.
 //! - [`AnnIndex`]: a usearch HNSW index over the same vectors for fast semantic search at scale.
 
 mod ann;
 mod filter;
+mod graph;
 mod original;
 mod projector;
 mod read;
@@ -22,6 +24,7 @@ mod uploads;
 
 pub use ann::{AnnIndex, AnnOptions};
 pub use filter::{Filter, TagMatch};
+pub use graph::{Direction, EdgeRow, NodeDegree, RELATION_TYPES, RelationType, relation_type};
 pub use original::{
     OriginalDatabase, OriginalError, OriginalRow, SQLITE_HEADER, is_original_database, is_sqlite_file, read_original,
 };

@@ -23,6 +23,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "last_seq_index", include_str!("../../migrations/0002_last_seq_index.sql")),
     (3, "secure_delete", include_str!("../../migrations/0003_secure_delete.sql")),
     (4, "document_uploads", include_str!("../../migrations/0004_document_uploads.sql")),
+    (5, "memory_graph", include_str!("../../migrations/0005_memory_graph.sql")),
 ];
 
 /// Why the read model could not be opened.
@@ -187,6 +188,7 @@ fn remove_memory(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
         txn.execute("DELETE FROM memory_embeddings WHERE rowid = ?", [id])?;
         txn.execute("DELETE FROM memory_tags WHERE memory_id = ?", [id])?;
         txn.execute("DELETE FROM memories WHERE id = ?", [id])?;
+        crate::graph::remove_edges_of(txn, hash)?;
     }
     Ok(())
 }
@@ -229,6 +231,10 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
         }
         EventKind::DocumentIngested(upload) => crate::uploads::insert(txn, event, upload),
         EventKind::DocumentRemoved { chunks_deleted, .. } => crate::uploads::mark_removed(txn, event, *chunks_deleted),
+        EventKind::Related(relation) => crate::graph::relate(txn, event, relation),
+        EventKind::Unrelated { target, relation_type } => {
+            crate::graph::unrelate(txn, &hash, &target.to_hex(), relation_type)
+        }
         // Rewritten history of a memory redacted later; the memory was never live for this replay.
         EventKind::Erased { .. } => Ok(()),
     }
@@ -310,7 +316,7 @@ impl Projection for SqliteProjection {
                  DROP TABLE IF EXISTS memory_fts; DROP TABLE IF EXISTS memory_embeddings; \
                  DROP TABLE IF EXISTS memory_tags; DROP TABLE IF EXISTS memories; DROP TABLE IF EXISTS metadata; \
                  DROP TABLE IF EXISTS projection_errors; DROP TABLE IF EXISTS projection_state; \
-                 DROP TABLE IF EXISTS document_uploads; \
+                 DROP TABLE IF EXISTS document_uploads; DROP TABLE IF EXISTS memory_graph; \
                  DELETE FROM sqlite_sequence; DELETE FROM schema_migrations; COMMIT;",
             )
             .map_err(Self::storage)?;

@@ -5,10 +5,10 @@
 
 use mms_log::{
     Actor, ContentHash, DocumentUpload, EventId, EventKind, Expect, Interface, Log, MemoryMeta, MemoryRecord, NewEvent,
-    Timestamp,
+    Relation, Timestamp,
 };
 use mms_projections::{
-    AnnIndex, AnnOptions, Filter, MemoryRow, Projection, Projector, SqliteProjection, SqliteReader, TagMatch,
+    AnnIndex, AnnOptions, EdgeRow, Filter, MemoryRow, Projection, Projector, SqliteProjection, SqliteReader, TagMatch,
     UploadRow, VectorSource,
 };
 use proptest::prelude::*;
@@ -72,6 +72,12 @@ enum Op {
     RemoveUpload {
         upload: usize,
     },
+    /// An edge of the memory graph (the graph's own test checks its meaning; here, that it replays).
+    Relate {
+        from: usize,
+        to: usize,
+        symmetric: bool,
+    },
 }
 
 const UPLOADS: usize = 3;
@@ -93,6 +99,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..TEXTS).prop_map(|text| Op::Redact { text }),
         1 => (0..UPLOADS, proptest::collection::vec(0..TEXTS, 1..4)).prop_map(|(upload, texts)| Op::Ingest { upload, texts }),
         1 => (0..UPLOADS).prop_map(|upload| Op::RemoveUpload { upload }),
+        2 => (0..TEXTS, 0..TEXTS, any::<bool>()).prop_map(|(from, to, symmetric)| Op::Relate { from, to, symmetric }),
     ]
 }
 
@@ -241,6 +248,15 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
             (content, EventKind::Undeleted(record))
         }
         Op::Redact { text: i } => (text(*i), EventKind::Redacted { reason: None }),
+        Op::Relate { from, to, symmetric } => {
+            let relation = Relation {
+                target: ContentHash::of_content(&text(*to)),
+                relation_type: if *symmetric { "related" } else { "causes" }.into(),
+                strength: 0.5,
+                reason: Some("a test".into()),
+            };
+            (text(*from), EventKind::Related(relation))
+        }
         Op::Ingest { .. } | Op::RemoveUpload { .. } => return None,
     };
     Some(NewEvent {
@@ -272,6 +288,7 @@ fn apply_to_model(model: &mut Model, event: &NewEvent) {
             model.deleted.remove(&hash);
         }
         EventKind::Erased { .. } => unreachable!("the log never accepts an erased event"),
+        EventKind::Related(_) | EventKind::Unrelated { .. } => {}
         EventKind::DocumentIngested(upload) => {
             let chunks = upload.chunks.iter().map(|h| h.to_hex()).collect();
             model.uploads.insert(upload.upload_id.clone(), (chunks, false));
@@ -308,6 +325,7 @@ struct Observed {
     keyword: Vec<String>,
     ann_exact: Vec<Vec<String>>,
     uploads: Vec<UploadRow>,
+    edges: Vec<EdgeRow>,
 }
 
 fn observe(built: &Built) -> Observed {
@@ -335,15 +353,21 @@ fn observe(built: &Built) -> Observed {
             .map(|q| built.ann.exact_search(q, 5).expect("ann").into_iter().map(|(h, _)| h.to_hex()).collect())
             .collect(),
         uploads: built.reader.uploads(100).expect("uploads"),
+        edges: (0..TEXTS)
+            .flat_map(|i| built.reader.edges_of(&ContentHash::of_content(&text(i)).to_hex()).expect("edges"))
+            .collect(),
     }
 }
 
-/// An observation without the commit times of uploads: a log cut by copying its events into a new one
+/// An observation without the commit times of uploads and edges: a log cut by copying its events into a new one
 /// stamps them with new commit times (memories keep theirs, which their records carry).
 fn untimed(mut observed: Observed) -> Observed {
     for upload in &mut observed.uploads {
         upload.ingested_at = 0.0;
         upload.removed = upload.removed.map(|(_, deleted)| (0.0, deleted));
+    }
+    for edge in &mut observed.edges {
+        edge.created_at = 0.0;
     }
     observed
 }

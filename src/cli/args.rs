@@ -146,6 +146,84 @@ pub enum CliCommand {
     },
 }
 
+/// `relate SOURCE TARGET [--type T] [--reason R] [--similarity S] [--remove]`.
+#[derive(Clone, Debug, Args)]
+pub struct RelateArgs {
+    /// The memory the relation starts from.
+    pub source: String,
+    /// The memory it points to.
+    pub target: String,
+    /// causes, fixes, contradicts, supports, follows or related (symmetric: related, contradicts). With
+    /// --remove and no --type, every relation from SOURCE to TARGET goes.
+    #[arg(long = "type", short = 't')]
+    pub relation_type: Option<String>,
+    /// Why the two are linked.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// How strong the link is, 0..1 (default 1).
+    #[arg(long)]
+    pub similarity: Option<f64>,
+    /// Remove the relation instead.
+    #[arg(long)]
+    pub remove: bool,
+}
+
+/// `graph relations|connected|path|subgraph ...`.
+#[derive(Clone, Debug, Args)]
+pub struct GraphArgs {
+    #[command(subcommand)]
+    pub walk: GraphWalk,
+}
+
+/// What `graph` shows.
+#[derive(Clone, Debug, Subcommand)]
+pub enum GraphWalk {
+    /// Every relation of one memory, either end.
+    Relations {
+        /// Content hash.
+        hash: String,
+    },
+    /// The memories within some hops of one, nearest first.
+    Connected {
+        /// Content hash.
+        hash: String,
+        /// 1 to 5.
+        #[arg(long, default_value_t = 2)]
+        max_hops: u32,
+        /// Only these types (comma-separated).
+        #[arg(long = "type", short = 't')]
+        types: Option<String>,
+        /// both, outgoing or incoming (symmetric types are followed both ways).
+        #[arg(long, default_value = "both")]
+        direction: String,
+    },
+    /// A shortest path from one memory to another.
+    Path {
+        from: String,
+        to: String,
+        /// The most relations on the path, 1 to 10.
+        #[arg(long, default_value_t = 5)]
+        max_depth: u32,
+        /// Only these types (comma-separated).
+        #[arg(long = "type", short = 't')]
+        types: Option<String>,
+        /// outgoing (from source to target), both or incoming.
+        #[arg(long, default_value = "outgoing")]
+        direction: String,
+    },
+    /// The memories within a radius of one, and the relations between them, as JSON.
+    Subgraph {
+        /// Content hash.
+        hash: String,
+        /// 1 to 5.
+        #[arg(long, default_value_t = 2)]
+        radius: u32,
+        /// Only these types (comma-separated).
+        #[arg(long = "type", short = 't')]
+        types: Option<String>,
+    },
+}
+
 /// The commands that open the store, run one service call and close it (`cli::memory::run`).
 #[derive(Clone, Debug, Subcommand)]
 pub enum MemoryCommand {
@@ -205,6 +283,10 @@ pub enum MemoryCommand {
         /// Content hash.
         hash: String,
     },
+    /// Relate two memories (a `related` event in SOURCE's history), or remove the relation with --remove.
+    Relate(RelateArgs),
+    /// Walk the memory graph: a memory's relations, its neighbours, a path, a subgraph.
+    Graph(GraphArgs),
     /// Show statistics.
     Stats,
     /// Import memories: JSON lines (one memory object per line), the original service's export document, or

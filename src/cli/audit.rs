@@ -168,6 +168,10 @@ pub(super) async fn history(service: &Service, hash: &str, out: &mut dyn Write) 
         } else if let Some(after) = &entry.after {
             writeln!(out, "  {}", preview(&after.content))?;
         }
+        if let Some(relation) = &entry.relation {
+            let reason = relation.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            writeln!(out, "  {} -> {}{reason}", relation.relationship_type, relation.target_hash)?;
+        }
     }
     Ok(())
 }

@@ -63,6 +63,8 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
         }
         MemoryCommand::Log { from } => super::audit::log(service, from, out).await,
         MemoryCommand::History { hash } => super::audit::history(service, &hash, out).await,
+        MemoryCommand::Relate(args) => super::graph::relate(service, args, out).await,
+        MemoryCommand::Graph(args) => super::graph::walk(service, args.walk, out).await,
         MemoryCommand::Stats => {
             writeln!(out, "{}", serde_json::to_string_pretty(&service.stats().await?)?)?;
             Ok(())

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod dotenv;
 pub mod envcheck;
+mod graph;
 mod ingest;
 mod memory;
 mod portability;

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{backup, compat, documents, events, manage, memories, portability, search};
+use super::{backup, compat, documents, events, graph, manage, memories, portability, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -44,6 +44,8 @@ impl Modify for Security {
         compat::search_analytics, compat::performance, compat::sync_progress, compat::mcp_tools,
         documents::upload, documents::batch_upload, documents::status, documents::history, documents::remove,
         documents::remove_by_tags, documents::redact, documents::search_content,
+        graph::relate, graph::relations, graph::unrelate, graph::connected, graph::path, graph::subgraph,
+        graph::relationship_types, graph::graph_visualization,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

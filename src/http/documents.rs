@@ -354,7 +354,6 @@ pub(crate) async fn redact(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub(crate) struct ContentQuery {
     /// At most this many chunks (default 1000).
-    #[serde(default, deserialize_with = "super::error::integer")]
     limit: Option<i64>,
 }
 

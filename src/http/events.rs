@@ -132,6 +132,24 @@ fn change_of(event: &Event) -> Change {
         EventKind::DocumentRemoved { chunks_deleted, .. } => {
             ("document_removed", json!({ "chunks_deleted": chunks_deleted, "message": "Document removed" }))
         }
+        EventKind::Related(relation) => (
+            "memory_related",
+            json!({
+                "target_hash": relation.target.to_hex(),
+                "relationship_type": relation.relation_type,
+                "similarity": relation.strength,
+                "reason": relation.reason,
+                "message": "Memories related",
+            }),
+        ),
+        EventKind::Unrelated { target, relation_type } => (
+            "memory_unrelated",
+            json!({
+                "target_hash": target.to_hex(),
+                "relationship_type": relation_type,
+                "message": "Relation removed",
+            }),
+        ),
     };
     let mut data = common;
     if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {

@@ -9,6 +9,7 @@ mod docs;
 mod documents;
 mod error;
 pub mod events;
+mod graph;
 mod manage;
 mod memories;
 mod oauth;
@@ -230,6 +231,13 @@ where
         .route("/api/memories/{content_hash}/restore", post(memories::restore))
         .route("/api/memories/{content_hash}/history", get(memories::history))
         .route("/api/memories/{content_hash}/redact", post(memories::redact))
+        .route("/api/memories/{content_hash}/relations", post(graph::relate).get(graph::relations))
+        .route("/api/memories/{content_hash}/relations/{target_hash}", delete(graph::unrelate))
+        .route("/api/graph/connected/{content_hash}", get(graph::connected))
+        .route("/api/graph/path", get(graph::path))
+        .route("/api/graph/subgraph/{content_hash}", get(graph::subgraph))
+        .route("/api/analytics/relationship-types", get(graph::relationship_types))
+        .route("/api/analytics/graph-visualization", get(graph::graph_visualization))
         .route("/api/log", get(memories::log))
         .route("/api/log/export", get(memories::log_export))
         .route("/api/tags", get(memories::tags))

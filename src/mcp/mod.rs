@@ -12,6 +12,7 @@ mod access;
 mod aliases;
 mod documents;
 mod drain;
+mod graph;
 pub mod host;
 mod prompts;
 pub mod relay;
@@ -523,9 +524,9 @@ impl McpServer {
         McpServer { service, backups, sync, tool_router, alias_router }
     }
 
-    /// Every advertised tool: the memory tools and `memory_ingest`.
+    /// Every advertised tool: the memory tools, `memory_ingest`, `memory_relate` and `memory_graph`.
     pub(super) fn advertised_router() -> ToolRouter<McpServer> {
-        Self::tool_router() + Self::document_router()
+        Self::tool_router() + Self::document_router() + Self::graph_router()
     }
 
     /// Every alias: the original's memory tool names and its document tools.

@@ -56,7 +56,9 @@ impl From<AppendError> for ServiceError {
             | AppendError::NotDeleted { .. }
             | AppendError::VersionMismatch { .. }
             | AppendError::Redacted { .. } => ServiceError::Conflict(error.to_string()),
-            AppendError::NotAppendable(_) => ServiceError::Invalid(error.to_string()),
+            AppendError::NotAppendable(_) | AppendError::SelfRelation { .. } => {
+                ServiceError::Invalid(error.to_string())
+            }
             AppendError::NotFound { memory } => ServiceError::NotFound(format!("memory {memory} not found")),
             AppendError::WriterFailed(_) | AppendError::Closed => ServiceError::internal(error),
         }

@@ -1,7 +1,7 @@
 //! Reading the log and the read model for people: the event log page by page, growth and activity per
 //! day, memory types, and read-model maintenance.
 
-use super::memory::{EventHeader, Memory, reason_of};
+use super::memory::{EventHeader, Memory, RelationChange, reason_of, relation_of};
 use super::{Service, ServiceError};
 use mms_log::{Event, EventKind, MemoryMeta, Seq, Timestamp};
 use mms_projections::{TypeCount, iso_utc};
@@ -27,6 +27,9 @@ pub struct LogEntry {
     /// A deletion's reason, when one was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The edge a `related` event made or an `unrelated` event removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<RelationChange>,
 }
 
 /// The changeable part of a memory.
@@ -68,9 +71,12 @@ impl From<&Event> for LogEntry {
             | EventKind::Redacted { .. }
             | EventKind::Erased { .. }
             | EventKind::DocumentIngested(_)
-            | EventKind::DocumentRemoved { .. } => {}
+            | EventKind::DocumentRemoved { .. }
+            | EventKind::Related(_)
+            | EventKind::Unrelated { .. } => {}
         }
-        LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason: reason_of(event) }
+        let relation = relation_of(event);
+        LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason: reason_of(event), relation }
     }
 }
 

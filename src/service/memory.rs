@@ -78,7 +78,8 @@ pub struct EventHeader {
     pub at: String,
     pub actor: String,
     pub interface: String,
-    /// stored, updated, deleted, undeleted or redacted.
+    /// stored, updated, deleted, undeleted, redacted, related, unrelated, document_ingested or
+    /// document_removed.
     pub kind: String,
     /// The memory's version after this event.
     pub version: u32,
@@ -117,11 +118,46 @@ pub struct HistoryEntry {
     /// A deletion's or a redaction's reason, when one was given (a redaction's tombstone keeps it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The edge a `related` event made or an `unrelated` event removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relation: Option<RelationChange>,
 }
 
 impl HistoryEntry {
     pub(crate) fn new(event: &Event, before: Option<Memory>, after: Option<Memory>) -> HistoryEntry {
-        HistoryEntry { event: event.into(), before, after, reason: reason_of(event) }
+        HistoryEntry { event: event.into(), before, after, reason: reason_of(event), relation: relation_of(event) }
+    }
+}
+
+/// The edge of a `related` or `unrelated` event, from the event's memory.
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct RelationChange {
+    pub target_hash: String,
+    pub relationship_type: String,
+    /// A made edge's strength in [0, 1] (absent for a removal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similarity: Option<f64>,
+    /// Why the two were linked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The edge an event made or removed.
+pub(crate) fn relation_of(event: &Event) -> Option<RelationChange> {
+    match &event.kind {
+        EventKind::Related(r) => Some(RelationChange {
+            target_hash: r.target.to_hex(),
+            relationship_type: r.relation_type.clone(),
+            similarity: Some(r.strength),
+            reason: r.reason.clone(),
+        }),
+        EventKind::Unrelated { target, relation_type } => Some(RelationChange {
+            target_hash: target.to_hex(),
+            relationship_type: relation_type.clone(),
+            similarity: None,
+            reason: None,
+        }),
+        _ => None,
     }
 }
 

@@ -8,6 +8,7 @@ mod as_of;
 mod commands;
 mod documents;
 mod error;
+mod graph;
 mod insight;
 mod memory;
 mod point;
@@ -24,8 +25,12 @@ pub use commands::{
 };
 pub use documents::{IngestOutcome, IngestRequest, Upload, UploadRedaction};
 pub use error::ServiceError;
+pub use graph::{
+    Edge, GraphNode, GraphView, MAX_GRAPH_NODES, MAX_HOPS, MAX_PATH_HOPS, Reached, RelateRequest, Related, Subgraph,
+    checked_type, checked_types,
+};
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
-pub use memory::{EventHeader, HistoryEntry, Hit, Memory};
+pub use memory::{EventHeader, HistoryEntry, Hit, Memory, RelationChange};
 pub use point::{Point, parse_moment};
 pub use queries::{Health, MAX_RESULTS, Stats, similarity};
 pub use remote::{RemoteHit, RemoteSearch};

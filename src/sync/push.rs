@@ -164,8 +164,13 @@ impl Engine {
                 continue;
             };
             let payload = match &event.kind {
-                // Uploads are recorded in the local log only; their chunks travel as the memories they are.
-                EventKind::Erased { .. } | EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. } => None,
+                // Uploads are recorded in the local log only; their chunks travel as the memories they are. The
+                // graph's edges are not replicated yet: the memories they link travel, the edges stay local.
+                EventKind::Erased { .. }
+                | EventKind::DocumentIngested(_)
+                | EventKind::DocumentRemoved { .. }
+                | EventKind::Related(_)
+                | EventKind::Unrelated { .. } => None,
                 EventKind::Redacted { .. } if is_upload(history) => None,
                 EventKind::Redacted { reason } => Some(Payload::Redacted { reason: reason.clone() }),
                 EventKind::Deleted { .. } => Some(Payload::Deleted),

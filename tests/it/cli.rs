@@ -656,3 +656,43 @@ fn output_to_a_reader_that_went_away_ends_quietly() {
         assert!(!stderr.contains("Broken pipe"), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn the_cli_relates_memories_and_walks_the_graph() {
+    let data = DataDir::new();
+    let deploy = data.store("CLI graph: the deploy shipped a bad pool setting", &[]);
+    let latency = data.store("CLI graph: checkout latency rose to four seconds", &[]);
+    let fix = data.store("CLI graph: raising the pool size fixed the latency", &[]);
+    let made = data.ok(&["relate", &deploy, &latency, "--type", "causes", "--reason", "it followed the deploy"]);
+    assert_eq!(made.trim(), format!("related: {deploy} causes {latency}"));
+    let again = data.ok(&["relate", &deploy, &latency, "--type", "causes", "--reason", "it followed the deploy"]);
+    assert!(again.starts_with("already related"), "{again}");
+    data.ok(&["relate", &fix, &latency, "-t", "fixes"]);
+
+    let relations = data.ok(&["graph", "relations", &latency]);
+    assert_eq!(relations.lines().count(), 2, "{relations}");
+    assert!(relations.contains("causes") && relations.contains("(it followed the deploy)"), "{relations}");
+    let near = data.ok(&["graph", "connected", &deploy]);
+    assert_eq!(near, format!("1  {latency}\n2  {fix}\n"));
+    let path = data.ok(&["graph", "path", &deploy, &fix, "--direction", "both"]);
+    assert_eq!(path.trim(), format!("{deploy} -> {latency} -> {fix}"));
+    let none = data.fails(&["graph", "path", &deploy, &fix]);
+    assert!(none.contains("no path"), "{none}");
+    let sub: serde_json::Value = serde_json::from_str(&data.ok(&["graph", "subgraph", &latency])).expect("JSON");
+    assert_eq!(sub["edges"].as_array().map(Vec::len), Some(2), "{sub}");
+    let history = data.ok(&["history", &deploy]);
+    assert!(history.contains(&format!("related by cli\n  causes -> {latency} (it followed the deploy)")), "{history}");
+
+    for (args, needle) in [
+        (vec!["relate", &deploy, &deploy], "itself"),
+        (vec!["relate", &deploy, &fix, "--type", "loves"], "unknown relationship type"),
+        (vec!["graph", "connected", &deploy, "--max-hops", "0"], "max_hops must be between 1 and 5"),
+        (vec!["graph", "connected", &deploy, "--direction", "up"], "--direction must be"),
+    ] {
+        let error = data.fails(&args);
+        assert!(error.contains(needle), "{args:?}: {error}");
+    }
+    let removed = data.ok(&["relate", &deploy, &latency, "--remove"]);
+    assert!(removed.starts_with("removed 1 relation"), "{removed}");
+    assert_eq!(data.ok(&["graph", "connected", &deploy]), "");
+}

@@ -136,6 +136,8 @@ async fn every_format_is_ingested_found_by_meaning_kept_across_a_restart_and_rem
         content["memories"].as_array().expect("memories").iter().filter_map(|m| m["chunk_index"].as_u64()).collect();
     assert!(indexes.len() >= 3 && indexes.windows(2).all(|w| w[0] < w[1]), "{content}");
     assert_eq!(content["total_found"], md_done["chunks_stored"]);
+    let (status, first) = get(&server, &format!("/api/documents/search-content/{md_id}?limit=1")).await;
+    assert_eq!((status, first["total_found"].as_u64()), (StatusCode::OK, Some(1)), "a query's limit: {first}");
 
     // The same file again is recognised by its content and stores nothing; force ingests it again (its
     // chunks are stored already, so they count as duplicates).

@@ -930,3 +930,113 @@ async fn writes_in_flight_at_shutdown_finish_and_every_acknowledged_one_is_kept(
         api.get(&format!("/api/memories/{hash}")).await;
     }
 }
+
+#[tokio::test]
+async fn relations_are_events_walked_by_the_graph_routes_and_gone_with_their_memories() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let deploy = api.store("Graph: the deploy at 14:00 shipped a bad pool setting.", &["incident"], None).await;
+    let latency = api.store("Graph: checkout latency rose to four seconds.", &["incident"], Some("observation")).await;
+    let fix = api.store("Graph: raising the pool size back to 50 fixed it.", &["incident"], None).await;
+    let tea = api.store("Graph: an unrelated memory about tea.", &[], None).await;
+    let mut stream = Stream::open(&server, Some(api.last_seq().await)).await;
+
+    let relate = |source: &str, body: Value| {
+        let path = format!("/api/memories/{source}/relations");
+        let api = &api;
+        async move { api.send(Method::POST, &path, Some(body)).await }
+    };
+    let (status, made) = relate(
+        &deploy,
+        json!({ "target_hash": latency, "relationship_type": "causes", "reason": "it followed the deploy" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(
+        (made["created"].as_bool(), made["relation"]["created_by"].as_str()),
+        (Some(true), Some("http:api_key"))
+    );
+    assert_eq!(made["relation"]["similarity"], 1.0);
+    let event = stream.next_change().await;
+    assert_eq!(event.event, "memory_related");
+    assert_eq!(
+        (event.data["content_hash"].as_str(), event.data["target_hash"].as_str()),
+        (Some(&*deploy), Some(&*latency))
+    );
+    let (_, again) = relate(
+        &deploy,
+        json!({ "target_hash": latency, "relationship_type": "causes", "reason": "it followed the deploy" }),
+    )
+    .await;
+    assert_eq!(again["created"], false, "the same relation again writes nothing: {again}");
+    relate(&fix, json!({ "target_hash": latency, "relationship_type": "fixes", "similarity": 0.9 })).await;
+    relate(&tea, json!({ "target_hash": fix })).await;
+
+    let listed = api.get(&format!("/api/memories/{latency}/relations")).await;
+    assert_eq!(listed["count"], 2, "{listed}");
+    let near = api.get(&format!("/api/graph/connected/{deploy}?max_hops=2")).await;
+    assert_eq!(near["connected"], json!([{ "hash": latency, "distance": 1 }, { "hash": fix, "distance": 2 }]));
+    let typed = api.get(&format!("/api/graph/connected/{deploy}?max_hops=3&rel_type=causes,fixes")).await;
+    assert_eq!(typed["count"], 2, "the related edge to tea is not followed: {typed}");
+    let forward = api.get(&format!("/api/graph/path?hash1={deploy}&hash2={fix}")).await;
+    assert_eq!((forward["path"].clone(), forward["length"].clone()), (Value::Null, json!(0)), "{forward}");
+    let both = api.get(&format!("/api/graph/path?hash1={deploy}&hash2={tea}&direction=both")).await;
+    assert_eq!(both["path"], json!([deploy, latency, fix, tea]));
+    assert_eq!((both["length"].as_u64(), both["hops"].as_u64()), (Some(4), Some(3)));
+    let sub = api.get(&format!("/api/graph/subgraph/{fix}?radius=1")).await;
+    assert_eq!((sub["node_count"].as_u64(), sub["edge_count"].as_u64()), (Some(3), Some(2)), "{sub}");
+    assert_eq!(sub["nodes"][0], fix);
+    let types = api.get("/api/analytics/relationship-types").await;
+    assert_eq!(types, json!({ "causes": 1, "fixes": 1, "related": 1 }));
+    let view = api.get("/api/analytics/graph-visualization?min_connections=2").await;
+    let ids: Vec<&str> = view["nodes"].as_array().expect("nodes").iter().filter_map(|n| n["id"].as_str()).collect();
+    assert_eq!(ids.len(), 2, "latency and fix have two relations each: {view}");
+    assert!(ids.contains(&latency.as_str()) && ids.contains(&fix.as_str()));
+    assert_eq!(view["meta"]["total_edges"], 1, "{view}");
+    let history = api.get(&format!("/api/memories/{deploy}/history")).await;
+    let last = &history["history"][1];
+    assert_eq!(
+        (last["kind"].as_str(), last["relation"]["relationship_type"].as_str()),
+        (Some("related"), Some("causes"))
+    );
+    assert_eq!(last["relation"]["reason"], "it followed the deploy");
+
+    // Bad input: a 4xx with a JSON body, and nothing written.
+    let seq = api.last_seq().await;
+    let missing = content_hash("never stored");
+    for (source, body, expected) in [
+        (&deploy, json!({ "target_hash": deploy }), StatusCode::UNPROCESSABLE_ENTITY),
+        (&deploy, json!({ "target_hash": tea, "relationship_type": "loves" }), StatusCode::UNPROCESSABLE_ENTITY),
+        (&deploy, json!({ "target_hash": tea, "similarity": 2 }), StatusCode::UNPROCESSABLE_ENTITY),
+        (&deploy, json!({ "target_hash": "xyz" }), StatusCode::UNPROCESSABLE_ENTITY),
+        (&deploy, json!({ "target_hash": missing }), StatusCode::NOT_FOUND),
+        (&missing, json!({ "target_hash": deploy }), StatusCode::NOT_FOUND),
+    ] {
+        let (status, body) = relate(source, body.clone()).await;
+        assert_eq!(status, expected, "{body}");
+        assert!(body["detail"].is_string() || body["detail"].is_array(), "{body}");
+    }
+    for path in [
+        format!("/api/graph/connected/{deploy}?max_hops=9"),
+        format!("/api/graph/connected/{deploy}?direction=sideways"),
+        format!("/api/graph/path?hash1={deploy}"),
+        "/api/analytics/graph-visualization?limit=0".to_string(),
+    ] {
+        let (status, body) = api.send(Method::GET, &path, None).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
+    }
+    let (status, _) = api.send(Method::DELETE, &format!("/api/memories/{deploy}/relations/{tea}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no relation to remove");
+    assert_eq!(api.last_seq().await, seq, "refused requests wrote nothing");
+
+    // A symmetric relation is removed from either end; deleting a memory removes its relations.
+    let (status, removed) = api.send(Method::DELETE, &format!("/api/memories/{fix}/relations/{tea}"), None).await;
+    assert_eq!((status, removed["removed"].as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{removed}");
+    let (status, _) = api.send(Method::DELETE, &format!("/api/memories/{latency}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api.get(&format!("/api/graph/connected/{deploy}")).await["count"], 0);
+    assert_eq!(api.get("/api/analytics/relationship-types").await, json!({}));
+    let (status, _) = api.send(Method::GET, &format!("/api/memories/{latency}/relations"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

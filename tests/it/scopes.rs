@@ -141,6 +141,7 @@ fn expected(needed: Level, held: Level) -> Outcome {
 fn concrete(pattern: &str, hash: &str) -> String {
     pattern
         .replace("{content_hash}", hash)
+        .replace("{target_hash}", hash)
         .replace("{operation}", "optimize_db")
         .replace("{old_tag}", "no-such-tag")
         .replace("{filename}", "no-such-backup.redb")

@@ -84,6 +84,64 @@ async def stateless_revision():
               f"and a search: {found}")
 
 
+async def graph(session, tools):
+    """memory_relate and memory_graph: relations made and removed as events, walks, and errors."""
+    check(tools["memory_graph"].annotations.read_only_hint is True, "memory_graph only reads")
+    check(tools["memory_relate"].annotations.read_only_hint is False, "memory_relate writes")
+    notes = ["The deploy at 14:00 shipped a bad connection pool setting.",
+             "Checkout latency rose to four seconds after lunch.",
+             "Raising the pool size back to 50 brought latency down.",
+             "Graph notes: an unrelated memory about tea."]
+    a, b, c, d = [structured(await session.call_tool("memory_store", {"content": n}))["content_hash"] for n in notes]
+
+    async def relate(args):
+        return json.loads(await text(session, "memory_relate", args))
+
+    made = await relate({"source_hash": a, "target_hash": b, "relationship_type": "causes",
+                         "reason": "the outage followed the deploy"})
+    check(made["created"] and made["relation"]["relationship_type"] == "causes"
+          and made["relation"]["reason"] == "the outage followed the deploy"
+          and made["relation"]["created_by"] == "mcp", f"relate: {made}")
+    again = await relate({"source_hash": a, "target_hash": b, "relationship_type": "causes",
+                          "reason": "the outage followed the deploy"})
+    check(again["created"] is False, f"the same relation again writes nothing: {again}")
+    check((await relate({"source_hash": c, "target_hash": b, "relationship_type": "fixes"}))["created"], "fixes")
+
+    async def walk(args):
+        return json.loads(await text(session, "memory_graph", args))
+
+    near = await walk({"action": "connected", "hash": a, "max_hops": 2})
+    check(near["connected"] == [{"hash": b, "distance": 1}, {"hash": c, "distance": 2}] and near["count"] == 2,
+          f"connected: {near}")
+    out = await walk({"action": "connected", "hash": a, "max_hops": 2, "direction": "outgoing"})
+    check(out["connected"] == [{"hash": b, "distance": 1}], f"outgoing only: {out}")
+    path = await walk({"action": "path", "hash1": a, "hash2": c, "direction": "both"})
+    check(path["path"] == [a, b, c] and path["length"] == 3, f"path: {path}")
+    none = await walk({"action": "path", "hash1": a, "hash2": c})
+    check(none["path"] is None and none["message"] == "No path found within depth limit", f"forward only: {none}")
+    sub = await walk({"action": "subgraph", "hash": b, "radius": 1})
+    check(sub["nodes"][0] == b and set(sub["nodes"]) == {a, b, c} and sub["edge_count"] == 2, f"subgraph: {sub}")
+
+    history = structured(await session.call_tool("memory_history", {"content_hash": a}))
+    check([e["kind"] for e in history["events"]] == ["stored", "related"], f"a relation is an event: {history}")
+    removed = await relate({"source_hash": a, "target_hash": b, "remove": True})
+    check(removed["count"] == 1, f"remove: {removed}")
+    check((await walk({"action": "connected", "hash": a}))["count"] == 0, "the relation is gone")
+
+    for args, needle in [({"source_hash": a, "target_hash": a}, "itself"),
+                         ({"source_hash": a, "target_hash": d, "relationship_type": "loves"}, "unknown relationship type"),
+                         ({"source_hash": a, "target_hash": sha("never stored")}, "not found"),
+                         ({"source_hash": a, "target_hash": d, "similarity": 1.5}, "between 0 and 1"),
+                         ({"source_hash": a, "target_hash": d, "remove": True}, "no relation")]:
+        check(needle in error_text(await session.call_tool("memory_relate", args)), f"{args} -> {needle}")
+    for args, needle in [({"action": "connected"}, "hash is required"),
+                         ({"action": "path", "hash1": a}, "hash1 and hash2 are required"),
+                         ({"action": "connected", "hash": a, "max_hops": 9}, "max_hops must be between 1 and 5")]:
+        check(needle in error_text(await session.call_tool("memory_graph", args)), f"{args} -> {needle}")
+    structured(await session.call_tool("memory_delete", {"content_hash": c}))
+    check((await walk({"action": "connected", "hash": b}))["count"] == 0, "deleting a memory removes its relations")
+
+
 def error_text(result):
     check(result.is_error, f"the call is an error result: {result}")
     return " ".join(block.text for block in result.content if getattr(block, "text", None))
@@ -193,6 +251,7 @@ async def main():
             await resources(session)
             await prompts(session)
             await sessions_log_and_bounds(session)
+            await graph(session, tools)
 
     await stateless_revision()
     print(summary())

@@ -1,0 +1,77 @@
+//! `relate` and `graph`: the memory graph from the command line.
+
+use super::args::{GraphWalk, RelateArgs};
+use super::memory::actor;
+use crate::service::{RelateRequest, Service, count};
+use anyhow::bail;
+use mms_projections::Direction;
+use std::io::Write;
+
+fn direction(name: &str) -> anyhow::Result<Direction> {
+    Ok(match name {
+        "both" => Direction::Both,
+        "outgoing" => Direction::Outgoing,
+        "incoming" => Direction::Incoming,
+        other => bail!("--direction must be both, outgoing or incoming, not {other:?}"),
+    })
+}
+
+fn types(list: &Option<String>) -> Vec<String> {
+    list.as_deref().unwrap_or_default().split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+}
+
+/// `relate SOURCE TARGET`: makes (or with --remove removes) a relation.
+pub(super) async fn relate(service: &Service, args: RelateArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.remove {
+        let removed = service.unrelate(&args.source, &args.target, args.relation_type.as_deref(), actor()).await?;
+        writeln!(out, "removed {}", count(removed.len() as u64, "relation", "relations"))?;
+        for edge in removed {
+            writeln!(out, "  {} {} {}", edge.source, edge.relationship_type, edge.target)?;
+        }
+        return Ok(());
+    }
+    let request = RelateRequest {
+        source: args.source,
+        target: args.target,
+        relation_type: args.relation_type,
+        strength: args.similarity,
+        reason: args.reason,
+    };
+    let related = service.relate(request, actor()).await?;
+    let edge = &related.edge;
+    let what = if related.created { "related" } else { "already related" };
+    writeln!(out, "{what}: {} {} {}", edge.source, edge.relationship_type, edge.target)?;
+    Ok(())
+}
+
+/// `graph ...`: relations, neighbours, a path or a subgraph.
+pub(super) async fn walk(service: &Service, walk: GraphWalk, out: &mut dyn Write) -> anyhow::Result<()> {
+    match walk {
+        GraphWalk::Relations { hash } => {
+            for edge in service.relations(&hash).await? {
+                let reason = edge.reason.as_deref().map(|r| format!("  ({r})")).unwrap_or_default();
+                writeln!(
+                    out,
+                    "{} {} {}  similarity {:.3}  by {}{reason}",
+                    edge.source, edge.relationship_type, edge.target, edge.similarity, edge.created_by
+                )?;
+            }
+        }
+        GraphWalk::Connected { hash, max_hops, types: list, direction: d } => {
+            for reached in service.connected(&hash, max_hops, &types(&list), direction(&d)?).await? {
+                writeln!(out, "{}  {}", reached.distance, reached.hash)?;
+            }
+        }
+        GraphWalk::Path { from, to, max_depth, types: list, direction: d } => {
+            match service.path(&from, &to, max_depth, &types(&list), direction(&d)?).await? {
+                Some(path) => writeln!(out, "{}", path.join(" -> "))?,
+                None => bail!("no path from {from} to {to} within {max_depth} relations"),
+            }
+        }
+        GraphWalk::Subgraph { hash, radius, types: list } => {
+            let sub = service.subgraph(&hash, radius, &types(&list)).await?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&sub)?)?;
+        }
+    }
+    Ok(())
+}
