@@ -9,10 +9,50 @@ use crate::service::{Edge, GraphView, MAX_GRAPH_NODES, MAX_HOPS, MAX_PATH_HOPS, 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
-use mms_projections::Direction;
+use mms_projections::{Direction, RELATION_TYPES};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::{IntoParams, ToSchema};
+
+/// A relationship type, as the schema states it (the service checks the name; blank means `related`).
+struct RelationshipTypeName;
+
+impl utoipa::PartialSchema for RelationshipTypeName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(RELATION_TYPES.iter().map(|t| t.name)))
+            .into()
+    }
+}
+
+impl ToSchema for RelationshipTypeName {}
+
+/// A direction to follow relations in, as the schema states it.
+#[derive(ToSchema)]
+#[schema(as = GraphDirection)]
+#[allow(dead_code)]
+#[serde(rename_all = "lowercase")]
+enum DirectionName {
+    Both,
+    Outgoing,
+    Incoming,
+}
+
+/// A comma-separated list of relationship types (blank: every type), as a pattern the schema states.
+struct TypeList;
+
+impl utoipa::PartialSchema for TypeList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let one = format!("({})", RELATION_TYPES.iter().map(|t| t.name).collect::<Vec<_>>().join("|"));
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(format!("^ *({one} *(, *{one} *)*)?$")))
+            .into()
+    }
+}
+
+impl ToSchema for TypeList {}
 
 /// A relation to make from the memory in the path.
 #[derive(Deserialize, ToSchema)]
@@ -21,11 +61,13 @@ pub(crate) struct RelateBody {
     #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     target_hash: String,
     /// causes, fixes, contradicts, supports, follows or related (default).
+    #[schema(value_type = Option<RelationshipTypeName>)]
     relationship_type: Option<String>,
     /// How strong the link is, 0..1 (default 1).
     #[schema(minimum = 0.0, maximum = 1.0)]
     similarity: Option<f64>,
     /// Why the two are linked (at most 1000 characters).
+    #[schema(max_length = 1000)]
     reason: Option<String>,
 }
 
@@ -45,8 +87,9 @@ pub(crate) struct RelateAnswer {
     params(("content_hash" = String, Path, pattern = "^[0-9a-fA-F]{64}$", description = "The source memory")),
     request_body = RelateBody,
     responses((status = 200, description = "Related", body = RelateAnswer),
+              (status = 400, description = "A memory related to itself"),
               (status = 404, description = "Either memory is not live"),
-              (status = 422, description = "A bad hash, type, similarity or reason, or a memory related to itself")))]
+              (status = 422, description = "A bad hash, type, similarity or reason")))]
 pub(crate) async fn relate(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
@@ -55,6 +98,10 @@ pub(crate) async fn relate(
     Body(body): Body<RelateBody>,
 ) -> Result<Json<RelateAnswer>, ApiError> {
     let source = hash_of(&content_hash)?;
+    if body.target_hash.trim().eq_ignore_ascii_case(&source) {
+        // Schema-valid yet meaningless: a 400, like the other refusals a schema cannot state.
+        return Err(ApiError::bad_request(format!("memory {source} cannot be related to itself")));
+    }
     let request = RelateRequest {
         source,
         target: body.target_hash,
@@ -96,6 +143,7 @@ pub(crate) async fn relations(
 #[into_params(parameter_in = Query)]
 pub(crate) struct UnrelateQuery {
     /// Only the relation of this type (default: every type).
+    #[param(value_type = Option<RelationshipTypeName>)]
     relationship_type: Option<String>,
 }
 
@@ -161,8 +209,10 @@ pub(crate) struct ConnectedQuery {
     #[param(minimum = 1, maximum = 5)]
     max_hops: Option<i64>,
     /// Only edges of these types (comma-separated; default all).
+    #[param(value_type = Option<TypeList>)]
     rel_type: Option<String>,
     /// both (default), outgoing or incoming; symmetric types are followed both ways.
+    #[param(value_type = Option<DirectionName>)]
     direction: Option<String>,
 }
 
@@ -205,8 +255,10 @@ pub(crate) struct PathQuery {
     #[param(minimum = 1, maximum = 10)]
     max_depth: Option<i64>,
     /// Only edges of these types (comma-separated; default all).
+    #[param(value_type = Option<TypeList>)]
     rel_type: Option<String>,
     /// outgoing (default: from source to target, as the original), both or incoming.
+    #[param(value_type = Option<DirectionName>)]
     direction: Option<String>,
 }
 
@@ -249,6 +301,7 @@ pub(crate) struct SubgraphQuery {
     #[param(minimum = 1, maximum = 5)]
     radius: Option<i64>,
     /// Only edges of these types (comma-separated; default all).
+    #[param(value_type = Option<TypeList>)]
     rel_type: Option<String>,
 }
 
@@ -317,8 +370,8 @@ pub(crate) async fn graph_visualization(
     let limit = query.limit.unwrap_or(100);
     check_range(&["query", "limit"], limit, 1, MAX_GRAPH_NODES as i64)?;
     let min_connections = query.min_connections.unwrap_or(1);
-    check_range(&["query", "min_connections"], min_connections, 1, i64::from(u32::MAX))?;
-    let GraphView { nodes, edges } = state.service.graph_view(limit as usize, min_connections as u64).await?;
+    check_range(&["query", "min_connections"], min_connections, 1, i64::MAX)?;
+    let GraphView { nodes, edges } = state.service.graph_view(limit as usize, min_connections.unsigned_abs()).await?;
     Ok(Json(json!({
         "meta": { "total_nodes": nodes.len(), "total_edges": edges.len(), "min_connections": min_connections, "limit": limit },
         "nodes": nodes,

@@ -1006,7 +1006,7 @@ async fn relations_are_events_walked_by_the_graph_routes_and_gone_with_their_mem
     let seq = api.last_seq().await;
     let missing = content_hash("never stored");
     for (source, body, expected) in [
-        (&deploy, json!({ "target_hash": deploy }), StatusCode::UNPROCESSABLE_ENTITY),
+        (&deploy, json!({ "target_hash": deploy.to_uppercase() }), StatusCode::BAD_REQUEST),
         (&deploy, json!({ "target_hash": tea, "relationship_type": "loves" }), StatusCode::UNPROCESSABLE_ENTITY),
         (&deploy, json!({ "target_hash": tea, "similarity": 2 }), StatusCode::UNPROCESSABLE_ENTITY),
         (&deploy, json!({ "target_hash": "xyz" }), StatusCode::UNPROCESSABLE_ENTITY),
@@ -1026,6 +1026,8 @@ async fn relations_are_events_walked_by_the_graph_routes_and_gone_with_their_mem
         let (status, body) = api.send(Method::GET, &path, None).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {body}");
     }
+    let view = api.get("/api/analytics/graph-visualization?min_connections=9223372036854775806").await;
+    assert_eq!(view["nodes"], json!([]), "more connections than any memory has: {view}");
     let (status, _) = api.send(Method::DELETE, &format!("/api/memories/{deploy}/relations/{tea}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "no relation to remove");
     assert_eq!(api.last_seq().await, seq, "refused requests wrote nothing");
