@@ -17,34 +17,18 @@ mod common;
 use clap::Parser;
 use criterion::SamplingMode;
 use mcp_memory_service::cli::Cli;
-use mcp_memory_service::embed::MODEL_NAME;
 use mcp_memory_service::service::{ListRequest, Point, SearchMode, SearchRequest};
 use mcp_memory_service::store::{Settings, Store};
-use mms_log::{Log, VectorEntry};
 use std::time::{Duration, Instant};
 
 fn list_all() -> ListRequest {
     ListRequest { page: 1, page_size: 10, tags: vec![], match_all: false, memory_type: None, created: None }
 }
 
-/// A log of `n` memories with their vectors cached, in `dir/events.redb`.
-fn fill_log(dir: &std::path::Path, n: usize) {
-    let log = Log::open(dir.join("events.redb")).expect("a fresh log opens");
-    let mut rng = common::Rng::new(11);
-    for chunk in (1..=n as u64).collect::<Vec<_>>().chunks(1000) {
-        let events: Vec<_> = chunk.iter().map(|i| common::new_stored(&common::memory_text(*i))).collect();
-        let vectors = events
-            .iter()
-            .map(|e| VectorEntry { model: MODEL_NAME.into(), memory: e.memory, vector: rng.unit_vector() })
-            .collect();
-        log.append(events, vectors).expect("the memories are appended");
-    }
-}
-
 fn main() {
     let n: u64 = if common::bench_mode() { 10_000 } else { 500 };
     let dir = tempfile::tempdir().expect("a temporary directory");
-    fill_log(dir.path(), n as usize);
+    common::fill_log(dir.path(), n as usize);
     let base = dir.path().to_string_lossy().into_owned();
     let config = Cli::parse_from(["mcp-memory-service", "--base-dir", &base, "stats"]).config;
     let runtime =

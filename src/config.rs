@@ -58,6 +58,17 @@ pub struct StorageConfig {
     /// Use the usearch ANN index for semantic search once it holds at least this many memories (exact search below).
     #[arg(long, env = "MCP_MEMORY_ANN_THRESHOLD", default_value_t = 5000, global = true)]
     pub ann_threshold: usize,
+    /// Refuse a new memory as a duplicate when one stored within the time window is this close in meaning
+    /// (the newer original's semantic deduplication; off by default here). Not for a store that gives a
+    /// conversation_id, an import or a document.
+    #[arg(long, env = "MCP_SEMANTIC_DEDUP_ENABLED", default_value = "false", value_parser = parse_flag, global = true)]
+    pub semantic_dedup_enabled: bool,
+    /// How far back, by creation time, a semantic duplicate is looked for, in hours.
+    #[arg(long, env = "MCP_SEMANTIC_DEDUP_TIME_WINDOW_HOURS", default_value_t = 24, global = true)]
+    pub semantic_dedup_time_window_hours: u32,
+    /// The cosine similarity (0 to 1) from which a new memory is a semantic duplicate.
+    #[arg(long, env = "MCP_SEMANTIC_DEDUP_THRESHOLD", default_value_t = 0.85, value_parser = parse_unit, global = true)]
+    pub semantic_dedup_threshold: f64,
 }
 
 /// Document ingestion.
@@ -508,6 +519,14 @@ pub fn parse_flag(value: &str) -> Result<bool, String> {
         "true" | "1" | "yes" | "on" | "enabled" => Ok(true),
         "false" | "0" | "no" | "off" | "disabled" | "" => Ok(false),
         other => Err(format!("'{other}' is not a boolean (use true or false)")),
+    }
+}
+
+/// A number from 0 to 1 (a similarity threshold).
+pub fn parse_unit(value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(number) if (0.0..=1.0).contains(&number) => Ok(number),
+        _ => Err(format!("'{}' is not a number from 0 to 1", value.trim())),
     }
 }
 

@@ -6,7 +6,7 @@
 use crate::config::{Config, Paths};
 use crate::embed::{Embedder, ModelPaths, ModelStatus};
 use crate::service::ServiceError;
-use crate::service::{CachedVectors, Service, ServiceOptions};
+use crate::service::{CachedVectors, SemanticDedup, Service, ServiceOptions};
 use crate::sync::{Backend, Sync, SyncError};
 use mms_log::{Log, Seq};
 use mms_projections::{AnnIndex, AnnOptions, Projection, Projector, SqliteProjection, SqliteReader};
@@ -133,6 +133,10 @@ impl Settings {
             chunk_overlap: config.documents.document_chunk_overlap as usize,
             max_file_bytes: config.documents.max_file_bytes(),
             document_roots: config.documents.document_roots.clone(),
+            semantic_dedup: config.storage.semantic_dedup_enabled.then(|| SemanticDedup {
+                window_secs: f64::from(config.storage.semantic_dedup_time_window_hours) * 3600.0,
+                threshold: config.storage.semantic_dedup_threshold,
+            }),
         };
         let embedding_threads = config
             .model

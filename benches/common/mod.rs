@@ -451,6 +451,25 @@ pub(crate) fn memory_text(n: u64) -> String {
     )
 }
 
+/// A log of `n` memories (`memory_text(1..=n)`) with random vectors in its embedding cache, in
+/// `dir/events.redb`: a store as after normal use, whose read models a `Store` opened on `dir` builds.
+pub(crate) fn fill_log(dir: &Path, n: usize) {
+    let log = mms_log::Log::open(dir.join("events.redb")).expect("a fresh log opens");
+    let mut rng = Rng::new(11);
+    for chunk in (1..=n as u64).collect::<Vec<_>>().chunks(1000) {
+        let events: Vec<_> = chunk.iter().map(|i| new_stored(&memory_text(*i))).collect();
+        let vectors = events
+            .iter()
+            .map(|e| mms_log::VectorEntry {
+                model: mcp_memory_service::embed::MODEL_NAME.into(),
+                memory: e.memory,
+                vector: rng.unit_vector(),
+            })
+            .collect();
+        log.append(events, vectors).expect("the memories are appended");
+    }
+}
+
 /// Peak and current resident memory of this process, in MiB, from /proc/self/status.
 pub(crate) fn memory_mib() -> (f64, f64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

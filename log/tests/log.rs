@@ -283,7 +283,7 @@ fn golden_v3_bytes_still_decode() {
     }
 }
 
-/// The golden events of schema version 4: the memory graph's two kinds.
+/// The golden events encoded as V4 (log schema 5): the memory graph's two kinds.
 fn golden_v4() -> Vec<Event> {
     let base = Event { seq: Seq(60), version: 4, ..golden_v1() };
     let target = ContentHash::of_content("Goodbye World");
@@ -314,7 +314,7 @@ fn golden_v4_bytes_still_decode() {
             std::fs::write(&path, encode(&event)).expect("write golden bytes");
         }
         let bytes = std::fs::read(&path).expect("golden bytes are committed");
-        assert_eq!(bytes, encode(&event), "schema 4 is what this build writes");
+        assert_eq!(bytes, encode(&event), "V4 is what this build writes");
         assert_eq!(decode(&bytes).expect("decodes"), event);
     }
 }

@@ -9,7 +9,7 @@ use crate::read::{ReadError, SqliteReader};
 use mms_log::{Event, Relation};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A relationship type of the graph, as the newer original's ontology names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +96,94 @@ impl EdgeRow {
             None
         }
     }
+}
+
+impl Direction {
+    /// The direction that walks the same edges the other way.
+    fn reversed(self) -> Direction {
+        match self {
+            Direction::Both => Direction::Both,
+            Direction::Outgoing => Direction::Incoming,
+            Direction::Incoming => Direction::Outgoing,
+        }
+    }
+}
+
+/// A breadth-first search from one memory, a layer at a time: each memory reached, its distance, and the
+/// memories of the layer before that step to it.
+struct Search {
+    direction: Direction,
+    /// Whether to keep `from` (a path needs it, `connected` does not).
+    paths: bool,
+    depth: HashMap<String, u32>,
+    layers: Vec<Vec<String>>,
+    /// For each memory reached, every memory one hop nearer the start with an edge to it (when `paths`).
+    from: HashMap<String, BTreeSet<String>>,
+}
+
+impl Search {
+    fn new(start: &str, direction: Direction, paths: bool) -> Search {
+        let depth = HashMap::from([(start.to_string(), 0)]);
+        Search { direction, paths, depth, layers: vec![vec![start.to_string()]], from: HashMap::new() }
+    }
+
+    fn frontier(&self) -> &[String] {
+        self.layers.last().expect("a search has its start")
+    }
+
+    /// Reads the edges of the last layer and adds the next one (in hash order), which it returns.
+    fn expand(&mut self, reader: &SqliteReader, types: &[String]) -> Result<&[String], ReadError> {
+        let hop = self.layers.len() as u32;
+        let Search { direction, paths, depth, layers, from } = self;
+        let frontier: HashSet<&str> =
+            layers.last().expect("a search has its start").iter().map(String::as_str).collect();
+        let refs: Vec<&str> = frontier.iter().copied().collect();
+        let mut layer = BTreeSet::new();
+        for edge in reader.edges_touching(&refs, types)? {
+            for end in [&edge.source, &edge.target] {
+                let Some(reached) = edge.step(end, *direction).filter(|_| frontier.contains(end.as_str())) else {
+                    continue;
+                };
+                match depth.get(reached) {
+                    Some(at) if *at < hop => continue,
+                    Some(_) => {}
+                    None => {
+                        depth.insert(reached.to_string(), hop);
+                        layer.insert(reached.to_string());
+                    }
+                }
+                if *paths {
+                    from.entry(reached.to_string()).or_default().insert(end.clone());
+                }
+            }
+        }
+        layers.push(layer.into_iter().collect());
+        Ok(self.frontier())
+    }
+}
+
+/// The smallest shortest path by hash, from the forward search's start through one of the `meeting`
+/// memories (all at the same distance from either end) to the backward search's start.
+fn smallest_path(forward: &Search, backward: &Search, meeting: BTreeSet<String>) -> Vec<String> {
+    let split = forward.depth[meeting.first().expect("memories meet")] as usize;
+    // The memories at each distance from the start that lie on a shortest path, from the meeting back.
+    let mut on_path = vec![BTreeSet::new(); split + 1];
+    on_path[split] = meeting;
+    for at in (1..=split).rev() {
+        let before: BTreeSet<String> = on_path[at].iter().flat_map(|m| forward.from[m].iter().cloned()).collect();
+        on_path[at - 1] = before;
+    }
+    let mut path = vec![forward.layers[0][0].clone()];
+    for layer in &on_path[1..] {
+        let last = path.last().expect("the path has its start");
+        let next = layer.iter().find(|m| forward.from[*m].contains(last)).expect("a step along the path");
+        path.push(next.clone());
+    }
+    // From the meeting on, each memory's smallest step toward the end.
+    while let Some(next) = backward.from.get(path.last().expect("the path has its start")) {
+        path.push(next.first().expect("a memory reached has a step").clone());
+    }
+    path
 }
 
 /// A memory of the graph and how many edges it has (either end).
@@ -226,8 +314,8 @@ impl SqliteReader {
         }
     }
 
-    /// The memories reachable from `hash` within `max_hops` edges, with their distance in hops, nearest
-    /// first and then by hash; `hash` itself is not among them.
+    /// The memories within `max_hops` edges of `hash` (not itself) and their distance, nearest first, then
+    /// by hash.
     pub fn connected(
         &self,
         hash: &str,
@@ -235,40 +323,24 @@ impl SqliteReader {
         types: &[String],
         direction: Direction,
     ) -> Result<Vec<(String, u32)>, ReadError> {
-        let mut distance: BTreeMap<String, u32> = BTreeMap::from([(hash.to_string(), 0)]);
-        let mut frontier = vec![hash.to_string()];
-        for hop in 1..=max_hops {
-            if frontier.is_empty() {
+        let mut search = Search::new(hash, direction, false);
+        for _ in 0..max_hops {
+            if search.expand(self, types)?.is_empty() {
                 break;
             }
-            let refs: Vec<&str> = frontier.iter().map(String::as_str).collect();
-            let edges = self.edges_touching(&refs, types)?;
-            let from: BTreeSet<&str> = refs.iter().copied().collect();
-            let mut next = BTreeSet::new();
-            for edge in &edges {
-                for end in [&edge.source, &edge.target] {
-                    if from.contains(end.as_str())
-                        && let Some(reached) = edge.step(end, direction)
-                        && !distance.contains_key(reached)
-                    {
-                        next.insert(reached.to_string());
-                    }
-                }
-            }
-            for reached in &next {
-                distance.insert(reached.clone(), hop);
-            }
-            frontier = next.into_iter().collect();
         }
-        distance.remove(hash);
-        let mut found: Vec<(String, u32)> = distance.into_iter().collect();
+        let mut found: Vec<(String, u32)> = search.depth.into_iter().filter(|(h, _)| h != hash).collect();
         found.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
         Ok(found)
     }
 
     /// A shortest path from `from` to `to` of at most `max_hops` edges (the memories on it, both ends
     /// included), following edges forward unless `direction` says otherwise. Of several shortest paths, the
-    /// one whose memories come first by hash, hop by hop.
+    /// one whose memories come first by hash, from `from` on.
+    ///
+    /// A breadth-first search from both ends, each step widening the side with the smaller frontier, so a
+    /// path of d hops reads about twice the memories within d/2 hops of either end rather than all those
+    /// within d of `from`.
     pub fn path(
         &self,
         from: &str,
@@ -280,46 +352,26 @@ impl SqliteReader {
         if from == to {
             return Ok(Some(vec![from.to_string()]));
         }
-        let mut parent: HashMap<String, String> = HashMap::new();
-        let mut seen: BTreeSet<String> = BTreeSet::from([from.to_string()]);
-        let mut frontier = vec![from.to_string()];
-        for _ in 0..max_hops {
-            if frontier.is_empty() {
-                break;
+        let (mut forward, mut backward) =
+            (Search::new(from, direction, true), Search::new(to, direction.reversed(), true));
+        let mut hops = 0;
+        while hops < max_hops {
+            hops += 1;
+            let widen_forward = forward.frontier().len() <= backward.frontier().len();
+            let (widened, other) = match widen_forward {
+                true => (&mut forward, &backward),
+                false => (&mut backward, &forward),
+            };
+            let layer = widened.expand(self, types)?;
+            if layer.is_empty() {
+                return Ok(None);
             }
-            let refs: Vec<&str> = frontier.iter().map(String::as_str).collect();
-            let edges = self.edges_touching(&refs, types)?;
-            let from: BTreeSet<&str> = refs.iter().copied().collect();
-            // Each memory of the frontier in hash order, each of its steps in hash order: the first parent
-            // found for a memory is the smallest, which makes the path deterministic.
-            let mut steps: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-            for edge in &edges {
-                for end in [&edge.source, &edge.target] {
-                    if from.contains(end.as_str())
-                        && let Some(reached) = edge.step(end, direction)
-                    {
-                        steps.entry(end.as_str()).or_default().insert(reached);
-                    }
-                }
-            }
-            let mut next = Vec::new();
-            for (at, reached) in steps {
-                for node in reached {
-                    if seen.insert(node.to_string()) {
-                        parent.insert(node.to_string(), at.to_string());
-                        next.push(node.to_string());
-                    }
-                }
-            }
-            if parent.contains_key(to) {
-                let mut path = vec![to.to_string()];
-                while let Some(up) = parent.get(path.last().expect("the path is never empty")) {
-                    path.push(up.clone());
-                }
-                path.reverse();
-                return Ok(Some(path));
-            }
-            frontier = next;
+            // The memories of the new layer the other side has reached, nearest to its end: every shortest
+            // path goes through one of them.
+            let Some(nearest) = layer.iter().filter_map(|m| other.depth.get(m)).min().copied() else { continue };
+            let meeting: BTreeSet<String> =
+                layer.iter().filter(|m| other.depth.get(*m) == Some(&nearest)).cloned().collect();
+            return Ok(Some(smallest_path(&forward, &backward, meeting)));
         }
         Ok(None)
     }

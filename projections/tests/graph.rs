@@ -170,6 +170,76 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Of the paths from `start` to `goal` of at most `max_hops` steps, the shortest, and of those the
+    /// smallest as a list of hashes: every walk enumerated.
+    fn smallest_path(
+        &self,
+        start: &str,
+        goal: &str,
+        max_hops: u32,
+        direction: Direction,
+        types: &[String],
+    ) -> Option<Vec<String>> {
+        let mut walks = vec![vec![start.to_string()]];
+        for _ in 0..=max_hops {
+            let mut arrived: Vec<&Vec<String>> =
+                walks.iter().filter(|w| w.last().map(String::as_str) == Some(goal)).collect();
+            arrived.sort();
+            if let Some(first) = arrived.first() {
+                return Some((*first).clone());
+            }
+            walks = walks
+                .iter()
+                .flat_map(|w| {
+                    self.steps(w.last().expect("a walk has a start"), direction, types)
+                        .into_iter()
+                        .map(move |n| [w.clone(), vec![n]].concat())
+                })
+                .collect();
+        }
+        None
+    }
+}
+
+/// The log and read model `ops` make (in a temporary directory), and the model of them.
+fn built(ops: &[Op]) -> (tempfile::TempDir, Log, SqliteReader, Model) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = Log::open(dir.path().join("log.redb")).expect("open log");
+    let sqlite = SqliteProjection::open(&dir.path().join("read.db")).expect("open read model");
+    let projections: Vec<Box<dyn Projection>> = vec![Box::new(sqlite)];
+    let mut projector = Projector::new(log.clone(), projections, Arc::new(UnitVectors));
+    let reader = SqliteReader::new(&dir.path().join("read.db"));
+    let mut model = Model::default();
+    for op in ops {
+        // The log judges what applies (a relate needs a live source, never itself).
+        if log.append(vec![event(op)], Vec::new()).is_ok() {
+            model.apply(op);
+        }
+        projector.catch_up(|_, _| {}).expect("catch up");
+    }
+    (dir, log, reader, model)
+}
+
+#[test]
+fn the_smallest_shortest_path_is_taken_on_the_parts_both_searches_found() {
+    // 0 → 1, 2, 3 → 4 → 5, 6 → 7 ("causes"): the search from 0 widens to 1, 2 and 3, so the one from 7
+    // widens three times (5 and 6, then 4, then 1, 2 and 3) before they meet, and either part has a tie.
+    let mut ops: Vec<Op> = (0..8).map(Op::Store).collect();
+    for (a, b) in [(0, 1), (0, 2), (0, 3), (1, 4), (2, 4), (3, 4), (4, 5), (4, 6), (5, 7), (6, 7)] {
+        ops.push(Op::Relate(a, b, 0));
+    }
+    let (_dir, _log, reader, model) = built(&ops);
+    for direction in [Direction::Outgoing, Direction::Both] {
+        let path = reader.path(&hash(0), &hash(7), 5, &[], direction).expect("path");
+        assert_eq!(path.as_ref().map(Vec::len), Some(5));
+        assert_eq!(path, model.smallest_path(&hash(0), &hash(7), 5, direction, &[]), "{direction:?}");
+    }
+    let back = reader.path(&hash(7), &hash(0), 5, &[], Direction::Incoming).expect("path");
+    assert_eq!(back, model.smallest_path(&hash(7), &hash(0), 5, Direction::Incoming, &[]));
+    assert_eq!(reader.path(&hash(0), &hash(7), 3, &[], Direction::Outgoing).expect("path"), None, "4 hops away");
+}
+
 fn directions() -> [Direction; 3] {
     [Direction::Both, Direction::Outgoing, Direction::Incoming]
 }
@@ -179,20 +249,7 @@ proptest! {
 
     #[test]
     fn graph_queries_equal_a_brute_force_walk(ops in proptest::collection::vec(op(), 1..60), filtered in any::<bool>()) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let log = Log::open(dir.path().join("log.redb")).expect("open log");
-        let sqlite = SqliteProjection::open(&dir.path().join("read.db")).expect("open read model");
-        let projections: Vec<Box<dyn Projection>> = vec![Box::new(sqlite)];
-        let mut projector = Projector::new(log.clone(), projections, Arc::new(UnitVectors));
-        let reader = SqliteReader::new(&dir.path().join("read.db"));
-        let mut model = Model::default();
-        for op in &ops {
-            // The log judges what applies (a relate needs a live source, never itself).
-            if log.append(vec![event(op)], Vec::new()).is_ok() {
-                model.apply(op);
-            }
-            projector.catch_up(|_, _| {}).expect("catch up");
-        }
+        let (dir, log, reader, model) = built(&ops);
 
         let mut edges: BTreeSet<(String, String, String)> = BTreeSet::new();
         for i in 0..NODES {
@@ -214,8 +271,9 @@ proptest! {
             }
             for j in 0..NODES {
                 let goal = hash(j);
-                for direction in [Direction::Outgoing, Direction::Both] {
+                for direction in directions() {
                     let path = reader.path(&start, &goal, 4, &types, direction).expect("path");
+                    prop_assert_eq!(&path, &model.smallest_path(&start, &goal, 4, direction, &types), "path {} → {} {:?}", i, j, direction);
                     let expected = if i == j {
                         Some(0)
                     } else {

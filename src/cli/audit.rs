@@ -43,7 +43,11 @@ pub(super) async fn restore(store: &Store, args: &RestoreArgs, out: &mut dyn Wri
             writeln!(out, "{mark} {hash}  {}", first_line(service, hash).await)?;
         }
     }
-    let changes = plan.come_back.len() + plan.disappear.len() + plan.change.len();
+    let changes = plan.come_back.len()
+        + plan.disappear.len()
+        + plan.change.len()
+        + plan.relations_restored
+        + plan.relations_removed;
     if plan.dry_run && changes > 0 {
         writeln!(out, "(a preview: add --apply to restore)")?;
     } else if !plan.dry_run && changes > 0 {

@@ -159,6 +159,10 @@ async fn store_one(service: &Service, args: &StoreArgs, out: &mut dyn Write) -> 
             writeln!(out, "Duplicate content detected: {content_hash}")?;
             return Err(super::Exit(super::EXIT_DUPLICATE).into());
         }
+        outcome @ StoreOutcome::SemanticDuplicate { .. } => {
+            writeln!(out, "{}", outcome.stored().err().map(|(_, message)| message).unwrap_or_default())?;
+            return Err(super::Exit(super::EXIT_DUPLICATE).into());
+        }
     }
     Ok(())
 }

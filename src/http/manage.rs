@@ -600,10 +600,10 @@ fn preview_by_default() -> bool {
     true
 }
 
-/// Point-in-time restore: what would come back, disappear or change back (a preview, by default), or the
-/// restore itself with `dry_run: false`, recorded as new events.
+/// Point-in-time restore: what would come back, disappear or change back, relations included (a preview, by
+/// default), or the restore itself with `dry_run: false`, recorded as new events.
 #[utoipa::path(post, path = "/api/restore", tag = "manage", request_body = RestoreBody,
-    responses((status = 200, description = "{target_seq, target_at, from_seq, come_back, disappear, change, memories_after, dry_run, appended_seqs}", body = Object),
+    responses((status = 200, description = "{target_seq, target_at, from_seq, come_back, disappear, change, memories_after, relations_restored, relations_removed, dry_run, appended_seqs}", body = Object),
               (status = 400, description = "Not exactly one of to_seq, to_time and backup, an event past the log's end, an unreadable time, or a missing or damaged backup"),
               (status = 409, description = "The store changed while the restore was planned"),
               (status = 422, description = "Invalid body")))]

@@ -5,7 +5,7 @@ use super::error::{ApiError, Body, Params, check_range, integer};
 use super::{AppState, actor, hash_of};
 use crate::oauth::scope::Principal;
 use crate::service::{AsOf, Point, Redaction, ServiceError, UpdateRequest};
-use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreOutcome, StoreRequest};
+use crate::service::{HistoryEntry, ListRequest, LogEntry, MAX_LOG_PAGE, Memory, StoreRequest};
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -150,16 +150,14 @@ pub(crate) async fn store(
         ServiceError::Invalid(message) => ApiError::invalid("value_error", &["body", "content"], message, Value::Null),
         other => other.into(),
     })?;
-    Ok(Json(match outcome {
-        StoreOutcome::Stored(memory) => MemoryChange {
+    Ok(Json(match outcome.stored() {
+        Ok(memory) => MemoryChange {
             success: true,
             message: "Memory stored successfully".into(),
             content_hash: memory.content_hash.clone(),
             memory: Some(*memory),
         },
-        StoreOutcome::Duplicate { content_hash } => {
-            MemoryChange { success: false, message: "Duplicate content detected".into(), content_hash, memory: None }
-        }
+        Err((content_hash, message)) => MemoryChange { success: false, message, content_hash, memory: None },
     }))
 }
 

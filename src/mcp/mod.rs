@@ -26,7 +26,7 @@ use crate::backup::Backups;
 use crate::service::time_expr::TimeRange;
 use crate::service::{
     AsOf, DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, Point, SearchMode, SearchRequest, Service,
-    ServiceError, StoreOutcome, StoreRequest, UpdateRequest,
+    ServiceError, StoreRequest, UpdateRequest,
 };
 use mms_log::{Actor, Interface};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -376,8 +376,8 @@ pub struct RestoreArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct RestoreToolResult {
     pub summary: String,
-    /// target_seq, target_at, from_seq, come_back, disappear, change (hashes), memories_after, dry_run,
-    /// appended_seqs.
+    /// target_seq, target_at, from_seq, come_back, disappear, change (hashes), memories_after,
+    /// relations_restored, relations_removed, dry_run, appended_seqs.
     pub plan: Value,
 }
 
@@ -562,15 +562,13 @@ impl McpServer {
 
     /// Stores a memory; a duplicate is a result, not a failure. Shared by every tool and prompt that stores.
     async fn store(&self, request: StoreRequest) -> Result<StoreResult, String> {
-        Ok(match self.service.store(request, actor()).await.map_err(failure)? {
-            StoreOutcome::Stored(memory) => StoreResult {
+        Ok(match self.service.store(request, actor()).await.map_err(failure)?.stored() {
+            Ok(memory) => StoreResult {
                 success: true,
                 message: "Memory stored successfully".into(),
                 content_hash: memory.content_hash,
             },
-            StoreOutcome::Duplicate { content_hash } => {
-                StoreResult { success: false, message: "Duplicate content detected".into(), content_hash }
-            }
+            Err((content_hash, message)) => StoreResult { success: false, message, content_hash },
         })
     }
 

@@ -49,6 +49,29 @@ pub enum StoreOutcome {
     Duplicate {
         content_hash: String,
     },
+    /// A memory created within the semantic deduplication's window means nearly the same (its cosine
+    /// similarity to the new content is at least the threshold): nothing was written.
+    SemanticDuplicate {
+        /// The memory it duplicates.
+        content_hash: String,
+        similarity: f64,
+    },
+}
+
+impl StoreOutcome {
+    /// The memory stored, or the memory it duplicates and what a client is told.
+    pub fn stored(self) -> Result<Box<Memory>, (String, String)> {
+        match self {
+            StoreOutcome::Stored(memory) => Ok(memory),
+            StoreOutcome::Duplicate { content_hash } => Err((content_hash, "Duplicate content detected".into())),
+            StoreOutcome::SemanticDuplicate { content_hash, similarity } => {
+                let message = format!(
+                    "Duplicate content detected (semantically similar to {content_hash}, similarity {similarity:.3})"
+                );
+                Err((content_hash, message))
+            }
+        }
+    }
 }
 
 /// Changes to a memory's tags, type or metadata; absent fields stay as they are.
@@ -170,7 +193,16 @@ impl Service {
         if log.head(&hash)?.is_some_and(|h| h.live) {
             return Ok(StoreOutcome::Duplicate { content_hash: hash.to_hex() });
         }
-        let vectors = self.vectors_for(vec![(hash, record.content.clone())]).await?.to_cache;
+        let vectors = self.vectors_for(vec![(hash, record.content.clone())]).await?;
+        if let Some(dedup) = self.inner.options.semantic_dedup
+            && !request.metadata.contains_key("conversation_id")
+            && record.memory_type.as_deref() != Some("session")
+            && let Some(vector) = vectors.found.get(&hash)
+            && let Some((content_hash, similarity)) = self.semantic_duplicate(vector.clone(), dedup).await?
+        {
+            return Ok(StoreOutcome::SemanticDuplicate { content_hash, similarity });
+        }
+        let vectors = vectors.to_cache;
         let event = NewEvent {
             event_id: request.event_id.unwrap_or_else(EventId::generate),
             actor,

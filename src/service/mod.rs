@@ -67,6 +67,16 @@ pub struct ServiceOptions {
     pub max_file_bytes: usize,
     /// Directories remote MCP clients may ingest files from (MCP_DOCUMENT_ROOTS).
     pub document_roots: Vec<std::path::PathBuf>,
+    /// Refusing a store that means what a recent memory means (MCP_SEMANTIC_DEDUP_*); off when None.
+    pub semantic_dedup: Option<SemanticDedup>,
+}
+
+/// Semantic deduplication at write time: a new memory is refused when a live memory created within
+/// `window_secs` has a cosine similarity of at least `threshold` to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SemanticDedup {
+    pub window_secs: f64,
+    pub threshold: f64,
 }
 
 /// The memory service. Cheap to clone.

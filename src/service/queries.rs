@@ -16,6 +16,8 @@ pub const MAX_RESULTS: usize = 1000;
 /// The ANN index serves semantic search while at most this many events behind the read model; the
 /// memories it has not seen are scored exactly beside it.
 const ANN_MAX_LAG: u64 = 10_000;
+/// Semantic deduplication looks for a recent near-duplicate among this many nearest memories.
+const DEDUP_CANDIDATES: usize = 10;
 /// In hybrid search, what matching the query's words adds to a memory's similarity: this much for the best
 /// BM25 match, half for the second, a third for the third… (tuned on the retrieval benchmark).
 const KEYWORD_BONUS: f64 = 0.03;
@@ -242,6 +244,24 @@ impl Service {
     async fn embed_query(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
         let mut vectors = self.inner.embedder.embed(vec![query.to_string()]).await?;
         vectors.pop().ok_or_else(|| ServiceError::internal("the model returned no vector"))
+    }
+
+    /// The live memory created within the window that is nearest in meaning to `vector`, with its cosine
+    /// similarity, when that is at least the threshold: the first such among the [`DEDUP_CANDIDATES`] nearest
+    /// memories (through the ANN index on a large store, so a store pays a lookup, not a scan). Public for
+    /// the bench that measures it (`benches/dedup.rs`).
+    pub async fn semantic_duplicate(
+        &self,
+        vector: Vec<f32>,
+        dedup: super::SemanticDedup,
+    ) -> Result<Option<(String, f64)>, ServiceError> {
+        let since = secs(chrono::Utc::now()) - dedup.window_secs;
+        let nearest = self.nearest(&self.live(), vector, DEDUP_CANDIDATES, Filter::default()).await?;
+        Ok(nearest.into_iter().find_map(|hit| {
+            // Back from the original's search scale (1 - d/2) to the cosine similarity (1 - d).
+            let cosine = 2.0 * hit.similarity_score - 1.0;
+            (cosine >= dedup.threshold && hit.memory.created_at >= since).then_some((hit.memory.content_hash, cosine))
+        }))
     }
 
     /// Nearest memories to a vector. Without a filter, once the ANN index is large and close behind the

@@ -1042,3 +1042,38 @@ async fn relations_are_events_walked_by_the_graph_routes_and_gone_with_their_mem
     let (status, _) = api.send(Method::GET, &format!("/api/memories/{latency}/relations"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn semantic_dedup_refuses_a_recent_near_duplicate_and_says_which_memory_it_repeats() {
+    let data = DataDir::new();
+    let deduplicating = server(&data, &[("MCP_SEMANTIC_DEDUP_ENABLED", "true")]).await;
+    let api = Api::new(&deduplicating);
+    let first = "The billing service deploys to production every Friday afternoon.";
+    let original = api.store(first, &["ops"], None).await;
+    let seq = api.last_seq().await;
+
+    // The same sentence, punctuated otherwise: another content hash, the same meaning.
+    let again = api.post("/api/memories", json!({ "content": format!("{first}!!") })).await;
+    assert_eq!((again["success"].as_bool(), again["content_hash"].as_str()), (Some(false), Some(original.as_str())));
+    let message = again["message"].as_str().expect("a message");
+    let similarity: f64 = message
+        .rsplit("similarity ")
+        .next()
+        .and_then(|s| s.trim_end_matches(')').parse().ok())
+        .unwrap_or_else(|| panic!("the similarity in {message:?}"));
+    assert!(message.contains(&format!("semantically similar to {original}")) && similarity >= 0.85, "{message}");
+    assert_eq!(api.last_seq().await, seq, "nothing written");
+
+    // Another meaning is stored; so is the near-duplicate of a conversation (the original skips those).
+    api.store("The cafeteria serves lentil soup on Tuesdays.", &[], None).await;
+    let turn = api.post("/api/memories", json!({ "content": format!("{first}!!"), "conversation_id": "c1" })).await;
+    assert_eq!(turn["success"], true, "{turn}");
+
+    // Off by default, as the other tests run: the near-duplicate is stored.
+    let plain_data = DataDir::new();
+    let plain = server(&plain_data, &[]).await;
+    let plain = Api::new(&plain);
+    plain.store(first, &[], None).await;
+    let stored = plain.post("/api/memories", json!({ "content": format!("{first}!!") })).await;
+    assert_eq!(stored["success"], true, "{stored}");
+}

@@ -1,7 +1,8 @@
 //! Point-in-time restore. The law: after a restore to event N, the store equals the store as it was right
-//! after event N (recorded live while random operations ran, restores among them), and restoring to the
-//! event before the restore undoes it. Checked with proptest through the library and the real model;
-//! then the CLI, HTTP and MCP surfaces, preview first, and bad targets (400 over HTTP).
+//! after event N, relations between memories included (recorded live while random operations ran, restores
+//! among them), and restoring to the event before the restore undoes it. Checked with proptest through the
+//! library and the real model; then the CLI, HTTP and MCP surfaces, preview first, and bad targets (400 over
+//! HTTP).
 
 use crate::support::{DataDir, Op, Server, apply_op, op};
 use mcp_memory_service::service::{ListRequest, Memory, Point, Service};
@@ -15,21 +16,39 @@ fn content(memory: u8) -> String {
     format!("Restorable memory number {memory}, about topic {}", memory * 7)
 }
 
-/// Every live memory, by hash.
+/// Every live memory, by hash, and every relation under `"relations"`: its ends (a symmetric relation's in
+/// hash order), type, similarity and reason.
 async fn state(service: &Service) -> BTreeMap<String, serde_json::Value> {
     let request =
         ListRequest { page: 1, page_size: 100, tags: vec![], match_all: false, memory_type: None, created: None };
     let page = service.list(request).await.expect("list");
-    page.memories
+    let mut state: BTreeMap<String, serde_json::Value> = page
+        .memories
         .into_iter()
         .map(|m: Memory| (m.content_hash.clone(), serde_json::to_value(&m).expect("JSON")))
-        .collect()
+        .collect();
+    let mut relations: Vec<_> = (service.graph_view(500, 1).await.expect("the graph").edges)
+        .into_iter()
+        .map(|e| {
+            let ends = match e.symmetric && e.target < e.source {
+                true => (e.target, e.source),
+                false => (e.source, e.target),
+            };
+            json!([ends.0, ends.1, e.relationship_type, e.similarity, e.reason])
+        })
+        .collect();
+    relations.sort_by_key(|r| r.to_string());
+    state.insert("relations".into(), relations.into());
+    state
+}
+
+fn actor() -> Actor {
+    Actor::new(Interface::Cli, Some("proptest".into()))
 }
 
 async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCaseError> {
-    let actor = || Actor::new(Interface::Cli, Some("proptest".into()));
     // The store right after each event, recorded as it happened.
-    let mut points: Vec<(u64, BTreeMap<String, serde_json::Value>)> = vec![(0, BTreeMap::new())];
+    let mut points = vec![(0, state(service).await)];
     for op in ops {
         let result = apply_op(service, op, content, &points).await;
         if result.is_ok() {
@@ -45,11 +64,12 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
         let plan = service.restore(Point::Seq(*seq), false, actor()).await.expect("a restore");
         let after = state(service).await;
         prop_assert_eq!(&after, expected, "restored to {} = the store as it was then", seq);
-        prop_assert_eq!(plan.memories_after, expected.len());
+        prop_assert_eq!(plan.memories_after, expected.len() - 1);
         let differing = plan.come_back.len() + plan.disappear.len() + plan.change.len();
+        let relations = plan.relations_restored + plan.relations_removed;
         prop_assert!(
-            differing <= plan.appended_seqs.len() && plan.appended_seqs.len() <= 2 * differing,
-            "one or two events per memory that differs"
+            differing + relations <= plan.appended_seqs.len() && plan.appended_seqs.len() <= 2 * differing + relations,
+            "one or two events per memory that differs, one per relation"
         );
         let undo = service.restore(Point::Seq(plan.from_seq), false, actor()).await.expect("an undo");
         prop_assert_eq!(&state(service).await, &before, "restoring to {} undoes it", undo.target_seq);
@@ -57,8 +77,36 @@ async fn run(service: &Service, ops: &[Op], checks: &[u8]) -> Result<(), TestCas
     Ok(())
 }
 
+#[test]
+fn a_restore_brings_back_the_relations_of_then_and_removes_those_made_since() {
+    let (_data, runtime, store) = crate::support::fresh_store();
+    let service = &store.service;
+    let result: Result<(), TestCaseError> = runtime.block_on(async {
+        let (a, b, c) = (0, 1, 2);
+        for op in [Op::Store(a), Op::Store(b), Op::Relate(a, b, 0, 7)] {
+            apply_op::<()>(service, &op, content, &[]).await.expect("applies");
+        }
+        let then = (service.log().last_seq().0, state(service).await);
+        // Since: b deleted (its relation goes with it), c stored and related to a.
+        for op in [Op::Delete(b), Op::Store(c), Op::Relate(c, a, 1, 10)] {
+            apply_op::<()>(service, &op, content, &[]).await.expect("applies");
+        }
+        let before = state(service).await;
+        prop_assert_eq!(before["relations"].as_array().map(Vec::len), Some(1), "{}", before["relations"]);
+        let plan = service.restore(Point::Seq(then.0), false, actor()).await.expect("a restore");
+        prop_assert_eq!(&state(service).await, &then.1, "a causes b again, c and its relation gone");
+        // c disappears, taking its relation: only a causes b is made again.
+        prop_assert_eq!((plan.relations_restored, plan.relations_removed), (1, 0));
+        service.restore(Point::Seq(plan.from_seq), false, actor()).await.expect("an undo");
+        prop_assert_eq!(&state(service).await, &before, "the undo removes a causes b and relates c again");
+        Ok(())
+    });
+    store.close();
+    result.expect("restored");
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 6, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn a_restore_equals_the_store_as_it_was_and_can_be_undone(

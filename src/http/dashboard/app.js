@@ -646,7 +646,73 @@ async function openHistory(hash) {
     ? `${events.length} event${events.length === 1 ? '' : 's'} · ${redacted ? 'redacted' : deleted ? 'deleted' : 'live'}`
     : 'No events.';
   $('history-restore').hidden = !deleted;
+  await renderRelations(hash, !deleted && !redacted);
   showModal('history-dialog');
+}
+
+// ---------- relations (the memory graph) ----------
+
+const GRAPH_RADIUS = 2; // relations around the memory the small graph shows
+const GRAPH_NODES = 40; // at most this many memories in it
+
+// A live memory's relations (either end) and a small graph of the memories within GRAPH_RADIUS of it.
+async function renderRelations(hash, live) {
+  const section = $('relations');
+  section.hidden = true;
+  if (!live) return;
+  const [{ relations = [] }, sub] = await Promise.all([
+    api(`/api/memories/${encodeURIComponent(hash)}/relations`),
+    api(`/api/graph/subgraph/${encodeURIComponent(hash)}?radius=${GRAPH_RADIUS}`),
+  ]);
+  $('relations-count').textContent = `(${relations.length})`;
+  const items = relations.map((edge) => relationItem(hash, edge));
+  $('relations-list').replaceChildren(...(items.length ? items : [el('li', { class: 'muted' }, 'No relations: relate memories from the CLI, HTTP or MCP.')]));
+  $('relations-graph').replaceChildren(...(sub.edges.length ? [graphSvg(hash, sub.nodes.slice(0, GRAPH_NODES), sub.edges)] : []));
+  section.hidden = false;
+}
+
+// One relation as the memory at `hash` sees it: the type, which way, the other memory, strength and reason.
+function relationItem(hash, edge) {
+  const outgoing = edge.source === hash;
+  const other = outgoing ? edge.target : edge.source;
+  const arrow = edge.symmetric ? '↔' : outgoing ? '→' : '←';
+  const detail = [`similarity ${formatNumber(edge.similarity, 2)}`, edge.reason ? `reason: ${edge.reason}` : null,
+    edge.created_by ? `by ${edge.created_by}` : null].filter(Boolean).join(' · ');
+  return el('li', { 'data-testid': 'relation', 'data-type': edge.relationship_type, 'data-other': other },
+    el('span', { class: 'relation-type' }, `${arrow} ${edge.relationship_type}`), ' ',
+    el('button', { type: 'button', class: 'link', title: other, 'data-testid': 'relation-open', onclick: () => guard(() => openHistory(other)) },
+      el('code', {}, shortHash(other))),
+    el('span', { class: 'muted' }, ` ${detail}`));
+}
+
+// The memories around `center` on a circle (the centre in the middle) and their relations as lines, each
+// labelled with its type; a click on a memory opens its history.
+function graphSvg(center, nodes, edges) {
+  const size = 320;
+  const middle = size / 2;
+  const ring = middle - 40;
+  const others = nodes.filter((n) => n !== center);
+  const at = new Map([[center, [middle, middle]]]);
+  others.forEach((n, i) => {
+    const angle = (2 * Math.PI * i) / others.length - Math.PI / 2;
+    at.set(n, [middle + ring * Math.cos(angle), middle + ring * Math.sin(angle)]);
+  });
+  const lines = edges.filter((e) => at.has(e.source) && at.has(e.target)).map((e) => {
+    const [[x1, y1], [x2, y2]] = [at.get(e.source), at.get(e.target)];
+    return svg('g', { 'data-testid': 'graph-edge', 'data-type': e.relationship_type },
+      svg('line', { class: 'graph-edge', x1, y1, x2, y2, 'marker-end': e.symmetric ? null : 'url(#graph-arrow)' }),
+      svg('text', { class: 'label', x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 3, 'text-anchor': 'middle' }, e.relationship_type),
+      svg('title', {}, `${shortHash(e.source)} ${e.relationship_type} ${shortHash(e.target)}`));
+  });
+  const circles = [...at.entries()].map(([hash, [x, y]]) =>
+    svg('g', { 'data-testid': 'graph-node', 'data-hash': hash, class: hash === center ? 'graph-node center' : 'graph-node', onclick: () => guard(() => openHistory(hash)) },
+      svg('circle', { cx: x, cy: y, r: hash === center ? 10 : 7 }),
+      svg('text', { class: 'label', x, y: y + 20, 'text-anchor': 'middle' }, shortHash(hash)),
+      svg('title', {}, hash)));
+  return svg('svg', { viewBox: `0 0 ${size} ${size}`, class: 'graph-svg', role: 'img', 'aria-label': 'Memories related to this one', 'data-testid': 'graph-svg' },
+    svg('defs', {}, svg('marker', { id: 'graph-arrow', viewBox: '0 0 10 10', refX: 18, refY: 5, markerWidth: 6, markerHeight: 6, orient: 'auto-start-reverse' },
+      svg('path', { d: 'M 0 0 L 10 5 L 0 10 z' }))),
+    ...lines, ...circles);
 }
 
 function historyItem(event) {
@@ -717,6 +783,14 @@ function describeChanges(event) {
   const why = event.reason ? [`reason: ${event.reason}`] : [];
   if (event.kind === 'redacted') return ['forgotten for real: content, tags, type, metadata and vector erased', ...why];
   if (event.kind === 'deleted') return ['removed from the store (kept in the log)', ...why];
+  if (event.relation) {
+    const r = event.relation;
+    const made = event.kind === 'related';
+    const lines = [`${made ? 'related' : 'unrelated'}: ${r.relationship_type} ${shortHash(r.target_hash)}`];
+    if (made && r.similarity != null) lines.push(`similarity: ${formatNumber(r.similarity, 2)}`);
+    if (r.reason) lines.push(`reason: ${r.reason}`);
+    return lines;
+  }
   if (!before && after) {
     const lines = [`content: ${clip(after.content, 120)}`];
     if (after.tags && after.tags.length) lines.push(`tags: ${after.tags.join(', ')}`);
@@ -971,6 +1045,8 @@ async function renderPlan(target, plan, label) {
   const counts = [plan.come_back.length, plan.disappear.length, plan.change.length];
   $('restore-summary').textContent = `${label}: restoring to ${describeTarget(target, plan)} brings ${counts[0]} back, `
     + `removes ${counts[1]} and changes ${counts[2]} back; ${formatNumber(plan.memories_after)} memories after.`
+    + (plan.relations_restored || plan.relations_removed
+      ? ` Relations: ${plan.relations_restored} made again, ${plan.relations_removed} removed.` : '')
     + (plan.dry_run ? '' : ` Done: ${plan.appended_seqs.length} events appended after event #${plan.from_seq}.`);
   const lists = [['come-back', plan.come_back, plan.target_seq], ['disappear', plan.disappear, null], ['change', plan.change, plan.target_seq]];
   await Promise.all(lists.map(async ([name, hashes, asOf]) => {
@@ -998,8 +1074,9 @@ async function applyRestore() {
   const { target, plan: preview } = state.restore || {};
   if (!target) return;
   const total = preview.come_back.length + preview.disappear.length + preview.change.length;
+  const relations = preview.relations_restored + preview.relations_removed;
   if (!(await confirmAction('Apply this restore?',
-    `${total} memories change. History is kept: the restore appends events, and "Undo the restore" reverses it.`, 'Restore'))) return;
+    `${total} memories${relations ? ` and ${relations} relations` : ''} change. History is kept: the restore appends events, and "Undo the restore" reverses it.`, 'Restore'))) return;
   const plan = await api('/api/restore', { method: 'POST', body: { ...target, dry_run: false } });
   state.restore = null;
   state.lastRestore = plan;

@@ -236,6 +236,23 @@ def main():
     click("#filter-reset")
     check("resetting the filter shows both again", lambda d: present(card(first)) and present(card(second)))
 
+    api("POST", f"/api/memories/{first}/relations",
+        {"target_hash": second, "relationship_type": "causes", "similarity": 0.8, "reason": "dashboard test"})
+    click(card(first, '[data-testid="history-btn"]'))
+    relation = f'[data-testid="relation"][data-other="{second}"]'
+    check("the history shows the memory's relation: its type, which way, its reason",
+          lambda d: dialog_open("history-dialog") and "→ causes" in find(relation).text
+          and "dashboard test" in find(relation).text)
+    check("the history lists the related event", lambda d: "causes" in find(history_event("related")).text)
+    check("the small graph draws both memories and the relation",
+          lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="graph-node"]')) == 2
+          and present('[data-testid="graph-edge"][data-type="causes"]'))
+    click(relation + ' [data-testid="relation-open"]')
+    check("following the relation opens the other memory's history, which shows it from its end",
+          lambda d: find("#history-hash").get_attribute("title") == second
+          and "← causes" in find(f'[data-testid="relation"][data-other="{first}"]').text)
+    click("#history-close")
+
     click(card(first, '[data-testid="delete-btn"]'))
     check("delete asks for confirmation in the page",
           lambda d: dialog_open("confirm-dialog") and FIRST[:40] in find("#confirm-message").text)

@@ -496,7 +496,15 @@ pub(crate) enum Op {
     Undelete(u8),
     /// Restore to the point recorded this many operations ago (modulo the points there are).
     Restore(u8),
+    /// Relate the first memory to the second with the type of this index (`causes`, `related`, `follows`),
+    /// the strength given in tenths.
+    Relate(u8, u8, u8, u8),
+    /// Remove every relation from the first memory to the second.
+    Unrelate(u8, u8),
 }
+
+/// The relationship types `Op::Relate` picks from: directed and symmetric.
+const OP_TYPES: [&str; 3] = ["causes", "related", "follows"];
 
 /// Applies one operation through the service, on the memory whose content `content` gives; a restore goes
 /// back to one of the recorded `points` (sequence numbers first), counted from the newest.
@@ -506,7 +514,7 @@ pub(crate) async fn apply_op<T>(
     content: impl Fn(u8) -> String,
     points: &[(u64, T)],
 ) -> Result<(), mcp_memory_service::service::ServiceError> {
-    use mcp_memory_service::service::{Point, StoreRequest, UpdateRequest};
+    use mcp_memory_service::service::{Point, RelateRequest, StoreRequest, UpdateRequest};
     let actor = || mms_log::Actor::new(mms_log::Interface::Cli, Some("proptest".into()));
     let hash = |m: u8| content_hash(&content(m));
     match op {
@@ -524,10 +532,22 @@ pub(crate) async fn apply_op<T>(
             let (seq, _) = &points[points.len() - 1 - (*back as usize % points.len())];
             service.restore(Point::Seq(*seq), false, actor()).await.map(|_| ())
         }
+        Op::Relate(a, b, t, tenths) => {
+            let request = RelateRequest {
+                source: hash(*a),
+                target: hash(*b),
+                relation_type: Some(OP_TYPES[*t as usize % OP_TYPES.len()].into()),
+                strength: Some(f64::from(*tenths) / 10.0),
+                reason: None,
+            };
+            service.relate(request, actor()).await.map(|_| ())
+        }
+        Op::Unrelate(a, b) => service.unrelate(&hash(*a), &hash(*b), None, actor()).await.map(|_| ()),
     }
 }
 
-/// Operations with stores `stores` times as likely as an undelete or a restore.
+/// Operations with stores `stores` times as likely as an undelete or a restore; relations between the
+/// memories among them.
 pub(crate) fn op(stores: u32) -> impl proptest::strategy::Strategy<Value = Op> {
     use proptest::prelude::*;
     prop_oneof![
@@ -536,6 +556,8 @@ pub(crate) fn op(stores: u32) -> impl proptest::strategy::Strategy<Value = Op> {
         2 => (0u8..6).prop_map(Op::Delete),
         1 => (0u8..6).prop_map(Op::Undelete),
         1 => any::<u8>().prop_map(Op::Restore),
+        3 => (0u8..6, 0u8..6, 0u8..3, 0u8..=10).prop_map(|(a, b, t, s)| Op::Relate(a, b, t, s)),
+        1 => (0u8..6, 0u8..6).prop_map(|(a, b)| Op::Unrelate(a, b)),
     ]
 }
 

@@ -7,9 +7,9 @@
 //! [`plan`] compares it with the state now: a memory live then and deleted now is undeleted with its record
 //! of then; one live now and not then is deleted; one live in both whose tags, type, metadata or
 //! `updated_at` differ is updated back (or, when it was deleted and stored again since, with a new
-//! `created_at`, deleted and undeleted with its record of then). Each appended event expects the memory's
-//! current version, so a write that lands between the plan and the restore is a conflict (preview again),
-//! never overwritten.
+//! `created_at`, deleted and undeleted with its record of then). Then the relations between memories are
+//! made as they were ([`relations`]). Each appended event expects the memory's current version, so a write
+//! that lands between the plan and the restore is a conflict (preview again), never overwritten.
 
 use super::insight::last_at_or_before;
 use super::point::Point;
@@ -20,6 +20,8 @@ use mms_projections::iso_utc;
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+
+mod relations;
 
 /// What a restore brings the store back to.
 #[derive(Clone, Debug)]
@@ -55,6 +57,9 @@ pub struct RestorePlan {
     pub change: Vec<String>,
     /// Live memories after the restore.
     pub memories_after: usize,
+    /// Relations between memories made again as they were then, and removed (made since).
+    pub relations_restored: usize,
+    pub relations_removed: usize,
     /// The backup restored, when the target is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<String>,
@@ -81,7 +86,14 @@ impl RestorePlan {
             self.change.len(),
             if self.dry_run { "would change back" } else { "changed back" },
             super::count(self.memories_after as u64, "memory", "memories")
-        ) + &match self.redacted_skipped.len() {
+        ) + &match (self.relations_restored, self.relations_removed) {
+            (0, 0) => String::new(),
+            (made, removed) => format!(
+                "; relations: {made} {}, {removed} {}",
+                if self.dry_run { "would be made again" } else { "made again" },
+                if self.dry_run { "would be removed" } else { "removed" }
+            ),
+        } + &match self.redacted_skipped.len() {
             0 => String::new(),
             n => format!(" ({n} redacted since, never brought back)"),
         }
@@ -102,6 +114,9 @@ struct Changes {
     redacted_skipped: Vec<String>,
     /// Live memories after the restore.
     memories_after: usize,
+    /// Relations made again as they were, and removed.
+    relations_restored: usize,
+    relations_removed: usize,
     /// The events to append, in order.
     events: Vec<Step>,
     /// Memories stored anew (only the source has them): their vectors come from the source's cache.
@@ -158,11 +173,17 @@ fn plan(then: &States, now: &States, redacted: &HashSet<ContentHash>, reason: &s
     changes
 }
 
-/// Every memory's state at the source and now, the source's last event and its commit time, and the backup's
-/// log when the source is a backup.
+/// Every memory's state and the relations standing, at one point of a log.
+struct Side {
+    states: States,
+    relations: relations::Relations,
+}
+
+/// Both sides of a restore (the source and now), the source's last event and its commit time, and the
+/// backup's log when the source is a backup.
 struct Sides {
-    then: States,
-    now: States,
+    then: Side,
+    now: Side,
     target: Seq,
     target_at: Option<String>,
     backup: Option<Log>,
@@ -206,9 +227,10 @@ fn seq_of(log: &Log, point: Point) -> Result<Seq, ServiceError> {
     }
 }
 
-/// Every memory's state right after `target` and now, from one pass over the log.
-fn fold_log(log: &Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(States, States), ServiceError> {
+/// Every memory's state and the relations standing right after `target` and now, from one pass over the log.
+fn fold_log(log: &Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(Side, Side), ServiceError> {
     let (mut then, mut now) = (States::new(), States::new());
+    let (mut relations, mut relations_then) = (relations::Fold::default(), None);
     let mut from = Seq(1);
     let end = log.last_seq().0;
     loop {
@@ -217,7 +239,12 @@ fn fold_log(log: &Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(Stat
         from = last.seq.next();
         progress(last.seq.0, end);
         for event in &page {
+            if event.seq > target && relations_then.is_none() {
+                relations_then = Some(relations.standing());
+            }
+            let was_live = now.get(&event.memory).is_some_and(|s| s.live);
             let next = MemoryState::apply(now.remove(&event.memory), event);
+            relations.apply(event, was_live && !next.as_ref().is_some_and(|s| s.live), &now);
             if let Some(state) = next {
                 if event.seq <= target {
                     then.insert(event.memory, state.clone());
@@ -226,7 +253,9 @@ fn fold_log(log: &Log, target: Seq, progress: &dyn Fn(u64, u64)) -> Result<(Stat
             }
         }
     }
-    Ok((then, now))
+    let relations_now = relations.standing();
+    let then = Side { states: then, relations: relations_then.unwrap_or_else(|| relations_now.clone()) };
+    Ok((then, Side { states: now, relations: relations_now }))
 }
 
 /// The vectors a backup cached for the memories a restore stores anew, so nothing is embedded again.
@@ -252,7 +281,9 @@ fn prepare(
         RestoreSource::Point(_) => (format!("restore to event {}", sides.target.0), None),
         RestoreSource::Backup { name, .. } => ("restore from a backup".to_string(), Some(name)),
     };
-    let changes = plan(&sides.then, &sides.now, &redacted, &reason);
+    let mut changes = plan(&sides.then.states, &sides.now.states, &redacted, &reason);
+    let (then, now) = (&sides.then, &sides.now);
+    relations::plan((&then.states, &then.relations), (&now.states, &now.relations), &redacted, &mut changes);
     let vectors = backup_vectors(sides.backup.as_ref(), &changes.stored)?;
     let events = changes
         .events
@@ -273,6 +304,8 @@ fn prepare(
         disappear: changes.disappear,
         change: changes.change,
         memories_after: changes.memories_after,
+        relations_restored: changes.relations_restored,
+        relations_removed: changes.relations_removed,
         backup,
         redacted_skipped: changes.redacted_skipped,
         dry_run,
