@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 
 pub use v1::{Actor, Interface, MemoryMeta, MemoryRecord};
 pub use v3::DocumentUpload;
-pub use v4::{Event, EventKind, Relation};
+pub use v4::Relation;
+pub use v5::{Event, EventKind};
 
 /// Version 1 of the event schema, released with 0.1.0.
 pub(crate) mod v1 {
@@ -360,6 +361,100 @@ pub(crate) mod v4 {
     }
 }
 
+/// Version 5 of the event schema, released with 0.6.0: reversible forgetting. An archived memory leaves
+/// searches and lists but stays live for its history, its edges and `unarchive`.
+pub(crate) mod v5 {
+    use super::*;
+
+    /// One committed change to one memory, or to one document upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub struct Event {
+        /// Position in the log; gap-free and monotonic.
+        pub seq: Seq,
+        /// Idempotency key: an append that repeats it is answered with the event already committed.
+        pub event_id: EventId,
+        /// Commit time, assigned by the writer; never smaller than the previous event's.
+        pub at: Timestamp,
+        /// Who asked for the change.
+        pub actor: Actor,
+        /// The memory (or upload) the event is about.
+        pub memory: ContentHash,
+        /// The memory's version after this event: 1 for its first event, one more for each later event.
+        pub version: u32,
+        /// What happened.
+        pub kind: EventKind,
+    }
+
+    /// What an event did to its memory or upload.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+    pub enum EventKind {
+        /// The memory was created (or created again after a deletion or a redaction).
+        Stored(MemoryRecord),
+        /// Tags, type or metadata changed; both sides are recorded for the audit trail.
+        Updated { before: MemoryMeta, after: MemoryMeta },
+        /// The memory was deleted; its history stays in the log.
+        Deleted { reason: Option<String> },
+        /// A deleted memory came back, exactly as recorded here.
+        Undeleted(MemoryRecord),
+        /// The memory was forgotten for real: it is gone, and every earlier event about it was rewritten to
+        /// `Erased`, so its content, tags, type, metadata and vector are no longer anywhere in the log.
+        Redacted { reason: Option<String> },
+        /// An event whose payload a later redaction erased. `was` names the kind it had ("stored",
+        /// "updated", "deleted", "undeleted", "document_ingested", "related", "unrelated", "archived",
+        /// "unarchived"); who made it, when and through which interface are kept.
+        Erased { was: String },
+        /// A document was ingested: its chunks were stored by the events before this one in the same append.
+        DocumentIngested(DocumentUpload),
+        /// An ingested document was removed: its chunks were deleted by the events before this one in the
+        /// same append (none when the memories were kept).
+        DocumentRemoved { reason: Option<String>, chunks_deleted: u32 },
+        /// An edge of the memory graph from this memory to another was made (or made again, replacing the
+        /// earlier edge of the same type between the two).
+        Related(Relation),
+        /// The edge of this type from this memory to `target` was removed.
+        Unrelated { target: ContentHash, relation_type: String },
+        /// The memory was archived (forgotten reversibly): out of searches and lists, still in its history
+        /// and in the graph, and brought back by `Unarchived`. `reason` says why (a person's note, or the
+        /// rules a consolidation found it by).
+        Archived { reason: Option<String> },
+        /// An archived memory came back into searches and lists, exactly as recorded here.
+        Unarchived(MemoryRecord),
+    }
+
+    impl From<v4::EventKind> for EventKind {
+        fn from(kind: v4::EventKind) -> EventKind {
+            match kind {
+                v4::EventKind::Stored(record) => EventKind::Stored(record),
+                v4::EventKind::Updated { before, after } => EventKind::Updated { before, after },
+                v4::EventKind::Deleted { reason } => EventKind::Deleted { reason },
+                v4::EventKind::Undeleted(record) => EventKind::Undeleted(record),
+                v4::EventKind::Redacted { reason } => EventKind::Redacted { reason },
+                v4::EventKind::Erased { was } => EventKind::Erased { was },
+                v4::EventKind::DocumentIngested(upload) => EventKind::DocumentIngested(upload),
+                v4::EventKind::DocumentRemoved { reason, chunks_deleted } => {
+                    EventKind::DocumentRemoved { reason, chunks_deleted }
+                }
+                v4::EventKind::Related(relation) => EventKind::Related(relation),
+                v4::EventKind::Unrelated { target, relation_type } => EventKind::Unrelated { target, relation_type },
+            }
+        }
+    }
+
+    impl From<v4::Event> for Event {
+        fn from(e: v4::Event) -> Event {
+            Event {
+                seq: e.seq,
+                event_id: e.event_id,
+                at: e.at,
+                actor: e.actor,
+                memory: e.memory,
+                version: e.version,
+                kind: e.kind.into(),
+            }
+        }
+    }
+}
+
 impl MemoryRecord {
     /// The mutable part of this record.
     pub fn meta(&self) -> MemoryMeta {
@@ -427,6 +522,8 @@ impl EventKind {
             EventKind::DocumentRemoved { .. } => "document_removed",
             EventKind::Related(_) => "related",
             EventKind::Unrelated { .. } => "unrelated",
+            EventKind::Archived { .. } => "archived",
+            EventKind::Unarchived(_) => "unarchived",
         }
     }
 
@@ -444,13 +541,15 @@ impl EventKind {
                 | EventKind::Undeleted(_)
                 | EventKind::Related(_)
                 | EventKind::Unrelated { .. }
+                | EventKind::Archived { .. }
+                | EventKind::Unarchived(_)
         )
     }
 
-    /// The record this event makes live (a store or an undelete), whose content needs a vector.
+    /// The record this event makes live (a store, an undelete or an unarchive), whose content needs a vector.
     pub fn record(&self) -> Option<&MemoryRecord> {
         match self {
-            EventKind::Stored(record) | EventKind::Undeleted(record) => Some(record),
+            EventKind::Stored(record) | EventKind::Undeleted(record) | EventKind::Unarchived(record) => Some(record),
             _ => None,
         }
     }
@@ -463,12 +562,13 @@ enum OnDisk {
     V2(v2::Event),
     V3(v3::Event),
     V4(v4::Event),
+    V5(v5::Event),
 }
 
 /// The log file's schema version: its tables' layout (version 4, see log/DESIGN.md) and its events
-/// (written by `encode` as `V4` since version 5). A file of a later version is refused as too new, so a
-/// binary that cannot decode the graph's events never opens a log that may hold them.
-pub const SCHEMA_VERSION: u32 = 5;
+/// (written by `encode` as `V5` since version 6). A file of a later version is refused as too new, so a
+/// binary that cannot decode the archive's events never opens a log that may hold them.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Why stored bytes could not be read back as an event.
 #[derive(Debug, thiserror::Error)]
@@ -483,7 +583,7 @@ fn codec_config() -> bincode::config::Configuration {
 pub fn encode(event: &Event) -> Vec<u8> {
     // Encoding plain owned data into a Vec cannot fail: bincode only fails for writers that fail or for
     // serde types that reject serialisation, and every type here derives Serialize.
-    bincode::serde::encode_to_vec(OnDisk::V4(event.clone()), codec_config())
+    bincode::serde::encode_to_vec(OnDisk::V5(event.clone()), codec_config())
         .expect("events are plain data and always encode")
 }
 
@@ -512,10 +612,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError(format!("{} trailing bytes", bytes.len() - read)));
     }
     Ok(match on_disk {
-        OnDisk::V1(event) => v3::Event::from(v2::Event::from(event)).into(),
-        OnDisk::V2(event) => v3::Event::from(event).into(),
-        OnDisk::V3(event) => event.into(),
-        OnDisk::V4(event) => event,
+        OnDisk::V1(event) => v4::Event::from(v3::Event::from(v2::Event::from(event))).into(),
+        OnDisk::V2(event) => v4::Event::from(v3::Event::from(event)).into(),
+        OnDisk::V3(event) => v4::Event::from(event).into(),
+        OnDisk::V4(event) => event.into(),
+        OnDisk::V5(event) => event,
     })
 }
 

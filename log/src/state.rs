@@ -10,6 +10,8 @@ pub struct MemoryState {
     pub record: MemoryRecord,
     /// False once deleted (until undeleted or stored again).
     pub live: bool,
+    /// True while archived: live, but out of searches and lists (until unarchived, deleted or redacted).
+    pub archived: bool,
     pub version: u32,
     pub last_seq: Seq,
     pub last_at: Timestamp,
@@ -18,18 +20,27 @@ pub struct MemoryState {
 impl MemoryState {
     /// Applies one event of this memory; events must come in log order.
     pub fn apply(state: Option<MemoryState>, event: &Event) -> Option<MemoryState> {
+        // (record, live, archived)
         let record = match (&event.kind, state) {
-            (EventKind::Stored(record) | EventKind::Undeleted(record), _) => Some((record.clone(), true)),
-            (EventKind::Updated { after, .. }, Some(state)) => Some((state.record.with_meta(after), true)),
-            (EventKind::Deleted { .. }, Some(state)) => Some((state.record, false)),
+            (EventKind::Stored(record) | EventKind::Undeleted(record) | EventKind::Unarchived(record), _) => {
+                Some((record.clone(), true, false))
+            }
+            (EventKind::Updated { after, .. }, Some(state)) => {
+                Some((state.record.with_meta(after), true, state.archived))
+            }
+            (EventKind::Deleted { .. }, Some(state)) => Some((state.record, false, false)),
             // A memory's edges are the graph's (the read model folds them); the memory itself is unchanged.
-            (EventKind::Related(_) | EventKind::Unrelated { .. }, Some(state)) => Some((state.record, true)),
+            (EventKind::Related(_) | EventKind::Unrelated { .. }, Some(state)) => {
+                Some((state.record, true, state.archived))
+            }
+            (EventKind::Archived { .. }, Some(state)) => Some((state.record, true, true)),
             // The writer never commits these for an absent memory; nothing to fold.
             (
                 EventKind::Updated { .. }
                 | EventKind::Deleted { .. }
                 | EventKind::Related(_)
-                | EventKind::Unrelated { .. },
+                | EventKind::Unrelated { .. }
+                | EventKind::Archived { .. },
                 None,
             ) => None,
             // A redacted memory is forgotten: at any point of its history before the redaction it reads as
@@ -38,9 +49,10 @@ impl MemoryState {
             // An upload's key is not a memory.
             (EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. }, _) => None,
         };
-        record.map(|(record, live)| MemoryState {
+        record.map(|(record, live, archived)| MemoryState {
             record,
             live,
+            archived,
             version: event.version,
             last_seq: event.seq,
             last_at: event.at,

@@ -416,8 +416,10 @@ fn accept(
     Ok(accepted)
 }
 
-/// The state machine every memory follows: absent → stored → (updated | related | unrelated)* → deleted →
-/// undeleted or stored → ..., and from any state but absent → redacted → stored → ...
+/// The state machine every memory follows: absent → stored → (updated | related | unrelated | archived |
+/// unarchived)* → deleted → undeleted or stored → ..., and from any state but absent → redacted → stored →
+/// ... Archiving leaves a memory live here: whether it is archived is the service's check (against the
+/// read model, with the version it read).
 fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), AppendError> {
     let memory = new.memory;
     let live = head.is_some_and(|h| h.live);
@@ -428,7 +430,12 @@ fn check(new: &NewEvent, head: Option<Head>, redacted: bool) -> Result<(), Appen
             return Err(AppendError::Redacted { memory });
         }
         EventKind::Stored(_) if live => return Err(AppendError::AlreadyExists { memory }),
-        EventKind::Updated { .. } | EventKind::Deleted { .. } | EventKind::Related(_) | EventKind::Unrelated { .. }
+        EventKind::Updated { .. }
+        | EventKind::Deleted { .. }
+        | EventKind::Related(_)
+        | EventKind::Unrelated { .. }
+        | EventKind::Archived { .. }
+        | EventKind::Unarchived(_)
             if !live =>
         {
             return Err(AppendError::NotFound { memory });

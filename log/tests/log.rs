@@ -2,7 +2,7 @@
 
 use mms_log::{
     Actor, AppendError, ContentHash, DocumentUpload, Event, EventId, EventKind, Expect, Interface, Log, MemoryMeta,
-    NewEvent, Relation, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
+    MemoryRecord, NewEvent, Relation, Seq, Timestamp, VectorEntry, decode, encode, fold_history,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,12 +309,42 @@ fn golden_v4() -> Vec<Event> {
 #[test]
 fn golden_v4_bytes_still_decode() {
     for (i, event) in golden_v4().into_iter().enumerate() {
+        // Written by version 0.5.0 (schema 5); later builds encode a later version, so never regenerated.
         let path = format!("{}/tests/fixtures/events/v4-{i}.bin", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).expect("golden bytes are committed");
+        assert_eq!(decode(&bytes).expect("decodes"), event);
+    }
+}
+
+/// The golden events encoded as V5 (log schema 6): reversible forgetting's two kinds.
+fn golden_v5() -> Vec<Event> {
+    let base = Event { seq: Seq(70), version: 6, ..golden_v1() };
+    let record = MemoryRecord {
+        content: "Hello World".into(),
+        tags: vec!["a".into(), "b".into()],
+        memory_type: Some("note".into()),
+        metadata: r#"{"k":"v"}"#.into(),
+        created_at: Timestamp(5),
+        updated_at: Timestamp(6),
+    };
+    vec![
+        Event {
+            kind: EventKind::Archived { reason: Some("relevance 0.04 < 0.1; not accessed for 120 days".into()) },
+            ..base.clone()
+        },
+        Event { seq: Seq(71), version: 7, kind: EventKind::Unarchived(record), ..base },
+    ]
+}
+
+#[test]
+fn golden_v5_bytes_still_decode() {
+    for (i, event) in golden_v5().into_iter().enumerate() {
+        let path = format!("{}/tests/fixtures/events/v5-{i}.bin", env!("CARGO_MANIFEST_DIR"));
         if std::env::var_os("MMS_WRITE_GOLDEN").is_some() {
             std::fs::write(&path, encode(&event)).expect("write golden bytes");
         }
         let bytes = std::fs::read(&path).expect("golden bytes are committed");
-        assert_eq!(bytes, encode(&event), "V4 is what this build writes");
+        assert_eq!(bytes, encode(&event), "V5 is what this build writes");
         assert_eq!(decode(&bytes).expect("decodes"), event);
     }
 }
@@ -347,6 +377,30 @@ fn relations_are_events_of_a_live_source_that_leave_it_live() {
     log.append(vec![delete("a")], vec![]).expect("delete");
     assert!(matches!(log.append(vec![unrelate()], vec![]), Err(AppendError::NotFound { .. })));
     assert_eq!(log.last_seq(), Seq(5));
+}
+
+#[test]
+fn archiving_keeps_a_memory_live_in_its_history_until_it_is_unarchived_or_deleted() {
+    let (_dir, log) = open();
+    let archive = || event("a", EventKind::Archived { reason: Some("stale".into()) });
+    assert!(matches!(log.append(vec![archive()], vec![]), Err(AppendError::NotFound { .. })));
+    log.append(vec![store("a")], vec![]).expect("store");
+    log.append(vec![archive()], vec![]).expect("archive");
+    let a = ContentHash::of_content("a");
+    let fold = || fold_history(&log.history(&a).expect("history"), Seq(u64::MAX)).expect("a state");
+    assert_eq!((fold().live, fold().archived, fold().version), (true, true, 2));
+    assert_eq!(log.memory_counts().expect("counts").1, 1, "an archived memory is still live in the log");
+    log.append(vec![update("a", &["u"])], vec![]).expect("an archived memory can be updated");
+    assert!(fold().archived, "and stays archived");
+    log.append(vec![event("a", EventKind::Unarchived(fold().record))], vec![]).expect("unarchive");
+    assert_eq!((fold().archived, fold().record.tags.clone()), (false, vec!["u".to_string()]));
+    log.append(vec![archive(), delete("a")], vec![]).expect("archive, delete");
+    assert_eq!((fold().live, fold().archived), (false, false));
+    assert!(matches!(log.append(vec![archive()], vec![]), Err(AppendError::NotFound { .. })));
+    assert!(matches!(
+        log.append(vec![event("a", EventKind::Unarchived(record("a")))], vec![]),
+        Err(AppendError::NotFound { .. })
+    ));
 }
 
 #[test]

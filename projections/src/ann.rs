@@ -284,7 +284,7 @@ impl AnnIndex {
         for applied in batch.iter().filter(|a| a.event.seq > from) {
             let event = applied.event;
             match &event.kind {
-                EventKind::Stored(_) | EventKind::Undeleted(_) => {
+                EventKind::Stored(_) | EventKind::Undeleted(_) | EventKind::Unarchived(_) => {
                     if state.keys.contains_key(&event.memory) || run.iter().any(|(_, h, _)| *h == event.memory) {
                         insert_run(state, &mut run)?;
                         remove(state, &event.memory)?;
@@ -294,7 +294,8 @@ impl AnnIndex {
                         run.push((event.seq.0, event.memory, vector));
                     }
                 }
-                EventKind::Deleted { .. } => {
+                // An archived memory is out of searches: its vector comes back with `Unarchived`.
+                EventKind::Deleted { .. } | EventKind::Archived { .. } => {
                     insert_run(state, &mut run)?;
                     remove(state, &event.memory)?;
                 }

@@ -197,8 +197,11 @@ const COLUMNS: &str = "source_hash, target_hash, relationship_type, strength, re
 /// Hashes per `IN (...)` list of one query.
 const CHUNK: usize = 500;
 
+/// Whether a memory is live, archived or not (an archived memory keeps its edges and can be linked).
 fn memory_is_live(txn: &Connection, hash: &str) -> rusqlite::Result<bool> {
-    Ok(txn.query_row("SELECT 1 FROM memories WHERE content_hash = ?", [hash], |_| Ok(())).optional()?.is_some())
+    let sql = "SELECT 1 FROM memories WHERE content_hash = ?1 UNION ALL \
+               SELECT 1 FROM archived_memories WHERE content_hash = ?1 LIMIT 1";
+    Ok(txn.query_row(sql, [hash], |_| Ok(())).optional()?.is_some())
 }
 
 /// Makes (or replaces) the edge a `Related` event records. An edge to a memory that is not live (deleted

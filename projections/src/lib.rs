@@ -12,6 +12,7 @@
 //! - [`AnnIndex`]: a usearch HNSW index over the same vectors for fast semantic search at scale.
 
 mod ann;
+mod archive;
 mod filter;
 mod graph;
 mod original;
@@ -23,6 +24,7 @@ mod sqlite_ext;
 mod uploads;
 
 pub use ann::{AnnIndex, AnnOptions};
+pub use archive::ArchivedRow;
 pub use filter::{Filter, TagMatch};
 pub use graph::{Direction, EdgeRow, NodeDegree, RELATION_TYPES, RelationType, relation_type};
 pub use original::{

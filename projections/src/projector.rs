@@ -1,6 +1,6 @@
 //! The `Projection` trait and the `Projector` that feeds projections from the log.
 
-use mms_log::{ContentHash, Event, EventKind, Log, Seq, SeqWatch};
+use mms_log::{ContentHash, Event, Log, Seq, SeqWatch};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -125,13 +125,8 @@ impl Projector {
     }
 
     fn apply_batch(&mut self, events: &[Event]) -> Result<(), ProjectionError> {
-        let wanted: Vec<(ContentHash, &str)> = events
-            .iter()
-            .filter_map(|e| match &e.kind {
-                EventKind::Stored(record) | EventKind::Undeleted(record) => Some((e.memory, record.content.as_str())),
-                _ => None,
-            })
-            .collect();
+        let wanted: Vec<(ContentHash, &str)> =
+            events.iter().filter_map(|e| e.kind.record().map(|record| (e.memory, record.content.as_str()))).collect();
         let vectors = if wanted.is_empty() {
             HashMap::new()
         } else {
@@ -141,9 +136,9 @@ impl Projector {
             .iter()
             .map(|event| Applied {
                 event,
-                vector: match event.kind {
-                    EventKind::Stored(_) | EventKind::Undeleted(_) => vectors.get(&event.memory).map(Vec::as_slice),
-                    _ => None,
+                vector: match event.kind.record() {
+                    Some(_) => vectors.get(&event.memory).map(Vec::as_slice),
+                    None => None,
                 },
             })
             .collect();

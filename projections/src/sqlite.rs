@@ -3,7 +3,7 @@
 use crate::projector::{Applied, Projection, ProjectionError};
 use crate::row::iso_utc;
 use crate::sqlite_ext::register_sqlite_vec;
-use mms_log::{EventKind, MemoryRecord, Seq, Timestamp};
+use mms_log::{Event, EventKind, MemoryMeta, MemoryRecord, Seq, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "secure_delete", include_str!("../../migrations/0003_secure_delete.sql")),
     (4, "document_uploads", include_str!("../../migrations/0004_document_uploads.sql")),
     (5, "memory_graph", include_str!("../../migrations/0005_memory_graph.sql")),
+    (6, "archive", include_str!("../../migrations/0006_archive.sql")),
 ];
 
 /// Why the read model could not be opened.
@@ -181,15 +182,71 @@ fn insert_tags(txn: &Connection, id: i64, tags: &[String]) -> rusqlite::Result<(
     Ok(())
 }
 
-fn remove_memory(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
+/// Removes a memory's row, tags and vector from the searched tables; its edges and any archived row stay.
+fn remove_row(txn: &Connection, hash: &str) -> rusqlite::Result<bool> {
     let id: Option<i64> =
         txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [hash], |r| r.get(0)).optional()?;
     if let Some(id) = id {
         txn.execute("DELETE FROM memory_embeddings WHERE rowid = ?", [id])?;
         txn.execute("DELETE FROM memory_tags WHERE memory_id = ?", [id])?;
         txn.execute("DELETE FROM memories WHERE id = ?", [id])?;
+    }
+    Ok(id.is_some())
+}
+
+/// A memory stops being live (deleted, redacted, stored again): its row, archived or not, and its edges go.
+fn remove_memory(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
+    let removed = remove_row(txn, hash)?;
+    let archived = txn.execute("DELETE FROM archived_memories WHERE content_hash = ?", [hash])? > 0;
+    if removed || archived {
         crate::graph::remove_edges_of(txn, hash)?;
     }
+    Ok(())
+}
+
+/// Moves a memory's row to `archived_memories`, out of every search and list; its edges stay.
+fn archive_memory(txn: &Connection, event: &Event, reason: Option<&str>) -> rusqlite::Result<()> {
+    let hash = event.memory.to_hex();
+    txn.execute(
+        "INSERT OR REPLACE INTO archived_memories (content_hash, content, tags, memory_type, metadata, created_at, \
+         updated_at, created_at_iso, updated_at_iso, version, last_seq, archived_at, archive_reason, archived_by) \
+         SELECT content_hash, content, tags, memory_type, metadata, created_at, updated_at, created_at_iso, \
+         updated_at_iso, ?, ?, ?, ?, ? FROM memories WHERE content_hash = ?",
+        params![event.version, event.seq.0 as i64, secs(event.at), reason, event.actor.label(), hash],
+    )?;
+    // As for a redaction, so that the vector's bytes do not outlive the row in vec0's chunk: a redaction
+    // of the archived memory would no longer find them (unarchiving takes the vector from the log's cache).
+    zero_vector(txn, &hash)?;
+    remove_row(txn, &hash)?;
+    Ok(())
+}
+
+/// vec0 may keep a deleted vector's bytes in its chunk: they are overwritten before the delete.
+fn zero_vector(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
+    let zeros = vector_blob(&[0.0; crate::DIMENSIONS]);
+    txn.execute(
+        "UPDATE memory_embeddings SET content_embedding = ? WHERE rowid = (SELECT id FROM memories WHERE content_hash = ?)",
+        params![zeros, hash],
+    )?;
+    Ok(())
+}
+
+/// An update of an archived memory: its archived row changes, and it stays archived.
+fn update_archived(txn: &Connection, event: &Event, after: &MemoryMeta) -> rusqlite::Result<()> {
+    txn.execute(
+        "UPDATE archived_memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, \
+         version = ?, last_seq = ? WHERE content_hash = ?",
+        params![
+            after.tags.join(","),
+            after.memory_type,
+            after.metadata,
+            secs(after.updated_at),
+            iso_utc(after.updated_at.0),
+            event.version,
+            event.seq.0 as i64,
+            event.memory.to_hex()
+        ],
+    )?;
     Ok(())
 }
 
@@ -198,8 +255,16 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
     let hash = event.memory.to_hex();
     match &event.kind {
         EventKind::Stored(record) | EventKind::Undeleted(record) => insert_memory(txn, applied, record),
+        EventKind::Archived { reason } => archive_memory(txn, event, reason.as_deref()),
+        EventKind::Unarchived(record) => {
+            txn.execute("DELETE FROM archived_memories WHERE content_hash = ?", [&hash])?;
+            remove_row(txn, &hash)?;
+            insert_memory(txn, applied, record)
+        }
         EventKind::Updated { after, .. } => {
-            let id: i64 = txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [&hash], |r| r.get(0))?;
+            let id: Option<i64> =
+                txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [&hash], |r| r.get(0)).optional()?;
+            let Some(id) = id else { return update_archived(txn, event, after) };
             txn.execute(
                 "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, \
                  version = ?, last_seq = ? WHERE id = ?",
@@ -219,13 +284,7 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
         }
         EventKind::Deleted { .. } => remove_memory(txn, &hash),
         EventKind::Redacted { .. } => {
-            // vec0 may keep a deleted vector's bytes in its chunk: overwrite them before the delete.
-            let zeros = vector_blob(&[0.0; crate::DIMENSIONS]);
-            txn.execute(
-                "UPDATE memory_embeddings SET content_embedding = ? \
-                 WHERE rowid = (SELECT id FROM memories WHERE content_hash = ?)",
-                params![zeros, hash],
-            )?;
+            zero_vector(txn, &hash)?;
             remove_memory(txn, &hash)?;
             crate::uploads::forget(txn, &hash)
         }

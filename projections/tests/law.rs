@@ -8,8 +8,8 @@ use mms_log::{
     Relation, Timestamp,
 };
 use mms_projections::{
-    AnnIndex, AnnOptions, EdgeRow, Filter, MemoryRow, Projection, Projector, SqliteProjection, SqliteReader, TagMatch,
-    UploadRow, VectorSource,
+    AnnIndex, AnnOptions, ArchivedRow, EdgeRow, Filter, MemoryRow, Projection, Projector, SqliteProjection,
+    SqliteReader, TagMatch, UploadRow, VectorSource,
 };
 use proptest::prelude::*;
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +78,13 @@ enum Op {
         to: usize,
         symmetric: bool,
     },
+    /// Archiving a live memory (it leaves every search and list) and bringing it back.
+    Archive {
+        text: usize,
+    },
+    Unarchive {
+        text: usize,
+    },
 }
 
 const UPLOADS: usize = 3;
@@ -100,6 +107,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..UPLOADS, proptest::collection::vec(0..TEXTS, 1..4)).prop_map(|(upload, texts)| Op::Ingest { upload, texts }),
         1 => (0..UPLOADS).prop_map(|upload| Op::RemoveUpload { upload }),
         2 => (0..TEXTS, 0..TEXTS, any::<bool>()).prop_map(|(from, to, symmetric)| Op::Relate { from, to, symmetric }),
+        2 => (0..TEXTS).prop_map(|text| Op::Archive { text }),
+        1 => (0..TEXTS).prop_map(|text| Op::Unarchive { text }),
     ]
 }
 
@@ -118,6 +127,8 @@ fn tag_names(tags: &[usize]) -> Vec<String> {
 struct Model {
     live: BTreeMap<String, (Vec<String>, Option<String>)>,
     deleted: BTreeMap<String, (Vec<String>, Option<String>)>,
+    /// Live but archived: out of `live`'s searches and lists.
+    archived: BTreeMap<String, (Vec<String>, Option<String>)>,
     /// Uploads by id: their chunks' hashes and whether they were removed.
     uploads: BTreeMap<String, (Vec<String>, bool)>,
 }
@@ -150,7 +161,8 @@ fn upload_events(op: &Op, model: &Model, tick: i64) -> Option<Vec<NewEvent>> {
             let mut chunks = Vec::new();
             for i in texts {
                 let hash = ContentHash::of_content(&text(*i));
-                if model.live.contains_key(&hash.to_hex()) || chunks.contains(&hash) {
+                let known = model.live.contains_key(&hash.to_hex()) || model.archived.contains_key(&hash.to_hex());
+                if known || chunks.contains(&hash) {
                     continue;
                 }
                 let (_, kind) = stored(text(*i), vec![format!("upload_id:{}", upload_id(*upload))], tick);
@@ -182,7 +194,7 @@ fn upload_events(op: &Op, model: &Model, tick: i64) -> Option<Vec<NewEvent>> {
             }
             let mut events: Vec<NewEvent> = chunks
                 .iter()
-                .filter(|h| model.live.contains_key(*h))
+                .filter(|h| model.live.contains_key(*h) || model.archived.contains_key(*h))
                 .map(|h| new_event(h.parse().expect("a hash"), EventKind::Deleted { reason: None }, Expect::Any))
                 .collect();
             let chunks_deleted = events.len() as u32;
@@ -220,7 +232,8 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
         }
         Op::Update { text: i, tags, typed } => {
             let content = text(*i);
-            let (old_tags, old_type) = model.live.get(&ContentHash::of_content(&content).to_hex())?.clone();
+            let hash = ContentHash::of_content(&content).to_hex();
+            let (old_tags, old_type) = model.live.get(&hash).or_else(|| model.archived.get(&hash))?.clone();
             let meta = |tags: Vec<String>, memory_type: Option<String>| MemoryMeta {
                 tags,
                 memory_type,
@@ -257,6 +270,24 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
             };
             (text(*from), EventKind::Related(relation))
         }
+        Op::Archive { text: i } => {
+            // The service archives only what is not archived yet (the log leaves that check to it).
+            model.live.get(&ContentHash::of_content(&text(*i)).to_hex())?;
+            (text(*i), EventKind::Archived { reason: Some("a test".into()) })
+        }
+        Op::Unarchive { text: i } => {
+            let content = text(*i);
+            let (tags, memory_type) = model.archived.get(&ContentHash::of_content(&content).to_hex())?.clone();
+            let record = MemoryRecord {
+                content: content.clone(),
+                tags,
+                memory_type,
+                metadata: "{}".into(),
+                created_at: Timestamp(tick),
+                updated_at: Timestamp(tick),
+            };
+            (content, EventKind::Unarchived(record))
+        }
         Op::Ingest { .. } | Op::RemoveUpload { .. } => return None,
     };
     Some(NewEvent {
@@ -271,21 +302,34 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
 fn apply_to_model(model: &mut Model, event: &NewEvent) {
     let hash = event.memory.to_hex();
     match &event.kind {
-        EventKind::Stored(r) | EventKind::Undeleted(r) => {
+        EventKind::Stored(r) | EventKind::Undeleted(r) | EventKind::Unarchived(r) => {
             model.deleted.remove(&hash);
+            model.archived.remove(&hash);
             model.live.insert(hash, (r.tags.clone(), r.memory_type.clone()));
         }
         EventKind::Updated { after, .. } => {
-            model.live.insert(hash, (after.tags.clone(), after.memory_type.clone()));
+            let state = (after.tags.clone(), after.memory_type.clone());
+            match model.archived.get_mut(&hash) {
+                Some(archived) => *archived = state,
+                None => {
+                    model.live.insert(hash, state);
+                }
+            }
         }
         EventKind::Deleted { .. } => {
-            if let Some(state) = model.live.remove(&hash) {
+            if let Some(state) = model.live.remove(&hash).or_else(|| model.archived.remove(&hash)) {
                 model.deleted.insert(hash, state);
+            }
+        }
+        EventKind::Archived { .. } => {
+            if let Some(state) = model.live.remove(&hash) {
+                model.archived.insert(hash, state);
             }
         }
         EventKind::Redacted { .. } => {
             model.live.remove(&hash);
             model.deleted.remove(&hash);
+            model.archived.remove(&hash);
         }
         EventKind::Erased { .. } => unreachable!("the log never accepts an erased event"),
         EventKind::Related(_) | EventKind::Unrelated { .. } => {}
@@ -326,6 +370,7 @@ struct Observed {
     ann_exact: Vec<Vec<String>>,
     uploads: Vec<UploadRow>,
     edges: Vec<EdgeRow>,
+    archived: Vec<ArchivedRow>,
 }
 
 fn observe(built: &Built) -> Observed {
@@ -356,6 +401,7 @@ fn observe(built: &Built) -> Observed {
         edges: (0..TEXTS)
             .flat_map(|i| built.reader.edges_of(&ContentHash::of_content(&text(i)).to_hex()).expect("edges"))
             .collect(),
+        archived: built.reader.archived(0, 1000).expect("archived").0,
     }
 }
 
@@ -369,6 +415,11 @@ fn untimed(mut observed: Observed) -> Observed {
     for edge in &mut observed.edges {
         edge.created_at = 0.0;
     }
+    for archived in &mut observed.archived {
+        archived.archived_at = 0.0;
+    }
+    // Listed by when they were archived: the copies' times can order them differently.
+    observed.archived.sort_by(|a, b| a.memory.content_hash.cmp(&b.memory.content_hash));
     observed
 }
 
@@ -400,6 +451,12 @@ proptest! {
             .map(|r| (r.content_hash.clone(), (r.tags.clone(), r.memory_type.clone())))
             .collect();
         prop_assert_eq!(rows, model.live.clone());
+        let archived: BTreeMap<String, (Vec<String>, Option<String>)> = live_view
+            .archived
+            .iter()
+            .map(|a| (a.memory.content_hash.clone(), (a.memory.tags.clone(), a.memory.memory_type.clone())))
+            .collect();
+        prop_assert_eq!(archived, model.archived.clone());
         let uploads: BTreeMap<String, (Vec<String>, bool)> = live_view
             .uploads
             .iter()

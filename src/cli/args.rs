@@ -250,6 +250,20 @@ pub enum MemoryCommand {
         /// Content hash.
         hash: String,
     },
+    /// Archive a memory (forget it reversibly): out of every search and list, still in its history and the
+    /// graph; `unarchive` (or a restore) brings it back. `list --archived` shows the archived memories.
+    Archive {
+        /// Content hash.
+        hash: String,
+        /// Why (kept with the archived memory and in its history).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Bring an archived memory back into searches and lists.
+    Unarchive {
+        /// Content hash.
+        hash: String,
+    },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),
     /// Ingest documents (txt, md, json, csv, pdf, docx, html): each file is cut into chunks, stored together
@@ -470,6 +484,9 @@ pub struct ListArgs {
     pub filter: FilterArgs,
     #[command(flatten)]
     pub as_of: AsOfArg,
+    /// List the archived memories instead (most recently archived first, with why); no filters apply.
+    #[arg(long)]
+    pub archived: bool,
 }
 
 #[derive(Clone, Debug, Args)]

@@ -50,6 +50,16 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
             writeln!(out, "undeleted {}", memory.content_hash)?;
             Ok(())
         }
+        MemoryCommand::Archive { hash, reason } => {
+            let archived = service.archive(&hash, reason, actor()).await?;
+            writeln!(out, "archived {} at {}", archived.memory.content_hash, archived.archived_at_iso)?;
+            Ok(())
+        }
+        MemoryCommand::Unarchive { hash } => {
+            let memory = service.unarchive(&hash, actor()).await?;
+            writeln!(out, "unarchived {}", memory.content_hash)?;
+            Ok(())
+        }
         MemoryCommand::Delete(args) => delete(service, &args, out).await,
         MemoryCommand::Ingest(args) => super::ingest::ingest(service, &args, out).await,
         MemoryCommand::Documents(args) => {
@@ -219,6 +229,26 @@ fn write_as_of(out: &mut dyn Write, as_of: &AsOf) -> std::io::Result<()> {
 }
 
 async fn list(service: &Service, args: &ListArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    if args.archived {
+        if !args.filter.tags.is_empty()
+            || args.filter.time.is_some()
+            || args.memory_type.is_some()
+            || args.as_of.as_of.is_some()
+        {
+            anyhow::bail!(
+                "--archived lists every archived memory; --tags, --time, --type and --as-of do not apply to it"
+            );
+        }
+        let page = service.archived(args.page, args.page_size).await?;
+        let total = count(page.total, "archived memory", "archived memories");
+        writeln!(out, "page {} ({} per page) of {total}", page.page, page.page_size)?;
+        for archived in &page.memories {
+            write_memory(out, &archived.memory)?;
+            let reason = archived.archive_reason.as_deref().unwrap_or("no reason given");
+            writeln!(out, "  archived {} by {}: {reason}", archived.archived_at_iso, archived.archived_by)?;
+        }
+        return Ok(());
+    }
     let created = created(service, &args.filter)?;
     let request = ListRequest {
         page: args.page,

@@ -150,6 +150,19 @@ fn change_of(event: &Event) -> Change {
                 "message": "Relation removed",
             }),
         ),
+        EventKind::Archived { reason } => (
+            "memory_archived",
+            json!({ "reason": reason, "message": "Memory archived: out of searches and lists until unarchived" }),
+        ),
+        EventKind::Unarchived(record) => (
+            "memory_unarchived",
+            json!({
+                "content_preview": preview(&record.content),
+                "tags": record.tags,
+                "memory_type": record.memory_type,
+                "message": "Memory unarchived",
+            }),
+        ),
     };
     let mut data = common;
     if let (Value::Object(data), Value::Object(extra)) = (&mut data, extra) {

@@ -2,6 +2,7 @@
 //! OpenAPI document with an offline Swagger UI, and the dashboard. Every route but the public ones goes
 //! through `auth::authenticate`; every request gets one log line without secrets.
 
+mod archive;
 pub(crate) mod auth;
 mod backup;
 mod compat;
@@ -231,6 +232,9 @@ where
         .route("/api/memories/{content_hash}/restore", post(memories::restore))
         .route("/api/memories/{content_hash}/history", get(memories::history))
         .route("/api/memories/{content_hash}/redact", post(memories::redact))
+        .route("/api/memories/{content_hash}/archive", post(archive::archive))
+        .route("/api/memories/{content_hash}/unarchive", post(archive::unarchive))
+        .route("/api/memories/archived", get(archive::archived))
         .route("/api/memories/{content_hash}/relations", post(graph::relate).get(graph::relations))
         .route("/api/memories/{content_hash}/relations/{target_hash}", delete(graph::unrelate))
         .route("/api/graph/connected/{content_hash}", get(graph::connected))

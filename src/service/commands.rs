@@ -97,7 +97,7 @@ pub struct DeleteRequest {
 }
 
 /// The longest reason a redaction records.
-const MAX_REASON_CHARS: usize = 1000;
+pub(super) const MAX_REASON_CHARS: usize = 1000;
 
 /// What a redaction did.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -280,7 +280,7 @@ impl Service {
     }
 
     /// The current state of a live memory.
-    async fn live_state(&self, hash: ContentHash) -> Result<mms_log::MemoryState, ServiceError> {
+    pub(super) async fn live_state(&self, hash: ContentHash) -> Result<mms_log::MemoryState, ServiceError> {
         self.state(hash)
             .await?
             .filter(|s| s.live)

@@ -60,7 +60,7 @@ impl From<&Event> for LogEntry {
         let hash = event.memory.to_hex();
         let (mut memory, mut before, mut after) = (None, None, None);
         match &event.kind {
-            EventKind::Stored(record) | EventKind::Undeleted(record) => {
+            EventKind::Stored(record) | EventKind::Undeleted(record) | EventKind::Unarchived(record) => {
                 memory = Some(Memory::from_record(&hash, record));
             }
             EventKind::Updated { before: b, after: a } => {
@@ -73,7 +73,8 @@ impl From<&Event> for LogEntry {
             | EventKind::DocumentIngested(_)
             | EventKind::DocumentRemoved { .. }
             | EventKind::Related(_)
-            | EventKind::Unrelated { .. } => {}
+            | EventKind::Unrelated { .. }
+            | EventKind::Archived { .. } => {}
         }
         let relation = relation_of(event);
         LogEntry { event: event.into(), content_hash: hash, memory, before, after, reason: reason_of(event), relation }

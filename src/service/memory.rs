@@ -164,9 +164,10 @@ pub(crate) fn relation_of(event: &Event) -> Option<RelationChange> {
 /// The reason given for a deletion or a redaction.
 pub(crate) fn reason_of(event: &Event) -> Option<String> {
     match &event.kind {
-        EventKind::Deleted { reason } | EventKind::Redacted { reason } | EventKind::DocumentRemoved { reason, .. } => {
-            reason.clone()
-        }
+        EventKind::Deleted { reason }
+        | EventKind::Redacted { reason }
+        | EventKind::DocumentRemoved { reason, .. }
+        | EventKind::Archived { reason } => reason.clone(),
         _ => None,
     }
 }

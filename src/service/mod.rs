@@ -4,6 +4,7 @@
 //! then they wait until the sqlite read model has applied them, so a client reads its own writes. Queries
 //! read the projections only. Nothing outside this module appends to the log.
 
+mod archive;
 mod as_of;
 mod commands;
 mod documents;
@@ -19,6 +20,7 @@ mod restore;
 pub mod time_expr;
 mod view;
 
+pub use archive::{ArchivedMemory, ArchivedPage, MAX_ARCHIVE_PAGE};
 pub use as_of::{AsOf, PastTotals};
 pub use commands::{
     DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,

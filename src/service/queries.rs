@@ -98,10 +98,22 @@ impl Service {
     pub async fn get(&self, hash: &str) -> Result<Memory, ServiceError> {
         let hash: ContentHash = parse_hash(hash)?;
         let key = hash.to_hex();
-        self.blocking(move |inner| inner.reader.get(&key).map_err(ServiceError::from))
-            .await?
-            .map(Memory::from)
-            .ok_or_else(|| ServiceError::NotFound(format!("memory {hash} not found")))
+        let found = self
+            .blocking(move |inner| {
+                let archived = |key: &str| Ok::<_, ServiceError>(inner.reader.archived_memory(key)?.is_some());
+                match inner.reader.get(&key)? {
+                    Some(row) => Ok(Ok(row)),
+                    None => Ok(Err(archived(&key)?)),
+                }
+            })
+            .await?;
+        match found {
+            Ok(row) => Ok(Memory::from(row)),
+            Err(true) => Err(ServiceError::NotFound(format!(
+                "memory {hash} is archived: it is listed with the archived memories and comes back with unarchive"
+            ))),
+            Err(false) => Err(ServiceError::NotFound(format!("memory {hash} not found"))),
+        }
     }
 
     /// The content hash of every memory, newest first (the order of `list`): what an export writes, read at

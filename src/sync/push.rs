@@ -165,12 +165,15 @@ impl Engine {
             };
             let payload = match &event.kind {
                 // Uploads are recorded in the local log only; their chunks travel as the memories they are. The
-                // graph's edges are not replicated yet: the memories they link travel, the edges stay local.
+                // graph's edges and archiving are not replicated yet: the memories travel, live, and the edges
+                // and the archived state stay local.
                 EventKind::Erased { .. }
                 | EventKind::DocumentIngested(_)
                 | EventKind::DocumentRemoved { .. }
                 | EventKind::Related(_)
-                | EventKind::Unrelated { .. } => None,
+                | EventKind::Unrelated { .. }
+                | EventKind::Archived { .. }
+                | EventKind::Unarchived(_) => None,
                 EventKind::Redacted { .. } if is_upload(history) => None,
                 EventKind::Redacted { reason } => Some(Payload::Redacted { reason: reason.clone() }),
                 EventKind::Deleted { .. } => Some(Payload::Deleted),

@@ -1077,3 +1077,84 @@ async fn semantic_dedup_refuses_a_recent_near_duplicate_and_says_which_memory_it
     let stored = plain.post("/api/memories", json!({ "content": format!("{first}!!") })).await;
     assert_eq!(stored["success"], true, "{stored}");
 }
+
+#[tokio::test]
+async fn an_archived_memory_leaves_searches_and_lists_keeps_its_history_and_comes_back() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let old = api.store("The office wifi password rotates every quarter.", &["office"], Some("note")).await;
+    let kept = api.store("The office coffee machine is descaled on Mondays.", &["office"], Some("note")).await;
+    let before_archive = api.last_seq().await;
+    let found = |body: &Value| hashes(body, "results");
+    let query = json!({ "query": "office wifi password", "n_results": 5 });
+    assert!(found(&api.post("/api/search", query.clone()).await).contains(&old));
+
+    // Archived, with a reason: gone from every search and list, and a read by hash says where it went.
+    let archived = api.post(&format!("/api/memories/{old}/archive"), json!({ "reason": "stale" })).await;
+    assert_eq!(
+        (archived["success"].as_bool(), archived["memory"]["archive_reason"].as_str()),
+        (Some(true), Some("stale"))
+    );
+    for mode in ["hybrid", "semantic", "keyword"] {
+        let body = json!({ "query": "office wifi password", "n_results": 5, "mode": mode });
+        assert_eq!(found(&api.post("/api/search", body).await), std::slice::from_ref(&kept), "{mode}");
+    }
+    let by_tag = api.post("/api/search/by-tag", json!({ "tags": ["office"] })).await;
+    assert_eq!(found(&by_tag), std::slice::from_ref(&kept));
+    let listed = api.get("/api/memories").await;
+    assert_eq!((hashes(&listed, "memories"), listed["total"].as_u64()), (vec![kept.clone()], Some(1)));
+    let (status, body) = api.send(Method::GET, &format!("/api/memories/{old}"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let page = api.get("/api/memories/archived").await;
+    assert_eq!((hashes(&page, "memories"), page["total"].as_u64()), (vec![old.clone()], Some(1)));
+    assert_eq!(page["memories"][0]["archive_reason"], "stale");
+    assert_eq!(page["memories"][0]["tags"], json!(["office"]));
+    let history = api.get(&format!("/api/memories/{old}/history")).await;
+    let last = history["history"].as_array().expect("history").last().cloned().expect("an event");
+    assert_eq!((last["kind"].as_str(), last["reason"].as_str()), (Some("archived"), Some("stale")), "{history}");
+
+    // Archiving twice is a conflict; an absent memory is a 404; a bad body a 422; nothing is written.
+    let seq = api.last_seq().await;
+    let (status, body) = api.send(Method::POST, &format!("/api/memories/{old}/archive"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let nobody = content_hash("never stored");
+    let (status, _) = api.send(Method::POST, &format!("/api/memories/{nobody}/archive"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = api.send(Method::POST, &format!("/api/memories/{kept}/unarchive"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = api.send(Method::POST, &format!("/api/memories/{kept}/archive"), Some(json!([1]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.last_seq().await, seq);
+
+    // Updated while archived: it stays archived, with the new tags.
+    api.send(Method::PUT, &format!("/api/memories/{old}"), Some(json!({ "tags": ["office", "security"] }))).await;
+    let page = api.get("/api/memories/archived").await;
+    assert_eq!(page["memories"][0]["tags"], json!(["office", "security"]), "{page}");
+
+    // Unarchived: found again, as it is now.
+    let back = api.post(&format!("/api/memories/{old}/unarchive"), json!({})).await;
+    assert_eq!(back["memory"]["tags"], json!(["office", "security"]));
+    assert!(found(&api.post("/api/search", query.clone()).await).contains(&old));
+    assert_eq!(api.get("/api/memories/archived").await["total"], 0);
+
+    // Archived again, then a restore to before the first archiving brings it back, with its tags of then.
+    api.post(&format!("/api/memories/{old}/archive"), json!({})).await;
+    let restore = api.post("/api/restore", json!({ "to_seq": before_archive, "dry_run": false })).await;
+    assert!(restore["change"].as_array().expect("changes").contains(&json!(old)), "{restore}");
+    assert_eq!(api.get(&format!("/api/memories/{old}")).await["tags"], json!(["office"]));
+    assert!(found(&api.post("/api/search", query).await).contains(&old));
+
+    // The rebuilt read model is the live one: archived rows replay too.
+    api.post(&format!("/api/memories/{kept}/archive"), json!({ "reason": "replayed" })).await;
+    drop(server);
+    data.ok(&["rebuild"]);
+    let server = self::server(&data, &[]).await;
+    let api = Api::new(&server);
+    let page = api.get("/api/memories/archived").await;
+    assert_eq!(
+        (hashes(&page, "memories"), page["memories"][0]["archive_reason"].as_str()),
+        (vec![kept], Some("replayed"))
+    );
+    assert_eq!(hashes(&api.get("/api/memories").await, "memories"), [old]);
+}

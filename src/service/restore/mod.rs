@@ -141,11 +141,12 @@ fn plan(then: &States, now: &States, redacted: &HashSet<ContentHash>, reason: &s
     for hash in hashes {
         let (past, current) = (then.get(hash).filter(|s| s.live), now.get(hash));
         let deleted = || EventKind::Deleted { reason: Some(reason.to_string()) };
-        let (list, kinds) = match (past, current) {
+        let (list, mut kinds) = match (past, current) {
             // Only a backup holds memories this log no longer has: redacted since, or never here.
             (Some(_), None) if redacted.contains(hash) => {
                 changes.memories_after -= 1;
-                (&mut changes.redacted_skipped, Vec::new())
+                changes.redacted_skipped.push(hash.to_hex());
+                continue;
             }
             (Some(past), None) => {
                 changes.stored.push(*hash);
@@ -163,8 +164,23 @@ fn plan(then: &States, now: &States, redacted: &HashSet<ContentHash>, reason: &s
                 let kind = EventKind::Updated { before: current.record.meta(), after: past.record.meta() };
                 (&mut changes.change, vec![kind])
             }
-            _ => continue,
+            _ => (&mut changes.change, Vec::new()),
         };
+        // Archived then and not now, or the other way round: a memory made live again above is not archived.
+        if let Some(past) = past {
+            let archived_now = match kinds.last() {
+                Some(EventKind::Updated { .. }) | None => current.is_some_and(|c| c.live && c.archived),
+                _ => false,
+            };
+            match (past.archived, archived_now) {
+                (true, false) => kinds.push(EventKind::Archived { reason: Some(reason.to_string()) }),
+                (false, true) => kinds.push(EventKind::Unarchived(past.record.clone())),
+                _ => {}
+            }
+        }
+        if kinds.is_empty() {
+            continue;
+        }
         list.push(hash.to_hex());
         let version = current.map_or(0, |c| c.version);
         let steps = (version..).zip(kinds).map(|(v, kind)| Step { memory: *hash, kind, expect: Expect::Version(v) });
@@ -383,6 +399,7 @@ mod tests {
                 let state = MemoryState {
                     record: (*record).clone(),
                     live: *live,
+                    archived: false,
                     version: *version,
                     last_seq: Seq(u64::from(*version)),
                     last_at: Timestamp(0),
@@ -482,6 +499,47 @@ mod tests {
         assert_eq!(changes.come_back, [hash(&memory).to_hex()]);
         assert_eq!(changes.stored, [hash(&memory)]);
         assert_eq!(changes.events, [step(&memory, EventKind::Stored(memory.clone()), 0)]);
+    }
+
+    fn archived(mut states: States) -> States {
+        states.values_mut().for_each(|s| s.archived = true);
+        states
+    }
+
+    #[test]
+    fn a_memory_archived_since_is_unarchived_and_one_unarchived_since_archived_again() {
+        // Given: live and not archived at the target, archived since; and the other way round.
+        let memory = record("an old note", &["a"], 100);
+        let (plain, stowed) = (states(&[(&memory, true, 1)]), archived(states(&[(&memory, true, 2)])));
+        // When / Then: unarchived with its record of then, expecting the version now.
+        let changes = plan(&plain, &stowed, &HashSet::new(), REASON);
+        assert_eq!(changes.change, [hash(&memory).to_hex()]);
+        assert_eq!(changes.events, [step(&memory, EventKind::Unarchived(memory.clone()), 2)]);
+        let changes = plan(&stowed, &plain, &HashSet::new(), REASON);
+        assert_eq!(changes.change, [hash(&memory).to_hex()]);
+        assert_eq!(changes.events, [step(&memory, EventKind::Archived { reason: Some(REASON.into()) }, 1)]);
+        assert_eq!(plan(&stowed, &stowed, &HashSet::new(), REASON).events, []);
+    }
+
+    #[test]
+    fn a_memory_archived_then_and_deleted_since_comes_back_archived() {
+        // Given: archived at the target, deleted since; and archived, then deleted and retagged... now live.
+        let memory = record("archived then", &[], 110);
+        let (then, now) = (archived(states(&[(&memory, true, 2)])), states(&[(&memory, false, 3)]));
+        // When
+        let changes = plan(&then, &now, &HashSet::new(), REASON);
+        // Then: undeleted, then archived again, each expecting the version before it.
+        assert_eq!(changes.come_back, [hash(&memory).to_hex()]);
+        let archive = EventKind::Archived { reason: Some(REASON.into()) };
+        assert_eq!(changes.events, [step(&memory, EventKind::Undeleted(memory.clone()), 3), step(&memory, archive, 4)]);
+        // A memory archived now and retagged since the target, which it was not archived at: updated back
+        // (it stays archived), then unarchived.
+        let mut current = memory.clone();
+        current.tags = vec!["b".into()];
+        let (then, now) = (states(&[(&memory, true, 1)]), archived(states(&[(&current, true, 3)])));
+        let update = EventKind::Updated { before: current.meta(), after: memory.meta() };
+        let events = plan(&then, &now, &HashSet::new(), REASON).events;
+        assert_eq!(events, [step(&memory, update, 3), step(&memory, EventKind::Unarchived(memory.clone()), 4)]);
     }
 
     #[test]
