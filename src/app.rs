@@ -148,10 +148,12 @@ fn http(store: &Store, server: McpServer, args: &ServeConfig) -> anyhow::Result<
     };
     let mcp_sessions = CancellationToken::new();
     let backups = server.backups().clone();
+    let consolidator = server.consolidator().clone();
+    events.relay_notices(consolidator.subscribe());
     let mcp_tools = server.advertised_tools();
     let mcp = crate::mcp::streamable_http(server, args, mcp_sessions.clone());
     let paths = store.paths().clone();
-    let served = Served { service, backups, sync, paths, events: events.clone(), oauth, mcp_tools };
+    let served = Served { service, backups, consolidator, sync, paths, events: events.clone(), oauth, mcp_tools };
     Ok((router(served, mcp, args)?, Streams { events, mcp_sessions }))
 }
 

@@ -21,6 +21,8 @@ pub struct Config {
     pub hybrid: HybridConfig,
     #[command(flatten)]
     pub documents: DocumentConfig,
+    #[command(flatten)]
+    pub consolidation: ConsolidationConfig,
     /// Log level for stderr: error, warn, info, debug or trace, or a tracing filter (default: info for `serve`, warn otherwise).
     #[arg(long, env = "LOG_LEVEL", global = true, help_heading = "Logging (every command)")]
     pub log_level: Option<String>,
@@ -513,6 +515,159 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Consolidation: decay, associations, clustering, compression and forgetting, run on a schedule by the
+/// process that owns the store (the original's MCP_CONSOLIDATION_*, MCP_DECAY_*, MCP_RETENTION_*,
+/// MCP_ASSOCIATION_*, MCP_CLUSTERING_*, MCP_COMPRESSION_*, MCP_FORGETTING_* and MCP_SCHEDULE_* variables).
+#[derive(Clone, Debug, Args)]
+#[command(next_help_heading = "Consolidation (every command)")]
+pub struct ConsolidationConfig {
+    /// Consolidate on the MCP_SCHEDULE_* times while the store's owner runs (a run on request works either way).
+    #[arg(id = "consolidation-enabled", long = "consolidation-enabled", env = "MCP_CONSOLIDATION_ENABLED", default_value = "false", value_parser = parse_flag, global = true)]
+    pub enabled: bool,
+    /// Score relevance with exponential decay (the original reads this and decays anyway; so does this service).
+    #[arg(long = "decay-enabled", env = "MCP_DECAY_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub decay_enabled: bool,
+    /// Retention in days of memories of type critical.
+    #[arg(long = "retention-critical", env = "MCP_RETENTION_CRITICAL", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub retention_critical: u32,
+    /// Retention in days of memories of type reference.
+    #[arg(long = "retention-reference", env = "MCP_RETENTION_REFERENCE", default_value_t = 180, value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub retention_reference: u32,
+    /// Retention in days of memories of type standard, and of every other type.
+    #[arg(long = "retention-standard", env = "MCP_RETENTION_STANDARD", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub retention_standard: u32,
+    /// Retention in days of memories of type temporary.
+    #[arg(long = "retention-temporary", env = "MCP_RETENTION_TEMPORARY", default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=365), global = true)]
+    pub retention_temporary: u32,
+    /// Link pairs of memories whose similarity is in the association band.
+    #[arg(long = "associations-enabled", env = "MCP_ASSOCIATIONS_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub associations_enabled: bool,
+    /// Lower end of the association band, on the similarity scale (0.5 unrelated).
+    #[arg(long = "association-min-similarity", env = "MCP_ASSOCIATION_MIN_SIMILARITY", default_value_t = 0.3, value_parser = parse_unit, global = true)]
+    pub association_min_similarity: f64,
+    /// Upper end of the association band.
+    #[arg(long = "association-max-similarity", env = "MCP_ASSOCIATION_MAX_SIMILARITY", default_value_t = 0.7, value_parser = parse_unit, global = true)]
+    pub association_max_similarity: f64,
+    /// Pairs of memories examined per run.
+    #[arg(long = "association-max-pairs", env = "MCP_ASSOCIATION_MAX_PAIRS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=100_000), global = true)]
+    pub association_max_pairs: u32,
+    /// Group memories that mean much the same (DBSCAN) and summarise each group.
+    #[arg(long = "clustering-enabled", env = "MCP_CLUSTERING_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub clustering_enabled: bool,
+    /// Fewest memories a cluster needs.
+    #[arg(long = "clustering-min-size", env = "MCP_CLUSTERING_MIN_SIZE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=1000), global = true)]
+    pub clustering_min_size: u32,
+    /// dbscan (the only algorithm here; the original's hierarchical and simple are read as dbscan, with a warning).
+    #[arg(long = "clustering-algorithm", env = "MCP_CLUSTERING_ALGORITHM", default_value = "dbscan", global = true)]
+    pub clustering_algorithm: String,
+    /// Write an extractive summary memory for each cluster.
+    #[arg(long = "compression-enabled", env = "MCP_COMPRESSION_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub compression_enabled: bool,
+    /// Longest summary, in characters.
+    #[arg(long = "compression-max-length", env = "MCP_COMPRESSION_MAX_LENGTH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(100..=10_000), global = true)]
+    pub compression_max_length: u32,
+    /// Keep the memories a summary covers (always: read for compatibility, as the original does).
+    #[arg(long = "compression-preserve-originals", env = "MCP_COMPRESSION_PRESERVE_ORIGINALS", default_value = "true", value_parser = parse_flag, global = true)]
+    pub compression_preserve_originals: bool,
+    /// Archive memories of low relevance and quality, duplicates and expired temporary ones.
+    #[arg(long = "forgetting-enabled", env = "MCP_FORGETTING_ENABLED", default_value = "true", value_parser = parse_flag, global = true)]
+    pub forgetting_enabled: bool,
+    /// Relevance below which a memory may be archived.
+    #[arg(long = "forgetting-relevance-threshold", env = "MCP_FORGETTING_RELEVANCE_THRESHOLD", default_value_t = 0.1, value_parser = parse_unit, global = true)]
+    pub forgetting_relevance_threshold: f64,
+    /// Days without change after which a memory counts as not accessed.
+    #[arg(long = "forgetting-access-threshold", env = "MCP_FORGETTING_ACCESS_THRESHOLD", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650), global = true)]
+    pub forgetting_access_threshold: u32,
+    /// When the daily run starts: HH:MM (local time), or disabled.
+    #[arg(long = "schedule-daily", env = "MCP_SCHEDULE_DAILY", default_value = "02:00", value_parser = ScheduleSpec::daily, global = true)]
+    pub schedule_daily: ScheduleSpec,
+    /// When the weekly run starts: DAY HH:MM (MON..SUN), or disabled.
+    #[arg(long = "schedule-weekly", env = "MCP_SCHEDULE_WEEKLY", default_value = "SUN 03:00", value_parser = ScheduleSpec::weekly, global = true)]
+    pub schedule_weekly: ScheduleSpec,
+    /// When the monthly run starts: DD HH:MM, or disabled.
+    #[arg(long = "schedule-monthly", env = "MCP_SCHEDULE_MONTHLY", default_value = "01 04:00", value_parser = ScheduleSpec::monthly, global = true)]
+    pub schedule_monthly: ScheduleSpec,
+    /// When the quarterly run starts: MM-DD HH:MM (months 1, 4, 7 and 10 on day DD, as the original), or disabled.
+    #[arg(long = "schedule-quarterly", env = "MCP_SCHEDULE_QUARTERLY", default_value = "disabled", value_parser = ScheduleSpec::yearly, global = true)]
+    pub schedule_quarterly: ScheduleSpec,
+    /// When the yearly run starts: MM-DD HH:MM, or disabled.
+    #[arg(long = "schedule-yearly", env = "MCP_SCHEDULE_YEARLY", default_value = "disabled", value_parser = ScheduleSpec::yearly, global = true)]
+    pub schedule_yearly: ScheduleSpec,
+}
+
+/// When a consolidation horizon runs: a day (every day, a weekday, a day of the month, or a month and day)
+/// and a local time; `None` when disabled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleSpec(pub Option<(ScheduleDay, u32, u32)>);
+
+/// The day part of a schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScheduleDay {
+    Every,
+    /// 0 = Monday … 6 = Sunday.
+    Weekday(u32),
+    /// 1–31 (a day a month lacks is skipped that month, as the original's cron).
+    MonthDay(u32),
+    /// (month 1–12, day 1–31).
+    MonthAndDay(u32, u32),
+}
+
+impl ScheduleSpec {
+    fn parse(value: &str, form: &str, day: impl Fn(&str) -> Option<ScheduleDay>) -> Result<ScheduleSpec, String> {
+        // The original's documentation quotes the weekly value ("SUN 03:00"); an env file may keep the quotes.
+        let value = value.trim().trim_matches(|c| c == '"' || c == '\'').trim();
+        if value.is_empty() || value.eq_ignore_ascii_case("disabled") {
+            return Ok(ScheduleSpec(None));
+        }
+        let bad = || format!("'{value}' is not a schedule: use {form} or disabled");
+        let (day_part, time) = match value.rsplit_once(' ') {
+            Some((d, t)) => (Some(d.trim()), t),
+            None => (None, value),
+        };
+        let (hour, minute) = time.split_once(':').ok_or_else(bad)?;
+        let hour: u32 = hour.trim().parse().map_err(|_| bad())?;
+        let minute: u32 = minute.trim().parse().map_err(|_| bad())?;
+        if hour > 23 || minute > 59 {
+            return Err(bad());
+        }
+        let day = match day_part {
+            None if form == "HH:MM" => ScheduleDay::Every,
+            Some(d) if form != "HH:MM" => day(d).ok_or_else(bad)?,
+            _ => return Err(bad()),
+        };
+        Ok(ScheduleSpec(Some((day, hour, minute))))
+    }
+
+    /// `HH:MM`.
+    pub fn daily(value: &str) -> Result<ScheduleSpec, String> {
+        ScheduleSpec::parse(value, "HH:MM", |_| None)
+    }
+
+    /// `DAY HH:MM`, DAY one of MON..SUN.
+    pub fn weekly(value: &str) -> Result<ScheduleSpec, String> {
+        const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
+        ScheduleSpec::parse(value, "DAY HH:MM (MON..SUN)", |d| {
+            DAYS.iter().position(|n| n.eq_ignore_ascii_case(d)).map(|i| ScheduleDay::Weekday(i as u32))
+        })
+    }
+
+    /// `DD HH:MM`.
+    pub fn monthly(value: &str) -> Result<ScheduleSpec, String> {
+        ScheduleSpec::parse(value, "DD HH:MM", |d| {
+            d.parse().ok().filter(|d| (1..=31).contains(d)).map(ScheduleDay::MonthDay)
+        })
+    }
+
+    /// `MM-DD HH:MM`.
+    pub fn yearly(value: &str) -> Result<ScheduleSpec, String> {
+        ScheduleSpec::parse(value, "MM-DD HH:MM", |d| {
+            let (month, day) = d.split_once('-')?;
+            let (month, day): (u32, u32) = (month.parse().ok()?, day.parse().ok()?);
+            ((1..=12).contains(&month) && (1..=31).contains(&day)).then_some(ScheduleDay::MonthAndDay(month, day))
+        })
+    }
+}
+
 /// The original's booleans: true/1/yes/on/enabled and false/0/no/off/disabled.
 pub fn parse_flag(value: &str) -> Result<bool, String> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -727,6 +882,31 @@ fn expand_home(path: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn schedules_read_the_originals_forms_and_refuse_anything_else() {
+        use super::{ScheduleDay, ScheduleSpec};
+        assert_eq!(ScheduleSpec::daily("02:00"), Ok(ScheduleSpec(Some((ScheduleDay::Every, 2, 0)))));
+        assert_eq!(ScheduleSpec::daily("2:5"), Ok(ScheduleSpec(Some((ScheduleDay::Every, 2, 5)))));
+        assert_eq!(ScheduleSpec::weekly("sun 03:00"), Ok(ScheduleSpec(Some((ScheduleDay::Weekday(6), 3, 0)))));
+        assert_eq!(ScheduleSpec::monthly("01 04:00"), Ok(ScheduleSpec(Some((ScheduleDay::MonthDay(1), 4, 0)))));
+        assert_eq!(
+            ScheduleSpec::yearly("02-29 05:30"),
+            Ok(ScheduleSpec(Some((ScheduleDay::MonthAndDay(2, 29), 5, 30))))
+        );
+        assert_eq!(ScheduleSpec::weekly("disabled"), Ok(ScheduleSpec(None)));
+        for (parse, bad) in [
+            (ScheduleSpec::daily as fn(&str) -> Result<ScheduleSpec, String>, "25:00"),
+            (ScheduleSpec::daily, "MON 02:00"),
+            (ScheduleSpec::weekly, "SUNDAY 03:00"),
+            (ScheduleSpec::weekly, "03:00"),
+            (ScheduleSpec::monthly, "32 04:00"),
+            (ScheduleSpec::yearly, "13-01 04:00"),
+            (ScheduleSpec::yearly, "sometime"),
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

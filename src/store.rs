@@ -3,7 +3,7 @@
 //! (`rebuild`, also on a backup's scratch copy), and the drop-in migration from the original's database. It
 //! knows nothing of HTTP, MCP or the command line.
 
-use crate::config::{Config, Paths};
+use crate::config::{Config, ConsolidationConfig, Paths};
 use crate::embed::{Embedder, ModelPaths, ModelStatus};
 use crate::service::ServiceError;
 use crate::service::{CachedVectors, SemanticDedup, Service, ServiceOptions};
@@ -104,6 +104,8 @@ pub struct Settings {
     pub options: ServiceOptions,
     /// Where the store replicates to (the hybrid and cloudflare backends).
     pub replication: crate::sync::Settings,
+    /// Consolidation's schedule, for the store's owner (its rules are in `options`).
+    pub consolidation: ConsolidationConfig,
 }
 
 impl Settings {
@@ -137,6 +139,7 @@ impl Settings {
                 window_secs: f64::from(config.storage.semantic_dedup_time_window_hours) * 3600.0,
                 threshold: config.storage.semantic_dedup_threshold,
             }),
+            consolidation: consolidation_settings(&config.consolidation),
         };
         let embedding_threads = config
             .model
@@ -144,7 +147,8 @@ impl Settings {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let replication =
             crate::sync::Settings { backend, cloudflare: config.cloudflare.clone(), hybrid: config.hybrid.clone() };
-        Ok(Settings { paths: config.paths(), embedding_threads, options, replication })
+        let consolidation = config.consolidation.clone();
+        Ok(Settings { paths: config.paths(), embedding_threads, options, replication, consolidation })
     }
 
     /// The same store's settings for a log and read models inside `dir` (a backup's scratch replay): the
@@ -489,6 +493,37 @@ pub async fn try_open(settings: &Settings) -> Result<Option<Store>, StoreError> 
         }
         Err(error) if error.is_in_use() => Ok(None),
         Err(error) => Err(error),
+    }
+}
+
+/// Consolidation's rules, as the settings ask for them.
+fn consolidation_settings(config: &ConsolidationConfig) -> crate::consolidation::Settings {
+    use crate::consolidation::{associations, decay, forgetting};
+    if !config.clustering_algorithm.eq_ignore_ascii_case("dbscan") {
+        tracing::warn!(
+            algorithm = %config.clustering_algorithm,
+            "MCP_CLUSTERING_ALGORITHM: only dbscan is implemented; clustering uses dbscan"
+        );
+    }
+    crate::consolidation::Settings {
+        retention: decay::Retention {
+            critical: config.retention_critical,
+            reference: config.retention_reference,
+            standard: config.retention_standard,
+            temporary: config.retention_temporary,
+        },
+        associations: config.associations_enabled.then_some(associations::AssociationSettings {
+            min_similarity: config.association_min_similarity,
+            max_similarity: config.association_max_similarity,
+            max_pairs: config.association_max_pairs as usize,
+        }),
+        clustering_min_size: config.clustering_enabled.then_some(config.clustering_min_size as usize),
+        compression_max_length: (config.clustering_enabled && config.compression_enabled)
+            .then_some(config.compression_max_length as usize),
+        forgetting: config.forgetting_enabled.then_some(forgetting::ForgettingSettings {
+            relevance_threshold: config.forgetting_relevance_threshold,
+            access_threshold_days: config.forgetting_access_threshold,
+        }),
     }
 }
 

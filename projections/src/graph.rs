@@ -193,6 +193,9 @@ pub struct NodeDegree {
     pub connections: u64,
 }
 
+/// Unordered pairs of linked memories, each as (smaller hash, larger hash).
+pub type LinkedPairs = HashSet<(String, String)>;
+
 const COLUMNS: &str = "source_hash, target_hash, relationship_type, strength, reason, actor, created_at, seq";
 /// Hashes per `IN (...)` list of one query.
 const CHUNK: usize = 500;
@@ -448,5 +451,22 @@ impl SqliteReader {
             .collect();
         edges.sort_by_key(|e| e.seq);
         Ok((nodes, edges))
+    }
+
+    /// Every pair of memories with at least one edge between them (either way, any type), each pair
+    /// ordered `(smaller hash, larger hash)`, and each memory's number of edges: what a consolidation run
+    /// reads to skip linked pairs and to boost connected memories.
+    pub fn linked_pairs(&self) -> Result<(LinkedPairs, HashMap<String, u32>), ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT source_hash, target_hash FROM memory_graph")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let (mut pairs, mut degrees) = (HashSet::new(), HashMap::new());
+        for row in rows {
+            let (source, target) = row?;
+            *degrees.entry(source.clone()).or_insert(0) += 1;
+            *degrees.entry(target.clone()).or_insert(0) += 1;
+            pairs.insert(if source <= target { (source, target) } else { (target, source) });
+        }
+        Ok((pairs, degrees))
     }
 }

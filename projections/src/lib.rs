@@ -26,7 +26,7 @@ mod uploads;
 pub use ann::{AnnIndex, AnnOptions};
 pub use archive::ArchivedRow;
 pub use filter::{Filter, TagMatch};
-pub use graph::{Direction, EdgeRow, NodeDegree, RELATION_TYPES, RelationType, relation_type};
+pub use graph::{Direction, EdgeRow, LinkedPairs, NodeDegree, RELATION_TYPES, RelationType, relation_type};
 pub use original::{
     OriginalDatabase, OriginalError, OriginalRow, SQLITE_HEADER, is_original_database, is_sqlite_file, read_original,
 };

@@ -283,6 +283,21 @@ impl SqliteReader {
         Ok(blob.map(|b| b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()))
     }
 
+    /// Every searchable memory's vector, by content hash, in row order: what a consolidation run reads.
+    pub fn all_vectors(&self) -> Result<Vec<(String, Vec<f32>)>, ReadError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.content_hash, e.content_embedding FROM memories m JOIN memory_embeddings e ON e.rowid = m.id \
+             ORDER BY m.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let blob: Vec<u8> = r.get(1)?;
+            let vector = blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            Ok((r.get::<_, String>(0)?, vector))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every tag with its number of memories, most used first.
     pub fn tags(&self) -> Result<Vec<TagCount>, ReadError> {
         let conn = self.conn()?;

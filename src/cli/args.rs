@@ -264,6 +264,23 @@ pub enum MemoryCommand {
         /// Content hash.
         hash: String,
     },
+    /// Consolidate now: relevance with decay, associations as related edges, clusters summarised by a
+    /// summary memory, forgetting as archiving; each action with why. `--dry-run` previews.
+    Consolidate {
+        /// daily (the last two days), weekly or monthly (everything), quarterly or yearly (older than 90
+        /// or 365 days).
+        #[arg(long, default_value = "weekly", value_parser = ["daily", "weekly", "monthly", "quarterly", "yearly"])]
+        horizon: String,
+        /// Show what the run would do; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Only say whether a run is worth it (the memories it would look at).
+        #[arg(long, conflicts_with = "dry_run")]
+        recommend: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),
     /// Ingest documents (txt, md, json, csv, pdf, docx, html): each file is cut into chunks, stored together

@@ -1,4 +1,4 @@
-//! `relate` and `graph`: the memory graph from the command line.
+//! `relate`, `graph` and `consolidate`: the memory graph and consolidation from the command line.
 
 use super::args::{GraphWalk, RelateArgs};
 use super::memory::actor;
@@ -72,6 +72,57 @@ pub(super) async fn walk(service: &Service, walk: GraphWalk, out: &mut dyn Write
             let sub = service.subgraph(&hash, radius, &types(&list)).await?;
             writeln!(out, "{}", serde_json::to_string_pretty(&sub)?)?;
         }
+    }
+    Ok(())
+}
+
+/// `consolidate`: one run now (or a preview, or only the recommendation), printed with why each action was
+/// taken.
+pub(super) async fn consolidate(
+    store: &crate::store::Store,
+    horizon: &str,
+    dry_run: bool,
+    recommend: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let Some(horizon) = crate::consolidation::Horizon::parse(horizon) else {
+        bail!("--horizon must be daily, weekly, monthly, quarterly or yearly");
+    };
+    let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    let service = &store.service;
+    if recommend {
+        let recommendation = service.consolidation_recommendation(horizon, now).await?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&recommendation)?)?;
+        return Ok(());
+    }
+    let settings = &store.settings.options.consolidation;
+    let report = service.consolidate(horizon, settings, now, dry_run, actor()).await?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+        return Ok(());
+    }
+    let verb = if dry_run { "would be" } else { "were" };
+    writeln!(
+        out,
+        "{} consolidation{}: {} looked at; {} {verb} associated, {} {verb} created ({} memories), {} {verb} archived ({:.2} s)",
+        report.time_horizon,
+        if dry_run { " (dry run, nothing changed)" } else { "" },
+        count(report.memories_processed as u64, "memory", "memories"),
+        count(report.associations_discovered as u64, "pair", "pairs"),
+        count(report.clusters_created as u64, "summary", "summaries"),
+        report.memories_compressed,
+        count(report.memories_archived as u64, "memory", "memories"),
+        report.duration_seconds
+    )?;
+    for action in &report.actions {
+        writeln!(out, "  {} {}: {}", action.action, action.memories.join(" "), action.reason)?;
+    }
+    if report.actions_total > report.actions.len() {
+        writeln!(out, "  … and {} more (--json for the report)", report.actions_total - report.actions.len())?;
+    }
+    for error in &report.errors {
+        writeln!(out, "  not applied: {error}")?;
     }
     Ok(())
 }

@@ -91,7 +91,14 @@ impl Harness {
             EventHub::new(service.clone(), Duration::from_secs(30))
         };
         let paths = scratch.store.paths().clone();
-        let served = Served { service, backups, sync: None, paths, events, oauth: None, mcp_tools: Vec::new() };
+        let settings = &scratch.store.settings;
+        let consolidator = crate::consolidator::Consolidator::new(
+            service.clone(),
+            settings.options.consolidation.clone(),
+            crate::consolidator::Schedule::of(&settings.consolidation),
+        );
+        let served =
+            Served { service, backups, consolidator, sync: None, paths, events, oauth: None, mcp_tools: Vec::new() };
         let mcp = tower::service_fn(|_: Request<Body>| async { Ok::<_, Infallible>(StatusCode::NOT_FOUND) });
         let router = router(served, mcp, &scratch.serve).expect("the router builds");
         Harness { runtime, scratch, router, inputs: 0 }

@@ -51,16 +51,12 @@ pub(crate) async fn archive(
     body: axum::body::Bytes,
 ) -> Result<Json<ArchiveAnswer>, ApiError> {
     let hash = hash_of(&content_hash)?;
-    // The body is optional: none (or whitespace) means no reason.
+    // The body is optional: none, whitespace or null means no reason.
     let reason = match body.iter().all(u8::is_ascii_whitespace) {
         true => None,
-        false => {
-            serde_json::from_slice::<ArchiveBody>(&body)
-                .map_err(|e| {
-                    ApiError::invalid("json_invalid", &["body"], format!("JSON decode error: {e}"), json!({}))
-                })?
-                .reason
-        }
+        false => serde_json::from_slice::<Option<ArchiveBody>>(&body)
+            .map_err(|e| ApiError::invalid("json_invalid", &["body"], format!("JSON decode error: {e}"), json!({})))?
+            .and_then(|body| body.reason),
     };
     let memory = state.service.archive(&hash, reason, actor(&principal, &headers)).await?;
     Ok(Json(ArchiveAnswer { success: true, message: format!("Memory {hash} archived"), content_hash: hash, memory }))

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use super::{archive, backup, compat, documents, events, graph, manage, memories, portability, search};
+use super::{archive, backup, compat, consolidation, documents, events, graph, manage, memories, portability, search};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
@@ -47,6 +47,7 @@ impl Modify for Security {
         graph::relate, graph::relations, graph::unrelate, graph::connected, graph::path, graph::subgraph,
         graph::relationship_types, graph::graph_visualization,
         archive::archive, archive::unarchive, archive::archived,
+        consolidation::trigger, consolidation::status, consolidation::recommendations,
     ),
     modifiers(&Security),
     security(("bearer" = []), ("api_key_header" = []), ("api_key_query" = [])),

@@ -6,6 +6,7 @@ mod archive;
 pub(crate) mod auth;
 mod backup;
 mod compat;
+mod consolidation;
 mod docs;
 mod documents;
 mod error;
@@ -19,6 +20,7 @@ mod search;
 
 use crate::backup::Backups;
 use crate::config::{Paths, ServeConfig};
+use crate::consolidator::Consolidator;
 use crate::oauth::OAuth;
 use crate::oauth::scope::Principal;
 use crate::service::Service;
@@ -46,6 +48,7 @@ use tower_http::timeout::TimeoutLayer;
 pub(crate) struct AppState {
     service: Service,
     backups: Arc<Backups>,
+    consolidator: Arc<Consolidator>,
     events: Arc<EventHub>,
     paths: Paths,
     dashboard_dir: Option<PathBuf>,
@@ -62,6 +65,7 @@ pub(crate) struct AppState {
 pub struct Served {
     pub service: Service,
     pub backups: Arc<Backups>,
+    pub consolidator: Arc<Consolidator>,
     /// Cloudflare replication, with the hybrid and cloudflare backends.
     pub sync: Option<Sync>,
     pub paths: Paths,
@@ -204,10 +208,11 @@ where
     M::Response: axum::response::IntoResponse + 'static,
     M::Future: Send + 'static,
 {
-    let Served { service, backups, sync, paths, events, oauth, mcp_tools } = served;
+    let Served { service, backups, consolidator, sync, paths, events, oauth, mcp_tools } = served;
     let state = AppState {
         service,
         backups,
+        consolidator,
         events,
         paths,
         dashboard_dir: args.dashboard_dir.clone(),
@@ -235,6 +240,9 @@ where
         .route("/api/memories/{content_hash}/archive", post(archive::archive))
         .route("/api/memories/{content_hash}/unarchive", post(archive::unarchive))
         .route("/api/memories/archived", get(archive::archived))
+        .route("/api/consolidation/trigger", post(consolidation::trigger))
+        .route("/api/consolidation/status", get(consolidation::status))
+        .route("/api/consolidation/recommendations/{time_horizon}", get(consolidation::recommendations))
         .route("/api/memories/{content_hash}/relations", post(graph::relate).get(graph::relations))
         .route("/api/memories/{content_hash}/relations/{target_hash}", delete(graph::unrelate))
         .route("/api/graph/connected/{content_hash}", get(graph::connected))

@@ -18,6 +18,7 @@ use super::McpServer;
 use super::drain::{Drained, IN_FLIGHT_LIMIT, InFlight, drain};
 use crate::backup::Backups;
 use crate::config::BackupConfig;
+use crate::consolidator::{Consolidator, Schedule};
 use crate::store::{Settings, Store, StoreError};
 use rmcp::ServiceExt;
 use serde::{Deserialize, Serialize};
@@ -78,12 +79,19 @@ pub struct Ownership {
 }
 
 /// Makes this process the owner of an open store: replicates it when its backend says so, hosts the other
-/// processes' MCP sessions on its socket and runs the backup schedule. Returns the MCP server (with the
+/// processes' MCP sessions on its socket and runs the backup and consolidation schedules. Returns the MCP server (with the
 /// store's backups) and the host.
 pub fn own(store: &mut Store, backups: BackupConfig, kind: HostKind) -> Result<(McpServer, Host), ShareError> {
     let sync = store.replicate()?;
     let backups = Arc::new(Backups::new(store.service.log().clone(), backups, store.settings.clone()));
-    let server = McpServer::new(store.service.clone(), backups, sync);
+    let consolidator = Consolidator::new(
+        store.service.clone(),
+        store.settings.options.consolidation.clone(),
+        Schedule::of(&store.settings.consolidation),
+    );
+    // The schedule runs as long as this process owns the store (a task of its runtime).
+    let _ = consolidator.spawn_schedule();
+    let server = McpServer::new(store.service.clone(), backups, consolidator, sync);
     let path = socket_path(&store.paths().base_dir)?;
     let host = Host::start(server.clone(), &path, kind).map_err(|source| ShareError::Listen { path, source })?;
     Ok((server, host))

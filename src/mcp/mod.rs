@@ -10,6 +10,7 @@
 
 mod access;
 mod aliases;
+mod consolidation;
 mod documents;
 mod drain;
 mod graph;
@@ -52,6 +53,8 @@ const DEFAULT_RESPONSE_CHARS: usize = 40_000;
 pub struct McpServer {
     service: Service,
     backups: Arc<Backups>,
+    /// Consolidation runs and their schedule.
+    consolidator: Arc<crate::consolidator::Consolidator>,
     /// Cloudflare replication, with the hybrid and cloudflare backends.
     sync: Option<crate::sync::Sync>,
     /// The advertised tools.
@@ -518,20 +521,25 @@ pub(crate) fn server_info() -> ServerConfig {
 
 #[tool_router]
 impl McpServer {
-    pub fn new(service: Service, backups: Arc<Backups>, sync: Option<crate::sync::Sync>) -> McpServer {
+    pub fn new(
+        service: Service,
+        backups: Arc<Backups>,
+        consolidator: Arc<crate::consolidator::Consolidator>,
+        sync: Option<crate::sync::Sync>,
+    ) -> McpServer {
         let tool_router = schema::standardize(Self::advertised_router());
         let alias_router = schema::standardize(Self::every_alias_router());
-        McpServer { service, backups, sync, tool_router, alias_router }
+        McpServer { service, backups, consolidator, sync, tool_router, alias_router }
     }
 
     /// Every advertised tool: the memory tools, `memory_ingest`, `memory_relate` and `memory_graph`.
     pub(super) fn advertised_router() -> ToolRouter<McpServer> {
-        Self::tool_router() + Self::document_router() + Self::graph_router()
+        Self::tool_router() + Self::document_router() + Self::graph_router() + Self::consolidation_router()
     }
 
     /// Every alias: the original's memory tool names and its document tools.
     pub(super) fn every_alias_router() -> ToolRouter<McpServer> {
-        Self::alias_router() + Self::document_alias_router()
+        Self::alias_router() + Self::document_alias_router() + Self::consolidation_alias_router()
     }
 
     /// The tools this server advertises (what `tools/list` answers), as JSON.
@@ -541,6 +549,10 @@ impl McpServer {
 
     pub fn backups(&self) -> &Arc<Backups> {
         &self.backups
+    }
+
+    pub fn consolidator(&self) -> &Arc<crate::consolidator::Consolidator> {
+        &self.consolidator
     }
 
     fn time(&self, phrase: Option<&str>) -> Result<Option<TimeRange>, String> {

@@ -7,6 +7,7 @@
 mod archive;
 mod as_of;
 mod commands;
+mod consolidate;
 mod documents;
 mod error;
 mod graph;
@@ -25,6 +26,7 @@ pub use as_of::{AsOf, PastTotals};
 pub use commands::{
     DeleteOutcome, DeleteRequest, LONGEST_ACKNOWLEDGEMENT, Redaction, StoreOutcome, StoreRequest, UpdateRequest,
 };
+pub use consolidate::{Action, ConsolidationReport, Recommendation, SUMMARY_TYPE};
 pub use documents::{IngestOutcome, IngestRequest, Upload, UploadRedaction};
 pub use error::ServiceError;
 pub use graph::{
@@ -71,6 +73,8 @@ pub struct ServiceOptions {
     pub document_roots: Vec<std::path::PathBuf>,
     /// Refusing a store that means what a recent memory means (MCP_SEMANTIC_DEDUP_*); off when None.
     pub semantic_dedup: Option<SemanticDedup>,
+    /// Consolidation's rules and schedule (MCP_CONSOLIDATION_* and the others).
+    pub consolidation: crate::consolidation::Settings,
 }
 
 /// Semantic deduplication at write time: a new memory is refused when a live memory created within

@@ -1158,3 +1158,139 @@ async fn an_archived_memory_leaves_searches_and_lists_keeps_its_history_and_come
     );
     assert_eq!(hashes(&api.get("/api/memories").await, "memories"), [old]);
 }
+
+/// Notes that look like a user's: two topics written about again and again (clusters), unrelated ones, an
+/// expired temporary note and a throwaway, all created weeks ago.
+fn real_looking_notes(now: f64) -> String {
+    let day = 86_400.0;
+    let mut lines = Vec::new();
+    let mut note = |content: &str, tags: &[&str], memory_type: &str, age_days: f64| {
+        let at = now - age_days * day;
+        lines.push(
+            json!({ "content": content, "tags": tags, "memory_type": memory_type, "created_at": at, "updated_at": at })
+                .to_string(),
+        );
+    };
+    for (i, text) in [
+        "The Python asyncio event loop blocks when the ingestion worker calls synchronous code.",
+        "Python asyncio: the ingestion worker must not call blocking code on the event loop.",
+        "We moved blocking calls of the ingestion worker off the asyncio event loop with to_thread.",
+        "The asyncio event loop of the ingestion worker stalls on synchronous database calls.",
+        "Blocking code inside the Python asyncio event loop slowed the ingestion worker down.",
+        "The ingestion worker's asyncio event loop is kept free of blocking calls since the fix.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        note(text, &["python", "async"], "note", 40.0 + i as f64);
+    }
+    for (i, text) in [
+        "The SQLite index on created_at makes the timeline query fast.",
+        "Adding an SQLite index on created_at sped up the timeline query.",
+        "The timeline query uses the SQLite created_at index.",
+        "Without the created_at index SQLite scanned the whole table for the timeline query.",
+        "SQLite picks the created_at index for the timeline query after ANALYZE.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        note(text, &["sqlite", "database"], "reference", 35.0 + i as f64);
+    }
+    note("Buy oat milk and coffee beans on the way home.", &["shopping"], "note", 20.0);
+    note("The quarterly planning meeting moved to the large room on the third floor.", &["work"], "note", 15.0);
+    note("Remember to rotate the staging TLS certificate before it expires.", &[], "temporary", 30.0);
+    note("asdf test", &[], "note", 50.0);
+    lines.join("\n")
+}
+
+#[tokio::test]
+async fn consolidation_links_summarises_and_archives_with_reasons_and_a_restore_undoes_it() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let now = chrono::Utc::now().timestamp() as f64;
+    let client = reqwest::Client::new();
+    let imported: Value = client
+        .post(server.url("/api/import"))
+        .bearer_auth(KEY)
+        .body(real_looking_notes(now))
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(imported["imported"], 15, "{imported}");
+    let before = api.last_seq().await;
+
+    // A dry run reports every action with why, and writes nothing; a second one reports the same.
+    let dry = json!({ "time_horizon": "monthly", "dry_run": true });
+    let preview = api.post("/api/consolidation/trigger", dry.clone()).await;
+    assert_eq!((preview["status"].as_str(), preview["horizon"].as_str()), (Some("completed"), Some("monthly")));
+    let report = &preview["report"];
+    assert_eq!(report["memories_processed"], 15, "{report}");
+    assert_eq!(report["clusters_created"], 2, "the asyncio notes and the SQLite notes: {report}");
+    assert_eq!(api.last_seq().await, before, "a dry run appends nothing");
+    assert_eq!(api.post("/api/consolidation/trigger", dry).await["report"]["actions"], report["actions"]);
+    let actions = report["actions"].as_array().expect("actions");
+    let archived: Vec<String> = actions
+        .iter()
+        .filter(|a| a["action"] == "archive")
+        .map(|a| a["memories"][0].as_str().expect("a hash").to_string())
+        .collect();
+    let expired = content_hash("Remember to rotate the staging TLS certificate before it expires.");
+    let throwaway = content_hash("asdf test");
+    assert!(archived.contains(&expired) && archived.contains(&throwaway), "{report}");
+    let why = |hash: &str| {
+        actions
+            .iter()
+            .find(|a| a["action"] == "archive" && a["memories"][0] == hash)
+            .and_then(|a| a["reason"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(why(&expired).contains("expired_temporary"), "{}", why(&expired));
+    assert!(why(&throwaway).contains("low_quality"), "{}", why(&throwaway));
+    let summaries: Vec<&Value> = actions.iter().filter(|a| a["action"] == "summarise").collect();
+    assert!(summaries.iter().all(|s| s["reason"].as_str().is_some_and(|r| r.contains("coherence"))), "{summaries:?}");
+
+    // The run: the same actions, as events.
+    let ran = api.post("/api/consolidation/trigger", json!({ "time_horizon": "monthly" })).await;
+    assert_eq!(ran["report"]["actions"], report["actions"], "the run does what the preview said");
+    assert!(ran["report"]["events_appended"].as_u64().expect("events") > 0, "{ran}");
+    assert!(ran["report"]["errors"].as_array().expect("errors").is_empty(), "{ran}");
+    let page = api.get("/api/memories/archived?page_size=100").await;
+    let listed: Vec<String> = hashes(&page, "memories");
+    assert_eq!(listed.iter().collect::<std::collections::BTreeSet<_>>(), archived.iter().collect(), "{page}");
+    assert!(page["memories"][0]["archive_reason"].as_str().is_some_and(|r| r.starts_with("consolidation (monthly)")));
+    let found =
+        api.post("/api/search", json!({ "query": "rotate the staging TLS certificate", "n_results": 20 })).await;
+    assert!(!hashes(&found, "results").contains(&expired), "archived memories are not found");
+    // Each summary is a memory linked to its members, saying which cluster it summarises.
+    let summary = summaries[0]["summary_hash"].as_str().expect("a summary hash");
+    let memory = api.get(&format!("/api/memories/{summary}")).await;
+    assert_eq!(memory["memory_type"], "compressed_cluster");
+    assert!(memory["content"].as_str().is_some_and(|c| c.starts_with("Cluster of ")), "{memory}");
+    let relations = api.get(&format!("/api/memories/{summary}/relations")).await;
+    let members = summaries[0]["memories"].as_array().expect("members").len();
+    assert_eq!(relations["count"].as_u64().map(|n| n as usize), Some(members), "{relations}");
+
+    // Status and recommendations answer the original's shapes; a bad horizon is a 400.
+    let status = api.get("/api/consolidation/status").await;
+    assert_eq!((status["running"].as_bool(), status["jobs_executed"].as_u64()), (Some(false), Some(3)), "{status}");
+    let advice = api.get("/api/consolidation/recommendations/weekly").await;
+    assert_eq!(advice["memory_count"].as_u64(), Some(15 - archived.len() as u64 + summaries.len() as u64), "{advice}");
+    let (code, _) = api.send(Method::GET, "/api/consolidation/recommendations/hourly", None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, _) = api.send(Method::POST, "/api/consolidation/trigger", Some(json!({ "time_horizon": "soon" }))).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+
+    // Undo: a restore to before the run brings the archived memories back and removes the summaries and
+    // their edges.
+    api.post("/api/restore", json!({ "to_seq": before, "dry_run": false })).await;
+    assert_eq!(api.get("/api/memories/archived").await["total"], 0);
+    assert_eq!(api.get("/api/memories").await["total"], 15);
+    let (code, _) = api.send(Method::GET, &format!("/api/memories/{summary}"), None).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(api.get("/api/analytics/relationship-types").await, json!({}));
+}
