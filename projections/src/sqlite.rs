@@ -4,6 +4,7 @@ use crate::projector::{Applied, Projection, ProjectionError};
 use crate::row::iso_utc;
 use crate::sqlite_ext::register_sqlite_vec;
 use mms_log::{Event, EventKind, MemoryMeta, MemoryRecord, Seq, Timestamp};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -231,23 +232,31 @@ fn zero_vector(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// An update of an archived memory: its archived row changes, and it stays archived.
-fn update_archived(txn: &Connection, event: &Event, after: &MemoryMeta) -> rusqlite::Result<()> {
-    txn.execute(
-        "UPDATE archived_memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, \
-         version = ?, last_seq = ? WHERE content_hash = ?",
-        params![
-            after.tags.join(","),
-            after.memory_type,
-            after.metadata,
-            secs(after.updated_at),
-            iso_utc(after.updated_at.0),
-            event.version,
-            event.seq.0 as i64,
-            event.memory.to_hex()
-        ],
-    )?;
-    Ok(())
+/// Writes an update's tags, type, metadata and version into `table`'s row where `key` matches (a live
+/// memory's in `memories`, an archived one's in `archived_memories`); how many rows it changed.
+fn update_meta(
+    txn: &Connection,
+    table: &str,
+    key: (&str, Value),
+    event: &Event,
+    after: &MemoryMeta,
+) -> rusqlite::Result<usize> {
+    let sql = format!(
+        "UPDATE {table} SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, version = ?, \
+         last_seq = ? WHERE {} = ?",
+        key.0
+    );
+    let values: [Value; 8] = [
+        Value::Text(after.tags.join(",")),
+        after.memory_type.clone().map_or(Value::Null, Value::Text),
+        Value::Text(after.metadata.clone()),
+        Value::Real(secs(after.updated_at)),
+        Value::Text(iso_utc(after.updated_at.0)),
+        Value::Integer(i64::from(event.version)),
+        Value::Integer(event.seq.0 as i64),
+        key.1,
+    ];
+    txn.execute(&sql, rusqlite::params_from_iter(values))
 }
 
 fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
@@ -264,21 +273,12 @@ fn apply_one(txn: &Connection, applied: &Applied<'_>) -> rusqlite::Result<()> {
         EventKind::Updated { after, .. } => {
             let id: Option<i64> =
                 txn.query_row("SELECT id FROM memories WHERE content_hash = ?", [&hash], |r| r.get(0)).optional()?;
-            let Some(id) = id else { return update_archived(txn, event, after) };
-            txn.execute(
-                "UPDATE memories SET tags = ?, memory_type = ?, metadata = ?, updated_at = ?, updated_at_iso = ?, \
-                 version = ?, last_seq = ? WHERE id = ?",
-                params![
-                    after.tags.join(","),
-                    after.memory_type,
-                    after.metadata,
-                    secs(after.updated_at),
-                    iso_utc(after.updated_at.0),
-                    event.version,
-                    event.seq.0 as i64,
-                    id
-                ],
-            )?;
+            // An archived memory's row changes where it is, and it stays archived.
+            let Some(id) = id else {
+                return update_meta(txn, "archived_memories", ("content_hash", Value::Text(hash)), event, after)
+                    .map(drop);
+            };
+            update_meta(txn, "memories", ("id", Value::Integer(id)), event, after)?;
             txn.execute("DELETE FROM memory_tags WHERE memory_id = ?", [id])?;
             insert_tags(txn, id, &after.tags)
         }

@@ -137,16 +137,20 @@ fn upload_id(i: usize) -> String {
     format!("upload-{i}")
 }
 
-fn stored(content: String, tags: Vec<String>, tick: i64) -> (String, EventKind) {
-    let record = MemoryRecord {
-        content: content.clone(),
+/// A record as the commands write them: empty metadata, made at `tick`.
+fn record_of(content: String, tags: Vec<String>, memory_type: Option<String>, tick: i64) -> MemoryRecord {
+    MemoryRecord {
+        content,
         tags,
-        memory_type: None,
+        memory_type,
         metadata: "{}".into(),
         created_at: Timestamp(tick),
         updated_at: Timestamp(tick),
-    };
-    (content, EventKind::Stored(record))
+    }
+}
+
+fn stored(content: String, tags: Vec<String>, tick: i64) -> (String, EventKind) {
+    (content.clone(), EventKind::Stored(record_of(content, tags, None, tick)))
 }
 
 fn new_event(memory: ContentHash, kind: EventKind, expect: Expect) -> NewEvent {
@@ -218,18 +222,7 @@ fn events(op: &Op, model: &Model, tick: i64) -> Option<Vec<NewEvent>> {
 /// (the log refuses it, and the model does not change).
 fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
     let (content, kind) = match op {
-        Op::Store { text: i, tags } => {
-            let content = text(*i);
-            let record = MemoryRecord {
-                content: content.clone(),
-                tags: tag_names(tags),
-                memory_type: None,
-                metadata: "{}".into(),
-                created_at: Timestamp(tick),
-                updated_at: Timestamp(tick),
-            };
-            (content, EventKind::Stored(record))
-        }
+        Op::Store { text: i, tags } => stored(text(*i), tag_names(tags), tick),
         Op::Update { text: i, tags, typed } => {
             let content = text(*i);
             let hash = ContentHash::of_content(&content).to_hex();
@@ -250,15 +243,7 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
         Op::Undelete { text: i } => {
             let content = text(*i);
             let (tags, memory_type) = model.deleted.get(&ContentHash::of_content(&content).to_hex())?.clone();
-            let record = MemoryRecord {
-                content: content.clone(),
-                tags,
-                memory_type,
-                metadata: "{}".into(),
-                created_at: Timestamp(tick),
-                updated_at: Timestamp(tick),
-            };
-            (content, EventKind::Undeleted(record))
+            (content.clone(), EventKind::Undeleted(record_of(content, tags, memory_type, tick)))
         }
         Op::Redact { text: i } => (text(*i), EventKind::Redacted { reason: None }),
         Op::Relate { from, to, symmetric } => {
@@ -278,15 +263,7 @@ fn event(op: &Op, model: &Model, tick: i64) -> Option<NewEvent> {
         Op::Unarchive { text: i } => {
             let content = text(*i);
             let (tags, memory_type) = model.archived.get(&ContentHash::of_content(&content).to_hex())?.clone();
-            let record = MemoryRecord {
-                content: content.clone(),
-                tags,
-                memory_type,
-                metadata: "{}".into(),
-                created_at: Timestamp(tick),
-                updated_at: Timestamp(tick),
-            };
-            (content, EventKind::Unarchived(record))
+            (content.clone(), EventKind::Unarchived(record_of(content, tags, memory_type, tick)))
         }
         Op::Ingest { .. } | Op::RemoveUpload { .. } => return None,
     };

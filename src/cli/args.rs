@@ -280,6 +280,9 @@ pub enum MemoryCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Run as if it were this moment (RFC 3339): the same store, settings and moment give the same events.
+        #[arg(long, hide = true)]
+        now: Option<String>,
     },
     /// Delete one memory by hash, or every memory matching tags and/or a time range.
     Delete(DeleteArgs),

@@ -76,20 +76,36 @@ pub(super) async fn walk(service: &Service, walk: GraphWalk, out: &mut dyn Write
     Ok(())
 }
 
+/// What `consolidate` was asked.
+pub(super) struct Consolidation {
+    pub horizon: String,
+    pub dry_run: bool,
+    pub recommend: bool,
+    pub json: bool,
+    /// The moment to run as (RFC 3339), instead of now.
+    pub now: Option<String>,
+}
+
 /// `consolidate`: one run now (or a preview, or only the recommendation), printed with why each action was
 /// taken.
 pub(super) async fn consolidate(
     store: &crate::store::Store,
-    horizon: &str,
-    dry_run: bool,
-    recommend: bool,
-    json: bool,
+    run: Consolidation,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let Some(horizon) = crate::consolidation::Horizon::parse(horizon) else {
+    let Consolidation { horizon, dry_run, recommend, json, now } = run;
+    let Some(horizon) = crate::consolidation::Horizon::parse(&horizon) else {
         bail!("--horizon must be daily, weekly, monthly, quarterly or yearly");
     };
-    let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    let now = match now {
+        Some(moment) => {
+            chrono::DateTime::parse_from_rfc3339(&moment)
+                .map_err(|e| anyhow::anyhow!("--now {moment:?} is not an RFC 3339 moment: {e}"))?
+                .timestamp_micros() as f64
+                / 1e6
+        }
+        None => chrono::Utc::now().timestamp_micros() as f64 / 1e6,
+    };
     let service = &store.service;
     if recommend {
         let recommendation = service.consolidation_recommendation(horizon, now).await?;

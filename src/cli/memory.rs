@@ -60,8 +60,9 @@ async fn apply(store: &Store, config: &Config, command: MemoryCommand, out: &mut
             writeln!(out, "unarchived {}", memory.content_hash)?;
             Ok(())
         }
-        MemoryCommand::Consolidate { horizon, dry_run, recommend, json } => {
-            super::graph::consolidate(store, &horizon, dry_run, recommend, json, out).await
+        MemoryCommand::Consolidate { horizon, dry_run, recommend, json, now } => {
+            let run = super::graph::Consolidation { horizon, dry_run, recommend, json, now };
+            super::graph::consolidate(store, run, out).await
         }
         MemoryCommand::Delete(args) => delete(service, &args, out).await,
         MemoryCommand::Ingest(args) => super::ingest::ingest(service, &args, out).await,

@@ -78,8 +78,8 @@ pub struct EventHeader {
     pub at: String,
     pub actor: String,
     pub interface: String,
-    /// stored, updated, deleted, undeleted, redacted, related, unrelated, document_ingested or
-    /// document_removed.
+    /// stored, updated, deleted, undeleted, redacted, related, unrelated, archived, unarchived,
+    /// document_ingested or document_removed.
     pub kind: String,
     /// The memory's version after this event.
     pub version: u32,

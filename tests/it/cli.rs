@@ -696,3 +696,77 @@ fn the_cli_relates_memories_and_walks_the_graph() {
     assert!(removed.starts_with("removed 1 relation"), "{removed}");
     assert_eq!(data.ok(&["graph", "connected", &deploy]), "");
 }
+
+/// Copies a data directory's files (the store must be closed).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).expect("read the data directory").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("make a directory");
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy a file");
+        }
+    }
+}
+
+/// An event as the log prints it, without what differs between two runs that do the same: ids, commit
+/// times and positions.
+fn comparable(line: &str) -> serde_json::Value {
+    let mut event: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
+    for key in ["event_id", "at", "seq"] {
+        event.as_object_mut().expect("an object").remove(key);
+    }
+    if let Some(relation) = event.get_mut("relation").and_then(|r| r.as_object_mut()) {
+        for key in ["created_at", "created_at_iso", "seq"] {
+            relation.remove(key);
+        }
+    }
+    event
+}
+
+#[test]
+fn a_consolidation_over_the_same_log_with_the_same_clock_appends_the_same_events() {
+    let data = DataDir::new();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").expect("a moment").timestamp() as f64;
+    let day = 86_400.0;
+    let mut lines = Vec::new();
+    let topics = [
+        ("The nightly backup job of the billing database failed because the disk was full.", "ops"),
+        ("The billing database backup failed again overnight: the backup disk ran out of space.", "ops"),
+        ("Backups of the billing database fail whenever the backup disk fills up.", "ops"),
+        ("We added an alert when the billing backup disk is 80 percent full.", "ops"),
+        ("The billing database's nightly backup now deletes old dumps before it runs.", "ops"),
+        ("Grandma's lentil soup needs cumin, garlic and a bay leaf.", "food"),
+        ("Remember to water the tomatoes on the balcony.", "home"),
+        ("Lorem ipsum test", "misc"),
+    ];
+    for (i, (content, tag)) in topics.iter().enumerate() {
+        let at = now - (20.0 + i as f64) * day;
+        let memory_type = if *tag == "home" { "temporary" } else { "note" };
+        lines.push(
+            serde_json::json!({ "content": content, "tags": [tag], "memory_type": memory_type, "created_at": at, "updated_at": at })
+                .to_string(),
+        );
+    }
+    let notes = data.path().join("notes.jsonl");
+    std::fs::write(&notes, lines.join("\n")).expect("write the notes");
+    data.ok(&["import", notes.to_str().expect("a path")]);
+    let twin = DataDir::new();
+    copy_dir(data.path(), twin.path());
+
+    let run = ["consolidate", "--horizon", "monthly", "--now", "2026-06-01T12:00:00Z", "--json"];
+    let (first, second) = (data.ok(&run), twin.ok(&run));
+    let actions =
+        |report: &str| serde_json::from_str::<serde_json::Value>(report).expect("a JSON report")["actions"].clone();
+    assert_eq!(actions(&first), actions(&second), "the same actions");
+    let report: serde_json::Value = serde_json::from_str(&first).expect("a JSON report");
+    assert_eq!(report["clusters_created"], 1, "{report}");
+    assert!(report["memories_archived"].as_u64().is_some_and(|n| n >= 2), "the expired and the throwaway: {report}");
+    let events = |dir: &DataDir| -> Vec<serde_json::Value> {
+        dir.ok(&["log", "--from", "9"]).lines().filter(|l| !l.trim().is_empty()).map(comparable).collect()
+    };
+    let (mine, theirs) = (events(&data), events(&twin));
+    assert!(mine.len() as u64 == report["events_appended"].as_u64().expect("a count"), "{}", mine.len());
+    assert_eq!(mine, theirs, "two runs over the same log with the same clock append the same events");
+}

@@ -357,13 +357,8 @@ fn original_env(data: &Path) -> String {
     )
 }
 
-const LEGACY: &[&str] = &[
-    "MCP_MEMORY_USE_ONNX",
-    "MCP_MEMORY_CHROMA_PATH",
-    "MCP_MEMORY_CHROMADB_HOST",
-    "MCP_STANDALONE_MODE",
-    "MCP_CONSOLIDATION_ENABLED",
-];
+const LEGACY: &[&str] =
+    &["MCP_MEMORY_USE_ONNX", "MCP_MEMORY_CHROMA_PATH", "MCP_MEMORY_CHROMADB_HOST", "MCP_STANDALONE_MODE"];
 
 /// The one warning naming the legacy variables: each named, with no value and nothing else.
 fn assert_one_legacy_warning(log: &str) {

@@ -783,6 +783,8 @@ function describeChanges(event) {
   const why = event.reason ? [`reason: ${event.reason}`] : [];
   if (event.kind === 'redacted') return ['forgotten for real: content, tags, type, metadata and vector erased', ...why];
   if (event.kind === 'deleted') return ['removed from the store (kept in the log)', ...why];
+  if (event.kind === 'archived') return ['archived: out of searches and lists until unarchived', ...why];
+  if (event.kind === 'unarchived') return ['unarchived: back in searches and lists'];
   if (event.relation) {
     const r = event.relation;
     const made = event.kind === 'related';

@@ -142,6 +142,53 @@ async def graph(session, tools):
     check((await walk({"action": "connected", "hash": b}))["count"] == 0, "deleting a memory removes its relations")
 
 
+CONSOLIDATION_ALIASES = ["consolidate_memories", "consolidation_status", "consolidation_recommendations",
+                         "scheduler_status", "trigger_consolidation", "pause_consolidation", "resume_consolidation"]
+
+
+async def consolidation(session, tools):
+    """memory_consolidate, its seven v8.9 aliases (their texts), and memory_archive."""
+    check(not set(tools) & set(CONSOLIDATION_ALIASES), "the v8.9 consolidation names are not listed")
+    check(tools["memory_consolidate"].annotations.read_only_hint is False, "memory_consolidate writes")
+    seq = structured(await session.call_tool("memory_log", {"limit": 1}))["last_seq"]
+    preview = await text(session, "memory_consolidate", {"action": "run", "time_horizon": "weekly", "dry_run": True})
+    check(preview.startswith("Consolidation dry run completed (nothing was changed)!\n\nTime Horizon: weekly\n")
+          and "Memories Processed: " in preview, f"dry run: {preview}")
+    check(structured(await session.call_tool("memory_log", {"limit": 1}))["last_seq"] == seq, "a dry run writes nothing")
+    ran = await text(session, "consolidate_memories", {"time_horizon": "daily"})
+    check(ran.startswith("Consolidation completed successfully!\n\nTime Horizon: daily\nDuration: "), f"alias: {ran}")
+    advice = await text(session, "consolidation_recommendations", {"time_horizon": "weekly"})
+    check(advice.startswith("Consolidation Recommendations for weekly horizon:\n\nRecommendation: ")
+          and "\nMemory Count: " in advice and "Estimated Duration:" in advice, f"recommendations: {advice}")
+    status = await text(session, "consolidation_status", {})
+    check(status.startswith("Consolidation System Status: ") and "Total consolidation runs: 2" in status, status)
+    check((await text(session, "scheduler_status", {})).startswith("Consolidation scheduler: DISABLED"),
+          "the schedule is off unless MCP_CONSOLIDATION_ENABLED")
+    check(await text(session, "pause_consolidation", {"time_horizon": "weekly"})
+          == "Successfully paused weekly consolidation jobs", "pause")
+    check(await text(session, "resume_consolidation", {}) == "Successfully resumed all consolidation jobs", "resume")
+    check(await text(session, "trigger_consolidation", {"time_horizon": "daily"})
+          == "Successfully triggered immediately daily consolidation", "trigger")
+    check("time_horizon is required for 'run' action" in error_text(
+        await session.call_tool("memory_consolidate", {"action": "run"})), "run needs a horizon")
+
+    note = structured(await session.call_tool("memory_store", {"content": "An archived MCP note about kites."}))
+    hash_ = note["content_hash"]
+    archived = json.loads(await text(session, "memory_archive",
+                                     {"action": "archive", "content_hash": hash_, "reason": "no longer needed"}))
+    check(archived["archived"]["archive_reason"] == "no longer needed", f"archive: {archived}")
+    listed = json.loads(await text(session, "memory_archive", {"action": "list"}))
+    check([m["content_hash"] for m in listed["memories"]] == [hash_], f"list: {listed}")
+    found = structured(await session.call_tool("memory_search", {"query": "kites", "mode": "keyword"}))
+    check(all(r["content_hash"] != hash_ for r in found["results"]), f"archived is not found: {found}")
+    check("already archived" in error_text(await session.call_tool(
+        "memory_archive", {"action": "archive", "content_hash": hash_})), "archiving twice is an error")
+    back = json.loads(await text(session, "memory_archive", {"action": "unarchive", "content_hash": hash_}))
+    check(back["unarchived"]["content_hash"] == hash_, f"unarchive: {back}")
+    history = structured(await session.call_tool("memory_history", {"content_hash": hash_}))
+    check([e["kind"] for e in history["events"]] == ["stored", "archived", "unarchived"], f"history: {history}")
+
+
 def error_text(result):
     check(result.is_error, f"the call is an error result: {result}")
     return " ".join(block.text for block in result.content if getattr(block, "text", None))
@@ -252,6 +299,7 @@ async def main():
             await prompts(session)
             await sessions_log_and_bounds(session)
             await graph(session, tools)
+            await consolidation(session, tools)
 
     await stateless_revision()
     print(summary())
