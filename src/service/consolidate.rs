@@ -19,8 +19,8 @@ use std::collections::HashMap;
 pub const SUMMARY_TYPE: &str = "compressed_cluster";
 /// Neighbours read per memory for clustering and duplicates.
 const NEIGHBOURS: usize = 24;
-/// Events per append.
-const BATCH: usize = 256;
+/// Events per append (the groups of one append commit together).
+const BATCH: usize = 1024;
 /// Actions listed in a report (the counts cover all).
 const LISTED: usize = 200;
 
@@ -86,6 +86,7 @@ impl Service {
             let settings = settings.clone();
             self.blocking(move |inner| plan(inner, &settings, horizon, now)).await?
         };
+        let planned = started.elapsed().as_secs_f64();
         let mut report = ConsolidationReport {
             time_horizon: horizon.name(),
             dry_run,
@@ -134,6 +135,14 @@ impl Service {
         actions.truncate(LISTED);
         report.actions = actions;
         report.duration_seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            horizon = horizon.name(),
+            dry_run,
+            planned_seconds = planned,
+            seconds = report.duration_seconds,
+            events = report.events_appended,
+            "consolidation run"
+        );
         report.end_time = iso_utc(((now + report.duration_seconds) * 1e6) as i64);
         Ok(report)
     }
@@ -165,6 +174,7 @@ impl Service {
             archives.push(vec![new(memory, kind, Expect::Version(plan.versions[*i]))]);
         }
         appended += self.append_each(archives, Vec::new(), errors).await?;
+        let (mut summaries, mut vectors) = (Vec::new(), Vec::new());
         for (summary, cluster) in &plan.summaries {
             let hash = ContentHash::of_content(&summary.content);
             if self.inner.log.head(&hash)?.is_some_and(|h| h.live) {
@@ -196,7 +206,11 @@ impl Service {
                 created_at: at,
                 updated_at: at,
             };
-            let vectors = self.vectors_for(vec![(hash, record.content.clone())]).await?;
+            // The summary's vector is its cluster's centroid, as the original's: it is found by what its
+            // members mean, and a run does not wait for the model.
+            let norm = cluster.centroid.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            let vector = cluster.centroid.iter().map(|x| x / norm).collect();
+            vectors.push(mms_log::VectorEntry { model: crate::embed::MODEL_NAME.into(), memory: hash, vector });
             let mut events = vec![new(hash, EventKind::Stored(record), Expect::Any)];
             let reason =
                 format!("summary of {} ({} memories, coherence {:.3})", cluster.id, members.len(), cluster.coherence);
@@ -210,8 +224,9 @@ impl Service {
                 };
                 events.push(new(hash, EventKind::Related(relation), Expect::Any));
             }
-            appended += self.append_each(vec![events], vectors.to_cache, errors).await?;
+            summaries.push(events);
         }
+        appended += self.append_each(summaries, vectors, errors).await?;
         let mut associations: Vec<Vec<NewEvent>> = Vec::new();
         for (a, b, similarity, reason) in &plan.associations {
             let relation = Relation {
