@@ -245,16 +245,19 @@ impl Consolidator {
         }
     }
 
-    /// Runs the schedule until the process ends: sleeps until the next horizon that is due (checking again
-    /// at least every minute, so a pause or resume takes effect), then runs it. Started by the owner.
+    /// Runs the schedule while this consolidator is in use: sleeps until the next horizon that is due
+    /// (checking again at least every minute, so a pause or resume takes effect), then runs it. Started by
+    /// the owner; the task holds the consolidator only while it runs or checks, so it ends within a minute
+    /// once the owner lets go of the store (a handover), and never runs on a closed store.
     pub fn spawn_schedule(self: &Arc<Self>) -> Option<tokio::task::JoinHandle<()>> {
         if !self.schedule.enabled {
             return None;
         }
-        let this = self.clone();
+        let weak = Arc::downgrade(self);
         Some(tokio::spawn(async move {
             let mut due: BTreeMap<Horizon, DateTime<Local>> = BTreeMap::new();
             loop {
+                let Some(this) = weak.upgrade() else { return };
                 let now = Local::now();
                 for horizon in Horizon::ALL {
                     match this.next_of(horizon) {
@@ -274,6 +277,7 @@ impl Consolidator {
                     }
                     continue;
                 }
+                drop(this);
                 let next = due.values().min().map(|at| (*at - now).to_std().unwrap_or_default());
                 let wait = next.unwrap_or(std::time::Duration::from_secs(60)).min(std::time::Duration::from_secs(60));
                 tokio::time::sleep(wait).await;

@@ -1294,3 +1294,36 @@ async fn consolidation_links_summarises_and_archives_with_reasons_and_a_restore_
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert_eq!(api.get("/api/analytics/relationship-types").await, json!({}));
 }
+
+#[tokio::test]
+async fn with_consolidation_enabled_the_owner_runs_a_horizon_at_its_scheduled_time() {
+    let data = DataDir::new();
+    // The next minute, in the local time the schedule reads (the server runs on this machine).
+    let at = (chrono::Local::now() + chrono::Duration::minutes(1)).format("%H:%M").to_string();
+    let env = [
+        ("MCP_CONSOLIDATION_ENABLED", "true"),
+        ("MCP_SCHEDULE_DAILY", at.as_str()),
+        ("MCP_SCHEDULE_WEEKLY", "disabled"),
+        ("MCP_SCHEDULE_MONTHLY", "disabled"),
+    ];
+    let server = server(&data, &env).await;
+    let api = Api::new(&server);
+    api.store("A note written just before the scheduled consolidation.", &["schedule"], None).await;
+    let status = api.get("/api/consolidation/status").await;
+    assert_eq!(status["running"], true, "{status}");
+    let jobs = status["scheduler"]["jobs"].as_array().expect("jobs");
+    assert_eq!(jobs.len(), 1, "only the daily horizon is scheduled: {status}");
+    assert!(jobs[0]["next_run_time"].as_str().is_some_and(|t| t.contains(&format!("T{at}:00"))), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let ran = loop {
+        let status = api.get("/api/consolidation/status").await;
+        if status["jobs_executed"].as_u64() == Some(1) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the daily run did not happen at {at}: {status}");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    let last = &ran["scheduler"]["recent_jobs"][0];
+    assert_eq!((last["horizon"].as_str(), last["scheduled"].as_bool()), (Some("daily"), Some(true)), "{ran}");
+    assert!(ran["scheduler"]["last_execution_times"]["daily"].is_string(), "{ran}");
+}
