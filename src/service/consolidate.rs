@@ -290,13 +290,19 @@ impl Service {
     }
 }
 
+/// The live memories a run over `horizon` at `now` looks at, oldest first (then by hash). Blocking.
+fn selected(inner: &super::Inner, horizon: Horizon, now: f64) -> Result<Vec<mms_projections::MemoryRow>, ServiceError> {
+    let (rows, _) = inner.reader.list(&Filter::default(), 0, usize::MAX / 2)?;
+    let mut rows: Vec<_> = rows.into_iter().filter(|r| horizon.selects(r.created_at, now)).collect();
+    rows.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then_with(|| a.content_hash.cmp(&b.content_hash)));
+    Ok(rows)
+}
+
 /// The read side of a run: what to link, summarise and archive. Blocking.
 fn plan(inner: &super::Inner, settings: &Settings, horizon: Horizon, now: f64) -> Result<Plan, ServiceError> {
     let phases = horizon.phases();
-    let (rows, _) = inner.reader.list(&Filter::default(), 0, usize::MAX / 2)?;
+    let rows = selected(inner, horizon, now)?;
     let seed = inner.reader.checkpoint()?.0 ^ ((horizon as u64) << 56);
-    let mut rows: Vec<_> = rows.into_iter().filter(|r| horizon.selects(r.created_at, now)).collect();
-    rows.sort_by(|a, b| a.created_at.total_cmp(&b.created_at).then_with(|| a.content_hash.cmp(&b.content_hash)));
     let versions: Vec<u32> = rows.iter().map(|r| r.version).collect();
     let notes: Vec<Note> = rows
         .into_iter()
@@ -448,8 +454,7 @@ impl Service {
         horizon: Horizon,
         now: f64,
     ) -> Result<Recommendation, ServiceError> {
-        let rows = self.blocking(|inner| Ok(inner.reader.list(&Filter::default(), 0, usize::MAX / 2)?.0)).await?;
-        let selected: Vec<_> = rows.into_iter().filter(|r| horizon.selects(r.created_at, now)).collect();
+        let selected = self.blocking(move |inner| selected(inner, horizon, now)).await?;
         let count = selected.len();
         let mut memory_types = std::collections::BTreeMap::new();
         for row in &selected {
