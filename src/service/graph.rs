@@ -3,7 +3,7 @@
 
 use super::memory::Memory;
 use super::{Service, ServiceError, parse_hash};
-use mms_log::{Actor, EventId, EventKind, Expect, NewEvent, Relation};
+use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, NewEvent, Relation};
 use mms_projections::{Direction, EdgeRow, RELATION_TYPES, iso_utc, relation_type};
 use serde::Serialize;
 
@@ -231,6 +231,13 @@ impl Service {
         let (source, target, relation_type) = (source.to_string(), target.to_string(), relation_type.to_string());
         let row = self.blocking(move |inner| Ok(inner.reader.edge(&source, &target, &relation_type)?)).await?;
         Ok(row.map(Edge::from))
+    }
+
+    /// Every edge of a memory, live or archived, either end, oldest first (none for another key).
+    pub async fn edges_of(&self, memory: ContentHash) -> Result<Vec<Edge>, ServiceError> {
+        let key = memory.to_hex();
+        let rows = self.blocking(move |inner| Ok(inner.reader.edges_of(&key)?)).await?;
+        Ok(rows.into_iter().map(Edge::from).collect())
     }
 
     /// Every edge of a live memory, either end, oldest first.

@@ -3,7 +3,7 @@
 //! is decided by `sync`; this only appends, so the log stays the single writer's.
 
 use super::{Service, ServiceError};
-use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryRecord, NewEvent, Seq, fold_history};
+use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryRecord, MemoryState, NewEvent, Seq, fold_history};
 
 /// The state a memory is to reach.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +14,8 @@ pub enum Target {
     Deleted,
     /// Forgotten: every earlier event erased.
     Redacted { reason: Option<String> },
+    /// Live with this record, and archived for this reason.
+    Archived { record: MemoryRecord, reason: Option<String> },
 }
 
 /// What `converge` did.
@@ -49,40 +51,39 @@ impl Service {
         }
         let version = head.map_or(0, |h| h.version);
         let state = fold_history(&history, Seq(u64::MAX));
-        let redacted = head.is_some() && state.is_none();
-        let mut events = Vec::with_capacity(2);
-        let kind = match (target, state) {
-            (Target::Live(record), Some(state)) if state.live => {
-                if state.record == record {
-                    return Ok(Converged::Unchanged(last));
-                }
-                if state.record.content == record.content && state.record.created_at == record.created_at {
-                    EventKind::Updated { before: state.record.meta(), after: record.meta() }
-                } else {
-                    // Another device stored the same content (by hash) first or differently cased: its copy
-                    // replaces this one whole, creation time included, which no update can change.
-                    events.push(NewEvent {
-                        event_id: EventId(uuid::Uuid::from_u128(event_id.0.as_u128() ^ 1)),
-                        actor: actor.clone(),
-                        memory,
-                        kind: EventKind::Deleted { reason: Some("replaced by the synced copy".into()) },
-                        expect: Expect::Version(version),
-                    });
-                    EventKind::Stored(record)
-                }
+        let kinds = match target {
+            Target::Live(record) => to_live(state.as_ref(), record, None),
+            Target::Archived { record, reason } => to_live(state.as_ref(), record, Some(reason)),
+            Target::Deleted if state.as_ref().is_some_and(|s| s.live) => {
+                vec![EventKind::Deleted { reason: Some("synced".into()) }]
             }
-            (Target::Live(record), _) => EventKind::Stored(record),
-            (Target::Deleted, Some(state)) if state.live => EventKind::Deleted { reason: Some("synced".into()) },
-            (Target::Deleted, _) => return Ok(Converged::Unchanged(last)),
-            (Target::Redacted { .. }, None) => return Ok(Converged::Unchanged(last)),
-            (Target::Redacted { reason }, Some(_)) => EventKind::Redacted { reason },
+            Target::Deleted => Vec::new(),
+            // Absent, or already redacted (its events erased).
+            Target::Redacted { .. } if state.is_none() => Vec::new(),
+            Target::Redacted { reason } => vec![EventKind::Redacted { reason }],
         };
-        if redacted && matches!(kind, EventKind::Redacted { .. }) {
+        if kinds.is_empty() {
             return Ok(Converged::Unchanged(last));
         }
-        let is_redaction = matches!(kind, EventKind::Redacted { .. });
-        let expect = if events.is_empty() { Expect::Version(version) } else { Expect::Any };
-        events.push(NewEvent { event_id, actor, memory, kind, expect });
+        let is_redaction = kinds.iter().any(|k| matches!(k, EventKind::Redacted { .. }));
+        // The last event carries the synced event's id; the ones before it ids derived from it, the same on
+        // every attempt. Only the first checks the version the caller decided on.
+        let count = kinds.len();
+        let events: Vec<NewEvent> = kinds
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| NewEvent {
+                event_id: if i + 1 == count {
+                    event_id
+                } else {
+                    EventId(uuid::Uuid::from_u128(event_id.0.as_u128() ^ (i as u128 + 1)))
+                },
+                actor: actor.clone(),
+                memory,
+                kind,
+                expect: if i == 0 { Expect::Version(version) } else { Expect::Any },
+            })
+            .collect();
         let appended = self.append(events, Vec::new()).await?;
         if is_redaction {
             self.inner.past.forget();
@@ -91,4 +92,64 @@ impl Service {
         let last = appended.iter().map(|a| a.seq).max().unwrap_or(last);
         Ok(Converged::Appended(last))
     }
+
+    /// Appends, under `event_id` and as `actor`, an edge event of `memory` that another device made (a
+    /// `Related` or an `Unrelated`), provided the memory's version is still `expected_version`: otherwise a
+    /// `Conflict`. Which edge event wins is decided by `sync`; the winner is appended even when the edge is
+    /// already in its state, so that the log records the edge's stamp. A memory that is not live here has no
+    /// edges: nothing is appended.
+    pub async fn converge_edge(
+        &self,
+        memory: ContentHash,
+        kind: EventKind,
+        event_id: EventId,
+        actor: Actor,
+        expected_version: u32,
+    ) -> Result<Converged, ServiceError> {
+        debug_assert!(matches!(kind, EventKind::Related(_) | EventKind::Unrelated { .. }));
+        let log = self.inner.log.clone();
+        let head = tokio::task::spawn_blocking(move || log.head(&memory)).await??;
+        let head = match head {
+            Some(head) if head.live => head,
+            other => return Ok(Converged::Unchanged(Seq(other.map_or(0, |h| h.last_seq)))),
+        };
+        let event = NewEvent { event_id, actor, memory, kind, expect: Expect::Version(expected_version) };
+        if head.version != expected_version {
+            return Err(ServiceError::Conflict(format!("memory {memory} changed while it was being synced")));
+        }
+        let appended = self.append(vec![event], Vec::new()).await?;
+        self.settle_locally(&appended).await;
+        Ok(Converged::Appended(appended.iter().map(|a| a.seq).max().unwrap_or(Seq(head.last_seq))))
+    }
+}
+
+/// The events that take a memory from `state` to live with `record`, archived when `archived` is set (with
+/// its reason). Another device may have stored the same content (by hash) first, or with another creation
+/// time, which no update can change: its copy then replaces this one whole.
+fn to_live(state: Option<&MemoryState>, record: MemoryRecord, archived: Option<Option<String>>) -> Vec<EventKind> {
+    let mut kinds = Vec::with_capacity(3);
+    let is_archived = match state {
+        Some(state) if state.live => {
+            if state.record == record {
+                state.archived
+            } else if state.record.content == record.content && state.record.created_at == record.created_at {
+                kinds.push(EventKind::Updated { before: state.record.meta(), after: record.meta() });
+                state.archived
+            } else {
+                kinds.push(EventKind::Deleted { reason: Some("replaced by the synced copy".into()) });
+                kinds.push(EventKind::Stored(record.clone()));
+                false
+            }
+        }
+        _ => {
+            kinds.push(EventKind::Stored(record.clone()));
+            false
+        }
+    };
+    match (is_archived, archived) {
+        (false, Some(reason)) => kinds.push(EventKind::Archived { reason }),
+        (true, None) => kinds.push(EventKind::Unarchived(record)),
+        _ => {}
+    }
+    kinds
 }

@@ -30,8 +30,9 @@ CREATE TABLE IF NOT EXISTS mms_state (content_hash TEXT PRIMARY KEY, stamp TEXT 
 /// The origin of memories an original service left in D1 without events.
 pub(super) const ORIGINAL: &str = "original";
 
-/// The state an event leaves its memory in: what `mms_events.payload` holds. Times are microseconds, so a
-/// memory is bit-for-bit the same on every device.
+/// What `mms_events.payload` holds: the state an event leaves its memory in (live, archived or not,
+/// deleted, redacted), or, for an event of the memory graph, the state it leaves one edge in. Times are
+/// microseconds, so a memory is bit-for-bit the same on every device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub(super) enum Payload {
@@ -42,15 +43,43 @@ pub(super) enum Payload {
         metadata: Value,
         created_at: i64,
         updated_at: i64,
+        /// Set while the memory is archived (absent in payloads written before archiving was synced).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archived: Option<ArchiveMark>,
     },
     Deleted,
     Redacted {
         reason: Option<String>,
     },
+    /// The edge of this type from the event's memory to `target` exists, with this strength and reason.
+    Related {
+        target: String,
+        relation_type: String,
+        strength: f64,
+        reason: Option<String>,
+    },
+    /// The edge of this type from the event's memory to `target` no longer exists.
+    Unrelated {
+        target: String,
+        relation_type: String,
+    },
 }
 
+/// An archived memory's mark: why it was archived.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(super) struct ArchiveMark {
+    pub reason: Option<String>,
+}
+
+/// What `mms_state.live` holds for a memory: D1 keeps the original's row (and Vectorize a vector) only for
+/// a live memory; an archived one keeps its R2 object, so that another device can bring it back.
+pub(super) const GONE: i64 = 0;
+pub(super) const LIVE: i64 = 1;
+pub(super) const ARCHIVED: i64 = 2;
+
 impl Payload {
-    pub(super) fn live(record: &MemoryRecord) -> Payload {
+    /// A live memory's payload; `archived` is set while it is archived.
+    pub(super) fn live(record: &MemoryRecord, archived: Option<ArchiveMark>) -> Payload {
         Payload::Live {
             content: record.content.clone(),
             tags: record.tags.clone(),
@@ -58,7 +87,13 @@ impl Payload {
             metadata: serde_json::from_str(&record.metadata).unwrap_or_else(|_| json!({})),
             created_at: record.created_at.0,
             updated_at: record.updated_at.0,
+            archived,
         }
+    }
+
+    /// Whether it is an edge's state rather than a memory's.
+    pub(super) fn is_edge(&self) -> bool {
+        matches!(self, Payload::Related { .. } | Payload::Unrelated { .. })
     }
 
     /// How many bytes of content it carries.
@@ -72,7 +107,7 @@ impl Payload {
     /// The record of a live payload.
     pub(super) fn record(&self) -> Option<MemoryRecord> {
         match self {
-            Payload::Live { content, tags, memory_type, metadata, created_at, updated_at } => Some(MemoryRecord {
+            Payload::Live { content, tags, memory_type, metadata, created_at, updated_at, .. } => Some(MemoryRecord {
                 content: content.clone(),
                 tags: tags.clone(),
                 memory_type: memory_type.clone(),
@@ -143,14 +178,20 @@ pub(super) fn statements(out: &Outgoing) -> Vec<Statement> {
             json!(stored_payload),
         ],
     )];
-    let Some(payload) = &out.payload else {
+    // An edge's events are recorded for the other devices only: the original's tables have no graph, and
+    // a memory's winning stamp is its state's, which an edge does not change.
+    let Some(payload) = out.payload.as_ref().filter(|p| !p.is_edge()) else {
         return statements;
     };
-    let live = matches!(payload, Payload::Live { .. });
+    let live = match payload {
+        Payload::Live { archived: None, .. } => LIVE,
+        Payload::Live { archived: Some(_), .. } => ARCHIVED,
+        _ => GONE,
+    };
     statements.push(Statement::new(
         "INSERT INTO mms_state (content_hash, stamp, live) VALUES (?1, ?2, ?3) ON CONFLICT(content_hash) DO UPDATE \
          SET stamp = excluded.stamp, live = excluded.live WHERE excluded.stamp > mms_state.stamp",
-        vec![json!(hash), json!(stamp), json!(live as i64)],
+        vec![json!(hash), json!(stamp), json!(live)],
     ));
     let guard = || vec![json!(hash), json!(stamp)];
     statements.push(Statement::new(
@@ -160,7 +201,7 @@ pub(super) fn statements(out: &Outgoing) -> Vec<Statement> {
         guard(),
     ));
     match payload {
-        Payload::Live { content, tags, memory_type, metadata, created_at, updated_at } => {
+        Payload::Live { content, tags, memory_type, metadata, created_at, updated_at, archived: None } => {
             let (content, size) = match &out.r2_key {
                 Some(key) => (r2_placeholder(key), content.len()),
                 None => (content.clone(), content.len()),
@@ -206,10 +247,13 @@ pub(super) fn statements(out: &Outgoing) -> Vec<Statement> {
                 ));
             }
         }
-        Payload::Deleted | Payload::Redacted { .. } => {
+        // Out of the original's tables (and so of its searches) while archived, as the original's forgetting
+        // leaves it; the payload in `mms_events` keeps the memory for the devices.
+        Payload::Live { archived: Some(_), .. } | Payload::Deleted | Payload::Redacted { .. } => {
             statements
                 .push(Statement::new(format!("DELETE FROM memories WHERE content_hash = ?1 AND {WINS}"), guard()));
         }
+        Payload::Related { .. } | Payload::Unrelated { .. } => {}
     }
     if let Payload::Redacted { .. } = payload {
         // Whatever the order of arrival, no earlier event of a redacted memory keeps its content in D1.

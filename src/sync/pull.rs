@@ -11,11 +11,11 @@
 //! with the reason, for the status: nothing is dropped silently.
 
 use super::d1::{self, ORIGINAL, Payload};
-use super::stamp::{Stamp, stamps};
+use super::stamp::{Stamp, edge_stamp, ordered, stamps};
 use super::state::Skipped;
 use super::{Engine, SyncError, blocking};
 use crate::service::{Converged, ServiceError, Target};
-use mms_log::{Actor, ContentHash, EventId, Interface, Seq};
+use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, Relation, Seq, fold_history};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -145,10 +145,19 @@ impl Engine {
             }
             // A row read without its origin or sequence names no position.
             reached.retain(|origin, seq| *seq > 0 && !origin.is_empty());
-            events.sort_by(|a, b| a.stamp.cmp(&b.stamp));
+            // Memories first, then the edges between them (an edge is made only between live memories), each
+            // in stamp order.
+            events.sort_by(|a, b| {
+                let edge = |e: &Incoming| e.payload.as_ref().is_some_and(Payload::is_edge);
+                (edge(a), &a.stamp).cmp(&(edge(b), &b.stamp))
+            });
             let mut round = Pulled { events: events.len(), applied: 0 };
             for event in events {
-                if self.apply(event).await? {
+                let applied = match event.payload.as_ref().is_some_and(Payload::is_edge) {
+                    true => self.apply_edge(event).await?,
+                    false => self.apply(event).await?,
+                };
+                if applied {
                     round.applied += 1;
                 }
             }
@@ -180,7 +189,12 @@ impl Engine {
         let (memory, target) = match payload {
             Payload::Deleted => (event.memory, Target::Deleted),
             Payload::Redacted { reason } => (event.memory, Target::Redacted { reason }),
+            Payload::Related { .. } | Payload::Unrelated { .. } => return Ok(false),
             live => {
+                let archived = match &live {
+                    Payload::Live { archived, .. } => archived.clone(),
+                    _ => None,
+                };
                 let Some(mut record) = live.record() else { return Ok(false) };
                 if let (Some(key), Some(bucket)) = (d1::r2_key_of(&record.content), &self.cf.resources.r2_bucket) {
                     match self.cf.get_object(bucket, key).await? {
@@ -204,7 +218,10 @@ impl Engine {
                     self.with_state(|s| s.record_rehashed(&event.hash_text, &ours, &at))?;
                     tracing::info!(original = %event.hash_text, memory = %ours, "a memory the original left in D1 is adopted under its content hash");
                 }
-                (Some(ours), Target::Live(record))
+                match archived {
+                    Some(mark) => (Some(ours), Target::Archived { record, reason: mark.reason }),
+                    None => (Some(ours), Target::Live(record)),
+                }
             }
         };
         let Some(memory) = memory else {
@@ -225,14 +242,132 @@ impl Engine {
             if current.as_ref().is_some_and(|c| *c >= event.stamp) {
                 return Ok(false);
             }
+            // Taking another device's copy whole (another creation time) stores the memory again, which
+            // removes its edges here; they were not removed there, so they are made again, with their stamps.
+            let replacing = match (&target, fold_history(&history, Seq(u64::MAX))) {
+                (Target::Live(record) | Target::Archived { record, .. }, Some(state)) if state.live => {
+                    state.record.content != record.content || state.record.created_at != record.created_at
+                }
+                _ => false,
+            };
+            let kept = if replacing { self.edges_made(memory).await? } else { Vec::new() };
             let last = Seq(head.map_or(0, |h| h.last_seq));
             match self.service.converge(memory, target.clone(), event.event_id, actor.clone(), last).await {
-                Ok(Converged::Appended(_)) => return Ok(true),
+                Ok(Converged::Appended(_)) => {
+                    self.make_again(kept).await?;
+                    return Ok(true);
+                }
                 Ok(Converged::Unchanged(at)) => {
                     self.with_state(|s| s.set_clock(&memory, &event.stamp, at))?;
                     return Ok(false);
                 }
                 Err(ServiceError::Conflict(_)) => continue,
+                Err(error) => return Err(SyncError::Apply(Arc::new(error))),
+            }
+        }
+        Err(SyncError::KeptChanging(memory))
+    }
+
+    /// The events that made a memory's edges (either end), each with its stamp.
+    async fn edges_made(&self, memory: ContentHash) -> Result<Vec<(Event, Stamp)>, SyncError> {
+        let edges = self.service.edges_of(memory).await.map_err(|e| SyncError::Apply(Arc::new(e)))?;
+        let mut made = Vec::with_capacity(edges.len());
+        for edge in edges {
+            let log = self.service.log().clone();
+            let found = blocking(move || {
+                let Some(event) = log.get(Seq(edge.seq))? else { return Ok(None) };
+                let history = log.history(&event.memory)?;
+                Ok::<_, mms_log::ReadError>(Some((event, history)))
+            })
+            .await?;
+            let Some((event, history)) = found else { continue };
+            let clock = self.with_state(|s| s.clock(&event.memory))?;
+            let own = stamps(&history, clock.as_ref(), &self.me).own;
+            if let Some(stamp) = history.iter().position(|e| e.seq == event.seq).map(|i| own[i].clone()) {
+                made.push((event, stamp));
+            }
+        }
+        Ok(made)
+    }
+
+    /// Makes edges again, each as an event of its source under its own stamp (so that it resolves as it did).
+    async fn make_again(&self, edges: Vec<(Event, Stamp)>) -> Result<(), SyncError> {
+        for (event, stamp) in edges {
+            let actor = Actor::new(Interface::Sync, Some(stamp.to_string()));
+            for _ in 0..5 {
+                let log = self.service.log().clone();
+                let memory = event.memory;
+                let version = blocking(move || log.head(&memory)).await?.map_or(0, |h| h.version);
+                let again =
+                    self.service.converge_edge(memory, event.kind.clone(), EventId::generate(), actor.clone(), version);
+                match again.await {
+                    Ok(_) => break,
+                    Err(ServiceError::Conflict(_) | ServiceError::NotFound(_)) => continue,
+                    Err(error) => return Err(SyncError::Apply(Arc::new(error))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies one event of the memory graph if it wins over every event that changed the same edge here
+    /// (found in the histories of both its ends); returns whether it was appended. An edge whose source is
+    /// not live here is not made: its memory lost to a deletion, which removed its edges too.
+    async fn apply_edge(&self, event: Incoming) -> Result<bool, SyncError> {
+        let (Some(memory), Some(payload)) = (event.memory, event.payload.clone()) else {
+            self.skip(&event.skipped("its content hash is not a SHA-256 in hex".into()))?;
+            return Ok(false);
+        };
+        let (target, kind) = match payload {
+            Payload::Related { target, relation_type, strength, reason } => {
+                let Ok(target) = target.parse::<ContentHash>() else {
+                    self.skip(&event.skipped(format!("its target {target:?} is not a SHA-256 in hex")))?;
+                    return Ok(false);
+                };
+                (target, EventKind::Related(Relation { target, relation_type, strength, reason }))
+            }
+            Payload::Unrelated { target, relation_type } => {
+                let Ok(target) = target.parse::<ContentHash>() else {
+                    self.skip(&event.skipped(format!("its target {target:?} is not a SHA-256 in hex")))?;
+                    return Ok(false);
+                };
+                (target, EventKind::Unrelated { target, relation_type })
+            }
+            _ => return Ok(false),
+        };
+        if target == memory {
+            self.skip(&event.skipped("it relates a memory to itself".into()))?;
+            return Ok(false);
+        }
+        let relation_type = match &kind {
+            EventKind::Related(relation) => relation.relation_type.clone(),
+            EventKind::Unrelated { relation_type, .. } => relation_type.clone(),
+            _ => unreachable!("an edge's event"),
+        };
+        if mms_projections::relation_type(&relation_type).is_none() {
+            self.skip(&event.skipped(format!("its relationship type {relation_type:?} is not known here")))?;
+            return Ok(false);
+        }
+        let actor = Actor::new(Interface::Sync, Some(event.stamp.to_string()));
+        for _ in 0..5 {
+            let log = self.service.log().clone();
+            let (head, source, target_history) = blocking(move || {
+                Ok::<_, mms_log::ReadError>((log.head(&memory)?, log.history(&memory)?, log.history(&target)?))
+            })
+            .await?;
+            let (source_clock, target_clock) = self.with_state(|s| Ok((s.clock(&memory)?, s.clock(&target)?)))?;
+            let source_stamps = stamps(&source, source_clock.as_ref(), &self.me);
+            let target_stamps = stamps(&target_history, target_clock.as_ref(), &self.me);
+            let key = ordered(memory, target, &relation_type);
+            let held = edge_stamp(&[(&source, &source_stamps), (&target_history, &target_stamps)], key);
+            if held.is_some_and(|held| held >= event.stamp) {
+                return Ok(false);
+            }
+            let version = head.map_or(0, |h| h.version);
+            match self.service.converge_edge(memory, kind.clone(), event.event_id, actor.clone(), version).await {
+                Ok(Converged::Appended(_)) => return Ok(true),
+                Ok(Converged::Unchanged(_)) => return Ok(false),
+                Err(ServiceError::Conflict(_) | ServiceError::NotFound(_)) => continue,
                 Err(error) => return Err(SyncError::Apply(Arc::new(error))),
             }
         }

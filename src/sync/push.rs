@@ -5,7 +5,7 @@
 //! confirmed, so a crash or an outage repeats a batch (every write is idempotent) and never skips one.
 
 use super::SyncError;
-use super::d1::{self, Outgoing, Payload};
+use super::d1::{self, ARCHIVED, ArchiveMark, GONE, LIVE, Outgoing, Payload};
 use super::stamp::{Stamp, stamps};
 use super::state::Failure;
 use super::{Engine, blocking};
@@ -164,22 +164,28 @@ impl Engine {
                 continue;
             };
             let payload = match &event.kind {
-                // Uploads are recorded in the local log only; their chunks travel as the memories they are. The
-                // graph's edges and archiving are not replicated yet: the memories travel, live, and the edges
-                // and the archived state stay local.
-                EventKind::Erased { .. }
-                | EventKind::DocumentIngested(_)
-                | EventKind::DocumentRemoved { .. }
-                | EventKind::Related(_)
-                | EventKind::Unrelated { .. }
-                | EventKind::Archived { .. }
-                | EventKind::Unarchived(_) => None,
+                // Uploads are recorded in the local log only; their chunks travel as the memories they are.
+                EventKind::Erased { .. } | EventKind::DocumentIngested(_) | EventKind::DocumentRemoved { .. } => None,
                 EventKind::Redacted { .. } if is_upload(history) => None,
                 EventKind::Redacted { reason } => Some(Payload::Redacted { reason: reason.clone() }),
                 EventKind::Deleted { .. } => Some(Payload::Deleted),
-                EventKind::Stored(_) | EventKind::Undeleted(_) | EventKind::Updated { .. } => {
-                    fold_history(history, event.seq).map(|state| Payload::live(&state.record))
+                EventKind::Related(relation) => Some(Payload::Related {
+                    target: relation.target.to_hex(),
+                    relation_type: relation.relation_type.clone(),
+                    strength: relation.strength,
+                    reason: relation.reason.clone(),
+                }),
+                EventKind::Unrelated { target, relation_type } => {
+                    Some(Payload::Unrelated { target: target.to_hex(), relation_type: relation_type.clone() })
                 }
+                EventKind::Stored(_)
+                | EventKind::Undeleted(_)
+                | EventKind::Updated { .. }
+                | EventKind::Archived { .. }
+                | EventKind::Unarchived(_) => fold_history(history, event.seq).map(|state| {
+                    let archived = state.archived.then(|| ArchiveMark { reason: archive_reason(history, event.seq) });
+                    Payload::live(&state.record, archived)
+                }),
             };
             let r2_key = match (&payload, &self.cf.resources.r2_bucket) {
                 (Some(Payload::Live { content, .. }), Some(_))
@@ -247,7 +253,7 @@ impl Engine {
         let local: HashMap<ContentHash, String> = outgoing
             .iter()
             .filter_map(|o| match &o.payload {
-                Some(Payload::Live { content, .. }) => Some((o.memory, content.clone())),
+                Some(Payload::Live { content, archived: None, .. }) => Some((o.memory, content.clone())),
                 _ => None,
             })
             .collect();
@@ -261,7 +267,9 @@ impl Engine {
                 }
             }
         }
-        let mut memories: Vec<ContentHash> = outgoing.iter().map(|o| o.memory).collect();
+        // An edge's event leaves its memory's vector as it was.
+        let mut memories: Vec<ContentHash> =
+            outgoing.iter().filter(|o| !o.payload.as_ref().is_some_and(Payload::is_edge)).map(|o| o.memory).collect();
         memories.sort();
         memories.dedup();
         let mut statements: Vec<_> = outgoing.iter().flat_map(d1::statements).collect();
@@ -289,14 +297,15 @@ impl Engine {
     ) -> Result<(), SyncError> {
         let mut live: BTreeMap<ContentHash, (String, Map<String, Value>)> = BTreeMap::new();
         let mut dead = Vec::new();
+        let mut gone = Vec::new();
         for row in rows {
             let Some(memory) = row.get("content_hash").and_then(Value::as_str).and_then(|h| h.parse().ok()) else {
                 continue;
             };
-            let is_live = row.get("live").and_then(Value::as_i64) == Some(1);
+            let state = row.get("live").and_then(Value::as_i64).unwrap_or(GONE);
             let content = row.get("content").and_then(Value::as_str);
-            match (is_live, content) {
-                (true, Some(content)) => {
+            match (state, content) {
+                (LIVE, Some(content)) => {
                     let text = match local.get(&memory) {
                         Some(text) => text.to_string(),
                         None if d1::r2_key_of(content).is_none() => content.to_string(),
@@ -307,8 +316,13 @@ impl Engine {
                     };
                     live.insert(memory, (text, vector_metadata(&memory, row)));
                 }
-                (true, None) => {}
-                (false, _) => dead.push(memory.to_hex()),
+                (LIVE, None) => {}
+                // An archived memory leaves Vectorize but keeps its R2 object, to be brought back.
+                (ARCHIVED, _) => dead.push(memory.to_hex()),
+                _ => {
+                    dead.push(memory.to_hex());
+                    gone.push(memory);
+                }
             }
         }
         if !live.is_empty() {
@@ -329,10 +343,8 @@ impl Engine {
         if !dead.is_empty() {
             self.cf.delete_vectors(&dead).await?;
             if let Some(bucket) = &self.cf.resources.r2_bucket {
-                for hash in &dead {
-                    if let Ok(memory) = hash.parse() {
-                        self.cf.delete_object(bucket, &d1::r2_key(&memory)).await?;
-                    }
+                for memory in &gone {
+                    self.cf.delete_object(bucket, &d1::r2_key(memory)).await?;
                 }
             }
         }
@@ -398,6 +410,14 @@ fn vector_metadata(memory: &ContentHash, row: &Map<String, Value>) -> Map<String
     metadata.insert("tags".into(), json!(tags));
     metadata.insert("created_at".into(), row.get("created_at_iso").cloned().unwrap_or(Value::Null));
     metadata
+}
+
+/// Why the memory was archived, as of the event at `seq` (its last `Archived` event up to there).
+fn archive_reason(history: &[Event], seq: Seq) -> Option<String> {
+    history.iter().rev().filter(|e| e.seq <= seq).find_map(|e| match &e.kind {
+        EventKind::Archived { reason } => Some(reason.clone()),
+        _ => None,
+    })?
 }
 
 /// Whether a key's history is a document upload's (whose events stay local), even once redacted.

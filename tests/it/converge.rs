@@ -1,7 +1,10 @@
 //! The sync law: devices that write the same memories in any interleaving, syncing at random moments, end
-//! in the same state once each has pushed and pulled, and a fresh device that pulls reaches it too. Checked
-//! with proptest through the library (two stores in one process, each with its replication engine driven by
-//! hand), the real model, and the local Cloudflare.
+//! in the same state once each has pushed and pulled, and a fresh device that pulls reaches it too: the
+//! same live memories, the same archived ones (with their reasons), and the same edges between memories
+//! that no device deleted or redacted (an edge made on one device while another deletes and stores again
+//! one of its ends can stay on one of them; the README says so). Checked with proptest through the library
+//! (two stores in one process, each with its replication engine driven by hand), the real model, and the
+//! local Cloudflare.
 
 use crate::support::cloudflare::Standin;
 use crate::support::{DataDir, Op, apply_op, content_hash};
@@ -11,12 +14,13 @@ use mcp_memory_service::store::{Settings, Store};
 use mcp_memory_service::sync::Sync;
 use mms_log::{Actor, Interface};
 use proptest::prelude::*;
-use std::collections::BTreeMap;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What one device does next.
 #[derive(Clone, Debug)]
 enum Step {
-    /// A store, tag edit, delete or undelete (never a restore).
+    /// A store, tag edit, delete, undelete, relate, unrelate, archive or unarchive (never a restore).
     Change(Op),
     Redact(u8),
     /// Push and pull now.
@@ -30,6 +34,10 @@ fn step() -> impl Strategy<Value = Step> {
         2 => (0u8..4).prop_map(|m| Step::Change(Op::Delete(m))),
         1 => (0u8..4).prop_map(|m| Step::Change(Op::Undelete(m))),
         1 => (0u8..4).prop_map(Step::Redact),
+        2 => (0u8..4, 0u8..4, 0u8..3, 1u8..11).prop_map(|(a, b, t, s)| Step::Change(Op::Relate(a, b, t, s))),
+        1 => (0u8..4, 0u8..4).prop_map(|(a, b)| Step::Change(Op::Unrelate(a, b))),
+        1 => (0u8..4, 0u8..2).prop_map(|(m, r)| Step::Change(Op::Archive(m, r))),
+        1 => (0u8..4).prop_map(|m| Step::Change(Op::Unarchive(m))),
         2 => Just(Step::Sync),
     ]
 }
@@ -92,12 +100,28 @@ async fn apply(device: &Device, step: &Step) {
     }
 }
 
-/// Every live memory, by hash, as the API shows it.
-async fn state(service: &Service) -> BTreeMap<String, serde_json::Value> {
+/// Every live memory, by hash, as the API shows it; every archived one with its reason; and the edges
+/// between the memories in `graph`, as (source, target, type, strength).
+async fn state(service: &Service, graph: &BTreeSet<String>) -> BTreeMap<String, serde_json::Value> {
     let request =
         ListRequest { page: 1, page_size: 100, tags: vec![], match_all: false, memory_type: None, created: None };
     let page = service.list(request).await.expect("list");
-    page.memories.into_iter().map(|m| (m.content_hash.clone(), serde_json::to_value(&m).expect("JSON"))).collect()
+    let mut state: BTreeMap<String, serde_json::Value> =
+        page.memories.into_iter().map(|m| (m.content_hash.clone(), serde_json::to_value(&m).expect("JSON"))).collect();
+    for archived in service.archived(1, 100).await.expect("archived").memories {
+        let memory = serde_json::to_value(&archived.memory).expect("JSON");
+        state.insert(format!("archived {}", archived.memory.content_hash), json!([memory, archived.archive_reason]));
+    }
+    let mut edges = BTreeSet::new();
+    for hash in graph {
+        for edge in service.edges_of(hash.parse().expect("a hash")).await.expect("edges") {
+            if graph.contains(&edge.source) && graph.contains(&edge.target) {
+                edges.insert(json!([edge.source, edge.target, edge.relationship_type, edge.similarity]).to_string());
+            }
+        }
+    }
+    state.insert("edges".into(), json!(edges));
+    state
 }
 
 async fn run(steps: &[(bool, Step)]) -> Result<(), TestCaseError> {
@@ -110,11 +134,18 @@ async fn run(steps: &[(bool, Step)]) -> Result<(), TestCaseError> {
     for device in [&a, &b, &a] {
         device.sync_now().await;
     }
-    let on_a = state(a.service()).await;
-    prop_assert_eq!(&on_a, &state(b.service()).await, "devices A and B differ after {:?}", steps);
+    // The memories no step deleted or redacted, whose edges must agree.
+    let graph: BTreeSet<String> = (0..4)
+        .filter(|m| {
+            !steps.iter().any(|(_, step)| matches!(step, Step::Change(Op::Delete(d)) | Step::Redact(d) if d == m))
+        })
+        .map(|m| content_hash(&content(m)))
+        .collect();
+    let on_a = state(a.service(), &graph).await;
+    prop_assert_eq!(&on_a, &state(b.service(), &graph).await, "devices A and B differ after {:?}", steps);
     let c = Device::open(&standin);
     c.sync_now().await;
-    prop_assert_eq!(&on_a, &state(c.service()).await, "a fresh device differs");
+    prop_assert_eq!(&on_a, &state(c.service(), &graph).await, "a fresh device differs");
     for device in [a, b, c] {
         device.store.close();
     }

@@ -151,6 +151,120 @@ async fn devices_writing_concurrently_converge_and_a_fresh_one_pulls_everything(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edges_and_archiving_travel_to_other_devices_and_each_edge_resolves_on_its_own() {
+    let standin = Standin::start();
+    let forced_only = [("MCP_HYBRID_SYNC_INTERVAL", "3600"), ("MCP_HYBRID_SYNC_ON_STARTUP", "false")];
+    let a = Device::start(&standin, &forced_only).await;
+    let b = Device::start(&standin, &forced_only).await;
+    let deploy = a.store("Sync graph: the noon deploy halved the connection pool.", &["incident"]).await;
+    let latency = a.store("Sync graph: checkout latency rose to four seconds.", &["incident"]).await;
+    let stale = a.store("Sync graph: the old office wifi password was hunter2.", &["office"]).await;
+    let relate = |source: &str, target: &str, relation_type: &str| {
+        let path = format!("/api/memories/{source}/relations");
+        let body = json!({"target_hash": target, "relationship_type": relation_type, "similarity": 0.8, "reason": "seen together"});
+        let a = &a;
+        async move { a.call(reqwest::Method::POST, &path, Some(body)).await }
+    };
+    relate(&deploy, &latency, "causes").await;
+    // A symmetric edge, made from one end and removed later from the other.
+    relate(&latency, &stale, "related").await;
+    a.call(reqwest::Method::POST, &format!("/api/memories/{stale}/archive"), Some(json!({"reason": "stale"}))).await;
+    // B learns the same fact later: its copy (another creation time) wins and replaces A's whole, which must
+    // not cost A the edges of it.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(
+        b.store("Sync graph: the noon deploy halved the connection pool.", &["incident", "from-b"]).await,
+        deploy
+    );
+    for device in [&a, &b, &a] {
+        device.force().await;
+    }
+
+    // B has the edges and the archived state, and A kept the edges of the memory B replaced; Cloudflare
+    // keeps an archived memory out of the original's tables and of Vectorize, and its state in ours.
+    assert_eq!(edges(&b, &latency).await, edges(&a, &latency).await);
+    assert_eq!(edges(&a, &latency).await.len(), 2);
+    assert_eq!(a.memories().await, b.memories().await);
+    assert_eq!(a.memories().await[&deploy][1], json!(["incident", "from-b"]));
+    assert_eq!(archived(&b).await, vec![(stale.clone(), json!("stale"))]);
+    assert_eq!(b.memories().await.keys().cloned().collect::<Vec<_>>(), sorted(&[&deploy, &latency]));
+    assert_eq!(standin.d1_count("SELECT COUNT(*) AS n FROM memories").await, 2);
+    assert_eq!(standin.vector_count().await, 2);
+    let state = standin.d1("SELECT live FROM mms_state WHERE content_hash = ?1", json!([stale])).await;
+    assert_eq!(state[0]["live"], 2, "archived: {state:?}");
+    let kinds = standin.d1("SELECT kind FROM mms_events WHERE kind <> 'stored' ORDER BY origin_seq", json!([])).await;
+    let kinds: Vec<&str> = kinds.iter().map(|r| r["kind"].as_str().expect("kind")).collect();
+    assert_eq!(kinds, ["related", "related", "archived"]);
+
+    // B removes the causal edge and, from the other end, the symmetric one, and brings the memory back;
+    // afterwards A retags the causal edge's source. That later change of the memory leaves B's earlier
+    // removal of its edge standing: an edge is resolved on its own, a memory's content on its own.
+    b.call(reqwest::Method::POST, &format!("/api/memories/{stale}/unarchive"), None).await;
+    b.call(
+        reqwest::Method::DELETE,
+        &format!("/api/memories/{deploy}/relations/{latency}?relationship_type=causes"),
+        None,
+    )
+    .await;
+    b.call(reqwest::Method::DELETE, &format!("/api/memories/{stale}/relations/{latency}"), None).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    a.set_tags(&deploy, &["incident", "retagged"]).await;
+    for device in [&b, &a, &b] {
+        device.force().await;
+    }
+    let on_a = a.memories().await;
+    assert_eq!(on_a, b.memories().await, "devices A and B differ");
+    assert_eq!(on_a.keys().cloned().collect::<Vec<_>>(), sorted(&[&deploy, &latency, &stale]));
+    assert_eq!(on_a[&deploy][1], json!(["incident", "retagged"]));
+    for device in [&a, &b] {
+        assert_eq!(edges(device, &latency).await, Vec::<Value>::new());
+        assert_eq!(archived(device).await, Vec::new());
+    }
+    assert_eq!(standin.vector_count().await, 3, "the unarchived memory's vector is back");
+
+    // A fresh device pulls the same graph: an edge made after the removals is there, the removed ones not.
+    relate(&deploy, &stale, "supports").await;
+    a.force().await;
+    let c = Device::start(&standin, &forced_only).await;
+    c.force().await;
+    assert_eq!(c.memories().await, a.memories().await);
+    for memory in [&deploy, &latency, &stale] {
+        assert_eq!(edges(&c, memory).await, edges(&a, memory).await, "{memory}");
+    }
+    assert_eq!(edges(&c, &stale).await.len(), 1);
+}
+
+/// A memory's relations on a device, as (source, target, type, similarity, reason).
+async fn edges(device: &Device, memory: &str) -> Vec<Value> {
+    let listed = device.call(reqwest::Method::GET, &format!("/api/memories/{memory}/relations"), None).await;
+    let mut edges: Vec<Value> = listed["relations"]
+        .as_array()
+        .expect("relations")
+        .iter()
+        .map(|e| json!([e["source"], e["target"], e["relationship_type"], e["similarity"], e["reason"]]))
+        .collect();
+    edges.sort_by_key(Value::to_string);
+    edges
+}
+
+/// The archived memories on a device, as (hash, reason).
+async fn archived(device: &Device) -> Vec<(String, Value)> {
+    let page = device.call(reqwest::Method::GET, "/api/memories/archived?page_size=100", None).await;
+    page["memories"]
+        .as_array()
+        .expect("a page")
+        .iter()
+        .map(|m| (m["content_hash"].as_str().expect("a hash").to_string(), m["archive_reason"].clone()))
+        .collect()
+}
+
+fn sorted(hashes: &[&String]) -> Vec<String> {
+    let mut hashes: Vec<String> = hashes.iter().map(|h| h.to_string()).collect();
+    hashes.sort();
+    hashes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redaction_pulled_from_another_device_leaves_the_local_backups_with_scheduled_backups_off() {
     let standin = Standin::start();
     let a = Device::start(&standin, &[]).await;

@@ -501,6 +501,9 @@ pub(crate) enum Op {
     Relate(u8, u8, u8, u8),
     /// Remove every relation from the first memory to the second.
     Unrelate(u8, u8),
+    /// Archive (with a reason of this index) or bring back a memory.
+    Archive(u8, u8),
+    Unarchive(u8),
 }
 
 /// The relationship types `Op::Relate` picks from: directed and symmetric.
@@ -543,6 +546,10 @@ pub(crate) async fn apply_op<T>(
             service.relate(request, actor()).await.map(|_| ())
         }
         Op::Unrelate(a, b) => service.unrelate(&hash(*a), &hash(*b), None, actor()).await.map(|_| ()),
+        Op::Archive(m, reason) => {
+            service.archive(&hash(*m), Some(format!("reason {reason}")), actor()).await.map(|_| ())
+        }
+        Op::Unarchive(m) => service.unarchive(&hash(*m), actor()).await.map(|_| ()),
     }
 }
 
