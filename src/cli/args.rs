@@ -462,6 +462,10 @@ pub struct SearchArgs {
     /// Minimum similarity (0..1, the original's scale).
     #[arg(long)]
     pub min_similarity: Option<f32>,
+    /// Weight of the memories' relevance now (decay, importance, connections) in the ranking, 0..1
+    /// (semantic and hybrid modes; 0.3 is a good boost).
+    #[arg(long, default_value_t = 0.0)]
+    pub quality_boost: f64,
     #[command(flatten)]
     pub filter: FilterArgs,
     #[command(flatten)]

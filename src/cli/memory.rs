@@ -194,6 +194,7 @@ async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &
         memory_type: None,
         created,
         extract_time,
+        relevance_weight: args.quality_boost,
     };
     let hits = match as_of_target(&args.as_of)? {
         Some(target) => {
@@ -208,6 +209,9 @@ async fn search(service: &Service, args: &SearchArgs, extract_time: bool, out: &
     }
     for hit in hits {
         write!(out, "{}  ", score_text(hit.similarity_score))?;
+        if let Some(relevance) = hit.relevance_score {
+            write!(out, "relevance {}  ", score_text(relevance))?;
+        }
         write_memory(out, &hit.memory)?;
     }
     Ok(())

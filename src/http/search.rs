@@ -22,6 +22,9 @@ pub(crate) struct SearchResult {
     /// query's time).
     #[serde(skip_serializing_if = "Option::is_none")]
     fusion_score: Option<f64>,
+    /// With `quality_boost`: the memory's relevance now, in [0, 1), mixed into `fusion_score`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relevance_score: Option<f64>,
     relevance_reason: String,
 }
 
@@ -68,6 +71,7 @@ impl From<Hit> for SearchResult {
             memory: hit.memory,
             similarity_score: Some(hit.similarity_score),
             fusion_score: hit.fusion_score,
+            relevance_score: hit.relevance_score,
             relevance_reason: hit.relevance_reason,
         }
     }
@@ -141,7 +145,52 @@ pub(crate) struct SearchBody {
     /// Answer as the store was right after this event (`1234` or `seq:1234`) or at this moment (RFC 3339,
     /// `2026-01-31 12:00` UTC, or a phrase such as `yesterday`, whose end is taken). Nothing is restored.
     as_of: Option<String>,
+    /// Rerank semantic and hybrid results by the memories' relevance now (decay by age and type,
+    /// importance, connections), off by default: `true` weighs it `quality_weight`, a number from 0 to 1
+    /// is the weight itself.
+    #[schema(schema_with = quality_boost_schema)]
+    quality_boost: Option<QualityBoost>,
+    /// The relevance weight when `quality_boost` is true: 0 to 1, default 0.3.
+    #[schema(minimum = 0, maximum = 1)]
+    quality_weight: Option<f64>,
 }
+
+/// `quality_boost`: on or off (the original's HTTP form), or the weight itself (its MCP form).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum QualityBoost {
+    On(bool),
+    Weight(f64),
+}
+
+/// `quality_boost`'s schema: a boolean, or a number from 0 to 1.
+fn quality_boost_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .item(ObjectBuilder::new().schema_type(Type::Number).minimum(Some(0.0)).maximum(Some(1.0)))
+            .description(Some("true (weight quality_weight), false, or the weight itself from 0 to 1"))
+            .build(),
+    )
+}
+
+/// The relevance weight a search body asks for (0: none), or a 422 naming the field out of range.
+fn relevance_weight(boost: Option<&QualityBoost>, weight: Option<f64>) -> Result<f64, ApiError> {
+    let (value, field) = match boost {
+        None | Some(QualityBoost::On(false)) => return Ok(0.0),
+        Some(QualityBoost::On(true)) => (weight.unwrap_or(DEFAULT_QUALITY_WEIGHT), "quality_weight"),
+        Some(QualityBoost::Weight(weight)) => (*weight, "quality_boost"),
+    };
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid("value_error", &["body", field], "Input should be between 0 and 1", value.into()))
+    }
+}
+
+/// The original's default weight of relevance when `quality_boost` is true.
+const DEFAULT_QUALITY_WEIGHT: f64 = 0.3;
 
 /// Search by meaning (default), keywords (BM25) or both (hybrid).
 #[utoipa::path(post, path = "/api/search", tag = "search", request_body = SearchBody,
@@ -178,6 +227,7 @@ pub(crate) async fn search(
     };
     let target = as_of_target(body.as_of.as_deref())?;
     let mode = body.mode.unwrap_or_default();
+    let relevance_weight = relevance_weight(body.quality_boost.as_ref(), body.quality_weight)?;
     let request = SearchRequest {
         query: body.query.clone(),
         mode,
@@ -188,6 +238,7 @@ pub(crate) async fn search(
         memory_type: body.memory_type,
         created,
         extract_time: false,
+        relevance_weight,
     };
     let (hits, as_of) = run_search(&state, request, target).await?;
     let kind = match mode {
@@ -255,7 +306,7 @@ pub(crate) async fn by_tag(
         .map(|memory| {
             let matched: Vec<&str> = tags.iter().filter(|t| memory.tags.contains(t)).map(String::as_str).collect();
             let relevance_reason = format!("Tags match ({how}): {}", matched.join(", "));
-            SearchResult { memory, similarity_score: None, fusion_score: None, relevance_reason }
+            SearchResult { memory, similarity_score: None, fusion_score: None, relevance_score: None, relevance_reason }
         })
         .collect();
     let query = format!("Tags: {} ({how})", tags.join(", "));
@@ -324,6 +375,7 @@ pub(crate) async fn by_time(
                     memory,
                     similarity_score: None,
                     fusion_score: None,
+                    relevance_score: None,
                     relevance_reason: reason.clone(),
                 })
                 .collect();

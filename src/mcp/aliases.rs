@@ -45,6 +45,15 @@ pub(super) struct QueryArgs {
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
+pub(super) struct QualityQueryArgs {
+    pub query: String,
+    /// How many memories (default 5, at most 100).
+    pub n_results: Option<f64>,
+    /// Weight of the memories' relevance in the ranking (0 to 1, default 0.3).
+    pub quality_weight: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
 pub(super) struct TagArgs {
     /// A list of tags or one comma-separated string.
     #[serde(alias = "tag")]
@@ -235,6 +244,33 @@ impl McpServer {
             return Ok("No matching memories found".into());
         }
         Ok(format!("Found the following memories:\n\n{}", scored(&hits)))
+    }
+
+    /// Hybrid search reranked by the memories' relevance now: `{query, n_results, quality_weight}` (the newer
+    /// original's name for memory_search with `quality_boost`).
+    #[tool(annotations(read_only_hint = true))]
+    async fn retrieve_with_quality_boost(
+        &self,
+        Parameters(args): Parameters<QualityQueryArgs>,
+    ) -> Result<String, String> {
+        let request = SearchRequest {
+            query: args.query,
+            mode: SearchMode::Hybrid,
+            limit: count(args.n_results)?,
+            relevance_weight: args.quality_weight.unwrap_or(0.3),
+            ..SearchRequest::default()
+        };
+        let hits = self.service.search(request).await.map_err(failure)?;
+        if hits.is_empty() {
+            return Ok("No matching memories found".into());
+        }
+        let body = blocks(hits.iter().map(|h| {
+            let mut lines = vec![format!("Relevance Score: {:.2}", h.similarity_score)];
+            lines.extend(h.relevance_score.map(|q| format!("Quality Score: {q:.2}")));
+            lines.extend(h.fusion_score.map(|c| format!("Composite Score: {c:.2}")));
+            (&h.memory, lines)
+        }));
+        Ok(format!("Found the following memories:\n\n{body}"))
     }
 
     /// Recall by a query that may name a time ("last week", "what did we decide yesterday").

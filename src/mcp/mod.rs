@@ -127,6 +127,10 @@ pub struct SearchArgs {
     pub before: Option<String>,
     /// Leave out results below this similarity (0 to 1).
     pub min_similarity: Option<f64>,
+    /// Weight of the memories' relevance now (decay by age and type, importance, connections) in the
+    /// ranking, 0 to 1: 0 (default) ranks by the mode alone, 0.3 is a good boost, 1 ranks by relevance
+    /// among the best matches. Semantic and hybrid modes.
+    pub quality_boost: Option<f64>,
     /// Keep the answer under this many characters (default 40000, at least 500): the last results are
     /// left out, and `truncated` says so.
     pub max_response_chars: Option<usize>,
@@ -228,6 +232,12 @@ pub struct Found {
     pub updated_at_iso: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub similarity_score: Option<f64>,
+    /// With `quality_boost`: the memory's relevance now, in [0, 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance_score: Option<f64>,
+    /// With `quality_boost`: the score that ordered the results, the match mixed with the relevance.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion_score: Option<f64>,
 }
 
 impl From<Memory> for Found {
@@ -240,13 +250,20 @@ impl From<Memory> for Found {
             created_at_iso: m.created_at_iso,
             updated_at_iso: m.updated_at_iso,
             similarity_score: None,
+            relevance_score: None,
+            fusion_score: None,
         }
     }
 }
 
 impl From<Hit> for Found {
     fn from(hit: Hit) -> Found {
-        Found { similarity_score: Some(hit.similarity_score), ..Found::from(hit.memory) }
+        Found {
+            similarity_score: Some(hit.similarity_score),
+            relevance_score: hit.relevance_score,
+            fusion_score: hit.relevance_score.and(hit.fusion_score),
+            ..Found::from(hit.memory)
+        }
     }
 }
 
@@ -633,6 +650,7 @@ impl McpServer {
             memory_type: None,
             created: self.created(args.time_expr.as_deref(), args.after.as_deref(), args.before.as_deref())?,
             extract_time: false,
+            relevance_weight: args.quality_boost.unwrap_or(0.0),
         };
         let max_chars = args.max_response_chars.unwrap_or(DEFAULT_RESPONSE_CHARS);
         if max_chars < 500 {

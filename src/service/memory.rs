@@ -67,6 +67,10 @@ pub struct Hit {
     /// and the query's time).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fusion_score: Option<f64>,
+    /// Asked to weigh relevance (`quality_boost`): the memory's relevance now, in [0, 1) (`r / (1 + r)` of
+    /// consolidation's decayed relevance `r`), which `fusion_score` mixed in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance_score: Option<f64>,
     pub relevance_reason: String,
 }
 

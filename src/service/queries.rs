@@ -5,6 +5,7 @@ use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
 use super::view::{ListPage, ListRequest, SearchMode, SearchRequest, View};
 use super::{Service, ServiceError, parse_hash};
+use crate::consolidation::{Note, decay};
 use crate::embed::{MODEL_NAME, ModelStatus, cosine_distance};
 use mms_log::{ContentHash, Seq, fold_history};
 use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
@@ -24,6 +25,10 @@ const KEYWORD_BONUS: f64 = 0.03;
 /// In hybrid search, what being created in the time a query names ("in March 2026") adds to a memory's
 /// similarity (tuned on the retrieval benchmark: 0.03 gave less, 0.2 no more).
 const TIME_BONUS: f64 = 0.1;
+/// Asked to weigh relevance, the candidates reranked: this many per result asked, at least
+/// [`RELEVANCE_POOL_MIN`].
+const RELEVANCE_POOL_FACTOR: usize = 3;
+const RELEVANCE_POOL_MIN: usize = 30;
 
 /// Service statistics.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -84,6 +89,7 @@ fn semantic_hit(row: MemoryRow, distance: f32) -> Hit {
         memory: row.into(),
         similarity_score: score,
         fusion_score: None,
+        relevance_score: None,
         relevance_reason: format!("Semantic similarity: {score:.3}"),
     }
 }
@@ -203,8 +209,18 @@ impl Service {
         {
             return Err(ServiceError::Invalid("min_similarity must be between 0 and 1".into()));
         }
+        if !(0.0..=1.0).contains(&request.relevance_weight) {
+            return Err(ServiceError::Invalid("quality_boost (the relevance weight) must be between 0 and 1".into()));
+        }
         if request.limit == 0 {
             return Ok(Vec::new());
+        }
+        if request.relevance_weight > 0.0 && matches!(request.mode, SearchMode::Semantic | SearchMode::Hybrid) {
+            let (weight, limit) = (request.relevance_weight, request.limit);
+            let pool = (limit * RELEVANCE_POOL_FACTOR).clamp(RELEVANCE_POOL_MIN, MAX_RESULTS);
+            let candidates = SearchRequest { limit: pool, relevance_weight: 0.0, ..request };
+            let hits = Box::pin(self.search_in(view, candidates)).await?;
+            return self.weigh_relevance(view, hits, weight, limit).await;
         }
         let mut request = request;
         if request.extract_time && request.created.is_none() && request.mode != SearchMode::Exact {
@@ -231,6 +247,7 @@ impl Service {
                             memory: row.into(),
                             similarity_score: score,
                             fusion_score: None,
+                            relevance_score: None,
                             relevance_reason: format!("Keyword match (BM25 {score:.3})"),
                         }
                     })
@@ -246,11 +263,67 @@ impl Service {
                         memory: row.into(),
                         similarity_score: 1.0,
                         fusion_score: None,
+                        relevance_score: None,
                         relevance_reason: "Exact content match".into(),
                     })
                     .collect())
             }
         }
+    }
+
+    /// Reranks search results by `(1 - weight) × their score + weight × relevance`, where the score is the
+    /// one that ordered them (the fusion score, else the similarity) and relevance is consolidation's decayed
+    /// relevance `r` of each memory now, as `r / (1 + r)` in [0, 1); keeps the best `limit`. The similarity
+    /// stays as it was, so `min_similarity` keeps its meaning.
+    async fn weigh_relevance(
+        &self,
+        view: &View,
+        mut hits: Vec<Hit>,
+        weight: f64,
+        limit: usize,
+    ) -> Result<Vec<Hit>, ServiceError> {
+        let hashes: Vec<String> = hits.iter().map(|h| h.memory.content_hash.clone()).collect();
+        let reader = view.reader.clone();
+        let connections: Vec<usize> = self
+            .blocking(move |_| {
+                let mut counts = Vec::with_capacity(hashes.len());
+                for hash in &hashes {
+                    counts.push(reader.edges_of(hash)?.len());
+                }
+                Ok(counts)
+            })
+            .await?;
+        let retention = self.inner.options.consolidation.retention;
+        let now = secs(chrono::Utc::now());
+        for (hit, connections) in hits.iter_mut().zip(connections) {
+            let memory = &hit.memory;
+            let note = Note {
+                hash: memory.content_hash.clone(),
+                content: String::new(),
+                tags: memory.tags.clone(),
+                memory_type: memory.memory_type.clone(),
+                metadata: memory.metadata.as_object().cloned().unwrap_or_default(),
+                created_at: memory.created_at,
+                updated_at: memory.updated_at,
+            };
+            let relevance =
+                decay::relevance(&note, u32::try_from(connections).unwrap_or(u32::MAX), None, now, &retention);
+            let scaled = relevance.total / (1.0 + relevance.total);
+            let base = hit.fusion_score.unwrap_or(hit.similarity_score);
+            hit.fusion_score = Some((1.0 - weight) * base + weight * scaled);
+            hit.relevance_score = Some(scaled);
+            hit.relevance_reason = format!(
+                "{}; weighed {weight} by relevance {scaled:.3} ({})",
+                hit.relevance_reason,
+                relevance.explain()
+            );
+        }
+        hits.sort_by(|a, b| {
+            let score = |h: &Hit| h.fusion_score.unwrap_or(0.0);
+            score(b).total_cmp(&score(a)).then_with(|| a.memory.content_hash.cmp(&b.memory.content_hash))
+        });
+        hits.truncate(limit);
+        Ok(hits)
     }
 
     async fn embed_query(&self, query: &str) -> Result<Vec<f32>, ServiceError> {
@@ -395,6 +468,7 @@ impl Service {
                     memory,
                     similarity_score: score,
                     fusion_score: Some(fusion),
+                    relevance_score: None,
                     relevance_reason: format!("{measure} {score:.3}{words}{when}, score {fusion:.3}"),
                 }
             })
@@ -457,6 +531,7 @@ impl Service {
                 memory,
                 similarity_score: 1.0,
                 fusion_score: None,
+                relevance_score: None,
                 relevance_reason: "Created in the time range".into(),
             })
             .collect())

@@ -54,6 +54,7 @@ impl Service {
                 memory: Memory::from_record(&hit.content_hash, &hit.record),
                 similarity_score: hit.score,
                 fusion_score: None,
+                relevance_score: None,
                 relevance_reason: format!("Vectorize similarity {:.3}", hit.score),
             })
             .collect();

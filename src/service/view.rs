@@ -78,6 +78,10 @@ pub struct SearchRequest {
     /// Take a time phrase out of the query ("... last week") and filter by it (not in exact mode, and not
     /// when `created` is given). A query that is only a time phrase lists that time, newest first.
     pub extract_time: bool,
+    /// How much the memories' relevance now (consolidation's decay, importance, connections) weighs in the
+    /// ranking, in [0, 1]: 0 (the default) ranks by the mode alone, 1 by relevance alone among the mode's
+    /// best candidates. Semantic and hybrid search only (the original's `quality_boost`).
+    pub relevance_weight: f64,
 }
 
 /// A page request for `list`.

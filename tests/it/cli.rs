@@ -130,6 +130,13 @@ fn semantic_search_ranks_the_relevant_memory_first() {
     assert_eq!(close, vec![hashes[0].clone()], "--min-similarity drops the unrelated memories");
     let error = data.fails(&["search", "bread", "--min-similarity", "1.5"]);
     assert!(error.contains("between 0 and 1"), "{error}");
+
+    // Relevance weighs in only when asked, and is shown then; the similarity printed is the same.
+    let boosted = data.ok(&["search", "How do I make a loaf of homemade bread?", "--quality-boost", "0.3"]);
+    assert_eq!(boosted.lines().filter(|l| l.contains("  relevance 0.")).count(), 5, "{boosted}");
+    assert!(!bread.contains("relevance"), "{bread}");
+    let error = data.fails(&["search", "bread", "--quality-boost", "2"]);
+    assert!(error.contains("between 0 and 1"), "{error}");
 }
 
 #[test]

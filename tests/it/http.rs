@@ -1079,6 +1079,94 @@ async fn semantic_dedup_refuses_a_recent_near_duplicate_and_says_which_memory_it
 }
 
 #[tokio::test]
+async fn quality_boost_reranks_by_relevance_only_when_asked_and_leaves_the_similarity_as_it_was() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let api = Api::new(&server);
+    let store = |content: &str, importance: f64, tags: Value| {
+        let body = json!({ "content": content, "tags": tags, "metadata": { "importance_score": importance } });
+        let api = &api;
+        async move { assert_eq!(api.post("/api/memories", body).await["success"], true) }
+    };
+    let (minor, major) = (
+        "The staging database password is kept in the team vault.",
+        "Credentials for the staging database live in the shared vault.",
+    );
+    store(minor, 0.05, json!([])).await;
+    store(major, 2.0, json!(["critical"])).await;
+    store("Lunch is served at noon on Fridays.", 1.0, json!([])).await;
+    let (minor, major) = (content_hash(minor), content_hash(major));
+    let search = |extra: Value| {
+        let mut body = json!({ "query": "where is the staging database password kept", "n_results": 3 });
+        body.as_object_mut().expect("an object").extend(extra.as_object().expect("an object").clone());
+        let api = &api;
+        async move { api.post("/api/search", body).await }
+    };
+    let field = |answer: &Value, name: &str| -> Vec<(String, Option<f64>)> {
+        let results = answer["results"].as_array().expect("results");
+        results
+            .iter()
+            .map(|r| (r["memory"]["content_hash"].as_str().expect("a hash").to_string(), r[name].as_f64()))
+            .collect()
+    };
+    let sorted = |mut pairs: Vec<(String, Option<f64>)>| {
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs
+    };
+
+    // Off by default, and off when asked with false or 0: the closest match first, no relevance shown.
+    let plain = search(json!({})).await;
+    assert_eq!(hashes(&plain, "results")[0], minor, "{plain}");
+    assert!(field(&plain, "relevance_score").iter().all(|(_, r)| r.is_none()), "{plain}");
+    for off in [json!({ "quality_boost": false }), json!({ "quality_boost": 0 })] {
+        assert_eq!(hashes(&search(off.clone()).await, "results"), hashes(&plain, "results"), "{off}");
+    }
+
+    // On: the important memory comes first, its relevance shown and mixed into fusion_score; the
+    // similarity of every memory is what it was.
+    let boosted = search(json!({ "quality_boost": true })).await;
+    assert_eq!(hashes(&boosted, "results")[0], major, "{boosted}");
+    assert_eq!(sorted(field(&boosted, "similarity_score")), sorted(field(&plain, "similarity_score")));
+    let relevance: std::collections::BTreeMap<String, f64> =
+        field(&boosted, "relevance_score").into_iter().map(|(h, r)| (h, r.expect("a relevance score"))).collect();
+    assert!(relevance[&major] > relevance[&minor] && relevance[&major] < 1.0, "{boosted}");
+    let reason = boosted["results"][0]["relevance_reason"].as_str().expect("a reason");
+    assert!(reason.contains("importance 2.00"), "{reason}");
+    // A weight given as the number itself, and a small one that does not outweigh the match.
+    assert_eq!(hashes(&search(json!({ "quality_boost": 0.3 })).await, "results"), hashes(&boosted, "results"));
+    assert_eq!(hashes(&search(json!({ "quality_boost": true, "quality_weight": 0.01 })).await, "results")[0], minor);
+    // Weight 1 ranks by relevance alone.
+    let only = search(json!({ "quality_boost": 1.0, "mode": "semantic" })).await;
+    let order: Vec<f64> = field(&only, "relevance_score").into_iter().map(|(_, r)| r.expect("a score")).collect();
+    assert!(order.windows(2).all(|w| w[0] >= w[1]), "{only}");
+    // The threshold filters by similarity, boosted or not.
+    let above_major = field(&plain, "similarity_score").into_iter().find(|(h, _)| *h == major).and_then(|(_, s)| s);
+    let threshold = above_major.expect("a similarity") + 1e-6;
+    for boost in [json!(false), json!(true)] {
+        let kept =
+            search(json!({ "quality_boost": boost, "similarity_threshold": threshold, "mode": "semantic" })).await;
+        assert!(!hashes(&kept, "results").contains(&major), "{kept}");
+        assert!(hashes(&kept, "results").contains(&minor), "{kept}");
+    }
+    // Keyword search is left as it is.
+    let keyword = search(json!({ "quality_boost": true, "mode": "keyword" })).await;
+    assert!(field(&keyword, "relevance_score").iter().all(|(_, r)| r.is_none()), "{keyword}");
+
+    // Out of range: a 422 naming the field.
+    for (body, name) in [
+        (json!({ "quality_boost": 1.5 }), "quality_boost"),
+        (json!({ "quality_boost": -0.1 }), "quality_boost"),
+        (json!({ "quality_boost": true, "quality_weight": 2 }), "quality_weight"),
+    ] {
+        let mut request = json!({ "query": "vault" });
+        request.as_object_mut().expect("an object").extend(body.as_object().expect("an object").clone());
+        let (status, answer) = api.send(Method::POST, "/api/search", Some(request)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert_eq!(answer["detail"][0]["loc"], json!(["body", name]), "{answer}");
+    }
+}
+
+#[tokio::test]
 async fn an_archived_memory_leaves_searches_and_lists_keeps_its_history_and_comes_back() {
     let data = DataDir::new();
     let server = server(&data, &[]).await;

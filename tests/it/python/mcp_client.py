@@ -242,6 +242,14 @@ async def main():
             tagged = structured(await session.call_tool("memory_search", {
                 "query": "anything", "tags": ["security", "ops"], "tag_match": "all"}))
             check(len(tagged["results"]) == 1 and "staging" in tagged["results"][0]["content"], f"tags: {tagged}")
+            boosted = structured(await session.call_tool("memory_search", {
+                "query": "which database did we pick for billing?", "limit": 3, "quality_boost": 0.3}))
+            check(all(0.0 <= h["relevance_score"] < 1.0 and "fusion_score" in h for h in boosted["results"]),
+                  f"quality_boost shows each memory's relevance: {boosted}")
+            check(all("relevance_score" not in h for h in found["results"]), "no relevance without quality_boost")
+            out_of_range = await session.call_tool("memory_search", {"query": "billing", "quality_boost": 2})
+            check(out_of_range.is_error and "between 0 and 1" in error_text(out_of_range),
+                  f"quality_boost out of range: {out_of_range.content}")
             recent = structured(await session.call_tool("memory_search", {"query": "cat", "time_expr": "today"}))
             check(recent["count"] >= 1, f"time_expr today finds today's memories: {recent}")
 
@@ -307,7 +315,7 @@ async def main():
 
 ALIASES = ["store_memory", "retrieve_memory", "recall_memory", "search_by_tag", "delete_memory", "delete_by_tag",
            "delete_by_tags", "delete_by_all_tags", "delete_by_timeframe", "delete_before_date", "cleanup_duplicates",
-           "debug_retrieve", "exact_match_retrieve", "get_raw_embedding", "check_database_health",
+           "debug_retrieve", "retrieve_with_quality_boost", "exact_match_retrieve", "get_raw_embedding", "check_database_health",
            "recall_by_timeframe", "update_memory_metadata"]
 BILLING = "Decided to use PostgreSQL 16 for the billing service."
 TOKIO = "Rust async runtimes: tokio is multi-threaded by default."
@@ -346,6 +354,9 @@ async def aliases(session, listed):
     debug = await text(session, "debug_retrieve", {"query": "tokio", "n_results": 1, "similarity_threshold": 0.0})
     check("Similarity Score: 0." in debug and "Raw Distance: " in debug and "Backend: sqlite-vec" in debug,
           f"debug_retrieve: {debug}")
+    quality = await text(session, "retrieve_with_quality_boost", {"query": "tokio", "n_results": 1, "quality_weight": 0.5})
+    check(quality.startswith("Found the following memories:") and "Quality Score: 0." in quality
+          and "Composite Score: " in quality, f"retrieve_with_quality_boost: {quality}")
     embedding = await text(session, "get_raw_embedding", {"content": "Hello World"})
     check(embedding.startswith("Embedding generated successfully:\nDimension: 384\nVector: [")
           and embedding.count(", ") == 20, f"get_raw_embedding: {embedding}")
