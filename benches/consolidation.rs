@@ -8,7 +8,8 @@
 //! with random words. Each iteration runs on a fresh copy of that store (the copy is not timed), so every
 //! run does the same work: it appends the summaries (embedded with the real model), their edges, the
 //! associations and the archives. Then one more run is made while a client searches in a loop, and the
-//! search p50/p99 during the run are printed beside those of the same searches before it.
+//! search p50/p99 during the run are printed beside those of the same searches before it, and beside those
+//! of the same searches with `quality_boost` 0.3 (relevance weighs in their ranking).
 //! Under `cargo test --benches` it uses 300 memories.
 //!
 //! Run: `cargo bench --bench consolidation` (`MMS_BENCH_CONSOLIDATION_N=100000` for the larger store: above
@@ -93,17 +94,24 @@ async fn caught_up(service: &Service, n: usize) {
     }
 }
 
-fn search(query: &str) -> SearchRequest {
-    SearchRequest { query: query.into(), mode: SearchMode::Hybrid, limit: 10, ..SearchRequest::default() }
+fn search(query: &str, relevance_weight: f64) -> SearchRequest {
+    SearchRequest {
+        query: query.into(),
+        mode: SearchMode::Hybrid,
+        limit: 10,
+        relevance_weight,
+        ..SearchRequest::default()
+    }
 }
 
-/// Search latencies (sorted) of `count` searches, or of searches until `until` says stop.
-async fn searches(service: &Service, count: usize, until: impl Fn() -> bool) -> Vec<Duration> {
+/// Search latencies (sorted) of `count` searches, or of searches until `until` says stop; relevance weighs
+/// `relevance_weight` in their ranking (`quality_boost`).
+async fn searches(service: &Service, count: usize, relevance_weight: f64, until: impl Fn() -> bool) -> Vec<Duration> {
     let mut taken = Vec::new();
     let queries = ["deploy rollback of the payments service", "topic 12 note", "word17 word230 word999"];
     while taken.len() < count && !until() {
         let started = Instant::now();
-        service.search(search(queries[taken.len() % queries.len()])).await.expect("a search");
+        service.search(search(queries[taken.len() % queries.len()], relevance_weight)).await.expect("a search");
         taken.push(started.elapsed());
     }
     taken.sort();
@@ -173,7 +181,15 @@ fn main() {
     let service = store.service.clone();
     runtime.block_on(async {
         caught_up(&service, n).await;
-        let before = searches(&service, 200, || false).await;
+        let before = searches(&service, 200, 0.0, || false).await;
+        let boosted = searches(&service, 200, 0.3, || false).await;
+        eprintln!(
+            "search p50/p99 with quality_boost 0.3: {:.2}/{:.2} ms (without: {:.2}/{:.2} ms)",
+            common::percentile_ms(&boosted, 50.0),
+            common::percentile_ms(&boosted, 99.0),
+            common::percentile_ms(&before, 50.0),
+            common::percentile_ms(&before, 99.0)
+        );
         let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let flag = running.clone();
         let runner = service.clone();
@@ -182,7 +198,7 @@ fn main() {
             flag.store(false, std::sync::atomic::Ordering::SeqCst);
             report
         });
-        let during = searches(&service, usize::MAX, || !running.load(std::sync::atomic::Ordering::SeqCst)).await;
+        let during = searches(&service, usize::MAX, 0.0, || !running.load(std::sync::atomic::Ordering::SeqCst)).await;
         let report = run.await.expect("the run ends");
         eprintln!(
             "search p50/p99 before a run: {:.2}/{:.2} ms; during it ({} searches over {:.1} s): {:.2}/{:.2} ms",

@@ -105,6 +105,7 @@ fn dashboard(state: &AppState, name: &str) -> Result<Response, ApiError> {
         "app.js" => (include_str!("dashboard/app.js"), "text/javascript; charset=utf-8"),
         "sync.js" => (include_str!("dashboard/sync.js"), "text/javascript; charset=utf-8"),
         "documents.js" => (include_str!("dashboard/documents.js"), "text/javascript; charset=utf-8"),
+        "consolidation.js" => (include_str!("dashboard/consolidation.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("dashboard/style.css"), "text/css; charset=utf-8"),
         _ => return Err(ApiError::not_found("Not Found")),
     };

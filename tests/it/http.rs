@@ -1291,6 +1291,31 @@ fn real_looking_notes(now: f64) -> String {
     lines.join("\n")
 }
 
+/// The consolidation panel in headless Chromium, on a store of real-looking notes: preview, run, the archived
+/// memories with their reasons, a memory opened from an action, and one brought back.
+#[tokio::test]
+async fn the_dashboards_consolidation_panel_previews_runs_and_brings_back_in_headless_chromium() {
+    let data = DataDir::new();
+    let server = server(&data, &[]).await;
+    let now = chrono::Utc::now().timestamp() as f64;
+    let imported: Value = reqwest::Client::new()
+        .post(server.url("/api/import"))
+        .bearer_auth(KEY)
+        .body(real_looking_notes(now))
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(imported["imported"], 15, "{imported}");
+    let expired = content_hash("Remember to rotate the staging TLS certificate before it expires.");
+    let shots = panel_shots();
+    browser_check("consolidation_check.py", &[&server.url(""), KEY, &shots.to_string_lossy(), &expired], &server);
+    let shot = shots.join("panel-consolidation.png");
+    assert!(shot.exists(), "the screenshot is kept at {}", shot.display());
+}
+
 #[tokio::test]
 async fn consolidation_links_summarises_and_archives_with_reasons_and_a_restore_undoes_it() {
     let data = DataDir::new();
