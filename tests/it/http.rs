@@ -1249,6 +1249,22 @@ async fn an_archived_memory_leaves_searches_and_lists_keeps_its_history_and_come
 
 /// Notes that look like a user's: two topics written about again and again (clusters), unrelated ones, an
 /// expired temporary note and a throwaway, all created weeks ago.
+/// Imports [`real_looking_notes`] made at the current time.
+async fn import_real_looking_notes(server: &Server) {
+    let now = chrono::Utc::now().timestamp() as f64;
+    let imported: Value = reqwest::Client::new()
+        .post(server.url("/api/import"))
+        .bearer_auth(KEY)
+        .body(real_looking_notes(now))
+        .send()
+        .await
+        .expect("import")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(imported["imported"], 15, "{imported}");
+}
+
 fn real_looking_notes(now: f64) -> String {
     let day = 86_400.0;
     let mut lines = Vec::new();
@@ -1297,18 +1313,7 @@ fn real_looking_notes(now: f64) -> String {
 async fn the_dashboards_consolidation_panel_previews_runs_and_brings_back_in_headless_chromium() {
     let data = DataDir::new();
     let server = server(&data, &[]).await;
-    let now = chrono::Utc::now().timestamp() as f64;
-    let imported: Value = reqwest::Client::new()
-        .post(server.url("/api/import"))
-        .bearer_auth(KEY)
-        .body(real_looking_notes(now))
-        .send()
-        .await
-        .expect("import")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(imported["imported"], 15, "{imported}");
+    import_real_looking_notes(&server).await;
     let expired = content_hash("Remember to rotate the staging TLS certificate before it expires.");
     let shots = panel_shots();
     browser_check("consolidation_check.py", &[&server.url(""), KEY, &shots.to_string_lossy(), &expired], &server);
@@ -1321,19 +1326,7 @@ async fn consolidation_links_summarises_and_archives_with_reasons_and_a_restore_
     let data = DataDir::new();
     let server = server(&data, &[]).await;
     let api = Api::new(&server);
-    let now = chrono::Utc::now().timestamp() as f64;
-    let client = reqwest::Client::new();
-    let imported: Value = client
-        .post(server.url("/api/import"))
-        .bearer_auth(KEY)
-        .body(real_looking_notes(now))
-        .send()
-        .await
-        .expect("import")
-        .json()
-        .await
-        .expect("JSON");
-    assert_eq!(imported["imported"], 15, "{imported}");
+    import_real_looking_notes(&server).await;
     let before = api.last_seq().await;
 
     // A dry run reports every action with why, and writes nothing; a second one reports the same.

@@ -128,15 +128,7 @@ def bring_back():
     check("the memory is live again", lambda d: memory_exists(EXPIRED))
     check("it left the archived list", lambda d: EXPIRED not in archived_items())
     check("and is in the memory list again", lambda d: present(ui.card(EXPIRED)))
-
-    def no_errors(_):
-        # The 401s before the key was given are how the page learns it needs one.
-        errors = [e["message"] for e in ui.driver.get_log("browser")
-                  if e["level"] == "SEVERE" and "status of 401" not in e["message"]]
-        assert not errors, f"the console has errors: {errors}"
-        return True
-
-    check("the page logged no error", no_errors)
+    ui.check_no_console_errors()
 
 
 def main():

@@ -132,6 +132,23 @@ def stat(name):
     return int(text) if text.isdigit() else None
 
 
+def console_errors(expected=lambda message: False):
+    """The browser console's errors since the last read, but the 401s (how the page learns it needs the key)
+    and those `expected` accepts."""
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"
+            and "status of 401" not in e["message"] and not expected(e["message"])]
+
+
+def check_no_console_errors(what="the page logged no error", expected=lambda message: False):
+    """A check that the console holds no error (see console_errors)."""
+    def clean(_):
+        errors = console_errors(expected)
+        assert not errors, f"the console has errors: {errors}"
+        return True
+
+    check(what, clean)
+
+
 def api(method, path, body=None):
     request = urllib.request.Request(
         BASE_URL + path,

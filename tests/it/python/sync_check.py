@@ -202,15 +202,7 @@ def local_only():
         assert json.loads(response.read())["status"] == "not_hybrid", "the local server is not local-only"
     check("the sync panel read the status and stays hidden",
           lambda d: find("#sync-panel").get_attribute("data-replicating") == "false" and not visible("#sync-panel"))
-
-    def no_errors(_):
-        # The 401s before the key was given are how the page learns it needs one.
-        errors = [e["message"] for e in ui.driver.get_log("browser")
-                  if e["level"] == "SEVERE" and "status of 401" not in e["message"]]
-        assert not errors, f"the console has errors: {errors}"
-        return True
-
-    check("the page logged no error", no_errors)
+    ui.check_no_console_errors()
 
 
 def main():
