@@ -1,8 +1,9 @@
 //! What the replica keeps in D1, as SQL: the original service's schema (`memories`, `tags`, `memory_tags`),
 //! so a user of the original's Cloudflare backend reads the same data, plus two tables of ours:
 //! `mms_events` (every device's events, keyed by event id, with origin device, origin sequence and stamp) and
-//! `mms_state` (each memory's winning stamp). Every write to the original's tables is guarded by the stamp,
-//! so devices pushing in any order leave D1 holding each memory's highest-stamped state.
+//! `mms_state` (each memory's winning stamp, and whether it is live, archived or gone). Every write to the
+//! original's tables is guarded by the stamp, so devices pushing in any order leave D1 holding each memory's
+//! highest-stamped state. The memory graph's events are recorded in `mms_events` only, for the devices.
 
 use super::stamp::Stamp;
 use crate::cloudflare::Statement;
