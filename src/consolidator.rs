@@ -141,7 +141,7 @@ impl Consolidator {
             "consolidation_started",
             json!({ "time_horizon": horizon.name(), "dry_run": dry_run, "scheduled": scheduled, "timestamp": started_at }),
         ));
-        let seconds = now.timestamp_micros() as f64 / 1e6;
+        let seconds = crate::service::epoch_seconds(now);
         let result = self.service.consolidate(horizon, &self.settings, seconds, dry_run, actor).await;
         let mut state = self.state();
         state.running = None;

@@ -210,11 +210,11 @@ pub async fn import_requests(
 fn iso_secs(iso: &str) -> Option<f64> {
     let iso = iso.trim();
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(iso) {
-        return Some(at.timestamp_micros() as f64 / 1e6);
+        return Some(crate::service::epoch_seconds(at));
     }
     chrono::NaiveDateTime::parse_from_str(iso.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
-        .map(|at| at.and_utc().timestamp_micros() as f64 / 1e6)
+        .map(|at| crate::service::epoch_seconds(at.and_utc()))
 }
 
 /// The metadata column as an object. Anything else is kept under `original_metadata`, never dropped.

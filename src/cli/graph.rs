@@ -99,12 +99,11 @@ pub(super) async fn consolidate(
     };
     let now = match now {
         Some(moment) => {
-            chrono::DateTime::parse_from_rfc3339(&moment)
-                .map_err(|e| anyhow::anyhow!("--now {moment:?} is not an RFC 3339 moment: {e}"))?
-                .timestamp_micros() as f64
-                / 1e6
+            let at = chrono::DateTime::parse_from_rfc3339(&moment)
+                .map_err(|e| anyhow::anyhow!("--now {moment:?} is not an RFC 3339 moment: {e}"))?;
+            crate::service::epoch_seconds(at)
         }
-        None => chrono::Utc::now().timestamp_micros() as f64 / 1e6,
+        None => crate::service::now_seconds(),
     };
     let service = &store.service;
     if recommend {

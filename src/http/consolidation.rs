@@ -108,6 +108,6 @@ pub(crate) async fn recommendations(
     Path(time_horizon): Path<String>,
 ) -> Result<Json<Recommendation>, ApiError> {
     let horizon = horizon(&time_horizon)?;
-    let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    let now = crate::service::now_seconds();
     Ok(Json(state.service.consolidation_recommendation(horizon, now).await?))
 }

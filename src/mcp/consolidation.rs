@@ -139,7 +139,7 @@ impl McpServer {
 
     async fn recommend(&self, horizon: Option<&HorizonArg>, missing: &str) -> Result<CallToolResult, String> {
         let horizon: Horizon = horizon.ok_or_else(|| missing.to_string())?.into();
-        let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        let now = crate::service::now_seconds();
         let r = self.service.consolidation_recommendation(horizon, now).await.map_err(failure)?;
         let mut body = format!(
             "Consolidation Recommendations for {} horizon:\n\nRecommendation: {}\nMemory Count: {}",

@@ -11,7 +11,7 @@
 use super::insight::last_at_or_before;
 use super::memory::{Hit, Memory};
 use super::point::Point;
-use super::queries::secs;
+use super::queries::epoch_seconds;
 use super::view::{ListPage, ListRequest, Materialised, SearchRequest, View};
 use super::{CachedVectors, Service, ServiceError, parse_hash};
 use mms_log::{ContentHash, Log, Seq, fold_history};
@@ -242,8 +242,9 @@ impl Service {
         let then = as_of.at.as_deref().and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok());
         let then = then.map_or_else(chrono::Utc::now, |at| at.with_timezone(&chrono::Utc));
         let totals = tokio::task::spawn_blocking(move || -> Result<PastTotals, ServiceError> {
-            let week = view.reader.stats(secs(then - chrono::Duration::days(7)))?;
-            let month = Filter { created_from: Some(secs(then - chrono::Duration::days(30))), ..Filter::default() };
+            let week = view.reader.stats(epoch_seconds(then - chrono::Duration::days(7)))?;
+            let month =
+                Filter { created_from: Some(epoch_seconds(then - chrono::Duration::days(30))), ..Filter::default() };
             Ok(PastTotals {
                 total_memories: week.total_memories,
                 unique_tags: week.unique_tags,

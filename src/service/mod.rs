@@ -36,7 +36,7 @@ pub use graph::{
 pub use insight::{ActivityDay, GrowthPoint, LogEntry, MAX_LOG_PAGE, MetaView};
 pub use memory::{EventHeader, HistoryEntry, Hit, Memory, RelationChange};
 pub use point::{Point, parse_moment};
-pub use queries::{Health, MAX_RESULTS, Stats, similarity};
+pub use queries::{Health, MAX_RESULTS, Stats, epoch_seconds, now_seconds, similarity};
 pub use remote::{RemoteHit, RemoteSearch};
 pub use replica::{Converged, Target};
 pub use restore::{Progress, RestorePlan, RestoreSource};

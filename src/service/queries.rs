@@ -58,8 +58,14 @@ pub struct Health {
     pub uptime_seconds: f64,
 }
 
-pub(super) fn secs(at: chrono::DateTime<chrono::Utc>) -> f64 {
+/// Seconds since the epoch, to the microsecond: the unit of the read model's times and of the original's.
+pub fn epoch_seconds<Tz: chrono::TimeZone>(at: chrono::DateTime<Tz>) -> f64 {
     at.timestamp_micros() as f64 / 1e6
+}
+
+/// The current time in [`epoch_seconds`].
+pub fn now_seconds() -> f64 {
+    epoch_seconds(chrono::Utc::now())
 }
 
 /// The read model's filter for tags, type and creation time; blank tags and types are ignored.
@@ -73,8 +79,8 @@ pub(super) fn filter_of(
         tags: tags.iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect(),
         tag_match: if match_all { TagMatch::All } else { TagMatch::Any },
         memory_type: memory_type.clone().filter(|t| !t.trim().is_empty()),
-        created_from: created.map(|r| secs(r.start)),
-        created_before: created.map(|r| secs(r.end)),
+        created_from: created.map(|r| epoch_seconds(r.start)),
+        created_before: created.map(|r| epoch_seconds(r.end)),
     }
 }
 
@@ -294,7 +300,7 @@ impl Service {
             })
             .await?;
         let retention = self.inner.options.consolidation.retention;
-        let now = secs(chrono::Utc::now());
+        let now = now_seconds();
         for (hit, connections) in hits.iter_mut().zip(connections) {
             let memory = &hit.memory;
             let note = Note {
@@ -340,7 +346,7 @@ impl Service {
         vector: Vec<f32>,
         dedup: super::SemanticDedup,
     ) -> Result<Option<(String, f64)>, ServiceError> {
-        let since = secs(chrono::Utc::now()) - dedup.window_secs;
+        let since = now_seconds() - dedup.window_secs;
         let nearest = self.nearest(&self.live(), vector, DEDUP_CANDIDATES, Filter::default()).await?;
         Ok(nearest.into_iter().find_map(|hit| {
             // Back from the original's search scale (1 - d/2) to the cosine similarity (1 - d).
@@ -456,9 +462,9 @@ impl Service {
             .into_values()
             .map(|(similar, keyword_rank, memory)| {
                 let score = similar.unwrap_or(0.0);
-                let then = window
-                    .as_ref()
-                    .is_some_and(|range| (secs(range.start)..secs(range.end)).contains(&memory.created_at));
+                let then = window.as_ref().is_some_and(|range| {
+                    (epoch_seconds(range.start)..epoch_seconds(range.end)).contains(&memory.created_at)
+                });
                 let fusion = score
                     + keyword_rank.map_or(0.0, |rank| KEYWORD_BONUS / (1.0 + rank as f64))
                     + if then { TIME_BONUS } else { 0.0 };
@@ -581,7 +587,7 @@ impl Service {
     pub async fn stats(&self) -> Result<Stats, ServiceError> {
         let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
         self.blocking(move |inner| {
-            let read = inner.reader.stats(secs(week_ago))?;
+            let read = inner.reader.stats(epoch_seconds(week_ago))?;
             // The log's keys include document uploads' records, which are not memories (a redacted upload's
             // record leaves the read model, so its key is still counted: redacting an upload is rare).
             let (keys, _) = inner.log.memory_counts()?;

@@ -271,7 +271,7 @@ impl Sync {
         json!({
             "is_hybrid": engine.backend == Backend::Hybrid,
             "is_running": live.running,
-            "last_sync_time": last_sync.map_or(0.0, |t| t.timestamp_micros() as f64 / 1e6),
+            "last_sync_time": last_sync.map_or(0.0, crate::service::epoch_seconds),
             "operations_pending": pending,
             "operations_processed": live.processed,
             "operations_failed": failures.len(),

@@ -642,12 +642,25 @@ async function openHistory(hash) {
   const last = events[events.length - 1];
   const deleted = last && last.kind === 'deleted';
   const redacted = last && last.kind === 'redacted';
-  $('history-state').textContent = events.length
-    ? `${events.length} event${events.length === 1 ? '' : 's'} · ${redacted ? 'redacted' : deleted ? 'deleted' : 'live'}`
-    : 'No events.';
+  const archived = isArchived(events);
+  const now = redacted ? 'redacted' : deleted ? 'deleted' : archived ? 'archived' : 'live';
+  $('history-state').textContent = events.length ? `${events.length} event${events.length === 1 ? '' : 's'} · ${now}` : 'No events.';
+  $('history-state').dataset.state = now;
   $('history-restore').hidden = !deleted;
-  await renderRelations(hash, !deleted && !redacted);
+  // An archived memory is out of the graph's walks until it is brought back.
+  await renderRelations(hash, now === 'live');
   showModal('history-dialog');
+}
+
+// Whether a memory's events leave it archived: an archive stands until it is undone, deleted or stored again
+// (updates and relations leave it as it is).
+function isArchived(events) {
+  let archived = false;
+  for (const e of events) {
+    if (e.kind === 'archived') archived = true;
+    else if (['unarchived', 'deleted', 'stored', 'undeleted', 'redacted'].includes(e.kind)) archived = false;
+  }
+  return archived;
 }
 
 // ---------- relations (the memory graph) ----------

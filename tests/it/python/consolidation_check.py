@@ -121,6 +121,16 @@ def open_from_action():
     check("and closes", lambda d: not ui.dialog_open("history-dialog"))
 
 
+def open_archived():
+    """An archived memory opens its history too, which says it is archived."""
+    click(f'[data-testid="archived-item"][data-hash="{EXPIRED}"] [data-hash="{EXPIRED}"]')
+    check("an archived memory's history opens and says archived",
+          lambda d: ui.dialog_open("history-dialog") and find("#history-state").get_attribute("data-state") == "archived"
+          and present(ui.history_event("archived")) and not find("#relations").is_displayed())
+    click("#history-close")
+    check("and closes", lambda d: not ui.dialog_open("history-dialog"))
+
+
 def bring_back():
     """Bring back: the memory is live again, in the list, and out of the archived ones."""
     click(f'[data-testid="archived-item"][data-hash="{EXPIRED}"] [data-testid="archived-unarchive"]')
@@ -136,6 +146,7 @@ def main():
     preview()
     run()
     open_from_action()
+    open_archived()
     bring_back()
     ui.driver.quit()
     print(f"{ui.passed} passed, 0 failed")
