@@ -293,6 +293,19 @@ impl SqliteReader {
         Ok(edges)
     }
 
+    /// How many edges each of these memories has, either end (in one query per thousand memories).
+    pub fn connections(&self, hashes: &[&str]) -> Result<HashMap<String, u32>, ReadError> {
+        let mut counts: HashMap<String, u32> = hashes.iter().map(|h| (h.to_string(), 0)).collect();
+        for edge in self.edges_touching(hashes, &[])? {
+            for end in [&edge.source, &edge.target] {
+                if let Some(count) = counts.get_mut(end.as_str()) {
+                    *count += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+
     /// Every edge of a memory, either end, oldest first.
     pub fn edges_of(&self, hash: &str) -> Result<Vec<EdgeRow>, ReadError> {
         let mut edges = self.edges_touching(&[hash], &[])?;

@@ -259,6 +259,13 @@ proptest! {
         }
         prop_assert_eq!(&edges, &model.edges);
         prop_assert_eq!(reader.edge_count().expect("count") as usize, model.edges.len());
+        // Each memory's edge count, either end, for all of them at once (relevance in search uses it).
+        let hashes: Vec<String> = (0..NODES).map(hash).collect();
+        let counts = reader.connections(&hashes.iter().map(String::as_str).collect::<Vec<_>>()).expect("counts");
+        for h in &hashes {
+            let expected = model.edges.iter().filter(|(s, t, _)| s == h || t == h).count() as u32;
+            prop_assert_eq!(counts[h], expected, "connections of {}", h);
+        }
 
         let types: Vec<String> = if filtered { vec!["causes".into(), "related".into()] } else { Vec::new() };
         for i in 0..NODES {

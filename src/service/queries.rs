@@ -290,19 +290,14 @@ impl Service {
     ) -> Result<Vec<Hit>, ServiceError> {
         let hashes: Vec<String> = hits.iter().map(|h| h.memory.content_hash.clone()).collect();
         let reader = view.reader.clone();
-        let connections: Vec<usize> = self
-            .blocking(move |_| {
-                let mut counts = Vec::with_capacity(hashes.len());
-                for hash in &hashes {
-                    counts.push(reader.edges_of(hash)?.len());
-                }
-                Ok(counts)
-            })
+        let connections = self
+            .blocking(move |_| Ok(reader.connections(&hashes.iter().map(String::as_str).collect::<Vec<_>>())?))
             .await?;
         let retention = self.inner.options.consolidation.retention;
         let now = now_seconds();
-        for (hit, connections) in hits.iter_mut().zip(connections) {
+        for hit in &mut hits {
             let memory = &hit.memory;
+            let connections = connections.get(&memory.content_hash).copied().unwrap_or(0);
             let note = Note {
                 hash: memory.content_hash.clone(),
                 content: String::new(),
@@ -312,8 +307,7 @@ impl Service {
                 created_at: memory.created_at,
                 updated_at: memory.updated_at,
             };
-            let relevance =
-                decay::relevance(&note, u32::try_from(connections).unwrap_or(u32::MAX), None, now, &retention);
+            let relevance = decay::relevance(&note, connections, None, now, &retention);
             let scaled = relevance.total / (1.0 + relevance.total);
             let base = hit.fusion_score.unwrap_or(hit.similarity_score);
             hit.fusion_score = Some((1.0 - weight) * base + weight * scaled);
