@@ -1148,6 +1148,16 @@ async fn quality_boost_reranks_by_relevance_only_when_asked_and_leaves_the_simil
         assert!(!hashes(&kept, "results").contains(&major), "{kept}");
         assert!(hashes(&kept, "results").contains(&minor), "{kept}");
     }
+    // A relation counts in the relevance of both its memories.
+    let relate = json!({ "target_hash": minor, "relationship_type": "supports" });
+    api.post(&format!("/api/memories/{major}/relations"), relate).await;
+    let linked = search(json!({ "quality_boost": true })).await;
+    for result in linked["results"].as_array().expect("results") {
+        let hash = result["memory"]["content_hash"].as_str().expect("a hash");
+        let reason = result["relevance_reason"].as_str().expect("a reason");
+        let expected = if hash == major || hash == minor { "connections 1.10" } else { "connections 1.00" };
+        assert!(reason.contains(expected), "{hash}: {reason}");
+    }
     // Keyword search is left as it is.
     let keyword = search(json!({ "quality_boost": true, "mode": "keyword" })).await;
     assert!(field(&keyword, "relevance_score").iter().all(|(_, r)| r.is_none()), "{keyword}");
