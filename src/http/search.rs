@@ -4,7 +4,9 @@
 use super::error::{ApiError, Body, Params, check_range, integer};
 use super::memories::{as_of_target, tag_list};
 use super::{AppState, hash_of};
-use crate::service::{AsOf, Hit, ListPage, ListRequest, Memory, Point, SearchMode, SearchRequest, ServiceError};
+use crate::service::{
+    AsOf, DEFAULT_RELEVANCE_WEIGHT, Hit, ListPage, ListRequest, Memory, Point, SearchMode, SearchRequest, ServiceError,
+};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
@@ -179,7 +181,7 @@ fn quality_boost_schema() -> utoipa::openapi::schema::Schema {
 fn relevance_weight(boost: Option<&QualityBoost>, weight: Option<f64>) -> Result<f64, ApiError> {
     let (value, field) = match boost {
         None | Some(QualityBoost::On(false)) => return Ok(0.0),
-        Some(QualityBoost::On(true)) => (weight.unwrap_or(DEFAULT_QUALITY_WEIGHT), "quality_weight"),
+        Some(QualityBoost::On(true)) => (weight.unwrap_or(DEFAULT_RELEVANCE_WEIGHT), "quality_weight"),
         Some(QualityBoost::Weight(weight)) => (*weight, "quality_boost"),
     };
     if (0.0..=1.0).contains(&value) {
@@ -188,9 +190,6 @@ fn relevance_weight(boost: Option<&QualityBoost>, weight: Option<f64>) -> Result
         Err(ApiError::invalid("value_error", &["body", field], "Input should be between 0 and 1", value.into()))
     }
 }
-
-/// The original's default weight of relevance when `quality_boost` is true.
-const DEFAULT_QUALITY_WEIGHT: f64 = 0.3;
 
 /// Search by meaning (default), keywords (BM25) or both (hybrid).
 #[utoipa::path(post, path = "/api/search", tag = "search", request_body = SearchBody,

@@ -7,8 +7,8 @@
 
 use super::{McpServer, Tags, failure};
 use crate::service::time_expr::TimeRange;
+use crate::service::{DEFAULT_RELEVANCE_WEIGHT, UpdateRequest, time_expr};
 use crate::service::{DeleteOutcome, DeleteRequest, Hit, ListRequest, Memory, SearchMode, SearchRequest, StoreRequest};
-use crate::service::{UpdateRequest, time_expr};
 use chrono::{DateTime, NaiveDate, Utc};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{tool, tool_router};
@@ -257,7 +257,7 @@ impl McpServer {
             query: args.query,
             mode: SearchMode::Hybrid,
             limit: count(args.n_results)?,
-            relevance_weight: args.quality_weight.unwrap_or(0.3),
+            relevance_weight: args.quality_weight.unwrap_or(DEFAULT_RELEVANCE_WEIGHT),
             ..SearchRequest::default()
         };
         let hits = self.service.search(request).await.map_err(failure)?;

@@ -40,7 +40,7 @@ pub use queries::{Health, MAX_RESULTS, Stats, epoch_seconds, now_seconds, simila
 pub use remote::{RemoteHit, RemoteSearch};
 pub use replica::{Converged, Target};
 pub use restore::{Progress, RestorePlan, RestoreSource};
-pub use view::{ListPage, ListRequest, SearchMode, SearchRequest};
+pub use view::{DEFAULT_RELEVANCE_WEIGHT, ListPage, ListRequest, SearchMode, SearchRequest};
 
 use crate::embed::{Embedder, MODEL_NAME};
 use mms_log::{ContentHash, Log, Seq, SeqWatch, VectorEntry};

@@ -62,6 +62,9 @@ pub enum SearchMode {
     Exact,
 }
 
+/// The weight of relevance when a caller turns `quality_boost` on without one (the newer original's 0.3).
+pub const DEFAULT_RELEVANCE_WEIGHT: f64 = 0.3;
+
 /// A search.
 #[derive(Clone, Debug, Default)]
 pub struct SearchRequest {

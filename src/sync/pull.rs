@@ -318,36 +318,33 @@ impl Engine {
             self.skip(&event.skipped("its content hash is not a SHA-256 in hex".into()))?;
             return Ok(false);
         };
-        let (target, kind) = match payload {
+        // A `Related` carries the edge's strength and reason; an `Unrelated` only names the edge.
+        let (target, relation_type, made) = match payload {
             Payload::Related { target, relation_type, strength, reason } => {
-                let Ok(target) = target.parse::<ContentHash>() else {
-                    self.skip(&event.skipped(format!("its target {target:?} is not a SHA-256 in hex")))?;
-                    return Ok(false);
-                };
-                (target, EventKind::Related(Relation { target, relation_type, strength, reason }))
+                (target, relation_type, Some((strength, reason)))
             }
-            Payload::Unrelated { target, relation_type } => {
-                let Ok(target) = target.parse::<ContentHash>() else {
-                    self.skip(&event.skipped(format!("its target {target:?} is not a SHA-256 in hex")))?;
-                    return Ok(false);
-                };
-                (target, EventKind::Unrelated { target, relation_type })
-            }
+            Payload::Unrelated { target, relation_type } => (target, relation_type, None),
             _ => return Ok(false),
+        };
+        let Ok(target) = target.parse::<ContentHash>() else {
+            self.skip(&event.skipped(format!("its target {target:?} is not a SHA-256 in hex")))?;
+            return Ok(false);
         };
         if target == memory {
             self.skip(&event.skipped("it relates a memory to itself".into()))?;
             return Ok(false);
         }
-        let relation_type = match &kind {
-            EventKind::Related(relation) => relation.relation_type.clone(),
-            EventKind::Unrelated { relation_type, .. } => relation_type.clone(),
-            _ => unreachable!("an edge's event"),
-        };
         if mms_projections::relation_type(&relation_type).is_none() {
             self.skip(&event.skipped(format!("its relationship type {relation_type:?} is not known here")))?;
             return Ok(false);
         }
+        let key = ordered(memory, target, &relation_type);
+        let kind = match made {
+            Some((strength, reason)) => {
+                EventKind::Related(Relation { target, relation_type: relation_type.clone(), strength, reason })
+            }
+            None => EventKind::Unrelated { target, relation_type: relation_type.clone() },
+        };
         let actor = Actor::new(Interface::Sync, Some(event.stamp.to_string()));
         for _ in 0..5 {
             let log = self.service.log().clone();
@@ -358,7 +355,6 @@ impl Engine {
             let (source_clock, target_clock) = self.with_state(|s| Ok((s.clock(&memory)?, s.clock(&target)?)))?;
             let source_stamps = stamps(&source, source_clock.as_ref(), &self.me);
             let target_stamps = stamps(&target_history, target_clock.as_ref(), &self.me);
-            let key = ordered(memory, target, &relation_type);
             let held = edge_stamp(&[(&source, &source_stamps), (&target_history, &target_stamps)], key);
             if held.is_some_and(|held| held >= event.stamp) {
                 return Ok(false);

@@ -216,8 +216,11 @@ async fn edges_and_archiving_travel_to_other_devices_and_each_edge_resolves_on_i
     assert_eq!(on_a, b.memories().await, "devices A and B differ");
     assert_eq!(on_a.keys().cloned().collect::<Vec<_>>(), sorted(&[&deploy, &latency, &stale]));
     assert_eq!(on_a[&deploy][1], json!(["incident", "retagged"]));
-    for device in [&a, &b] {
-        assert_eq!(edges(device, &latency).await, Vec::<Value>::new());
+    for (name, device) in [("A", &a), ("B", &b)] {
+        let (p1, p2) = (format!("/api/memories/{stale}/history"), format!("/api/memories/{latency}/history"));
+        let h1 = device.call(reqwest::Method::GET, &p1, None).await;
+        let h2 = device.call(reqwest::Method::GET, &p2, None).await;
+        assert_eq!(edges(device, &latency).await, Vec::<Value>::new(), "{name}: {h1}\n{h2}");
         assert_eq!(archived(device).await, Vec::new());
     }
     assert_eq!(standin.vector_count().await, 3, "the unarchived memory's vector is back");

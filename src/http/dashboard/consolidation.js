@@ -50,13 +50,13 @@ function actionItem(a) {
 }
 
 function describeRun(r) {
-  const verb = r.dry_run ? 'would' : '';
+  const would = r.dry_run ? 'would ' : '';
   const parts = [
     `${formatNumber(r.memories_processed)} memories looked at`,
-    `${verb} link ${formatNumber(r.associations_discovered)} pairs`,
-    `${verb} summarise ${formatNumber(r.clusters_created)} clusters`,
-    `${verb} archive ${formatNumber(r.memories_archived)}`,
-  ].map((p) => p.replace(/\s+/g, ' ').trim());
+    `${would}link ${formatNumber(r.associations_discovered)} pairs`,
+    `${would}summarise ${formatNumber(r.clusters_created)} clusters`,
+    `${would}archive ${formatNumber(r.memories_archived)}`,
+  ];
   const head = r.dry_run ? `Preview of the ${r.time_horizon} run` : `Ran ${r.time_horizon}`;
   const tail = r.dry_run ? 'nothing was changed' : `${formatNumber(r.events_appended)} events, undo with unarchive or a restore`;
   return `${head}: ${parts.join(', ')} (${tail}).`;
