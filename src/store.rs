@@ -457,6 +457,8 @@ pub struct Rebuilt {
 /// two threads at once. `progress(applied, total)` follows the read model.
 pub fn rebuild(settings: &Settings, progress: impl FnMut(Seq, Seq) + Send) -> Result<Rebuilt, StoreError> {
     let (parts, sqlite) = open_parts(settings, false)?;
+    // The log is open, so no other process has the store, and nothing here has read the read model yet.
+    let sqlite = sqlite.recreate()?;
     let (mut read_model, mut ann) = projectors(&parts, sqlite);
     let timed = |projector: &mut Projector, progress: &mut dyn FnMut(Seq, Seq)| {
         let started = std::time::Instant::now();

@@ -6,6 +6,7 @@
 //! whatever the direction asked; the others are followed from source to target, or backwards when asked.
 
 use crate::read::{ReadError, SqliteReader};
+use crate::sqlite::{execute, query_row};
 use mms_log::{Event, Relation};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
@@ -204,7 +205,7 @@ const CHUNK: usize = 500;
 fn memory_is_live(txn: &Connection, hash: &str) -> rusqlite::Result<bool> {
     let sql = "SELECT 1 FROM memories WHERE content_hash = ?1 UNION ALL \
                SELECT 1 FROM archived_memories WHERE content_hash = ?1 LIMIT 1";
-    Ok(txn.query_row(sql, [hash], |_| Ok(())).optional()?.is_some())
+    Ok(query_row(txn, sql, [hash], |_| Ok(())).optional()?.is_some())
 }
 
 /// Makes (or replaces) the edge a `Related` event records. An edge to a memory that is not live (deleted
@@ -216,12 +217,14 @@ pub(crate) fn relate(txn: &Connection, event: &Event, relation: &Relation) -> ru
         return Ok(());
     }
     if is_symmetric(&relation.relation_type) {
-        txn.execute(
+        execute(
+            txn,
             "DELETE FROM memory_graph WHERE source_hash = ? AND target_hash = ? AND relationship_type = ?",
             params![target, source, relation.relation_type],
         )?;
     }
-    txn.execute(
+    execute(
+        txn,
         &format!("INSERT OR REPLACE INTO memory_graph ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
         params![
             source,
@@ -240,17 +243,17 @@ pub(crate) fn relate(txn: &Connection, event: &Event, relation: &Relation) -> ru
 /// Removes the edge an `Unrelated` event names (either way round for a symmetric type).
 pub(crate) fn unrelate(txn: &Connection, source: &str, target: &str, relation_type: &str) -> rusqlite::Result<()> {
     let delete = "DELETE FROM memory_graph WHERE source_hash = ? AND target_hash = ? AND relationship_type = ?";
-    txn.execute(delete, params![source, target, relation_type])?;
+    execute(txn, delete, params![source, target, relation_type])?;
     if is_symmetric(relation_type) {
-        txn.execute(delete, params![target, source, relation_type])?;
+        execute(txn, delete, params![target, source, relation_type])?;
     }
     Ok(())
 }
 
 /// Removes every edge of a memory that stops being live.
 pub(crate) fn remove_edges_of(txn: &Connection, hash: &str) -> rusqlite::Result<()> {
-    txn.execute("DELETE FROM memory_graph WHERE source_hash = ?", [hash])?;
-    txn.execute("DELETE FROM memory_graph WHERE target_hash = ?", [hash])?;
+    execute(txn, "DELETE FROM memory_graph WHERE source_hash = ?", [hash])?;
+    execute(txn, "DELETE FROM memory_graph WHERE target_hash = ?", [hash])?;
     Ok(())
 }
 

@@ -372,7 +372,7 @@ fn observe(built: &Built) -> Observed {
             .collect(),
         ann_exact: queries
             .iter()
-            .map(|q| built.ann.exact_search(q, 5).expect("ann").into_iter().map(|(h, _)| h.to_hex()).collect())
+            .map(|q| built.ann.exact_search(q, 5).expect("ann").into_iter().map(|h| h.to_hex()).collect())
             .collect(),
         uploads: built.reader.uploads(100).expect("uploads"),
         edges: (0..TEXTS)

@@ -66,9 +66,8 @@ fn ann_recall_against_exact_search_is_within_budget() {
     let queries = vectors(100, 99);
     let mut found = 0;
     for query in &queries {
-        let approximate: Vec<ContentHash> =
-            ann.search(query, 10).expect("search").into_iter().map(|(h, _)| h).collect();
-        let exact: Vec<ContentHash> = ann.exact_search(query, 10).expect("exact").into_iter().map(|(h, _)| h).collect();
+        let approximate = ann.search(query, 10).expect("search");
+        let exact = ann.exact_search(query, 10).expect("exact");
         found += exact.iter().filter(|h| approximate.contains(h)).count();
     }
     let recall = found as f64 / (queries.len() * 10) as f64;
@@ -77,13 +76,13 @@ fn ann_recall_against_exact_search_is_within_budget() {
 
     for (event, vector) in events.iter().zip(&data).take(200) {
         let best = ann.search(vector, 1).expect("search");
-        assert_eq!(best.first().map(|(h, _)| *h), Some(event.memory), "a stored vector finds itself");
+        assert_eq!(best.first(), Some(&event.memory), "a stored vector finds itself");
     }
 
     // Deleting removes from results; saving and reopening keeps the same index and checkpoint.
     let delete = Event { seq: Seq(count as u64 + 1), kind: EventKind::Deleted { reason: None }, ..events[0].clone() };
     ann.apply(&[Applied { event: &delete, vector: None }]).expect("delete");
-    assert!(ann.search(&data[0], 5).expect("search").iter().all(|(h, _)| *h != events[0].memory));
+    assert!(ann.search(&data[0], 5).expect("search").iter().all(|h| *h != events[0].memory));
     ann.persist().expect("save");
     let reopened = AnnIndex::open(dir.path(), AnnOptions::default()).expect("reopen");
     assert_eq!(reopened.len(), count - 1);
@@ -95,17 +94,11 @@ fn event(seq: u64, content: &str, kind: EventKind) -> Event {
     Event { kind, version: 2, ..stored(seq, content) }
 }
 
-/// The little-endian f16 bytes of values that f16 holds exactly (normal, at most 10 mantissa bits).
-fn f16_bytes(vector: &[f32]) -> Vec<u8> {
-    vector
-        .iter()
-        .flat_map(|x| {
-            let bits = x.to_bits();
-            let (sign, exponent, mantissa) = (bits >> 31, (bits >> 23) & 0xff, bits & 0x7f_ffff);
-            let half = (sign << 15) | ((exponent - 112) << 10) | (mantissa >> 13);
-            (half as u16).to_le_bytes()
-        })
-        .collect()
+/// The bytes the index holds for `vector`: usearch scales it to unit length and by 127, and truncates each
+/// component to an 8-bit integer.
+fn i8_bytes(vector: &[f32]) -> Vec<u8> {
+    let magnitude = vector.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+    vector.iter().map(|x| (f64::from(*x) * 127.0 / magnitude).clamp(-127.0, 127.0) as i8 as u8).collect()
 }
 
 fn saved_files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
@@ -118,10 +111,10 @@ fn saved_files_contain(dir: &std::path::Path, needle: &[u8]) -> bool {
 #[test]
 fn a_deleted_then_redacted_vector_leaves_no_bytes_in_the_saved_index() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // Exact in f16, the index's quantization, and a pattern no other vector here has.
+    // A pattern no other vector here has.
     let secret: Vec<f32> = (0..DIMENSIONS).map(|i| (1 + i % 7) as f32 * if i % 2 == 0 { 0.5 } else { -0.25 }).collect();
     let others = vectors(20, 3);
-    let needle = f16_bytes(&secret);
+    let needle = i8_bytes(&secret);
     let mut events = vec![stored(1, "secret")];
     events.extend((0..others.len()).map(|i| stored(i as u64 + 2, &format!("other {i}"))));
     let mut batch = vec![Applied { event: &events[0], vector: Some(secret.as_slice()) }];
@@ -151,5 +144,5 @@ fn a_deleted_then_redacted_vector_leaves_no_bytes_in_the_saved_index() {
     assert_eq!((ann.len(), ann.applied()), (others.len(), Seq(23)), "the replay does not start over again");
     ann.persist().expect("save");
     assert!(!saved_files_contain(dir.path(), &needle), "the redacted vector is in the saved index");
-    assert_eq!(ann.search(&others[0], 1).expect("search")[0].0, ContentHash::of_content("other 0"));
+    assert_eq!(ann.search(&others[0], 1).expect("search")[0], ContentHash::of_content("other 0"));
 }

@@ -52,12 +52,17 @@ fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if na == 0.0 || nb == 0.0 { 0.0 } else { dot / (na.sqrt() * nb.sqrt()) }
 }
 
+/// The cosine distance the neighbour lists hold (1 - cosine similarity).
+pub fn distance(a: &[f32], b: &[f32]) -> f32 {
+    (1.0 - cosine(a, b)) as f32
+}
+
 /// Each point's `k` nearest neighbours by comparing every pair (for small stores and tests).
 pub fn exact_neighbours(vectors: &[&[f32]], k: usize) -> Neighbours {
     (0..vectors.len())
         .map(|i| {
             let mut near: Vec<(usize, f32)> =
-                (0..vectors.len()).map(|j| (j, (1.0 - cosine(vectors[i], vectors[j])) as f32)).collect();
+                (0..vectors.len()).map(|j| (j, distance(vectors[i], vectors[j]))).collect();
             near.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
             near.truncate(k);
             near

@@ -10,7 +10,7 @@ use super::{Service, ServiceError};
 use crate::consolidation::clustering::{self, Neighbours};
 use crate::consolidation::{Horizon, Note, Settings, associations, compression, decay, forgetting};
 use mms_log::{Actor, ContentHash, EventId, EventKind, Expect, MemoryRecord, NewEvent, Relation, Timestamp};
-use mms_projections::{Filter, iso_utc};
+use mms_projections::{AnnIndex, Filter, iso_utc};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -354,14 +354,18 @@ fn plan(inner: &super::Inner, settings: &Settings, horizon: Horizon, now: f64) -
         for (k, vector) in refs.iter().enumerate() {
             let found = inner
                 .ann
-                .search(vector, NEIGHBOURS)
+                .search(vector, AnnIndex::candidates(NEIGHBOURS))
                 .map_err(|e| ServiceError::internal_while("searching the ANN index", e))?;
-            let mut near: Vec<(usize, f32)> =
-                found.into_iter().filter_map(|(h, d)| position.get(h.to_hex().as_str()).map(|j| (*j, d))).collect();
+            // The index only ranks: each neighbour's distance is measured from its vector.
+            let mut near: Vec<(usize, f32)> = found
+                .into_iter()
+                .filter_map(|h| position.get(h.to_hex().as_str()).map(|j| (*j, clustering::distance(vector, refs[*j]))))
+                .collect();
             if !near.iter().any(|(j, _)| *j == k) {
                 near.push((k, 0.0));
             }
             near.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            near.truncate(NEIGHBOURS);
             all.push(near);
         }
         all

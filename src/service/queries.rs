@@ -4,11 +4,11 @@
 use super::memory::{HistoryEntry, Hit, Memory};
 use super::time_expr::{self, TimeRange};
 use super::view::{ListPage, ListRequest, SearchMode, SearchRequest, View};
-use super::{Service, ServiceError, parse_hash};
+use super::{Inner, Service, ServiceError, parse_hash};
 use crate::consolidation::{Note, decay};
 use crate::embed::{MODEL_NAME, ModelStatus, cosine_distance};
 use mms_log::{ContentHash, Seq, fold_history};
-use mms_projections::{Filter, MemoryRow, TagCount, TagMatch};
+use mms_projections::{AnnIndex, Filter, MemoryRow, SqliteReader, TagCount, TagMatch};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -372,10 +372,14 @@ impl Service {
                     .collect());
             };
             let ann_at = ann.applied();
-            let found =
-                ann.search(&query, limit).map_err(|e| ServiceError::internal_while("searching the ANN index", e))?;
-            let mut distances: HashMap<String, f32> = found.iter().map(|(h, d)| (h.to_hex(), *d)).collect();
-            let hashes: Vec<String> = found.iter().map(|(h, _)| h.to_hex()).collect();
+            let found = ann
+                .search(&query, AnnIndex::candidates(limit))
+                .map_err(|e| ServiceError::internal_while("searching the ANN index", e))?;
+            // The index only ranks (by 8-bit vectors): each candidate's distance is measured exactly, so the
+            // score is the one exact search gives, and the nearest `limit` of the candidates are kept.
+            let hashes: Vec<String> = found.iter().map(ContentHash::to_hex).collect();
+            let mut distances: HashMap<String, f32> =
+                measure(inner, &reader, &query, hashes.clone())?.into_iter().collect();
             // Rows gone from the read model (deleted after the index applied them) drop out here.
             let mut rows: HashMap<String, MemoryRow> =
                 reader.get_many(&hashes)?.into_iter().map(|r| (r.content_hash.clone(), r)).collect();
@@ -489,17 +493,7 @@ impl Service {
         hashes: Vec<String>,
     ) -> Result<Vec<(String, f32)>, ServiceError> {
         let reader = view.reader.clone();
-        self.blocking(move |inner| {
-            let parsed: Vec<ContentHash> = hashes.iter().filter_map(|h| h.parse().ok()).collect();
-            let cached = inner.log.cached_vectors(MODEL_NAME, &parsed)?;
-            let mut measured: Vec<(String, f32)> =
-                cached.iter().map(|(hash, vector)| (hash.to_hex(), cosine_distance(&query, vector))).collect();
-            let rest: Vec<String> =
-                hashes.into_iter().filter(|h| h.parse().map_or(true, |hash| !cached.contains_key(&hash))).collect();
-            measured.extend(reader.distances(&query, &rest)?);
-            Ok(measured)
-        })
-        .await
+        self.blocking(move |inner| measure(inner, &reader, &query, hashes)).await
     }
 
     /// Recall by a query that may hold a time phrase ("what did we decide about billing last week"): the
@@ -624,4 +618,22 @@ impl Service {
             uptime_seconds: self.inner.started.elapsed().as_secs_f64(),
         }
     }
+}
+
+/// The cosine distances from `query` to the given memories (see [`Service::distances`]); a memory in neither the
+/// cache nor the read model is left out.
+fn measure(
+    inner: &Inner,
+    reader: &SqliteReader,
+    query: &[f32],
+    hashes: Vec<String>,
+) -> Result<Vec<(String, f32)>, ServiceError> {
+    let parsed: Vec<ContentHash> = hashes.iter().filter_map(|h| h.parse().ok()).collect();
+    let cached = inner.log.cached_vectors(MODEL_NAME, &parsed)?;
+    let mut measured: Vec<(String, f32)> =
+        cached.iter().map(|(hash, vector)| (hash.to_hex(), cosine_distance(query, vector))).collect();
+    let rest: Vec<String> =
+        hashes.into_iter().filter(|h| h.parse().map_or(true, |hash| !cached.contains_key(&hash))).collect();
+    measured.extend(reader.distances(query, &rest)?);
+    Ok(measured)
 }

@@ -4,7 +4,7 @@
 //! restores from a backup, `as_of` reads, rebuilds by the CLI, syncs, and redactions. After each redaction
 //! settles, no file under either device's data directory (the log, the read model and its WAL, the ANN
 //! files, the sync state, the time-travel scratch files, every backup) holds the redacted content, its
-//! tags, or its vectors' bytes (the model's as f32 and as the ANN index's f16, and Workers AI's): the raw
+//! tags, or its vectors' bytes (the model's as f32 and as the ANN index's 8-bit integers, and Workers AI's): the raw
 //! files are searched.
 //!
 //! Each device starts with unrelated memories and a full backup, so most backups the operations take are
@@ -196,10 +196,13 @@ impl Secret {
                 Needle::F32(self.model_vector[start..start + 8].to_vec()),
             ));
         }
+        // The ANN index holds each component scaled to unit length and by 127, truncated to an integer.
+        let magnitude = self.model_vector.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let scaled: Vec<f32> = self.model_vector.iter().map(|x| (f64::from(*x) * 127.0 / magnitude) as f32).collect();
         for start in [96, 192, 288] {
             needles.push((
-                format!("model vector dims {start}..{} as f16", start + 16),
-                Needle::F16(self.model_vector[start..start + 16].to_vec()),
+                format!("model vector dims {start}..{} as i8", start + 16),
+                Needle::I8(scaled[start..start + 16].to_vec()),
             ));
         }
         // Workers AI's vector is sparse (hashed words): the whole of it, anchored at its largest value.
@@ -231,12 +234,13 @@ fn content(n: u8, content_word: &str) -> String {
     format!("Memory {n} of the redaction law keeps the code word {content_word}, which must be forgotten for real")
 }
 
-/// Bytes to look for in a file: exact, or a vector's values as little-endian f32 or f16 within a tolerance
-/// (the server may embed in a batch, which changes the last bits).
+/// Bytes to look for in a file: exact, or a vector's values as little-endian f32 or as 8-bit integers
+/// within a tolerance (the server may embed in a batch, which changes the last bits; the index truncates).
 enum Needle {
     Bytes(Vec<u8>),
     F32(Vec<f32>),
-    F16(Vec<f32>),
+    /// Values already scaled as the index scales them (unit length, times 127), before truncation.
+    I8(Vec<f32>),
 }
 
 impl Needle {
@@ -254,13 +258,9 @@ impl Needle {
                 |b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
                 |x, y| (x - y).abs() <= 1e-5 + y.abs() * 1e-3,
             ),
-            Needle::F16(window) => contains_values(
-                bytes,
-                window,
-                2,
-                |b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])),
-                |x, y| (x - y).abs() <= 1e-4 + y.abs() * 4e-3,
-            ),
+            Needle::I8(window) => {
+                contains_values(bytes, window, 1, |b| f32::from(b[0] as i8), |x, y| (x - y).abs() <= 1.01)
+            }
         }
     }
 }
@@ -294,18 +294,6 @@ fn contains_values(
             window.iter().enumerate().all(|(i, &value)| close(decode(&bytes[start + i * width..]), value))
         }
     })
-}
-
-/// An IEEE 754 half-precision value (usearch's f16) as f32.
-fn f16_to_f32(bits: u16) -> f32 {
-    let sign = if bits & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exponent = i32::from((bits >> 10) & 0x1f);
-    let mantissa = f32::from(bits & 0x3ff);
-    match exponent {
-        0 => sign * mantissa * 2f32.powi(-24),
-        31 => f32::NAN,
-        e => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
-    }
 }
 
 /// Every file under `dir`, recursively.
@@ -698,8 +686,8 @@ async fn the_search_finds_every_kind_of_trace_of_a_memory_not_yet_redacted() {
         assert!(holders.contains(LOG_FILE) && holders.contains("backups/") && sqlite(&holders), "{start}: {holders:?}");
     }
     for start in [96, 192, 288] {
-        let holders = holders(&format!("model vector dims {start}..{} as f16", start + 16));
-        assert!(holders.iter().any(|h| h.starts_with("ann/")), "f16 {start}: {holders:?}");
+        let holders = holders(&format!("model vector dims {start}..{} as i8", start + 16));
+        assert!(holders.iter().any(|h| h.starts_with("ann/")), "i8 {start}: {holders:?}");
     }
     let holders = holders("Workers AI vector");
     assert!(holders.contains(LOG_FILE), "the Workers AI vector is cached in the log: {holders:?}");
