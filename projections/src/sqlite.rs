@@ -516,77 +516,7 @@ impl SqliteProjection {
 
 #[cfg(test)]
 mod tests {
-    use super::{MIGRATIONS, SqliteProjection, connect};
-    use crate::{Applied, DIMENSIONS, Projection};
-    use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
-
-    fn stored(seq: u64, content: &str) -> Event {
-        Event {
-            seq: Seq(seq),
-            event_id: EventId::generate(),
-            at: Timestamp(seq as i64),
-            actor: Actor::new(Interface::System, None),
-            memory: ContentHash::of_content(content),
-            version: 1,
-            kind: EventKind::Stored(MemoryRecord {
-                content: content.into(),
-                tags: vec!["batch".into()],
-                memory_type: None,
-                metadata: "{}".into(),
-                created_at: Timestamp(0),
-                updated_at: Timestamp(0),
-            }),
-        }
-    }
-
-    /// A batch is applied in one transaction; an event that cannot be applied sends it back, to be applied
-    /// event by event: the others land as they would alone, and each failure is recorded.
-    #[test]
-    fn an_event_that_cannot_be_applied_is_recorded_and_the_rest_of_its_batch_lands() {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("read.db");
-        let mut projection = SqliteProjection::open(&path).expect("the read model");
-        let events: Vec<Event> = ["alpha first note", "bravo second note", "charlie third note", "delta fourth note"]
-            .iter()
-            .zip(1..)
-            .map(|(content, seq)| stored(seq, content))
-            .collect();
-        let vector = vec![0.05f32; DIMENSIONS];
-        let wrong = vec![0.05f32; DIMENSIONS - 1];
-        let batch = [
-            Applied { event: &events[0], vector: Some(&vector) },
-            // Kept without a vector (listed, found by words and tags), and recorded.
-            Applied { event: &events[1], vector: None },
-            // vec0 refuses a vector of another size: the whole event is rolled back, and recorded.
-            Applied { event: &events[2], vector: Some(&wrong) },
-            Applied { event: &events[3], vector: Some(&vector) },
-        ];
-        projection.apply(&batch).expect("the batch applies");
-        assert_eq!(projection.checkpoint(), Seq(4));
-        let conn = connect(&path).expect("connect");
-        let column = |sql: &str| -> Vec<String> {
-            let mut statement = conn.prepare(sql).expect("prepare");
-            let rows = statement.query_map([], |r| r.get::<_, String>(0)).expect("query");
-            rows.collect::<Result<_, _>>().expect("rows")
-        };
-        let word = |content: &str| content.split(' ').next().expect("a word").to_string();
-        let contents: Vec<String> =
-            [0, 1, 3].iter().map(|i| events[*i].kind.record().expect("a record").content.clone()).collect();
-        assert_eq!(column("SELECT content FROM memories ORDER BY id"), contents);
-        assert_eq!(
-            column("SELECT m.content FROM memory_embeddings e JOIN memories m ON m.id = e.rowid ORDER BY m.id"),
-            vec![contents[0].clone(), contents[2].clone()]
-        );
-        assert_eq!(column("SELECT CAST(seq AS TEXT) FROM projection_errors ORDER BY seq"), ["2", "3"]);
-        assert_eq!(
-            column("SELECT DISTINCT CAST(memory_id AS TEXT) FROM memory_tags ORDER BY memory_id"),
-            ["1", "2", "4"]
-        );
-        let found =
-            |w: String| column(&format!("SELECT CAST(rowid AS TEXT) FROM memory_fts WHERE memory_fts MATCH '{w}'"));
-        assert_eq!(found(word(&contents[1])), ["2"], "the memory kept without a vector is found by its words");
-        assert!(found("charlie".into()).is_empty(), "the rolled-back memory left words behind");
-    }
+    use super::MIGRATIONS;
 
     #[test]
     fn every_migration_file_is_applied_in_order() {

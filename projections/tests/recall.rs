@@ -2,7 +2,9 @@
 //! honoured, a deleted then redacted vector gone from the saved files, and a saved index reloads to the same
 //! answers. Thousands of stores arrive in one batch, as in a rebuild.
 
-use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
+mod support;
+
+use mms_log::{ContentHash, Event, EventKind, Seq};
 use mms_projections::{AnnIndex, AnnOptions, Applied, DIMENSIONS};
 
 /// Clustered unit vectors (a few hundred topics with variations), closer to real embeddings than
@@ -33,22 +35,7 @@ fn vectors(count: usize, noise_seed: u64) -> Vec<Vec<f32>> {
 }
 
 fn stored(seq: u64, content: &str) -> Event {
-    Event {
-        seq: Seq(seq),
-        event_id: EventId::generate(),
-        at: Timestamp(seq as i64),
-        actor: Actor::new(Interface::System, None),
-        memory: ContentHash::of_content(content),
-        version: 1,
-        kind: EventKind::Stored(MemoryRecord {
-            content: content.into(),
-            tags: vec![],
-            memory_type: None,
-            metadata: "{}".into(),
-            created_at: Timestamp(0),
-            updated_at: Timestamp(0),
-        }),
-    }
+    support::stored(seq, content, &[])
 }
 
 #[test]
@@ -91,7 +78,7 @@ fn ann_recall_against_exact_search_is_within_budget() {
 }
 
 fn event(seq: u64, content: &str, kind: EventKind) -> Event {
-    Event { kind, version: 2, ..stored(seq, content) }
+    Event { version: 2, ..support::event(seq, content, kind) }
 }
 
 /// The bytes the index holds for `vector`: usearch scales it to unit length and by 127, and truncates each

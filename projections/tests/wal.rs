@@ -1,36 +1,15 @@
 //! The sqlite read model's files after a redaction: nothing of the redacted memory stays in the database or
 //! its write-ahead log, even when a reader held the log open while the redaction was applied.
 
-use mms_log::{Actor, ContentHash, Event, EventId, EventKind, Interface, MemoryRecord, Seq, Timestamp};
+mod support;
+
+use mms_log::{Event, EventKind};
 use mms_projections::{Applied, DIMENSIONS, Projection, SqliteProjection};
 use std::path::{Path, PathBuf};
+use support::{event, stored};
 
 const SECRET: &str = "the door code is SECRET-IN-THE-WAL";
 const TAG: &str = "SECRET-TAG-IN-THE-WAL";
-
-fn event(seq: u64, content: &str, kind: EventKind) -> Event {
-    Event {
-        seq: Seq(seq),
-        event_id: EventId::generate(),
-        at: Timestamp(seq as i64),
-        actor: Actor::new(Interface::System, None),
-        memory: ContentHash::of_content(content),
-        version: 1,
-        kind,
-    }
-}
-
-fn stored(seq: u64, content: &str, tags: &[&str]) -> Event {
-    let record = MemoryRecord {
-        content: content.into(),
-        tags: tags.iter().map(|t| t.to_string()).collect(),
-        memory_type: None,
-        metadata: "{}".into(),
-        created_at: Timestamp(0),
-        updated_at: Timestamp(0),
-    };
-    event(seq, content, EventKind::Stored(record))
-}
 
 /// A vector whose bytes no other row has.
 fn secret_vector() -> Vec<f32> {
