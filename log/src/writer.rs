@@ -32,8 +32,9 @@ fn failure(error: impl std::error::Error + Send + Sync + 'static) -> Failure {
 }
 
 /// The index rows of the events after the index tables' last checkpoint, shared with readers, who look
-/// here before the tables. The writer changes it only after a commit, and readers begin their read
-/// transaction while they hold its lock: whichever they see, the tables they read are at least as recent.
+/// here before the tables. The writer holds its lock across a commit and changes it right after, and
+/// readers begin their read transaction while they hold it: whichever they see, the tables they read are at
+/// least as recent, and a commit their transaction sees is here too.
 pub(crate) type Recent = Arc<RwLock<Unindexed>>;
 
 /// Reads the recent index rows even when a panicking thread poisoned the lock (the rows stay whole: they
@@ -134,9 +135,6 @@ struct Written {
     last_seq: u64,
     at: Timestamp,
     redacted: bool,
-    /// The group's index rows, and whether they (with every recent one) went into the index tables.
-    indexed: Unindexed,
-    checkpointed: bool,
 }
 
 /// Where the writer looks a memory's head or an event id up during a group: the group's own events, then
@@ -204,16 +202,6 @@ impl Writer {
             Ok(written) => {
                 self.last_seq = written.last_seq;
                 self.last_at = written.at;
-                {
-                    // Before anyone hears of the commit: a reader told of it finds its heads.
-                    let mut recent = self.recent.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    if written.checkpointed {
-                        *recent = Unindexed::default();
-                    } else {
-                        recent.heads.extend(written.indexed.heads);
-                        recent.ids.extend(written.indexed.ids);
-                    }
-                }
                 if written.redacted {
                     self.rewrite_file();
                 }
@@ -305,8 +293,20 @@ impl Writer {
             let mut meta = txn.open_table(META).map_err(failure)?;
             meta.insert(SCRUB_PENDING, seq).map_err(failure)?;
         }
+        // The recent heads change in the same moment as the tables: the lock is held across the commit, so a
+        // reader whose transaction sees this commit (one reading the log in order, say) and then asks for a
+        // memory's head or history finds this group's events there. Updated after the commit, a push once
+        // read an event it could not find in its memory's history and skipped it.
+        let mut shared = self.recent.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         txn.commit().map_err(failure)?;
-        Ok(Written { results, last_seq: next_seq - 1, at, redacted: scrub.is_some(), indexed, checkpointed })
+        if checkpointed {
+            *shared = Unindexed::default();
+        } else {
+            shared.heads.extend(indexed.heads);
+            shared.ids.extend(indexed.ids);
+        }
+        drop(shared);
+        Ok(Written { results, last_seq: next_seq - 1, at, redacted: scrub.is_some() })
     }
 
     /// After a redaction: copies the log into a fresh file, renames it over the old one and goes on with it
