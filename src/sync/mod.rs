@@ -49,6 +49,9 @@ pub enum SyncError {
     Apply(Arc<ServiceError>),
     #[error("memory {0} kept changing while a synced event was applied")]
     KeptChanging(ContentHash),
+    /// An event read from the log is missing from its memory's history as the log reads it back.
+    #[error("event {seq} is not in the history of memory {memory}")]
+    NotInHistory { seq: u64, memory: ContentHash },
     #[error(transparent)]
     Join(Arc<tokio::task::JoinError>),
 }

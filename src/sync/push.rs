@@ -160,8 +160,10 @@ impl Engine {
         let mut out = Vec::with_capacity(events.len());
         for event in events {
             let (history, own) = &histories[&event.memory];
+            // The writer updates a memory's head before a reader can see its commit, so this is a broken log;
+            // failing the round keeps the checkpoint where it is rather than skip the event for good.
             let Some(index) = history.iter().position(|e| e.seq == event.seq) else {
-                continue;
+                return Err(SyncError::NotInHistory { seq: event.seq.0, memory: event.memory });
             };
             let payload = match &event.kind {
                 // Uploads are recorded in the local log only; their chunks travel as the memories they are.
