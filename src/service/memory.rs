@@ -63,8 +63,10 @@ pub struct Hit {
     /// On the original's scale for semantic and hybrid search: `1 - cosine_distance / 2` (1 identical, 0.5
     /// unrelated), whatever ranked the results. Keyword search gives BM25 (higher is better).
     pub similarity_score: f64,
-    /// Hybrid search: the score that ordered the results (the similarity plus the bonuses for matching words
-    /// and the query's time).
+    /// Hybrid search: the score the results were picked by (the similarity plus the bonuses for matching
+    /// words and the query's time). Each next result is the one whose score, less half its similarity to
+    /// the closest result before it, is highest, so a near-copy of an earlier result can rank below a
+    /// memory with a lower score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fusion_score: Option<f64>,
     /// Asked to weigh relevance (`quality_boost`): the memory's relevance now, in [0, 1) (`r / (1 + r)` of

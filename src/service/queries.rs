@@ -25,6 +25,15 @@ const KEYWORD_BONUS: f64 = 0.03;
 /// In hybrid search, what being created in the time a query names ("in March 2026") adds to a memory's
 /// similarity (tuned on the retrieval benchmark: 0.03 gave less, 0.2 no more).
 const TIME_BONUS: f64 = 0.1;
+/// Hybrid search picks its results by maximal marginal relevance: each next result is the candidate with
+/// the best fusion score less this share of its similarity to the closest result already picked, so ten
+/// near-copies of one memory (or ten short turns that share little more than their speaker's name) do not
+/// crowd out the rest (tuned on the retrieval benchmark: 0.25 to 0.67 tried, see BENCHMARKS.md).
+const DIVERSITY: f64 = 0.5;
+/// Hybrid search's candidates by meaning: this many per result asked, at least [`MEANING_POOL_MIN`] (ten
+/// per result ranked about the same on the benchmark, and cost more).
+const MEANING_POOL_FACTOR: usize = 5;
+const MEANING_POOL_MIN: usize = 50;
 /// Asked to weigh relevance, the candidates reranked: this many per result asked, at least
 /// [`RELEVANCE_POOL_MIN`].
 const RELEVANCE_POOL_FACTOR: usize = 3;
@@ -410,19 +419,21 @@ impl Service {
     /// nearest it among those created then, and [`TIME_BONUS`] to those. The weights were chosen on the
     /// retrieval benchmark (`benches/retrieval`, see BENCHMARKS.md).
     async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
-        // Twice the limit of each: three and six times ranked the same on the benchmark, and cost more.
+        // BM25's pool is twice the limit: three and six times ranked the same on the benchmark, and cost more.
+        // Meaning's is larger: the diverse pick below reaches further down it.
         let pool = (request.limit * 2).clamp(10, MAX_RESULTS);
+        let meaning_pool = (request.limit * MEANING_POOL_FACTOR).clamp(MEANING_POOL_MIN, MAX_RESULTS);
         let (text, reader, words) = (request.query.clone(), view.reader.clone(), filter.clone());
         // BM25 runs on a blocking thread while the query is embedded and its nearest memories found.
         let keyword = self.blocking(move |_| Ok(reader.keyword(&text, pool, &words)?));
         let meaning = async {
             let vector = self.embed_query(&request.query).await?;
-            let asked = SearchRequest { limit: pool, min_similarity: None, ..request.clone() };
+            let asked = SearchRequest { limit: meaning_pool, min_similarity: None, ..request.clone() };
             // The cloudflare backend's index measures meaning there (Vectorize's similarity, as semantic
             // search reports it on that backend).
             let semantic = match self.remote_semantic_for(view, &asked).await {
                 Some(remote) => (remote?, "Vectorize similarity"),
-                None => (self.nearest(view, vector.clone(), pool, filter).await?, "Hybrid: similarity"),
+                None => (self.nearest(view, vector.clone(), meaning_pool, filter).await?, "Hybrid: similarity"),
             };
             Ok::<_, ServiceError>((vector, semantic))
         };
@@ -479,8 +490,9 @@ impl Service {
             .filter(|hit| request.min_similarity.is_none_or(|min| hit.similarity_score >= min))
             .collect();
         hits.sort_by(|a, b| b.fusion_score.unwrap_or(0.0).total_cmp(&a.fusion_score.unwrap_or(0.0)));
-        hits.truncate(request.limit);
-        Ok(hits)
+        let hashes: Vec<ContentHash> = hits.iter().filter_map(|hit| hit.memory.content_hash.parse().ok()).collect();
+        let vectors = self.blocking(move |inner| Ok(inner.log.cached_vectors(MODEL_NAME, &hashes)?)).await?;
+        Ok(diversify(hits, &vectors, request.limit, DIVERSITY))
     }
 
     /// The cosine distances from `query` to the given memories: from the vectors the log caches (a point
@@ -636,4 +648,102 @@ fn measure(
         hashes.into_iter().filter(|h| h.parse().map_or(true, |hash| !cached.contains_key(&hash))).collect();
     measured.extend(reader.distances(query, &rest)?);
     Ok(measured)
+}
+
+/// Picks `limit` of `ranked` (best fusion score first) by maximal marginal relevance: each next one is the
+/// candidate whose fusion score less `diversity` times its similarity to the nearest one already picked is
+/// highest. A candidate without a vector in `vectors` is never penalised. The first pick is always the best
+/// ranked; with `diversity` 0 the order is the fusion order.
+fn diversify(ranked: Vec<Hit>, vectors: &HashMap<ContentHash, Vec<f32>>, limit: usize, diversity: f64) -> Vec<Hit> {
+    let vector_of = |hit: &Hit| hit.memory.content_hash.parse::<ContentHash>().ok().and_then(|h| vectors.get(&h));
+    let mut left: Vec<(Hit, Option<&Vec<f32>>, f64)> = ranked
+        .into_iter()
+        .map(|hit| {
+            let vector = vector_of(&hit);
+            (hit, vector, 0.0)
+        })
+        .collect();
+    let mut picked = Vec::with_capacity(limit.min(left.len()));
+    while picked.len() < limit && !left.is_empty() {
+        let marginal = |(hit, _, closest): &(Hit, Option<&Vec<f32>>, f64)| {
+            hit.fusion_score.unwrap_or(hit.similarity_score) - diversity * closest
+        };
+        let best = (0..left.len()).max_by(|&a, &b| marginal(&left[a]).total_cmp(&marginal(&left[b])).then(b.cmp(&a)));
+        let Some(best) = best else { break };
+        let (hit, vector, _) = left.remove(best);
+        if let Some(vector) = vector {
+            for (_, other, closest) in &mut left {
+                if let Some(other) = other {
+                    *closest = closest.max(similarity(cosine_distance(vector, other)));
+                }
+            }
+        }
+        picked.push(hit);
+    }
+    picked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(content: &str, fusion: f64) -> Hit {
+        let memory = Memory {
+            content: content.into(),
+            content_hash: ContentHash::of_content(content).to_hex(),
+            tags: vec![],
+            memory_type: None,
+            metadata: serde_json::json!({}),
+            created_at: 0.0,
+            created_at_iso: String::new(),
+            updated_at: 0.0,
+            updated_at_iso: String::new(),
+        };
+        Hit {
+            memory,
+            similarity_score: fusion,
+            fusion_score: Some(fusion),
+            relevance_score: None,
+            relevance_reason: String::new(),
+        }
+    }
+
+    fn unit(angle: f32) -> Vec<f32> {
+        vec![angle.cos(), angle.sin(), 0.0]
+    }
+
+    fn contents(hits: &[Hit]) -> Vec<&str> {
+        hits.iter().map(|h| h.memory.content.as_str()).collect()
+    }
+
+    fn vectors(pairs: &[(&str, Vec<f32>)]) -> HashMap<ContentHash, Vec<f32>> {
+        pairs.iter().map(|(content, vector)| (ContentHash::of_content(content), vector.clone())).collect()
+    }
+
+    #[test]
+    fn a_near_copy_of_a_picked_result_gives_way_to_a_different_one() {
+        let ranked = vec![hit("a", 0.90), hit("a again", 0.89), hit("b", 0.80)];
+        let known = vectors(&[("a", unit(0.0)), ("a again", unit(0.05)), ("b", unit(1.5))]);
+        assert_eq!(contents(&diversify(ranked.clone(), &known, 2, DIVERSITY)), ["a", "b"]);
+        assert_eq!(contents(&diversify(ranked.clone(), &known, 3, DIVERSITY)), ["a", "b", "a again"]);
+        // Without diversity, or without vectors, the fusion order stands.
+        assert_eq!(contents(&diversify(ranked.clone(), &known, 3, 0.0)), ["a", "a again", "b"]);
+        assert_eq!(contents(&diversify(ranked, &HashMap::new(), 3, DIVERSITY)), ["a", "a again", "b"]);
+    }
+
+    #[test]
+    fn a_far_better_match_keeps_its_place_beside_a_similar_one() {
+        // The second is close to the first, but so much better than the third that it stays second.
+        let ranked = vec![hit("a", 0.95), hit("a2", 0.94), hit("c", 0.55)];
+        let known = vectors(&[("a", unit(0.0)), ("a2", unit(0.6)), ("c", unit(1.5))]);
+        assert_eq!(contents(&diversify(ranked, &known, 3, DIVERSITY)), ["a", "a2", "c"]);
+    }
+
+    #[test]
+    fn the_pick_stops_at_the_limit_or_the_candidates() {
+        let ranked = vec![hit("a", 0.9), hit("b", 0.8)];
+        assert_eq!(diversify(ranked.clone(), &HashMap::new(), 1, DIVERSITY).len(), 1);
+        assert_eq!(diversify(ranked, &HashMap::new(), 5, DIVERSITY).len(), 2);
+        assert!(diversify(vec![], &HashMap::new(), 5, DIVERSITY).is_empty());
+    }
 }
