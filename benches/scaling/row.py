@@ -2,17 +2,20 @@
 
     python3 benches/scaling/row.py STORE_DIR [BINARY]
 
-Spawns `serve` on STORE_DIR (MCP_MEMORY_BASE_DIR), polls /api/health every 5 ms, then times from one
+Copies STORE_DIR to a scratch directory beside it (the stores below change it; the copy is removed at the
+end), spawns `serve` on the copy (MCP_MEMORY_BASE_DIR), polls /api/health every 5 ms, then times from one
 keep-alive client: 150 questions in each search mode (default, semantic, keyword), 100 tag searches
-alternating the tags `bench` and `notes` (every memory of the bench stores has both), 100 list pages; and
-reads the server's RSS once the model has loaded and after the searches, and the store's size on disk.
-Prints one JSON object. The 100k store is what `MMS_BENCH_REBUILD_N=100000 cargo bench --bench projection`
+alternating the tags `bench` and `notes` (every memory of the bench stores has both), 100 list pages, the
+first `as_of` query (a list as of the middle event: the read model materialised there) and a second one
+(kept), then 200 stores of new memories; and reads the server's RSS once the model has loaded and after
+the searches, and the store's size on disk (before the stores). Scheduled backups are off. Prints one JSON object. The 100k store is what `MMS_BENCH_REBUILD_N=100000 cargo bench --bench projection`
 leaves in `$CARGO_TARGET_DIR/bench-data/rebuild-100000`.
 """
 
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -55,16 +58,33 @@ def wait_healthy(port):
 
 
 def main():
-    base = sys.argv[1]
+    store = sys.argv[1].rstrip("/")
     binary = sys.argv[2] if len(sys.argv) > 2 else "target/release/mcp-memory-service"
+    base = store + ".row-copy"
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.copytree(store, base)
+    try:
+        row = measure(store, base, binary)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(json.dumps(row))
+
+
+def disk_mb(base):
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(base) for f in files)
+    return round(size / 1e6, 1)
+
+
+def measure(store, base, binary):
     port = free_port()
-    env = dict(os.environ, MCP_MEMORY_BASE_DIR=base, MCP_API_KEY="k")
+    # No scheduled backup: a store that has none gets one at the first start, which would be measured too.
+    env = dict(os.environ, MCP_MEMORY_BASE_DIR=base, MCP_API_KEY="k", MCP_BACKUP_ENABLED="false")
     started = time.perf_counter()
     server = subprocess.Popen([binary, "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_healthy(port)
-        row = {"store": base, "to_healthy_s": round(time.perf_counter() - started, 3)}
+        row = {"store": store, "to_healthy_s": round(time.perf_counter() - started, 3), "disk_mb": disk_mb(base)}
         conn = http.client.HTTPConnection("127.0.0.1", port)
 
         def timed_ms(method, path, body=None):
@@ -93,12 +113,24 @@ def main():
         times = [timed_ms("GET", f"/api/memories?page={1 + i % 20}&page_size=10") for i in range(100)]
         row["list"] = {"p50": percentile(times, .5)}
         row["rss_mb"] = rss_mb(server.pid)
+        conn.request("GET", "/api/log?limit=1", None, HEADERS)
+        response = conn.getresponse()
+        latest = json.loads(response.read())
+        assert response.status == 200, latest
+        middle = max(1, latest["last_seq"] // 2)
+        as_of = f"/api/memories?page=1&page_size=10&as_of=seq:{middle}"
+        row["as_of_first_s"] = round(timed_ms("GET", as_of) / 1000, 2)
+        row["as_of_again_ms"] = round(timed_ms("GET", as_of), 2)
+        stamp = time.time_ns()
+        times = [timed_ms("POST", "/api/memories", {
+            "content": f"Scaling row store {stamp}-{i}: the {WORDS[i % 12]} review moved to "
+                       f"{WORDS[(i * 7 + 1) % 12]} after the call.",
+            "tags": ["scaling-row"]}) for i in range(200)]
+        row["store_ms"] = {"p50": percentile(times, .5), "p95": percentile(times, .95)}
     finally:
         server.terminate()
         server.wait()
-    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(base) for f in files)
-    row["disk_mb"] = round(size / 1e6, 1)
-    print(json.dumps(row))
+    return row
 
 
 if __name__ == "__main__":
