@@ -453,7 +453,8 @@ pub struct DocumentsArgs {
 pub struct SearchArgs {
     /// What to look for.
     pub query: String,
-    /// hybrid: by meaning, with a bonus for matching words (the best ranking, see README "Search").
+    /// hybrid: by meaning, with a bonus for matching words, picked for diversity (the best ranking, see README
+    /// "Search modes").
     #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
     pub mode: SearchMode,
     /// Number of results.
