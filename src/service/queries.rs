@@ -30,6 +30,9 @@ const TIME_BONUS: f64 = 0.1;
 /// near-copies of one memory (or ten short turns that share little more than their speaker's name) do not
 /// crowd out the rest (tuned on the retrieval benchmark: 0.25 to 0.67 tried, see BENCHMARKS.md).
 const DIVERSITY: f64 = 0.5;
+/// At most this many results are picked for diversity; the rest of a longer list follows in score order, so
+/// the pick's cost (each result measured against every candidate left) stays bounded for a limit of 1,000.
+const DIVERSE_PICKS: usize = 100;
 /// Hybrid search's candidates by meaning: this many per result asked, at least [`MEANING_POOL_MIN`] (ten
 /// per result ranked about the same on the benchmark, and cost more).
 const MEANING_POOL_FACTOR: usize = 5;
@@ -653,7 +656,8 @@ fn measure(
 /// Picks `limit` of `ranked` (best fusion score first) by maximal marginal relevance: each next one is the
 /// candidate whose fusion score less `diversity` times its similarity to the nearest one already picked is
 /// highest. A candidate without a vector in `vectors` is never penalised. The first pick is always the best
-/// ranked; with `diversity` 0 the order is the fusion order.
+/// ranked; with `diversity` 0 the order is the fusion order. Past [`DIVERSE_PICKS`] results, the candidates
+/// left follow in their fusion order.
 fn diversify(ranked: Vec<Hit>, vectors: &HashMap<ContentHash, Vec<f32>>, limit: usize, diversity: f64) -> Vec<Hit> {
     let vector_of = |hit: &Hit| hit.memory.content_hash.parse::<ContentHash>().ok().and_then(|h| vectors.get(&h));
     let mut left: Vec<(Hit, Option<&Vec<f32>>, f64)> = ranked
@@ -664,7 +668,7 @@ fn diversify(ranked: Vec<Hit>, vectors: &HashMap<ContentHash, Vec<f32>>, limit: 
         })
         .collect();
     let mut picked = Vec::with_capacity(limit.min(left.len()));
-    while picked.len() < limit && !left.is_empty() {
+    while picked.len() < limit.min(DIVERSE_PICKS) && !left.is_empty() {
         let marginal = |(hit, _, closest): &(Hit, Option<&Vec<f32>>, f64)| {
             hit.fusion_score.unwrap_or(hit.similarity_score) - diversity * closest
         };
@@ -680,6 +684,8 @@ fn diversify(ranked: Vec<Hit>, vectors: &HashMap<ContentHash, Vec<f32>>, limit: 
         }
         picked.push(hit);
     }
+    let rest = limit - picked.len().min(limit);
+    picked.extend(left.into_iter().take(rest).map(|(hit, _, _)| hit));
     picked
 }
 
@@ -712,6 +718,11 @@ mod tests {
         vec![angle.cos(), angle.sin(), 0.0]
     }
 
+    /// The unit vector along axis `i` of `n`.
+    fn axis(i: usize, n: usize) -> Vec<f32> {
+        (0..n).map(|j| if j == i { 1.0 } else { 0.0 }).collect()
+    }
+
     fn contents(hits: &[Hit]) -> Vec<&str> {
         hits.iter().map(|h| h.memory.content.as_str()).collect()
     }
@@ -737,6 +748,26 @@ mod tests {
         let ranked = vec![hit("a", 0.95), hit("a2", 0.94), hit("c", 0.55)];
         let known = vectors(&[("a", unit(0.0)), ("a2", unit(0.6)), ("c", unit(1.5))]);
         assert_eq!(contents(&diversify(ranked, &known, 3, DIVERSITY)), ["a", "a2", "c"]);
+    }
+
+    #[test]
+    fn past_the_diverse_picks_the_rest_follow_in_score_order() {
+        // Pairs of identical vectors: picking for diversity all the way would put every pair's second after all
+        // the firsts, out of score order.
+        let ranked: Vec<Hit> =
+            (0..2 * DIVERSE_PICKS + 20).map(|i| hit(&format!("m{i}"), 0.9 - i as f64 * 1e-4)).collect();
+        let known: HashMap<ContentHash, Vec<f32>> = (0..ranked.len())
+            .map(|i| (ContentHash::of_content(&format!("m{i}")), axis(i / 2, DIVERSE_PICKS + 10)))
+            .collect();
+        let picked = diversify(ranked.clone(), &known, ranked.len(), DIVERSITY);
+        assert_eq!(picked.len(), ranked.len());
+        // After the diverse picks, the candidates left keep their relative fusion order.
+        let tail: Vec<f64> = picked[DIVERSE_PICKS..].iter().map(|h| h.fusion_score.unwrap_or(0.0)).collect();
+        assert!(tail.windows(2).all(|w| w[0] > w[1]), "{tail:?}");
+        let mut all: Vec<&str> = contents(&picked);
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), ranked.len(), "every candidate once");
     }
 
     #[test]
