@@ -413,14 +413,15 @@ impl Service {
         .await
     }
 
-    /// Meaning first, words as a bonus: the memories nearest the query's vector and those BM25 ranks best
-    /// (a pool of twice the limit each) are ordered by their similarity plus [`KEYWORD_BONUS`] / (1 +
-    /// their BM25 rank), so a memory that also matches the query's words moves up, and one that only matches
-    /// them needs to be close in meaning too. Each hit keeps its similarity on the original's scale (one only
+    /// Meaning first, words as a bonus: the memories nearest the query's vector ([`MEANING_POOL_FACTOR`] times
+    /// the limit) and those BM25 ranks best (twice the limit) are scored by their similarity plus
+    /// [`KEYWORD_BONUS`] / (1 + their BM25 rank), so a memory that also matches the query's words moves up,
+    /// and one that only matches them needs to be close in meaning too; the results are picked from them for
+    /// relevance and diversity ([`diversify`]). Each hit keeps its similarity on the original's scale (one only
     /// BM25 found is measured against the query's vector), so `min_similarity` means what it means for
-    /// semantic search; the ordering score is `fusion_score`. A time phrase in the query adds the memories
-    /// nearest it among those created then, and [`TIME_BONUS`] to those. The weights were chosen on the
-    /// retrieval benchmark (`benches/retrieval`, see BENCHMARKS.md).
+    /// semantic search; the score is `fusion_score`. A time phrase in the query adds the memories nearest it
+    /// among those created then, and [`TIME_BONUS`] to those. The weights were chosen on the retrieval
+    /// benchmark (`benches/retrieval`, see BENCHMARKS.md).
     async fn hybrid(&self, view: &View, request: &SearchRequest, filter: Filter) -> Result<Vec<Hit>, ServiceError> {
         // BM25's pool is twice the limit: three and six times ranked the same on the benchmark, and cost more.
         // Meaning's is larger: the diverse pick below reaches further down it.
