@@ -8,8 +8,9 @@ keep-alive client: 150 questions in each search mode (default, semantic, keyword
 alternating the tags `bench` and `notes` (every memory of the bench stores has both), 100 list pages, the
 first `as_of` query (a list as of the middle event: the read model materialised there) and a second one
 (kept), then 200 stores of new memories; and reads the server's RSS once the model has loaded and after
-the searches, and the store's size on disk (before the stores). Scheduled backups are off. Prints one JSON object. The 100k store is what `MMS_BENCH_REBUILD_N=100000 cargo bench --bench projection`
-leaves in `$CARGO_TARGET_DIR/bench-data/rebuild-100000`.
+the searches, and the store's size on disk (before the stores). Scheduled backups are off. Prints one JSON
+object. The 100k store is what `MMS_BENCH_REBUILD_N=100000 cargo bench --bench projection` leaves in
+`$CARGO_TARGET_DIR/bench-data/rebuild-100000`.
 """
 
 import http.client

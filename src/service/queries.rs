@@ -685,8 +685,7 @@ fn diversify(ranked: Vec<Hit>, vectors: &HashMap<ContentHash, Vec<f32>>, limit: 
         }
         picked.push(hit);
     }
-    let rest = limit - picked.len().min(limit);
-    picked.extend(left.into_iter().take(rest).map(|(hit, _, _)| hit));
+    picked.extend(left.into_iter().take(limit - picked.len()).map(|(hit, _, _)| hit));
     picked
 }
 
