@@ -47,6 +47,15 @@ pub(crate) const CACHE_BYTES: usize = 16 << 20;
 pub(crate) fn database_builder() -> redb::Builder {
     let mut builder = Database::builder();
     builder.set_cache_size(CACHE_BYTES);
+    // A log not closed cleanly (a crash, kill -9) is made consistent again on open by three full scans
+    // of the file: say so, since on a large log that open takes seconds.
+    builder.set_repair_callback(|session| {
+        if session.progress() == 0.0 {
+            tracing::warn!("the log was not closed cleanly: checking the whole file before opening it");
+        } else {
+            tracing::info!(progress = session.progress(), "checking the log file");
+        }
+    });
     builder
 }
 
