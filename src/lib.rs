@@ -29,6 +29,7 @@ pub mod fuzzing;
 pub mod healthcheck;
 pub mod http;
 pub mod ingest;
+pub mod malloc;
 pub mod mcp;
 pub mod mdns;
 pub mod oauth;

@@ -4,8 +4,13 @@ use mcp_memory_service::cli::{Cli, Command};
 use mcp_memory_service::{app, cli, healthcheck};
 use std::io::IsTerminal;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    // Before any thread: glibc fixes its arena limit when it first needs a second arena.
+    mcp_memory_service::malloc::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts").block_on(run())
+}
+
+async fn run() -> std::process::ExitCode {
     // `.env` (when there is one), the environment and the command line.
     let Cli { config, command } = Cli::load();
     // Logs go to stderr: stdout carries command output (and MCP messages in stdio mode).

@@ -1,4 +1,5 @@
-//! Registration of the sqlite-vec extension with SQLite: the one place this workspace uses `unsafe`.
+//! Registration of the sqlite-vec extension with SQLite: the one place this crate uses `unsafe` (the
+//! workspace's other is the binary's malloc arena limit, `src/malloc.rs`).
 #![allow(unsafe_code)]
 
 use std::sync::Once;
