@@ -394,6 +394,58 @@ pub(crate) fn load_corpus(n: usize, queries: usize) -> Corpus {
     Corpus { texts, vectors, queries: query_texts, query_vectors }
 }
 
+/// `n` memories for a store larger than the corpus (the 1M row of the scaling table): the corpus's sentences,
+/// then pairs of them, `"<a> Later, <b>"`, with `a` running through the corpus and `b` a fixed stride away per
+/// pass, so every text is distinct. A pair's vector is the normalised sum of its two sentences' real vectors:
+/// MiniLM mean-pools its tokens, so this is near what embedding the pair gives (`pair_vector_fidelity`
+/// measures how near), without the hours of embedding a million texts would take here.
+pub(crate) fn extended(corpus: &Corpus, n: usize) -> (Vec<String>, Vec<Vec<f32>>) {
+    let base = corpus.texts.len();
+    let mut texts = corpus.texts[..n.min(base)].to_vec();
+    let mut vectors = corpus.vectors[..n.min(base)].to_vec();
+    for i in base..n {
+        let (a, b) = pair_of(i, base);
+        texts.push(format!("{} Later, {}", corpus.texts[a], lowercase_first(&corpus.texts[b])));
+        vectors.push(normalised_sum(&corpus.vectors[a], &corpus.vectors[b]));
+    }
+    (texts, vectors)
+}
+
+/// The two corpus sentences of the `i`-th memory past a corpus of `base`: a stride per pass that is never a
+/// multiple of `base` (for the passes a million memories take), so no pair repeats.
+fn pair_of(i: usize, base: usize) -> (usize, usize) {
+    let (pass, a) = (i / base, i % base);
+    (a, (a + pass * 7_919) % base)
+}
+
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |c| c.to_lowercase().chain(chars).collect())
+}
+
+fn normalised_sum(a: &[f32], b: &[f32]) -> Vec<f32> {
+    let sum: Vec<f32> = a.iter().zip(b).map(|(x, y)| x + y).collect();
+    let norm = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+    sum.into_iter().map(|x| x / norm).collect()
+}
+
+/// Embeds `sample` of the pair memories of [`extended`] for real and returns the mean and the lowest cosine
+/// similarity between each real vector and the synthetic one the store holds.
+pub(crate) fn pair_vector_fidelity(texts: &[String], vectors: &[Vec<f32>], base: usize, sample: usize) -> (f64, f64) {
+    let picked: Vec<usize> = (0..sample).map(|k| base + k * (texts.len() - base) / sample.max(1)).collect();
+    let embedder = ready_embedder();
+    let real = embedder
+        .embed_blocking(picked.iter().map(|&i| texts[i].clone()).collect())
+        .expect("the model embeds the sample");
+    let cosines: Vec<f64> = picked
+        .iter()
+        .zip(&real)
+        .map(|(&i, r)| r.iter().zip(&vectors[i]).map(|(x, y)| f64::from(x * y)).sum())
+        .collect();
+    let mean = cosines.iter().sum::<f64>() / cosines.len().max(1) as f64;
+    (mean, cosines.iter().copied().fold(f64::INFINITY, f64::min))
+}
+
 /// The service's ANN options, except `MMS_BENCH_ANN_EXPANSION_ADD` (efConstruction) when set: a knob for
 /// measuring what a cheaper graph build costs in recall.
 pub(crate) fn ann_options() -> AnnOptions {

@@ -394,6 +394,7 @@ def upload_phase(client, pid, name, size_mib, seed, baseline, args):
     upload_id = answer["upload_id"]
     processing_at = None
     last_change, last_seen = time.perf_counter(), None
+    rss_timeline = []  # (seconds since the POST, chunks processed, VmRSS MiB): where the memory grows
     while True:
         time.sleep(POLL_S)
         now = time.perf_counter()
@@ -405,6 +406,8 @@ def upload_phase(client, pid, name, size_mib, seed, baseline, args):
         if state_code != 200 or not isinstance(state, dict):
             searcher.stop()
             fail(f"GET /api/documents/status/{upload_id} answered {state_code}: {state}")
+        if rss is not None:
+            rss_timeline.append((round(now - started, 1), state.get("chunks_processed"), round(rss, 1)))
         if state["status"] == "processing" and processing_at is None:
             processing_at = now - started
         if state["status"] in ("completed", "failed", "removed"):
@@ -452,7 +455,7 @@ def upload_phase(client, pid, name, size_mib, seed, baseline, args):
         "load_average": load_average(),
         "peak_load_1m": peak_load,
         "server": {"rss_before_mib": before["rss_mib"], "rss_after_mib": after["rss_mib"], "peak_rss_mib": peak_rss,
-                   "hwm_mib": after["hwm_mib"], "hwm_reset": hwm_reset},
+                   "hwm_mib": after["hwm_mib"], "hwm_reset": hwm_reset, "rss_timeline": rss_timeline},
     }
 
 
