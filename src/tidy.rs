@@ -21,7 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["service"],
     &["consolidation", "ingest"],
     &["embed"],
-    &["error"],
+    &["error", "malloc"],
 ];
 
 /// Where `anyhow` may be used: the binary, the wiring and the command line (everything else keeps typed
